@@ -1,0 +1,48 @@
+# The Makefile is the contract: CI (.ci/run) calls the same targets a developer runs.
+GO       ?= go
+BIN      := bin/schemacanary
+PKGS     := ./...
+# Fuzz targets run briefly on every `make test`; each line is PACKAGE:TARGET.
+FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter
+FUZZTIME ?= 4s
+
+.PHONY: all build test fuzz lint fmt scenarios demo lab bench clean
+
+all: lint build test
+
+build: ## Build the schemacanary binary into bin/.
+	$(GO) build -o $(BIN) ./cmd/schemacanary
+
+test: ## Unit and integration tests (race detector on), then short fuzz runs.
+	$(GO) test -race -count=1 -timeout 14m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz
+
+fuzz: ## Run every fuzz target for FUZZTIME.
+	@set -e; for f in $(FUZZ); do \
+		pkg=$${f%%:*}; target=$${f##*:}; \
+		echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+lint: ## go vet and a gofmt check.
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+fmt: ## Format all Go files.
+	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
+
+scenarios: ## Long repeated scenarios (20 runs under load, crash restarts).
+	SCHEMACANARY_SCENARIOS=1 $(GO) test -count=1 -timeout 50m -run 'Scenario' $(PKGS)
+
+demo: build ## The whole pipeline end to end on a local fleet of real Postgres clusters.
+	./$(BIN) demo
+
+lab: build ## Regenerate the labeled training dataset from real runs.
+	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1
+
+bench: ## Benchmarks (figures go to docs/BENCHMARKS.md).
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(PKGS)
+
+clean:
+	rm -rf bin

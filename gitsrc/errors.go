@@ -1,0 +1,62 @@
+package gitsrc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel kinds of migration problems. A *MigrationError wraps exactly one of
+// them, so callers branch with errors.Is(err, gitsrc.ErrMissingDown) and still
+// get the file and line from errors.As.
+var (
+	// ErrFrontMatter: the front-matter block is malformed, has unknown keys,
+	// or lacks a valid risk score.
+	ErrFrontMatter = errors.New("invalid front matter")
+	// ErrGooseSyntax: goose itself would refuse the file (bad annotation,
+	// missing Up, unterminated statement, missing StatementEnd).
+	ErrGooseSyntax = errors.New("invalid goose migration")
+	// ErrMissingDown: the file has no "-- +goose Down" section.
+	ErrMissingDown = errors.New("missing -- +goose Down section")
+	// ErrGoMigration: a Go migration; schemacanary only handles SQL files.
+	ErrGoMigration = errors.New("go migrations are not supported")
+	// ErrBadFilename: the file name does not start with a numeric version.
+	ErrBadFilename = errors.New("file name is not VERSION_name.sql")
+	// ErrDuplicateVersion: two files share one version number.
+	ErrDuplicateVersion = errors.New("duplicate version")
+	// ErrOutOfOrder: a new file's version is lower than one already merged.
+	ErrOutOfOrder = errors.New("version lower than an already merged migration")
+	// ErrChecksumDrift: an already merged migration was edited.
+	ErrChecksumDrift = errors.New("already merged migration was edited")
+	// ErrDeleted: an already merged migration was deleted.
+	ErrDeleted = errors.New("already merged migration was deleted")
+)
+
+// MigrationError is a problem with one migration file. File is the path
+// relative to the repository root (or as given to ParseMigration); Line is
+// 1-based and 0 when the problem concerns the whole file.
+type MigrationError struct {
+	File string
+	Line int
+	Kind error // one of the Err* sentinels above
+	Msg  string
+}
+
+// Error formats as "file:line: kind: msg", the way compilers do, so editors and
+// CI annotations can jump to the spot.
+func (e *MigrationError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Msg == "" {
+		return fmt.Sprintf("%s: %v", loc, e.Kind)
+	}
+	return fmt.Sprintf("%s: %v: %s", loc, e.Kind, e.Msg)
+}
+
+// Unwrap returns the sentinel kind.
+func (e *MigrationError) Unwrap() error { return e.Kind }
+
+func migErr(file string, line int, kind error, format string, args ...any) *MigrationError {
+	return &MigrationError{File: file, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
