@@ -1,0 +1,405 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ConfigError is one invalid configuration value; Key is the dotted YAML
+// path ("canary.lock_timeout", "fleet.instances[2].dsn_env").
+type ConfigError struct {
+	Key string
+	Msg string
+}
+
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Msg }
+
+func cfgErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// FleetConfig is the `fleet` section: the instances and the waves a change
+// goes through.
+//
+//	fleet:
+//	  instances:
+//	    - {name: eu-1, dsn_env: EU1_DSN, group: canary}
+//	    - {name: eu-2, dsn_file: /run/secrets/eu2, group: main}
+//	  waves: [canary, 25%, 100%]
+//	  concurrency: 10
+type FleetConfig struct {
+	// Instances are the databases of the fleet, each one goose version table.
+	Instances []InstanceConfig `yaml:"instances"`
+	// Waves are the steps of a rollout, in order; default [canary, 25%, 100%].
+	// The first wave is the canary wave: it is baked and judged against the
+	// control. A wave is a group name (every instance of that group) or a
+	// percentage: the share of the whole fleet that holds the change once the
+	// wave is done (cumulative; at least one more instance per wave).
+	Waves []WaveConfig `yaml:"waves"`
+	// Concurrency is the default number of instances a wave changes at
+	// once; default 10.
+	Concurrency int `yaml:"concurrency"`
+	// Control is the group compared with the canary; default: instances
+	// outside the canary wave, as many as ControlSize.
+	Control string `yaml:"control"`
+	// ControlSize caps the number of control instances sampled; default:
+	// the canary wave's size (at least 1).
+	ControlSize int `yaml:"control_size"`
+}
+
+// InstanceConfig is one database of the fleet. Its DSN is given by
+// reference only: the name of an environment variable or a file.
+type InstanceConfig struct {
+	// Name identifies the instance in logs, events and the control store.
+	Name string `yaml:"name"`
+	// DSNEnv names the environment variable holding the libpq DSN.
+	DSNEnv string `yaml:"dsn_env"`
+	// DSNFile is a file holding the DSN (trailing whitespace trimmed).
+	DSNFile string `yaml:"dsn_file"`
+	// Group places the instance in a wave or the control; default "main".
+	Group string `yaml:"group"`
+	// Labels are free values for KPI query templates (e.g. Prometheus
+	// label values); "$instance" is always Name.
+	Labels map[string]string `yaml:"labels"`
+	// DataDir is the data directory of a local cluster; it enables the
+	// /proc KPI source for that instance.
+	DataDir string `yaml:"data_dir"`
+}
+
+// WaveConfig is one wave. In YAML it is either a scalar ("canary", "25%")
+// or a mapping {select: "25%", concurrency: 20}.
+type WaveConfig struct {
+	// Select is a group name or a percentage of the fleet ("25%").
+	Select string `yaml:"select"`
+	// Concurrency overrides FleetConfig.Concurrency for this wave.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// UnmarshalYAML accepts a scalar or a strict mapping.
+func (w *WaveConfig) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		w.Select = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch k.Value {
+			case "select":
+				w.Select = v.Value
+			case "concurrency":
+				c, err := strconv.Atoi(v.Value)
+				if err != nil {
+					return fmt.Errorf("line %d: wave concurrency %q: not an integer", v.Line, v.Value)
+				}
+				w.Concurrency = c
+			default:
+				return fmt.Errorf("line %d: field %s not found in type rollout.WaveConfig", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a wave is a group name, a percentage or {select, concurrency}", n.Line)
+}
+
+// percent returns the wave's percentage and true when Select is one.
+func (w WaveConfig) percent() (float64, bool, error) {
+	s := strings.TrimSpace(w.Select)
+	if !strings.HasSuffix(s, "%") {
+		return 0, false, nil
+	}
+	p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || p <= 0 || p > 100 {
+		return 0, true, fmt.Errorf("%q: a percentage in (0, 100]", w.Select)
+	}
+	return p, true, nil
+}
+
+// DefaultGroup is the group of an instance without one.
+const DefaultGroup = "main"
+
+// SetDefaults fills unset fields with their defaults.
+func (f *FleetConfig) SetDefaults() {
+	if len(f.Waves) == 0 {
+		f.Waves = []WaveConfig{{Select: "canary"}, {Select: "25%"}, {Select: "100%"}}
+	}
+	if f.Concurrency == 0 {
+		f.Concurrency = 10
+	}
+	for i := range f.Instances {
+		if f.Instances[i].Group == "" {
+			f.Instances[i].Group = DefaultGroup
+		}
+	}
+}
+
+// Validate reports every invalid value, each error naming its key.
+func (f *FleetConfig) Validate() error {
+	var errs []error
+	if len(f.Instances) == 0 {
+		errs = append(errs, cfgErr("fleet.instances", "at least one instance is required"))
+	}
+	names := map[string]bool{}
+	groups := map[string]bool{}
+	for i, in := range f.Instances {
+		key := fmt.Sprintf("fleet.instances[%d]", i)
+		if in.Name == "" {
+			errs = append(errs, cfgErr(key+".name", "required"))
+		} else if names[in.Name] {
+			errs = append(errs, cfgErr(key+".name", "duplicate instance %q", in.Name))
+		}
+		names[in.Name] = true
+		if (in.DSNEnv == "") == (in.DSNFile == "") {
+			errs = append(errs, cfgErr(key, "exactly one of dsn_env or dsn_file is required"))
+		}
+		g := in.Group
+		if g == "" {
+			g = DefaultGroup
+		}
+		groups[g] = true
+	}
+	if f.Concurrency < 0 {
+		errs = append(errs, cfgErr("fleet.concurrency", "must be >= 1, got %d", f.Concurrency))
+	}
+	if f.ControlSize < 0 {
+		errs = append(errs, cfgErr("fleet.control_size", "must be >= 0, got %d", f.ControlSize))
+	}
+	if f.Control != "" && !groups[f.Control] {
+		errs = append(errs, cfgErr("fleet.control", "no instance is in group %q", f.Control))
+	}
+	last := 0.0
+	for i, w := range f.Waves {
+		key := fmt.Sprintf("fleet.waves[%d]", i)
+		if w.Concurrency < 0 {
+			errs = append(errs, cfgErr(key+".concurrency", "must be >= 1, got %d", w.Concurrency))
+		}
+		p, isPct, err := w.percent()
+		switch {
+		case err != nil:
+			errs = append(errs, cfgErr(key, "%v", err))
+		case isPct && p <= last:
+			errs = append(errs, cfgErr(key, "%s: percentages must grow from wave to wave", w.Select))
+		case isPct:
+			last = p
+		case w.Select == "":
+			errs = append(errs, cfgErr(key, "empty wave"))
+		case len(f.Instances) > 0 && !groups[w.Select]:
+			errs = append(errs, cfgErr(key, "no instance is in group %q", w.Select))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CanaryConfig is the `canary` section: how a change is applied and baked.
+type CanaryConfig struct {
+	// Interval between KPI samples; default 5s.
+	Interval time.Duration `yaml:"interval"`
+	// Bake is how long the canary runs before the final verdict; default
+	// 10m. A change's front matter `bake` overrides it.
+	Bake time.Duration `yaml:"bake"`
+	// Baseline is how long KPIs are sampled on the canary before the
+	// change; default: 12 intervals.
+	Baseline time.Duration `yaml:"baseline"`
+	// MaxBake caps a bake extended for lack of data; default 3 × Bake.
+	MaxBake time.Duration `yaml:"max_bake"`
+	// LockTimeout is SET lock_timeout for every DDL attempt; default 100ms.
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+	// StatementTimeout is SET statement_timeout for the DDL; default 30m,
+	// 0 in YAML keeps the default (use a large value to lift it).
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	// Retries is how many times an attempt that hit the lock_timeout
+	// (SQLSTATE 55P03) is retried; default 30.
+	Retries int `yaml:"retries"`
+	// Backoff is the first retry delay, doubled each retry with ±50%
+	// jitter; default 200ms.
+	Backoff time.Duration `yaml:"backoff"`
+	// MaxBackoff caps the retry delay; default 5s.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// LongTransaction is the age above which a transaction holding or
+	// awaiting a conflicting lock makes the applier wait (without queueing)
+	// before an attempt; default 1s.
+	LongTransaction time.Duration `yaml:"long_transaction"`
+	// MaxWait caps the total time spent waiting for long transactions
+	// before giving up with ErrLockTimeout; default 10m.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// KPIs and Judge: helper H5's config structs (rollout/kpi.go,
+	// judge.go) are embedded here when they land.
+}
+
+// SetDefaults fills unset fields with their defaults.
+func (c *CanaryConfig) SetDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Interval, 5*time.Second)
+	def(&c.Bake, 10*time.Minute)
+	def(&c.Baseline, 12*c.Interval)
+	def(&c.MaxBake, 3*c.Bake)
+	def(&c.LockTimeout, 100*time.Millisecond)
+	def(&c.StatementTimeout, 30*time.Minute)
+	def(&c.Backoff, 200*time.Millisecond)
+	def(&c.MaxBackoff, 5*time.Second)
+	def(&c.LongTransaction, time.Second)
+	def(&c.MaxWait, 10*time.Minute)
+	if c.Retries == 0 {
+		c.Retries = 30
+	}
+}
+
+// Validate reports every invalid value, each error naming its key.
+func (c *CanaryConfig) Validate() error {
+	var errs []error
+	pos := func(key string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, cfgErr("canary."+key, "must be > 0, got %s", d))
+		}
+	}
+	pos("interval", c.Interval)
+	pos("bake", c.Bake)
+	pos("baseline", c.Baseline)
+	pos("lock_timeout", c.LockTimeout)
+	pos("statement_timeout", c.StatementTimeout)
+	pos("backoff", c.Backoff)
+	pos("max_backoff", c.MaxBackoff)
+	pos("long_transaction", c.LongTransaction)
+	pos("max_wait", c.MaxWait)
+	if c.Interval > 0 && c.Bake > 0 && c.Bake < c.Interval {
+		errs = append(errs, cfgErr("canary.bake", "%s is shorter than canary.interval %s", c.Bake, c.Interval))
+	}
+	if c.MaxBake < c.Bake {
+		errs = append(errs, cfgErr("canary.max_bake", "%s is shorter than canary.bake %s", c.MaxBake, c.Bake))
+	}
+	if c.LockTimeout > 10*time.Second {
+		errs = append(errs, cfgErr("canary.lock_timeout", "%s blocks all traffic on the table for that long per attempt; keep it <= 10s", c.LockTimeout))
+	}
+	if c.Retries < 0 {
+		errs = append(errs, cfgErr("canary.retries", "must be >= 0, got %d", c.Retries))
+	}
+	if c.MaxBackoff < c.Backoff {
+		errs = append(errs, cfgErr("canary.max_backoff", "%s is below canary.backoff %s", c.MaxBackoff, c.Backoff))
+	}
+	return errors.Join(errs...)
+}
+
+// Fence modes of RollbackConfig.Fence.
+const (
+	// FenceTables locks the touched tables IN SHARE ROW EXCLUSIVE MODE
+	// inside the rollback transaction (EXCLUSIVE for whole-table drops).
+	FenceTables = "tables"
+	// FenceDatabase sets default_transaction_read_only on the database and
+	// terminates the writers' sessions before the rollback transaction.
+	FenceDatabase = "database"
+)
+
+// Restart modes of RollbackConfig.Restart.
+const (
+	// RestartSessions terminates the app roles' idle sessions so pooled
+	// connections reconnect without stale cached plans.
+	RestartSessions = "sessions"
+	// RestartCommand runs RollbackConfig.Command.
+	RestartCommand = "command"
+	// RestartNone does nothing after the down.
+	RestartNone = "none"
+)
+
+// RollbackConfig is the `rollback` section.
+type RollbackConfig struct {
+	// Fence is "tables" (default) or "database".
+	Fence string `yaml:"fence"`
+	// Restart is "sessions", "command" or "none"; default "sessions" when
+	// AppRoles are set, else "none".
+	Restart string `yaml:"restart"`
+	// AppRoles are the roles whose sessions a fence: database or restart:
+	// sessions terminates; required by both.
+	AppRoles []string `yaml:"app_roles"`
+	// Command is run with /bin/sh -c for restart: command, with
+	// SCHEMACANARY_INSTANCE and SCHEMACANARY_VERSION in its environment.
+	Command string `yaml:"command"`
+	// CommandTimeout bounds Command; default 1m.
+	CommandTimeout time.Duration `yaml:"command_timeout"`
+	// RollbackBelow rolls back when a live re-prediction over the observed
+	// KPIs falls below it (0..1); 0 disables it.
+	RollbackBelow float64 `yaml:"rollback_below"`
+	// LockTimeout is the lock_timeout of the rollback transaction; default 1s.
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+	// Retries of the rollback transaction after a lock timeout; default 60.
+	Retries int `yaml:"retries"`
+	// DrainTimeout is how long fence: database waits for running write
+	// transactions before terminating them; default 5s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// SetDefaults fills unset fields with their defaults.
+func (r *RollbackConfig) SetDefaults() {
+	if r.Fence == "" {
+		r.Fence = FenceTables
+	}
+	if r.Restart == "" {
+		r.Restart = RestartNone
+		if len(r.AppRoles) > 0 {
+			r.Restart = RestartSessions
+		}
+	}
+	if r.CommandTimeout == 0 {
+		r.CommandTimeout = time.Minute
+	}
+	if r.LockTimeout == 0 {
+		r.LockTimeout = time.Second
+	}
+	if r.Retries == 0 {
+		r.Retries = 60
+	}
+	if r.DrainTimeout == 0 {
+		r.DrainTimeout = 5 * time.Second
+	}
+}
+
+// Validate reports every invalid value, each error naming its key.
+func (r *RollbackConfig) Validate() error {
+	var errs []error
+	switch r.Fence {
+	case FenceTables, FenceDatabase:
+	default:
+		errs = append(errs, cfgErr("rollback.fence", "%q: want tables or database", r.Fence))
+	}
+	switch r.Restart {
+	case RestartSessions, RestartNone:
+	case RestartCommand:
+		if strings.TrimSpace(r.Command) == "" {
+			errs = append(errs, cfgErr("rollback.command", "required by restart: command"))
+		}
+	default:
+		errs = append(errs, cfgErr("rollback.restart", "%q: want sessions, command or none", r.Restart))
+	}
+	if (r.Restart == RestartSessions || r.Fence == FenceDatabase) && len(r.AppRoles) == 0 {
+		errs = append(errs, cfgErr("rollback.app_roles", "required by restart: sessions and fence: database (the roles whose sessions are terminated)"))
+	}
+	for i, role := range r.AppRoles {
+		if role == "" {
+			errs = append(errs, cfgErr(fmt.Sprintf("rollback.app_roles[%d]", i), "empty role"))
+		}
+	}
+	if r.RollbackBelow < 0 || r.RollbackBelow >= 1 {
+		errs = append(errs, cfgErr("rollback.rollback_below", "%v: want 0 (off) or a probability in (0, 1)", r.RollbackBelow))
+	}
+	if r.LockTimeout <= 0 {
+		errs = append(errs, cfgErr("rollback.lock_timeout", "must be > 0, got %s", r.LockTimeout))
+	}
+	if r.Retries < 0 {
+		errs = append(errs, cfgErr("rollback.retries", "must be >= 0, got %d", r.Retries))
+	}
+	if r.CommandTimeout <= 0 {
+		errs = append(errs, cfgErr("rollback.command_timeout", "must be > 0, got %s", r.CommandTimeout))
+	}
+	if r.DrainTimeout <= 0 {
+		errs = append(errs, cfgErr("rollback.drain_timeout", "must be > 0, got %s", r.DrainTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,145 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestConfigDefaultsValidate(t *testing.T) {
+	t.Parallel()
+	src := `
+fleet:
+  instances:
+    - {name: a, dsn_env: A_DSN, group: canary}
+    - {name: b, dsn_file: /run/b}
+  waves: [canary, {select: 50%, concurrency: 2}, 100%]
+canary:
+  interval: 200ms
+  bake: 2s
+rollback:
+  app_roles: [app]
+`
+	var cfg struct {
+		Fleet    FleetConfig    `yaml:"fleet"`
+		Canary   CanaryConfig   `yaml:"canary"`
+		Rollback RollbackConfig `yaml:"rollback"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Fleet.SetDefaults()
+	cfg.Canary.SetDefaults()
+	cfg.Rollback.SetDefaults()
+	for _, err := range []error{cfg.Fleet.Validate(), cfg.Canary.Validate(), cfg.Rollback.Validate()} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.Canary.Interval != 200*time.Millisecond || cfg.Canary.LockTimeout != 100*time.Millisecond || cfg.Canary.MaxBake != 6*time.Second {
+		t.Fatalf("canary defaults: %+v", cfg.Canary)
+	}
+	if cfg.Fleet.Waves[1].Concurrency != 2 || cfg.Fleet.Waves[1].Select != "50%" || cfg.Fleet.Instances[1].Group != DefaultGroup {
+		t.Fatalf("fleet: %+v", cfg.Fleet)
+	}
+	if cfg.Rollback.Restart != RestartSessions || cfg.Rollback.Fence != FenceTables {
+		t.Fatalf("rollback defaults: %+v", cfg.Rollback)
+	}
+}
+
+func TestConfigValidateNamesKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		check   func() error
+		wantKey string
+	}{
+		{"no dsn", func() error {
+			f := FleetConfig{Instances: []InstanceConfig{{Name: "a"}}}
+			f.SetDefaults()
+			return f.Validate()
+		}, "fleet.instances[0]"},
+		{"both dsn", func() error {
+			f := FleetConfig{Instances: []InstanceConfig{{Name: "a", DSNEnv: "X", DSNFile: "y"}}}
+			f.SetDefaults()
+			return f.Validate()
+		}, "fleet.instances[0]"},
+		{"duplicate name", func() error {
+			f := FleetConfig{Instances: []InstanceConfig{{Name: "a", DSNEnv: "X"}, {Name: "a", DSNEnv: "Y"}}}
+			f.SetDefaults()
+			return f.Validate()
+		}, "fleet.instances[1].name"},
+		{"unknown wave group", func() error {
+			f := FleetConfig{Instances: []InstanceConfig{{Name: "a", DSNEnv: "X"}}, Waves: []WaveConfig{{Select: "canary"}}}
+			f.SetDefaults()
+			return f.Validate()
+		}, "fleet.waves[0]"},
+		{"shrinking percent", func() error {
+			f := FleetConfig{Instances: []InstanceConfig{{Name: "a", DSNEnv: "X"}}, Waves: []WaveConfig{{Select: "50%"}, {Select: "25%"}}}
+			f.SetDefaults()
+			return f.Validate()
+		}, "fleet.waves[1]"},
+		{"bad percent", func() error {
+			f := FleetConfig{Instances: []InstanceConfig{{Name: "a", DSNEnv: "X"}}, Waves: []WaveConfig{{Select: "150%"}}}
+			f.SetDefaults()
+			return f.Validate()
+		}, "fleet.waves[0]"},
+		{"negative lock timeout", func() error {
+			c := CanaryConfig{LockTimeout: -time.Second}
+			c.SetDefaults()
+			return c.Validate()
+		}, "canary.lock_timeout"},
+		{"huge lock timeout", func() error {
+			c := CanaryConfig{LockTimeout: time.Minute}
+			c.SetDefaults()
+			return c.Validate()
+		}, "canary.lock_timeout"},
+		{"bake below interval", func() error {
+			c := CanaryConfig{Interval: time.Minute, Bake: time.Second, MaxBake: time.Hour}
+			c.SetDefaults()
+			return c.Validate()
+		}, "canary.bake"},
+		{"bad fence", func() error {
+			r := RollbackConfig{Fence: "rows"}
+			r.SetDefaults()
+			return r.Validate()
+		}, "rollback.fence"},
+		{"command without command", func() error {
+			r := RollbackConfig{Restart: RestartCommand}
+			r.SetDefaults()
+			return r.Validate()
+		}, "rollback.command"},
+		{"sessions without roles", func() error {
+			r := RollbackConfig{Restart: RestartSessions}
+			r.SetDefaults()
+			return r.Validate()
+		}, "rollback.app_roles"},
+		{"rollback_below out of range", func() error {
+			r := RollbackConfig{RollbackBelow: 1.5}
+			r.SetDefaults()
+			return r.Validate()
+		}, "rollback.rollback_below"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.check()
+			if err == nil || !strings.Contains(err.Error(), tt.wantKey+":") {
+				t.Fatalf("error %v does not name %s", err, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestWaveUnknownKeyRejected(t *testing.T) {
+	t.Parallel()
+	var f FleetConfig
+	err := yaml.Unmarshal([]byte("waves: [{select: canary, parallel: 3}]"), &f)
+	if err == nil || !strings.Contains(err.Error(), "parallel") {
+		t.Fatalf("want unknown key error, got %v", err)
+	}
+}
