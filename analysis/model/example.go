@@ -1,0 +1,226 @@
+package model
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Example is one labeled migration outcome.
+type Example struct {
+	// Features are the named inputs (see FeatureNames for the ones the
+	// package knows how to explain). A feature absent here is taken as
+	// missing, not as zero, by Predict (see Model.Predict).
+	Features map[string]float64 `json:"features"`
+	// Safe is the outcome: the change deployed without a rollback.
+	Safe bool `json:"safe"`
+	// Group identifies the kind of change (the lab's template id, or any
+	// key under which examples are not independent). Cross-validation and
+	// the held-out split never put one group on both sides.
+	Group string `json:"group"`
+	// Weight scales the example's share of the loss; 0 means 1.
+	Weight float64 `json:"weight,omitempty"`
+	// HeldOut marks examples of the held-out split (see Dataset.Split).
+	HeldOut bool `json:"heldout,omitempty"`
+}
+
+func (e Example) weight() float64 {
+	if e.Weight <= 0 {
+		return 1
+	}
+	return e.Weight
+}
+
+// Dataset is a list of examples.
+type Dataset []Example
+
+// ErrEmptyDataset is returned by Train and Evaluate when there is nothing
+// to learn from (no examples, or only one outcome).
+var ErrEmptyDataset = errors.New("model: dataset has no examples of both outcomes")
+
+// ReadJSONL reads one JSON Example per line (extra fields are ignored, so
+// lab records can be read directly). Input starting with the gzip magic
+// bytes is decompressed.
+func ReadJSONL(r io.Reader) (Dataset, error) {
+	br := bufio.NewReader(r)
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("model: gzip: %w", err)
+		}
+		defer zr.Close()
+		br = bufio.NewReader(zr)
+	}
+	sc := bufio.NewScanner(br)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	var ds Dataset
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var ex Example
+		if err := json.Unmarshal([]byte(text), &ex); err != nil {
+			return nil, fmt.Errorf("model: line %d: %w", line, err)
+		}
+		ds = append(ds, ex)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("model: read dataset: %w", err)
+	}
+	return ds, nil
+}
+
+// ReadFile reads a dataset written by WriteJSONL or the lab (.jsonl or
+// .jsonl.gz).
+func ReadFile(path string) (Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: open dataset: %w", err)
+	}
+	defer f.Close()
+	ds, err := ReadJSONL(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ds, nil
+}
+
+// WriteJSONL writes one JSON Example per line.
+func (ds Dataset) WriteJSONL(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	for i := range ds {
+		if err := enc.Encode(&ds[i]); err != nil {
+			return fmt.Errorf("model: write example %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Split returns the training part and the held-out part. Examples marked
+// HeldOut form the held-out part; when none is marked, whole groups are
+// drawn (seeded) until about frac of the examples are held out. Either way no
+// group appears on both sides.
+func (ds Dataset) Split(frac float64, seed uint64) (train, heldOut Dataset) {
+	marked := false
+	for _, e := range ds {
+		if e.HeldOut {
+			marked = true
+			break
+		}
+	}
+	if !marked {
+		hold := map[string]bool{}
+		groups := ds.Groups()
+		rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
+		rng.Shuffle(len(groups), func(i, j int) { groups[i], groups[j] = groups[j], groups[i] })
+		count := ds.groupCounts()
+		target := int(frac * float64(len(ds)))
+		n := 0
+		for _, g := range groups {
+			if n >= target {
+				break
+			}
+			hold[g] = true
+			n += count[g]
+		}
+		for _, e := range ds {
+			if hold[e.Group] {
+				heldOut = append(heldOut, e)
+			} else {
+				train = append(train, e)
+			}
+		}
+		return train, heldOut
+	}
+	heldGroups := map[string]bool{}
+	for _, e := range ds {
+		if e.HeldOut {
+			heldGroups[e.Group] = true
+		}
+	}
+	for _, e := range ds {
+		if heldGroups[e.Group] {
+			heldOut = append(heldOut, e)
+		} else {
+			train = append(train, e)
+		}
+	}
+	return train, heldOut
+}
+
+// Groups returns the distinct groups, sorted.
+func (ds Dataset) Groups() []string {
+	c := ds.groupCounts()
+	out := make([]string, 0, len(c))
+	for g := range c {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (ds Dataset) groupCounts() map[string]int {
+	c := map[string]int{}
+	for _, e := range ds {
+		c[e.Group]++
+	}
+	return c
+}
+
+// Folds assigns each example to one of k folds so that a group lies in one
+// fold only (seeded shuffle of the groups, then round-robin). With fewer
+// than k groups it falls back to assigning examples round-robin.
+func (ds Dataset) Folds(k int, seed uint64) []int {
+	fold := make([]int, len(ds))
+	groups := ds.Groups()
+	rng := rand.New(rand.NewPCG(seed, 0xf01d))
+	if len(groups) < k {
+		perm := rng.Perm(len(ds))
+		for i, p := range perm {
+			fold[p] = i % k
+		}
+		return fold
+	}
+	rng.Shuffle(len(groups), func(i, j int) { groups[i], groups[j] = groups[j], groups[i] })
+	// Greedy balancing: the next largest group goes to the smallest fold.
+	count := ds.groupCounts()
+	sort.SliceStable(groups, func(i, j int) bool { return count[groups[i]] > count[groups[j]] })
+	sizes := make([]int, k)
+	of := map[string]int{}
+	for _, g := range groups {
+		best := 0
+		for f := 1; f < k; f++ {
+			if sizes[f] < sizes[best] {
+				best = f
+			}
+		}
+		of[g] = best
+		sizes[best] += count[g]
+	}
+	for i, e := range ds {
+		fold[i] = of[e.Group]
+	}
+	return fold
+}
+
+func (ds Dataset) hasBothOutcomes() bool {
+	var s, u bool
+	for _, e := range ds {
+		if e.Safe {
+			s = true
+		} else {
+			u = true
+		}
+	}
+	return s && u
+}
