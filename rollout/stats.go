@@ -1,0 +1,240 @@
+package rollout
+
+import (
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// exactMaxN is the largest group size for which MannWhitneyGreater uses the
+// exact null distribution of U (when there are no ties), like R's
+// wilcox.test (< 50).
+const exactMaxN = 50
+
+// MWResult is the result of a one-sided Mann-Whitney U test.
+type MWResult struct {
+	// U is the statistic of the first sample: the number of pairs (x, y)
+	// with x > y, ties counting one half.
+	U float64
+	// P is the one-sided p-value of "x tends to be greater than y".
+	P float64
+	// Exact says whether P comes from the exact null distribution (no
+	// ties, both groups <= 50) rather than the normal approximation with
+	// tie and continuity corrections.
+	Exact bool
+}
+
+// MannWhitneyGreater tests whether x is stochastically greater than y with
+// the one-sided Mann-Whitney U test (SciPy's mannwhitneyu(x, y,
+// alternative="greater"), R's wilcox.test(x, y, alternative="greater")).
+// Without ties and with both groups of at most 50 the p-value is exact;
+// otherwise it uses the normal approximation with the tie correction of
+// the variance and a continuity correction of 0.5. Empty input gives P=1.
+func MannWhitneyGreater(x, y []float64) MWResult {
+	n, m := len(x), len(y)
+	if n == 0 || m == 0 {
+		return MWResult{P: 1}
+	}
+	all := make([]float64, 0, n+m)
+	all = append(all, x...)
+	all = append(all, y...)
+	ranks, tieTerm := midRanks(all)
+	var rx float64
+	for i := 0; i < n; i++ {
+		rx += ranks[i]
+	}
+	u := rx - float64(n*(n+1))/2
+	if tieTerm == 0 && n <= exactMaxN && m <= exactMaxN {
+		return MWResult{U: u, P: exactUpperTail(n, m, int(math.Round(u))), Exact: true}
+	}
+	nf, mf := float64(n), float64(m)
+	N := nf + mf
+	mu := nf * mf / 2
+	variance := nf * mf / 12 * ((N + 1) - tieTerm/(N*(N-1)))
+	if variance <= 0 {
+		return MWResult{U: u, P: 1}
+	}
+	z := (u - mu - 0.5) / math.Sqrt(variance)
+	return MWResult{U: u, P: distuv.UnitNormal.Survival(z)}
+}
+
+// midRanks returns the 1-based ranks of v, ties sharing their mean rank, and
+// the tie term sum(t^3 - t) over groups of t tied values.
+func midRanks(v []float64) ([]float64, float64) {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] < v[idx[b]] })
+	ranks := make([]float64, len(v))
+	var tie float64
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && v[idx[j+1]] == v[idx[i]] {
+			j++
+		}
+		r := float64(i+j)/2 + 1
+		for k := i; k <= j; k++ {
+			ranks[idx[k]] = r
+		}
+		if t := float64(j - i + 1); t > 1 {
+			tie += t*t*t - t
+		}
+		i = j + 1
+	}
+	return ranks, tie
+}
+
+// exactUpperTail returns P(U >= u) for groups of n and m without ties,
+// counting the arrangements with each U by the recursion
+// f(i, j, k) = f(i-1, j, k-j) + f(i, j-1, k) (is the largest value an x,
+// beating all j y's, or a y).
+func exactUpperTail(n, m, u int) float64 {
+	maxU := n * m
+	if u <= 0 {
+		return 1
+	}
+	if u > maxU {
+		return 0
+	}
+	// prev[j] = distribution f(i-1, j, ·); cur[j] = f(i, j, ·).
+	prev := make([][]float64, m+1)
+	for j := range prev {
+		prev[j] = []float64{1} // i = 0: one arrangement, U = 0
+	}
+	for i := 1; i <= n; i++ {
+		cur := make([][]float64, m+1)
+		cur[0] = []float64{1} // no y's: U = 0
+		for j := 1; j <= m; j++ {
+			d := make([]float64, i*j+1)
+			for k, c := range prev[j] { // largest is an x: +j
+				d[k+j] += c
+			}
+			for k, c := range cur[j-1] { // largest is a y: +0
+				d[k] += c
+			}
+			cur[j] = d
+		}
+		prev = cur
+	}
+	dist := prev[m]
+	var total, tail float64
+	for k, c := range dist {
+		total += c
+		if k >= u {
+			tail += c
+		}
+	}
+	return tail / total
+}
+
+// HodgesLehmann returns the Hodges-Lehmann estimate of the shift x - y: the
+// median of all pairwise differences x[i] - y[j]. Groups larger than 1000
+// are thinned to 1000 evenly spaced order statistics first, which keeps
+// the estimate within a fraction of the sampling noise and the cost bounded.
+// Empty input gives 0.
+func HodgesLehmann(x, y []float64) float64 {
+	if len(x) == 0 || len(y) == 0 {
+		return 0
+	}
+	xs, ys := thin(x, 1000), thin(y, 1000)
+	diffs := make([]float64, 0, len(xs)*len(ys))
+	for _, a := range xs {
+		for _, b := range ys {
+			diffs = append(diffs, a-b)
+		}
+	}
+	return Median(diffs)
+}
+
+// thin returns v sorted, reduced to at most k evenly spaced order statistics.
+func thin(v []float64, k int) []float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) <= k {
+		return s
+	}
+	out := make([]float64, k)
+	for i := range out {
+		out[i] = s[int(math.Round(float64(i)*float64(len(s)-1)/float64(k-1)))]
+	}
+	return out
+}
+
+// Median returns the median of v (the mean of the two middle values for an
+// even count); 0 for empty input. v is not modified.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	h := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[h]
+	}
+	return (s[h-1] + s[h]) / 2
+}
+
+// Quantile returns the q-quantile (0..1) of v with linear interpolation
+// between order statistics (R's type 7, NumPy's default); 0 for empty input.
+func Quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	h := q * float64(len(s)-1)
+	lo := math.Floor(h)
+	if int(lo)+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[int(lo)] + (h-lo)*(s[int(lo)+1]-s[int(lo)])
+}
+
+// TwoProportionGreater tests whether the rate x1/n1 exceeds x2/n2 with the
+// pooled one-sided two-proportion z-test (R's prop.test(c(x1, x2), c(n1,
+// n2), alternative="greater", correct=FALSE)). It returns the z statistic
+// and the p-value; degenerate input (no events, or all) gives z=0, p=1.
+func TwoProportionGreater(x1, n1, x2, n2 int64) (z, p float64) {
+	if n1 <= 0 || n2 <= 0 {
+		return 0, 1
+	}
+	p1, p2 := float64(x1)/float64(n1), float64(x2)/float64(n2)
+	pool := float64(x1+x2) / float64(n1+n2)
+	se := math.Sqrt(pool * (1 - pool) * (1/float64(n1) + 1/float64(n2)))
+	if se == 0 {
+		return 0, 1
+	}
+	z = (p1 - p2) / se
+	return z, distuv.UnitNormal.Survival(z)
+}
+
+// FisherExactGreater is the one-sided Fisher exact test that group 1 (x1
+// events out of n1) has a higher rate than group 2 (x2 out of n2): the
+// hypergeometric probability of x1 or more of the x1+x2 events falling in
+// group 1 (R's fisher.test(matrix(c(x1, n1-x1, x2, n2-x2), 2, byrow=TRUE),
+// alternative="greater")).
+func FisherExactGreater(x1, n1, x2, n2 int64) float64 {
+	if n1 <= 0 || n2 <= 0 {
+		return 1
+	}
+	N, K := n1+n2, x1+x2
+	hi := min(K, n1)
+	lchoose := func(a, b int64) float64 {
+		la, _ := math.Lgamma(float64(a + 1))
+		lb, _ := math.Lgamma(float64(b + 1))
+		lc, _ := math.Lgamma(float64(a - b + 1))
+		return la - lb - lc
+	}
+	den := lchoose(N, n1)
+	var p float64
+	for k := x1; k <= hi; k++ {
+		if K-k > n2 || K-k < 0 {
+			continue
+		}
+		p += math.Exp(lchoose(K, k) + lchoose(N-K, n1-k) - den)
+	}
+	return math.Min(p, 1)
+}
