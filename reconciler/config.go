@@ -1,0 +1,320 @@
+package reconciler
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// Config is the daemon's whole configuration, read from one YAML file by
+// LoadConfig. Secrets appear only by reference (an environment variable or a
+// file name) and are resolved when used.
+type Config struct {
+	// Repo is the Git repository of goose migrations.
+	Repo RepoConfig `yaml:"repo"`
+	// Control is the control store (PostgreSQL).
+	Control ControlConfig `yaml:"control"`
+	// Fleet is the set of databases changes go to (see package rollout).
+	Fleet rollout.FleetConfig `yaml:"fleet"`
+	// Canary tunes the canary waves and bake (see package rollout).
+	Canary rollout.CanaryConfig `yaml:"canary"`
+	// Rollback tunes the rollback (see package rollout).
+	Rollback rollout.RollbackConfig `yaml:"rollback"`
+	// Prediction tunes the decision taken on a prediction.
+	Prediction PredictionConfig `yaml:"prediction"`
+	// Schedules are cron specs for the poll and the retraining.
+	Schedules SchedulesConfig `yaml:"schedules"`
+	// HTTP is the metrics/health/API/webhook server.
+	HTTP HTTPConfig `yaml:"http"`
+	// Forge is where PR comments, approvals and revert PRs go.
+	Forge ForgeConfig `yaml:"forge"`
+}
+
+// RepoConfig names the Git repository.
+type RepoConfig struct {
+	// URL is the clone URL (https://, file://, or a local path). Required.
+	URL string `yaml:"url"`
+	// Branch is the watched branch; default "main".
+	Branch string `yaml:"branch"`
+	// Dir is the migrations folder inside the repository; default "migrations".
+	Dir string `yaml:"dir"`
+	// TokenEnv names the environment variable holding an HTTPS token for
+	// cloning and, by default, for the GitHub API.
+	TokenEnv string `yaml:"token_env"`
+	// Poll is a shorthand for schedules.poll ("30s" = "@every 30s"); set at
+	// most one of the two.
+	Poll Duration `yaml:"poll"`
+	// CloneDir is where the daemon keeps its clone; default a folder under the
+	// user cache directory.
+	CloneDir string `yaml:"clone_dir"`
+}
+
+// ControlConfig locates the control store. Exactly one of DSNEnv and DSNFile.
+type ControlConfig struct {
+	// DSNEnv names the environment variable holding the control database DSN.
+	DSNEnv string `yaml:"dsn_env"`
+	// DSNFile names a file holding the DSN (e.g. a mounted Kubernetes secret).
+	DSNFile string `yaml:"dsn_file"`
+	// KPIRetention bounds how long KPI samples are kept; default 720h (30 days).
+	KPIRetention Duration `yaml:"kpi_retention"`
+	// KPIMaxRows bounds how many KPI samples are kept at most; default 1,000,000.
+	KPIMaxRows int64 `yaml:"kpi_max_rows"`
+}
+
+// DSN returns the reference to the control DSN.
+func (c ControlConfig) DSN() SecretRef { return SecretRef{Env: c.DSNEnv, File: c.DSNFile} }
+
+// PredictionConfig tunes the decision.
+type PredictionConfig struct {
+	// Threshold: a change whose confidence is at or above it proceeds
+	// automatically; below it waits for an approval. Default 0.80.
+	Threshold float64 `yaml:"threshold"`
+	// Model is the path of a trained model file; empty means the model in the
+	// control store, or else the embedded bootstrap model.
+	Model string `yaml:"model"`
+	// MinHistory is how many finished changes the control store must hold
+	// before a retrained model replaces the bootstrap model; default 30.
+	MinHistory int `yaml:"min_history"`
+}
+
+// SchedulesConfig holds cron specs (robfig/cron syntax, with descriptors
+// such as "@every 30s" and "@daily").
+type SchedulesConfig struct {
+	// Poll fetches the repository and reconciles; default "@every 30s".
+	Poll string `yaml:"poll"`
+	// Retrain retrains the model from history; default "@daily". A retrain
+	// also runs after every outcome.
+	Retrain string `yaml:"retrain"`
+	// Retention prunes KPI samples; default "@hourly".
+	Retention string `yaml:"retention"`
+}
+
+// HTTPConfig is the HTTP server.
+type HTTPConfig struct {
+	// Listen is the address; default "127.0.0.1:8080". Empty host binds all
+	// interfaces, which must be asked for explicitly (":8080" or "0.0.0.0:8080").
+	Listen string `yaml:"listen"`
+	// WebhookSecretEnv names the environment variable with the GitHub webhook
+	// secret; without it the webhook endpoint answers 404.
+	WebhookSecretEnv string `yaml:"webhook_secret_env"`
+}
+
+// Forge kinds.
+const (
+	ForgeGitHub = "github"
+	ForgeLocal  = "local"
+)
+
+// ForgeConfig selects the forge.
+type ForgeConfig struct {
+	// Kind is "github" or "local" (comments in the audit branch, approvals by
+	// `schemacanary approve`); default "local".
+	Kind string `yaml:"kind"`
+	// BaseURL is the GitHub API base URL; default https://api.github.com/.
+	// Set it for GitHub Enterprise (https://ghe.example.com/api/v3/).
+	BaseURL string `yaml:"base_url"`
+	// Owner and Repo name the GitHub repository; by default they are taken
+	// from repo.url when it is a github.com URL.
+	Owner string `yaml:"owner"`
+	Repo  string `yaml:"repo"`
+	// TokenEnv names the variable with the API token; default repo.token_env.
+	TokenEnv string `yaml:"token_env"`
+}
+
+// Duration is a time.Duration written as "30s" or "15m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string and rejects negative values.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q is negative", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ErrConfig is wrapped by every configuration error from LoadConfig and
+// ParseConfig.
+var ErrConfig = errors.New("invalid configuration")
+
+// LoadConfig reads, strictly parses, defaults and validates a config file.
+// Unknown keys are errors naming the line. No secret is read here.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig is LoadConfig over bytes.
+func ParseConfig(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %s", ErrConfig, strings.TrimPrefix(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:\n  ", ""), "yaml: "))
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	c.Fleet.SetDefaults()
+	c.Canary.SetDefaults()
+	c.Rollback.SetDefaults()
+	if c.Repo.Branch == "" {
+		c.Repo.Branch = "main"
+	}
+	if c.Repo.Dir == "" {
+		c.Repo.Dir = "migrations"
+	}
+	if c.Control.KPIRetention == 0 {
+		c.Control.KPIRetention = Duration(720 * time.Hour)
+	}
+	if c.Control.KPIMaxRows == 0 {
+		c.Control.KPIMaxRows = 1_000_000
+	}
+	if c.Prediction.Threshold == 0 {
+		c.Prediction.Threshold = 0.80
+	}
+	if c.Prediction.MinHistory == 0 {
+		c.Prediction.MinHistory = 30
+	}
+	if c.Schedules.Poll == "" {
+		c.Schedules.Poll = "@every 30s"
+		if c.Repo.Poll > 0 {
+			c.Schedules.Poll = "@every " + c.Repo.Poll.D().String()
+		}
+	}
+	if c.Schedules.Retrain == "" {
+		c.Schedules.Retrain = "@daily"
+	}
+	if c.Schedules.Retention == "" {
+		c.Schedules.Retention = "@hourly"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.Forge.Kind == "" {
+		c.Forge.Kind = ForgeLocal
+	}
+	if c.Forge.TokenEnv == "" {
+		c.Forge.TokenEnv = c.Repo.TokenEnv
+	}
+	if c.Forge.Kind == ForgeGitHub {
+		if c.Forge.BaseURL == "" {
+			c.Forge.BaseURL = "https://api.github.com/"
+		}
+		if c.Forge.Owner == "" && c.Forge.Repo == "" {
+			c.Forge.Owner, c.Forge.Repo = githubOwnerRepo(c.Repo.URL)
+		}
+	}
+}
+
+// Validate checks the configuration; every problem is reported, joined, each
+// wrapping ErrConfig.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
+	}
+	if c.Repo.URL == "" {
+		bad("repo.url is required")
+	}
+	if strings.Contains(c.Repo.URL, "@") && strings.Contains(c.Repo.URL, "://") {
+		if u := c.Repo.URL[strings.Index(c.Repo.URL, "://")+3:]; strings.Contains(u[:max(0, strings.Index(u, "@"))], ":") {
+			bad("repo.url must not embed a password; use repo.token_env")
+		}
+	}
+	if (c.Control.DSNEnv == "") == (c.Control.DSNFile == "") {
+		bad("control: set exactly one of dsn_env and dsn_file")
+	}
+	if c.Prediction.Threshold < 0 || c.Prediction.Threshold > 1 {
+		bad("prediction.threshold %v is outside 0..1", c.Prediction.Threshold)
+	}
+	if c.Prediction.MinHistory < 0 {
+		bad("prediction.min_history must not be negative")
+	}
+	if c.Repo.Poll > 0 && c.Schedules.Poll != "@every "+c.Repo.Poll.D().String() {
+		bad("set repo.poll or schedules.poll, not both")
+	}
+	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	for name, spec := range map[string]string{"poll": c.Schedules.Poll, "retrain": c.Schedules.Retrain, "retention": c.Schedules.Retention} {
+		if _, err := parser.Parse(spec); err != nil {
+			bad("schedules.%s %q: %v", name, spec, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen %q: %v", c.HTTP.Listen, err)
+	}
+	switch c.Forge.Kind {
+	case ForgeLocal:
+	case ForgeGitHub:
+		if c.Forge.Owner == "" || c.Forge.Repo == "" {
+			bad("forge: owner and repo are required for github unless repo.url is a github.com URL")
+		}
+		if c.Forge.TokenEnv == "" {
+			bad("forge: token_env (or repo.token_env) is required for github")
+		}
+	default:
+		bad("forge.kind %q: want github or local", c.Forge.Kind)
+	}
+	if c.Control.KPIMaxRows < 0 {
+		bad("control.kpi_max_rows must not be negative")
+	}
+	for _, err := range []error{c.Fleet.Validate(), c.Canary.Validate(), c.Rollback.Validate()} {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// githubOwnerRepo extracts owner and repo from https://github.com/o/r(.git)
+// or git@github.com:o/r.git; empty strings otherwise.
+func githubOwnerRepo(url string) (string, string) {
+	var rest string
+	switch {
+	case strings.HasPrefix(url, "https://github.com/"):
+		rest = strings.TrimPrefix(url, "https://github.com/")
+	case strings.HasPrefix(url, "git@github.com:"):
+		rest = strings.TrimPrefix(url, "git@github.com:")
+	default:
+		return "", ""
+	}
+	rest = strings.TrimSuffix(strings.TrimSuffix(rest, "/"), ".git")
+	o, r, ok := strings.Cut(rest, "/")
+	if !ok || strings.Contains(r, "/") {
+		return "", ""
+	}
+	return o, r
+}
