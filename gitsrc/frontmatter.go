@@ -48,6 +48,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// String formats the duration like time.Duration ("15m0s").
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // MarshalText writes the duration as "15m0s".
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
@@ -67,6 +70,9 @@ const frontMatterFence = "-- ---"
 // translated to the file's own line numbers.
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
+// yamlUnknownField matches yaml.v3's KnownFields error for an unknown key.
+var yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type`)
+
 // parseFrontMatter reads the front-matter block at the very top of src. It
 // returns found=false (and no error) when the file does not start with the
 // fence. end is the 1-based line number of the closing fence.
@@ -78,6 +84,9 @@ func parseFrontMatter(file string, src []byte) (fm FrontMatter, found bool, end 
 	var body bytes.Buffer
 	for i := 1; i < len(lines); i++ {
 		line := strings.TrimRight(lines[i], " \t\r")
+		if i == len(lines)-1 && line == "" {
+			break // the empty string after the final newline
+		}
 		if line == frontMatterFence {
 			end = i + 1
 			break
@@ -98,7 +107,7 @@ func parseFrontMatter(file string, src []byte) (fm FrontMatter, found bool, end 
 	if err := dec.Decode(&fm); err != nil && !errors.Is(err, io.EOF) {
 		return fm, true, end, migErr(file, yamlErrLine(err, 1), ErrFrontMatter, "%s", yamlErrMsg(err))
 	}
-	if fm.Risk == 0 {
+	if fm.Risk == 0 && riskLine(lines[:end]) == 0 {
 		return fm, true, end, migErr(file, 1, ErrFrontMatter, "risk is required (integer 1..10)")
 	}
 	if fm.Risk < 1 || fm.Risk > 10 {
@@ -126,14 +135,19 @@ func yamlErrMsg(err error) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	msg = yamlLine.ReplaceAllString(msg, "")
 	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, ": :", ":")), " ")
-	return strings.TrimPrefix(msg, ": ")
+	msg = strings.TrimPrefix(msg, ": ")
+	if m := yamlUnknownField.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown key %q (known: risk, owner, ticket, bake, allow_data_loss)", m[1])
+	}
+	return msg
 }
 
+// riskLine returns the 1-based line of the "risk:" key, 0 when absent.
 func riskLine(lines []string) int {
 	for i, l := range lines {
 		if strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "--")), "risk:") {
 			return i + 1
 		}
 	}
-	return 1
+	return 0
 }

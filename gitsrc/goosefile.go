@@ -146,12 +146,19 @@ func ParseSections(file string, src []byte) (*Sections, error) {
 			if endsWithSemicolon(line) {
 				emit()
 			}
-		case stEndUp:
+		case stEndUp, stEndDown:
+			// goose swallows the first line after an empty
+			// StatementBegin/End block and emits an empty statement;
+			// mirror it, pointing at the swallowed line.
+			if buf.Len() == 0 {
+				startLine = lineNo
+			}
 			emit()
-			state = stUp
-		case stEndDown:
-			emit()
-			state = stDown
+			if state == stEndUp {
+				state = stUp
+			} else {
+				state = stDown
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -41,7 +41,11 @@ func ParseVersion(file string) (version int64, name string, err error) {
 		return 0, "", migErr(file, 0, ErrBadFilename, "not a .sql file")
 	}
 	stem := strings.TrimSuffix(base, ".sql")
-	num, rest, _ := strings.Cut(stem, "_")
+	num, rest, ok := strings.Cut(stem, "_")
+	if !ok {
+		// goose's NumericComponent requires the separator too.
+		return 0, "", migErr(file, 0, ErrBadFilename, "%q has no \"_\" after the version (want VERSION_name.sql)", base)
+	}
 	v, perr := strconv.ParseInt(num, 10, 64)
 	if perr != nil || v < 1 {
 		return 0, "", migErr(file, 0, ErrBadFilename, "%q does not start with a positive version number", base)

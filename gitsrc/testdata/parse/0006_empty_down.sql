@@ -1,0 +1,6 @@
+-- ---
+-- risk: 1
+-- ---
+-- +goose Up
+SELECT 1;
+-- +goose Down

@@ -1,0 +1,7 @@
+-- ---
+-- risk: 2
+-- ---
+-- +goose Up
+CREATE TABLE crlf (id int);
+-- +goose Down
+DROP TABLE crlf;
