@@ -1,0 +1,289 @@
+package gitsrc
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// newBareRemote creates an empty bare repository in a temp dir.
+func auditTestRemote(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := git.PlainInit(dir, true); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// newClone creates an empty repository whose origin is remote.
+func auditTestClone(t *testing.T, remote string) *git.Repository {
+	t.Helper()
+	repo, err := git.PlainInit(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}}); err != nil {
+		t.Fatal(err)
+	}
+	return repo
+}
+
+func auditTestClock() func() time.Time {
+	var mu sync.Mutex
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t0 = t0.Add(time.Second)
+		return t0
+	}
+}
+
+func auditTestNew(t *testing.T, repo *git.Repository, opts ...AuditOption) *Audit {
+	t.Helper()
+	a, err := NewAudit(repo, append([]AuditOption{WithAuditClock(auditTestClock())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// gitCLI runs the git binary when installed, to check that what go-git
+// wrote is what Git itself reads.
+func auditTestGit(t *testing.T, dir string, args ...string) (string, bool) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		return "", false
+	}
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out), true
+}
+
+func TestAuditRecordIsIdempotentAndPushed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := auditTestRemote(t)
+	a := auditTestNew(t, auditTestClone(t, remote))
+	rec := ChangeRecord{Version: 42, Name: "add_note", Path: "migrations/0042_add_note.sql", PR: 7, Risk: 3,
+		Prediction: &PredictionRecord{Confidence: 0.93, Threshold: 0.8, Model: "bootstrap-1",
+			Reasons: []PredictionReason{{Feature: "lock_access_exclusive", Value: 1, Contribution: -0.4, Text: "ALTER TABLE takes ACCESS EXCLUSIVE"}}},
+	}
+	steps := []Transition{
+		{From: "", To: "discovered"},
+		{From: "discovered", To: "predicted", Reason: "confidence 93%"},
+		{From: "predicted", To: "approved", Actor: "schemacanary"},
+		{From: "approved", To: "canary", Instance: "pg-1", Step: "wave 1"},
+	}
+	for i, tr := range steps {
+		tr.Version = 42
+		for attempt := 0; attempt < 2; attempt++ { // the second attempt is the "after a crash" repeat
+			if i == 3 {
+				rec.KPIs = []KPIVerdict{{KPI: "p99 select orders", Instance: "pg-1", Unit: "ms", Canary: 5, Control: 4.8, PValue: 0.4, Effect: 0.04,
+					Series: []KPIPoint{{At: time.Unix(0, 0), Canary: 4, Control: 4}, {At: time.Unix(5, 0), Canary: 5, Control: 4.8}}}}
+			}
+			got, err := a.Record(ctx, rec, tr)
+			if err != nil {
+				t.Fatalf("record %s: %v", tr.ID(), err)
+			}
+			if want := attempt == 0; got != want {
+				t.Fatalf("record %s attempt %d: committed=%v, want %v", tr.ID(), attempt, got, want)
+			}
+		}
+	}
+	// A fresh reader on another clone sees exactly the four transitions.
+	b := auditTestNew(t, auditTestClone(t, remote))
+	hist, err := b.History(ctx, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != len(steps) {
+		t.Fatalf("history has %d transitions, want %d: %+v", len(hist), len(steps), hist)
+	}
+	for i, h := range hist {
+		if h.From != steps[i].From || h.To != steps[i].To || h.Instance != steps[i].Instance || h.Step != steps[i].Step {
+			t.Errorf("transition %d = %+v, want %+v", i, h, steps[i])
+		}
+		if h.Commit == "" || h.At.IsZero() {
+			t.Errorf("transition %d lacks commit or time: %+v", i, h)
+		}
+	}
+	if hist[1].Reason != "confidence 93%" || hist[2].Actor != "schemacanary" {
+		t.Errorf("reason/actor lost: %+v", hist)
+	}
+	// The same transition from a new process (fresh clone) is still a no-op.
+	if got, err := b.Record(ctx, rec, Transition{Version: 42, From: "approved", To: "canary", Instance: "pg-1", Step: "wave 1"}); err != nil || got {
+		t.Fatalf("repeat from fresh clone: committed=%v err=%v", got, err)
+	}
+	doc, ok, err := b.ReadChange(ctx, 42)
+	if err != nil || !ok {
+		t.Fatalf("read change: ok=%v err=%v", ok, err)
+	}
+	for _, want := range []string{"state: canary", "## Prediction", "93.0%", "## States", "## KPI verdicts", "```mermaid", "xychart-beta", "line [5, 4.8]"} {
+		if !strings.Contains(string(doc), want) && !strings.Contains(string(doc), strings.ReplaceAll(want, "[5, 4.8]", "[4, 5]")) {
+			t.Errorf("audit file lacks %q:\n%s", want, doc)
+		}
+	}
+	if out, ok := auditTestGit(t, remote, "log", "--format=%s", AuditBranch); ok {
+		want := "42 approved -> canary on pg-1 (wave 1)\n42 predicted -> approved\n42 discovered -> predicted\n42 (new) -> discovered\n"
+		if out != want {
+			t.Errorf("git log:\n%s\nwant:\n%s", out, want)
+		}
+		auditTestGit(t, remote, "fsck", "--strict")
+	}
+}
+
+func TestAuditConcurrentWritersLoseNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := auditTestRemote(t)
+	const writers, per = 3, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		a := auditTestNew(t, auditTestClone(t, remote), WithAuditPushRetries(50))
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			v := int64(100 + w)
+			prev := ""
+			for i := 0; i < per; i++ {
+				to := fmt.Sprintf("s%d", i)
+				if _, err := a.Record(ctx, ChangeRecord{Version: v}, Transition{From: prev, To: to}); err != nil {
+					errs <- err
+					return
+				}
+				prev = to
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	hist, err := auditTestNew(t, auditTestClone(t, remote)).History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != writers*per {
+		t.Fatalf("history has %d transitions, want %d", len(hist), writers*per)
+	}
+	seen := map[int64]int{}
+	for _, h := range hist {
+		if h.To != fmt.Sprintf("s%d", seen[h.Version]) {
+			t.Errorf("change %d: transition %d is %s, out of order", h.Version, seen[h.Version], h.To)
+		}
+		seen[h.Version]++
+	}
+}
+
+func TestAuditReplaysUnpushedCommitsAfterDivergence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := auditTestRemote(t)
+	repoA := auditTestClone(t, remote)
+	// A writes while it cannot push (remote disabled), as after a network
+	// failure; meanwhile B publishes.
+	offline := auditTestNew(t, repoA, WithAuditRemote(""))
+	if _, err := offline.Record(ctx, ChangeRecord{Version: 1}, Transition{To: "discovered"}); err != nil {
+		t.Fatal(err)
+	}
+	b := auditTestNew(t, auditTestClone(t, remote))
+	if _, err := b.Record(ctx, ChangeRecord{Version: 2}, Transition{To: "discovered"}); err != nil {
+		t.Fatal(err)
+	}
+	online := auditTestNew(t, repoA)
+	if _, err := online.Record(ctx, ChangeRecord{Version: 1}, Transition{From: "discovered", To: "predicted"}); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := b.History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range hist {
+		got = append(got, fmt.Sprintf("%d:%s", h.Version, h.To))
+	}
+	if want := "2:discovered 1:discovered 1:predicted"; strings.Join(got, " ") != want {
+		t.Fatalf("history %v, want %s", got, want)
+	}
+	doc, _, err := b.ReadChange(ctx, 2)
+	if err != nil || !strings.Contains(string(doc), "state: discovered") {
+		t.Fatalf("change 2 lost by replay: %v\n%s", err, doc)
+	}
+}
+
+func TestOpenAuditByURLAndMissingBranch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := auditTestRemote(t)
+	empty, err := OpenAudit(ctx, "file://"+remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := empty.History(ctx, 0); err == nil || !strings.Contains(err.Error(), ErrNoAudit.Error()) {
+		t.Fatalf("history of empty remote: %v, want ErrNoAudit", err)
+	}
+	w := auditTestNew(t, auditTestClone(t, remote))
+	if _, err := w.Record(ctx, ChangeRecord{Version: 5}, Transition{To: "discovered", Reason: "merged in\n#3"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range []string{"file://" + remote, remote} {
+		a, err := OpenAudit(ctx, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist, err := a.History(ctx, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Reason != "merged in #3" {
+			t.Fatalf("%s: history %+v", loc, hist)
+		}
+	}
+	if ref, err := git.PlainOpen(remote); err == nil {
+		if _, err := ref.Reference(plumbing.NewBranchReferenceName(AuditBranch), true); err != nil {
+			t.Fatalf("remote lacks %s: %v", AuditBranch, err)
+		}
+	}
+}
+
+func TestAuditRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	a := auditTestNew(t, auditTestClone(t, auditTestRemote(t)))
+	cases := []struct {
+		name string
+		rec  ChangeRecord
+		tr   Transition
+	}{
+		{"no version", ChangeRecord{}, Transition{To: "x"}},
+		{"mismatch", ChangeRecord{Version: 1}, Transition{Version: 2, To: "x"}},
+		{"no state", ChangeRecord{Version: 1}, Transition{}},
+	}
+	for _, c := range cases {
+		if _, err := a.Record(context.Background(), c.rec, c.tr); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	if _, err := NewAudit(nil); err == nil {
+		t.Error("nil repo accepted")
+	}
+	if _, err := NewAudit(auditTestClone(t, t.TempDir()), WithAuditRemote("nope")); err == nil {
+		t.Error("unknown remote accepted")
+	}
+	if _, err := NewAudit(auditTestClone(t, t.TempDir()), WithAuditBranch("bad name")); err == nil {
+		t.Error("bad branch accepted")
+	}
+}
