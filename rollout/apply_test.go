@@ -1,0 +1,365 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/schemacanary/schemacanary/internal/pgtest"
+)
+
+// testChange builds a Change from up and down SQL.
+func testChange(version int64, name, up, down string, tables []string, lock string) *Change {
+	src := "-- +goose Up\n" + up + "\n-- +goose Down\n" + down + "\n"
+	return &Change{Version: version, Name: name, Source: []byte(src), Tables: tables, Lock: lock}
+}
+
+func mustExec(t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range sqls {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func queryInt(t *testing.T, dsn, q string, args ...any) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func fastCanary() CanaryConfig {
+	return CanaryConfig{LockTimeout: 100 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		LongTransaction: 300 * time.Millisecond, Interval: 200 * time.Millisecond, Bake: 2 * time.Second}
+}
+
+// holdLock opens a transaction that runs stmt and keeps it open until the
+// returned function is called.
+func holdLock(t *testing.T, dsn, stmt string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, stmt); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = tx.Commit(ctx)
+			conn.Close(ctx)
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+func TestApplyRevertLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)")
+	inst := Instance{Name: "db1", DSN: dsn}
+	ch := testChange(20240101000001, "add_note", "ALTER TABLE orders ADD COLUMN note text;", "ALTER TABLE orders DROP COLUMN note;",
+		[]string{"public.orders"}, "AccessExclusiveLock")
+	var mu sync.Mutex
+	var steps []Step
+	a, err := NewApplier(fastCanary(), WithObserver(func(e Event) { mu.Lock(); steps = append(steps, e.Step); mu.Unlock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	colCount := "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'"
+	for round := 0; round < 2; round++ {
+		res, err := a.Apply(ctx, inst, ch)
+		if err != nil || res.AlreadyDone || res.Attempts != 1 {
+			t.Fatalf("round %d apply: %+v %v", round, res, err)
+		}
+		if queryInt(t, dsn, colCount) != 1 || queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1", ch.Version) != 1 {
+			t.Fatalf("round %d: column or goose row missing after apply", round)
+		}
+		if ok, err := a.Applied(ctx, inst, ch.Version); err != nil || !ok {
+			t.Fatalf("Applied = %v, %v", ok, err)
+		}
+		res, err = a.Apply(ctx, inst, ch)
+		if err != nil || !res.AlreadyDone {
+			t.Fatalf("second apply not idempotent: %+v %v", res, err)
+		}
+		res, err = a.Revert(ctx, inst, ch)
+		if err != nil || res.AlreadyDone {
+			t.Fatalf("revert: %+v %v", res, err)
+		}
+		if queryInt(t, dsn, colCount) != 0 || queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1", ch.Version) != 0 {
+			t.Fatalf("round %d: column or goose row still there after revert", round)
+		}
+		if res, err := a.Revert(ctx, inst, ch); err != nil || !res.AlreadyDone {
+			t.Fatalf("second revert not idempotent: %+v %v", res, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(steps) == 0 || steps[0] != StepApplied {
+		t.Fatalf("events: %v", steps)
+	}
+}
+
+func TestApplyOutOfOrderWithOtherVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	inst := Instance{Name: "db1", DSN: dsn}
+	a, err := NewApplier(fastCanary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := testChange(3, "t3", "CREATE TABLE t3 (id int);", "DROP TABLE t3;", nil, "")
+	earlier := testChange(2, "t2", "CREATE TABLE t2 (id int);", "DROP TABLE t2;", nil, "")
+	for _, ch := range []*Change{later, earlier} {
+		if _, err := a.Apply(ctx, inst, ch); err != nil {
+			t.Fatalf("apply %d: %v", ch.Version, err)
+		}
+	}
+	if _, err := a.Revert(ctx, inst, later); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.Applied(ctx, inst, 2); !ok {
+		t.Fatal("version 2 lost")
+	}
+}
+
+func TestApplyMigrationErrorIsApplyError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	inst := Instance{Name: "db1", DSN: dsn}
+	a, _ := NewApplier(fastCanary())
+	ch := testChange(7, "bad", "CREATE TABLE ok (id int);\nALTER TABLE missing ADD COLUMN x int;", "DROP TABLE ok;", nil, "")
+	_, err := a.Apply(ctx, inst, ch)
+	var ae *ApplyError
+	if !errors.As(err, &ae) || errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("want *ApplyError, got %T %v", err, err)
+	}
+	if queryInt(t, dsn, "SELECT count(*) FROM pg_class WHERE relname = 'ok'") != 0 {
+		t.Fatal("failed transactional migration left a table behind")
+	}
+	if ok, _ := a.Applied(ctx, inst, 7); ok {
+		t.Fatal("failed migration recorded as applied")
+	}
+}
+
+func TestApplyWaitsForLongTransactionWithoutQueueing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)", "INSERT INTO hot SELECT generate_series(1, 100)")
+	release := holdLock(t, dsn, "SELECT count(*) FROM hot")
+	time.Sleep(400 * time.Millisecond) // older than LongTransaction
+	inst := Instance{Name: "db1", DSN: dsn}
+	a, _ := NewApplier(fastCanary())
+	ch := testChange(11, "add_col", "ALTER TABLE hot ADD COLUMN note text;", "ALTER TABLE hot DROP COLUMN note;", []string{"public.hot"}, "AccessExclusiveLock")
+	done := make(chan error, 1)
+	var res *StepResult
+	go func() {
+		var err error
+		res, err = a.Apply(ctx, inst, ch)
+		done <- err
+	}()
+	// While the applier waits, readers are never queued behind it.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(time.Second)
+	var worst time.Duration
+	for time.Now().Before(deadline) {
+		start := time.Now()
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM hot").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(start))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if worst > 50*time.Millisecond {
+		t.Fatalf("a reader waited %s while the applier waited", worst)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("apply finished while a long transaction held the table: %v", err)
+	default:
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 1 || res.Waited < time.Second {
+		t.Fatalf("want one attempt after waiting >= 1s, got %+v", res)
+	}
+}
+
+func TestApplyGivesUpWithLockTimeoutError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
+	holdLock(t, dsn, "SELECT count(*) FROM hot")
+	time.Sleep(400 * time.Millisecond)
+	cfg := fastCanary()
+	cfg.MaxWait = 500 * time.Millisecond
+	a, _ := NewApplier(cfg)
+	inst := Instance{Name: "db1", DSN: dsn}
+	ch := testChange(12, "add_col", "ALTER TABLE hot ADD COLUMN note text;", "ALTER TABLE hot DROP COLUMN note;", []string{"public.hot"}, "AccessExclusiveLock")
+	_, err := a.Apply(ctx, inst, ch)
+	var lte *LockTimeoutError
+	if !errors.Is(err, ErrLockTimeout) || !errors.As(err, &lte) || len(lte.Holders) != 1 || lte.Holders[0].Mode != "AccessShareLock" {
+		t.Fatalf("want LockTimeoutError naming the AccessShareLock holder, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "SELECT count(*) FROM hot") {
+		t.Fatalf("error does not show the holder's query: %v", err)
+	}
+}
+
+func TestApplyRetriesLockTimeouts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
+	release := holdLock(t, dsn, "SELECT count(*) FROM hot")
+	time.AfterFunc(600*time.Millisecond, release)
+	cfg := fastCanary()
+	cfg.LongTransaction = time.Hour // never wait: exercise the retries
+	cfg.Retries = 50
+	a, _ := NewApplier(cfg)
+	inst := Instance{Name: "db1", DSN: dsn}
+	ch := testChange(13, "add_col", "ALTER TABLE hot ADD COLUMN note text;", "ALTER TABLE hot DROP COLUMN note;", []string{"public.hot"}, "AccessExclusiveLock")
+	res, err := a.Apply(ctx, inst, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts < 2 {
+		t.Fatalf("want retries after lock timeouts, got %+v", res)
+	}
+}
+
+func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY, v int)")
+	inst := Instance{Name: "db1", DSN: dsn}
+	src := "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY hot_v_idx ON hot (v);\n-- +goose Down\nDROP INDEX CONCURRENTLY hot_v_idx;\n"
+	ch := &Change{Version: 14, Name: "idx", Source: []byte(src), Tables: []string{"public.hot"}, Lock: "ShareUpdateExclusiveLock", NoTransaction: true}
+	validIdx := "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'hot_v_idx' AND i.indisvalid"
+	anyIdx := "SELECT count(*) FROM pg_class WHERE relname = 'hot_v_idx'"
+
+	// 1. An open writer makes CREATE INDEX CONCURRENTLY time out after it
+	// created its catalog entry; the writer ends after a second, so the
+	// cleanup (DROP INDEX CONCURRENTLY) and a retry succeed.
+	release := holdLock(t, dsn, "INSERT INTO hot VALUES (1, 1)")
+	time.AfterFunc(time.Second, release)
+	cfg := fastCanary()
+	cfg.LongTransaction = time.Hour // attempt at once: exercise the failure
+	a, _ := NewApplier(cfg)
+	res, err := a.Apply(ctx, inst, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.CleanedIndexes) == 0 || res.Attempts < 2 || queryInt(t, dsn, validIdx) != 1 {
+		t.Fatalf("want a cleaned INVALID index, a retry and a valid index at the end: %+v", res)
+	}
+	if _, err := a.Revert(ctx, inst, ch); err != nil || queryInt(t, dsn, anyIdx) != 0 {
+		t.Fatalf("revert: %v", err)
+	}
+
+	// 2. The writer stays past max_wait: the applier gives up with
+	// ErrLockTimeout; the INVALID index it could not drop is dropped by
+	// the next Apply before it tries again.
+	release = holdLock(t, dsn, "INSERT INTO hot VALUES (2, 2)")
+	cfg.MaxWait = 300 * time.Millisecond
+	cfg.Retries = 1
+	a, _ = NewApplier(cfg)
+	if _, err := a.Apply(ctx, inst, ch); !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("want ErrLockTimeout, got %v", err)
+	}
+	release()
+	res, err = a.Apply(ctx, inst, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queryInt(t, dsn, validIdx) != 1 || queryInt(t, dsn, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") != 0 {
+		t.Fatalf("index not valid or INVALID leftovers remain: %+v", res)
+	}
+}
+
+func TestConflictingModes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mode string
+		want string
+	}{
+		{"AccessShareLock", "AccessExclusiveLock"},
+		{"ACCESS EXCLUSIVE", "AccessShareLock,RowShareLock,RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock"},
+		{"ShareUpdateExclusiveLock", "ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock"},
+		{"share", "RowExclusiveLock,ShareUpdateExclusiveLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock"},
+		{"ShareRowExclusiveLock", "RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock"},
+		{"RowExclusiveLock", "ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock"},
+		{"", "AccessShareLock,RowShareLock,RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(ConflictingModes(tt.mode), ","); got != tt.want {
+			t.Errorf("ConflictingModes(%q) = %s, want %s", tt.mode, got, tt.want)
+		}
+	}
+	// The matrix is symmetric, as PostgreSQL's is.
+	for i := range lockModes {
+		for _, j := range conflictMatrix[i] {
+			found := false
+			for _, k := range conflictMatrix[j] {
+				found = found || k == i
+			}
+			if !found {
+				t.Errorf("%s conflicts with %s but not the reverse", lockModes[i], lockModes[j])
+			}
+		}
+	}
+}
+
+func TestBackoffGrowsWithJitter(t *testing.T) {
+	t.Parallel()
+	for attempt := 1; attempt <= 8; attempt++ {
+		base := min(100*time.Millisecond<<(attempt-1), time.Second)
+		for i := 0; i < 50; i++ {
+			d := backoff(100*time.Millisecond, time.Second, attempt)
+			if d < base/2 || d > base*3/2 {
+				t.Fatalf("attempt %d: %s outside [%s, %s]", attempt, d, base/2, base*3/2)
+			}
+		}
+	}
+}
