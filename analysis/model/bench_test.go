@@ -1,0 +1,49 @@
+package model
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// BenchmarkTrain100k trains on 100,000 examples of 40 features, the size of
+// years of history of a busy fleet.
+func BenchmarkTrain100k(b *testing.B) {
+	beta := make([]float64, 40)
+	for j := range beta {
+		beta[j] = float64(j%7-3) / 4
+	}
+	ds := synthetic(100000, beta, 0.5, 1, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Train(context.Background(), ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPredict is one explained prediction.
+func BenchmarkPredict(b *testing.B) {
+	ds := synthetic(2000, []float64{1, -1, 0.5, 0.3, 0.2, 0.1}, 0, 1, 20)
+	m, err := Train(context.Background(), ds)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := ds[0].Features
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Predict(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

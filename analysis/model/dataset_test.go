@@ -1,0 +1,143 @@
+package model
+
+import (
+	"bytes"
+	"compress/gzip"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+func TestSplitAndFoldsKeepGroupsApart(t *testing.T) {
+	t.Parallel()
+	ds := synthetic(1000, []float64{1}, 0, 3, 17)
+	tr, ho := ds.Split(0.25, 7)
+	if len(tr)+len(ho) != len(ds) {
+		t.Fatalf("split lost examples: %d + %d != %d", len(tr), len(ho), len(ds))
+	}
+	if f := float64(len(ho)) / float64(len(ds)); f < 0.2 || f > 0.32 {
+		t.Errorf("held-out fraction %.2f, want about 0.25", f)
+	}
+	in := map[string]bool{}
+	for _, e := range tr {
+		in[e.Group] = true
+	}
+	for _, e := range ho {
+		if in[e.Group] {
+			t.Fatalf("group %s on both sides", e.Group)
+		}
+	}
+	fold := ds.Folds(5, 1)
+	of := map[string]int{}
+	sizes := make([]int, 5)
+	for i, e := range ds {
+		if f, ok := of[e.Group]; ok && f != fold[i] {
+			t.Fatalf("group %s in folds %d and %d", e.Group, f, fold[i])
+		}
+		of[e.Group] = fold[i]
+		sizes[fold[i]]++
+	}
+	for k, s := range sizes {
+		if s < 150 || s > 250 {
+			t.Errorf("fold %d has %d examples, want about 200", k, s)
+		}
+	}
+	// Marked examples define the held-out part.
+	marked := append(Dataset(nil), ds...)
+	for i := range marked {
+		marked[i].HeldOut = marked[i].Group == "g0"
+	}
+	_, ho = marked.Split(0.5, 1)
+	if len(ho) != 17 {
+		t.Errorf("marked split held out %d, want the 17 of g0", len(ho))
+	}
+}
+
+func TestJSONLRoundTripPlainAndGzip(t *testing.T) {
+	t.Parallel()
+	ds := synthetic(20, []float64{1, 2}, 0, 1, 5)
+	ds[3].Weight = 2.5
+	ds[4].HeldOut = true
+	var plain bytes.Buffer
+	if err := ds.WriteJSONL(&plain); err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain.Bytes())
+	zw.Close()
+	for name, r := range map[string]*bytes.Buffer{"plain": bytes.NewBuffer(plain.Bytes()), "gzip": &gz} {
+		back, err := ReadJSONL(r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(ds, back) {
+			t.Errorf("%s: round trip differs", name)
+		}
+	}
+	if _, err := ReadJSONL(bytes.NewBufferString("{\"features\":\n")); err == nil {
+		t.Error("broken line accepted")
+	}
+}
+
+func TestAUCMatchesPairCount(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 20; trial++ {
+		n := 50 + rng.IntN(50)
+		s := make([]float64, n)
+		y := make([]bool, n)
+		for i := range s {
+			s[i] = float64(rng.IntN(10)) // many ties
+			y[i] = rng.Float64() < 0.4+s[i]/30
+		}
+		var num, den float64
+		for i := range s {
+			for j := range s {
+				if y[i] && !y[j] {
+					den++
+					switch {
+					case s[i] > s[j]:
+						num++
+					case s[i] == s[j]:
+						num += 0.5
+					}
+				}
+			}
+		}
+		if got, want := AUC(s, y), num/den; math.Abs(got-want) > 1e-12 {
+			t.Fatalf("AUC %v, pair count %v", got, want)
+		}
+	}
+	if !math.IsNaN(AUC([]float64{1, 2}, []bool{true, true})) {
+		t.Error("AUC with one class should be NaN")
+	}
+}
+
+func TestScoreBrierAndCalibrationTable(t *testing.T) {
+	t.Parallel()
+	p := []float64{0.9, 0.9, 0.1, 0.1}
+	y := []bool{true, false, false, false}
+	s := Score(p, y)
+	if want := (0.01 + 0.81 + 0.01 + 0.01) / 4; math.Abs(s.Brier-want) > 1e-12 {
+		t.Errorf("Brier %v, want %v", s.Brier, want)
+	}
+	bins := Calibration(p, y, 10)
+	if len(bins) != 2 || bins[0].N != 2 || bins[0].Observed != 0 || bins[1].Observed != 0.5 {
+		t.Errorf("calibration table %+v", bins)
+	}
+}
+
+func TestTimeFeaturesAreCyclical(t *testing.T) {
+	t.Parallel()
+	a := TimeFeatures(mustTime("2026-11-22T23:30:00Z")) // Sunday
+	b := TimeFeatures(mustTime("2026-11-23T00:30:00Z")) // Monday
+	d := math.Hypot(a[FeatureHourSin]-b[FeatureHourSin], a[FeatureHourCos]-b[FeatureHourCos])
+	if d > 0.3 {
+		t.Errorf("23:30 and 00:30 are %.2f apart on the circle", d)
+	}
+	if a[FeatureWeekend] != 1 || b[FeatureWeekend] != 0 {
+		t.Errorf("weekend flags %v %v", a[FeatureWeekend], b[FeatureWeekend])
+	}
+}

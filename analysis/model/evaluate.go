@@ -1,0 +1,120 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// Baseline names a one-feature predictor the model is compared with.
+type Baseline struct {
+	// Name is shown in tables, e.g. "risk label alone".
+	Name string `json:"name"`
+	// Feature is the single input.
+	Feature string `json:"feature"`
+}
+
+// Standard baselines: what a team without schemacanary would go by.
+var (
+	// BaselineRisk predicts from the author's risk label alone.
+	BaselineRisk = Baseline{Name: "risk label alone", Feature: FeatureRisk}
+	// BaselineLint predicts from "any error-severity lint finding".
+	BaselineLint = Baseline{Name: "any error-severity lint finding", Feature: FeatureLintError}
+)
+
+// Result is one predictor's scores.
+type Result struct {
+	Name string `json:"name"`
+	// KFold scores calibrated out-of-fold predictions of grouped k-fold
+	// cross-validation on the training part.
+	KFold Scores `json:"kfold"`
+	// HeldOut scores the predictor trained on the whole training part on the
+	// held-out part (groups it never saw).
+	HeldOut Scores `json:"held_out"`
+	// Calibration is the held-out reliability table.
+	Calibration []CalibrationBin `json:"calibration"`
+	// HeldOutPredictions are the held-out probabilities, in dataset order.
+	HeldOutPredictions []float64 `json:"-"`
+}
+
+// Evaluation compares the model with the baselines on a grouped split.
+type Evaluation struct {
+	TrainExamples   int      `json:"train_examples"`
+	TrainGroups     int      `json:"train_groups"`
+	HeldOutExamples int      `json:"held_out_examples"`
+	HeldOutGroups   []string `json:"held_out_groups"`
+	// Model is the first result; the baselines follow.
+	Results []Result `json:"results"`
+	// HeldOutOutcomes are the held-out labels, in the order of
+	// Result.HeldOutPredictions.
+	HeldOutOutcomes []bool `json:"-"`
+	// Trained is the model fitted on the training part.
+	Trained *Model `json:"-"`
+}
+
+// Evaluate splits ds (Dataset.Split), trains the model and each baseline on
+// the training part, and scores them by grouped k-fold cross-validation and
+// on the held-out part. The options are those of Train; baselines ignore
+// WithFeatures and WithInteractions.
+func Evaluate(ctx context.Context, ds Dataset, baselines []Baseline, opts ...TrainOption) (*Evaluation, error) {
+	cfg := defaultTrainConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	tr, ho := ds.Split(cfg.heldOutFrac, cfg.seed)
+	if !tr.hasBothOutcomes() || len(ho) == 0 {
+		return nil, fmt.Errorf("%w: training part %d examples, held-out %d", ErrEmptyDataset, len(tr), len(ho))
+	}
+	ev := &Evaluation{TrainExamples: len(tr), TrainGroups: len(tr.Groups()), HeldOutExamples: len(ho), HeldOutGroups: ho.Groups()}
+	for _, e := range ho {
+		ev.HeldOutOutcomes = append(ev.HeldOutOutcomes, e.Safe)
+	}
+	type candidate struct {
+		name string
+		cfg  trainConfig
+	}
+	cands := []candidate{{"model", cfg}}
+	for _, b := range baselines {
+		bc := cfg
+		bc.only = []string{b.Feature}
+		bc.interactions = nil
+		cands = append(cands, candidate{b.Name, bc})
+	}
+	for _, c := range cands {
+		m, err := train(ctx, tr, c.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", c.name, err)
+		}
+		r := Result{Name: c.name, KFold: m.Metrics.CrossValidated}
+		for _, e := range ho {
+			p, err := m.Predict(e.Features)
+			if err != nil {
+				return nil, fmt.Errorf("evaluate %s: %w", c.name, err)
+			}
+			r.HeldOutPredictions = append(r.HeldOutPredictions, p.Confidence)
+		}
+		r.HeldOut = Score(r.HeldOutPredictions, ev.HeldOutOutcomes)
+		r.Calibration = Calibration(r.HeldOutPredictions, ev.HeldOutOutcomes, 10)
+		if c.name == "model" {
+			ev.Trained = m
+			s := r.HeldOut
+			m.Metrics.HeldOut = &s
+		}
+		ev.Results = append(ev.Results, r)
+	}
+	return ev, nil
+}
+
+// BestBaselineAUC is the higher held-out AUC of the baselines (NaN when
+// there are none).
+func (ev *Evaluation) BestBaselineAUC() float64 {
+	best := math.NaN()
+	for _, r := range ev.Results[1:] {
+		if math.IsNaN(best) || r.HeldOut.AUC > best {
+			best = r.HeldOut.AUC
+		}
+	}
+	return best
+}

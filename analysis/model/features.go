@@ -1,0 +1,190 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Features is a named numeric feature vector. It has the same shape as
+// analysis.Features, so a report's features convert with a plain
+// conversion: model.Features(report.Features()).
+type Features map[string]float64
+
+// Feature names the package itself defines. The analysis package defines the
+// DDL and catalog features; the reconciler supplies history and time
+// features under these names.
+const (
+	// FeatureHistoryAuthorRollbackRate is the fraction of the author's past
+	// changes that were rolled back (smoothed toward the fleet rate).
+	FeatureHistoryAuthorRollbackRate = "history_author_rollback_rate"
+	// FeatureHistoryTableRollbackRate is the same for the touched tables.
+	FeatureHistoryTableRollbackRate = "history_table_rollback_rate"
+	// FeatureHistoryRecentIncidents counts rollbacks on the fleet in the
+	// last 7 days.
+	FeatureHistoryRecentIncidents = "history_recent_incidents"
+	// FeatureHourSin, FeatureHourCos, FeatureWeekdaySin and FeatureWeekdayCos
+	// place the deployment time on the daily and weekly circles.
+	FeatureHourSin    = "time_hour_sin"
+	FeatureHourCos    = "time_hour_cos"
+	FeatureWeekdaySin = "time_weekday_sin"
+	FeatureWeekdayCos = "time_weekday_cos"
+	// FeatureWeekend is 1 on Saturday and Sunday (UTC).
+	FeatureWeekend = "time_weekend"
+)
+
+// TimeFeatures encodes t (in UTC) cyclically: 23:00 and 01:00 are close,
+// and so are Sunday and Monday.
+func TimeFeatures(t time.Time) Features {
+	t = t.UTC()
+	h := (float64(t.Hour()) + float64(t.Minute())/60) / 24 * 2 * math.Pi
+	wd := float64(t.Weekday()) / 7 * 2 * math.Pi
+	weekend := 0.0
+	if t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
+		weekend = 1
+	}
+	return Features{
+		FeatureHourSin: math.Sin(h), FeatureHourCos: math.Cos(h),
+		FeatureWeekdaySin: math.Sin(wd), FeatureWeekdayCos: math.Cos(wd),
+		FeatureWeekend: weekend,
+	}
+}
+
+// Merge returns a new vector with the features of all sets; later sets win
+// on equal names.
+func Merge(sets ...Features) Features {
+	out := Features{}
+	for _, s := range sets {
+		for k, v := range s {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Interaction is the product of two features, named "A*B". It lets a linear
+// model say "a rewrite is dangerous on a big table" rather than "rewrites
+// are somewhat dangerous and big tables are somewhat dangerous".
+type Interaction struct {
+	A string `json:"a"`
+	B string `json:"b"`
+}
+
+// Name is the feature name of the product, "A*B".
+func (in Interaction) Name() string { return in.A + "*" + in.B }
+
+// ParseInteraction parses "A*B".
+func ParseInteraction(s string) (Interaction, error) {
+	a, b, ok := strings.Cut(s, "*")
+	if !ok || a == "" || b == "" || strings.Contains(b, "*") {
+		return Interaction{}, fmt.Errorf("model: interaction %q: want A*B", s)
+	}
+	return Interaction{A: a, B: b}, nil
+}
+
+// value looks a (possibly interaction) feature up; ok is false when missing.
+func value(f Features, name string) (float64, bool) {
+	if v, ok := f[name]; ok {
+		return v, true
+	}
+	if a, b, ok := strings.Cut(name, "*"); ok {
+		va, oka := f[a]
+		vb, okb := f[b]
+		if oka && okb {
+			return va * vb, true
+		}
+	}
+	return 0, false
+}
+
+// Coefficient is one input of a trained model: how it is standardized and
+// its weight on the (uncalibrated) logit in standard units.
+type Coefficient struct {
+	Name string `json:"name"`
+	// Mean and Scale standardize the raw value: (v-Mean)/Scale. A missing
+	// value is taken as Mean (it contributes nothing).
+	Mean  float64 `json:"mean"`
+	Scale float64 `json:"scale"`
+	// Weight multiplies the standardized value.
+	Weight float64 `json:"weight"`
+}
+
+// scaler computes weighted means and standard deviations and drops
+// constant features.
+func buildScaler(ds Dataset, names []string) []Coefficient {
+	out := make([]Coefficient, 0, len(names))
+	for _, name := range names {
+		var sw, s, ss float64
+		for _, e := range ds {
+			v, ok := value(e.Features, name)
+			if !ok {
+				continue
+			}
+			w := e.weight()
+			sw += w
+			s += w * v
+			ss += w * v * v
+		}
+		if sw == 0 {
+			continue
+		}
+		mean := s / sw
+		variance := ss/sw - mean*mean
+		if variance <= 1e-12*(1+mean*mean) {
+			continue // constant: carries no information here
+		}
+		out = append(out, Coefficient{Name: name, Mean: mean, Scale: math.Sqrt(variance)})
+	}
+	return out
+}
+
+// featureNames is the sorted union of feature names in ds, restricted to
+// only when it is not empty, plus the interactions.
+func featureNames(ds Dataset, only []string, inter []Interaction) []string {
+	seen := map[string]bool{}
+	if len(only) > 0 {
+		for _, n := range only {
+			seen[n] = true
+		}
+	} else {
+		for _, e := range ds {
+			for k := range e.Features {
+				seen[k] = true
+			}
+		}
+	}
+	for _, in := range inter {
+		seen[in.Name()] = true
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func standardize(cols []Coefficient, f Features, row []float64) {
+	for j, c := range cols {
+		v, ok := value(f, c.Name)
+		if !ok {
+			row[j] = 0
+			continue
+		}
+		row[j] = (v - c.Mean) / c.Scale
+	}
+}
+
+func buildDesign(ds Dataset, cols []Coefficient) *design {
+	m := &design{n: len(ds), d: len(cols), x: make([]float64, len(ds)*len(cols)), y: make([]float64, len(ds)), w: make([]float64, len(ds))}
+	for i, e := range ds {
+		standardize(cols, e.Features, m.row(i))
+		if e.Safe {
+			m.y[i] = 1
+		}
+		m.w[i] = e.weight()
+	}
+	return m
+}
