@@ -39,6 +39,9 @@ type MigrationError struct {
 	Line int
 	Kind error // one of the Err* sentinels above
 	Msg  string
+	// Commit is the sha of the commit that introduced the problem, when
+	// it was found in history (Changes, Proposals); "" for ParseMigration.
+	Commit string
 }
 
 // Error formats as "file:line: kind: msg", the way compilers do, so editors and

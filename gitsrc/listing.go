@@ -1,0 +1,242 @@
+package gitsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Listing is the migrations folder at one commit.
+type Listing struct {
+	// Commit is the full sha the listing was taken at.
+	Commit string `json:"commit"`
+	// Migrations are the valid files, in version order.
+	Migrations []*Migration `json:"migrations"`
+	// Errors are the files that fail to parse or validate, and duplicate
+	// versions, in file-name order.
+	Errors []*MigrationError `json:"errors,omitempty"`
+}
+
+// List parses every migration in the folder at rev (a sha, an abbreviated
+// sha or a ref; "" = the watched branch's head). Files are validated strictly
+// (ParseMigration); other files in the folder (README.md, helpers.go without
+// a version) are ignored, as goose ignores them. Parsed files are cached by
+// blob hash, so listing the next commit only parses what changed.
+func (r *Repo) List(ctx context.Context, rev string) (*Listing, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c, err := r.revCommit(rev)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := r.folderEntries(c)
+	if err != nil {
+		return nil, err
+	}
+	out := &Listing{Commit: c.Hash.String()}
+	seen := map[int64]string{}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m, merr := r.parseBlob(e)
+		if merr != nil {
+			out.Errors = append(out.Errors, merr)
+		}
+		v := e.version
+		if v == 0 {
+			continue
+		}
+		if prev, dup := seen[v]; dup {
+			out.Errors = append(out.Errors, migErr(e.path, 0, ErrDuplicateVersion, "version %d is also used by %s", v, prev))
+			continue
+		}
+		seen[v] = e.path
+		if m != nil {
+			out.Migrations = append(out.Migrations, m)
+		}
+	}
+	sort.SliceStable(out.Migrations, func(i, j int) bool { return out.Migrations[i].Version < out.Migrations[j].Version })
+	return out, nil
+}
+
+func (r *Repo) revCommit(rev string) (*object.Commit, error) {
+	if rev == "" {
+		h, err := r.headHash()
+		if err != nil {
+			return nil, err
+		}
+		rev = h.String()
+	}
+	return r.commit(rev)
+}
+
+// fileEntry is one candidate migration file in the folder tree.
+type fileEntry struct {
+	name    string // base name
+	path    string // repository-relative
+	hash    plumbing.Hash
+	version int64 // 0 when the name has none (reported as ErrBadFilename)
+}
+
+// isCandidate reports whether goose would look at the file: *.sql, and *.go
+// files (not tests) whose name carries a version.
+func isCandidate(name string) bool {
+	switch {
+	case strings.HasSuffix(name, ".sql"):
+		return true
+	case strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go"):
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		return ok && err == nil && v > 0
+	}
+	return false
+}
+
+// folderHash returns the hash of the migrations folder's tree in c, or the
+// zero hash when the folder does not exist there. It decodes only the trees
+// on the folder's path, not the folder itself.
+func (r *Repo) folderHash(c *object.Commit) (plumbing.Hash, error) {
+	if r.opts.migDir == "" {
+		return c.TreeHash, nil
+	}
+	root, err := c.Tree()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("tree of %s: %w", c.Hash, err)
+	}
+	e, err := root.FindEntry(r.opts.migDir)
+	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("%s in %s: %w", r.opts.migDir, c.Hash, err)
+	}
+	if e.Mode != filemode.Dir {
+		return plumbing.ZeroHash, nil
+	}
+	return e.Hash, nil
+}
+
+// entriesOf lists the candidate files of a folder tree, by name.
+func (r *Repo) entriesOf(tree plumbing.Hash) ([]fileEntry, error) {
+	if tree.IsZero() {
+		return nil, nil
+	}
+	t, err := r.git.TreeObject(tree)
+	if err != nil {
+		return nil, fmt.Errorf("folder tree %s: %w", tree, err)
+	}
+	out := make([]fileEntry, 0, len(t.Entries))
+	for _, e := range t.Entries {
+		if !e.Mode.IsFile() || !isCandidate(e.Name) {
+			continue
+		}
+		fe := fileEntry{name: e.Name, path: path.Join(r.opts.migDir, e.Name), hash: e.Hash}
+		if v, _, err := ParseVersion(e.Name); err == nil {
+			fe.version = v
+		} else if strings.HasSuffix(e.Name, ".go") {
+			num, _, _ := strings.Cut(e.Name, "_")
+			fe.version, _ = strconv.ParseInt(num, 10, 64)
+		}
+		out = append(out, fe)
+	}
+	return out, nil
+}
+
+func (r *Repo) folderEntries(c *object.Commit) ([]fileEntry, error) {
+	h, err := r.folderHash(c)
+	if err != nil {
+		return nil, err
+	}
+	return r.entriesOf(h)
+}
+
+// readBlob returns a blob's bytes.
+func (r *Repo) readBlob(h plumbing.Hash) ([]byte, error) {
+	b, err := r.git.BlobObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	rd, err := b.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	return data, nil
+}
+
+// parseBlob parses a file strictly, through the cache. A read failure is
+// reported as a MigrationError too, so one broken object does not hide the
+// rest of the folder.
+func (r *Repo) parseBlob(e fileEntry) (*Migration, *MigrationError) {
+	key := cacheKey{blob: e.hash, path: e.path}
+	if res, ok := r.mc.get(key); ok {
+		return res.m, res.err
+	}
+	var res parseResult
+	if data, err := r.readBlob(e.hash); err != nil {
+		res.err = migErr(e.path, 0, ErrGooseSyntax, "read: %v", err)
+	} else if m, err := ParseMigration(e.path, data); err != nil {
+		var me *MigrationError
+		if !errors.As(err, &me) {
+			me = migErr(e.path, 0, ErrGooseSyntax, "%v", err)
+		}
+		res.err = me
+	} else {
+		res.m = m
+	}
+	r.mc.put(key, res)
+	return res.m, res.err
+}
+
+type cacheKey struct {
+	blob plumbing.Hash
+	path string
+}
+
+type parseResult struct {
+	m   *Migration
+	err *MigrationError
+}
+
+// migrationCache holds parse results by (blob, path). It is bounded: when
+// full it starts over, so memory does not grow with history.
+type migrationCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[cacheKey]parseResult
+}
+
+func newMigrationCache(max int) *migrationCache {
+	return &migrationCache{max: max, m: make(map[cacheKey]parseResult)}
+}
+
+func (c *migrationCache) get(k cacheKey) (parseResult, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[k]
+	return r, ok
+}
+
+func (c *migrationCache) put(k cacheKey, r parseResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		c.m = make(map[cacheKey]parseResult)
+	}
+	c.m[k] = r
+}
