@@ -139,7 +139,17 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("fetch %s: %w: the repository is empty", r.url, ErrNoBranch)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("fetch %s: %w: %w (check the user and token)", r.url, ErrAuth, err)
+		cause := transport.ErrAuthenticationRequired
+		if errors.Is(err, transport.ErrAuthorizationFailed) {
+			cause = transport.ErrAuthorizationFailed
+		}
+		hint := "check the user and token"
+		if r.opts.auth == nil {
+			hint = "the remote wants credentials: give a token (WithBasicAuth, --token-env)"
+		}
+		// The transport's error carries the server's response body; keep
+		// only the sentinel so the message is one clean line.
+		return fmt.Errorf("fetch %s: %w: %w (%s)", r.url, ErrAuth, cause, hint)
 	default:
 		return fmt.Errorf("fetch %s: %w", r.url, err)
 	}
