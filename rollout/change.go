@@ -127,3 +127,39 @@ func (c *Change) downLock() string {
 	}
 	return c.DownLock
 }
+
+var (
+	gooseAnnotation = regexp.MustCompile(`(?i)^\s*--\s*\+goose\b\s*(.*)$`)
+)
+
+// DownSQL returns the Down section of the goose file as one script, goose
+// annotation lines removed (PostgreSQL's own parser splits it, so
+// StatementBegin/End blocks need no special care). envsub reports an
+// "-- +goose ENVSUB ON" annotation, which only goose itself can expand.
+func (c *Change) DownSQL() (script string, envsub bool, err error) {
+	var b strings.Builder
+	in := false
+	found := false
+	for _, line := range strings.Split(strings.ReplaceAll(string(c.Source), "\r\n", "\n"), "\n") {
+		if m := gooseAnnotation.FindStringSubmatch(line); m != nil {
+			word := strings.ToLower(strings.Join(strings.Fields(m[1]), " "))
+			switch {
+			case word == "down":
+				in, found = true, true
+			case word == "up":
+				in = false
+			case word == "envsub on":
+				envsub = true
+			}
+			continue
+		}
+		if in {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	if !found {
+		return "", envsub, fmt.Errorf("change %d: no '-- +goose Down' section", c.Version)
+	}
+	return b.String(), envsub, nil
+}
