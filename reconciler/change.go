@@ -1,0 +1,66 @@
+package reconciler
+
+import (
+	"time"
+)
+
+// ChangeRequest is one merged migration and its progress, as the control
+// store holds it. Returned values are copies.
+type ChangeRequest struct {
+	Version  int64     `json:"version"`
+	Name     string    `json:"name"`
+	Path     string    `json:"path"`
+	SHA256   string    `json:"sha256"`
+	Commit   string    `json:"merge_commit"`
+	Author   string    `json:"author,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	PR       int       `json:"pr,omitempty"`
+	MergedAt time.Time `json:"merged_at"`
+	Risk     int       `json:"risk"`
+	Source   []byte    `json:"-"`
+
+	State State `json:"state"`
+	// Wave is the wave being applied (canary = 0, promoting waves 1…).
+	Wave   int    `json:"wave"`
+	Reason string `json:"reason,omitempty"`
+	// Confidence is the prediction's, nil before the prediction.
+	Confidence   *float64 `json:"confidence,omitempty"`
+	ApprovedBy   string   `json:"approved_by,omitempty"`
+	SkippedBy    string   `json:"skipped_by,omitempty"`
+	RevertBranch string   `json:"revert_branch,omitempty"`
+	RevertPR     int      `json:"revert_pr,omitempty"`
+	// Instances maps instance name → the goose version last observed there
+	// during this change (reported on partial failure).
+	Instances map[string]int64 `json:"instances,omitempty"`
+	// Attempts counts consecutive failed attempts of the current step.
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Transition is one persisted state change of a change request.
+type Transition struct {
+	ID      int64     `json:"id"`
+	Version int64     `json:"version"`
+	From    State     `json:"from"`
+	To      State     `json:"to"`
+	Wave    int       `json:"wave"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+	Audited bool      `json:"audited"`
+}
+
+// Move describes a transition to persist: the target state plus the fields
+// that change with it.
+type Move struct {
+	To     State
+	Wave   int
+	Reason string
+	// Set, when non-nil, updates more columns with the transition.
+	Confidence   *float64
+	ApprovedBy   string
+	SkippedBy    string
+	RevertBranch string
+	RevertPR     int
+	Instances    map[string]int64
+}

@@ -1,0 +1,127 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+type proposalItem struct {
+	Migration  *gitsrc.Migration
+	Assessment *assessment
+}
+
+// renderProposal is the sticky comment of an open proposal: per migration
+// the confidence, what will happen on merge, the top reasons and the
+// analysis findings; then every rejected file with file:line.
+func renderProposal(p Proposal, items []proposalItem, rejected []*gitsrc.MigrationError, threshold float64) string {
+	var b strings.Builder
+	b.WriteString(gitsrc.PredictionMarker + "\n### schemacanary prediction\n\n")
+	for _, it := range items {
+		pr := it.Assessment.Prediction
+		verdict := "will roll out automatically after merge"
+		if pr.Confidence < threshold {
+			verdict = fmt.Sprintf("needs an approval after merge (`%s`)", gitsrc.ApproveCommand)
+		}
+		fmt.Fprintf(&b, "**`%s`** (version %d): confidence **%.0f%%** of a deploy without rollback (threshold %.0f%%); %s.\n\n",
+			it.Migration.Path, it.Migration.Version, 100*pr.Confidence, 100*threshold, verdict)
+		writeReasons(&b, pr)
+		writeFindings(&b, it.Assessment.Report)
+		fmt.Fprintf(&b, "<sub>model %s</sub>\n\n", pr.ModelVersion)
+	}
+	if len(rejected) > 0 {
+		b.WriteString("#### Rejected files (nothing will be applied)\n\n")
+		for _, e := range rejected {
+			fmt.Fprintf(&b, "- `%s`\n", e.Error())
+		}
+		b.WriteString("\n")
+	}
+	if len(items) == 0 && len(rejected) == 0 {
+		b.WriteString("No migration changes.\n")
+	}
+	return b.String()
+}
+
+func writeReasons(b *strings.Builder, p Prediction) {
+	if len(p.Reasons) == 0 {
+		return
+	}
+	b.WriteString("| reason | effect |\n| --- | --- |\n")
+	for _, r := range p.Reasons {
+		text := r.Text
+		if text == "" {
+			text = fmt.Sprintf("%s = %g", r.Feature, r.Value)
+		}
+		fmt.Fprintf(b, "| %s | %+.2f |\n", strings.ReplaceAll(text, "|", "\\|"), r.Contribution)
+	}
+	b.WriteString("\n")
+}
+
+func writeFindings(b *strings.Builder, rep *analysis.Report) {
+	if rep == nil || len(rep.Findings) == 0 {
+		return
+	}
+	for _, f := range rep.Findings {
+		fmt.Fprintf(b, "- %s:%d %s %s: %s\n", f.File, f.Line, f.Severity, f.RuleID, f.Message)
+	}
+	b.WriteString("\n")
+}
+
+// renderDecision is the comment posted after merge with the decision.
+func renderDecision(c *ChangeRequest, threshold float64) string {
+	conf := 0.0
+	if c.Confidence != nil {
+		conf = *c.Confidence
+	}
+	if c.State == StateAwaitingApproval {
+		return fmt.Sprintf("schemacanary: migration %d (`%s`) has confidence %.0f%%, below the threshold %.0f%%. It waits for an approval: comment `%s` (write or admin permission), or run `schemacanary approve %d --by NAME`.",
+			c.Version, c.Path, 100*conf, 100*threshold, gitsrc.ApproveCommand, c.Version)
+	}
+	by := "automatically"
+	if c.ApprovedBy != "" {
+		by = "approved by " + c.ApprovedBy
+	}
+	return fmt.Sprintf("schemacanary: migration %d (`%s`) proceeds to the canary (%s; confidence %.0f%%, threshold %.0f%%).",
+		c.Version, c.Path, by, 100*conf, 100*threshold)
+}
+
+// renderOutcome is the comment posted when a change finishes.
+func renderOutcome(c *ChangeRequest) string {
+	switch c.State {
+	case StateDone:
+		return fmt.Sprintf("schemacanary: migration %d is applied on the whole fleet (%s).", c.Version, Holdings(c.Instances))
+	case StateRolledBack:
+		s := fmt.Sprintf("schemacanary: migration %d was **rolled back**: %s\n\nVersions now: %s.", c.Version, c.Reason, Holdings(c.Instances))
+		if c.RevertBranch != "" {
+			s += fmt.Sprintf("\n\nRevert: branch `%s`", c.RevertBranch)
+			if c.RevertPR != 0 {
+				s += fmt.Sprintf(" (#%d)", c.RevertPR)
+			}
+			s += ". The queue is held until it merges or `schemacanary skip` is run."
+		}
+		return s
+	default:
+		return fmt.Sprintf("schemacanary: migration %d **failed** and needs a human: %s\n\nVersions now: %s. The queue is held until its revert merges or `schemacanary skip %d` is run.",
+			c.Version, c.Reason, Holdings(c.Instances), c.Version)
+	}
+}
+
+// renderRevertBody explains a revert PR: the reason and the failed KPIs.
+func renderRevertBody(c *ChangeRequest, d *rollout.Decision) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schemacanary rolled back migration %d (`%s`, merged in %s).\n\n**Reason:** %s\n\n", c.Version, c.Path, shortSHA(c.Commit), c.Reason)
+	if d != nil {
+		if failed := d.Failed(); len(failed) > 0 {
+			b.WriteString("| KPI | vs | canary | reference | p-value | effect |\n| --- | --- | --- | --- | --- | --- |\n")
+			for _, v := range failed {
+				fmt.Fprintf(&b, "| %s | %s | %.4g | %.4g | %.3g | %+.1f%% |\n", v.KPI, v.Reference, v.CanaryValue, v.ReferenceValue, v.PValue, 100*v.RelEffect)
+			}
+			b.WriteString("\n")
+		}
+	}
+	fmt.Fprintf(&b, "Versions after the rollback: %s.\n\nMerging this PR removes the migration from the branch and releases the queue.\n", Holdings(c.Instances))
+	return b.String()
+}

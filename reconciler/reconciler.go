@@ -1,0 +1,208 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Reconciler runs reconcile passes: ingest merged migrations, predict open
+// proposals, take the head of the queue as far as it can go, and flush the
+// side effects of persisted transitions (audit, comments, revert). One
+// Reconciler must run one pass at a time (the Daemon serializes them); the
+// state lives in the Store, so a new Reconciler resumes where a killed one
+// stopped.
+type Reconciler struct {
+	store *Store
+	src   Source
+	an    Analyzer
+	pred  Predictor
+	roll  Roller
+	forge Forge
+	audit Audit
+	o     options
+
+	// proposals remembers the last sticky-comment body per open PR, so an
+	// unchanged PR costs no forge call; PRs no longer open are dropped, so
+	// it stays as small as the set of open PRs.
+	mu        sync.Mutex
+	proposals map[int]string
+}
+
+// Option configures a Reconciler.
+type Option func(*options) error
+
+type options struct {
+	threshold     float64
+	log           *slog.Logger
+	metrics       *Metrics
+	onDown        string
+	maxAttempts   int
+	onOutcome     func()
+	maxSteps      int
+	forgeRequired bool
+}
+
+// Instance-down policies for WithOnInstanceDown.
+const (
+	// OnDownRollback rolls the change back on every reachable instance that
+	// holds it when an instance goes down mid-rollout (default).
+	OnDownRollback = "rollback"
+	// OnDownHold stops and leaves every instance as it is (failed state,
+	// versions reported), for a human to decide.
+	OnDownHold = "hold"
+)
+
+// WithThreshold sets the confidence at or above which a change proceeds
+// without approval; default 0.80.
+func WithThreshold(t float64) Option {
+	return func(o *options) error {
+		if t < 0 || t > 1 {
+			return fmt.Errorf("threshold %v outside 0..1", t)
+		}
+		o.threshold = t
+		return nil
+	}
+}
+
+// WithLogger sets the logger (wrap it in a RedactingHandler).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithMetrics records metrics into m.
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) error { o.metrics = m; return nil }
+}
+
+// WithOnInstanceDown sets what happens when an instance is unreachable
+// during a rollout: OnDownRollback (default) or OnDownHold.
+func WithOnInstanceDown(policy string) Option {
+	return func(o *options) error {
+		if policy != OnDownRollback && policy != OnDownHold {
+			return fmt.Errorf("on instance down %q: want %s or %s", policy, OnDownRollback, OnDownHold)
+		}
+		o.onDown = policy
+		return nil
+	}
+}
+
+// WithMaxAttempts sets how many consecutive transient failures of a step
+// move a change to failed; default 5.
+func WithMaxAttempts(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("max attempts %d < 1", n)
+		}
+		o.maxAttempts = n
+		return nil
+	}
+}
+
+// WithOnOutcome registers a function called after every outcome (done,
+// rolled back, failed); the daemon retrains there. It must not block.
+func WithOnOutcome(fn func()) Option {
+	return func(o *options) error { o.onOutcome = fn; return nil }
+}
+
+// New builds a Reconciler. store, src, an, pred and roll are required; forge
+// and audit may be nil (no comments, no audit branch).
+func New(store *Store, src Source, an Analyzer, pred Predictor, roll Roller, forge Forge, audit Audit, opts ...Option) (*Reconciler, error) {
+	if store == nil || src == nil || an == nil || pred == nil || roll == nil {
+		return nil, errors.New("reconciler: store, source, analyzer, predictor and roller are required")
+	}
+	o := options{threshold: 0.80, log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("reconciler: %w", err)
+		}
+	}
+	return &Reconciler{store: store, src: src, an: an, pred: pred, roll: roll, forge: forge, audit: audit, o: o, proposals: map[int]string{}}, nil
+}
+
+// Result summarizes one reconcile pass.
+type Result struct {
+	// Head is the commit the pass ingested up to.
+	Head string
+	// Discovered and Rejected count new change requests and new bad files.
+	Discovered, Rejected int
+	// Proposals counts open proposals looked at.
+	Proposals int
+	// Transitions counts transitions made.
+	Transitions int
+	// Waiting names what the head of the queue waits for, if anything.
+	Waiting string
+	// Flushed counts transitions whose side effects were done.
+	Flushed int
+}
+
+type step struct {
+	name string
+	fn   func(context.Context, *Result) error
+}
+
+// Reconcile runs one pass. Its steps run in order; a failing step ends the
+// pass with its error, except that the flush of side effects always runs.
+// Waiting (for an approval, a revert) is not an error.
+func (r *Reconciler) Reconcile(ctx context.Context) (res Result, err error) {
+	start := time.Now()
+	defer func() { r.summarize(ctx, res, err, time.Since(start)) }()
+	steps := []step{
+		{"ingest", r.ingest},
+		{"proposals", r.predictProposals},
+		{"flush", r.flush},
+		{"queue", r.advance},
+	}
+	var errs []error
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if serr := s.fn(ctx, &res); serr != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, serr))
+			if s.name == "ingest" {
+				break // nothing reliable to act on
+			}
+		}
+	}
+	if ferr := r.flush(ctx, &res); ferr != nil {
+		errs = append(errs, fmt.Errorf("flush: %w", ferr))
+	}
+	return res, errors.Join(errs...)
+}
+
+// summarize is the deferred block of a pass: metrics and one log line.
+func (r *Reconciler) summarize(ctx context.Context, res Result, err error, d time.Duration) {
+	m := r.o.metrics
+	if m != nil {
+		m.reconcileDuration.Observe(d.Seconds())
+		if err == nil {
+			m.lastPoll.SetToCurrentTime()
+		}
+		if counts, cerr := r.store.CountByState(context.WithoutCancel(ctx)); cerr == nil {
+			m.setStates(counts)
+		}
+	}
+	attrs := []any{"duration", d, "head", shortSHA(res.Head), "discovered", res.Discovered,
+		"rejected", res.Rejected, "proposals", res.Proposals, "transitions", res.Transitions, "flushed", res.Flushed}
+	if res.Waiting != "" {
+		attrs = append(attrs, "waiting", res.Waiting)
+	}
+	switch {
+	case err != nil && !errors.Is(err, context.Canceled):
+		r.o.log.Warn("reconcile failed", append(attrs, "err", err)...)
+	case res.Discovered+res.Rejected+res.Transitions+res.Flushed > 0:
+		r.o.log.Info("reconciled", attrs...)
+	default:
+		r.o.log.Debug("reconciled", attrs...)
+	}
+}

@@ -1,0 +1,235 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// flush does the outside side effects of persisted transitions, oldest
+// first: the decision and outcome comments, the revert branch/PR, and one
+// audit-branch commit per transition. It is an outbox: a transition is
+// marked audited only after all its effects succeeded, and every effect is
+// idempotent (keyed comments, idempotent revert, audit records keyed by
+// transition), so a crash between an effect and the mark repeats nothing
+// visible. A failure stops the flush there, keeping the order.
+func (r *Reconciler) flush(ctx context.Context, res *Result) error {
+	if err := r.flushRejections(ctx); err != nil {
+		return err
+	}
+	for {
+		trs, err := r.store.Unaudited(ctx, 100)
+		if err != nil {
+			return err
+		}
+		if len(trs) == 0 {
+			return nil
+		}
+		for _, t := range trs {
+			if err := r.effects(ctx, t); err != nil {
+				return fmt.Errorf("transition %d of change %d (%s → %s): %w", t.ID, t.Version, t.From, t.To, err)
+			}
+			if err := r.store.MarkAudited(ctx, t.ID); err != nil {
+				return err
+			}
+			res.Flushed++
+		}
+	}
+}
+
+// flushQuiet flushes and only logs a failure: the queue goes on, the
+// outbox retries next pass.
+func (r *Reconciler) flushQuiet(ctx context.Context, res *Result) {
+	if err := r.flush(ctx, res); err != nil && ctx.Err() == nil {
+		r.o.log.Warn("side effects delayed", "err", err)
+	}
+}
+
+func (r *Reconciler) effects(ctx context.Context, t Transition) error {
+	c, err := r.store.Get(ctx, t.Version)
+	if err != nil {
+		return err
+	}
+	ref := gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit}
+	// The state the change had right after t (c may have moved on since).
+	at := *c
+	at.State, at.Reason, at.Wave = t.To, t.Reason, t.Wave
+	if r.forge != nil {
+		switch t.To {
+		case StateAwaitingApproval:
+			if err := r.forge.Comment(ctx, ref, "decision", renderDecision(&at, r.o.threshold)); err != nil {
+				return fmt.Errorf("decision comment: %w", err)
+			}
+		case StateApproved:
+			if err := r.forge.Comment(ctx, ref, "decision-approved", renderDecision(&at, r.o.threshold)); err != nil {
+				return fmt.Errorf("decision comment: %w", err)
+			}
+		case StateRolledBack:
+			if err := r.openRevert(ctx, c, &at, ref); err != nil {
+				return err
+			}
+			if err := r.forge.Comment(ctx, ref, "outcome", renderOutcome(&at)); err != nil {
+				return fmt.Errorf("outcome comment: %w", err)
+			}
+		case StateDone, StateFailed:
+			if err := r.forge.Comment(ctx, ref, "outcome-"+string(t.To), renderOutcome(&at)); err != nil {
+				return fmt.Errorf("outcome comment: %w", err)
+			}
+		}
+	}
+	if r.audit == nil {
+		return nil
+	}
+	rec, err := r.changeRecord(ctx, c)
+	if err != nil {
+		return err
+	}
+	tr := gitsrc.Transition{Version: t.Version, From: string(t.From), To: string(t.To), At: t.At, Reason: t.Reason,
+		Step: fmt.Sprintf("t%d", t.ID), Actor: actorOf(c, t)}
+	if t.To == StatePromoting {
+		tr.Step = fmt.Sprintf("wave %d t%d", t.Wave, t.ID)
+	}
+	if _, err := r.audit.Record(ctx, rec, tr); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// openRevert opens the revert branch/PR of a rolled back change once and
+// records it on the change.
+func (r *Reconciler) openRevert(ctx context.Context, c, at *ChangeRequest, ref gitsrc.ChangeRef) error {
+	d := r.lastDecision(ctx, c.Version)
+	rev, err := r.forge.OpenRevert(ctx, gitsrc.RevertRequest{Change: ref, Body: renderRevertBody(at, d)})
+	if err != nil {
+		if errors.Is(err, gitsrc.ErrRevertConflict) {
+			r.o.log.Warn("revert needs a human", "change", c.Version, "err", err)
+			return nil
+		}
+		return fmt.Errorf("open revert: %w", err)
+	}
+	if err := r.store.SetRevert(ctx, c.Version, rev.Branch, rev.PR); err != nil {
+		return err
+	}
+	c.RevertBranch, c.RevertPR = rev.Branch, rev.PR
+	at.RevertBranch, at.RevertPR = rev.Branch, rev.PR
+	return nil
+}
+
+// lastDecision returns the stored judge decision of a change, if any.
+func (r *Reconciler) lastDecision(ctx context.Context, version int64) *rollout.Decision {
+	evs, err := r.store.Events(ctx, version)
+	if err != nil {
+		return nil
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Step != "judge" {
+			continue
+		}
+		b, _ := json.Marshal(evs[i].Detail["decision"])
+		var d rollout.Decision
+		if json.Unmarshal(b, &d) == nil {
+			return &d
+		}
+	}
+	return nil
+}
+
+func actorOf(c *ChangeRequest, t Transition) string {
+	switch {
+	case t.To == StateSkipped && c.SkippedBy != "":
+		return c.SkippedBy
+	case t.To == StateApproved && t.From == StateAwaitingApproval && c.ApprovedBy != "":
+		return c.ApprovedBy
+	}
+	return "schemacanary"
+}
+
+// changeRecord assembles the audit file of a change from the control store.
+func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc.ChangeRecord, error) {
+	rec := gitsrc.ChangeRecord{Version: c.Version, Name: c.Name, Path: c.Path, SHA256: c.SHA256, PR: c.PR,
+		MergeCommit: c.Commit, Author: c.Author, Risk: c.Risk}
+	if m, err := gitsrc.ParseMigration(c.Path, c.Source); err == nil {
+		rec.Owner, rec.Ticket = m.FrontMatter.Owner, m.FrontMatter.Ticket
+	}
+	if p, err := r.store.Prediction(ctx, c.Version, c.SHA256); err == nil {
+		pr := &gitsrc.PredictionRecord{Confidence: p.Confidence, Threshold: r.o.threshold, Model: p.ModelVersion}
+		for _, x := range p.Reasons {
+			pr.Reasons = append(pr.Reasons, gitsrc.PredictionReason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
+		}
+		rec.Prediction = pr
+	} else if !errors.Is(err, ErrNotFound) {
+		return rec, err
+	}
+	switch {
+	case c.ApprovedBy != "":
+		rec.Decision = &gitsrc.DecisionRecord{Outcome: "approved", By: c.ApprovedBy}
+	case c.State == StateAwaitingApproval:
+		rec.Decision = &gitsrc.DecisionRecord{Outcome: "awaiting_approval"}
+	case c.State == StateSkipped:
+		rec.Decision = &gitsrc.DecisionRecord{Outcome: "skipped", By: c.SkippedBy}
+	case c.Confidence != nil && *c.Confidence >= r.o.threshold:
+		rec.Decision = &gitsrc.DecisionRecord{Outcome: "auto", Reason: fmt.Sprintf("confidence %.2f ≥ %.2f", *c.Confidence, r.o.threshold)}
+	}
+	notes, err := r.store.RejectionNotes(ctx, c.Version)
+	if err != nil {
+		return rec, err
+	}
+	rec.Notes = notes
+	evs, err := r.store.Events(ctx, c.Version)
+	if err != nil {
+		return rec, err
+	}
+	for _, e := range evs {
+		rec.Timeline = append(rec.Timeline, gitsrc.InstanceEvent{At: e.At, Instance: e.Instance, Step: e.Step, Result: e.Outcome})
+	}
+	if d := r.lastDecision(ctx, c.Version); d != nil {
+		for _, v := range d.Verdicts {
+			rec.KPIs = append(rec.KPIs, gitsrc.KPIVerdict{KPI: v.KPI + " vs " + v.Reference, Canary: v.CanaryValue, Control: v.ReferenceValue,
+				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == rollout.Fail, Reason: v.Reason})
+		}
+	}
+	if c.State == StateRolledBack || c.State == StateReverted || c.RevertBranch != "" {
+		inst := Holdings(c.Instances)
+		names := make([]string, 0, len(inst))
+		for n := range inst {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		rec.Rollback = &gitsrc.RollbackRecord{Reason: c.Reason, Instances: names, RevertBranch: c.RevertBranch}
+	}
+	return rec, nil
+}
+
+// flushRejections reports each bad input once: an audit entry naming file
+// and line (the sticky comment of an open PR names them too).
+func (r *Reconciler) flushRejections(ctx context.Context) error {
+	rejs, err := r.store.Unreported(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range rejs {
+		if r.audit != nil && x.Version > 0 {
+			rec := gitsrc.ChangeRecord{Version: x.Version, Path: x.Path, Notes: []string{x.Message}}
+			if c, err := r.store.Get(ctx, x.Version); err == nil {
+				if rec, err = r.changeRecord(ctx, c); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			tr := gitsrc.Transition{Version: x.Version, From: "", To: "rejected", At: x.At, Reason: x.Message, Step: x.SHA256, Actor: "schemacanary"}
+			if _, err := r.audit.Record(ctx, rec, tr); err != nil {
+				return fmt.Errorf("audit rejection of %s: %w", x.Path, err)
+			}
+		}
+		if err := r.store.MarkReported(ctx, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}

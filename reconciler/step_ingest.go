@@ -1,0 +1,80 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/schemacanary/schemacanary/gitsrc"
+)
+
+// ingest fetches the repository and records every migration merged since the
+// cursor as a change request (state discovered), and every rejected file as a
+// rejection. The cursor moves only after all of them are stored, so a crash
+// re-ingests the same commits, which Discover and Reject ignore.
+func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
+	head, err := r.src.Sync(ctx)
+	if err != nil {
+		return fmt.Errorf("sync repository: %w", err)
+	}
+	res.Head = head
+	since, err := r.store.Cursor(ctx)
+	if err != nil {
+		return err
+	}
+	if since == head {
+		return nil
+	}
+	set, err := r.src.Merged(ctx, since, head)
+	if err != nil {
+		return fmt.Errorf("changes %s..%s: %w", shortSHA(since), shortSHA(head), err)
+	}
+	for _, m := range set.Changes {
+		mig := m.Migration
+		cr := &ChangeRequest{
+			Version: mig.Version, Name: mig.Name, Path: mig.Path, SHA256: mig.SHA256, Commit: m.Commit,
+			Author: m.Author, Message: m.Message, PR: m.PR, MergedAt: m.MergedAt, Risk: mig.FrontMatter.Risk,
+			Source: mig.Source,
+		}
+		created, err := r.store.Discover(ctx, cr)
+		if err != nil {
+			return err
+		}
+		if created {
+			res.Discovered++
+			r.o.log.Info("change discovered", "change", cr.Version, "path", cr.Path, "commit", shortSHA(cr.Commit), "pr", cr.PR)
+		}
+	}
+	for _, me := range set.Rejected {
+		rej := rejectionOf(me, head)
+		created, err := r.store.Reject(ctx, rej)
+		if err != nil {
+			return err
+		}
+		if created {
+			res.Rejected++
+			r.o.log.Warn("migration rejected", "file", me.File, "line", me.Line, "err", me.Error())
+			if r.o.metrics != nil {
+				r.o.metrics.rejections.Inc()
+			}
+		}
+	}
+	return r.store.SetCursor(ctx, head)
+}
+
+// rejectionOf turns a parse/validation error into a stored rejection.
+func rejectionOf(me *gitsrc.MigrationError, commit string) Rejection {
+	kind := "invalid"
+	for _, k := range []error{gitsrc.ErrFrontMatter, gitsrc.ErrGooseSyntax, gitsrc.ErrMissingDown, gitsrc.ErrGoMigration,
+		gitsrc.ErrBadFilename, gitsrc.ErrDuplicateVersion, gitsrc.ErrOutOfOrder, gitsrc.ErrChecksumDrift, gitsrc.ErrDeleted} {
+		if errors.Is(me, k) {
+			kind = k.Error()
+			break
+		}
+	}
+	v, _, _ := gitsrc.ParseVersion(me.File)
+	sum := sha256.Sum256([]byte(me.Error()))
+	return Rejection{Path: me.File, SHA256: hex.EncodeToString(sum[:8]), Kind: kind, Version: v, Line: me.Line, Message: me.Error(), Commit: commit}
+}

@@ -1,0 +1,75 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/schemacanary/schemacanary/gitsrc"
+)
+
+// predictProposals analyzes and predicts every migration of every open
+// proposal and upserts the proposal's sticky comment. An unchanged proposal
+// costs no forge call.
+func (r *Reconciler) predictProposals(ctx context.Context, res *Result) error {
+	props, err := r.src.Proposals(ctx)
+	if err != nil {
+		return fmt.Errorf("list proposals: %w", err)
+	}
+	res.Proposals = len(props)
+	open := make(map[int]bool, len(props))
+	var errs []error
+	for _, p := range props {
+		open[p.PR] = true
+		if err := r.predictProposal(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("PR #%d: %w", p.PR, err))
+		}
+	}
+	r.mu.Lock()
+	for pr := range r.proposals {
+		if !open[pr] {
+			delete(r.proposals, pr)
+		}
+	}
+	r.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
+	items := make([]proposalItem, 0, len(p.Migrations))
+	for _, m := range p.Migrations {
+		a, err := r.assess(ctx, m, p.Author, time.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := r.store.SavePrediction(ctx, PredictionRecord{Version: m.Version, PR: p.PR, SHA256: m.SHA256,
+			Confidence: a.Prediction.Confidence, ModelVersion: a.Prediction.ModelVersion,
+			Reasons: a.Prediction.Reasons, Features: a.Features}); err != nil {
+			return err
+		}
+		items = append(items, proposalItem{Migration: m, Assessment: a})
+	}
+	body := renderProposal(p, items, p.Rejected, r.o.threshold)
+	r.mu.Lock()
+	same := r.proposals[p.PR] == body
+	r.mu.Unlock()
+	if same || r.forge == nil {
+		return nil
+	}
+	ref := gitsrc.ChangeRef{PR: p.PR}
+	switch {
+	case len(p.Migrations) > 0:
+		ref.Version, ref.Path = p.Migrations[0].Version, p.Migrations[0].Path
+	case len(p.Rejected) > 0:
+		ref.Version, _, _ = gitsrc.ParseVersion(p.Rejected[0].File)
+		ref.Path = p.Rejected[0].File
+	}
+	if err := r.forge.UpsertPrediction(ctx, ref, body); err != nil {
+		return fmt.Errorf("sticky comment: %w", err)
+	}
+	r.mu.Lock()
+	r.proposals[p.PR] = body
+	r.mu.Unlock()
+	return nil
+}

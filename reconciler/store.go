@@ -1,0 +1,104 @@
+package reconciler
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var controlMigrations embed.FS
+
+// controlVersionTable is goose's version table of the control store, apart
+// from any goose_db_version of the fleet's own migrations.
+const controlVersionTable = "schemacanary_control_version"
+
+// Store is the control store: change requests, transitions, predictions,
+// rollout events, KPI samples, rollbacks, models, approvals and skips in
+// PostgreSQL. Only the reconciler uses it. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	red  *Redactor
+}
+
+// OpenStore connects to the control database and migrates its schema (goose,
+// embedded SQL, under a session lock so replicas starting together are safe).
+// red scrubs the DSN from errors; it may be nil.
+func OpenStore(ctx context.Context, dsn Secret, red *Redactor, log *slog.Logger) (*Store, error) {
+	red.Add(dsn.Reveal())
+	cfg, err := pgxpool.ParseConfig(dsn.Reveal())
+	if err != nil {
+		return nil, red.Err(fmt.Errorf("control store: parse dsn: %w", err))
+	}
+	if cfg.MaxConns < 4 {
+		cfg.MaxConns = 4
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, red.Err(fmt.Errorf("control store: connect: %w", err))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, red.Err(fmt.Errorf("control store: connect: %w", err))
+	}
+	s := &Store{pool: pool, red: red}
+	if err := s.migrate(ctx, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context, log *slog.Logger) error {
+	sub, err := fs.Sub(controlMigrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("control store: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("control store: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithTableName(controlVersionTable), goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("control store: goose: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return s.red.Err(fmt.Errorf("control store: migrate: %w", err))
+	}
+	for _, r := range res {
+		if log != nil {
+			log.Info("control store migrated", "version", r.Source.Version, "duration", r.Duration)
+		}
+	}
+	return nil
+}
+
+// Pool exposes the connection pool (the leader elector takes a dedicated
+// connection from the same DSN; tests inspect tables).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks the control database (readiness).
+func (s *Store) Ping(ctx context.Context) error { return s.red.Err(s.pool.Ping(ctx)) }
+
+// ErrNotFound is returned when a change request does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrStale is returned by Transition when the change request is no longer in
+// the expected state (another replica moved it, or a retry already did).
+var ErrStale = errors.New("change request moved on")

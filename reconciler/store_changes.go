@@ -1,0 +1,251 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const crColumns = `version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source,
+	state, wave, reason, confidence, approved_by, skipped_by, revert_branch, revert_pr, instances, attempts,
+	created_at, updated_at`
+
+func scanCR(row pgx.Row) (*ChangeRequest, error) {
+	var c ChangeRequest
+	var merged *time.Time
+	var inst []byte
+	err := row.Scan(&c.Version, &c.Name, &c.Path, &c.SHA256, &c.Commit, &c.Author, &c.Message, &c.PR, &merged,
+		&c.Risk, &c.Source, &c.State, &c.Wave, &c.Reason, &c.Confidence, &c.ApprovedBy, &c.SkippedBy,
+		&c.RevertBranch, &c.RevertPR, &inst, &c.Attempts, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if merged != nil {
+		c.MergedAt = *merged
+	}
+	if len(inst) > 0 {
+		if err := json.Unmarshal(inst, &c.Instances); err != nil {
+			return nil, fmt.Errorf("instances of %d: %w", c.Version, err)
+		}
+	}
+	return &c, nil
+}
+
+// Discover inserts a new change request in state discovered together with its
+// first transition. It reports false when the version already exists.
+func (s *Store) Discover(ctx context.Context, c *ChangeRequest) (bool, error) {
+	created := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var merged *time.Time
+		if !c.MergedAt.IsZero() {
+			merged = &c.MergedAt
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO change_requests (version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source, state)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (version) DO NOTHING`,
+			c.Version, c.Name, c.Path, c.SHA256, c.Commit, c.Author, c.Message, c.PR, merged, c.Risk, c.Source, StateDiscovered)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		created = true
+		_, err = tx.Exec(ctx, `INSERT INTO transitions (version, from_state, to_state, reason) VALUES ($1, '', $2, $3)`,
+			c.Version, StateDiscovered, "merged in "+shortSHA(c.Commit))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("discover %d: %w", c.Version, err)
+	}
+	return created, nil
+}
+
+// Get returns one change request.
+func (s *Store) Get(ctx context.Context, version int64) (*ChangeRequest, error) {
+	c, err := scanCR(s.pool.QueryRow(ctx, `SELECT `+crColumns+` FROM change_requests WHERE version = $1`, version))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("change %d: %w", version, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get change %d: %w", version, err)
+	}
+	return c, nil
+}
+
+// List returns up to limit change requests, newest version first.
+func (s *Store) List(ctx context.Context, limit int) ([]*ChangeRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+crColumns+` FROM change_requests ORDER BY version DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*ChangeRequest, error) { return scanCR(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	return out, nil
+}
+
+// Head returns the change request at the head of the queue: the lowest
+// version not in a terminal state, or nil when the queue is empty.
+func (s *Store) Head(ctx context.Context) (*ChangeRequest, error) {
+	c, err := scanCR(s.pool.QueryRow(ctx, `SELECT `+crColumns+` FROM change_requests
+		WHERE state NOT IN ($1, $2, $3) ORDER BY version LIMIT 1`, StateDone, StateReverted, StateSkipped))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue head: %w", err)
+	}
+	return c, nil
+}
+
+// Pending returns the change requests not yet rolling out that may be
+// predicted ahead of their turn (states discovered).
+func (s *Store) Pending(ctx context.Context) ([]*ChangeRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+crColumns+` FROM change_requests WHERE state = $1 ORDER BY version`, StateDiscovered)
+	if err != nil {
+		return nil, fmt.Errorf("pending changes: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*ChangeRequest, error) { return scanCR(r) })
+}
+
+// Transition moves c from its current state (and wave) to m.To, recording
+// the transition, in one transaction. It fails with ErrStale when the row is
+// no longer in c's state and wave (compare-and-set), and with
+// ErrBadTransition when the state machine forbids the move. On success c is
+// updated in place.
+func (s *Store) Transition(ctx context.Context, c *ChangeRequest, m Move) (*Transition, error) {
+	if err := CanMove(c.State, m.To); err != nil {
+		return nil, fmt.Errorf("change %d: %w", c.Version, err)
+	}
+	inst := c.Instances
+	if m.Instances != nil {
+		inst = m.Instances
+	}
+	instJSON, err := json.Marshal(inst)
+	if err != nil {
+		return nil, err
+	}
+	conf := c.Confidence
+	if m.Confidence != nil {
+		conf = m.Confidence
+	}
+	pick := func(new, old string) string {
+		if new != "" {
+			return new
+		}
+		return old
+	}
+	approved, skipped, branch := pick(m.ApprovedBy, c.ApprovedBy), pick(m.SkippedBy, c.SkippedBy), pick(m.RevertBranch, c.RevertBranch)
+	revertPR := c.RevertPR
+	if m.RevertPR != 0 {
+		revertPR = m.RevertPR
+	}
+	t := &Transition{Version: c.Version, From: c.State, To: m.To, Wave: m.Wave, Reason: m.Reason}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE change_requests SET state=$3, wave=$4, reason=$5, confidence=$6, approved_by=$7,
+			skipped_by=$8, revert_branch=$9, revert_pr=$10, instances=$11, attempts=0, updated_at=now()
+			WHERE version=$1 AND state=$2 AND wave=$12`,
+			c.Version, c.State, m.To, m.Wave, m.Reason, conf, approved, skipped, branch, revertPR, instJSON, c.Wave)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrStale
+		}
+		return tx.QueryRow(ctx, `INSERT INTO transitions (version, from_state, to_state, wave, reason)
+			VALUES ($1,$2,$3,$4,$5) RETURNING id, at`, c.Version, c.State, m.To, m.Wave, m.Reason).Scan(&t.ID, &t.At)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("change %d %s → %s: %w", c.Version, c.State, m.To, err)
+	}
+	c.State, c.Wave, c.Reason, c.Confidence = m.To, m.Wave, m.Reason, conf
+	c.ApprovedBy, c.SkippedBy, c.RevertBranch, c.RevertPR, c.Instances, c.Attempts = approved, skipped, branch, revertPR, inst, 0
+	return t, nil
+}
+
+// SetInstances records the versions observed on instances without a
+// transition (progress within a wave).
+func (s *Store) SetInstances(ctx context.Context, version int64, inst map[string]int64) error {
+	b, err := json.Marshal(inst)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE change_requests SET instances=$2, updated_at=now() WHERE version=$1`, version, b)
+	if err != nil {
+		return fmt.Errorf("change %d: record instances: %w", version, err)
+	}
+	return nil
+}
+
+// Attempt counts a failed attempt of the current step and returns the count.
+func (s *Store) Attempt(ctx context.Context, version int64, reason string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `UPDATE change_requests SET attempts = attempts + 1, reason=$2, updated_at=now()
+		WHERE version=$1 RETURNING attempts`, version, reason).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("change %d: count attempt: %w", version, err)
+	}
+	return n, nil
+}
+
+// Transitions returns the transitions of one change, oldest first.
+func (s *Store) Transitions(ctx context.Context, version int64) ([]Transition, error) {
+	return s.transitions(ctx, `WHERE version = $1 ORDER BY id`, version)
+}
+
+// Unaudited returns up to limit transitions whose side effects (audit entry,
+// comments, revert) are not done yet, oldest first.
+func (s *Store) Unaudited(ctx context.Context, limit int) ([]Transition, error) {
+	return s.transitions(ctx, `WHERE NOT audited ORDER BY id LIMIT $1`, limit)
+}
+
+func (s *Store) transitions(ctx context.Context, where string, args ...any) ([]Transition, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, version, from_state, to_state, wave, reason, at, audited FROM transitions `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("transitions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transition, error) {
+		var t Transition
+		err := r.Scan(&t.ID, &t.Version, &t.From, &t.To, &t.Wave, &t.Reason, &t.At, &t.Audited)
+		return t, err
+	})
+}
+
+// MarkAudited records that a transition's side effects are done.
+func (s *Store) MarkAudited(ctx context.Context, id int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE transitions SET audited = true WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("mark transition %d audited: %w", id, err)
+	}
+	return nil
+}
+
+// CountByState returns the number of change requests per state.
+func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT state, count(*) FROM change_requests GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count by state: %w", err)
+	}
+	out := map[State]int{}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[State(st)] = n
+	}
+	return out, rows.Err()
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
