@@ -258,6 +258,7 @@ func (r *Repo) addFile(st *branchState, c *object.Commit, a fileEntry, cs *Chang
 	case merr != nil:
 		e := *merr
 		e.Commit = c.Hash.String()
+		e.Msg += fmt.Sprintf(" (commit %.7s)", e.Commit)
 		problem = &e
 	}
 	if a.version > 0 {

@@ -1,6 +1,7 @@
 package gitsrc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -62,4 +63,46 @@ func (e *MigrationError) Unwrap() error { return e.Kind }
 
 func migErr(file string, line int, kind error, format string, args ...any) *MigrationError {
 	return &MigrationError{File: file, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindName returns a stable snake_case name for the sentinel kind a
+// *MigrationError wraps ("front_matter", "goose_syntax", "missing_down",
+// "go_migration", "bad_filename", "duplicate_version", "out_of_order",
+// "checksum_drift", "deleted"), or "" for other errors. JSON output and
+// metrics use it.
+func KindName(err error) string {
+	for _, k := range kindNames {
+		if errors.Is(err, k.kind) {
+			return k.name
+		}
+	}
+	return ""
+}
+
+var kindNames = [...]struct {
+	kind error
+	name string
+}{
+	{ErrFrontMatter, "front_matter"},
+	{ErrGooseSyntax, "goose_syntax"},
+	{ErrMissingDown, "missing_down"},
+	{ErrGoMigration, "go_migration"},
+	{ErrBadFilename, "bad_filename"},
+	{ErrDuplicateVersion, "duplicate_version"},
+	{ErrOutOfOrder, "out_of_order"},
+	{ErrChecksumDrift, "checksum_drift"},
+	{ErrDeleted, "deleted"},
+}
+
+// MarshalJSON writes {"file","line","kind","message","commit","error"},
+// with kind from KindName and error the full Error() text.
+func (e *MigrationError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		File    string `json:"file"`
+		Line    int    `json:"line,omitempty"`
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+		Commit  string `json:"commit,omitempty"`
+		Error   string `json:"error"`
+	}{e.File, e.Line, KindName(e), e.Msg, e.Commit, e.Error()})
 }
