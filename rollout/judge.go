@@ -238,8 +238,8 @@ func NewJudge(cfg JudgeConfig) (*Judge, error) {
 // Config returns the effective configuration (defaults filled in).
 func (j *Judge) Config() JudgeConfig { return j.cfg }
 
-// lookup finds a per-KPI value by exact name, then by prefix before ':'.
-func lookup(m map[string]float64, kpi string, def float64) float64 {
+// kpiLookup finds a per-KPI value by exact name, then by prefix before ':'.
+func kpiLookup(m map[string]float64, kpi string, def float64) float64 {
 	if v, ok := m[kpi]; ok {
 		return v
 	}
@@ -293,12 +293,12 @@ func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 		if j.ignored(kpi) {
 			continue
 		}
-		c := Select(canary, kpi)
+		c := SelectKPI(canary, kpi)
 		var vs []Verdict
 		for _, ref := range []struct {
 			name    string
 			samples []Sample
-		}{{RefControl, Select(control, kpi)}, {RefBaseline, Select(baseline, kpi)}} {
+		}{{RefControl, SelectKPI(control, kpi)}, {RefBaseline, SelectKPI(baseline, kpi)}} {
 			if len(ref.samples) == 0 {
 				continue
 			}
@@ -372,7 +372,7 @@ func (j *Judge) combine(vs []Verdict) Outcome {
 // guards checks the hard limits on the canary samples.
 func (j *Judge) guards(canary []Sample) (Verdict, bool) {
 	if j.cfg.ErrorRateLimit > 0 {
-		errs := Select(canary, KPIErrorRate)
+		errs := SelectKPI(canary, KPIErrorRate)
 		var n, e int64
 		for _, s := range errs {
 			n += max(s.Count, 1)
@@ -388,7 +388,7 @@ func (j *Judge) guards(canary []Sample) (Verdict, bool) {
 		}
 	}
 	if j.cfg.LockWaitLimit > 0 {
-		for _, s := range Select(canary, KPILockWaits) {
+		for _, s := range SelectKPI(canary, KPILockWaits) {
 			if s.Value > j.cfg.LockWaitLimit {
 				return Verdict{KPI: KPILockWaits, Reference: RefGuard, Outcome: Fail, Test: TestGuard, PValue: 0,
 					Effect: s.Value, RelEffect: s.Value, Tolerance: j.cfg.LockWaitLimit, CanaryN: 1, CanaryValue: s.Value,

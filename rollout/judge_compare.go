@@ -13,7 +13,7 @@ func (j *Judge) compare(kpi, ref string, canary, reference []Sample) Verdict {
 	return j.compareContinuous(kpi, ref, canary, reference)
 }
 
-func values(s []Sample) []float64 {
+func sampleValues(s []Sample) []float64 {
 	v := make([]float64, len(s))
 	for i := range s {
 		v[i] = s[i].Value
@@ -24,9 +24,9 @@ func values(s []Sample) []float64 {
 // compareContinuous: one-sided Mann-Whitney U plus a Hodges-Lehmann
 // effect-size floor, relative to the reference median and absolute.
 func (j *Judge) compareContinuous(kpi, ref string, canary, reference []Sample) Verdict {
-	c, r := values(canary), values(reference)
+	c, r := sampleValues(canary), sampleValues(reference)
 	v := Verdict{KPI: kpi, Reference: ref, Test: TestMannWhitney, PValue: 1,
-		Tolerance: lookup(j.cfg.Tolerances, kpi, 0.2),
+		Tolerance: kpiLookup(j.cfg.Tolerances, kpi, 0.2),
 		CanaryN:   len(c), ReferenceN: len(r), CanaryValue: Median(c), ReferenceValue: Median(r)}
 	if len(c) < j.cfg.MinSamples || len(r) < j.cfg.MinSamples {
 		v.Outcome = Extend
@@ -42,7 +42,7 @@ func (j *Judge) compareContinuous(kpi, ref string, canary, reference []Sample) V
 	case v.Effect > 0:
 		v.RelEffect = math.Inf(1)
 	}
-	floor := lookup(j.cfg.AbsFloors, kpi, 0)
+	floor := kpiLookup(j.cfg.AbsFloors, kpi, 0)
 	need := math.Max(v.Tolerance*math.Abs(v.ReferenceValue), floor)
 	significant := mw.P < j.cfg.Alpha
 	large := v.Effect > need
@@ -77,7 +77,7 @@ func sumEvents(s []Sample) (errs, n int64) {
 func (j *Judge) compareProportion(kpi, ref string, canary, reference []Sample) Verdict {
 	e1, n1 := sumEvents(canary)
 	e2, n2 := sumEvents(reference)
-	v := Verdict{KPI: kpi, Reference: ref, PValue: 1, Tolerance: lookup(j.cfg.Tolerances, kpi, 0.01),
+	v := Verdict{KPI: kpi, Reference: ref, PValue: 1, Tolerance: kpiLookup(j.cfg.Tolerances, kpi, 0.01),
 		CanaryN: int(n1), ReferenceN: int(n2)}
 	if n1 > 0 {
 		v.CanaryValue = float64(e1) / float64(n1)

@@ -125,8 +125,8 @@ var ErrWindowLost = errors.New("kpi window lies in the past and was not collecte
 // ErrBadConfig is wrapped by source and judge constructors on invalid options.
 var ErrBadConfig = errors.New("invalid kpi configuration")
 
-// Select returns the samples of one KPI, in time order.
-func Select(samples []Sample, kpi string) []Sample {
+// SelectKPI returns the samples of one KPI, in time order.
+func SelectKPI(samples []Sample, kpi string) []Sample {
 	var out []Sample
 	for _, s := range samples {
 		if s.KPI == kpi {

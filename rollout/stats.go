@@ -48,15 +48,21 @@ func MannWhitneyGreater(x, y []float64) MWResult {
 	if tieTerm == 0 && n <= exactMaxN && m <= exactMaxN {
 		return MWResult{U: u, P: exactUpperTail(n, m, int(math.Round(u))), Exact: true}
 	}
+	return MWResult{U: u, P: mwNormalUpper(u, n, m, tieTerm)}
+}
+
+// mwNormalUpper is P(U >= u) under the normal approximation, with the tie
+// correction of the variance and a continuity correction of 0.5.
+func mwNormalUpper(u float64, n, m int, tieTerm float64) float64 {
 	nf, mf := float64(n), float64(m)
 	N := nf + mf
 	mu := nf * mf / 2
 	variance := nf * mf / 12 * ((N + 1) - tieTerm/(N*(N-1)))
 	if variance <= 0 {
-		return MWResult{U: u, P: 1}
+		return 1
 	}
 	z := (u - mu - 0.5) / math.Sqrt(variance)
-	return MWResult{U: u, P: distuv.UnitNormal.Survival(z)}
+	return distuv.UnitNormal.Survival(z)
 }
 
 // midRanks returns the 1-based ranks of v, ties sharing their mean rank, and
@@ -138,7 +144,7 @@ func HodgesLehmann(x, y []float64) float64 {
 	if len(x) == 0 || len(y) == 0 {
 		return 0
 	}
-	xs, ys := thin(x, 1000), thin(y, 1000)
+	xs, ys := thinSorted(x, 1000), thinSorted(y, 1000)
 	diffs := make([]float64, 0, len(xs)*len(ys))
 	for _, a := range xs {
 		for _, b := range ys {
@@ -148,8 +154,8 @@ func HodgesLehmann(x, y []float64) float64 {
 	return Median(diffs)
 }
 
-// thin returns v sorted, reduced to at most k evenly spaced order statistics.
-func thin(v []float64, k int) []float64 {
+// thinSorted returns v sorted, reduced to at most k evenly spaced order statistics.
+func thinSorted(v []float64, k int) []float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	if len(s) <= k {
