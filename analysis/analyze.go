@@ -3,12 +3,15 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // Analyze parses every statement of m with the PostgreSQL parser and
 // reports what it does (see Report). Syntax errors are findings with rule
-// "syntax-error", not errors; Analyze only fails on an invalid option, a
-// cancelled context or a Catalog error. Safe for concurrent use.
+// "syntax-error", not errors; Analyze fails only on an invalid option
+// (ErrInvalidOption), a cancelled context, or a Catalog error. Without
+// WithCatalog it does no I/O. Safe for concurrent use.
 func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -20,21 +23,99 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 		return nil, fmt.Errorf("analyze %s: %w", m.Path, err)
 	}
 	r := &Report{Path: m.Path, Version: m.Version, NoTransaction: m.NoTransaction, Risk: m.Risk}
+	sup := newSuppressions(sourceText(m))
+	w := newWalker(cfg, m, r, sup)
+	w.plain = m.Plain
 	for _, sec := range []struct {
 		name  Section
 		stmts []Statement
 	}{{SectionUp, m.Up}, {SectionDown, m.Down}} {
+		w.startSection(sec.name)
 		for _, st := range sec.stmts {
 			parsed, errs := parseChunk(st)
 			for _, e := range errs {
-				r.Findings = append(r.Findings, Finding{RuleID: "syntax-error", Severity: SeverityError,
-					Message: e.msg, File: m.Path, Line: e.line, Column: e.col, Section: sec.name, Statement: -1})
+				if !sup.suppressed("syntax-error", e.line) {
+					r.Findings = append(r.Findings, Finding{RuleID: "syntax-error", Severity: SeverityError,
+						Message: e.msg, Fix: "fix the SQL", File: m.Path, Line: e.line, Column: e.col, Section: sec.name, Statement: -1})
+				}
 			}
 			for _, p := range parsed {
-				r.Statements = append(r.Statements, StatementReport{Section: sec.name, Line: p.line, Column: p.col,
-					SQL: p.sql, Kind: kindOf(p.node)})
+				w.add(p, false)
+			}
+		}
+		w.finishSection()
+	}
+	for _, u := range sup.unknown() {
+		if !cfg.disabled["unused-ignore"] {
+			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
+				Message: fmt.Sprintf("ignore comment names unknown rule %q", u.id), Fix: "use a rule id from docs/rules/",
+				File: m.Path, Line: u.line, Column: 1, Statement: -1})
+		}
+	}
+	summarize(r)
+	w.reversibility()
+	if cfg.catalog != nil {
+		if err := w.addContext(ctx); err != nil {
+			return nil, fmt.Errorf("analyze %s: %w", m.Path, err)
+		}
+	}
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	return r, nil
+}
+
+// sourceText is the file text for comment directives: Source when given,
+// otherwise the statements placed back on their lines.
+func sourceText(m Migration) string {
+	if len(m.Source) > 0 {
+		return string(m.Source)
+	}
+	var lines []string
+	for _, st := range append(append([]Statement(nil), m.Up...), m.Down...) {
+		for i, l := range strings.Split(st.SQL, "\n") {
+			n := st.Line + i
+			for len(lines) < n {
+				lines = append(lines, "")
+			}
+			if n >= 1 {
+				lines[n-1] = l
 			}
 		}
 	}
-	return r, nil
+	return strings.Join(lines, "\n")
+}
+
+// summarize fills Tables and StrongestLock from the Up statements.
+func summarize(r *Report) {
+	indexes := map[string]bool{}
+	for _, s := range r.Statements {
+		for _, d := range s.Drops {
+			if d.Kind == "index" {
+				indexes[qualify(d.Schema, d.Name, "public")] = true
+			}
+		}
+	}
+	var strongest LockMode
+	var tables []string
+	for _, s := range r.Statements {
+		if s.Section != SectionUp {
+			continue
+		}
+		strongest = maxLock(strongest, ParseLockMode(s.Lock))
+		for _, t := range s.Relations {
+			if !indexes[t] {
+				tables = append(tables, t)
+			}
+		}
+	}
+	r.Tables = uniqSorted(tables)
+	if r.Tables == nil {
+		r.Tables = []string{}
+	}
+	r.StrongestLock = strongest.String()
 }

@@ -41,11 +41,11 @@ func WithCatalog(c Catalog) Option {
 
 // WithPostgresVersion sets the major version of the target server (default
 // 15); some hazards differ by version (e.g. ADD COLUMN with a constant default
-// rewrites before 11). Accepted range 9..18.
+// rewrites before 11). Accepted range 9..20.
 func WithPostgresVersion(major int) Option {
 	return func(cfg *config) error {
-		if major < 9 || major > 18 {
-			return fmt.Errorf("WithPostgresVersion(%d): want 9..18", major)
+		if major < 9 || major > 20 {
+			return fmt.Errorf("WithPostgresVersion(%d): want 9..20", major)
 		}
 		cfg.pgVersion = major
 		return nil

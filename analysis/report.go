@@ -35,6 +35,13 @@ type Migration struct {
 	Risk int `json:"risk"`
 	// AllowDataLoss is the front-matter flag; it silences lossy-down findings.
 	AllowDataLoss bool `json:"allow_data_loss"`
+	// Plain marks a plain SQL file (no goose annotations): its single
+	// section is Up, reversibility is not judged, and it runs outside a
+	// transaction unless WithAssumeInTransaction or its own BEGIN says so.
+	Plain bool `json:"plain,omitempty"`
+	// Source is the whole file (optional). With it, ignore comments between
+	// statements are honoured and columns are exact.
+	Source []byte `json:"-"`
 }
 
 // Section names which part of a migration a statement belongs to.
@@ -115,6 +122,9 @@ type StatementReport struct {
 	// DropTarget values (Column "" = the whole table; Kind says what it is).
 	Creates []Object `json:"creates,omitempty"`
 	Drops   []Object `json:"drops,omitempty"`
+	// WorkTable is the table whose size bounds how long the lock is held
+	// (set for rewrites, scans and index builds).
+	WorkTable string `json:"work_table,omitempty"`
 	// InDo is true for statements found inside a DO block's body.
 	InDo bool `json:"in_do,omitempty"`
 	// ParseError is the parser's message when the statement does not parse.
@@ -158,9 +168,11 @@ type TableStats struct {
 	// pg_stat_user_tables (inserts+updates+deletes; seq+idx scans).
 	WritesPerSec float64 `json:"writes_per_sec"`
 	ScansPerSec  float64 `json:"scans_per_sec"`
-	// RewriteBytesPerSec is the measured rewrite throughput of the server
-	// (calibrated once per Catalog); 0 when unknown.
+	// RewriteBytesPerSec and ScanBytesPerSec are the measured rewrite and
+	// sequential-scan throughput of the server (calibrated once per
+	// Catalog); 0 when unknown.
 	RewriteBytesPerSec float64 `json:"rewrite_bytes_per_sec"`
+	ScanBytesPerSec    float64 `json:"scan_bytes_per_sec"`
 }
 
 // Report is the analysis of one migration. It is a plain value, safe to

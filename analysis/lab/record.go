@@ -1,0 +1,123 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/model"
+)
+
+// Record is one line of the lab dataset: a model.Example (features, safe,
+// group = template id, heldout) plus everything needed to understand it and
+// to recompute its features offline (Refeature).
+type Record struct {
+	model.Example
+	Index    int    `json:"index"`
+	Template string `json:"template"`
+	Family   string `json:"family"`
+	// Rows, Rate and LongTxn are the configuration.
+	Rows    int64   `json:"rows"`
+	Rate    float64 `json:"rate"`
+	LongTxn bool    `json:"long_txn"`
+	// Risk is the drawn author label (also the "risk" feature).
+	Risk int `json:"risk"`
+	// Up, Down and NoTransaction are the migration as applied.
+	Up            []string `json:"up"`
+	Down          []string `json:"down"`
+	NoTransaction bool     `json:"no_transaction,omitempty"`
+	// Context is the live catalog context the analysis saw.
+	Context map[string]analysis.TableStats `json:"context,omitempty"`
+	// Live are measured features that are not part of the report
+	// (FeatureOldestXactSeconds).
+	Live map[string]float64 `json:"live,omitempty"`
+	// Outcome is what was measured.
+	Outcome Outcome `json:"outcome"`
+}
+
+// Outcome is the measured result of one trial.
+type Outcome struct {
+	// ApplyError is the migration's error ("" when it succeeded);
+	// TimedOut is set when it ran past Config.ApplyTimeout.
+	ApplyError string  `json:"apply_error,omitempty"`
+	TimedOut   bool    `json:"timed_out,omitempty"`
+	ApplyMS    float64 `json:"apply_ms"`
+	// Latency quantiles of all load statements, in milliseconds.
+	BaselineP50 float64 `json:"baseline_p50_ms"`
+	BaselineP99 float64 `json:"baseline_p99_ms"`
+	CanaryP50   float64 `json:"canary_p50_ms"`
+	CanaryP99   float64 `json:"canary_p99_ms"`
+	CanaryMax   float64 `json:"canary_max_ms"`
+	// Calls and errors of the load.
+	BaselineCalls  int `json:"baseline_calls"`
+	CanaryCalls    int `json:"canary_calls"`
+	CanaryErrors   int `json:"canary_errors"`
+	BaselineErrors int `json:"baseline_errors,omitempty"`
+	// MaxLockWaits is the most sessions seen waiting for a lock at once.
+	MaxLockWaits float64 `json:"max_lock_waits"`
+	// Verdict is the judge's (or the apply guard's) decision.
+	Verdict Verdict `json:"verdict"`
+	// Repaired is set when Down did not restore the table and it was rebuilt.
+	Repaired bool `json:"repaired,omitempty"`
+}
+
+// FeatureOldestXactSeconds is the age of the oldest open transaction in the
+// database (other than schemacanary's own) when the migration starts: a
+// long transaction makes any lock that conflicts with it queue the traffic
+// behind it. The reconciler measures it the same way before a canary.
+const FeatureOldestXactSeconds = "live_oldest_xact_seconds"
+
+// migration is the analysis input for the record's SQL.
+func (r *Record) migration() analysis.Migration {
+	m := analysis.Migration{Path: r.Template + ".sql", HasDown: len(r.Down) > 0, NoTransaction: r.NoTransaction, Risk: r.Risk}
+	line := 2
+	for _, s := range r.Up {
+		m.Up = append(m.Up, analysis.Statement{SQL: s, Line: line})
+		line++
+	}
+	line++
+	for _, s := range r.Down {
+		m.Down = append(m.Down, analysis.Statement{SQL: s, Line: line})
+		line++
+	}
+	return m
+}
+
+// featurize analyzes the record's migration with catalog (nil for none) and
+// sets Features: the report's features, the risk label and Live.
+func (r *Record) featurize(ctx context.Context, catalog analysis.Catalog) error {
+	var opts []analysis.Option
+	if catalog != nil {
+		opts = append(opts, analysis.WithCatalog(catalog))
+	}
+	rep, err := analysis.Analyze(ctx, r.migration(), opts...)
+	if err != nil {
+		return fmt.Errorf("lab: analyze %s: %w", r.Template, err)
+	}
+	r.Context = rep.Context
+	f := model.Features(rep.Features())
+	if _, ok := f[model.FeatureRisk]; !ok {
+		f[model.FeatureRisk] = float64(r.Risk)
+	}
+	for k, v := range r.Live {
+		f[k] = v
+	}
+	r.Features = f
+	return nil
+}
+
+// Refeature recomputes every record's features from its stored SQL, risk,
+// live values and catalog context, without a database: use it after the
+// analysis gains or renames features, instead of measuring again.
+func Refeature(ctx context.Context, recs []Record) error {
+	for i := range recs {
+		var cat analysis.Catalog
+		if len(recs[i].Context) > 0 {
+			cat = analysis.StaticCatalog(recs[i].Context)
+		}
+		if err := recs[i].featurize(ctx, cat); err != nil {
+			return err
+		}
+	}
+	return nil
+}

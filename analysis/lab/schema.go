@@ -1,0 +1,98 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Customers is the row count of the customers table foreign keys point to.
+const Customers = 10000
+
+// TableName is the table of the given size, e.g. orders_2m.
+func TableName(rows int64) string {
+	switch {
+	case rows >= 1_000_000 && rows%1_000_000 == 0:
+		return fmt.Sprintf("orders_%dm", rows/1_000_000)
+	case rows >= 1000 && rows%1000 == 0:
+		return fmt.Sprintf("orders_%dk", rows/1000)
+	default:
+		return fmt.Sprintf("orders_%d", rows)
+	}
+}
+
+// createCustomers creates the table the foreign-key templates reference.
+func createCustomers(ctx context.Context, db *pgxpool.Pool) error {
+	_, err := db.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS customers (id bigint PRIMARY KEY, name text NOT NULL);
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, %d) g ON CONFLICT DO NOTHING;
+ANALYZE customers`, Customers))
+	if err != nil {
+		return fmt.Errorf("lab: create customers: %w", err)
+	}
+	return nil
+}
+
+// createTable (re)builds the orders table of the given size with
+// generate_series: every id, customers spread evenly, a third of the notes
+// NULL, two secondary indexes (one the load uses, one it does not).
+func createTable(ctx context.Context, db *pgxpool.Pool, rows int64) error {
+	t := pgx.Identifier{TableName(rows)}.Sanitize()
+	name := TableName(rows)
+	sql := fmt.Sprintf(`DROP TABLE IF EXISTS %[1]s CASCADE;
+CREATE TABLE %[1]s (
+  id bigserial PRIMARY KEY,
+  customer_id bigint NOT NULL,
+  status varchar(20) NOT NULL DEFAULT 'new',
+  amount numeric(12,2),
+  qty integer NOT NULL DEFAULT 1,
+  note text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO %[1]s (id, customer_id, status, amount, qty, note, created_at)
+SELECT g, g %% %[3]d + 1, (ARRAY['new','paid','shipped','open'])[g %% 4 + 1], (g %% 1000) / 10.0, g %% 7 + 1,
+       CASE WHEN g %% 3 = 0 THEN NULL ELSE 'note ' || g END, now() - g * interval '1 second'
+FROM generate_series(1, %[2]d) g;
+SELECT setval(pg_get_serial_sequence('%[4]s', 'id'), %[2]d);
+CREATE INDEX %[4]s_customer_idx ON %[1]s (customer_id);
+CREATE INDEX %[4]s_created_idx ON %[1]s (created_at);
+VACUUM ANALYZE %[1]s`, t, rows, Customers, name)
+	if _, err := db.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("lab: create %s: %w", name, err)
+	}
+	return nil
+}
+
+// fingerprint describes the table's shape (columns with types and
+// nullability and defaults, indexes, constraints, triggers) so a template
+// whose Down did not restore it can be detected.
+func fingerprint(ctx context.Context, db *pgxpool.Pool, table string) (string, error) {
+	var parts []string
+	rows, err := db.Query(ctx, `
+SELECT 'c:' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull
+FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL SELECT 'i:' || indexrelid::regclass::text || ':' || indisvalid FROM pg_index WHERE indrelid = to_regclass($1)
+UNION ALL SELECT 'k:' || conname FROM pg_constraint WHERE conrelid = to_regclass($1)
+UNION ALL SELECT 't:' || tgname FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal
+ORDER BY 1`, table)
+	if err != nil {
+		return "", fmt.Errorf("lab: fingerprint %s: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return "", fmt.Errorf("lab: fingerprint %s: %w", table, err)
+		}
+		parts = append(parts, p)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("lab: fingerprint %s: %w", table, err)
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return strings.Join(parts, "\n"), nil
+}

@@ -1,0 +1,202 @@
+package analysis
+
+import (
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+)
+
+// Suppression comments, on the line(s) right before a statement:
+//
+//	-- schemacanary:ignore <rule-id>[, <rule-id>...] <reason>
+//	-- schemacanary:ignore-file <rule-id>[, ...] <reason>
+//
+// Squawk's "-- squawk-ignore" and "-- squawk-ignore-file" are honoured too,
+// so files already annotated for Squawk lint the same way.
+const (
+	ignoreDirective     = "schemacanary:ignore"
+	ignoreFileDirective = "schemacanary:ignore-file"
+)
+
+type directive struct {
+	line int
+	ids  []string
+	file bool
+}
+
+// suppressions holds the ignore directives of one file.
+type suppressions struct {
+	lines           []string
+	byLine          map[int]directive
+	file            map[string]bool
+	directives      []directive
+	disableAssumeTx bool
+}
+
+// newSuppressions reads the comments of src (1-based lines). Comments are
+// found with the PostgreSQL scanner, so "--" inside strings never counts;
+// when the file does not scan, comment-only lines are used.
+func newSuppressions(src string) *suppressions {
+	s := &suppressions{lines: strings.Split(src, "\n"), byLine: map[int]directive{}, file: map[string]bool{}}
+	var comments []struct {
+		text string
+		line int
+	}
+	if res, err := pg_query.Scan(src); err == nil {
+		nl := newNewlineIndex(src)
+		for _, t := range res.Tokens {
+			if t.Token == pg_query.Token_SQL_COMMENT && int(t.End) <= len(src) {
+				comments = append(comments, struct {
+					text string
+					line int
+				}{src[t.Start:t.End], nl.line(int(t.Start))})
+			}
+		}
+	} else {
+		for i, l := range s.lines {
+			if tl := strings.TrimSpace(l); strings.HasPrefix(tl, "--") {
+				comments = append(comments, struct {
+					text string
+					line int
+				}{tl, i + 1})
+			}
+		}
+	}
+	for _, c := range comments {
+		body := strings.TrimSpace(strings.TrimPrefix(c.text, "--"))
+		if body == "squawk-disable-assume-in-transaction" {
+			s.disableAssumeTx = true
+			continue
+		}
+		var rest string
+		d := directive{line: c.line}
+		switch {
+		case cutPrefix(body, ignoreFileDirective, &rest), cutPrefix(body, "squawk-ignore-file", &rest):
+			d.file = true
+		case cutPrefix(body, ignoreDirective, &rest), cutPrefix(body, "squawk-ignore", &rest):
+		default:
+			continue
+		}
+		for _, el := range strings.Split(rest, ",") {
+			if f := strings.Fields(el); len(f) > 0 {
+				d.ids = append(d.ids, f[0])
+			}
+		}
+		s.directives = append(s.directives, d)
+		if d.file {
+			for _, id := range d.ids {
+				s.file[id] = true
+			}
+		} else {
+			s.byLine[c.line] = d
+		}
+	}
+	return s
+}
+
+func cutPrefix(s, prefix string, rest *string) bool {
+	if !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	r := s[len(prefix):]
+	if r != "" && r[0] != ' ' && r[0] != '\t' {
+		return false
+	}
+	*rest = r
+	return true
+}
+
+// aliases maps Squawk's combined rule names onto ours.
+var aliases = map[string][]string{
+	"require-timeout-settings": {"require-lock-timeout", "require-statement-timeout"},
+	"prefer-timestamptz":       {"prefer-timestamp-tz"},
+}
+
+func matches(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id || x == "all" {
+			return true
+		}
+		for _, a := range aliases[x] {
+			if a == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// suppressed reports whether rule id is ignored for a statement starting at
+// line (0 = migration-level: only file directives apply).
+func (s *suppressions) suppressed(id string, line int) bool {
+	if s == nil {
+		return false
+	}
+	for x := range s.file {
+		if matches([]string{x}, id) {
+			return true
+		}
+	}
+	for l := line - 1; l >= 1 && l <= len(s.lines); l-- {
+		if d, ok := s.byLine[l]; ok && matches(d.ids, id) {
+			return true
+		}
+		tl := strings.TrimSpace(s.lines[l-1])
+		if tl != "" && !strings.HasPrefix(tl, "--") {
+			break
+		}
+	}
+	return false
+}
+
+// unknownIDs returns directives naming rules that do not exist.
+func (s *suppressions) unknown() []struct {
+	line int
+	id   string
+} {
+	var out []struct {
+		line int
+		id   string
+	}
+	for _, d := range s.directives {
+		for _, id := range d.ids {
+			if _, ok := ruleByID(id); ok || id == "all" {
+				continue
+			}
+			if _, ok := aliases[id]; ok {
+				continue
+			}
+			out = append(out, struct {
+				line int
+				id   string
+			}{d.line, id})
+		}
+	}
+	return out
+}
+
+// newlineIndex maps byte offsets to 1-based lines.
+type newlineIndex []int
+
+func newNewlineIndex(src string) newlineIndex {
+	var idx newlineIndex
+	for i := 0; i < len(src); i++ {
+		if src[i] == '\n' {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+func (n newlineIndex) line(off int) int {
+	lo, hi := 0, len(n)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if n[mid] < off {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo + 1
+}
