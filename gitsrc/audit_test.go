@@ -18,7 +18,7 @@ import (
 func auditTestRemote(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := git.PlainInit(dir, true); err != nil {
+	if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

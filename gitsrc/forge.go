@@ -120,6 +120,9 @@ var (
 	// ErrRevertConflict: a file the merge changed was changed again on the
 	// watched branch, so a revert cannot be computed without a human.
 	ErrRevertConflict = errors.New("revert conflicts with later changes")
+	// ErrApprovalRefused: the approver lacks the permission to approve
+	// (LocalForge.RecordApproval).
+	ErrApprovalRefused = errors.New("approval refused")
 	// ErrRateLimited: the forge's rate limit would make us wait longer
 	// than allowed (see WithMaxRateLimitWait).
 	ErrRateLimited = errors.New("rate limited")
