@@ -6,7 +6,6 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
-	"github.com/schemacanary/schemacanary/rollout"
 )
 
 type proposalItem struct {
@@ -110,11 +109,11 @@ func renderOutcome(c *ChangeRequest) string {
 }
 
 // renderRevertBody explains a revert PR: the reason and the failed KPIs.
-func renderRevertBody(c *ChangeRequest, d *rollout.Decision) string {
+func renderRevertBody(c *ChangeRequest, d *judgeRecord) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "schemacanary rolled back migration %d (`%s`, merged in %s).\n\n**Reason:** %s\n\n", c.Version, c.Path, shortSHA(c.Commit), c.Reason)
 	if d != nil {
-		if failed := d.Failed(); len(failed) > 0 {
+		if failed := d.failed(); len(failed) > 0 {
 			b.WriteString("| KPI | vs | canary | reference | p-value | effect |\n| --- | --- | --- | --- | --- | --- |\n")
 			for _, v := range failed {
 				fmt.Fprintf(&b, "| %s | %s | %.4g | %.4g | %.3g | %+.1f%% |\n", v.KPI, v.Reference, v.CanaryValue, v.ReferenceValue, v.PValue, 100*v.RelEffect)

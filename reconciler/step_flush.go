@@ -121,7 +121,7 @@ func (r *Reconciler) openRevert(ctx context.Context, c, at *ChangeRequest, ref g
 }
 
 // lastDecision returns the stored judge decision of a change, if any.
-func (r *Reconciler) lastDecision(ctx context.Context, version int64) *rollout.Decision {
+func (r *Reconciler) lastDecision(ctx context.Context, version int64) *judgeRecord {
 	evs, err := r.store.Events(ctx, version)
 	if err != nil {
 		return nil
@@ -131,7 +131,7 @@ func (r *Reconciler) lastDecision(ctx context.Context, version int64) *rollout.D
 			continue
 		}
 		b, _ := json.Marshal(evs[i].Detail["decision"])
-		var d rollout.Decision
+		var d judgeRecord
 		if json.Unmarshal(b, &d) == nil {
 			return &d
 		}
@@ -190,7 +190,7 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 	if d := r.lastDecision(ctx, c.Version); d != nil {
 		for _, v := range d.Verdicts {
 			rec.KPIs = append(rec.KPIs, gitsrc.KPIVerdict{KPI: v.KPI + " vs " + v.Reference, Canary: v.CanaryValue, Control: v.ReferenceValue,
-				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == rollout.Fail, Reason: v.Reason})
+				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == rollout.Fail.String(), Reason: v.Reason})
 		}
 	}
 	if c.State == StateRolledBack || c.State == StateReverted || c.RevertBranch != "" {

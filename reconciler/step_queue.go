@@ -286,7 +286,7 @@ func (r *Reconciler) recordBake(ctx context.Context, c *ChangeRequest, br *BakeR
 		r.o.log.Warn("store KPI samples", "change", c.Version, "err", err)
 	}
 	if _, err := r.store.RecordEvent(ctx, Event{Version: c.Version, Instance: "*", Step: "judge", Outcome: br.Decision.Outcome.String(),
-		Detail: map[string]any{"decision": br.Decision}}); err != nil {
+		Detail: map[string]any{"decision": newJudgeRecord(br.Decision)}}); err != nil {
 		r.o.log.Warn("store judge decision", "change", c.Version, "err", err)
 	}
 	if r.o.metrics != nil {

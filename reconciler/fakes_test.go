@@ -1,0 +1,280 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// Fakes of the reconciler's boundaries, for step tests. The whole loop is
+// also tested against real Git and Postgres (e2e_test.go).
+
+type fakeSource struct {
+	mu       sync.Mutex
+	commits  []string
+	merged   map[string][]Merged // commit → changes introduced by it
+	rejected map[string][]*gitsrc.MigrationError
+	props    []Proposal
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{merged: map[string][]Merged{}, rejected: map[string][]*gitsrc.MigrationError{}}
+}
+
+// merge adds a commit introducing the migration file (path, src).
+func (s *fakeSource) merge(t *testing.T, path, src string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	commit := fmt.Sprintf("%040d", len(s.commits)+1)
+	s.commits = append(s.commits, commit)
+	m, err := gitsrc.ParseMigration(path, []byte(src))
+	var me *gitsrc.MigrationError
+	switch {
+	case errors.As(err, &me):
+		s.rejected[commit] = append(s.rejected[commit], me)
+	case err != nil:
+		t.Fatal(err)
+	default:
+		s.merged[commit] = append(s.merged[commit], Merged{Migration: m, Commit: commit, Author: "alice", PR: len(s.commits)})
+	}
+}
+
+func (s *fakeSource) Sync(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.commits) == 0 {
+		return "", nil
+	}
+	return s.commits[len(s.commits)-1], nil
+}
+
+func (s *fakeSource) Merged(_ context.Context, since, head string) (*MergedSet, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := &MergedSet{}
+	on := since == ""
+	for _, c := range s.commits {
+		if on {
+			set.Changes = append(set.Changes, s.merged[c]...)
+			set.Rejected = append(set.Rejected, s.rejected[c]...)
+		}
+		if c == since {
+			on = true
+		}
+		if c == head {
+			break
+		}
+	}
+	return set, nil
+}
+
+func (s *fakeSource) Proposals(context.Context) ([]Proposal, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Proposal(nil), s.props...), nil
+}
+
+// fakeAnalyzer reports the table named in the file and the risk.
+type fakeAnalyzer struct{}
+
+func (fakeAnalyzer) Analyze(_ context.Context, m *gitsrc.Migration) (*analysis.Report, error) {
+	return &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock"}, nil
+}
+
+// fakePredictor: risk ≤ 5 is confident, above is not.
+type fakePredictor struct{}
+
+func (fakePredictor) Predict(_ context.Context, f map[string]float64) (Prediction, error) {
+	c := 0.95
+	if f["risk"] > 5 {
+		c = 0.40
+	}
+	return Prediction{Confidence: c, ModelVersion: "fake-1", Reasons: []Reason{{Feature: "risk", Value: f["risk"], Contribution: 0.5 - f["risk"]/10, Text: "risk label"}}}, nil
+}
+
+// fakeRoller keeps instance versions in memory; a change whose name
+// contains "harmful" fails the bake, one containing "broken" fails to apply.
+type fakeRoller struct {
+	mu       sync.Mutex
+	waves    [][]string
+	versions map[string]int64
+	down     map[string]bool
+	applies  map[string]int // "instance/version" → number of applies
+	rolled   map[int64]bool
+}
+
+func newFakeRoller(waves ...[]string) *fakeRoller {
+	r := &fakeRoller{waves: waves, versions: map[string]int64{}, down: map[string]bool{}, applies: map[string]int{}, rolled: map[int64]bool{}}
+	for _, w := range waves {
+		for _, in := range w {
+			r.versions[in] = 0
+		}
+	}
+	return r
+}
+
+func (r *fakeRoller) Waves() int { return len(r.waves) }
+
+func (r *fakeRoller) holdings() Holdings {
+	h := Holdings{}
+	for in, v := range r.versions {
+		h[in] = v
+		if r.down[in] {
+			h[in] = Unreachable
+		}
+	}
+	return h
+}
+
+func (r *fakeRoller) ApplyWave(_ context.Context, ch *rollout.Change, wave int) (Holdings, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, in := range r.waves[wave] {
+		if r.down[in] {
+			return r.holdings(), fmt.Errorf("instance %s: connection refused", in)
+		}
+		if strings.Contains(ch.Name, "broken") {
+			return r.holdings(), fmt.Errorf("instance %s: syntax error", in)
+		}
+		if r.versions[in] < ch.Version {
+			r.versions[in] = ch.Version
+			r.applies[fmt.Sprintf("%s/%d", in, ch.Version)]++
+		}
+	}
+	return r.holdings(), nil
+}
+
+func (r *fakeRoller) Bake(_ context.Context, ch *rollout.Change) (*BakeResult, error) {
+	out := rollout.Pass
+	if strings.Contains(ch.Name, "harmful") {
+		out = rollout.Fail
+	}
+	v := rollout.Verdict{KPI: "latency:hot", Reference: rollout.RefControl, Outcome: out, PValue: 0.001, RelEffect: 6, Reason: "p99 600× slower"}
+	return &BakeResult{Decision: rollout.Decision{Outcome: out, Reason: "latency:hot " + out.String(), Verdicts: []rollout.Verdict{v}},
+		Samples: []rollout.Sample{{Instance: r.waves[0][0], KPI: "latency:hot", Value: 3}}, Roles: map[string]string{r.waves[0][0]: "canary"}}, nil
+}
+
+func (r *fakeRoller) Rollback(_ context.Context, ch *rollout.Change, _ string) (Holdings, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for in, v := range r.versions {
+		if r.down[in] {
+			errs = append(errs, fmt.Errorf("instance %s: connection refused", in))
+			continue
+		}
+		if v >= ch.Version {
+			r.versions[in] = ch.Version - 1
+			r.rolled[ch.Version] = true
+		}
+	}
+	return r.holdings(), errors.Join(errs...)
+}
+
+// fakeForge records comments, reverts and approvals.
+type fakeForge struct {
+	mu        sync.Mutex
+	sticky    map[int]string
+	comments  map[string]string // "version/key" → body
+	reverts   map[int64]bool
+	merged    map[int64]bool
+	approvals map[int64][]gitsrc.Approval
+}
+
+func newFakeForge() *fakeForge {
+	return &fakeForge{sticky: map[int]string{}, comments: map[string]string{}, reverts: map[int64]bool{}, merged: map[int64]bool{}, approvals: map[int64][]gitsrc.Approval{}}
+}
+
+func (f *fakeForge) UpsertPrediction(_ context.Context, ref gitsrc.ChangeRef, body string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sticky[ref.PR] = body
+	return nil
+}
+
+func (f *fakeForge) Comment(_ context.Context, ref gitsrc.ChangeRef, key, body string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := fmt.Sprintf("%d/%s", ref.Version, key)
+	if _, ok := f.comments[k]; !ok {
+		f.comments[k] = body
+	}
+	return nil
+}
+
+func (f *fakeForge) OpenRevert(_ context.Context, req gitsrc.RevertRequest) (*gitsrc.Revert, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reverts[req.Change.Version] = true
+	return &gitsrc.Revert{Branch: gitsrc.RevertBranch(req.Change.Version), PR: 100 + int(req.Change.Version)}, nil
+}
+
+func (f *fakeForge) RevertMerged(_ context.Context, ref gitsrc.ChangeRef) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.merged[ref.Version], nil
+}
+
+func (f *fakeForge) Approvals(_ context.Context, ref gitsrc.ChangeRef) ([]gitsrc.Approval, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]gitsrc.Approval(nil), f.approvals[ref.Version]...), nil
+}
+
+var _ Forge = (*fakeForge)(nil)
+
+// fakeAudit records transitions per version, idempotent like gitsrc.Audit.
+type fakeAudit struct {
+	mu  sync.Mutex
+	trs map[int64][]gitsrc.Transition
+	rec map[int64]gitsrc.ChangeRecord
+}
+
+func newFakeAudit() *fakeAudit {
+	return &fakeAudit{trs: map[int64][]gitsrc.Transition{}, rec: map[int64]gitsrc.ChangeRecord{}}
+}
+
+func (a *fakeAudit) Record(_ context.Context, rec gitsrc.ChangeRecord, tr gitsrc.Transition) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev := a.trs[tr.Version]
+	if n := len(prev); n > 0 && prev[n-1].ID() == tr.ID() {
+		return false, nil
+	}
+	a.trs[tr.Version] = append(prev, tr)
+	a.rec[tr.Version] = rec
+	return true, nil
+}
+
+// states returns the "to" states recorded for version, in order.
+func (a *fakeAudit) states(v int64) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, t := range a.trs[v] {
+		out = append(out, t.To)
+	}
+	return out
+}
+
+func (a *fakeAudit) versions() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int64
+	for v := range a.trs {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+var _ Audit = (*fakeAudit)(nil)
