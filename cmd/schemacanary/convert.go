@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"strings"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
+)
+
+// toAnalysis copies a parsed goose migration into analysis' input type
+// (field for field; analysis does not import gitsrc).
+func toAnalysis(m *gitsrc.Migration) analysis.Migration {
+	conv := func(in []gitsrc.Statement) []analysis.Statement {
+		out := make([]analysis.Statement, len(in))
+		for i, s := range in {
+			out[i] = analysis.Statement{SQL: s.SQL, Line: s.Line}
+		}
+		return out
+	}
+	return analysis.Migration{
+		Path: m.Path, Version: m.Version,
+		Up: conv(m.Up), Down: conv(m.Down),
+		HasDown: m.HasDown, NoTransaction: m.NoTransaction,
+		Risk: m.FrontMatter.Risk, AllowDataLoss: m.FrontMatter.AllowDataLoss,
+		Source: m.Source,
+	}
+}
+
+// plainSQL is a file without goose annotations: one Up section, linted as
+// plain SQL.
+func plainSQL(path string, src []byte) analysis.Migration {
+	return analysis.Migration{Path: path, Up: []analysis.Statement{{SQL: string(src), Line: 1}}, Plain: true, Source: src}
+}
+
+// isGooseFile reports whether src carries goose annotations ("-- +goose ...").
+func isGooseFile(src []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(src))
+	sc.Buffer(nil, 4*1024*1024)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "--") && strings.Contains(l, "+goose") {
+			return true
+		}
+	}
+	return false
+}
+
+// loadMigration reads one file the way lint does: goose files through
+// gitsrc's lenient parser (front matter and Down optional; a file name
+// without a version is accepted with version 0), plain SQL as Up only.
+// A file goose cannot parse comes back as a *gitsrc.MigrationError.
+func loadMigration(path string, src []byte) (analysis.Migration, error) {
+	if !isGooseFile(src) {
+		return plainSQL(path, src), nil
+	}
+	m, err := gitsrc.ParseLenient(path, src)
+	if errors.Is(err, gitsrc.ErrBadFilename) {
+		var secs *gitsrc.Sections
+		if secs, err = gitsrc.ParseSections(path, src); err == nil {
+			m = &gitsrc.Migration{Path: path, Sections: *secs, Source: src}
+		}
+	}
+	if err != nil {
+		return analysis.Migration{}, err
+	}
+	return toAnalysis(m), nil
+}
+
+// parseErrorReport turns a goose parse error into a report with one
+// goose-syntax finding, so it is printed like any other finding.
+func parseErrorReport(path string, err error) *analysis.Report {
+	line, msg := 1, err.Error()
+	var me *gitsrc.MigrationError
+	if errors.As(err, &me) {
+		if me.Line > 0 {
+			line = me.Line
+		}
+		msg = me.Kind.Error()
+		if me.Msg != "" {
+			msg += ": " + me.Msg
+		}
+	}
+	return &analysis.Report{Path: path, Tables: []string{}, Findings: []analysis.Finding{{
+		RuleID: "goose-syntax", Severity: analysis.SeverityError, Message: msg,
+		Fix: "fix the goose annotation at this line", File: path, Line: line, Column: 1, Statement: -1,
+	}}}
+}
