@@ -34,6 +34,8 @@ type options struct {
 	gooseTable string
 	sources    []KPISource
 	judge      *Judge
+	repredict  Repredictor
+	checkpoint func(Checkpoint)
 }
 
 func buildOptions(opts []Option) (options, error) {

@@ -227,8 +227,11 @@ type CanaryConfig struct {
 	// MaxWait caps the total time spent waiting for long transactions
 	// before giving up with ErrLockTimeout; default 10m.
 	MaxWait time.Duration `yaml:"max_wait"`
-	// KPIs and Judge: helper H5's config structs (rollout/kpi.go,
-	// judge.go) are embedded here when they land.
+	// Judge tunes the statistics (alpha, tolerances, minimum samples,
+	// hard guards); see JudgeConfig.
+	Judge JudgeConfig `yaml:"judge"`
+	// KPIs: helper H5's KPI source config (probes, pgstat, proc,
+	// prometheus) is embedded here when it lands.
 }
 
 // SetDefaults fills unset fields with their defaults.

@@ -1,0 +1,285 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Status is how a rollout ended.
+type Status string
+
+const (
+	// StatusPromoted: every wave holds the change.
+	StatusPromoted Status = "promoted"
+	// StatusRolledBack: the judge failed the canary (or a hard guard
+	// tripped) and the canary wave was rolled back.
+	StatusRolledBack Status = "rolled_back"
+	// StatusAborted: the change could not get its locks (ErrLockTimeout)
+	// on the canary; whatever of the canary wave got it was rolled back.
+	StatusAborted Status = "aborted"
+	// StatusFailed: the rollout stopped part way and needs a human; the
+	// error is a *PartialError listing which instance holds the version.
+	StatusFailed Status = "failed"
+)
+
+// Repredictor re-estimates, from the judge's latest decision, the chance
+// that the change is safe (0..1); below RollbackConfig.RollbackBelow the
+// canary is rolled back. The reconciler supplies one from package analysis.
+type Repredictor func(ctx context.Context, d Decision) (float64, error)
+
+// WithSources sets the KPI sources sampled on canary and control.
+func WithSources(sources ...KPISource) Option {
+	return func(o *options) error {
+		for _, s := range sources {
+			if s == nil {
+				return errors.New("rollout: WithSources: nil source")
+			}
+		}
+		o.sources = append(o.sources, sources...)
+		return nil
+	}
+}
+
+// WithJudge sets the judge; default NewJudge(JudgeConfig{}).
+func WithJudge(j *Judge) Option {
+	return func(o *options) error {
+		if j == nil {
+			return errors.New("rollout: WithJudge(nil)")
+		}
+		o.judge = j
+		return nil
+	}
+}
+
+// WithRepredictor enables the live re-prediction (rollback_below).
+func WithRepredictor(fn Repredictor) Option {
+	return func(o *options) error { o.repredict = fn; return nil }
+}
+
+// WithCheckpoints receives a Checkpoint after every phase change and
+// every judged interval; the reconciler persists the latest and passes it
+// back to Run to resume.
+func WithCheckpoints(fn func(Checkpoint)) Option {
+	return func(o *options) error { o.checkpoint = fn; return nil }
+}
+
+// Phase is where a rollout stands.
+type Phase string
+
+// Phases of a rollout.
+const (
+	PhaseBaseline Phase = "baseline"
+	PhaseCanary   Phase = "canary" // applying to the canary wave
+	PhaseBake     Phase = "bake"
+	PhasePromote  Phase = "promote"
+	PhaseRollback Phase = "rollback"
+	PhaseDone     Phase = "done"
+)
+
+// Checkpoint is the resumable state of a rollout. The goose tables remain
+// the truth about what is applied; the checkpoint only says which phase
+// and wave the rollout was in and since when it has been baking.
+type Checkpoint struct {
+	Version  int64     `json:"version"`
+	Phase    Phase     `json:"phase"`
+	Wave     int       `json:"wave"`
+	BakeFrom time.Time `json:"bake_from,omitzero"`
+	// Reason is why a rollback started (PhaseRollback).
+	Reason string `json:"reason,omitempty"`
+}
+
+// InstanceResult is one instance's part in a rollout.
+type InstanceResult struct {
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	Wave  int    `json:"wave"`
+	// Control is true for the control instances (never changed during the bake).
+	Control bool `json:"control,omitempty"`
+	// Applied says whether the goose table holds the version at the end.
+	Applied  bool            `json:"applied"`
+	Apply    *StepResult     `json:"apply,omitempty"`
+	Rollback *RollbackResult `json:"rollback,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// Result is what a rollout did, for the CLI, the control store and the
+// audit log.
+type Result struct {
+	Version int64  `json:"version"`
+	Status  Status `json:"status"`
+	Reason  string `json:"reason"`
+	// Decision is the judge's last decision (nil if it never judged).
+	Decision *Decision `json:"decision,omitempty"`
+	// Judgements counts the judged intervals.
+	Judgements int `json:"judgements"`
+	// Instances in wave order.
+	Instances []InstanceResult `json:"instances"`
+	// Samples are the KPI samples of the bake (canary and control) and of
+	// the baseline, for charts.
+	Samples  []Sample `json:"samples,omitempty"`
+	Baseline []Sample `json:"baseline,omitempty"`
+	// Started, CanaryApplied, Decided, Finished time the rollout.
+	Started       time.Time `json:"started"`
+	CanaryApplied time.Time `json:"canary_applied,omitzero"`
+	Decided       time.Time `json:"decided,omitzero"`
+	Finished      time.Time `json:"finished"`
+	// TimeToRollback is from the canary's apply to the rollback complete.
+	TimeToRollback time.Duration `json:"time_to_rollback,omitempty"`
+}
+
+// RolledBack reports whether the canary was rolled back.
+func (r *Result) RolledBack() bool { return r.Status == StatusRolledBack || r.Status == StatusAborted }
+
+// Canary runs rollouts: baseline, canary wave, bake with the judge,
+// rollback or promotion wave by wave. It is safe for concurrent use by
+// rollouts of different changes on different fleets.
+type Canary struct {
+	cfg        CanaryConfig
+	rbCfg      RollbackConfig
+	applier    *Applier
+	rollbacker *Rollbacker
+	sources    []KPISource
+	judge      *Judge
+	repredict  Repredictor
+	checkpoint func(Checkpoint)
+	em         emitter
+}
+
+// ErrNoSources is returned by NewCanary without any KPI source.
+var ErrNoSources = errors.New("rollout: no KPI source: nothing to judge the canary by")
+
+// NewCanary validates the configs and returns a Canary. WithSources is
+// required.
+func NewCanary(canary CanaryConfig, rollback RollbackConfig, opts ...Option) (*Canary, error) {
+	canary.SetDefaults()
+	rollback.SetDefaults()
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.sources) == 0 {
+		return nil, ErrNoSources
+	}
+	a, err := NewApplier(canary, opts...)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := NewRollbacker(rollback, canary, opts...)
+	if err != nil {
+		return nil, err
+	}
+	j := o.judge
+	if j == nil {
+		if j, err = NewJudge(canary.Judge); err != nil {
+			return nil, err
+		}
+	}
+	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j,
+		repredict: o.repredict, checkpoint: o.checkpoint, em: a.em}, nil
+}
+
+// Applier returns the canary's applier (same settings).
+func (c *Canary) Applier() *Applier { return c.applier }
+
+// Rollbacker returns the canary's rollbacker (same settings).
+func (c *Canary) Rollbacker() *Rollbacker { return c.rollbacker }
+
+func (c *Canary) save(cp Checkpoint) {
+	if c.checkpoint != nil {
+		c.checkpoint(cp)
+	}
+}
+
+// forEach runs fn over instances with at most limit at once and returns
+// the errors by instance name.
+func forEach(ctx context.Context, instances []Instance, limit int, fn func(context.Context, Instance) error) map[string]error {
+	if limit <= 0 {
+		limit = 1
+	}
+	var mu sync.Mutex
+	errs := map[string]error{}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for _, in := range instances {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, in); err != nil {
+				mu.Lock()
+				errs[in.Name] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// collect samples every source on every target over [from, to).
+func (c *Canary) collect(ctx context.Context, targets []Instance, from, to time.Time) []Sample {
+	var mu sync.Mutex
+	var out []Sample
+	var wg sync.WaitGroup
+	for _, src := range c.sources {
+		for _, in := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := src.Collect(ctx, in.Target(), from, to)
+				if err != nil && !errors.Is(err, ErrWindowLost) && ctx.Err() == nil {
+					c.em.emit(ctx, Event{Instance: in.Name, Step: StepBake, Err: err, Message: "KPI source " + src.Name() + " failed"})
+				}
+				mu.Lock()
+				out = append(out, s...)
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+func split(samples []Sample, names map[string]bool) (in, out []Sample) {
+	for _, s := range samples {
+		if names[s.Instance] {
+			in = append(in, s)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return in, out
+}
+
+// states reads which instances hold the version.
+func (c *Canary) states(ctx context.Context, instances []Instance, version int64, limit int) []InstanceVersion {
+	out := make([]InstanceVersion, len(instances))
+	idx := map[string]int{}
+	for i, in := range instances {
+		idx[in.Name] = i
+		out[i].Instance = in.Name
+	}
+	var mu sync.Mutex
+	forEach(ctx, instances, limit, func(ctx context.Context, in Instance) error {
+		ok, err := c.applier.Applied(ctx, in, version)
+		mu.Lock()
+		out[idx[in.Name]].Applied, out[idx[in.Name]].Err = ok, err
+		mu.Unlock()
+		return nil
+	})
+	return out
+}
+
+// sortedNames lists names for messages.
+func sortedNames(m map[string]error) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

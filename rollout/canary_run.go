@@ -1,0 +1,348 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// run is the state of one Run call.
+type run struct {
+	c        *Canary
+	ch       *Change
+	res      *Result
+	waves    []Wave
+	control  []Instance
+	byName   map[string]*InstanceResult
+	mu       sync.Mutex
+	baseline []Sample
+}
+
+func (r *run) inst(name string) *InstanceResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byName[name]
+}
+
+// Run takes ch through fleet: baseline KPIs on the canary wave, apply to
+// it, bake while the judge compares canary with control and baseline every
+// interval, then roll the canary back (on Fail, a hard guard, a live
+// re-prediction below rollback_below, or too little data by max_bake) or
+// promote the change wave by wave.
+//
+// resume is the last Checkpoint of an interrupted Run of the same change
+// (nil to start afresh); the goose tables say what is applied, so every
+// step is repeated safely. The error is nil when the rollout reached a
+// verdict (Status promoted or rolled_back); a *PartialError when it stopped
+// part way (StatusFailed); wrapping ErrLockTimeout when the canary could
+// not get its locks (StatusAborted).
+func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Checkpoint) (*Result, error) {
+	if err := ch.Validate(); err != nil {
+		return nil, err
+	}
+	waves, control, err := fleet.Plan()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{c: c, ch: ch, waves: waves, control: control, byName: map[string]*InstanceResult{},
+		res: &Result{Version: ch.Version, Started: time.Now()}}
+	for _, w := range waves {
+		for _, in := range w.Instances {
+			ir := &InstanceResult{Name: in.Name, Group: in.Group, Wave: w.Index}
+			r.byName[in.Name] = ir
+		}
+	}
+	for _, in := range control {
+		r.byName[in.Name].Control = true
+	}
+	var names []string
+	for _, in := range control {
+		names = append(names, in.Name)
+	}
+	c.em.emit(ctx, Event{Version: ch.Version, Wave: -1, Step: StepPlan,
+		Message: fmt.Sprintf("%d wave(s); canary %d instance(s); control %s", len(waves), len(waves[0].Instances), strings.Join(names, ", "))})
+
+	cp := Checkpoint{Version: ch.Version, Phase: PhaseBaseline}
+	if resume != nil && resume.Version == ch.Version && resume.Phase != "" {
+		cp = *resume
+	}
+	err = r.drive(ctx, cp)
+	r.finish(ctx)
+	return r.res, err
+}
+
+// drive runs the phases from cp on.
+func (r *run) drive(ctx context.Context, cp Checkpoint) error {
+	c, ch := r.c, r.ch
+	canary := r.waves[0]
+	cctx := withWave(ctx, 0, canary.Name)
+	if cp.Phase == PhaseBaseline {
+		states := c.states(ctx, canary.Instances, ch.Version, canary.Concurrency)
+		already := false
+		for _, s := range states {
+			already = already || s.Applied
+		}
+		if !already {
+			c.em.emit(cctx, Event{Version: ch.Version, Step: StepBaseline, Message: fmt.Sprintf("sampling KPIs on the canary for %s before the change", c.cfg.Baseline)})
+			r.baseline = r.sample(cctx, canary.Instances, time.Now(), c.cfg.Baseline)
+			r.res.Baseline = r.baseline
+		}
+		cp.Phase = PhaseCanary
+		c.save(cp)
+	}
+	if cp.Phase == PhaseCanary {
+		errs := forEach(cctx, canary.Instances, canary.Concurrency, func(ctx context.Context, in Instance) error {
+			sr, err := c.applier.Apply(ctx, in, ch)
+			ir := r.inst(in.Name)
+			r.mu.Lock()
+			ir.Apply = sr
+			if err != nil {
+				ir.Error = err.Error()
+			}
+			r.mu.Unlock()
+			return err
+		})
+		r.res.CanaryApplied = time.Now()
+		if len(errs) > 0 {
+			return r.canaryApplyFailed(ctx, errs)
+		}
+		cp = Checkpoint{Version: ch.Version, Phase: PhaseBake, BakeFrom: r.res.CanaryApplied}
+		c.save(cp)
+	}
+	if cp.Phase == PhaseBake {
+		if r.res.CanaryApplied.IsZero() {
+			r.res.CanaryApplied = cp.BakeFrom
+		}
+		d := r.bake(ctx, cp.BakeFrom)
+		r.res.Decision, r.res.Decided = &d, time.Now()
+		if d.Outcome != Pass {
+			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
+			c.save(cp)
+		} else {
+			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
+			c.save(cp)
+		}
+	}
+	if cp.Phase == PhaseRollback {
+		return r.rollback(ctx, cp.Reason)
+	}
+	if cp.Phase == PhasePromote {
+		if err := r.promote(ctx, max(cp.Wave, 1)); err != nil {
+			return err
+		}
+	}
+	if cp.Phase == PhaseDone && r.res.Status == "" {
+		// Resumed after the end: the goose tables tell which end.
+		r.res.Status, r.res.Reason = StatusPromoted, "resumed after completion"
+		for _, s := range c.states(ctx, canary.Instances, ch.Version, canary.Concurrency) {
+			if !s.Applied {
+				r.res.Status = StatusRolledBack
+			}
+		}
+	}
+	return nil
+}
+
+// canaryApplyFailed handles errors applying the canary wave: a migration
+// error is the hard guard (roll back, StatusRolledBack); lock timeouts and
+// other errors abort (roll back what got applied, StatusAborted).
+func (r *run) canaryApplyFailed(ctx context.Context, errs map[string]error) error {
+	var applyErr *ApplyError
+	var first error
+	for _, name := range sortedNames(errs) {
+		if first == nil {
+			first = errs[name]
+		}
+		if errors.As(errs[name], &applyErr) {
+			break
+		}
+	}
+	if applyErr != nil {
+		d := r.c.judge.MigrationFailed(applyErr)
+		r.res.Decision, r.res.Decided = &d, time.Now()
+		r.c.em.emit(withWave(ctx, 0, r.waves[0].Name), Event{Version: r.ch.Version, Step: StepJudge, Decision: &d, Message: d.Reason})
+		r.c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseRollback, Reason: d.Reason})
+		return r.rollback(ctx, d.Reason)
+	}
+	reason := fmt.Sprintf("canary apply failed on %s: %v", strings.Join(sortedNames(errs), ", "), first)
+	if err := r.rollback(ctx, reason); err != nil {
+		return err
+	}
+	r.res.Status = StatusAborted
+	return fmt.Errorf("rollout %d aborted: %w", r.ch.Version, first)
+}
+
+// sample collects KPIs on targets in interval-sized windows over d.
+func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d time.Duration) []Sample {
+	var out []Sample
+	iv := r.c.cfg.Interval
+	for t := from; t.Before(from.Add(d)) && ctx.Err() == nil; t = t.Add(iv) {
+		out = append(out, r.c.collect(ctx, targets, t, t.Add(iv))...)
+	}
+	return out
+}
+
+// bake samples canary and control every interval from bakeFrom and asks
+// the judge after each one. It returns the deciding Decision: Fail at once,
+// Pass once the bake is over, Fail with "not enough data" at max_bake.
+func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
+	c := r.c
+	canary := r.waves[0]
+	cctx := withWave(ctx, 0, canary.Name)
+	bake := c.cfg.Bake
+	if r.ch.Bake > 0 {
+		bake = r.ch.Bake
+	}
+	maxBake := max(c.cfg.MaxBake, bake)
+	if r.ch.Bake > c.cfg.Bake {
+		maxBake = max(maxBake, 3*r.ch.Bake)
+	}
+	names := map[string]bool{}
+	for _, in := range canary.Instances {
+		names[in.Name] = true
+	}
+	targets := append(append([]Instance{}, canary.Instances...), r.control...)
+	iv := c.cfg.Interval
+	// Resuming: start at the current window, earlier ones are lost.
+	k0 := max(int(time.Since(bakeFrom)/iv), 0)
+	var canarySamples, controlSamples []Sample
+	for k := k0; ; k++ {
+		from := bakeFrom.Add(time.Duration(k) * iv)
+		to := from.Add(iv)
+		s := c.collect(cctx, targets, from, to)
+		if ctx.Err() != nil {
+			return Decision{Outcome: Fail, Reason: "interrupted: " + ctx.Err().Error(), At: time.Now()}
+		}
+		cs, os := split(s, names)
+		canarySamples = append(canarySamples, cs...)
+		controlSamples = append(controlSamples, os...)
+		d := c.judge.Judge(canarySamples, controlSamples, r.baseline)
+		r.res.Judgements++
+		elapsed := to.Sub(bakeFrom)
+		c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1, Duration: elapsed, Decision: &d,
+			Message: fmt.Sprintf("interval %d: %s: %s", k+1, d.Outcome, d.Reason)})
+		c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom})
+		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
+		if d.Outcome == Fail {
+			return d
+		}
+		if c.repredict != nil && c.rbCfg.RollbackBelow > 0 {
+			p, err := c.repredict(ctx, d)
+			if err == nil && p < c.rbCfg.RollbackBelow {
+				d.Outcome = Fail
+				d.Guard = "rollback_below"
+				d.Reason = fmt.Sprintf("live re-prediction %.3f below rollback_below %.3f", p, c.rbCfg.RollbackBelow)
+				return d
+			}
+		}
+		if elapsed >= bake && d.Outcome == Pass {
+			return d
+		}
+		if elapsed >= maxBake {
+			d.Outcome = Fail
+			d.Reason = fmt.Sprintf("still not enough data after max_bake %s: %s", maxBake, d.Reason)
+			return d
+		}
+	}
+}
+
+// rollback reverts the change on every instance of the waves that may
+// hold it (the goose tables decide; instances without it are no-ops).
+func (r *run) rollback(ctx context.Context, reason string) error {
+	c := r.c
+	var all []Instance
+	for _, w := range r.waves {
+		all = append(all, w.Instances...)
+	}
+	states := c.states(ctx, all, r.ch.Version, r.waves[0].Concurrency)
+	var held []Instance
+	for i, s := range states {
+		if s.Applied || s.Err != nil {
+			held = append(held, all[i])
+		}
+	}
+	errs := forEach(withWave(ctx, 0, r.waves[0].Name), held, r.waves[0].Concurrency, func(ctx context.Context, in Instance) error {
+		rr, err := c.rollbacker.Rollback(ctx, in, r.ch, reason)
+		ir := r.inst(in.Name)
+		r.mu.Lock()
+		ir.Rollback = rr
+		if err != nil {
+			ir.Error = err.Error()
+		}
+		r.mu.Unlock()
+		return err
+	})
+	if len(errs) > 0 {
+		r.res.Status, r.res.Reason = StatusFailed, "rollback failed: "+reason
+		first := errs[sortedNames(errs)[0]]
+		return &PartialError{Version: r.ch.Version, Op: "rollback", Instances: c.states(ctx, all, r.ch.Version, r.waves[0].Concurrency), Err: first}
+	}
+	if !r.res.CanaryApplied.IsZero() {
+		r.res.TimeToRollback = time.Since(r.res.CanaryApplied)
+	}
+	r.res.Status, r.res.Reason = StatusRolledBack, reason
+	c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Reason: reason})
+	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Duration: r.res.TimeToRollback, Message: "rolled back: " + reason})
+	return nil
+}
+
+// promote applies the change wave by wave from wave from on.
+func (r *run) promote(ctx context.Context, from int) error {
+	c := r.c
+	for wi := from; wi < len(r.waves); wi++ {
+		w := r.waves[wi]
+		c.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi})
+		wctx := withWave(ctx, wi, w.Name)
+		start := time.Now()
+		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(w.Instances), w.Concurrency)})
+		errs := forEach(wctx, w.Instances, w.Concurrency, func(ctx context.Context, in Instance) error {
+			sr, err := c.applier.Apply(ctx, in, r.ch)
+			ir := r.inst(in.Name)
+			r.mu.Lock()
+			ir.Apply = sr
+			if err != nil {
+				ir.Error = err.Error()
+			}
+			r.mu.Unlock()
+			return err
+		})
+		if len(errs) > 0 {
+			var all []Instance
+			for _, w := range r.waves {
+				all = append(all, w.Instances...)
+			}
+			first := errs[sortedNames(errs)[0]]
+			r.res.Status = StatusFailed
+			r.res.Reason = fmt.Sprintf("wave %d (%s) failed on %s", wi, w.Name, strings.Join(sortedNames(errs), ", "))
+			return &PartialError{Version: r.ch.Version, Op: "rollout", Instances: c.states(ctx, all, r.ch.Version, w.Concurrency), Err: first}
+		}
+		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepApplied, Duration: time.Since(start), Message: fmt.Sprintf("wave %d (%s) done", wi, w.Name)})
+	}
+	r.res.Status = StatusPromoted
+	if r.res.Decision != nil {
+		r.res.Reason = "promoted: " + r.res.Decision.Reason
+	} else {
+		r.res.Reason = "promoted"
+	}
+	c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
+	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})
+	return nil
+}
+
+// finish records each instance's final goose state and the end time.
+func (r *run) finish(ctx context.Context) {
+	var all []Instance
+	for _, w := range r.waves {
+		all = append(all, w.Instances...)
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, s := range r.c.states(ctx, all, r.ch.Version, max(r.waves[0].Concurrency, 10)) {
+		ir := r.byName[s.Instance]
+		ir.Applied = s.Applied && s.Err == nil
+		r.res.Instances = append(r.res.Instances, *ir)
+	}
+	r.res.Finished = time.Now()
+}

@@ -1,0 +1,262 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/schemacanary/schemacanary/internal/loadgen"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
+)
+
+// shopDB makes a database with a hot, indexed lookup and returns its DSN.
+func shopDB(t *testing.T, rows int) string {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn,
+		"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, payload text)",
+		fmt.Sprintf("INSERT INTO items (v, payload) SELECT g, md5(g::text) FROM generate_series(1, %d) g", rows),
+		"CREATE INDEX items_v_idx ON items (v)",
+		"ANALYZE items")
+	return dsn
+}
+
+// load runs an open-loop read/write mix on dsn until the test ends.
+func load(t *testing.T, dsn string, rows int64) {
+	t.Helper()
+	g, err := loadgen.Start(context.Background(), loadgen.Config{
+		DSN: dsn, Rate: 100, Workers: 4,
+		Statements: []loadgen.Statement{
+			{Name: "read", SQL: "SELECT payload FROM items WHERE id = $1", Weight: 3, Args: []loadgen.Arg{loadgen.IntRange(1, rows)}},
+			{Name: "write", SQL: "UPDATE items SET payload = $1 WHERE id = $2", Weight: 1, Args: []loadgen.Arg{loadgen.Text(8), loadgen.IntRange(1, rows)}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Stop() })
+}
+
+func testCanary(t *testing.T, events *[]Event, mu *sync.Mutex, probes ...ProbeConfig) *Canary {
+	t.Helper()
+	probe, err := NewProbe(probes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(probe.Close)
+	cfg := fastCanary()
+	cfg.Baseline = 2 * time.Second
+	cfg.Bake = 3 * time.Second
+	cfg.MaxBake = 6 * time.Second
+	c, err := NewCanary(cfg, RollbackConfig{}, WithSources(probe), WithObserver(func(e Event) {
+		mu.Lock()
+		*events = append(*events, e)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCanaryHarmfulChangeRolledBackOnCanaryOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const rows = 200000
+	canaryDSN, controlDSN := shopDB(t, rows), shopDB(t, rows)
+	load(t, canaryDSN, rows)
+	load(t, controlDSN, rows)
+	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: canaryDSN}, {Name: "m1", DSN: controlDSN}},
+		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []Event
+	c := testCanary(t, &events, &mu, ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
+	ch := testChange(900, "drop_v_idx", "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);", []string{"public.items"}, "AccessExclusiveLock")
+	res, err := c.Run(ctx, fleet, ch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != Fail {
+		t.Fatalf("want rolled back on a Fail, got %s: %s", res.Status, res.Reason)
+	}
+	var failed []string
+	for _, v := range res.Decision.Failed() {
+		failed = append(failed, v.String())
+		if v.KPI != "latency:by_v" || v.PValue > 0.01 {
+			t.Errorf("unexpected failing verdict %s", v)
+		}
+	}
+	if len(failed) == 0 {
+		t.Fatal("no failing verdict")
+	}
+	for _, ir := range res.Instances {
+		if ir.Applied {
+			t.Errorf("%s still holds the change", ir.Name)
+		}
+		if ir.Name == "m1" && (ir.Apply != nil || ir.Rollback != nil || !ir.Control) {
+			t.Errorf("control was touched: %+v", ir)
+		}
+	}
+	if queryInt(t, controlDSN, "SELECT count(*) FROM pg_class WHERE relname = 'goose_db_version'") != 0 &&
+		queryInt(t, controlDSN, "SELECT count(*) FROM goose_db_version WHERE version_id = 900") != 0 {
+		t.Error("control's goose table saw the change")
+	}
+	if queryInt(t, canaryDSN, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
+		t.Error("index not restored on the canary")
+	}
+	if res.TimeToRollback <= 0 {
+		t.Error("time to rollback not measured")
+	}
+	t.Logf("detected after %d judgement(s); apply → rollback complete: %s; verdicts: %v", res.Judgements, res.TimeToRollback, failed)
+}
+
+func TestCanarySafeChangePromotedAndResumable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const rows = 20000
+	dsns := []string{shopDB(t, rows), shopDB(t, rows), shopDB(t, rows)}
+	for _, d := range dsns {
+		load(t, d, rows)
+	}
+	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: dsns[0]}, {Name: "m1", DSN: dsns[1]}, {Name: "m2", DSN: dsns[2]}},
+		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "50%"}, {Select: "100%"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []Event
+	c := testCanary(t, &events, &mu, ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
+	ch := testChange(901, "add_note", "ALTER TABLE items ADD COLUMN note text;", "ALTER TABLE items DROP COLUMN note;", []string{"public.items"}, "AccessExclusiveLock")
+	res, err := c.Run(ctx, fleet, ch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusPromoted {
+		t.Fatalf("safe change: %s: %s", res.Status, res.Reason)
+	}
+	for _, ir := range res.Instances {
+		if !ir.Applied {
+			t.Errorf("%s lacks the change", ir.Name)
+		}
+	}
+	mu.Lock()
+	var promotes int
+	for _, e := range events {
+		if e.Step == StepPromote {
+			promotes++
+		}
+	}
+	mu.Unlock()
+	if promotes != 2 {
+		t.Errorf("want 2 promotion waves, saw %d", promotes)
+	}
+	// Resuming a finished or half-promoted rollout repeats nothing harmful.
+	res, err = c.Run(ctx, fleet, ch, &Checkpoint{Version: 901, Phase: PhasePromote, Wave: 1})
+	if err != nil || res.Status != StatusPromoted {
+		t.Fatalf("resume: %v %+v", err, res)
+	}
+	for _, ir := range res.Instances {
+		if ir.Wave > 0 && (ir.Apply == nil || !ir.Apply.AlreadyDone) {
+			t.Errorf("resume re-applied on %s: %+v", ir.Name, ir.Apply)
+		}
+	}
+}
+
+func TestCanaryMigrationErrorIsHardGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsns := []string{shopDB(t, 1000), shopDB(t, 1000)}
+	fleet, _ := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: dsns[0]}, {Name: "m1", DSN: dsns[1]}}, FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
+	var mu sync.Mutex
+	var events []Event
+	c := testCanary(t, &events, &mu, ProbeConfig{Name: "p", SQL: "SELECT 1", Rate: 20})
+	ch := testChange(902, "bad", "ALTER TABLE nope ADD COLUMN x int;", "SELECT 1;", nil, "")
+	res, err := c.Run(ctx, fleet, ch, &Checkpoint{Version: 902, Phase: PhaseCanary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Guard != "migration_error" {
+		t.Fatalf("want a migration_error guard, got %+v", res)
+	}
+}
+
+func TestCanaryLockTimeoutAborts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsns := []string{shopDB(t, 1000), shopDB(t, 1000)}
+	holdLock(t, dsns[0], "SELECT count(*) FROM items")
+	fleet, _ := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: dsns[0]}, {Name: "m1", DSN: dsns[1]}}, FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
+	probe, _ := NewProbe([]ProbeConfig{{Name: "p", SQL: "SELECT 1"}}, nil)
+	defer probe.Close()
+	cfg := fastCanary()
+	cfg.MaxWait = 500 * time.Millisecond
+	c, err := NewCanary(cfg, RollbackConfig{}, WithSources(probe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := testChange(903, "add", "ALTER TABLE items ADD COLUMN x int;", "ALTER TABLE items DROP COLUMN x;", []string{"public.items"}, "AccessExclusiveLock")
+	time.Sleep(400 * time.Millisecond)
+	res, err := c.Run(ctx, fleet, ch, &Checkpoint{Version: 903, Phase: PhaseCanary})
+	if !errors.Is(err, ErrLockTimeout) || res.Status != StatusAborted {
+		t.Fatalf("want aborted with ErrLockTimeout, got %v, %+v", err, res)
+	}
+}
+
+func TestFleetPlan(t *testing.T) {
+	t.Parallel()
+	var ins []Instance
+	for i := 0; i < 10; i++ {
+		g := "main"
+		if i < 2 {
+			g = "canary"
+		}
+		ins = append(ins, Instance{Name: fmt.Sprintf("db%d", i), Group: g, DSN: "x"})
+	}
+	tests := []struct {
+		waves   []WaveConfig
+		sizes   []int
+		control int
+		wantErr bool
+	}{
+		{nil, []int{2, 1, 7}, 2, false},
+		{[]WaveConfig{{Select: "canary"}, {Select: "50%"}, {Select: "100%"}}, []int{2, 3, 5}, 2, false},
+		{[]WaveConfig{{Select: "10%"}, {Select: "100%"}}, []int{1, 9}, 1, false},
+		{[]WaveConfig{{Select: "canary"}, {Select: "50%"}}, nil, 0, true},
+	}
+	for i, tt := range tests {
+		f, err := NewFleet(ins, FleetConfig{Waves: tt.waves})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waves, control, err := f.Plan()
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("%d: want an error for uncovered instances", i)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		var sizes []int
+		for _, w := range waves {
+			sizes = append(sizes, len(w.Instances))
+		}
+		if fmt.Sprint(sizes) != fmt.Sprint(tt.sizes) || len(control) != tt.control {
+			t.Errorf("%d: sizes %v control %d, want %v %d", i, sizes, len(control), tt.sizes, tt.control)
+		}
+		for _, c := range control {
+			for _, in := range waves[0].Instances {
+				if c.Name == in.Name {
+					t.Errorf("%d: %s is canary and control", i, c.Name)
+				}
+			}
+		}
+	}
+}
