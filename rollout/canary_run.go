@@ -12,6 +12,7 @@ import (
 // run is the state of one Run call.
 type run struct {
 	c        *Canary
+	save     func(Checkpoint)
 	ch       *Change
 	res      *Result
 	waves    []Wave
@@ -27,6 +28,26 @@ func (r *run) inst(name string) *InstanceResult {
 	return r.byName[name]
 }
 
+// RunOption tunes one Run.
+type RunOption func(*run)
+
+// OnCheckpoint sends this run's checkpoints to fn (instead of the
+// Canary's WithCheckpoints function), synchronously, before the side
+// effects of the phase it names.
+func OnCheckpoint(fn func(Checkpoint)) RunOption {
+	return func(r *run) {
+		if fn != nil {
+			r.save = fn
+		}
+	}
+}
+
+// States reads, concurrently, whether each instance of fleet holds version
+// (its goose table is the truth).
+func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []InstanceVersion {
+	return c.states(ctx, fleet.Instances, version, 10)
+}
+
 // Run takes ch through fleet: baseline KPIs on the canary wave, apply to
 // it, bake while the judge compares canary with control and baseline every
 // interval, then roll the canary back (on Fail, a hard guard, a live
@@ -39,7 +60,7 @@ func (r *run) inst(name string) *InstanceResult {
 // verdict (Status promoted or rolled_back); a *PartialError when it stopped
 // part way (StatusFailed); wrapping ErrLockTimeout when the canary could
 // not get its locks (StatusAborted).
-func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Checkpoint) (*Result, error) {
+func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Checkpoint, opts ...RunOption) (*Result, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}
@@ -48,7 +69,10 @@ func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Chec
 		return nil, err
 	}
 	r := &run{c: c, ch: ch, waves: waves, control: control, byName: map[string]*InstanceResult{},
-		res: &Result{Version: ch.Version, Started: time.Now()}}
+		res: &Result{Version: ch.Version, Started: time.Now()}, save: c.save}
+	for _, o := range opts {
+		o(r)
+	}
 	for _, w := range waves {
 		for _, in := range w.Instances {
 			ir := &InstanceResult{Name: in.Name, Group: in.Group, Wave: w.Index}
@@ -91,7 +115,7 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			r.res.Baseline = r.baseline
 		}
 		cp.Phase = PhaseCanary
-		c.save(cp)
+		r.save(cp)
 	}
 	if cp.Phase == PhaseCanary {
 		errs := forEach(cctx, canary.Instances, canary.Concurrency, func(ctx context.Context, in Instance) error {
@@ -110,7 +134,7 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			return r.canaryApplyFailed(ctx, errs)
 		}
 		cp = Checkpoint{Version: ch.Version, Phase: PhaseBake, BakeFrom: r.res.CanaryApplied}
-		c.save(cp)
+		r.save(cp)
 	}
 	if cp.Phase == PhaseBake {
 		if r.res.CanaryApplied.IsZero() {
@@ -120,10 +144,10 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 		r.res.Decision, r.res.Decided = &d, time.Now()
 		if d.Outcome != Pass {
 			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
-			c.save(cp)
+			r.save(cp)
 		} else {
 			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
-			c.save(cp)
+			r.save(cp)
 		}
 	}
 	if cp.Phase == PhaseRollback {
@@ -164,7 +188,7 @@ func (r *run) canaryApplyFailed(ctx context.Context, errs map[string]error) erro
 		d := r.c.judge.MigrationFailed(applyErr)
 		r.res.Decision, r.res.Decided = &d, time.Now()
 		r.c.em.emit(withWave(ctx, 0, r.waves[0].Name), Event{Version: r.ch.Version, Step: StepJudge, Decision: &d, Message: d.Reason})
-		r.c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseRollback, Reason: d.Reason})
+		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseRollback, Reason: d.Reason})
 		return r.rollback(ctx, d.Reason)
 	}
 	reason := fmt.Sprintf("canary apply failed on %s: %v", strings.Join(sortedNames(errs), ", "), first)
@@ -224,7 +248,7 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 		elapsed := to.Sub(bakeFrom)
 		c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1, Duration: elapsed, Decision: &d,
 			Message: fmt.Sprintf("interval %d: %s: %s", k+1, d.Outcome, d.Reason)})
-		c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom})
+		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom})
 		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
 		if d.Outcome == Fail {
 			return d
@@ -284,7 +308,7 @@ func (r *run) rollback(ctx context.Context, reason string) error {
 		r.res.TimeToRollback = time.Since(r.res.CanaryApplied)
 	}
 	r.res.Status, r.res.Reason = StatusRolledBack, reason
-	c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Reason: reason})
+	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Reason: reason})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Duration: r.res.TimeToRollback, Message: "rolled back: " + reason})
 	return nil
 }
@@ -294,7 +318,7 @@ func (r *run) promote(ctx context.Context, from int) error {
 	c := r.c
 	for wi := from; wi < len(r.waves); wi++ {
 		w := r.waves[wi]
-		c.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi})
+		r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi})
 		wctx := withWave(ctx, wi, w.Name)
 		start := time.Now()
 		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(w.Instances), w.Concurrency)})
@@ -327,7 +351,7 @@ func (r *run) promote(ctx context.Context, from int) error {
 	} else {
 		r.res.Reason = "promoted"
 	}
-	c.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
+	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})
 	return nil
 }

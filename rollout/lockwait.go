@@ -203,3 +203,24 @@ func (a *Applier) waitForLongTransactions(ctx context.Context, db *sql.DB, inst 
 		}
 	}
 }
+
+// StrongestLock returns the strongest of the given lock modes in pg_locks
+// spelling ("" when none is given or all are empty).
+func StrongestLock(modes ...string) string {
+	best := -1
+	for _, m := range modes {
+		if strings.TrimSpace(m) == "" {
+			continue
+		}
+		n := normalizeLockMode(m)
+		for i, name := range lockModes {
+			if name == n && i > best {
+				best = i
+			}
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return lockModes[best]
+}

@@ -1,0 +1,97 @@
+package reconciler
+
+import (
+	"time"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// AnalysisInput copies a parsed goose migration into analysis' input type,
+// field for field (analysis does not import gitsrc).
+func AnalysisInput(m *gitsrc.Migration) analysis.Migration {
+	conv := func(in []gitsrc.Statement) []analysis.Statement {
+		out := make([]analysis.Statement, len(in))
+		for i, s := range in {
+			out[i] = analysis.Statement{SQL: s.SQL, Line: s.Line}
+		}
+		return out
+	}
+	return analysis.Migration{
+		Path: m.Path, Version: m.Version,
+		Up: conv(m.Up), Down: conv(m.Down),
+		HasDown: m.HasDown, NoTransaction: m.NoTransaction,
+		Risk: m.FrontMatter.Risk, AllowDataLoss: m.FrontMatter.AllowDataLoss,
+		Source: m.Source,
+	}
+}
+
+// PlanChange builds the rollout.Change of a parsed migration and its
+// analysis: the file bytes for goose's Provider, the touched tables and
+// the strongest lock of each section for the lock-safe applier and the
+// rollback fence, and what the Down section drops for the archive. With a
+// nil report the change still rolls out, assuming the strongest lock and
+// archiving nothing (callers should pass AllowDataLoss=false changes only
+// with a report).
+func PlanChange(m *gitsrc.Migration, rep *analysis.Report) *rollout.Change {
+	ch := &rollout.Change{
+		Version:       m.Version,
+		Name:          m.Name,
+		Source:        m.Source,
+		AllowDataLoss: m.FrontMatter.AllowDataLoss,
+		NoTransaction: m.NoTransaction,
+		Bake:          time.Duration(m.FrontMatter.Bake),
+	}
+	if rep == nil {
+		return ch
+	}
+	ch.Tables = append([]string(nil), rep.Tables...)
+	ch.Lock = rep.StrongestLock
+	var downLocks []string
+	seen := map[string]bool{}
+	for _, t := range ch.Tables {
+		seen[t] = true
+	}
+	for _, s := range rep.Statements {
+		if s.Section != analysis.SectionDown {
+			continue
+		}
+		downLocks = append(downLocks, s.Lock)
+		// The fence covers what the Down touches too.
+		for _, rel := range s.Relations {
+			if !seen[rel] && isTableOf(rep, rel) {
+				seen[rel] = true
+				ch.Tables = append(ch.Tables, rel)
+			}
+		}
+	}
+	ch.DownLock = rollout.StrongestLock(downLocks...)
+	for _, d := range rep.DownDrops {
+		ch.Archive = append(ch.Archive, rollout.ArchiveTarget{Schema: d.Schema, Table: d.Table, Column: d.Column})
+	}
+	return ch
+}
+
+// isTableOf reports whether rel names a table (not an index) in rep: one
+// the Up touches or one a statement creates or drops as a table.
+func isTableOf(rep *analysis.Report, rel string) bool {
+	for _, s := range rep.Statements {
+		for _, o := range append(append([]analysis.Object{}, s.Creates...), s.Drops...) {
+			if (o.Kind == "table" || o.Kind == "column") && qualifiedName(o.Schema, o.Table) == rel {
+				return true
+			}
+		}
+		if s.WorkTable == rel {
+			return true
+		}
+	}
+	return false
+}
+
+func qualifiedName(schema, table string) string {
+	if schema == "" {
+		schema = "public"
+	}
+	return schema + "." + table
+}
