@@ -21,10 +21,10 @@ func (w *walker) alterTable(s *stmt, a *pg_query.AlterTableStmt) {
 		}
 		before := len(w.rep.Findings)
 		rewrite := w.alterCmd(s, t, exist, cmd)
-		if rewrite {
+		if rewrite && exist {
 			s.rep.Rewrite = true
 			s.workTable = t
-			if exist && len(w.rep.Findings) == before {
+			if len(w.rep.Findings) == before {
 				w.reportCtx("table-rewrite", s, t, LockAccessExclusive, workRewrite, "%s rewrites %s under an ACCESS EXCLUSIVE lock", atName(cmd.Subtype), t)
 			}
 		}

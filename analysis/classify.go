@@ -96,6 +96,8 @@ func (w *walker) classify(s *stmt) {
 		w.touch(s, LockAccessExclusive, t)
 		if w.cfg.pgVersion >= 19 {
 			w.report("prefer-repack", s, "CLUSTER holds an ACCESS EXCLUSIVE lock while it rewrites the table")
+		} else if t != "" {
+			w.reportCtx("table-rewrite", s, t, LockAccessExclusive, workRewrite, "CLUSTER rewrites %s under an ACCESS EXCLUSIVE lock", t)
 		}
 		w.needsTimeouts(s)
 	case *pg_query.Node_RefreshMatViewStmt:

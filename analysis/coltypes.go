@@ -83,13 +83,14 @@ func safeDefault(n *pg_query.Node) bool {
 
 // binaryCoercibleTarget reports whether ALTER COLUMN ... TYPE to this type
 // can skip the rewrite: PostgreSQL skips it for binary-coercible changes such
-// as varchar(n) → varchar(m > n), varchar → text, numeric(p,s) → numeric
-// (p' > p, same s), and cidr → inet. Without the old type this is a best
-// guess: targets that are only ever reached by such widenings count as
-// coercible when no USING expression other than a plain cast is given.
+// as varchar(n) → varchar(m > n), varchar → text, and cidr → inet. Without
+// the old type this is a best guess: text, varchar, varbit, citext and inet
+// targets count as coercible when no USING expression other than a plain
+// cast of the column is given; every other target (numeric included, since
+// int → numeric rewrites) counts as a rewrite.
 func binaryCoercibleTarget(cd *pg_query.ColumnDef, col string) bool {
 	switch typeName(cd.TypeName) {
-	case "text", "varchar", "numeric", "varbit", "inet", "citext":
+	case "text", "varchar", "varbit", "inet", "citext":
 	default:
 		return false
 	}

@@ -176,6 +176,10 @@ func (w *walker) vacuum(s *stmt, v *pg_query.VacuumStmt) {
 		}
 		if w.cfg.pgVersion >= 19 {
 			w.report("prefer-repack", s, "VACUUM FULL holds an ACCESS EXCLUSIVE lock while it rewrites the table")
+		} else {
+			for _, n := range names {
+				w.reportCtx("table-rewrite", s, n, LockAccessExclusive, workRewrite, "VACUUM FULL rewrites %s under an ACCESS EXCLUSIVE lock", n)
+			}
 		}
 		return
 	}

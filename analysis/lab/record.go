@@ -1,8 +1,14 @@
 package lab
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
@@ -117,6 +123,49 @@ func Refeature(ctx context.Context, recs []Record) error {
 		}
 		if err := recs[i].featurize(ctx, cat); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// ReadRecords reads a dataset written by Run (plain or gzip JSON lines).
+func ReadRecords(path string) ([]Record, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	defer fh.Close()
+	br := bufio.NewReader(fh)
+	var r io.Reader = br
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("lab: %s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	dec := json.NewDecoder(r)
+	var out []Record
+	for {
+		var rec Record
+		err := dec.Decode(&rec)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lab: %s record %d: %w", path, len(out)+1, err)
+		}
+		out = append(out, rec)
+	}
+}
+
+// WriteRecords writes one JSON record per line.
+func WriteRecords(w io.Writer, recs []Record) error {
+	enc := json.NewEncoder(w)
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			return fmt.Errorf("lab: write record %d: %w", i, err)
 		}
 	}
 	return nil

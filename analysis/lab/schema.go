@@ -57,10 +57,13 @@ SELECT g, g %% %[3]d + 1, (ARRAY['new','paid','shipped','open'])[g %% 4 + 1], (g
 FROM generate_series(1, %[2]d) g;
 SELECT setval(pg_get_serial_sequence('%[4]s', 'id'), %[2]d);
 CREATE INDEX %[4]s_customer_idx ON %[1]s (customer_id);
-CREATE INDEX %[4]s_created_idx ON %[1]s (created_at);
-VACUUM ANALYZE %[1]s`, t, rows, Customers, name)
+CREATE INDEX %[4]s_created_idx ON %[1]s (created_at)`, t, rows, Customers, name)
 	if _, err := db.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("lab: create %s: %w", name, err)
+	}
+	// VACUUM cannot share the implicit transaction of a multi-statement Exec.
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE "+t); err != nil {
+		return fmt.Errorf("lab: vacuum %s: %w", name, err)
 	}
 	return nil
 }

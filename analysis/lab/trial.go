@@ -1,0 +1,365 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/internal/loadgen"
+)
+
+// trial runs one configuration on a lane: load, baseline, (long
+// transaction), apply, settle, judge, revert.
+func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) {
+	table := TableName(tr.Rows)
+	up, down := tr.Template.Render(table)
+	rec := Record{
+		Example: model.Example{Group: tr.Template.ID, HeldOut: tr.HeldOut},
+		Index:   tr.Index, Template: tr.Template.ID, Family: tr.Template.Family,
+		Rows: tr.Rows, Rate: tr.Rate, LongTxn: tr.LongTxn, Risk: tr.Risk,
+		Up: up, Down: down, NoTransaction: tr.Template.NoTransaction,
+	}
+	gen, err := loadgen.Start(ctx, loadgen.Config{
+		DSN: ln.dsn, Statements: loadStatements(tr.Rows), Rate: tr.Rate, Workers: 16,
+		Interval: 100 * time.Millisecond, StatementTimeout: 10 * time.Second, Seed: tr.Seed, StopGrace: 15 * time.Second,
+	})
+	if err != nil {
+		return rec, fmt.Errorf("start load: %w", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			gen.Stop()
+		}
+	}()
+	if err := sleep(ctx, r.cfg.Warmup); err != nil {
+		return rec, err
+	}
+	baseStart := time.Now()
+	locks := startLockSampler(ctx, ln.db, 100*time.Millisecond)
+
+	// The analysis reads the live catalog while the baseline is measured.
+	var anaErr error
+	anaDone := make(chan struct{})
+	go func() {
+		defer close(anaDone)
+		anaErr = rec.featurize(ctx, ln.catalog)
+	}()
+
+	var longWG sync.WaitGroup
+	longErr := make(chan error, 1)
+	if tr.LongTxn {
+		hold := r.cfg.Baseline - 200*time.Millisecond + r.cfg.LongTxn
+		longWG.Add(1)
+		go func() {
+			defer longWG.Done()
+			longErr <- holdReadTransaction(ctx, ln.db, table, 200*time.Millisecond, hold)
+		}()
+	}
+	if err := sleep(ctx, time.Until(baseStart.Add(r.cfg.Baseline))); err != nil {
+		return rec, err
+	}
+	<-anaDone
+	if anaErr != nil {
+		return rec, anaErr
+	}
+	age, err := oldestTransactionAge(ctx, ln.db)
+	if err != nil {
+		return rec, err
+	}
+	rec.Live = map[string]float64{FeatureOldestXactSeconds: age}
+	rec.Features[FeatureOldestXactSeconds] = age
+
+	applyStart := time.Now()
+	applyErr := apply(ctx, ln.db, up, tr.Template.NoTransaction, r.cfg.ApplyTimeout)
+	applyEnd := time.Now()
+	rec.Outcome.ApplyMS = float64(applyEnd.Sub(applyStart)) / float64(time.Millisecond)
+	if ctx.Err() != nil {
+		return rec, ctx.Err()
+	}
+	canaryEnd := applyEnd.Add(r.cfg.Settle)
+	if err := sleep(ctx, time.Until(canaryEnd)); err != nil {
+		return rec, err
+	}
+	waits := locks.stop()
+	res := gen.Stop()
+	stopped = true
+	longWG.Wait()
+	if tr.LongTxn {
+		if err := <-longErr; err != nil {
+			r.log.Warn("long transaction", "trial", tr.Index, "err", err)
+		}
+	}
+
+	w := window(res, baseStart, applyStart, canaryEnd, waits)
+	fillOutcome(&rec.Outcome, w)
+	switch {
+	case applyErr != nil && errors.Is(applyErr, context.DeadlineExceeded):
+		rec.Outcome.TimedOut = true
+		rec.Outcome.ApplyError = applyErr.Error()
+		rec.Outcome.Verdict = Verdict{Safe: false, Reason: fmt.Sprintf("migration ran past the %v timeout", r.cfg.ApplyTimeout)}
+	case applyErr != nil:
+		rec.Outcome.ApplyError = applyErr.Error()
+		rec.Outcome.Verdict = Verdict{Safe: false, Reason: "migration failed: " + applyErr.Error()}
+	default:
+		v, err := r.judge.Judge(ctx, w)
+		if err != nil {
+			return rec, fmt.Errorf("judge: %w", err)
+		}
+		rec.Outcome.Verdict = v
+	}
+	rec.Safe = rec.Outcome.Verdict.Safe
+
+	repaired, err := r.revert(ctx, ln, tr.Rows, down)
+	if err != nil {
+		return rec, err
+	}
+	rec.Outcome.Repaired = repaired
+	r.log.Debug("trial", "index", tr.Index, "template", tr.Template.ID, "table", table, "rate", tr.Rate, "long_txn", tr.LongTxn,
+		"apply_ms", int(rec.Outcome.ApplyMS), "p99_before", rec.Outcome.BaselineP99, "p99_during", rec.Outcome.CanaryP99,
+		"errors", rec.Outcome.CanaryErrors, "safe", rec.Safe, "reason", rec.Outcome.Verdict.Reason)
+	return rec, nil
+}
+
+// apply runs the Up statements as goose would: in one transaction, or one
+// by one for NO TRANSACTION, under a deadline.
+func apply(ctx context.Context, db *pgxpool.Pool, stmts []string, noTx bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire: %w", err)
+	}
+	defer conn.Release()
+	if noTx {
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				return timeoutOr(ctx, err)
+			}
+		}
+		return nil
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return timeoutOr(ctx, err)
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the statement error is the one that matters
+			return timeoutOr(ctx, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return timeoutOr(ctx, err)
+	}
+	return nil
+}
+
+// timeoutOr reports a deadline as context.DeadlineExceeded whatever pgx
+// wrapped it in.
+func timeoutOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+// revert runs the Down statements (errors tolerated: Up may have failed) and
+// rebuilds the table when its shape was not restored.
+func (r *Runner) revert(ctx context.Context, ln *lane, rows int64, down []string) (bool, error) {
+	for _, s := range down {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err := ln.db.Exec(cctx, s)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			r.log.Debug("down statement failed", "sql", s, "err", err)
+		}
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	fp, err := fingerprint(ctx, ln.db, TableName(rows))
+	if err != nil {
+		return false, err
+	}
+	if fp == ln.shape[rows] {
+		return false, nil
+	}
+	r.log.Warn("table not restored by down; rebuilding", "lane", ln.id, "table", TableName(rows))
+	if err := createTable(ctx, ln.db, rows); err != nil {
+		return true, err
+	}
+	fp, err = fingerprint(ctx, ln.db, TableName(rows))
+	if err != nil {
+		return true, err
+	}
+	ln.shape[rows] = fp
+	return true, nil
+}
+
+// holdReadTransaction opens a transaction after delay, reads the table (an
+// ACCESS SHARE lock held to the end) and commits after hold.
+func holdReadTransaction(ctx context.Context, db *pgxpool.Pool, table string, delay, hold time.Duration) error {
+	if err := sleep(ctx, delay); err != nil {
+		return err
+	}
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	if _, err := tx.Exec(ctx, "SELECT id FROM "+table+" LIMIT 1"); err != nil {
+		return err
+	}
+	if err := sleep(ctx, hold); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// oldestTransactionAge is the age in seconds of the oldest open transaction
+// of another session in the current database.
+func oldestTransactionAge(ctx context.Context, db *pgxpool.Pool) (float64, error) {
+	var age float64
+	err := db.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0)::float8
+FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`).Scan(&age)
+	if err != nil {
+		return 0, fmt.Errorf("oldest transaction: %w", err)
+	}
+	return age, nil
+}
+
+// lockSampler counts sessions waiting for a lock at a fixed interval.
+type lockSampler struct {
+	mu      sync.Mutex
+	samples []lockSample
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type lockSample struct {
+	at time.Time
+	n  float64
+}
+
+func startLockSampler(ctx context.Context, db *pgxpool.Pool, every time.Duration) *lockSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	ls := &lockSampler{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ls.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			var n float64
+			qctx, qcancel := context.WithTimeout(ctx, every)
+			err := db.QueryRow(qctx, "SELECT count(*)::float8 FROM pg_locks WHERE NOT granted").Scan(&n)
+			qcancel()
+			if err == nil {
+				ls.mu.Lock()
+				ls.samples = append(ls.samples, lockSample{time.Now(), n})
+				ls.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ls
+}
+
+func (ls *lockSampler) stop() []lockSample {
+	ls.cancel()
+	<-ls.done
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.samples
+}
+
+// window splits the load's executions by scheduled time.
+func window(res *loadgen.Result, baseStart, applyStart, canaryEnd time.Time, waits []lockSample) Window {
+	w := Window{Baseline: map[string][]float64{}, Canary: map[string][]float64{},
+		BaselineStart: baseStart.UnixMilli(), CanaryStart: applyStart.UnixMilli(), CanaryEnd: canaryEnd.UnixMilli()}
+	for _, o := range res.Observations {
+		ms := float64(o.Latency) / float64(time.Millisecond)
+		switch {
+		case !o.Scheduled.Before(baseStart) && o.Scheduled.Before(applyStart):
+			w.BaselineCalls++
+			if o.Err != "" {
+				w.BaselineErrors++
+			} else {
+				w.Baseline[o.Statement] = append(w.Baseline[o.Statement], ms)
+			}
+		case !o.Scheduled.Before(applyStart) && o.Scheduled.Before(canaryEnd):
+			w.CanaryCalls++
+			if o.Err != "" {
+				w.CanaryErrors++
+			} else {
+				w.Canary[o.Statement] = append(w.Canary[o.Statement], ms)
+			}
+		}
+	}
+	for _, s := range waits {
+		switch {
+		case s.at.Before(applyStart):
+			w.BaselineLockWaits = append(w.BaselineLockWaits, s.n)
+		case s.at.Before(canaryEnd):
+			w.CanaryLockWaits = append(w.CanaryLockWaits, s.n)
+		}
+	}
+	return w
+}
+
+func fillOutcome(o *Outcome, w Window) {
+	all := func(m map[string][]float64) []float64 {
+		var v []float64
+		for _, s := range m {
+			v = append(v, s...)
+		}
+		sort.Float64s(v)
+		return v
+	}
+	b, c := all(w.Baseline), all(w.Canary)
+	o.BaselineP50, o.BaselineP99 = quantile(b, 0.5), quantile(b, 0.99)
+	o.CanaryP50, o.CanaryP99, o.CanaryMax = quantile(c, 0.5), quantile(c, 0.99), quantile(c, 1)
+	o.BaselineCalls, o.BaselineErrors = w.BaselineCalls, w.BaselineErrors
+	o.CanaryCalls, o.CanaryErrors = w.CanaryCalls, w.CanaryErrors
+	for _, n := range w.CanaryLockWaits {
+		o.MaxLockWaits = max(o.MaxLockWaits, n)
+	}
+}
+
+// quantile of sorted values (nearest rank); 0 for none.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
