@@ -33,7 +33,9 @@ type ChangeRequest struct {
 	// during this change (reported on partial failure).
 	Instances map[string]int64 `json:"instances,omitempty"`
 	// Attempts counts consecutive failed attempts of the current step.
-	Attempts  int       `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// Checkpoint is the rollout's resumable state (rollout.Checkpoint JSON).
+	Checkpoint []byte    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -63,4 +65,6 @@ type Move struct {
 	RevertBranch string
 	RevertPR     int
 	Instances    map[string]int64
+	// Checkpoint, when set, replaces the stored rollout checkpoint.
+	Checkpoint []byte
 }

@@ -101,8 +101,10 @@ func (fakePredictor) Predict(_ context.Context, f map[string]float64) (Predictio
 	return Prediction{Confidence: c, ModelVersion: "fake-1", Reasons: []Reason{{Feature: "risk", Value: f["risk"], Contribution: 0.5 - f["risk"]/10, Text: "risk label"}}}, nil
 }
 
-// fakeRoller keeps instance versions in memory; a change whose name
-// contains "harmful" fails the bake, one containing "broken" fails to apply.
+// fakeRoller keeps instance versions in memory and runs the phases of
+// rollout.Canary.Run: a change whose name contains "harmful" fails the
+// bake, one containing "broken" fails on the canary (migration error).
+// Instances in down are unreachable.
 type fakeRoller struct {
 	mu       sync.Mutex
 	waves    [][]string
@@ -110,6 +112,8 @@ type fakeRoller struct {
 	down     map[string]bool
 	applies  map[string]int // "instance/version" → number of applies
 	rolled   map[int64]bool
+	// block, when set, is called with each phase before it runs (crash tests).
+	block func(rollout.Checkpoint)
 }
 
 func newFakeRoller(waves ...[]string) *fakeRoller {
@@ -122,50 +126,52 @@ func newFakeRoller(waves ...[]string) *fakeRoller {
 	return r
 }
 
-func (r *fakeRoller) Waves() int { return len(r.waves) }
-
-func (r *fakeRoller) holdings() Holdings {
-	h := Holdings{}
-	for in, v := range r.versions {
-		h[in] = v
-		if r.down[in] {
-			h[in] = Unreachable
+func (r *fakeRoller) states(v int64) []rollout.InstanceVersion {
+	var out []rollout.InstanceVersion
+	for _, w := range r.waves {
+		for _, in := range w {
+			iv := rollout.InstanceVersion{Instance: in, Applied: r.versions[in] >= v}
+			if r.down[in] {
+				iv = rollout.InstanceVersion{Instance: in, Err: errors.New("connection refused")}
+			}
+			out = append(out, iv)
 		}
 	}
-	return h
+	return out
 }
 
-func (r *fakeRoller) ApplyWave(_ context.Context, ch *rollout.Change, wave int) (Holdings, error) {
+func (r *fakeRoller) Holdings(_ context.Context, v int64) (Holdings, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return holdingsOf(v, r.states(v)), nil
+}
+
+func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string, d *rollout.Decision) *rollout.Result {
+	res := &rollout.Result{Version: ch.Version, Status: st, Reason: reason, Decision: d}
+	for wi, w := range r.waves {
+		for _, in := range w {
+			res.Instances = append(res.Instances, rollout.InstanceResult{Name: in, Wave: wi, Applied: r.versions[in] >= ch.Version,
+				Apply: &rollout.StepResult{}})
+		}
+	}
+	res.Samples = []rollout.Sample{{Instance: r.waves[0][0], KPI: "latency:hot", Value: 3}}
+	return res
+}
+
+func (r *fakeRoller) apply(wave int, ch *rollout.Change) error {
 	for _, in := range r.waves[wave] {
 		if r.down[in] {
-			return r.holdings(), fmt.Errorf("instance %s: connection refused", in)
-		}
-		if strings.Contains(ch.Name, "broken") {
-			return r.holdings(), fmt.Errorf("instance %s: syntax error", in)
+			return fmt.Errorf("instance %s: connection refused", in)
 		}
 		if r.versions[in] < ch.Version {
 			r.versions[in] = ch.Version
 			r.applies[fmt.Sprintf("%s/%d", in, ch.Version)]++
 		}
 	}
-	return r.holdings(), nil
+	return nil
 }
 
-func (r *fakeRoller) Bake(_ context.Context, ch *rollout.Change) (*BakeResult, error) {
-	out := rollout.Pass
-	if strings.Contains(ch.Name, "harmful") {
-		out = rollout.Fail
-	}
-	v := rollout.Verdict{KPI: "latency:hot", Reference: rollout.RefControl, Outcome: out, PValue: 0.001, RelEffect: 6, Reason: "p99 600× slower"}
-	return &BakeResult{Decision: rollout.Decision{Outcome: out, Reason: "latency:hot " + out.String(), Verdicts: []rollout.Verdict{v}},
-		Samples: []rollout.Sample{{Instance: r.waves[0][0], KPI: "latency:hot", Value: 3}}, Roles: map[string]string{r.waves[0][0]: "canary"}}, nil
-}
-
-func (r *fakeRoller) Rollback(_ context.Context, ch *rollout.Change, _ string) (Holdings, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *fakeRoller) rollback(ch *rollout.Change) error {
 	var errs []error
 	for in, v := range r.versions {
 		if r.down[in] {
@@ -177,7 +183,76 @@ func (r *fakeRoller) Rollback(_ context.Context, ch *rollout.Change, _ string) (
 			r.rolled[ch.Version] = true
 		}
 	}
-	return r.holdings(), errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint)) (*rollout.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cp := rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseCanary}
+	if resume != nil {
+		cp = *resume
+	}
+	phase := func(c rollout.Checkpoint) error {
+		save(c)
+		if r.block != nil {
+			r.mu.Unlock()
+			r.block(c)
+			r.mu.Lock()
+		}
+		return ctx.Err()
+	}
+	var d *rollout.Decision
+	if cp.Phase == rollout.PhaseCanary || cp.Phase == rollout.PhaseBaseline {
+		if strings.Contains(ch.Name, "broken") {
+			d = &rollout.Decision{Outcome: rollout.Fail, Guard: "migration", Reason: "migration error: syntax error"}
+			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: d.Reason}
+		} else {
+			if err := r.apply(0, ch); err != nil {
+				_ = r.rollback(ch)
+				return r.result(ch, rollout.StatusAborted, "canary apply failed", nil), err
+			}
+			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseBake}
+		}
+		if err := phase(cp); err != nil {
+			return nil, err
+		}
+	}
+	if cp.Phase == rollout.PhaseBake {
+		out := rollout.Pass
+		if strings.Contains(ch.Name, "harmful") {
+			out = rollout.Fail
+		}
+		v := rollout.Verdict{KPI: "latency:hot", Reference: rollout.RefControl, Outcome: out, PValue: 0.001, RelEffect: 6, Reason: "p99 600× slower"}
+		d = &rollout.Decision{Outcome: out, Reason: "latency:hot " + out.String(), Verdicts: []rollout.Verdict{v}}
+		cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhasePromote, Wave: 1}
+		if out == rollout.Fail {
+			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: d.Reason}
+		}
+		if err := phase(cp); err != nil {
+			return nil, err
+		}
+	}
+	if cp.Phase == rollout.PhaseRollback {
+		if err := r.rollback(ch); err != nil {
+			return r.result(ch, rollout.StatusFailed, "rollback failed", d), &rollout.PartialError{Version: ch.Version, Op: "rollback", Instances: r.states(ch.Version), Err: err}
+		}
+		return r.result(ch, rollout.StatusRolledBack, cp.Reason, d), nil
+	}
+	if cp.Phase == rollout.PhasePromote {
+		for k := max(cp.Wave, 1); k < len(r.waves); k++ {
+			if k != cp.Wave {
+				if err := phase(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhasePromote, Wave: k}); err != nil {
+					return nil, err
+				}
+			}
+			if err := r.apply(k, ch); err != nil {
+				return r.result(ch, rollout.StatusFailed, "wave failed", d), &rollout.PartialError{Version: ch.Version, Op: "rollout", Instances: r.states(ch.Version), Err: err}
+			}
+		}
+	}
+	save(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseDone})
+	return r.result(ch, rollout.StatusPromoted, "promoted", d), nil
 }
 
 // fakeForge records comments, reverts and approvals.

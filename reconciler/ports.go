@@ -78,37 +78,42 @@ type Reason struct {
 	Text         string  `json:"text"`
 }
 
-// Roller takes a change through the fleet. Every method is idempotent: the
-// goose version table of each instance says what is applied, so a call
-// repeated after a crash redoes only what is missing.
+// Roller takes a change through the fleet (rollout.Canary.Run): baseline,
+// canary wave, bake with the judge, then promotion wave by wave or
+// rollback. The goose version table of each instance says what is applied,
+// so a Run repeated from a checkpoint after a crash redoes only what is
+// missing.
 type Roller interface {
-	// Waves is the number of waves (≥ 1; wave 0 is the canary).
-	Waves() int
-	// ApplyWave applies ch on every instance of wave k that does not hold
-	// it. It returns the goose version observed on each instance of the
-	// fleet. A partial failure returns the versions too.
-	ApplyWave(ctx context.Context, ch *rollout.Change, wave int) (Holdings, error)
-	// Bake samples KPIs on the canary and the control for the bake time and
-	// returns the judge's final decision and the samples taken.
-	Bake(ctx context.Context, ch *rollout.Change) (*BakeResult, error)
-	// Rollback rolls ch back on every instance that holds it and returns
-	// the states afterwards.
-	Rollback(ctx context.Context, ch *rollout.Change, reason string) (Holdings, error)
+	// Run runs ch from resume (nil: from the start). save is called
+	// synchronously at every phase change, before that phase's side
+	// effects, and after every judged bake interval.
+	Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint)) (*rollout.Result, error)
+	// Holdings reads every instance's goose table for version.
+	Holdings(ctx context.Context, version int64) (Holdings, error)
 }
 
-// Holdings maps instance name → its current goose version (the highest
-// applied), or -1 when the instance could not be read.
+// Holdings maps instance name → the change's version when the instance's
+// goose table holds it, 0 when it does not, Unreachable when it could not
+// be read.
 type Holdings map[string]int64
 
 // Unreachable is the Holdings value of an instance that could not be read.
 const Unreachable int64 = -1
 
-// BakeResult is the outcome of a bake.
-type BakeResult struct {
-	Decision rollout.Decision
-	Samples  []rollout.Sample
-	// Roles maps instance → "canary" or "control".
-	Roles map[string]string
+// holdingsOf converts rollout's per-instance states for version.
+func holdingsOf(version int64, ivs []rollout.InstanceVersion) Holdings {
+	h := Holdings{}
+	for _, iv := range ivs {
+		switch {
+		case iv.Err != nil:
+			h[iv.Instance] = Unreachable
+		case iv.Applied:
+			h[iv.Instance] = version
+		default:
+			h[iv.Instance] = 0
+		}
+	}
+	return h
 }
 
 // Forge is the subset of gitsrc.Forge the reconciler uses.

@@ -213,7 +213,7 @@ func TestReconcileInstanceDown(t *testing.T) {
 					t.Errorf("%s: recorded version %d, want %d (all %v)", in, c.Instances[in], v, c.Instances)
 				}
 			}
-			if !strings.Contains(c.Reason, "m2=unreachable") {
+			if !strings.Contains(c.Reason, "unknown on m2") {
 				t.Errorf("reason does not report versions: %q", c.Reason)
 			}
 		})

@@ -50,11 +50,11 @@ var AllStates = []State{
 
 // transitions is the state machine: the states each state may move to.
 var transitions = map[State][]State{
-	StateDiscovered:       {StatePredicted, StateFailed, StateSkipped},
+	StateDiscovered:       {StatePredicted, StateDone, StateFailed, StateSkipped},
 	StatePredicted:        {StateApproved, StateAwaitingApproval, StateFailed, StateSkipped},
 	StateAwaitingApproval: {StateApproved, StateFailed, StateSkipped},
 	StateApproved:         {StateCanary, StateFailed, StateSkipped},
-	StateCanary:           {StateBaking, StateRollingBack, StateFailed},
+	StateCanary:           {StateBaking, StatePromoting, StateDone, StateRollingBack, StateFailed},
 	StateBaking:           {StatePromoting, StateDone, StateRollingBack, StateFailed},
 	StatePromoting:        {StatePromoting, StateDone, StateRollingBack, StateFailed},
 	StateRollingBack:      {StateRolledBack, StateFailed},

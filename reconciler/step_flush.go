@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
@@ -127,7 +128,7 @@ func (r *Reconciler) lastDecision(ctx context.Context, version int64) *judgeReco
 		return nil
 	}
 	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Step != "judge" {
+		if !strings.HasPrefix(evs[i].Step, "judge") {
 			continue
 		}
 		b, _ := json.Marshal(evs[i].Detail["decision"])

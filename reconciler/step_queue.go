@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
-	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // advance takes the head of the queue as far as it goes in this pass: one
@@ -125,14 +124,8 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 	case StateApproved:
 		_, err := r.move(ctx, c, Move{To: StateCanary, Wave: 0, Reason: "canary wave starts"})
 		return err == nil, err
-	case StateCanary:
-		return r.stepApply(ctx, c, 0)
-	case StateBaking:
-		return r.stepBake(ctx, c)
-	case StatePromoting:
-		return r.stepApply(ctx, c, c.Wave)
-	case StateRollingBack:
-		return r.stepRollback(ctx, c)
+	case StateCanary, StateBaking, StatePromoting, StateRollingBack:
+		return r.stepRollout(ctx, c)
 	case StateRolledBack, StateFailed:
 		return r.stepHeld(ctx, c)
 	}
@@ -140,6 +133,12 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 }
 
 func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, error) {
+	// A version every instance already holds (e.g. applied before the
+	// daemon ran) is adopted as done without a rollout.
+	if h, err := r.roll.Holdings(ctx, c.Version); err == nil && len(h) > 0 && len(h.Holding(c.Version)) == len(h) {
+		_, err := r.move(ctx, c, Move{To: StateDone, Reason: "already applied on every instance (adopted)", Instances: h})
+		return err == nil, err
+	}
 	mig, err := gitsrc.ParseMigration(c.Path, c.Source)
 	if err != nil {
 		return false, &StallError{Version: c.Version, Err: err}
@@ -204,133 +203,6 @@ func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, 
 	return err == nil, err
 }
 
-func (r *Reconciler) stepApply(ctx context.Context, c *ChangeRequest, wave int) (bool, error) {
-	ch, err := r.rolloutChange(ctx, c)
-	if err != nil {
-		return false, err
-	}
-	h, err := r.roll.ApplyWave(ctx, ch, wave)
-	if len(h) > 0 {
-		if serr := r.store.SetInstances(ctx, c.Version, h); serr != nil {
-			return false, errors.Join(err, serr)
-		}
-		c.Instances = h
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, err
-		}
-		return r.rolloutFailed(ctx, c, wave, "apply", h, err)
-	}
-	if r.o.metrics != nil {
-		r.o.metrics.rollouts.WithLabelValues(waveLabel(wave), "applied").Inc()
-	}
-	next := Move{To: StateBaking, Wave: 0, Reason: "applied on the canary wave", Instances: h}
-	if wave > 0 {
-		next = Move{To: StateDone, Wave: wave, Reason: "applied on every wave", Instances: h}
-		if wave+1 < r.roll.Waves() {
-			next = Move{To: StatePromoting, Wave: wave + 1, Reason: fmt.Sprintf("wave %d applied", wave), Instances: h}
-		}
-	}
-	_, err = r.move(ctx, c, next)
-	return err == nil, err
-}
-
-// rolloutFailed decides what a failed apply leads to: a rollback, or (an
-// instance is down and the policy says hold) failed with the versions.
-func (r *Reconciler) rolloutFailed(ctx context.Context, c *ChangeRequest, wave int, step string, h Holdings, err error) (bool, error) {
-	perr := &PartialRolloutError{Version: c.Version, Step: fmt.Sprintf("%s wave %d", step, wave), Holdings: h, Err: err}
-	if r.o.metrics != nil {
-		r.o.metrics.rollouts.WithLabelValues(waveLabel(wave), "failed").Inc()
-	}
-	to := StateRollingBack
-	if len(h.Down()) > 0 && r.o.onDown == OnDownHold {
-		to = StateFailed
-	}
-	_, merr := r.move(ctx, c, Move{To: to, Wave: c.Wave, Reason: perr.Error(), Instances: h})
-	return merr == nil, merr
-}
-
-func (r *Reconciler) stepBake(ctx context.Context, c *ChangeRequest) (bool, error) {
-	ch, err := r.rolloutChange(ctx, c)
-	if err != nil {
-		return false, err
-	}
-	br, err := r.roll.Bake(ctx, ch)
-	if err != nil {
-		return false, fmt.Errorf("bake: %w", err)
-	}
-	r.recordBake(ctx, c, br)
-	d := br.Decision
-	if d.Outcome != rollout.Pass {
-		reason := fmt.Sprintf("judge: %s: %s", d.Outcome, d.Reason)
-		_, err := r.move(ctx, c, Move{To: StateRollingBack, Wave: 0, Reason: reason})
-		return err == nil, err
-	}
-	next := Move{To: StateDone, Wave: 0, Reason: "canary passed: " + d.Reason}
-	if r.roll.Waves() > 1 {
-		next = Move{To: StatePromoting, Wave: 1, Reason: "canary passed: " + d.Reason}
-	}
-	_, err = r.move(ctx, c, next)
-	return err == nil, err
-}
-
-// recordBake stores the bake's samples and decision (best effort: history,
-// not state).
-func (r *Reconciler) recordBake(ctx context.Context, c *ChangeRequest, br *BakeResult) {
-	samples := make([]KPISample, 0, len(br.Samples))
-	for _, s := range br.Samples {
-		samples = append(samples, KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: br.Roles[s.Instance], Value: s.Value, At: s.At})
-	}
-	if err := r.store.AddKPISamples(ctx, samples); err != nil {
-		r.o.log.Warn("store KPI samples", "change", c.Version, "err", err)
-	}
-	if _, err := r.store.RecordEvent(ctx, Event{Version: c.Version, Instance: "*", Step: "judge", Outcome: br.Decision.Outcome.String(),
-		Detail: map[string]any{"decision": newJudgeRecord(br.Decision)}}); err != nil {
-		r.o.log.Warn("store judge decision", "change", c.Version, "err", err)
-	}
-	if r.o.metrics != nil {
-		for _, v := range br.Decision.Verdicts {
-			r.o.metrics.pvalues.WithLabelValues(v.KPI).Observe(v.PValue)
-		}
-	}
-}
-
-func (r *Reconciler) stepRollback(ctx context.Context, c *ChangeRequest) (bool, error) {
-	if err := r.store.RecordRollback(ctx, c.Version, c.Reason, c.Instances, false); err != nil {
-		return false, err
-	}
-	ch, err := r.rolloutChange(ctx, c)
-	if err != nil {
-		return false, err
-	}
-	h, err := r.roll.Rollback(ctx, ch, c.Reason)
-	if len(h) > 0 {
-		if serr := r.store.SetInstances(ctx, c.Version, h); serr != nil {
-			return false, errors.Join(err, serr)
-		}
-		c.Instances = h
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, err
-		}
-		if len(h.Down()) > 0 {
-			// Reachable instances are rolled back; the down ones are for a human.
-			return false, &StallError{Version: c.Version, Err: &PartialRolloutError{Version: c.Version, Step: "rollback", Holdings: h, Err: err}}
-		}
-		return false, fmt.Errorf("rollback: %w", err)
-	}
-	if err := r.store.RecordRollback(ctx, c.Version, c.Reason, h, true); err != nil {
-		return false, err
-	}
-	if r.o.metrics != nil {
-		r.o.metrics.rollbacks.WithLabelValues("rolled_back").Inc()
-	}
-	_, err = r.move(ctx, c, Move{To: StateRolledBack, Wave: c.Wave, Reason: c.Reason, Instances: h})
-	return err == nil, err
-}
-
 // stepHeld checks whether a held change is released: its revert merged.
 func (r *Reconciler) stepHeld(ctx context.Context, c *ChangeRequest) (bool, error) {
 	if r.forge != nil && c.RevertBranch != "" {
@@ -344,15 +216,6 @@ func (r *Reconciler) stepHeld(ctx context.Context, c *ChangeRequest) (bool, erro
 		}
 	}
 	return false, &WaitError{Version: c.Version, For: fmt.Sprintf("its revert to merge or `schemacanary skip %d` (%s)", c.Version, c.State)}
-}
-
-// partialHoldings extracts the holdings of a PartialRolloutError in err.
-func partialHoldings(err error) map[string]int64 {
-	var p *PartialRolloutError
-	if errors.As(err, &p) {
-		return p.Holdings
-	}
-	return nil
 }
 
 func waveLabel(w int) string {

@@ -12,7 +12,7 @@ import (
 
 const crColumns = `version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source,
 	state, wave, reason, confidence, approved_by, skipped_by, revert_branch, revert_pr, instances, attempts,
-	created_at, updated_at`
+	checkpoint, created_at, updated_at`
 
 func scanCR(row pgx.Row) (*ChangeRequest, error) {
 	var c ChangeRequest
@@ -20,7 +20,7 @@ func scanCR(row pgx.Row) (*ChangeRequest, error) {
 	var inst []byte
 	err := row.Scan(&c.Version, &c.Name, &c.Path, &c.SHA256, &c.Commit, &c.Author, &c.Message, &c.PR, &merged,
 		&c.Risk, &c.Source, &c.State, &c.Wave, &c.Reason, &c.Confidence, &c.ApprovedBy, &c.SkippedBy,
-		&c.RevertBranch, &c.RevertPR, &inst, &c.Attempts, &c.CreatedAt, &c.UpdatedAt)
+		&c.RevertBranch, &c.RevertPR, &inst, &c.Attempts, &c.Checkpoint, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -145,12 +145,16 @@ func (s *Store) Transition(ctx context.Context, c *ChangeRequest, m Move) (*Tran
 	if m.RevertPR != 0 {
 		revertPR = m.RevertPR
 	}
+	cp := c.Checkpoint
+	if m.Checkpoint != nil {
+		cp = m.Checkpoint
+	}
 	t := &Transition{Version: c.Version, From: c.State, To: m.To, Wave: m.Wave, Reason: m.Reason}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE change_requests SET state=$3, wave=$4, reason=$5, confidence=$6, approved_by=$7,
-			skipped_by=$8, revert_branch=$9, revert_pr=$10, instances=$11, attempts=0, updated_at=now()
+			skipped_by=$8, revert_branch=$9, revert_pr=$10, instances=$11, checkpoint=$13, attempts=0, updated_at=now()
 			WHERE version=$1 AND state=$2 AND wave=$12`,
-			c.Version, c.State, m.To, m.Wave, m.Reason, conf, approved, skipped, branch, revertPR, instJSON, c.Wave)
+			c.Version, c.State, m.To, m.Wave, m.Reason, conf, approved, skipped, branch, revertPR, instJSON, c.Wave, cp)
 		if err != nil {
 			return err
 		}
@@ -164,7 +168,7 @@ func (s *Store) Transition(ctx context.Context, c *ChangeRequest, m Move) (*Tran
 		return nil, fmt.Errorf("change %d %s → %s: %w", c.Version, c.State, m.To, err)
 	}
 	c.State, c.Wave, c.Reason, c.Confidence = m.To, m.Wave, m.Reason, conf
-	c.ApprovedBy, c.SkippedBy, c.RevertBranch, c.RevertPR, c.Instances, c.Attempts = approved, skipped, branch, revertPR, inst, 0
+	c.ApprovedBy, c.SkippedBy, c.RevertBranch, c.RevertPR, c.Instances, c.Attempts, c.Checkpoint = approved, skipped, branch, revertPR, inst, 0, cp
 	return t, nil
 }
 
@@ -178,6 +182,15 @@ func (s *Store) SetInstances(ctx context.Context, version int64, inst map[string
 	_, err = s.pool.Exec(ctx, `UPDATE change_requests SET instances=$2, updated_at=now() WHERE version=$1`, version, b)
 	if err != nil {
 		return fmt.Errorf("change %d: record instances: %w", version, err)
+	}
+	return nil
+}
+
+// SaveCheckpoint records the rollout checkpoint of a change that stays in
+// its state (a judged bake interval).
+func (s *Store) SaveCheckpoint(ctx context.Context, version int64, cp []byte) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET checkpoint=$2, updated_at=now() WHERE version=$1`, version, cp); err != nil {
+		return fmt.Errorf("change %d: save checkpoint: %w", version, err)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ CREATE TABLE change_requests (
     revert_pr     integer     NOT NULL DEFAULT 0,
     instances     jsonb       NOT NULL DEFAULT '{}',
     attempts      integer     NOT NULL DEFAULT 0,
+    checkpoint    jsonb,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
 );

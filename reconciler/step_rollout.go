@@ -1,0 +1,272 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// stepRollout runs (or resumes) the rollout of the head change. The roller
+// reports every phase change through save before doing it; save persists
+// the matching transition (canary → baking → promoting(k), or
+// rolling_back) with the checkpoint, so a killed daemon resumes from the
+// last persisted phase. The end of the run decides done, rolled_back or
+// failed.
+func (r *Reconciler) stepRollout(ctx context.Context, c *ChangeRequest) (bool, error) {
+	ch, err := r.rolloutChange(ctx, c)
+	if err != nil {
+		return false, err
+	}
+	resume, err := resumeOf(c)
+	if err != nil {
+		return false, &StallError{Version: c.Version, Err: err}
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	moved := false
+	save := func(cp rollout.Checkpoint) {
+		if runCtx.Err() != nil {
+			// Interrupted (shutdown, lost leadership, failed persist): the
+			// runner's reaction to the cancel is not a decision.
+			return
+		}
+		m, err := r.saveCheckpoint(runCtx, c, cp)
+		moved = moved || m
+		if err != nil {
+			cancel(fmt.Errorf("persist checkpoint %s: %w", cp.Phase, err))
+		}
+	}
+	res, runErr := r.roll.Run(runCtx, ch, resume, save)
+	if ctx.Err() != nil {
+		return moved, ctx.Err()
+	}
+	if cause := context.Cause(runCtx); cause != nil {
+		return moved, cause
+	}
+	r.recordResult(ctx, c, res)
+	m, err := r.finishRollout(ctx, c, ch, res, runErr)
+	return moved || m, err
+}
+
+// resumeOf is the checkpoint to resume c's rollout from, derived from the
+// state when none was stored.
+func resumeOf(c *ChangeRequest) (*rollout.Checkpoint, error) {
+	if len(c.Checkpoint) > 0 {
+		var cp rollout.Checkpoint
+		if err := json.Unmarshal(c.Checkpoint, &cp); err != nil {
+			return nil, fmt.Errorf("stored checkpoint of %d: %w", c.Version, err)
+		}
+		if cp.Version == c.Version {
+			if c.State == StateRollingBack && cp.Phase != rollout.PhaseRollback {
+				cp = rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}
+			}
+			return &cp, nil
+		}
+	}
+	switch c.State {
+	case StateBaking:
+		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseBake, BakeFrom: c.UpdatedAt}, nil
+	case StatePromoting:
+		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhasePromote, Wave: c.Wave}, nil
+	case StateRollingBack:
+		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}, nil
+	}
+	return nil, nil
+}
+
+// saveCheckpoint persists cp, with the transition it implies. It reports
+// whether c moved.
+func (r *Reconciler) saveCheckpoint(ctx context.Context, c *ChangeRequest, cp rollout.Checkpoint) (bool, error) {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return false, err
+	}
+	var m *Move
+	switch cp.Phase {
+	case rollout.PhaseBake:
+		if c.State == StateCanary {
+			m = &Move{To: StateBaking, Reason: "applied on the canary wave; baking"}
+		}
+	case rollout.PhasePromote:
+		if c.State == StateCanary || c.State == StateBaking || (c.State == StatePromoting && c.Wave != cp.Wave) {
+			m = &Move{To: StatePromoting, Wave: cp.Wave, Reason: fmt.Sprintf("promoting wave %d", cp.Wave)}
+			if c.State == StateBaking {
+				m.Reason = fmt.Sprintf("canary passed; promoting wave %d", cp.Wave)
+			}
+		}
+	case rollout.PhaseRollback:
+		if c.State != StateRollingBack {
+			m = &Move{To: StateRollingBack, Wave: c.Wave, Reason: cp.Reason}
+		}
+	}
+	if m == nil {
+		return false, r.store.SaveCheckpoint(ctx, c.Version, b)
+	}
+	m.Checkpoint = b
+	if m.To == StateRollingBack {
+		if err := r.store.RecordRollback(ctx, c.Version, cp.Reason, c.Instances, false); err != nil {
+			return false, err
+		}
+	}
+	if _, err := r.move(ctx, c, *m); err != nil {
+		return false, err
+	}
+	r.flushQuiet(ctx, &Result{})
+	return true, nil
+}
+
+// finishRollout turns the end of a run into the change's next state.
+func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *rollout.Change, res *rollout.Result, runErr error) (bool, error) {
+	h := resultHoldings(ch.Version, res)
+	var pe *rollout.PartialError
+	if errors.As(runErr, &pe) {
+		h = holdingsOf(ch.Version, pe.Instances)
+		reason := pe.Error()
+		if r.o.metrics != nil {
+			r.o.metrics.rollouts.WithLabelValues(pe.Op, "partial").Inc()
+		}
+		if pe.Op == "rollout" && r.o.onDown == OnDownRollback && c.State != StateRollingBack {
+			cp, _ := json.Marshal(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: reason})
+			if err := r.store.RecordRollback(ctx, c.Version, reason, h, false); err != nil {
+				return false, err
+			}
+			_, err := r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h, Checkpoint: cp})
+			return err == nil, err
+		}
+		_, err := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
+		return err == nil, err
+	}
+	if res == nil {
+		if runErr == nil {
+			runErr = errors.New("roller returned no result")
+		}
+		return false, fmt.Errorf("rollout: %w", runErr)
+	}
+	switch res.Status {
+	case rollout.StatusPromoted:
+		if r.o.metrics != nil {
+			r.o.metrics.rollouts.WithLabelValues("fleet", "promoted").Inc()
+		}
+		_, err := r.move(ctx, c, Move{To: StateDone, Wave: c.Wave, Reason: res.Reason, Instances: h})
+		return err == nil, err
+	case rollout.StatusRolledBack, rollout.StatusAborted:
+		reason := res.Reason
+		if runErr != nil {
+			reason = fmt.Sprintf("%s (%v)", reason, runErr)
+		}
+		if c.State != StateRollingBack {
+			if _, err := r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h}); err != nil {
+				return false, err
+			}
+		}
+		if err := r.store.RecordRollback(ctx, c.Version, reason, h, true); err != nil {
+			return true, err
+		}
+		if r.o.metrics != nil {
+			r.o.metrics.rollbacks.WithLabelValues(string(res.Status)).Inc()
+		}
+		_, err := r.move(ctx, c, Move{To: StateRolledBack, Wave: c.Wave, Reason: reason, Instances: h})
+		return true, err
+	default:
+		reason := res.Reason
+		if runErr != nil {
+			reason = fmt.Sprintf("%s: %v", reason, runErr)
+		}
+		_, err := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
+		return err == nil, err
+	}
+}
+
+// resultHoldings reads the per-instance outcome of a run.
+func resultHoldings(version int64, res *rollout.Result) Holdings {
+	h := Holdings{}
+	if res == nil {
+		return h
+	}
+	for _, in := range res.Instances {
+		if in.Applied {
+			h[in.Name] = version
+		} else {
+			h[in.Name] = 0
+		}
+	}
+	return h
+}
+
+// recordResult keeps the run's history: per-instance events (keyed by
+// change, instance and step), KPI samples and the judge's decision. Best
+// effort: it is history, not state.
+func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *rollout.Result) {
+	if res == nil {
+		return
+	}
+	for _, in := range res.Instances {
+		if in.Apply != nil {
+			out := "ok"
+			if in.Error != "" && !in.Applied && in.Rollback == nil {
+				out = "failed"
+			}
+			r.event(ctx, Event{Version: c.Version, Instance: in.Name, Step: fmt.Sprintf("apply wave %d", in.Wave), Outcome: out,
+				Detail: map[string]any{"error": in.Error}})
+		}
+		if in.Rollback != nil {
+			out := "ok"
+			if in.Applied {
+				out = "failed"
+			}
+			r.event(ctx, Event{Version: c.Version, Instance: in.Name, Step: "rollback", Outcome: out, Detail: map[string]any{"error": in.Error}})
+		}
+	}
+	roles := map[string]string{}
+	for _, in := range res.Instances {
+		switch {
+		case in.Control:
+			roles[in.Name] = "control"
+		case in.Wave == 0:
+			roles[in.Name] = "canary"
+		}
+	}
+	samples := make([]KPISample, 0, len(res.Samples)+len(res.Baseline))
+	for _, s := range res.Samples {
+		samples = append(samples, KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: roles[s.Instance], Value: s.Value, At: s.At})
+	}
+	for _, s := range res.Baseline {
+		samples = append(samples, KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: "baseline", Value: s.Value, At: s.At})
+	}
+	if err := r.store.AddKPISamples(ctx, samples); err != nil {
+		r.o.log.Warn("store KPI samples", "change", c.Version, "err", err)
+	}
+	if res.Decision != nil {
+		// One judge record per run outcome; a resumed run may judge again.
+		step := "judge " + res.Decision.Outcome.String()
+		r.event(ctx, Event{Version: c.Version, Instance: "*", Step: step, Outcome: res.Decision.Outcome.String(),
+			Detail: map[string]any{"decision": newJudgeRecord(*res.Decision)}})
+		if r.o.metrics != nil {
+			for _, v := range res.Decision.Verdicts {
+				r.o.metrics.pvalues.WithLabelValues(v.KPI).Observe(v.PValue)
+			}
+		}
+	}
+}
+
+func (r *Reconciler) event(ctx context.Context, e Event) {
+	if _, err := r.store.RecordEvent(ctx, e); err != nil {
+		r.o.log.Warn("record event", "change", e.Version, "instance", e.Instance, "step", e.Step, "err", err)
+	}
+}
+
+// partialHoldings extracts the versions of a partial rollout error in err.
+func partialHoldings(err error) map[string]int64 {
+	var p *PartialRolloutError
+	if errors.As(err, &p) {
+		return p.Holdings
+	}
+	var pe *rollout.PartialError
+	if errors.As(err, &pe) {
+		return holdingsOf(pe.Version, pe.Instances)
+	}
+	return nil
+}
