@@ -36,8 +36,8 @@ type ChangeRequest struct {
 	Attempts int `json:"attempts"`
 	// Checkpoint is the rollout's resumable state (rollout.Checkpoint JSON).
 	Checkpoint []byte    `json:"-"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Transition is one persisted state change of a change request.
