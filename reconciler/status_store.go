@@ -1,0 +1,276 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// StoreStatus serves the status page from the control store. It only reads.
+// Safe for concurrent use.
+type StoreStatus struct {
+	store *Store
+	// limit caps the changes listed.
+	limit int
+}
+
+var _ StatusSource = (*StoreStatus)(nil)
+
+// NewStoreStatus returns the control store's StatusSource; the list shows the
+// newest 500 change requests.
+func NewStoreStatus(st *Store) *StoreStatus { return &StoreStatus{store: st, limit: 500} }
+
+// ListChanges implements StatusSource.
+func (s *StoreStatus) ListChanges(ctx context.Context) ([]StatusChange, error) {
+	crs, err := s.store.List(ctx, s.limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StatusChange, 0, len(crs))
+	for _, c := range crs {
+		out = append(out, statusSummary(c))
+	}
+	return out, nil
+}
+
+// statusSummary maps a stored change request to a list row.
+func statusSummary(c *ChangeRequest) StatusChange {
+	sc := StatusChange{Version: c.Version, Name: c.Name, Path: c.Path, State: string(c.State), Confidence: -1,
+		Risk: c.Risk, Author: c.Author, PR: c.PR, UpdatedAt: c.UpdatedAt}
+	if c.Confidence != nil {
+		sc.Confidence = *c.Confidence
+	}
+	if c.State == StatePromoting || c.State == StateCanary {
+		sc.Wave = waveLabel(c.Wave)
+	}
+	if m, err := gitsrc.ParseLenient(c.Path, c.Source); err == nil {
+		sc.Owner = m.FrontMatter.Owner
+	}
+	return sc
+}
+
+// GetChange implements StatusSource.
+func (s *StoreStatus) GetChange(ctx context.Context, version int64) (*StatusChangeDetail, error) {
+	c, err := s.store.Get(ctx, version)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &StatusChangeDetail{StatusChange: statusSummary(c), Commit: c.Commit, RevertBranch: c.RevertBranch}
+	if m, err := gitsrc.ParseLenient(c.Path, c.Source); err == nil {
+		d.Ticket = m.FrontMatter.Ticket
+	}
+	switch {
+	case c.ApprovedBy != "":
+		d.Decision = "approved by " + c.ApprovedBy
+	case c.State == StateAwaitingApproval:
+		d.Decision = fmt.Sprintf("awaiting approval: run `schemacanary approve %d --by NAME`", c.Version)
+	}
+	if p, err := s.store.Prediction(ctx, c.Version, c.SHA256); err == nil {
+		d.ModelVersion = p.ModelVersion
+		for _, r := range p.Reasons {
+			d.Reasons = append(d.Reasons, StatusReason{Feature: r.Feature, Text: r.Text, Contribution: r.Contribution})
+		}
+		sort.SliceStable(d.Reasons, func(i, j int) bool { return math.Abs(d.Reasons[i].Contribution) > math.Abs(d.Reasons[j].Contribution) })
+		if d.Decision == "" && c.State != StateDiscovered && c.State != StatePredicted {
+			d.Decision = fmt.Sprintf("proceed (confidence %.2f)", p.Confidence)
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if err := s.timeline(ctx, c, d); err != nil {
+		return nil, err
+	}
+	if err := s.kpis(ctx, c.Version, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// timeline merges the state transitions and the per-instance events, and
+// finds the apply and rollback moments.
+func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusChangeDetail) error {
+	trs, err := s.store.Transitions(ctx, c.Version)
+	if err != nil {
+		return err
+	}
+	for _, t := range trs {
+		ev := StatusEvent{At: t.At, Step: string(t.To), Message: t.Reason,
+			Failed: t.To == StateRollingBack || t.To == StateRolledBack || t.To == StateFailed}
+		if t.To == StateCanary || t.To == StateBaking || t.To == StatePromoting {
+			ev.Wave = waveLabel(t.Wave)
+		}
+		d.Timeline = append(d.Timeline, ev)
+		switch {
+		case t.To == StateBaking && d.AppliedAt.IsZero():
+			d.AppliedAt = t.At
+		case t.To == StateRollingBack && d.RolledBackAt.IsZero():
+			d.RolledBackAt = t.At
+			d.RollbackReason = t.Reason
+		}
+	}
+	evs, err := s.store.Events(ctx, c.Version)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		ev := StatusEvent{At: e.At, Step: e.Step, Message: e.Outcome, Failed: e.Outcome == "fail" || e.Outcome == "failed"}
+		if e.Instance != "*" {
+			ev.Instance = e.Instance
+		}
+		if e.Step == "judge" {
+			if dec := decodeDecision(e.Detail); dec != nil {
+				ev.Message = fmt.Sprintf("%s: %s", dec.Outcome, dec.Reason)
+				for _, v := range dec.Verdicts {
+					if v.Reference == rollout.RefControl || v.Reference == rollout.RefGuard {
+						s.setVerdict(d, v)
+					}
+				}
+			}
+		}
+		d.Timeline = append(d.Timeline, ev)
+	}
+	sort.SliceStable(d.Timeline, func(i, j int) bool { return d.Timeline[i].At.Before(d.Timeline[j].At) })
+	return nil
+}
+
+// setVerdict attaches a verdict to its KPI, creating the KPI entry when the
+// samples have not been read yet.
+func (s *StoreStatus) setVerdict(d *StatusChangeDetail, v rollout.Verdict) {
+	for i := range d.KPIs {
+		if d.KPIs[i].KPI == v.KPI {
+			vv := v
+			d.KPIs[i].Verdict = &vv
+			return
+		}
+	}
+	vv := v
+	d.KPIs = append(d.KPIs, StatusKPI{KPI: v.KPI, Unit: kpiUnit(v.KPI), Verdict: &vv})
+}
+
+// decodeDecision reads the judge decision stored in a "judge" event. Outcomes
+// are stored as their text ("pass", "fail", "extend").
+func decodeDecision(detail map[string]any) *rollout.Decision {
+	raw, ok := detail["decision"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil
+	}
+	var dec rollout.Decision
+	if json.Unmarshal(b, &dec) == nil {
+		return &dec
+	}
+	// rollout.Outcome marshals as text; read it back by name.
+	type storedVerdict struct {
+		rollout.Verdict
+		Outcome string `json:"outcome"`
+	}
+	var sd struct {
+		rollout.Decision
+		Outcome  string          `json:"outcome"`
+		Verdicts []storedVerdict `json:"verdicts"`
+	}
+	if json.Unmarshal(b, &sd) != nil {
+		return nil
+	}
+	dec = sd.Decision
+	dec.Outcome = outcomeNamed(sd.Outcome)
+	dec.Verdicts = make([]rollout.Verdict, 0, len(sd.Verdicts))
+	for _, v := range sd.Verdicts {
+		v.Verdict.Outcome = outcomeNamed(v.Outcome)
+		dec.Verdicts = append(dec.Verdicts, v.Verdict)
+	}
+	return &dec
+}
+
+// outcomeNamed is the inverse of rollout.Outcome.String.
+func outcomeNamed(s string) rollout.Outcome {
+	for _, o := range []rollout.Outcome{rollout.Pass, rollout.Fail} {
+		if o.String() == s {
+			return o
+		}
+	}
+	return rollout.Extend
+}
+
+// kpis reads the change's KPI samples, averaged per role and second across
+// instances (the baseline is the canary before the change).
+func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDetail) error {
+	idx := map[string]int{}
+	for i, k := range d.KPIs {
+		idx[k.KPI] = i
+	}
+	rows, err := s.store.pool.Query(ctx, `SELECT kpi, role, date_trunc('second', at) AS t, avg(value)
+		FROM kpi_samples WHERE version = $1 GROUP BY kpi, role, t ORDER BY kpi, t LIMIT 50000`, version)
+	if err != nil {
+		return fmt.Errorf("status: KPI samples of %d: %w", version, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kpi, role string
+		var p StatusPoint
+		if err := rows.Scan(&kpi, &role, &p.At, &p.Value); err != nil {
+			return fmt.Errorf("status: KPI samples of %d: %w", version, err)
+		}
+		i, ok := idx[kpi]
+		if !ok {
+			i = len(d.KPIs)
+			idx[kpi] = i
+			d.KPIs = append(d.KPIs, StatusKPI{KPI: kpi, Unit: kpiUnit(kpi)})
+		}
+		if role == "control" {
+			d.KPIs[i].Control = append(d.KPIs[i].Control, p)
+		} else {
+			d.KPIs[i].Canary = append(d.KPIs[i].Canary, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("status: KPI samples of %d: %w", version, err)
+	}
+	// Failed KPIs first, then latency, then the rest by name.
+	rank := func(k StatusKPI) int {
+		switch {
+		case k.Verdict != nil && k.Verdict.Outcome == rollout.Fail:
+			return 0
+		case strings.HasPrefix(k.KPI, rollout.KPILatencyPrefix):
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(d.KPIs, func(i, j int) bool {
+		if ri, rj := rank(d.KPIs[i]), rank(d.KPIs[j]); ri != rj {
+			return ri < rj
+		}
+		return d.KPIs[i].KPI < d.KPIs[j].KPI
+	})
+	return nil
+}
+
+// kpiUnit labels a KPI's values (rollout/kpi.go documents them).
+func kpiUnit(kpi string) string {
+	switch {
+	case strings.HasPrefix(kpi, rollout.KPILatencyPrefix):
+		return "ms"
+	case rollout.KindOf(kpi) == rollout.KindProportion:
+		return "ratio"
+	case kpi == rollout.KPICPU:
+		return "cores"
+	case kpi == rollout.KPIMemory:
+		return "bytes"
+	case kpi == rollout.KPILockWaits:
+		return "sessions"
+	}
+	return ""
+}

@@ -1,0 +1,136 @@
+package reconciler
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// TestStoreStatusReadsARolledBackChange stores a change the way the
+// reconciler does (discover, predict, move through the states, record the
+// bake's samples and decision) and reads it back through StoreStatus.
+func TestStoreStatusReadsARolledBackChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newTestStore(t)
+	src, err := os.ReadFile(filepath.Join("..", "examples", "demo", "00016_drop_orders_customer_index.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ChangeRequest{Version: 16, Name: "drop_orders_customer_index", Path: "migrations/00016_drop_orders_customer_index.sql",
+		SHA256: "abc", Commit: "0123456789abcdef", Author: "Sam", PR: 116, Risk: 2, Source: src}
+	if _, err := st.Discover(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SavePrediction(ctx, PredictionRecord{Version: 16, SHA256: "abc", Confidence: 0.87, ModelVersion: "m1",
+		Reasons: []Reason{{Feature: "risk", Text: "rated 2/10", Contribution: 0.3}, {Feature: "destructive_up", Text: "drops an index", Contribution: -0.9}}}); err != nil {
+		t.Fatal(err)
+	}
+	conf := 0.87
+	var applied, rolled time.Time
+	for _, m := range []Move{{To: StatePredicted, Confidence: &conf}, {To: StateApproved, Reason: "confidence above 0.80"},
+		{To: StateCanary}, {To: StateBaking, Reason: "applied on the canary wave"},
+		{To: StateRollingBack, Reason: "judge: fail: latency:orders_by_customer"}, {To: StateRolledBack, Reason: "rolled back"}} {
+		cur, err := st.Get(ctx, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := st.Transition(ctx, cur, m)
+		if err != nil {
+			t.Fatalf("move to %s: %v", m.To, err)
+		}
+		switch m.To {
+		case StateBaking:
+			applied = tr.At
+		case StateRollingBack:
+			rolled = tr.At
+		}
+	}
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+	var samples []KPISample
+	for i := 0; i < 10; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		samples = append(samples,
+			KPISample{Version: 16, Instance: "canary-1", KPI: "latency:orders_by_customer", Role: "canary", Value: 300 + float64(i), At: at},
+			KPISample{Version: 16, Instance: "prod-1", KPI: "latency:orders_by_customer", Role: "control", Value: 1, At: at},
+			KPISample{Version: 16, Instance: "prod-2", KPI: "latency:orders_by_customer", Role: "control", Value: 3, At: at.Add(200 * time.Millisecond)},
+			KPISample{Version: 16, Instance: "canary-1", KPI: rollout.KPIErrorRate, Role: "canary", Value: 0.01, At: at})
+	}
+	if err := st.AddKPISamples(ctx, samples); err != nil {
+		t.Fatal(err)
+	}
+	dec := rollout.Decision{Outcome: rollout.Fail, Reason: "latency 150× the control", Verdicts: []rollout.Verdict{
+		{KPI: "latency:orders_by_customer", Reference: rollout.RefControl, Outcome: rollout.Fail, Test: rollout.TestMannWhitney, PValue: 1e-5},
+		{KPI: rollout.KPIErrorRate, Reference: rollout.RefControl, Outcome: rollout.Pass, Test: rollout.TestTwoProp, PValue: 0.4},
+		{KPI: "latency:orders_by_customer", Reference: rollout.RefBaseline, Outcome: rollout.Fail, Test: rollout.TestMannWhitney, PValue: 1e-4},
+	}}
+	if _, err := st.RecordEvent(ctx, Event{Version: 16, Instance: "*", Step: "judge", Outcome: "fail", Detail: map[string]any{"decision": dec}}); err != nil {
+		t.Fatal(err)
+	}
+
+	ss := NewStoreStatus(st)
+	list, err := ss.ListChanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].State != "rolled_back" || list[0].Confidence != 0.87 || list[0].Owner != "checkout" {
+		t.Fatalf("list = %+v", list)
+	}
+	d, err := ss.GetChange(ctx, 16)
+	if err != nil || d == nil {
+		t.Fatalf("get: %v %v", d, err)
+	}
+	if d.Ticket != "SHOP-171" || d.ModelVersion != "m1" {
+		t.Errorf("ticket %q, model %q", d.Ticket, d.ModelVersion)
+	}
+	if len(d.Reasons) != 2 || d.Reasons[0].Feature != "destructive_up" {
+		t.Errorf("reasons not sorted by effect: %+v", d.Reasons)
+	}
+	if !d.AppliedAt.Equal(applied) || !d.RolledBackAt.Equal(rolled) || !strings.Contains(d.RollbackReason, "judge: fail") {
+		t.Errorf("applied %v (want %v), rolled back %v (want %v), reason %q", d.AppliedAt, applied, d.RolledBackAt, rolled, d.RollbackReason)
+	}
+	if len(d.KPIs) != 2 || d.KPIs[0].KPI != "latency:orders_by_customer" {
+		t.Fatalf("KPIs = %+v", d.KPIs)
+	}
+	lat := d.KPIs[0]
+	if len(lat.Canary) != 10 || len(lat.Control) != 10 || lat.Control[0].Value != 2 || lat.Unit != "ms" {
+		t.Errorf("latency series: canary %d points, control %d points (first %v), unit %q; want 10, 10 averaged to 2, ms",
+			len(lat.Canary), len(lat.Control), lat.Control, lat.Unit)
+	}
+	if lat.Verdict == nil || lat.Verdict.Reference != rollout.RefControl || lat.Verdict.PValue != 1e-5 {
+		t.Errorf("latency verdict = %+v, want the one against the control", lat.Verdict)
+	}
+	var sawJudge bool
+	for i, e := range d.Timeline {
+		if i > 0 && e.At.Before(d.Timeline[i-1].At) {
+			t.Error("timeline out of order")
+		}
+		sawJudge = sawJudge || (e.Step == "judge" && strings.Contains(e.Message, "150×"))
+	}
+	if !sawJudge || len(d.Timeline) < 7 {
+		t.Errorf("timeline %+v lacks the judge's decision", d.Timeline)
+	}
+	if d, err := ss.GetChange(ctx, 99); d != nil || err != nil {
+		t.Errorf("unknown version: %v, %v; want nil, nil", d, err)
+	}
+
+	// The page renders from the store.
+	h, err := NewStatusHandler(ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/changes/16", nil))
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != 200 || !strings.Contains(string(body), `class="mark rollback"`) || !strings.Contains(string(body), "SHOP-171") {
+		t.Errorf("page from the store: %d\n%s", rec.Code, body)
+	}
+}
