@@ -31,6 +31,7 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 	// One constructor per command, each in its own file.
 	root.AddCommand(
 		newVersionCmd(),
+		newHistoryCmd(),
 		newLintCmd(),
 		newChangesCmd(),
 	)
