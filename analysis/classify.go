@@ -177,6 +177,9 @@ func (w *walker) setStmt(v *pg_query.VariableSetStmt) {
 // needsTimeouts is called for statements that take a lock that can queue
 // behind (and in front of) application traffic.
 func (w *walker) needsTimeouts(s *stmt) {
+	if w.sec == SectionDown {
+		return // reported once, for Up; Down runs through the same applier
+	}
 	if !w.lockTimeout && !w.warnedLockTO {
 		w.warnedLockTO = true
 		w.report("require-lock-timeout", s, "this statement takes a lock before any SET lock_timeout: a lock wait here stalls every query queued behind it")

@@ -77,11 +77,7 @@ func newSuppressions(src string) *suppressions {
 		default:
 			continue
 		}
-		for _, el := range strings.Split(rest, ",") {
-			if f := strings.Fields(el); len(f) > 0 {
-				d.ids = append(d.ids, f[0])
-			}
-		}
+		d.ids = directiveIDs(rest)
 		s.directives = append(s.directives, d)
 		if d.file {
 			for _, id := range d.ids {
@@ -92,6 +88,25 @@ func newSuppressions(src string) *suppressions {
 		}
 	}
 	return s
+}
+
+// directiveIDs reads "id[, id...] reason words": the ids are the leading
+// comma-separated list; the first word not preceded by a comma starts the
+// reason (which may itself contain commas).
+func directiveIDs(rest string) []string {
+	var ids []string
+	for _, tok := range strings.Fields(rest) {
+		more := strings.HasSuffix(tok, ",")
+		for _, id := range strings.Split(strings.Trim(tok, ","), ",") {
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	return ids
 }
 
 func cutPrefix(s, prefix string, rest *string) bool {

@@ -19,8 +19,11 @@ type Config struct {
 	Seed uint64
 	// Sizes are the table sizes in rows (default 1k, 10k, 100k, 500k, 2M).
 	Sizes []int64
-	// Rates are the load levels in statements per second (default 60, 150,
-	// 300).
+	// SizeWeights weigh the draw of Sizes (default: equal, except that the
+	// largest size is drawn about half as often, for time).
+	SizeWeights []float64
+	// Rates are the load levels in statements per second (default 40, 100,
+	// 200).
 	Rates []float64
 	// LongTxnShare is the share of configurations with a concurrent
 	// transaction that holds a read lock on the table across the apply
@@ -33,10 +36,10 @@ type Config struct {
 	// its own tables (default 2).
 	Lanes int
 	// Warmup, Baseline and Settle are the load's warm-up, the window before
-	// the apply and the time measured after the apply ends (defaults 300ms,
-	// 1.2s, 1.2s).
+	// the apply and the time measured after the apply ends (defaults 200ms,
+	// 1s, 1s).
 	Warmup, Baseline, Settle time.Duration
-	// ApplyTimeout fails a migration that runs longer (default 15s).
+	// ApplyTimeout fails a migration that runs longer (default 12s).
 	ApplyTimeout time.Duration
 	// HeldOutShare is the share of each family's templates whose examples
 	// are marked held-out (default 0.25; at least one per family).
@@ -59,8 +62,17 @@ func (c *Config) Validate() error {
 	if len(c.Sizes) == 0 {
 		c.Sizes = []int64{1_000, 10_000, 100_000, 500_000, 2_000_000}
 	}
+	if len(c.SizeWeights) == 0 {
+		c.SizeWeights = make([]float64, len(c.Sizes))
+		for i := range c.SizeWeights {
+			c.SizeWeights[i] = 1
+		}
+		if len(c.Sizes) > 2 {
+			c.SizeWeights[len(c.Sizes)-1] = 0.6
+		}
+	}
 	if len(c.Rates) == 0 {
-		c.Rates = []float64{60, 150, 300}
+		c.Rates = []float64{40, 100, 200}
 	}
 	if c.LongTxnShare == 0 {
 		c.LongTxnShare = 0.25
@@ -71,10 +83,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	def(&c.LongTxn, 2500*time.Millisecond)
-	def(&c.Warmup, 300*time.Millisecond)
-	def(&c.Baseline, 1200*time.Millisecond)
-	def(&c.Settle, 1200*time.Millisecond)
-	def(&c.ApplyTimeout, 15*time.Second)
+	def(&c.Warmup, 200*time.Millisecond)
+	def(&c.Baseline, 1000*time.Millisecond)
+	def(&c.Settle, 1000*time.Millisecond)
+	def(&c.ApplyTimeout, 12*time.Second)
 	if c.Lanes == 0 {
 		c.Lanes = 2
 	}
@@ -91,6 +103,14 @@ func (c *Config) Validate() error {
 	for _, s := range c.Sizes {
 		if s < 100 {
 			errs = append(errs, fmt.Errorf("table size %d < 100", s))
+		}
+	}
+	if len(c.SizeWeights) != len(c.Sizes) {
+		errs = append(errs, fmt.Errorf("%d size weights for %d sizes", len(c.SizeWeights), len(c.Sizes)))
+	}
+	for _, w := range c.SizeWeights {
+		if !(w >= 0) {
+			errs = append(errs, fmt.Errorf("size weight %v < 0", w))
 		}
 	}
 	for _, r := range c.Rates {
@@ -157,7 +177,7 @@ func Plan(cfg Config) ([]Trial, error) {
 			t := cfg.Templates[k]
 			tr := Trial{
 				Index: len(trials), Template: t,
-				Rows:    cfg.Sizes[rng.IntN(len(cfg.Sizes))],
+				Rows:    cfg.Sizes[weighted(rng, cfg.SizeWeights)],
 				Rate:    cfg.Rates[rng.IntN(len(cfg.Rates))],
 				LongTxn: rng.Float64() < cfg.LongTxnShare,
 				HeldOut: held[t.ID],
@@ -213,4 +233,20 @@ func RiskLabel(rng *rand.Rand, t Template, rows int64) int {
 	}
 	r += 1.3 * rng.NormFloat64()
 	return int(math.Max(1, math.Min(10, math.Round(r))))
+}
+
+// weighted draws an index with probability proportional to its weight.
+func weighted(rng *rand.Rand, w []float64) int {
+	var total float64
+	for _, v := range w {
+		total += v
+	}
+	x := rng.Float64() * total
+	for i, v := range w {
+		if x < v {
+			return i
+		}
+		x -= v
+	}
+	return len(w) - 1
 }

@@ -263,7 +263,8 @@ func startLockSampler(ctx context.Context, db *pgxpool.Pool, every time.Duration
 		for {
 			var n float64
 			qctx, qcancel := context.WithTimeout(ctx, every)
-			err := db.QueryRow(qctx, "SELECT count(*)::float8 FROM pg_locks WHERE NOT granted").Scan(&n)
+			err := db.QueryRow(qctx, `SELECT count(*)::float8 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE NOT l.granted AND a.datname = current_database()`).Scan(&n)
 			qcancel()
 			if err == nil {
 				ls.mu.Lock()
