@@ -6,21 +6,40 @@ import (
 	"math"
 )
 
-// Baseline names a one-feature predictor the model is compared with.
+// Baseline is a one-number predictor the model is compared with: a
+// calibrated logistic regression on Value alone.
 type Baseline struct {
 	// Name is shown in tables, e.g. "risk label alone".
-	Name string `json:"name"`
-	// Feature is the single input.
-	Feature string `json:"feature"`
+	Name string
+	// Value derives the single input from an example's features.
+	Value func(Features) float64
 }
 
-// Standard baselines: what a team without schemacanary would go by.
-var (
-	// BaselineRisk predicts from the author's risk label alone.
-	BaselineRisk = Baseline{Name: "risk label alone", Feature: FeatureRisk}
-	// BaselineLint predicts from "any error-severity lint finding".
-	BaselineLint = Baseline{Name: "any error-severity lint finding", Feature: FeatureLintError}
-)
+// Baselines are what a team without schemacanary would go by: the author's
+// risk label, and whether the linter reports any error-severity finding.
+func Baselines() []Baseline {
+	return []Baseline{
+		{Name: "risk label alone", Value: func(f Features) float64 { return f[FeatureRisk] }},
+		{Name: "any error-severity lint finding", Value: func(f Features) float64 {
+			if f[FeatureLintErrors] > 0 {
+				return 1
+			}
+			return 0
+		}},
+	}
+}
+
+const baselineFeature = "baseline"
+
+// derive replaces every example's features by the baseline's value.
+func derive(ds Dataset, b Baseline) Dataset {
+	out := make(Dataset, len(ds))
+	for i, e := range ds {
+		e.Features = Features{baselineFeature: b.Value(e.Features)}
+		out[i] = e
+	}
+	return out
+}
 
 // Result is one predictor's scores.
 type Result struct {
@@ -55,7 +74,7 @@ type Evaluation struct {
 // Evaluate splits ds (Dataset.Split), trains the model and each baseline on
 // the training part, and scores them by grouped k-fold cross-validation and
 // on the held-out part. The options are those of Train; baselines ignore
-// WithFeatures and WithInteractions.
+// WithFeatures and WithInteractions. Pass Baselines() for the standard two.
 func Evaluate(ctx context.Context, ds Dataset, baselines []Baseline, opts ...TrainOption) (*Evaluation, error) {
 	cfg := defaultTrainConfig()
 	for _, o := range opts {
@@ -72,23 +91,24 @@ func Evaluate(ctx context.Context, ds Dataset, baselines []Baseline, opts ...Tra
 		ev.HeldOutOutcomes = append(ev.HeldOutOutcomes, e.Safe)
 	}
 	type candidate struct {
-		name string
-		cfg  trainConfig
+		name   string
+		cfg    trainConfig
+		tr, ho Dataset
 	}
-	cands := []candidate{{"model", cfg}}
+	cands := []candidate{{"model", cfg, tr, ho}}
 	for _, b := range baselines {
 		bc := cfg
-		bc.only = []string{b.Feature}
+		bc.only = nil
 		bc.interactions = nil
-		cands = append(cands, candidate{b.Name, bc})
+		cands = append(cands, candidate{b.Name, bc, derive(tr, b), derive(ho, b)})
 	}
 	for _, c := range cands {
-		m, err := train(ctx, tr, c.cfg)
+		m, err := train(ctx, c.tr, c.cfg)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", c.name, err)
 		}
 		r := Result{Name: c.name, KFold: m.Metrics.CrossValidated}
-		for _, e := range ho {
+		for _, e := range c.ho {
 			p, err := m.Predict(e.Features)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s: %w", c.name, err)

@@ -11,8 +11,8 @@ import (
 const (
 	// FeatureRisk is the author's front-matter risk label (1..10).
 	FeatureRisk = "risk"
-	// FeatureLintError is 1 when any finding has error severity.
-	FeatureLintError = "max_severity_error"
+	// FeatureLintErrors counts error-severity lint findings.
+	FeatureLintErrors = "findings_error"
 )
 
 // Describe says in plain words what feature name with value v means for a

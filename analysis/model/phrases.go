@@ -6,9 +6,9 @@ import "fmt"
 // read-only.
 var phrases = map[string]func(v float64, f Features) string{
 	FeatureRisk: func(v float64, _ Features) string { return fmt.Sprintf("the author rated the risk %.0f of 10", v) },
-	FeatureLintError: func(v float64, _ Features) string {
+	FeatureLintErrors: func(v float64, _ Features) string {
 		if v > 0 {
-			return "the linter reports an error-severity hazard"
+			return fmt.Sprintf("the linter reports %.0f error-severity hazard%s", v, plural(v))
 		}
 		return "no error-severity lint finding"
 	},
