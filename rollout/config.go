@@ -230,8 +230,9 @@ type CanaryConfig struct {
 	// Judge tunes the statistics (alpha, tolerances, minimum samples,
 	// hard guards); see JudgeConfig.
 	Judge JudgeConfig `yaml:"judge"`
-	// KPIs: helper H5's KPI source config (probes, pgstat, proc,
-	// prometheus) is embedded here when it lands.
+	// KPIs selects the KPI sources sampled on canary and control (pgstat,
+	// probes, proc, prometheus); see KPIConfig.
+	KPIs KPIConfig `yaml:"kpis"`
 }
 
 // SetDefaults fills unset fields with their defaults.
@@ -287,6 +288,12 @@ func (c *CanaryConfig) Validate() error {
 	}
 	if c.MaxBackoff < c.Backoff {
 		errs = append(errs, cfgErr("canary.max_backoff", "%s is below canary.backoff %s", c.MaxBackoff, c.Backoff))
+	}
+	if _, err := NewJudge(c.Judge); err != nil {
+		errs = append(errs, cfgErr("canary.judge", "%v", err))
+	}
+	if err := c.KPIs.Validate(); err != nil {
+		errs = append(errs, cfgErr("canary.kpis", "%v", err))
 	}
 	return errors.Join(errs...)
 }

@@ -34,6 +34,8 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newHistoryCmd(),
 		newLintCmd(),
 		newChangesCmd(),
+		newLabCmd(&g),
+		newRolloutCmd(&g),
 	)
 	return root
 }
