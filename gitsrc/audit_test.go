@@ -287,3 +287,30 @@ func TestAuditRejectsBadInput(t *testing.T) {
 		t.Error("bad branch accepted")
 	}
 }
+
+func TestAuditUpdateWithoutTransition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := auditTestNew(t, auditTestClone(t, auditTestRemote(t)))
+	if _, err := a.Update(ctx, ChangeRecord{Version: 8}); err == nil {
+		t.Fatal("update of an unknown change accepted")
+	}
+	rec := ChangeRecord{Version: 8, Name: "idx"}
+	if _, err := a.Record(ctx, rec, Transition{To: "canary", Instance: "pg-1"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Timeline = []InstanceEvent{{At: time.Unix(100, 0), Instance: "pg-1", Wave: "canary", Step: "apply", Result: "ok", Detail: "lock wait 3ms | 1 retry"}}
+	for i, want := range []bool{true, false} {
+		got, err := a.Update(ctx, rec)
+		if err != nil || got != want {
+			t.Fatalf("update %d: committed=%v err=%v, want %v", i, got, err, want)
+		}
+	}
+	doc, _, err := a.ReadChange(ctx, 8)
+	if err != nil || !strings.Contains(string(doc), `lock wait 3ms \| 1 retry`) || !strings.Contains(string(doc), "state: canary") {
+		t.Fatalf("record after update: %v\n%s", err, doc)
+	}
+	if hist, err := a.History(ctx, 8); err != nil || len(hist) != 1 {
+		t.Fatalf("update counted as a transition: %+v %v", hist, err)
+	}
+}

@@ -198,3 +198,36 @@ func (a *Audit) Record(ctx context.Context, rec ChangeRecord, tr Transition) (co
 func singleLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// Update rewrites changes/<version>.md from rec without a state transition
+// (e.g. new timeline events or KPI verdicts during a bake), as a commit
+// without a State trailer, so History does not list it. The change must
+// have a recorded transition already. An unchanged file commits nothing.
+func (a *Audit) Update(ctx context.Context, rec ChangeRecord) (committed bool, err error) {
+	if rec.Version <= 0 {
+		return false, fmt.Errorf("audit update: version %d must be positive", rec.Version)
+	}
+	path := changeFile(rec.Version)
+	committed, err = a.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		old, _, err := treeFileBytes(tip, path)
+		if err != nil {
+			return nil, "", err
+		}
+		prev, err := parseChangeFile(old)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(prev) == 0 {
+			return nil, "", fmt.Errorf("change %d has no recorded transition yet", rec.Version)
+		}
+		doc, err := renderChange(rec, prev)
+		if err != nil || string(doc) == string(old) {
+			return nil, "", err
+		}
+		return map[string][]byte{path: doc}, noteMessage(rec.Version, "record updated", "State-Unchanged", prev[len(prev)-1].To), nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("audit update %d: %w", rec.Version, err)
+	}
+	return committed, nil
+}
