@@ -188,3 +188,7 @@ func buildDesign(ds Dataset, cols []Coefficient) *design {
 	}
 	return m
 }
+
+func sortByAbsWeight(cs []Coefficient) {
+	sort.SliceStable(cs, func(i, j int) bool { return math.Abs(cs[i].Weight) > math.Abs(cs[j].Weight) })
+}
