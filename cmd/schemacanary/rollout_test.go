@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/schemacanary/schemacanary/internal/pgtest"
+)
+
+// TestRolloutCommand runs `schemacanary rollout` on two real databases:
+// --dry-run changes nothing, a harmful change (dropping the index a probe
+// needs) exits 3 and leaves both databases as they were, a safe change
+// exits 0 and reaches both.
+func TestRolloutCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cl := pgtest.NewCluster(t, pgtest.Options{Name: "cli"})
+	dir := t.TempDir()
+	var fleet strings.Builder
+	var dsns []string
+	for i, name := range []string{"c1", "m1"} {
+		dsn, err := cl.CreateDatabase(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dsns = append(dsns, dsn)
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{
+			"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text)",
+			"INSERT INTO items (v) SELECT g FROM generate_series(1, 200000) g",
+			"CREATE INDEX items_v_idx ON items (v)", "ANALYZE items",
+		} {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.Close(ctx)
+		f := filepath.Join(dir, name+".dsn")
+		if err := os.WriteFile(f, []byte(dsn+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		group := "main"
+		if i == 0 {
+			group = "canary"
+		}
+		fmt.Fprintf(&fleet, "    - {name: %s, dsn_file: %s, group: %s}\n", name, f, group)
+	}
+	cfg := filepath.Join(dir, "schemacanary.yaml")
+	writeFile(t, cfg, `repo: {url: "file:///nonexistent"}
+control: {dsn_env: UNUSED_CONTROL_DSN}
+fleet:
+  instances:
+`+fleet.String()+`  waves: [canary, 100%]
+canary:
+  interval: 200ms
+  baseline: 2s
+  bake: 2s
+  kpis:
+    pgstat: {disabled: true}
+    probes:
+      - {name: by_v, sql: "SELECT id FROM items WHERE v = 4242", rate: 25}
+`)
+	harmful := filepath.Join(dir, "0007_drop_v_idx.sql")
+	writeFile(t, harmful, "-- ---\n-- risk: 5\n-- ---\n-- +goose Up\nDROP INDEX items_v_idx;\n-- +goose Down\nCREATE INDEX items_v_idx ON items (v);\n")
+	safe := filepath.Join(dir, "0008_add_tag.sql")
+	writeFile(t, safe, "-- ---\n-- risk: 2\n-- ---\n-- +goose Up\nALTER TABLE items ADD COLUMN tag text;\n-- +goose Down\nALTER TABLE items DROP COLUMN tag;\n")
+
+	run := func(args ...string) (string, int) {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args)
+		err := root.ExecuteContext(ctx)
+		code := 0
+		var ee *exitError
+		switch {
+		case errors.As(err, &ee):
+			code = ee.code
+		case err != nil:
+			t.Logf("error: %v", err)
+			code = 1
+		}
+		if testing.Verbose() {
+			t.Logf("schemacanary %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
+		}
+		return out.String(), code
+	}
+
+	out, code := run("rollout", safe, "-c", cfg, "--dry-run")
+	if code != 0 || !strings.Contains(out, "dry run: nothing changed") || !strings.Contains(out, "archive: public.items.tag") ||
+		!strings.Contains(out, "lock_timeout 100ms") || !strings.Contains(out, "control: m1") {
+		t.Fatalf("dry run (exit %d):\n%s", code, out)
+	}
+	for _, dsn := range dsns {
+		if n := count(t, dsn, "SELECT count(*) FROM pg_class WHERE relname = 'goose_db_version'"); n != 0 {
+			t.Fatal("dry run created goose's table")
+		}
+	}
+
+	out, code = run("rollout", harmful, "-c", cfg)
+	if code != 3 || !strings.Contains(out, "ROLLED_BACK") || !strings.Contains(out, "latency:by_v vs") || !strings.Contains(out, " p=") {
+		t.Fatalf("harmful change (exit %d):\n%s", code, out)
+	}
+	for _, dsn := range dsns {
+		if n := count(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
+			t.Fatalf("index missing after rollback:\n%s", out)
+		}
+	}
+
+	out, code = run("rollout", safe, "-c", cfg)
+	if code != 0 || !strings.Contains(out, "PROMOTED") {
+		t.Fatalf("safe change (exit %d):\n%s", code, out)
+	}
+	for _, dsn := range dsns {
+		if n := count(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 8"); n != 1 {
+			t.Fatalf("safe change missing somewhere:\n%s", out)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func count(t *testing.T, dsn, q string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
