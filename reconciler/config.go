@@ -38,6 +38,23 @@ type Config struct {
 	HTTP HTTPConfig `yaml:"http"`
 	// Forge is where PR comments, approvals and revert PRs go.
 	Forge ForgeConfig `yaml:"forge"`
+	// Reconcile tunes the loop's reactions to failures.
+	Reconcile ReconcileConfig `yaml:"reconcile"`
+}
+
+// ReconcileConfig tunes the reconcile loop.
+type ReconcileConfig struct {
+	// OnInstanceDown is what happens when an instance is unreachable while
+	// a wave is promoted: "rollback" (default) rolls the change back on every
+	// reachable instance; "hold" leaves the fleet as it is, marks the change
+	// failed and reports each instance's state.
+	OnInstanceDown string `yaml:"on_instance_down"`
+	// MaxAttempts is how many consecutive transient failures of a step
+	// (outside a rollout) mark a change failed; default 5.
+	MaxAttempts int `yaml:"max_attempts"`
+	// LeaderInterval is how often a replica tries the leader lock and the
+	// leader pings its lock connection; default 2s.
+	LeaderInterval Duration `yaml:"leader_interval"`
 }
 
 // RepoConfig names the Git repository.
@@ -227,6 +244,15 @@ func (c *Config) setDefaults() {
 	if c.Forge.Kind == "" {
 		c.Forge.Kind = ForgeLocal
 	}
+	if c.Reconcile.OnInstanceDown == "" {
+		c.Reconcile.OnInstanceDown = OnDownRollback
+	}
+	if c.Reconcile.MaxAttempts == 0 {
+		c.Reconcile.MaxAttempts = 5
+	}
+	if c.Reconcile.LeaderInterval == 0 {
+		c.Reconcile.LeaderInterval = Duration(2 * time.Second)
+	}
 	if c.Forge.TokenEnv == "" {
 		c.Forge.TokenEnv = c.Repo.TokenEnv
 	}
@@ -287,6 +313,12 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("forge.kind %q: want github or local", c.Forge.Kind)
+	}
+	if c.Reconcile.OnInstanceDown != OnDownRollback && c.Reconcile.OnInstanceDown != OnDownHold {
+		bad("reconcile.on_instance_down %q: want rollback or hold", c.Reconcile.OnInstanceDown)
+	}
+	if c.Reconcile.MaxAttempts < 1 {
+		bad("reconcile.max_attempts must be >= 1")
 	}
 	if c.Control.KPIMaxRows < 0 {
 		bad("control.kpi_max_rows must not be negative")

@@ -87,7 +87,7 @@ func (s *fakeSource) Proposals(context.Context) ([]Proposal, error) {
 type fakeAnalyzer struct{}
 
 func (fakeAnalyzer) Analyze(_ context.Context, m *gitsrc.Migration) (*analysis.Report, error) {
-	return &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock"}, nil
+	return &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock", Risk: m.FrontMatter.Risk}, nil
 }
 
 // fakePredictor: risk ≤ 5 is confident, above is not.

@@ -43,6 +43,8 @@ type Merged struct {
 
 // Proposal is one open pull request (or branch) touching the folder.
 type Proposal struct {
+	// Ref identifies the proposal (a branch or pull-request ref).
+	Ref        string
 	PR         int
 	Head       string
 	Author     string

@@ -29,7 +29,7 @@ type Reconciler struct {
 	// unchanged PR costs no forge call; PRs no longer open are dropped, so
 	// it stays as small as the set of open PRs.
 	mu        sync.Mutex
-	proposals map[int]string
+	proposals map[string]string
 }
 
 // Option configures a Reconciler.
@@ -126,7 +126,7 @@ func New(store *Store, src Source, an Analyzer, pred Predictor, roll Roller, for
 			return nil, fmt.Errorf("reconciler: %w", err)
 		}
 	}
-	return &Reconciler{store: store, src: src, an: an, pred: pred, roll: roll, forge: forge, audit: audit, o: o, proposals: map[int]string{}}, nil
+	return &Reconciler{store: store, src: src, an: an, pred: pred, roll: roll, forge: forge, audit: audit, o: o, proposals: map[string]string{}}, nil
 }
 
 // Result summarizes one reconcile pass.

@@ -20,7 +20,7 @@ func (r *Reconciler) rolloutChange(ctx context.Context, c *ChangeRequest) (*roll
 	if err != nil {
 		return nil, fmt.Errorf("analyze %s: %w", c.Path, err)
 	}
-	ch := planFromReport(mig, rep)
+	ch := PlanChange(mig, rep)
 	if err := ch.Validate(); err != nil {
 		return nil, &StallError{Version: c.Version, Err: err}
 	}

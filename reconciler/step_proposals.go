@@ -18,18 +18,18 @@ func (r *Reconciler) predictProposals(ctx context.Context, res *Result) error {
 		return fmt.Errorf("list proposals: %w", err)
 	}
 	res.Proposals = len(props)
-	open := make(map[int]bool, len(props))
+	open := make(map[string]bool, len(props))
 	var errs []error
 	for _, p := range props {
-		open[p.PR] = true
+		open[proposalKey(p)] = true
 		if err := r.predictProposal(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("PR #%d: %w", p.PR, err))
 		}
 	}
 	r.mu.Lock()
-	for pr := range r.proposals {
-		if !open[pr] {
-			delete(r.proposals, pr)
+	for k := range r.proposals {
+		if !open[k] {
+			delete(r.proposals, k)
 		}
 	}
 	r.mu.Unlock()
@@ -52,7 +52,7 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 	}
 	body := renderProposal(p, items, p.Rejected, r.o.threshold)
 	r.mu.Lock()
-	same := r.proposals[p.PR] == body
+	same := r.proposals[proposalKey(p)] == body
 	r.mu.Unlock()
 	if same || r.forge == nil {
 		return nil
@@ -69,7 +69,15 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 		return fmt.Errorf("sticky comment: %w", err)
 	}
 	r.mu.Lock()
-	r.proposals[p.PR] = body
+	r.proposals[proposalKey(p)] = body
 	r.mu.Unlock()
 	return nil
+}
+
+// proposalKey identifies a proposal across polls.
+func proposalKey(p Proposal) string {
+	if p.Ref != "" {
+		return p.Ref
+	}
+	return fmt.Sprintf("pr/%d", p.PR)
 }

@@ -133,6 +133,9 @@ func (s *Store) PruneKPISamples(ctx context.Context, maxAge time.Duration, maxRo
 		return 0, fmt.Errorf("prune KPI samples: %w", err)
 	}
 	n := tag.RowsAffected()
+	if _, err := s.pool.Exec(ctx, `DELETE FROM kpi_windows WHERE at < now() - $1::interval`, fmt.Sprintf("%d microseconds", maxAge.Microseconds())); err != nil {
+		return n, fmt.Errorf("prune KPI windows: %w", err)
+	}
 	if maxRows > 0 {
 		tag, err = s.pool.Exec(ctx, `DELETE FROM kpi_samples WHERE id <= (SELECT id FROM kpi_samples ORDER BY id DESC OFFSET $1 LIMIT 1)`, maxRows)
 		if err != nil {
@@ -325,13 +328,13 @@ type HistoryRow struct {
 	MergedAt   time.Time
 }
 
-// History returns finished changes (done, rolled back, reverted) with their
-// prediction features, oldest first, up to limit.
+// History returns the newest finished changes (done, rolled back,
+// reverted) with their prediction features, up to limit.
 func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at),
 			EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version),
 			coalesce((SELECT p.features FROM predictions p WHERE p.version = c.version AND p.sha256 = c.sha256 ORDER BY p.pr = 0 DESC, p.id DESC LIMIT 1), '{}')
-		FROM change_requests c WHERE c.state IN ($1,$2,$3) ORDER BY c.version LIMIT $4`,
+		FROM change_requests c WHERE c.state IN ($1,$2,$3) ORDER BY c.version DESC LIMIT $4`,
 		StateDone, StateRolledBack, StateReverted, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)

@@ -1,0 +1,92 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// RepoSource is the Source over a gitsrc.Repo mirror.
+type RepoSource struct{ Repo *gitsrc.Repo }
+
+var _ Source = RepoSource{}
+
+// Sync fetches and returns the watched branch's head.
+func (s RepoSource) Sync(ctx context.Context) (string, error) {
+	if err := s.Repo.Fetch(ctx); err != nil {
+		return "", err
+	}
+	return s.Repo.Head(ctx)
+}
+
+// Merged lists the changes since the cursor.
+func (s RepoSource) Merged(ctx context.Context, since, _ string) (*MergedSet, error) {
+	cs, err := s.Repo.Changes(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	set := &MergedSet{Rejected: cs.Errors}
+	for _, c := range cs.Changes {
+		set.Changes = append(set.Changes, Merged{Migration: c.Migration, Commit: c.Commit, Author: c.Author,
+			Message: c.Message, PR: c.PR, MergedAt: c.MergedAt})
+	}
+	return set, nil
+}
+
+// Proposals lists open proposals touching the folder.
+func (s RepoSource) Proposals(ctx context.Context) ([]Proposal, error) {
+	ps, err := s.Repo.Proposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Proposal, 0, len(ps))
+	for _, p := range ps {
+		q := Proposal{Ref: p.Ref, PR: p.PR, Head: p.Head, Author: p.Author, Rejected: p.Errors}
+		for _, c := range p.Changes {
+			q.Migrations = append(q.Migrations, c.Migration)
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// PGAnalyzer is the Analyzer over analysis.Analyze, with the live catalog of
+// one instance when given.
+type PGAnalyzer struct {
+	Catalog analysis.Catalog
+}
+
+var _ Analyzer = PGAnalyzer{}
+
+// Analyze implements Analyzer.
+func (a PGAnalyzer) Analyze(ctx context.Context, m *gitsrc.Migration) (*analysis.Report, error) {
+	var opts []analysis.Option
+	if a.Catalog != nil {
+		opts = append(opts, analysis.WithCatalog(a.Catalog))
+	}
+	return analysis.Analyze(ctx, AnalysisInput(m), opts...)
+}
+
+// CanaryRoller is the Roller over rollout.Canary and a resolved fleet.
+type CanaryRoller struct {
+	Canary *rollout.Canary
+	Fleet  *rollout.Fleet
+}
+
+var _ Roller = CanaryRoller{}
+
+// Run implements Roller.
+func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint)) (*rollout.Result, error) {
+	if save == nil {
+		return nil, fmt.Errorf("rollout %d: no checkpoint function", ch.Version)
+	}
+	return r.Canary.Run(ctx, r.Fleet, ch, resume, rollout.OnCheckpoint(save))
+}
+
+// Holdings implements Roller.
+func (r CanaryRoller) Holdings(ctx context.Context, version int64) (Holdings, error) {
+	return holdingsOf(version, r.Canary.States(ctx, r.Fleet, version)), nil
+}

@@ -1,0 +1,225 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is the daemon's HTTP server: /metrics, /healthz, /readyz,
+// /api/changes, /api/changes/{version}, the GitHub webhook at
+// /webhook/github, and the status page at / when one is given.
+type Server struct {
+	store   *Store
+	metrics *Metrics
+	leader  func() bool
+	mux     *http.ServeMux
+	srv     *http.Server
+	ln      net.Listener
+	log     *slog.Logger
+}
+
+// ServerOption configures a Server.
+type ServerOption func(*serverOptions) error
+
+type serverOptions struct {
+	status  http.Handler
+	webhook *webhookHandler
+	log     *slog.Logger
+	leader  func() bool
+}
+
+// WithStatusPage mounts h (the status page, NewStatusHandler) at "/".
+func WithStatusPage(h http.Handler) ServerOption {
+	return func(o *serverOptions) error {
+		if h == nil {
+			return errors.New("status page handler is nil")
+		}
+		o.status = h
+		return nil
+	}
+}
+
+// WithWebhook serves the GitHub webhook at /webhook/github: requests signed
+// with secret trigger a poll through trigger. Without it the path is 404.
+func WithWebhook(secret Secret, trigger func()) ServerOption {
+	return func(o *serverOptions) error {
+		if secret.Empty() || trigger == nil {
+			return errors.New("webhook needs a secret and a trigger")
+		}
+		o.webhook = &webhookHandler{secret: secret, trigger: trigger}
+		return nil
+	}
+}
+
+// WithServerLogger sets the logger.
+func WithServerLogger(l *slog.Logger) ServerOption {
+	return func(o *serverOptions) error { o.log = l; return nil }
+}
+
+// WithLeaderStatus reports leadership in /readyz's body.
+func WithLeaderStatus(fn func() bool) ServerOption {
+	return func(o *serverOptions) error { o.leader = fn; return nil }
+}
+
+// NewServer builds the server; Serve starts it.
+func NewServer(store *Store, metrics *Metrics, opts ...ServerOption) (*Server, error) {
+	o := serverOptions{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	s := &Server{store: store, metrics: metrics, leader: o.leader, mux: http.NewServeMux(), log: o.log}
+	if metrics != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.HandleFunc("GET /api/changes", s.listChanges)
+	s.mux.HandleFunc("GET /api/changes/{version}", s.getChange)
+	if o.webhook != nil {
+		o.webhook.log = o.log
+		s.mux.Handle("POST /webhook/github", o.webhook)
+	}
+	if o.status != nil {
+		s.mux.Handle("/", o.status)
+	}
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	return s, nil
+}
+
+// Handler returns the server's handler (tests use it with httptest).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listen binds addr; Addr then reports the bound address.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (after Listen).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve serves until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		return errors.New("server: Listen first")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		http.Error(w, "control store unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	role := "follower"
+	if s.leader != nil && s.leader() {
+		role = "leader"
+	}
+	fmt.Fprintln(w, "ready", role)
+}
+
+func (s *Server) listChanges(w http.ResponseWriter, r *http.Request) {
+	limit := 500
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5000 {
+			http.Error(w, "limit: an integer in 1..5000", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	crs, err := s.store.List(r.Context(), limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if crs == nil {
+		crs = []*ChangeRequest{}
+	}
+	writeJSON(w, map[string]any{"changes": crs})
+}
+
+// ChangeDetail is the JSON of /api/changes/{version}.
+type ChangeDetail struct {
+	*ChangeRequest
+	Transitions []Transition      `json:"transitions"`
+	Prediction  *PredictionRecord `json:"prediction,omitempty"`
+	Events      []Event           `json:"events"`
+}
+
+func (s *Server) getChange(w http.ResponseWriter, r *http.Request) {
+	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
+	if err != nil {
+		http.Error(w, "version must be an integer", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	c, err := s.store.Get(ctx, v)
+	if errors.Is(err, ErrNotFound) {
+		http.Error(w, fmt.Sprintf("no change %d", v), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d := ChangeDetail{ChangeRequest: c}
+	if d.Transitions, err = s.store.Transitions(ctx, v); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if p, err := s.store.Prediction(ctx, v, c.SHA256); err == nil {
+		d.Prediction = p
+	}
+	if d.Events, err = s.store.Events(ctx, v); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, d)
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	s.log.Error("api", "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
