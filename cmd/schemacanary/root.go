@@ -33,6 +33,7 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newVersionCmd(),
 		newHistoryCmd(),
 		newLintCmd(),
+		newVerifyCmd(),
 		newChangesCmd(),
 		newLabCmd(&g),
 		newRolloutCmd(&g),
