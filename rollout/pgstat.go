@@ -110,6 +110,21 @@ func sharedPool(ctx context.Context, mu *sync.Mutex, pools map[string]*pgxpool.P
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: connect: %w", t.Instance, err)
 	}
+	// Open every connection now, so no measurement pays for connecting.
+	conns := make([]*pgxpool.Conn, 0, maxConns)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range maxConns {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("instance %s: connect: %w", t.Instance, err)
+		}
+		conns = append(conns, c)
+	}
 	pools[key] = p
 	return p, nil
 }
