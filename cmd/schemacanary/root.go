@@ -37,6 +37,9 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newChangesCmd(),
 		newLabCmd(&g),
 		newRolloutCmd(&g),
+		newRunCmd(&g),
+		newApproveCmd(&g),
+		newSkipCmd(&g),
 	)
 	return root
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os/user"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/schemacanary/schemacanary/reconciler"
+)
+
+func newSkipCmd(g *globalFlags) *cobra.Command {
+	var cfgPath, by string
+	cmd := &cobra.Command{
+		Use:   "skip VERSION",
+		Short: "Release the queue held by a rolled back or failed change",
+		Long: `skip records that an operator gives up on migration VERSION. A rolled back or
+failed change holds the queue (later migrations wait) until its revert merges or it
+is skipped; on its next poll the leader moves it to skipped and goes on with the
+next version. A change that is rolling out or rolling back cannot be skipped.
+Skipping does not touch any database: whatever a failed change left on an instance
+(see /api/changes/VERSION for each instance's state) is for you to fix.`,
+		Example: `  schemacanary skip 42 -c schemacanary.yaml
+  schemacanary skip 42 --by bob -c schemacanary.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || v <= 0 {
+				return &exitError{code: 2, msg: fmt.Sprintf("VERSION %q: a positive integer", args[0])}
+			}
+			if by == "" {
+				by = "operator"
+				if u, err := user.Current(); err == nil {
+					by = u.Username
+				}
+			}
+			cfg, err := reconciler.LoadConfig(cfgPath)
+			if err != nil {
+				return &exitError{code: 2, msg: err.Error()}
+			}
+			red := &reconciler.Redactor{}
+			log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
+			s, err := reconciler.OpenControl(cmd.Context(), cfg, red, log)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := reconciler.Skip(cmd.Context(), s, v, by)
+			if err != nil {
+				return red.Err(err)
+			}
+			if st == "" {
+				cmd.Printf("skip of %d by %s recorded; it applies once the change is merged\n", v, by)
+			} else {
+				cmd.Printf("skip of %d by %s recorded (change is %s)\n", v, by, st)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "schemacanary.yaml", "configuration file")
+	cmd.Flags().StringVar(&by, "by", "", "who skips (default: the OS user)")
+	return cmd
+}

@@ -1,0 +1,66 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// OpenControl resolves the control DSN of cfg and opens the control store
+// (for the approve and skip commands).
+func OpenControl(ctx context.Context, cfg *Config, red *Redactor, log *slog.Logger) (*Store, error) {
+	dsn, err := cfg.Control.DSN().Resolve(red)
+	if err != nil {
+		return nil, fmt.Errorf("control store dsn: %w", err)
+	}
+	s, err := OpenStore(ctx, dsn, red, log)
+	return s, red.Err(err)
+}
+
+// ErrActive is returned by Skip for a change that is being rolled out or
+// rolled back: skipping it would leave the fleet half changed.
+var ErrActive = errors.New("change is rolling out or rolling back")
+
+// ErrFinished is returned by Approve and Skip for a change that is done,
+// reverted or skipped already.
+var ErrFinished = errors.New("change is finished")
+
+// Approve records an approval of version by name (`schemacanary approve`).
+// A change that is not yet discovered may be approved ahead. It returns the
+// change's current state ("" when not discovered).
+func Approve(ctx context.Context, s *Store, version int64, by string) (State, error) {
+	by = strings.TrimSpace(by)
+	if by == "" {
+		return "", errors.New("approve: --by NAME is required")
+	}
+	c, err := s.Get(ctx, version)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", s.Approve(ctx, version, by, "cli")
+	case err != nil:
+		return "", err
+	case c.State.Terminal():
+		return c.State, fmt.Errorf("approve %d: %w (%s)", version, ErrFinished, c.State)
+	}
+	return c.State, s.Approve(ctx, version, by, "cli")
+}
+
+// Skip records that an operator skips version (`schemacanary skip`): the
+// next pass moves it to skipped, releasing the queue. A change in an active
+// state (canary, baking, promoting, rolling_back) cannot be skipped.
+func Skip(ctx context.Context, s *Store, version int64, by string) (State, error) {
+	c, err := s.Get(ctx, version)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", s.Skip(ctx, version, by)
+	case err != nil:
+		return "", err
+	case c.State.Active():
+		return c.State, fmt.Errorf("skip %d: %w (%s); wait for it to finish or fail", version, ErrActive, c.State)
+	case c.State.Terminal():
+		return c.State, fmt.Errorf("skip %d: %w (%s)", version, ErrFinished, c.State)
+	}
+	return c.State, s.Skip(ctx, version, by)
+}
