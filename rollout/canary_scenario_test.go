@@ -1,0 +1,160 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func scenariosOn(t *testing.T) {
+	t.Helper()
+	if os.Getenv("SCHEMACANARY_SCENARIOS") != "1" {
+		t.Skip("scenario: set SCHEMACANARY_SCENARIOS=1")
+	}
+}
+
+// scenarioFleet is a canary and a control database with a write-heavy
+// table under open-loop load, and a canary runner probing the hot UPDATE
+// and a hot SELECT.
+type scenarioFleet struct {
+	canaryDSN, controlDSN string
+	fleet                 *Fleet
+	canary                *Canary
+}
+
+func newScenarioFleet(t *testing.T) *scenarioFleet {
+	t.Helper()
+	const rows = 50000
+	s := &scenarioFleet{canaryDSN: shopDB(t, rows), controlDSN: shopDB(t, rows)}
+	load(t, s.canaryDSN, rows)
+	load(t, s.controlDSN, rows)
+	var err error
+	s.fleet, err = NewFleet([]Instance{{Name: "canary", Group: "canary", DSN: s.canaryDSN}, {Name: "control", DSN: s.controlDSN}},
+		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := NewProbe([]ProbeConfig{
+		{Name: "hot_update", SQL: "UPDATE items SET payload = md5(random()::text) WHERE id = 4242", Rate: 50},
+		{Name: "hot_read", SQL: "SELECT payload FROM items WHERE v = 777", Rate: 20},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(probe.Close)
+	cfg := fastCanary()
+	cfg.Interval = 500 * time.Millisecond
+	cfg.Baseline = 4 * time.Second
+	cfg.Bake = 3 * time.Second
+	cfg.MaxBake = 6 * time.Second
+	s.canary, err = NewCanary(cfg, RollbackConfig{}, WithSources(probe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// medianLatency runs q n times on dsn and returns the median.
+func medianLatency(t *testing.T, dsn, q string, n int) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var d []time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		d = append(d, time.Since(start))
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[n/2]
+}
+
+// TestScenarioSafeChangeNoFalseRollbacks: a safe change (a nullable
+// column) under the same noisy load, 20 runs, must never be rolled back.
+func TestScenarioSafeChangeNoFalseRollbacks(t *testing.T) {
+	scenariosOn(t)
+	s := newScenarioFleet(t)
+	ctx := context.Background()
+	rollbacks := 0
+	for run := 1; run <= 20; run++ {
+		ch := testChange(int64(1000+run), fmt.Sprintf("add_c%d", run),
+			fmt.Sprintf("ALTER TABLE items ADD COLUMN c%d text;", run), fmt.Sprintf("ALTER TABLE items DROP COLUMN c%d;", run),
+			[]string{"public.items"}, "AccessExclusiveLock")
+		res, err := s.canary.Run(ctx, s.fleet, ch, nil)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if res.RolledBack() {
+			rollbacks++
+			t.Logf("run %d: FALSE ROLLBACK: %s", run, res.Reason)
+			for _, v := range res.Decision.Failed() {
+				t.Logf("  %s", v)
+			}
+		}
+	}
+	t.Logf("safe change: %d rollbacks in 20 runs", rollbacks)
+	if rollbacks != 0 {
+		t.Fatalf("%d false rollbacks in 20 runs", rollbacks)
+	}
+}
+
+// TestScenarioSubtleHarmDetected: a trigger that makes the hot UPDATE
+// about 1.5× slower must be rolled back in >= 19 of 20 runs, within 3
+// judged intervals.
+func TestScenarioSubtleHarmDetected(t *testing.T) {
+	scenariosOn(t)
+	s := newScenarioFleet(t)
+	ctx := context.Background()
+	hot := "UPDATE items SET payload = md5(random()::text) WHERE id = 4242"
+	// Calibrate the trigger's loop so it adds about half the hot
+	// statement's median latency on this machine.
+	base := medianLatency(t, s.canaryDSN, hot, 200)
+	mustExec(t, s.canaryDSN, `CREATE FUNCTION burn(n int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE x text := ''; BEGIN FOR i IN 1..n LOOP x := md5(x); END LOOP; RETURN x; END $$`)
+	perLoop := (medianLatency(t, s.canaryDSN, "SELECT burn(20000)", 20) - medianLatency(t, s.canaryDSN, "SELECT burn(1)", 20)) / 20000
+	loops := max(int(base/2/max(perLoop, time.Nanosecond)), 1)
+	t.Logf("hot UPDATE median %s; md5 loop %s/iteration; trigger runs %d iterations", base, perLoop, loops)
+	detected, within3 := 0, 0
+	var mu sync.Mutex
+	var times []time.Duration
+	for run := 1; run <= 20; run++ {
+		v := int64(2000 + run)
+		up := fmt.Sprintf(`CREATE FUNCTION slow_%d() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM burn(%d); RETURN NEW; END $$;
+CREATE TRIGGER slow_%d BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_%d();`, run, loops, run, run)
+		down := fmt.Sprintf("DROP TRIGGER slow_%d ON items;\nDROP FUNCTION slow_%d();", run, run)
+		ch := testChange(v, fmt.Sprintf("slow_%d", run), up, down, []string{"public.items"}, "ShareRowExclusiveLock")
+		res, err := s.canary.Run(ctx, s.fleet, ch, nil)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if res.RolledBack() {
+			detected++
+			if res.Judgements <= 3 {
+				within3++
+			}
+			mu.Lock()
+			times = append(times, res.TimeToRollback)
+			mu.Unlock()
+		}
+		t.Logf("run %d: %s after %d interval(s): %s", run, res.Status, res.Judgements, res.Reason)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	if len(times) > 0 {
+		t.Logf("subtle harm: detected %d/20, within 3 intervals %d/20; apply → rollback median %s", detected, within3, times[len(times)/2])
+	}
+	if within3 < 19 {
+		t.Fatalf("subtle harm detected within 3 intervals in %d/20 runs (detected at all: %d)", within3, detected)
+	}
+}
