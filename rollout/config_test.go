@@ -1,6 +1,10 @@
 package rollout
 
 import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +145,43 @@ func TestWaveUnknownKeyRejected(t *testing.T) {
 	err := yaml.Unmarshal([]byte("waves: [{select: canary, parallel: 3}]"), &f)
 	if err == nil || !strings.Contains(err.Error(), "parallel") {
 		t.Fatalf("want unknown key error, got %v", err)
+	}
+}
+
+func TestFleetResolveReadsReferencesNotSecretsInErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "a.dsn")
+	if err := os.WriteFile(f, []byte("postgres://u:secret@h/db\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc := FleetConfig{Instances: []InstanceConfig{{Name: "a", DSNFile: f, Group: "canary"}, {Name: "b", DSNFile: filepath.Join(dir, "missing")}}}
+	if _, err := fc.Resolve(); err == nil || !errors.Is(err, ErrDSN) || !strings.Contains(err.Error(), "fleet.instances[1] b") {
+		t.Fatalf("want ErrDSN naming instance b, got %v", err)
+	}
+	fc.Instances = fc.Instances[:1]
+	fc.Waves = []WaveConfig{{Select: "canary"}}
+	fl, err := fc.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl.Instances[0].DSN != "postgres://u:secret@h/db" {
+		t.Fatalf("dsn %q", fl.Instances[0].DSN)
+	}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "instance", fl.Instances[0])
+	if strings.Contains(b.String(), "secret") {
+		t.Fatalf("instance log value leaks the DSN: %s", b.String())
+	}
+}
+
+func TestPartialErrorListsInstances(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("boom")
+	err := error(&PartialError{Version: 42, Op: "rollout", Err: cause, Instances: []InstanceVersion{
+		{Instance: "a", Applied: true}, {Instance: "b"}, {Instance: "c", Err: errors.New("unreachable")}}})
+	want := "rollout of version 42 incomplete: applied on a; not applied on b; unknown on c (unreachable): boom"
+	if err.Error() != want || !errors.Is(err, cause) {
+		t.Fatalf("got %q", err)
 	}
 }
