@@ -20,7 +20,7 @@ type Config struct {
 	// Sizes are the table sizes in rows (default 1k, 10k, 100k, 500k, 2M).
 	Sizes []int64
 	// SizeWeights weigh the draw of Sizes (default: equal, except that the
-	// largest size is drawn about half as often, for time).
+	// two largest sizes are drawn 0.8 and 0.5 times as often, for time).
 	SizeWeights []float64
 	// Rates are the load levels in statements per second (default 40, 100,
 	// 200).
@@ -33,13 +33,13 @@ type Config struct {
 	// starts (default 2.5s).
 	LongTxn time.Duration
 	// Lanes run configurations in parallel, each on its own database with
-	// its own tables (default 2).
+	// its own tables (default 3: most of a trial is measurement windows).
 	Lanes int
 	// Warmup, Baseline and Settle are the load's warm-up, the window before
 	// the apply and the time measured after the apply ends (defaults 200ms,
-	// 1s, 1s).
+	// 800ms, 1s).
 	Warmup, Baseline, Settle time.Duration
-	// ApplyTimeout fails a migration that runs longer (default 12s).
+	// ApplyTimeout fails a migration that runs longer (default 10s).
 	ApplyTimeout time.Duration
 	// HeldOutShare is the share of each family's templates whose examples
 	// are marked held-out (default 0.25; at least one per family).
@@ -68,7 +68,8 @@ func (c *Config) Validate() error {
 			c.SizeWeights[i] = 1
 		}
 		if len(c.Sizes) > 2 {
-			c.SizeWeights[len(c.Sizes)-1] = 0.6
+			c.SizeWeights[len(c.Sizes)-2] = 0.8
+			c.SizeWeights[len(c.Sizes)-1] = 0.5
 		}
 	}
 	if len(c.Rates) == 0 {
@@ -84,11 +85,11 @@ func (c *Config) Validate() error {
 	}
 	def(&c.LongTxn, 2500*time.Millisecond)
 	def(&c.Warmup, 200*time.Millisecond)
-	def(&c.Baseline, 1000*time.Millisecond)
+	def(&c.Baseline, 800*time.Millisecond)
 	def(&c.Settle, 1000*time.Millisecond)
-	def(&c.ApplyTimeout, 12*time.Second)
+	def(&c.ApplyTimeout, 10*time.Second)
 	if c.Lanes == 0 {
-		c.Lanes = 2
+		c.Lanes = 3
 	}
 	if c.HeldOutShare == 0 {
 		c.HeldOutShare = 0.25

@@ -25,8 +25,9 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 		Rows: tr.Rows, Rate: tr.Rate, LongTxn: tr.LongTxn, Risk: tr.Risk,
 		Up: up, Down: down, NoTransaction: tr.Template.NoTransaction,
 	}
+	t0 := time.Now()
 	gen, err := loadgen.Start(ctx, loadgen.Config{
-		DSN: ln.dsn, Statements: loadStatements(tr.Rows), Rate: tr.Rate, Workers: 16,
+		DSN: ln.dsn, Statements: loadStatements(tr.Rows), Rate: tr.Rate, Workers: 8,
 		Interval: 100 * time.Millisecond, StatementTimeout: 10 * time.Second, Seed: tr.Seed, StopGrace: 15 * time.Second,
 	})
 	if err != nil {
@@ -38,6 +39,7 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 			gen.Stop()
 		}
 	}()
+	loadStarted := time.Now()
 	if err := sleep(ctx, r.cfg.Warmup); err != nil {
 		return rec, err
 	}
@@ -88,8 +90,10 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 		return rec, err
 	}
 	waits := locks.stop()
+	stopAt := time.Now()
 	res := gen.Stop()
 	stopped = true
+	loadStopped := time.Now()
 	longWG.Wait()
 	if tr.LongTxn {
 		if err := <-longErr; err != nil {
@@ -116,10 +120,14 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	}
 	rec.Safe = rec.Outcome.Verdict.Safe
 
+	revertAt := time.Now()
 	repaired, err := r.revert(ctx, ln, tr.Rows, down)
 	if err != nil {
 		return rec, err
 	}
+	r.log.Debug("trial phases", "index", tr.Index, "load_start", loadStarted.Sub(t0).Round(time.Millisecond),
+		"to_apply", applyStart.Sub(baseStart).Round(time.Millisecond), "load_stop", loadStopped.Sub(stopAt).Round(time.Millisecond),
+		"judge", revertAt.Sub(loadStopped).Round(time.Millisecond), "revert", time.Since(revertAt).Round(time.Millisecond), "total", time.Since(t0).Round(time.Millisecond))
 	rec.Outcome.Repaired = repaired
 	r.log.Debug("trial", "index", tr.Index, "template", tr.Template.ID, "table", table, "rate", tr.Rate, "long_txn", tr.LongTxn,
 		"apply_ms", int(rec.Outcome.ApplyMS), "p99_before", rec.Outcome.BaselineP99, "p99_during", rec.Outcome.CanaryP99,
@@ -232,8 +240,7 @@ func holdReadTransaction(ctx context.Context, db *pgxpool.Pool, table string, de
 // of another session in the current database.
 func oldestTransactionAge(ctx context.Context, db *pgxpool.Pool) (float64, error) {
 	var age float64
-	err := db.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0)::float8
-FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`).Scan(&age)
+	err := db.QueryRow(ctx, oldestXactSQL).Scan(&age)
 	if err != nil {
 		return 0, fmt.Errorf("oldest transaction: %w", err)
 	}

@@ -36,6 +36,8 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newVerifyCmd(),
 		newChangesCmd(),
 		newLabCmd(&g),
+		newTrainCmd(),
+		newPredictCmd(),
 		newRolloutCmd(&g),
 		newRunCmd(&g),
 		newApproveCmd(&g),
