@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -44,6 +45,9 @@ func (s RepoSource) Proposals(ctx context.Context) ([]Proposal, error) {
 	}
 	out := make([]Proposal, 0, len(ps))
 	for _, p := range ps {
+		if strings.Contains(p.Ref, "/schemacanary/") {
+			continue // our own revert branches are not proposals
+		}
 		q := Proposal{Ref: p.Ref, PR: p.PR, Head: p.Head, Author: p.Author, Rejected: p.Errors}
 		for _, c := range p.Changes {
 			q.Migrations = append(q.Migrations, c.Migration)

@@ -127,6 +127,17 @@ func (l *Leader) term(ctx context.Context, lead func(context.Context)) error {
 		case <-time.After(l.interval):
 		}
 	}
+	// A previous leader whose session just ended notices within two
+	// intervals (a tick plus a ping timeout) and stops; wait that long
+	// before acting, so two replicas never act at once.
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(2*l.interval + l.interval/2):
+	}
+	if err := conn.Ping(ctx); err != nil {
+		return fmt.Errorf("lock connection lost before leading: %w", err)
+	}
 	l.setLeading(true)
 	defer l.setLeading(false)
 	l.log.Info("leadership acquired")

@@ -88,7 +88,7 @@ func NewServer(store *Store, metrics *Metrics, opts ...ServerOption) (*Server, e
 	s.mux.HandleFunc("GET /api/changes/{version}", s.getChange)
 	if o.webhook != nil {
 		o.webhook.log = o.log
-		s.mux.Handle("POST /webhook/github", o.webhook)
+		s.mux.Handle("/webhook/github", o.webhook)
 	}
 	if o.status != nil {
 		s.mux.Handle("/", o.status)

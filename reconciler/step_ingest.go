@@ -49,6 +49,12 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 	}
 	for _, me := range set.Rejected {
 		rej := rejectionOf(me, head)
+		if errors.Is(me, gitsrc.ErrDeleted) && rej.Version > 0 {
+			// The merged revert of a rolled back change deletes its file.
+			if c, err := r.store.Get(ctx, rej.Version); err == nil && (c.State.Holding() || c.State == StateReverted) {
+				continue
+			}
+		}
 		created, err := r.store.Reject(ctx, rej)
 		if err != nil {
 			return err
