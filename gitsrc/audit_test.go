@@ -148,7 +148,7 @@ func TestAuditConcurrentWritersLoseNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	remote := auditTestRemote(t)
-	const writers, per = 3, 4
+	const writers, per = 3, 3
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := 0; w < writers; w++ {

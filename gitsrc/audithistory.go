@@ -121,9 +121,7 @@ var ErrNoAudit = errors.New("no audit branch")
 // every change's transitions. It reads the local branch, fetching the
 // remote's first when there is one. Memory grows with the result only.
 func (a *Audit) History(ctx context.Context, version int64) ([]Transition, error) {
-	a.mu.Lock()
-	tip, err := a.sync(ctx)
-	a.mu.Unlock()
+	tip, err := a.tip(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit history: %w", err)
 	}
@@ -159,15 +157,26 @@ func (a *Audit) History(ctx context.Context, version int64) ([]Transition, error
 // ReadChange returns the audit file of version (changes/<version>.md) at
 // the branch tip; ok is false when the change has none.
 func (a *Audit) ReadChange(ctx context.Context, version int64) (doc []byte, ok bool, err error) {
+	return a.readFile(ctx, changeFile(version))
+}
+
+// tip fetches (with a remote) and returns the branch's tip commit, nil
+// when the branch does not exist.
+func (a *Audit) tip(ctx context.Context) (*object.Commit, error) {
 	a.mu.Lock()
-	tip, err := a.sync(ctx)
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	return a.sync(ctx)
+}
+
+// readFile returns a file of the branch's tip; ok is false when absent.
+func (a *Audit) readFile(ctx context.Context, path string) (doc []byte, ok bool, err error) {
+	tip, err := a.tip(ctx)
 	if err != nil || tip == nil {
 		return nil, false, err
 	}
 	t, err := tip.Tree()
 	if err != nil {
-		return nil, false, fmt.Errorf("audit read %d: %w", version, err)
+		return nil, false, fmt.Errorf("audit read %s: %w", path, err)
 	}
-	return treeFileBytes(t, changeFile(version))
+	return treeFileBytes(t, path)
 }

@@ -46,6 +46,13 @@ func (t Transition) ID() string {
 	return id
 }
 
+// normalized returns t with every text field on one line, as stored.
+func (t Transition) normalized() Transition {
+	t.From, t.To, t.Instance = singleLine(t.From), singleLine(t.To), singleLine(t.Instance)
+	t.Step, t.Reason, t.Actor = singleLine(t.Step), singleLine(t.Reason), singleLine(t.Actor)
+	return t
+}
+
 // ChangeRecord is everything the audit file of one change shows. The
 // reconciler fills it from its control store with plain values; every
 // pointer and slice may be nil/empty and is then left out.
@@ -159,14 +166,14 @@ func (a *Audit) Record(ctx context.Context, rec ChangeRecord, tr Transition) (co
 	if tr.Version != rec.Version || tr.Version <= 0 {
 		return false, fmt.Errorf("audit record: version %d of transition and %d of record must match and be positive", tr.Version, rec.Version)
 	}
-	if tr.To == "" {
+	if singleLine(tr.To) == "" {
 		return false, fmt.Errorf("audit record %d: transition has no target state", tr.Version)
 	}
 	if tr.At.IsZero() {
 		tr.At = a.now()
 	}
 	tr.At = tr.At.UTC().Truncate(time.Second)
-	tr.Reason = singleLine(tr.Reason)
+	tr = tr.normalized()
 	path := changeFile(rec.Version)
 	committed, err = a.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
 		old, _, err := treeFileBytes(tip, path)
