@@ -179,9 +179,14 @@ func OpenAudit(ctx context.Context, location string, opts ...AuditOption) (*Audi
 // Branch returns the audit branch's name.
 func (a *Audit) Branch() string { return a.branch }
 
-func (a *Audit) localRef() plumbing.ReferenceName { return plumbing.NewBranchReferenceName(a.branch) }
-func (a *Audit) remoteRef() plumbing.ReferenceName {
-	return plumbing.NewRemoteReferenceName(a.remote, a.branch)
+func (a *Audit) localRef() plumbing.ReferenceName  { return plumbing.NewBranchReferenceName(a.branch) }
+func (a *Audit) remoteRef() plumbing.ReferenceName { return trackingRef(a.remote, a.branch) }
+
+// trackingRef is where schemacanary keeps its own copy of a remote branch:
+// a private namespace, so the refs/remotes/ refs that Repo.Fetch maintains
+// are never moved by the forge or the audit writer.
+func trackingRef(remote, branch string) plumbing.ReferenceName {
+	return plumbing.ReferenceName("refs/schemacanary/remotes/" + remote + "/" + branch)
 }
 
 // edit computes the files to write from the current tip's tree; returning

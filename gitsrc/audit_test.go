@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +313,32 @@ func TestAuditUpdateWithoutTransition(t *testing.T) {
 	}
 	if hist, err := a.History(ctx, 8); err != nil || len(hist) != 1 {
 		t.Fatalf("update counted as a transition: %+v %v", hist, err)
+	}
+}
+
+func TestAuditHistoryReadsLocalCopyWhenRemoteIsGone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := auditTestRemote(t)
+	repo := auditTestClone(t, remote)
+	w := auditTestNew(t, repo)
+	if _, err := w.Record(ctx, ChangeRecord{Version: 3}, Transition{To: "discovered"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := repo.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Remotes["origin"].URLs = []string{filepath.Join(t.TempDir(), "gone.git")}
+	if err := repo.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	r := auditTestNew(t, repo)
+	hist, err := r.History(ctx, 3)
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("history offline: %+v %v", hist, err)
+	}
+	if _, err := r.Record(ctx, ChangeRecord{Version: 3}, Transition{From: "discovered", To: "predicted"}); err == nil {
+		t.Fatal("record succeeded without its remote")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -162,10 +163,23 @@ func (a *Audit) ReadChange(ctx context.Context, version int64) (doc []byte, ok b
 
 // tip fetches (with a remote) and returns the branch's tip commit, nil
 // when the branch does not exist.
+// A failed fetch is logged and the local copy read instead (the local
+// branch, else the refs/remotes/ branch a plain `git fetch` made), so
+// history stays readable offline or without credentials.
 func (a *Audit) tip(ctx context.Context) (*object.Commit, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.sync(ctx)
+	c, err := a.sync(ctx)
+	if err == nil || ctx.Err() != nil {
+		return c, err
+	}
+	for _, name := range []plumbing.ReferenceName{a.localRef(), plumbing.NewRemoteReferenceName(a.remote, a.branch)} {
+		if c := a.commitAt(name); c != nil {
+			a.log.Warn("audit fetch failed; reading the local copy", "branch", a.branch, "ref", name.String(), "err", err)
+			return c, nil
+		}
+	}
+	return nil, err
 }
 
 // readFile returns a file of the branch's tip; ok is false when absent.

@@ -29,7 +29,7 @@ func (f *LocalForge) OpenRevert(ctx context.Context, req RevertRequest) (*Revert
 		return out, f.pushBranch(ctx, local)
 	}
 	if f.remote != "" {
-		tracking := plumbing.NewRemoteReferenceName(f.remote, branch)
+		tracking := trackingRef(f.remote, branch)
 		ok, err := f.fetch(ctx, local, tracking)
 		if err != nil {
 			return nil, fmt.Errorf("open revert %d: %w", ref.Version, err)
@@ -210,7 +210,7 @@ func (f *LocalForge) RevertMerged(ctx context.Context, ref ChangeRef) (bool, err
 func (f *LocalForge) watchedHead(ctx context.Context) (*object.Commit, error) {
 	name := plumbing.NewBranchReferenceName(f.branch)
 	if f.remote != "" {
-		tracking := plumbing.NewRemoteReferenceName(f.remote, f.branch)
+		tracking := trackingRef(f.remote, f.branch)
 		ok, err := f.fetch(ctx, name, tracking)
 		if err != nil {
 			return nil, err

@@ -224,9 +224,13 @@ func TestLocalForgeRevertMergedByHandAndConflict(t *testing.T) {
 	merge := dev.mergeMigration("migrations/0002_add_c.sql", testMigration)
 	dev.commit("edit the merged migration", map[string]string{"migrations/0002_add_c.sql": testMigration + "-- edited\n"})
 	dev.push()
-	f, _, _ := daemonForge(t, dev.remote)
+	f, _, daemon := daemonForge(t, dev.remote)
+	tracking, err := daemon.Reference("refs/remotes/origin/main", true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ref := ChangeRef{Version: 2, Path: "migrations/0002_add_c.sql", MergeCommit: merge.String()}
-	_, err := f.OpenRevert(ctx, RevertRequest{Change: ref})
+	_, err = f.OpenRevert(ctx, RevertRequest{Change: ref})
 	if !errors.Is(err, ErrRevertConflict) || !strings.Contains(err.Error(), "migrations/0002_add_c.sql") {
 		t.Fatalf("open revert over an edited file: %v, want ErrRevertConflict naming the file", err)
 	}
@@ -242,6 +246,10 @@ func TestLocalForgeRevertMergedByHandAndConflict(t *testing.T) {
 	byPath := ChangeRef{Version: 2, Path: "migrations/0002_add_c.sql"}
 	if ok, err := f.RevertMerged(ctx, byPath); err != nil || !ok {
 		t.Fatalf("revert merged by path: %v %v", ok, err)
+	}
+	// The forge fetched into its own namespace: Repo's refs/remotes/ are untouched.
+	if now, err := daemon.Reference("refs/remotes/origin/main", true); err != nil || now.Hash() != tracking.Hash() {
+		t.Errorf("refs/remotes/origin/main moved from %s to %v (%v)", tracking.Hash(), now, err)
 	}
 }
 
