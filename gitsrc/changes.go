@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -75,8 +76,8 @@ func (cs *ChangeSet) Err() error {
 // one new commit costs one tree comparison. It returns ErrUnknownCommit when
 // since is not in the first-parent history of the branch.
 func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	head, err := r.headHash()
 	if err != nil {
 		return nil, err
@@ -128,6 +129,9 @@ func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
 		r.applyCommit(st, c, entries, cs)
 		prev = fh
 	}
+	r.opts.logger.LogAttrs(ctx, slog.LevelDebug, "git changes", slog.String("repo", r.url),
+		slog.String("since", since), slog.String("head", cs.Head), slog.Int("commits", len(commits)),
+		slog.Int("changes", len(cs.Changes)), slog.Int("errors", len(cs.Errors)))
 	return cs, nil
 }
 

@@ -33,8 +33,8 @@ type Listing struct {
 // a version) are ignored, as goose ignores them. Parsed files are cached by
 // blob hash, so listing the next commit only parses what changed.
 func (r *Repo) List(ctx context.Context, rev string) (*Listing, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	c, err := r.revCommit(rev)
 	if err != nil {
 		return nil, err

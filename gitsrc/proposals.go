@@ -47,8 +47,8 @@ type Proposal struct {
 // tip is in the watched branch) are left out. A pull-request ref whose head
 // equals a listed branch's head is still listed: it carries the PR number.
 func (r *Repo) Proposals(ctx context.Context) ([]Proposal, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	headHash, err := r.headHash()
 	if err != nil {
 		return nil, err

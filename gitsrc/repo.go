@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -38,7 +40,8 @@ const (
 )
 
 // Repo is a bare local mirror of a migrations repository. Its methods are
-// safe for concurrent use; Fetch excludes readers while it updates refs.
+// safe for concurrent use: they run one at a time, because go-git's
+// on-disk object storage is not safe for concurrent readers.
 type Repo struct {
 	url     string // as given, for errors (credentials redacted)
 	opts    repoOptions
@@ -46,7 +49,7 @@ type Repo struct {
 	ownsDir bool
 	git     *git.Repository
 
-	mu sync.RWMutex
+	mu sync.Mutex
 	mc *migrationCache
 }
 
@@ -126,6 +129,7 @@ func (r *Repo) initMirror(remote string) error {
 func (r *Repo) Fetch(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	start := time.Now()
 	err := r.git.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: remoteName,
 		Auth:       r.opts.auth,
@@ -135,6 +139,8 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		r.opts.logger.LogAttrs(ctx, slog.LevelDebug, "git fetch", slog.String("repo", r.url),
+			slog.Bool("updated", err == nil), slog.Duration("took", time.Since(start)))
 		return nil
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("fetch %s: %w: the repository is empty", r.url, ErrNoBranch)
@@ -157,8 +163,8 @@ func (r *Repo) Fetch(ctx context.Context) error {
 
 // Head returns the commit sha of the watched branch as last fetched.
 func (r *Repo) Head(ctx context.Context) (string, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	h, err := r.headHash()
 	if err != nil {
 		return "", err
@@ -183,7 +189,8 @@ func (r *Repo) MigrationsDir() string { return r.opts.migDir }
 
 // Git returns the underlying go-git repository (the bare mirror), for
 // packages that write to it, such as the audit branch writer. Callers must
-// not move refs under refs/remotes/origin.
+// not move refs under refs/remotes/origin nor refs/pull, and must not use it
+// while a Repo method runs.
 func (r *Repo) Git() *git.Repository { return r.git }
 
 // Close removes the mirror when Open created it in a temp dir; a WithDir

@@ -304,3 +304,51 @@ func TestPRNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUse runs every read method while Fetch brings new commits,
+// under the race detector in `make test`.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.commit("a")
+	f.checkout("b", true)
+	f.write("migrations/0002_b.sql", migration(1, "b"))
+	f.commit("b")
+	f.checkout("main", false)
+	r := openFixture(t, f)
+	done := make(chan error, 4)
+	for i := range 3 {
+		go func() {
+			for range 5 {
+				var err error
+				switch i {
+				case 0:
+					_, err = r.Changes(ctx, "")
+				case 1:
+					_, err = r.List(ctx, "")
+				case 2:
+					_, err = r.Proposals(ctx)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	f.write("migrations/0003_c.sql", migration(1, "c"))
+	f.commit("c")
+	go func() { done <- r.Fetch(ctx) }()
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := r.Changes(ctx, "")
+	if err != nil || len(cs.Changes) != 2 {
+		t.Fatalf("after concurrent fetch: %+v %v", cs, err)
+	}
+}
