@@ -280,6 +280,8 @@ func (j *Judge) MigrationFailed(err error) Decision {
 // ErrorRateLimit, a lock_waits sample above LockWaitLimit. Then each KPI
 // is tested against each reference with data; with Combine "all" a KPI
 // fails only when it is worse than every reference that has enough data.
+// An empty reference (no control group, no baseline) is left out; a
+// reference that has samples but none of this KPI extends it.
 // Too few samples never pass: the KPI, and the decision, extend.
 func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 	d := Decision{At: time.Now()}
@@ -296,13 +298,22 @@ func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 		c := SelectKPI(canary, kpi)
 		var vs []Verdict
 		for _, ref := range []struct {
-			name    string
-			samples []Sample
-		}{{RefControl, SelectKPI(control, kpi)}, {RefBaseline, SelectKPI(baseline, kpi)}} {
-			if len(ref.samples) == 0 {
-				continue
+			name     string
+			all, kpi []Sample
+		}{{RefControl, control, SelectKPI(control, kpi)}, {RefBaseline, baseline, SelectKPI(baseline, kpi)}} {
+			switch {
+			case len(ref.all) == 0:
+				// No such reference at all (a fleet without control, a
+				// canary without baseline): the other one decides alone.
+			case len(ref.kpi) == 0:
+				// The reference exists but lacks this KPI (its source
+				// failed, or had no data yet): never let the other one
+				// decide alone, drift would pass for a regression.
+				vs = append(vs, Verdict{KPI: kpi, Reference: ref.name, Outcome: Extend, Test: TestNone, PValue: 1,
+					CanaryN: len(c), Reason: "no " + ref.name + " samples for this KPI"})
+			default:
+				vs = append(vs, j.compare(kpi, ref.name, c, ref.kpi))
 			}
-			vs = append(vs, j.compare(kpi, ref.name, c, ref.samples))
 		}
 		if len(vs) == 0 {
 			vs = append(vs, Verdict{KPI: kpi, Reference: RefControl, Outcome: Extend, Test: TestNone, PValue: 1,

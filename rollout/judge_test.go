@@ -113,6 +113,13 @@ func TestJudgeDecisions(t *testing.T) {
 			want:     Fail,
 		},
 		{
+			name:     "control present but missing the KPI: baseline alone cannot fail it",
+			canary:   func(r *rand.Rand) []Sample { return judgeLatencies(r, "c", hot, 40, 3) },
+			control:  func(r *rand.Rand) []Sample { return judgeLatencies(r, "k", KPICPU, 40, 1) },
+			baseline: func(r *rand.Rand) []Sample { return judgeLatencies(r, "c", hot, 40, 2) },
+			want:     Extend,
+		},
+		{
 			name:     "faster canary passes",
 			canary:   func(r *rand.Rand) []Sample { return judgeLatencies(r, "c", hot, 40, 1) },
 			control:  func(r *rand.Rand) []Sample { return judgeLatencies(r, "k", hot, 40, 2) },
@@ -264,5 +271,23 @@ func TestJudgeFalsePositiveRate(t *testing.T) {
 	}
 	if fails > 1 {
 		t.Errorf("%d of 300 no-change windows failed", fails)
+	}
+}
+
+// BenchmarkJudgeBake judges a realistic 10-minute bake: two probes at 5/s
+// (3000 samples each on canary, control and baseline) plus pgstat KPIs.
+func BenchmarkJudgeBake(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var c, k, base []Sample
+	for _, kpi := range []string{"latency:a", "latency:b"} {
+		c = append(c, judgeLatencies(r, "c", kpi, 3000, 2)...)
+		k = append(k, judgeLatencies(r, "k", kpi, 3000, 2)...)
+		base = append(base, judgeLatencies(r, "c", kpi, 3000, 2)...)
+	}
+	c = append(c, judgeEvents("c", KPIErrorRate, 12000, 3)...)
+	k = append(k, judgeEvents("k", KPIErrorRate, 12000, 3)...)
+	j, _ := NewJudge(JudgeConfig{})
+	for b.Loop() {
+		j.Judge(c, k, base)
 	}
 }

@@ -104,6 +104,49 @@ func (s *Sources) Close() {
 	}
 }
 
+// Warmer is implemented by sources that hold connections to their
+// targets: Warm opens them ahead of the first window, so no measurement
+// pays for connecting (a cold probe's first window can otherwise be empty
+// on a slow link or a loaded machine).
+type Warmer interface {
+	Warm(ctx context.Context, t Target) error
+}
+
+var (
+	_ Warmer = (*Probe)(nil)
+	_ Warmer = (*Pgstat)(nil)
+)
+
+// Warm opens the connections of every source that holds some (Warmer) to
+// every target, concurrently; call it before sampling the baseline. Errors
+// are joined; the sources stay usable.
+func (s *Sources) Warm(ctx context.Context, targets []Target) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, src := range s.list {
+		w, ok := src.(Warmer)
+		if !ok {
+			continue
+		}
+		for _, t := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.Warm(ctx, t); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("kpi %s warm %s: %w", src.Name(), t.Instance, err))
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // Collect runs every source on every target concurrently over [from, to)
 // (so it blocks until to) and returns all samples. Errors of single
 // source/target pairs do not stop the others: they are joined into the

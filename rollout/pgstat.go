@@ -87,6 +87,12 @@ func (s *Pgstat) Close() {
 	}
 }
 
+// Warm implements Warmer: it opens the source's connections to t.
+func (s *Pgstat) Warm(ctx context.Context, t Target) error {
+	_, err := s.pool(ctx, t)
+	return err
+}
+
 func (s *Pgstat) pool(ctx context.Context, t Target) (*pgxpool.Pool, error) {
 	return sharedPool(ctx, &s.mu, s.pools, t, 2)
 }

@@ -24,6 +24,10 @@ type ProbeConfig struct {
 	Rate float64 `yaml:"rate,omitempty" json:"rate,omitempty"`
 	// Timeout cancels one execution (counted as an error); default 5s.
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Concurrency is how many connections this probe adds to the pool the
+	// probes share on each instance (executions that find every connection
+	// busy wait, and the wait counts as latency); default max(2, rate/10).
+	Concurrency int `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
 }
 
 // Probe runs the configured probes on a target for the whole window, each
@@ -36,7 +40,7 @@ type ProbeConfig struct {
 type Probe struct {
 	probes  []ProbeConfig
 	store   SampleStore
-	workers int
+	workers int // connections per target: the probes' summed Concurrency
 
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool
@@ -55,6 +59,7 @@ func NewProbe(probes []ProbeConfig, store SampleStore) (*Probe, error) {
 	}
 	seen := map[string]bool{}
 	ps := make([]ProbeConfig, len(probes))
+	workers := 0
 	for i, p := range probes {
 		switch {
 		case p.Name == "" || seen[p.Name]:
@@ -65,6 +70,8 @@ func NewProbe(probes []ProbeConfig, store SampleStore) (*Probe, error) {
 			return nil, fmt.Errorf("%w: probe %s: rate %g: want (0, 1000] per second", ErrBadConfig, p.Name, p.Rate)
 		case p.Timeout < 0:
 			return nil, fmt.Errorf("%w: probe %s: timeout %s < 0", ErrBadConfig, p.Name, p.Timeout)
+		case p.Concurrency < 0 || p.Concurrency > 64:
+			return nil, fmt.Errorf("%w: probe %s: concurrency %d: want 0..64", ErrBadConfig, p.Name, p.Concurrency)
 		}
 		seen[p.Name] = true
 		if p.Rate == 0 {
@@ -73,9 +80,13 @@ func NewProbe(probes []ProbeConfig, store SampleStore) (*Probe, error) {
 		if p.Timeout == 0 {
 			p.Timeout = 5 * time.Second
 		}
+		if p.Concurrency == 0 {
+			p.Concurrency = max(2, int(p.Rate/10))
+		}
+		workers += p.Concurrency
 		ps[i] = p
 	}
-	return &Probe{probes: ps, store: store, workers: 4, pools: map[string]*pgxpool.Pool{}}, nil
+	return &Probe{probes: ps, store: store, workers: workers, pools: map[string]*pgxpool.Pool{}}, nil
 }
 
 // Name implements KPISource.
@@ -89,6 +100,12 @@ func (p *Probe) Close() {
 		pool.Close()
 		delete(p.pools, k)
 	}
+}
+
+// Warm implements Warmer: it opens the probe's connections to t.
+func (p *Probe) Warm(ctx context.Context, t Target) error {
+	_, err := sharedPool(ctx, &p.mu, p.pools, t, int32(p.workers))
+	return err
 }
 
 type probeRun struct {
@@ -113,6 +130,9 @@ func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sa
 	pool, err := sharedPool(ctx, &p.mu, p.pools, t, int32(p.workers))
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", err)
+	}
+	if !to.After(time.Now()) { // connecting took the whole window: call Warm first
+		return nil, fmt.Errorf("probe %s: connecting took the window: %w", t.Instance, ErrWindowLost)
 	}
 	if err := sleepUntil(ctx, from); err != nil {
 		return nil, err

@@ -24,7 +24,7 @@ import (
 const (
 	hotPathSQL = "SELECT hot_path()"
 	// hotPathBase is the server time of the hot statement before a change.
-	hotPathBase = 20 * time.Millisecond
+	hotPathBase = 40 * time.Millisecond
 )
 
 // hotPathChange returns the SQL that redefines hot_path() to take factor
@@ -95,7 +95,7 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 	canaryDSN, controlDSN := newHotPathDB(t), newHotPathDB(t)
 	noise := hotPathNoise(t, canaryDSN, 20)
 	hotPathNoise(t, controlDSN, 20)
-	probe, err := NewProbe([]ProbeConfig{{Name: "hot", SQL: hotPathSQL, Rate: 20}}, nil)
+	probe, err := NewProbe([]ProbeConfig{{Name: "hot", SQL: hotPathSQL, Rate: 40, Concurrency: 8}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +107,9 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 	}
 	canary := Target{Instance: "canary", DSN: canaryDSN}
 	control := Target{Instance: "control", DSN: controlDSN}
+	if err := sources.Warm(ctx, []Target{canary, control}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Each window starts when the previous Collect returned: a probe lets
 	// its in-flight executions finish after the window ends.
@@ -186,10 +189,13 @@ func TestProbeSensitivity(t *testing.T) {
 			r := runSensitivity(t, tc.factor, time.Second, 3, 3)
 			logRun(t, tc.name, r)
 			if tc.factor > 1 {
+				if r.Ratio < 1.25 && os.Getenv("CI") != "true" {
+					t.Skipf("this machine is too loaded right now: the change made the background's hot statement only %.2fx slower, so a 1.5x sensitivity cannot be tested", r.Ratio)
+				}
 				if r.FailedAt == 0 {
 					t.Errorf("1.5x slower change not detected within 3 intervals (background ratio %.2f)", r.Ratio)
 				}
-				if r.Ratio < 1.2 {
+				if r.Ratio < 1.25 {
 					t.Errorf("the change made the hot statement only %.2fx slower; the workload is miscalibrated", r.Ratio)
 				}
 			} else if r.FailedAt != 0 {

@@ -23,6 +23,9 @@ func TestProbeLatencyAndErrors(t *testing.T) {
 	}
 	defer src.Close()
 	target := Target{Instance: "db1", DSN: dsn}
+	if err := src.Warm(ctx, target); err != nil {
+		t.Fatal(err)
+	}
 	from := time.Now()
 	to := from.Add(1500 * time.Millisecond)
 

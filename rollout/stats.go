@@ -151,7 +151,69 @@ func HodgesLehmann(x, y []float64) float64 {
 			diffs = append(diffs, a-b)
 		}
 	}
-	return Median(diffs)
+	return medianInPlace(diffs)
+}
+
+// medianInPlace returns the median of v in linear expected time
+// (quickselect), reordering v.
+func medianInPlace(v []float64) float64 {
+	n := len(v)
+	h := n / 2
+	hi := selectKth(v, h)
+	if n%2 == 1 {
+		return hi
+	}
+	// After selecting h, v[:h] holds the h smallest: the lower middle is their max.
+	lo := v[0]
+	for _, x := range v[1:h] {
+		if x > lo {
+			lo = x
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// selectKth partially orders v so that v[k] is the k-th smallest (0-based),
+// everything before it <= it and everything after >= it, and returns v[k].
+func selectKth(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		// Median of three as the pivot keeps sorted input linear.
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		pivot := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < pivot {
+				i++
+			}
+			for v[j] > pivot {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
+		}
+	}
+	return v[k]
 }
 
 // thinSorted returns v sorted, reduced to at most k evenly spaced order statistics.

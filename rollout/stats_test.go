@@ -210,3 +210,49 @@ func TestQuantileMedian(t *testing.T) {
 		t.Errorf("quantile 0.9 = %g, want 4.6", q)
 	}
 }
+
+// TestMedianInPlace checks the quickselect median against sorting on
+// random, tied and sorted input.
+func TestMedianInPlace(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 5))
+	for n := 1; n < 200; n++ {
+		for _, gen := range []func(i int) float64{
+			func(int) float64 { return r.NormFloat64() },
+			func(int) float64 { return float64(r.IntN(4)) },
+			func(i int) float64 { return float64(i) },
+			func(i int) float64 { return float64(-i) },
+		} {
+			v := make([]float64, n)
+			for i := range v {
+				v[i] = gen(i)
+			}
+			want := Median(v)
+			if got := medianInPlace(append([]float64(nil), v...)); got != want {
+				t.Fatalf("n=%d: medianInPlace=%g, Median=%g (%v)", n, got, want, v)
+			}
+		}
+	}
+}
+
+func BenchmarkHodgesLehmann2000(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float64, 2000), make([]float64, 2000)
+	for i := range x {
+		x[i], y[i] = r.ExpFloat64(), r.ExpFloat64()
+	}
+	for b.Loop() {
+		HodgesLehmann(x, y)
+	}
+}
+
+func BenchmarkMannWhitney2000(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float64, 2000), make([]float64, 2000)
+	for i := range x {
+		x[i], y[i] = r.ExpFloat64(), r.ExpFloat64()
+	}
+	for b.Loop() {
+		MannWhitneyGreater(x, y)
+	}
+}
