@@ -21,10 +21,11 @@ import (
 // model, fleet, canary, leader elector and HTTP server. log should already
 // redact through red. Close the Daemon to release everything.
 func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d *Daemon, err error) {
-	d = &Daemon{Config: cfg, Log: log, Metrics: NewMetrics()}
+	built := &Daemon{Config: cfg, Log: log, Metrics: NewMetrics()}
+	d = built
 	defer func() {
 		if err != nil {
-			d.Close()
+			built.Close() // d is nil here: every error path returns nil, err
 			err = red.Err(err)
 		}
 	}()
