@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -137,4 +138,12 @@ func revertTitle(req RevertRequest) string {
 
 func commentMarker(key string) string {
 	return fmt.Sprintf("<!-- schemacanary:comment key=%s -->", key)
+}
+
+// withMarker returns body starting with the hidden marker (added once).
+func withMarker(marker, body string) string {
+	if strings.HasPrefix(body, marker) {
+		return body
+	}
+	return marker + "\n" + body
 }

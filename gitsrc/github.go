@@ -43,10 +43,14 @@ type githubConfig struct {
 type GitHubOption func(*githubConfig) error
 
 // WithGitHubBaseURL points the client at a GitHub Enterprise Server, e.g.
-// "https://ghe.example.com" ("/api/v3/" is appended when missing). The
-// default is api.github.com.
+// "https://ghe.example.com" ("/api/v3/" is appended when missing). "" and
+// "https://api.github.com" mean github.com, the default.
 func WithGitHubBaseURL(u string) GitHubOption {
 	return func(c *githubConfig) error {
+		if u == "" || strings.TrimSuffix(u, "/") == "https://api.github.com" {
+			c.baseURL = ""
+			return nil
+		}
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 			return fmt.Errorf("github base URL %q: must be http(s)", u)
 		}
@@ -172,7 +176,7 @@ func (g *GitHub) UpsertPrediction(ctx context.Context, ref ChangeRef, body strin
 		g.log.Info("prediction not posted: change has no pull request", "change", ref.Version)
 		return nil
 	}
-	full := PredictionMarker + "\n" + body
+	full := withMarker(PredictionMarker, body)
 	cs, err := g.comments(ctx, ref.PR)
 	if err != nil {
 		return fmt.Errorf("upsert prediction %d: %w", ref.Version, err)
@@ -222,7 +226,7 @@ func (g *GitHub) Comment(ctx context.Context, ref ChangeRef, key, body string) e
 			return nil
 		}
 	}
-	if _, err := g.createComment(ctx, ref.PR, marker+"\n"+body); err != nil {
+	if _, err := g.createComment(ctx, ref.PR, withMarker(marker, body)); err != nil {
 		return fmt.Errorf("comment %d %s: %w", ref.Version, key, err)
 	}
 	g.log.Info("comment posted", "change", ref.Version, "pr", ref.PR, "key", key)

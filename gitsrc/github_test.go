@@ -27,7 +27,7 @@ func TestGitHubStickyPredictionFollowsPagination(t *testing.T) {
 	}
 	g := newTestGitHub(t, f)
 	ref := ChangeRef{Version: 42, PR: 12}
-	for _, body := range []string{"confidence 61%", "confidence 61%", "confidence 88%"} {
+	for _, body := range []string{"confidence 61%", PredictionMarker + "\nconfidence 61%", "confidence 88%"} {
 		if err := g.UpsertPrediction(ctx, ref, body); err != nil {
 			t.Fatal(err)
 		}
@@ -317,6 +317,7 @@ func TestNewGitHubValidates(t *testing.T) {
 		{"slash", "a/b", "db", "t", nil},
 		{"no token", "a", "db", "", nil},
 		{"bad url", "a", "db", "t", []GitHubOption{WithGitHubBaseURL("ftp://x")}},
+		{"bad url 2", "a", "db", "t", []GitHubOption{WithGitHubBaseURL("https://exa mple.com")}},
 		{"bad branch", "a", "db", "t", []GitHubOption{WithGitHubBranch("a b")}},
 		{"bad wait", "a", "db", "t", []GitHubOption{WithMaxRateLimitWait(0)}},
 	}
@@ -332,5 +333,25 @@ func TestNewGitHubValidates(t *testing.T) {
 	}
 	if err := g.Comment(context.Background(), ChangeRef{Version: 1, PR: 1}, "x", "y"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong token: %v, want a 401 error", err)
+	}
+}
+
+func TestGitHubBaseURLDefaults(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"", "https://api.github.com", "https://api.github.com/"} {
+		g, err := NewGitHub("a", "b", "t", WithGitHubBaseURL(u))
+		if err != nil {
+			t.Fatalf("%q: %v", u, err)
+		}
+		if got := g.client.BaseURL.String(); got != "https://api.github.com/" {
+			t.Errorf("%q: base URL %s", u, got)
+		}
+	}
+	g, err := NewGitHub("a", "b", "t", WithGitHubBaseURL("https://ghe.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.client.BaseURL.String(); got != "https://ghe.example.com/api/v3/" {
+		t.Errorf("GHE base URL %s", got)
 	}
 }

@@ -140,7 +140,7 @@ func (f *LocalForge) UpsertPrediction(ctx context.Context, ref ChangeRef, body s
 	if ref.Version <= 0 {
 		return errors.New("upsert prediction: change version is required")
 	}
-	doc := []byte(PredictionMarker + "\n" + body + "\n")
+	doc := []byte(withMarker(PredictionMarker, body) + "\n")
 	path := commentFile(ref.Version, "prediction")
 	changed, err := f.audit.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
 		old, _, err := treeFileBytes(tip, path)
@@ -166,7 +166,7 @@ func (f *LocalForge) Comment(ctx context.Context, ref ChangeRef, key, body strin
 		return fmt.Errorf("comment %d: invalid version or key %q", ref.Version, key)
 	}
 	path := commentFile(ref.Version, key)
-	doc := []byte(commentMarker(key) + "\n" + body + "\n")
+	doc := []byte(withMarker(commentMarker(key), body) + "\n")
 	posted, err := f.audit.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
 		_, exists, err := treeFileBytes(tip, path)
 		if err != nil || exists {
