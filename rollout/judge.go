@@ -272,9 +272,18 @@ func (j *Judge) MigrationFailed(err error) Decision {
 
 // Judge decides over the samples of a bake window: canary holds the
 // canary instances' samples since the change, control the control
-// instances' samples over the same window, baseline the canary instances'
-// samples from before the change (either reference may be empty). Every
-// KPI present in canary (and not ignored) gets a verdict per reference.
+// instances' samples over the same window, baseline the samples from
+// before the change (either reference may be empty). Every KPI present in
+// canary (and not ignored) gets a verdict per reference.
+//
+// baseline should hold the canary instances' own samples and, ideally, the
+// control instances' samples over the same pre-change period (told apart
+// by Sample.Instance: samples of instances present in canary are its
+// own). With both, the baseline comparison of a continuous
+// KPI is corrected for drift (a difference in differences): the canary's
+// baseline is scaled by median(control now) / median(control before), so
+// a machine or fleet that got busier or quieter during the bake neither
+// fails nor hides a change.
 //
 // Hard guards come first and fail at once: a canary error_rate above
 // ErrorRateLimit, a lock_waits sample above LockWaitLimit. Then each KPI
@@ -291,16 +300,18 @@ func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 		return d
 	}
 	var failed, extended []string
+	ownBaseline, controlBaseline := splitBaseline(baseline, canary)
 	for _, kpi := range KPINames(canary) {
 		if j.ignored(kpi) {
 			continue
 		}
 		c := SelectKPI(canary, kpi)
+		base, drift := j.driftCorrected(kpi, SelectKPI(ownBaseline, kpi), SelectKPI(control, kpi), SelectKPI(controlBaseline, kpi))
 		var vs []Verdict
 		for _, ref := range []struct {
 			name     string
 			all, kpi []Sample
-		}{{RefControl, control, SelectKPI(control, kpi)}, {RefBaseline, baseline, SelectKPI(baseline, kpi)}} {
+		}{{RefControl, control, SelectKPI(control, kpi)}, {RefBaseline, ownBaseline, base}} {
 			switch {
 			case len(ref.all) == 0:
 				// No such reference at all (a fleet without control, a
@@ -312,7 +323,11 @@ func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 				vs = append(vs, Verdict{KPI: kpi, Reference: ref.name, Outcome: Extend, Test: TestNone, PValue: 1,
 					CanaryN: len(c), Reason: "no " + ref.name + " samples for this KPI"})
 			default:
-				vs = append(vs, j.compare(kpi, ref.name, c, ref.kpi))
+				v := j.compare(kpi, ref.name, c, ref.kpi)
+				if ref.name == RefBaseline && drift != 1 {
+					v.Reason += fmt.Sprintf(" [baseline scaled x%.3f for the drift seen on the control]", drift)
+				}
+				vs = append(vs, v)
 			}
 		}
 		if len(vs) == 0 {
@@ -408,4 +423,44 @@ func (j *Judge) guards(canary []Sample) (Verdict, bool) {
 		}
 	}
 	return Verdict{}, false
+}
+
+// splitBaseline separates the canary's own baseline (samples of instances
+// that appear in canary) from the other instances' (the control's).
+func splitBaseline(baseline, canary []Sample) (own, ofControl []Sample) {
+	mine := map[string]bool{}
+	for _, s := range canary {
+		mine[s.Instance] = true
+	}
+	for _, s := range baseline {
+		if mine[s.Instance] {
+			own = append(own, s)
+		} else {
+			ofControl = append(ofControl, s)
+		}
+	}
+	return own, ofControl
+}
+
+// driftCorrected scales the canary's baseline of a continuous KPI by the
+// control's drift, median(control now) / median(control before), when
+// both sides of the control have enough samples. It returns the samples
+// to compare with and the factor applied (1 = none).
+func (j *Judge) driftCorrected(kpi string, own, controlNow, controlBefore []Sample) ([]Sample, float64) {
+	if KindOf(kpi) != KindContinuous || len(own) == 0 ||
+		len(controlNow) < j.cfg.MinSamples || len(controlBefore) < j.cfg.MinSamples {
+		return own, 1
+	}
+	before := Median(sampleValues(controlBefore))
+	now := Median(sampleValues(controlNow))
+	if before <= 0 || now <= 0 || math.IsInf(now/before, 0) {
+		return own, 1
+	}
+	f := now / before
+	out := make([]Sample, len(own))
+	for i, s := range own {
+		s.Value *= f
+		out[i] = s
+	}
+	return out, f
 }

@@ -120,6 +120,28 @@ func TestJudgeDecisions(t *testing.T) {
 			want:     Extend,
 		},
 		{
+			// The machine got quieter during the bake (control 3 -> 2 ms)
+			// while the change made the canary 1.5x slower (2 -> 3 ms once
+			// scaled): uncorrected, canary 3 vs baseline 3 would hide it.
+			name:    "drift-corrected baseline reveals a change hidden by a quieter machine",
+			canary:  func(r *rand.Rand) []Sample { return judgeLatencies(r, "c", hot, 40, 3) },
+			control: func(r *rand.Rand) []Sample { return judgeLatencies(r, "k", hot, 40, 2) },
+			baseline: func(r *rand.Rand) []Sample {
+				return judgeCat(judgeLatencies(r, "c", hot, 40, 3), judgeLatencies(r, "k", hot, 40, 3))
+			},
+			want: Fail, reason: "latency:hot",
+		},
+		{
+			name:    "drift-corrected baseline: busier machine, no change, passes with combine any",
+			cfg:     JudgeConfig{Combine: "any"},
+			canary:  func(r *rand.Rand) []Sample { return judgeLatencies(r, "c", hot, 40, 3) },
+			control: func(r *rand.Rand) []Sample { return judgeLatencies(r, "k", hot, 40, 3) },
+			baseline: func(r *rand.Rand) []Sample {
+				return judgeCat(judgeLatencies(r, "c", hot, 40, 2), judgeLatencies(r, "k", hot, 40, 2))
+			},
+			want: Pass,
+		},
+		{
 			name:     "faster canary passes",
 			canary:   func(r *rand.Rand) []Sample { return judgeLatencies(r, "c", hot, 40, 1) },
 			control:  func(r *rand.Rand) []Sample { return judgeLatencies(r, "k", hot, 40, 2) },

@@ -117,7 +117,7 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 	var baseline []Sample
 	for k := 0; k < baselineIntervals; k++ {
 		from := time.Now()
-		s, err := sources.Collect(ctx, []Target{canary}, from, from.Add(interval))
+		s, err := sources.Collect(ctx, []Target{canary, control}, from, from.Add(interval))
 		if err != nil {
 			t.Fatal(err)
 		}
