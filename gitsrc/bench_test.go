@@ -215,7 +215,8 @@ func BenchmarkGitsrcChangesAfterOneCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	prev, err := r.commit("refs/remotes/origin/main~1")
+	head, _ := r.Head(ctx)
+	prev, err := r.commit(head + "~1")
 	if err != nil {
 		b.Fatal(err)
 	}

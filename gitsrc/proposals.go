@@ -2,7 +2,6 @@ package gitsrc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,14 +10,13 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // Proposal is an unmerged branch (or GitHub pull request head) that touches
 // the migrations folder, judged as if it were merged into the watched
 // branch's current head.
 type Proposal struct {
-	// Ref is the mirror's ref: "refs/remotes/origin/<branch>" or
+	// Ref is the remote's ref: "refs/heads/<branch>" or
 	// "refs/pull/<n>/head".
 	Ref string `json:"ref"`
 	// Branch is the remote branch name ("" for a pull-request ref).
@@ -61,10 +59,7 @@ func (r *Repo) Proposals(ctx context.Context) ([]Proposal, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, err := r.proposalRefs()
-	if err != nil {
-		return nil, err
-	}
+	refs := r.proposalRefs()
 	var out []Proposal
 	for _, ref := range refs {
 		if err := ctx.Err(); err != nil {
@@ -81,30 +76,16 @@ func (r *Repo) Proposals(ctx context.Context) ([]Proposal, error) {
 	return out, nil
 }
 
-func (r *Repo) proposalRefs() ([]*plumbing.Reference, error) {
-	it, err := r.git.References()
-	if err != nil {
-		return nil, fmt.Errorf("proposals: refs: %w", err)
-	}
-	watched := plumbing.NewRemoteReferenceName(remoteName, r.opts.branch)
+func (r *Repo) proposalRefs() []*plumbing.Reference {
+	watched := plumbing.NewBranchReferenceName(r.opts.branch)
 	var refs []*plumbing.Reference
-	err = it.ForEach(func(ref *plumbing.Reference) error {
-		n := ref.Name().String()
-		if ref.Type() != plumbing.HashReference || ref.Name() == watched {
-			return nil
+	for name, h := range r.refs {
+		if name != watched {
+			refs = append(refs, plumbing.NewHashReference(name, h))
 		}
-		isBranch := strings.HasPrefix(n, "refs/remotes/"+remoteName+"/") && !strings.HasSuffix(n, "/HEAD")
-		isPull := strings.HasPrefix(n, "refs/pull/") && strings.HasSuffix(n, "/head")
-		if isBranch || isPull {
-			refs = append(refs, ref)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, storer.ErrStop) {
-		return nil, fmt.Errorf("proposals: refs: %w", err)
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Name() < refs[j].Name() })
-	return refs, nil
+	return refs
 }
 
 func (r *Repo) proposal(head *object.Commit, headEntries []fileEntry, ref *plumbing.Reference) (Proposal, bool, error) {
@@ -191,7 +172,7 @@ func (r *Repo) proposal(head *object.Commit, headEntries []fileEntry, ref *plumb
 	if base != nil {
 		p.Base = base.Hash.String()
 	}
-	if b, ok := strings.CutPrefix(p.Ref, "refs/remotes/"+remoteName+"/"); ok {
+	if b, ok := strings.CutPrefix(p.Ref, "refs/heads/"); ok {
 		p.Branch = b
 	} else if n, ok := strings.CutPrefix(p.Ref, "refs/pull/"); ok {
 		p.PR, _ = strconv.Atoi(strings.TrimSuffix(n, "/head"))

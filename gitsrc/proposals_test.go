@@ -8,7 +8,6 @@ import (
 
 func TestProposals(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	f := newFixture(t)
 	f.write("migrations/0001_orders.sql", migration(3, "orders"))
 	f.commit("baseline")
@@ -16,7 +15,7 @@ func TestProposals(t *testing.T) {
 	// good: adds 0002, fine.
 	f.checkout("good", true)
 	f.write("migrations/0002_items.sql", migration(4, "items"))
-	good := f.commit("add items")
+	f.commit("add items")
 	f.checkout("main", false)
 
 	// docs: touches no migration; not a proposal.
@@ -45,10 +44,22 @@ func TestProposals(t *testing.T) {
 	late := f.commit("add d")
 	f.checkout("main", false)
 	f.setRef("refs/pull/9/head", f.ref("late"))
-	_ = good
 
-	r := openFixture(t, f)
-	ps, err := r.Proposals(ctx)
+	// In place, and through a fetched mirror (refs/pull/* refspec).
+	for _, mode := range []string{"in place", "mirror"} {
+		t.Run(mode, func(t *testing.T) {
+			var opts []Option
+			if mode == "mirror" {
+				opts = append(opts, WithDir(t.TempDir()))
+			}
+			checkProposals(t, openFixture(t, f, opts...), late)
+		})
+	}
+}
+
+func checkProposals(t *testing.T, r *Repo, late string) {
+	t.Helper()
+	ps, err := r.Proposals(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +70,7 @@ func TestProposals(t *testing.T) {
 	if len(ps) != 3 {
 		t.Fatalf("proposals %v, want late, stale and pull/9 (good is merged, docs touches nothing)", refsOf(ps))
 	}
-	lateP := byRef["refs/remotes/origin/late"]
+	lateP := byRef["refs/heads/late"]
 	if lateP.Branch != "late" || lateP.Head != late || len(lateP.Errors) != 0 || len(lateP.Changes) != 1 || lateP.Changes[0].Migration.Version != 4 {
 		t.Errorf("late = %+v", lateP)
 	}
@@ -67,7 +78,7 @@ func TestProposals(t *testing.T) {
 	if pr.PR != 9 || pr.Branch != "" || len(pr.Changes) != 1 {
 		t.Errorf("pull/9 = %+v", pr)
 	}
-	stale := byRef["refs/remotes/origin/stale"]
+	stale := byRef["refs/heads/stale"]
 	if len(stale.Changes) != 0 || len(stale.Errors) != 2 {
 		t.Fatalf("stale changes %d errors %v", len(stale.Changes), stale.Errors)
 	}

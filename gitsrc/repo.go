@@ -39,7 +39,11 @@ const (
 	remoteName   = "origin"
 )
 
-// Repo is a bare local mirror of a migrations repository. Its methods are
+// Repo reads a migrations repository: a bare local mirror it clones and
+// fetches, or, for a local path or file:// URL without WithDir, the
+// repository itself in place (nothing is copied and a poll costs no
+// process). Either way it works on a snapshot of the branches taken by
+// Open and each Fetch, so results only change when Fetch runs. Its methods are
 // safe for concurrent use: they run one at a time, because go-git's
 // on-disk object storage is not safe for concurrent readers.
 type Repo struct {
@@ -47,7 +51,9 @@ type Repo struct {
 	opts    repoOptions
 	dir     string
 	ownsDir bool
+	inPlace bool // dir is the source repository itself
 	git     *git.Repository
+	refs    refSnapshot
 
 	mu sync.Mutex
 	mc *migrationCache
@@ -73,6 +79,16 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Repo, error) {
 		return nil, fmt.Errorf("open %s: WithBasicAuth conflicts with credentials in the URL", redactURL(rawURL))
 	}
 	r := &Repo{url: redactURL(rawURL), opts: o, dir: o.dir, mc: newMigrationCache(20000)}
+	if local, ok := localPath(remote); ok && r.dir == "" {
+		r.inPlace, r.dir = true, local
+		if err := r.Fetch(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := r.Head(ctx); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	if r.dir == "" {
 		if r.dir, err = os.MkdirTemp("", "schemacanary-git-"); err != nil {
 			return nil, fmt.Errorf("open %s: %w", r.url, err)
@@ -125,11 +141,20 @@ func (r *Repo) initMirror(remote string) error {
 }
 
 // Fetch brings the mirror up to date, incrementally: only objects the mirror
-// lacks are transferred. Branches deleted on the remote are pruned.
+// lacks are transferred. Branches deleted on the remote are pruned. In place,
+// it re-opens the repository (to see new packs) and re-reads its branches.
 func (r *Repo) Fetch(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
+	if r.inPlace {
+		g, err := git.PlainOpenWithOptions(r.dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+		if err != nil {
+			return fmt.Errorf("open %s: %w", r.url, err)
+		}
+		r.git = g
+		return r.snapshot(ctx, start, true)
+	}
 	err := r.git.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: remoteName,
 		Auth:       r.opts.auth,
@@ -139,9 +164,7 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
-		r.opts.logger.LogAttrs(ctx, slog.LevelDebug, "git fetch", slog.String("repo", r.url),
-			slog.Bool("updated", err == nil), slog.Duration("took", time.Since(start)))
-		return nil
+		return r.snapshot(ctx, start, err == nil)
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("fetch %s: %w: the repository is empty", r.url, ErrNoBranch)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
@@ -173,11 +196,48 @@ func (r *Repo) Head(ctx context.Context) (string, error) {
 }
 
 func (r *Repo) headHash() (plumbing.Hash, error) {
-	ref, err := r.git.Reference(plumbing.NewRemoteReferenceName(remoteName, r.opts.branch), true)
-	if err != nil {
+	h, ok := r.refs[plumbing.NewBranchReferenceName(r.opts.branch)]
+	if !ok {
 		return plumbing.ZeroHash, fmt.Errorf("%s: branch %q: %w", r.url, r.opts.branch, ErrNoBranch)
 	}
-	return ref.Hash(), nil
+	return h, nil
+}
+
+// refSnapshot maps the remote's ref names (refs/heads/*, refs/pull/*/head)
+// to commits, as of the last Fetch.
+type refSnapshot map[plumbing.ReferenceName]plumbing.Hash
+
+// snapshot records the branches and pull-request heads. Called with r.mu held.
+func (r *Repo) snapshot(ctx context.Context, start time.Time, updated bool) error {
+	it, err := r.git.References()
+	if err != nil {
+		return fmt.Errorf("%s: read refs: %w", r.url, err)
+	}
+	refs := refSnapshot{}
+	mirrorPrefix := "refs/remotes/" + remoteName + "/"
+	err = it.ForEach(func(ref *plumbing.Reference) error {
+		if ref.Type() != plumbing.HashReference {
+			return nil
+		}
+		n := ref.Name().String()
+		switch {
+		case strings.HasPrefix(n, "refs/pull/") && strings.HasSuffix(n, "/head"):
+		case r.inPlace && strings.HasPrefix(n, "refs/heads/"):
+		case !r.inPlace && strings.HasPrefix(n, mirrorPrefix) && n != mirrorPrefix+"HEAD":
+			n = "refs/heads/" + strings.TrimPrefix(n, mirrorPrefix)
+		default:
+			return nil
+		}
+		refs[plumbing.ReferenceName(n)] = ref.Hash()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: read refs: %w", r.url, err)
+	}
+	r.refs = refs
+	r.opts.logger.LogAttrs(ctx, slog.LevelDebug, "git fetch", slog.String("repo", r.url), slog.Bool("in_place", r.inPlace),
+		slog.Bool("updated", updated), slog.Int("refs", len(refs)), slog.Duration("took", time.Since(start)))
+	return nil
 }
 
 // Branch returns the watched branch's name.
@@ -187,14 +247,15 @@ func (r *Repo) Branch() string { return r.opts.branch }
 // root ("" for the root).
 func (r *Repo) MigrationsDir() string { return r.opts.migDir }
 
-// Git returns the underlying go-git repository (the bare mirror), for
-// packages that write to it, such as the audit branch writer. Callers must
-// not move refs under refs/remotes/origin nor refs/pull, and must not use it
-// while a Repo method runs.
+// Git returns the underlying go-git repository (the bare mirror, or the
+// source repository itself when read in place), for packages that write to
+// it, such as the audit branch writer. Callers must not move refs under
+// refs/remotes/origin nor refs/pull, and must not use it while a Repo method
+// runs; Fetch may replace it.
 func (r *Repo) Git() *git.Repository { return r.git }
 
 // Close removes the mirror when Open created it in a temp dir; a WithDir
-// mirror stays for the next Open.
+// mirror, or a repository read in place, stays.
 func (r *Repo) Close() error {
 	if r.ownsDir && r.dir != "" {
 		return os.RemoveAll(r.dir)
@@ -243,6 +304,17 @@ func normalizeURL(raw string) (string, error) {
 		return "", fmt.Errorf("open %s: %w", raw, err)
 	}
 	return abs, nil
+}
+
+// localPath returns the directory of a local path or file:// URL.
+func localPath(remote string) (string, bool) {
+	if filepath.IsAbs(remote) {
+		return remote, true
+	}
+	if p, ok := strings.CutPrefix(remote, "file://"); ok {
+		return p, true
+	}
+	return "", false
 }
 
 func hasUserinfo(raw string) bool {

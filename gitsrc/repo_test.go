@@ -200,7 +200,15 @@ func TestListAndFetch(t *testing.T) {
 	f.write("db/0001_a.sql", migration(1, "a"))
 	f.write("db/0003_bad.sql", "-- +goose Up\nSELECT 1;\n")
 	first := f.commit("two")
-	r := openFixture(t, f, WithMigrationsDir("db/"), WithBranch("main"))
+	// A file:// URL is read in place, like a path.
+	r, err := Open(ctx, "file://"+f.dir, WithMigrationsDir("db/"), WithBranch("main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.inPlace {
+		t.Error("file:// URL was cloned")
+	}
 	l, err := r.List(ctx, "")
 	if err != nil {
 		t.Fatal(err)
