@@ -220,6 +220,29 @@ func forEach(ctx context.Context, instances []Instance, limit int, fn func(conte
 	return errs
 }
 
+// warm opens the sources' connections to targets ahead of the first
+// window (sources implementing Warmer), so no window is lost to a slow
+// connect.
+func (c *Canary) warm(ctx context.Context, targets []Instance) {
+	var wg sync.WaitGroup
+	for _, src := range c.sources {
+		w, ok := src.(Warmer)
+		if !ok {
+			continue
+		}
+		for _, in := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.Warm(ctx, in.Target()); err != nil {
+					c.em.emit(ctx, Event{Instance: in.Name, Wave: -1, Step: StepPlan, Err: err, Message: "KPI source " + src.Name() + " cannot reach the instance"})
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
 // collect samples every source on every target over [from, to).
 func (c *Canary) collect(ctx context.Context, targets []Instance, from, to time.Time) []Sample {
 	var mu sync.Mutex

@@ -93,6 +93,7 @@ func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Chec
 	if resume != nil && resume.Version == ch.Version && resume.Phase != "" {
 		cp = *resume
 	}
+	c.warm(ctx, append(append([]Instance{}, waves[0].Instances...), control...))
 	err = r.drive(ctx, cp)
 	r.finish(ctx)
 	return r.res, err

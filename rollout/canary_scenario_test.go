@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 func scenariosOn(t *testing.T) {
@@ -60,27 +58,6 @@ func newScenarioFleet(t *testing.T) *scenarioFleet {
 	return s
 }
 
-// medianLatency runs q n times on dsn and returns the median.
-func medianLatency(t *testing.T, dsn, q string, n int) time.Duration {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var d []time.Duration
-	for i := 0; i < n; i++ {
-		start := time.Now()
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-		d = append(d, time.Since(start))
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[n/2]
-}
-
 // TestScenarioSafeChangeNoFalseRollbacks: a safe change (a nullable
 // column) under the same noisy load, 20 runs, must never be rolled back.
 func TestScenarioSafeChangeNoFalseRollbacks(t *testing.T) {
@@ -111,7 +88,7 @@ func TestScenarioSafeChangeNoFalseRollbacks(t *testing.T) {
 }
 
 // TestScenarioSubtleHarmDetected: a trigger that makes the hot UPDATE
-// about 1.5× slower must be rolled back in >= 19 of 20 runs, within 3
+// about 1.5× slower (it sleeps half the UPDATE's probed median) must be rolled back in >= 19 of 20 runs, within 3
 // judged intervals.
 func TestScenarioSubtleHarmDetected(t *testing.T) {
 	scenariosOn(t)
@@ -120,19 +97,41 @@ func TestScenarioSubtleHarmDetected(t *testing.T) {
 	hot := "UPDATE items SET payload = md5(random()::text) WHERE id = 4242"
 	// Calibrate the trigger's loop so it adds about half the hot
 	// statement's median latency on this machine.
-	base := medianLatency(t, s.canaryDSN, hot, 200)
-	mustExec(t, s.canaryDSN, `CREATE FUNCTION burn(n int) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE x text := ''; BEGIN FOR i IN 1..n LOOP x := md5(x); END LOOP; RETURN x; END $$`)
-	perLoop := (medianLatency(t, s.canaryDSN, "SELECT burn(20000)", 20) - medianLatency(t, s.canaryDSN, "SELECT burn(1)", 20)) / 20000
-	loops := max(int(base/2/max(perLoop, time.Nanosecond)), 1)
-	t.Logf("hot UPDATE median %s; md5 loop %s/iteration; trigger runs %d iterations", base, perLoop, loops)
+	calib, err := NewProbe([]ProbeConfig{{Name: "hot_update", SQL: hot, Rate: 50}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer calib.Close()
+	target := s.fleet.Instances[0].Target()
 	detected, within3 := 0, 0
 	var mu sync.Mutex
 	var times []time.Duration
 	for run := 1; run <= 20; run++ {
 		v := int64(2000 + run)
-		up := fmt.Sprintf(`CREATE FUNCTION slow_%d() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM burn(%d); RETURN NEW; END $$;
-CREATE TRIGGER slow_%d BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_%d();`, run, loops, run, run)
+		// Calibrate the trigger before each run, under the current load:
+		// it adds about half the hot statement's median latency.
+		var samples []Sample
+		for try := 0; ; try++ {
+			from := time.Now().Add(300 * time.Millisecond)
+			samples, err = calib.Collect(ctx, target, from, from.Add(time.Second))
+			if err == nil {
+				break
+			}
+			if try == 3 {
+				t.Fatal(err)
+			}
+		}
+		var lat []time.Duration
+		for _, x := range SelectKPI(samples, KPILatencyPrefix+"hot_update") {
+			lat = append(lat, time.Duration(x.Value*float64(time.Millisecond)))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		base := lat[len(lat)/2] // as the probe sees it: from the scheduled start
+		// The trigger sleeps half the median: a fixed wall-clock cost that
+		// a loaded machine cannot blur (a CPU loop's cost varies with load).
+		sleepMs := max(int(base/2/time.Millisecond), 1)
+		up := fmt.Sprintf(`CREATE FUNCTION slow_%d() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(%g); RETURN NEW; END $$;
+CREATE TRIGGER slow_%d BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_%d();`, run, float64(sleepMs)/1000, run, run)
 		down := fmt.Sprintf("DROP TRIGGER slow_%d ON items;\nDROP FUNCTION slow_%d();", run, run)
 		ch := testChange(v, fmt.Sprintf("slow_%d", run), up, down, []string{"public.items"}, "ShareRowExclusiveLock")
 		res, err := s.canary.Run(ctx, s.fleet, ch, nil)
@@ -148,7 +147,19 @@ CREATE TRIGGER slow_%d BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow
 			times = append(times, res.TimeToRollback)
 			mu.Unlock()
 		}
-		t.Logf("run %d: %s after %d interval(s): %s", run, res.Status, res.Judgements, res.Reason)
+		t.Logf("run %d (hot UPDATE median %s as probed, trigger sleeps %d ms): %s after %d interval(s): %s", run, base, sleepMs, res.Status, res.Judgements, res.Reason)
+		if !res.RolledBack() && res.Decision != nil {
+			for _, v := range res.Decision.Verdicts {
+				t.Logf("  %s", v)
+			}
+			// A miss promoted the trigger to the control too: take it
+			// out everywhere so the next run starts clean.
+			for _, in := range s.fleet.Instances {
+				if _, err := s.canary.Rollbacker().Rollback(ctx, in, ch, "scenario cleanup"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	if len(times) > 0 {
