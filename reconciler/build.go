@@ -114,8 +114,12 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 		return nil, fmt.Errorf("canary: %w", err)
 	}
 	var an PGAnalyzer
-	if len(fleet.Instances) > 0 {
-		cat, err := analysis.NewPGCatalog(ctx, fleet.Instances[0].DSN, analysis.WithCatalogLogger(log))
+	if len(fleet.Instances) > 0 && *cfg.Prediction.LiveCatalog {
+		catOpts := []analysis.CatalogOption{analysis.WithCatalogLogger(log)}
+		if cache, err := os.UserCacheDir(); err == nil {
+			catOpts = append(catOpts, analysis.WithCalibrationCache(filepath.Join(cache, "schemacanary", "calibration.json")))
+		}
+		cat, err := analysis.NewPGCatalog(ctx, fleet.Instances[0].DSN, catOpts...)
 		if err != nil {
 			log.Warn("live catalog unavailable; analyzing without table sizes", "instance", fleet.Instances[0].Name, "err", red.Err(err))
 		} else {

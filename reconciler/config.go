@@ -99,6 +99,10 @@ type PredictionConfig struct {
 	// Model is the path of a trained model file; empty means the model in the
 	// control store, or else the embedded bootstrap model.
 	Model string `yaml:"model"`
+	// LiveCatalog feeds the analysis the size and write rate of the touched
+	// tables, read from the first instance of the fleet (a few seconds per
+	// analysis while it samples rates); default true.
+	LiveCatalog *bool `yaml:"live_catalog"`
 	// MinHistory is how many finished changes the control store must hold
 	// before a retrained model replaces the bootstrap model; default 30.
 	MinHistory int `yaml:"min_history"`
@@ -222,6 +226,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.Prediction.Threshold == 0 {
 		c.Prediction.Threshold = 0.80
+	}
+	if c.Prediction.LiveCatalog == nil {
+		on := true
+		c.Prediction.LiveCatalog = &on
 	}
 	if c.Prediction.MinHistory == 0 {
 		c.Prediction.MinHistory = 30

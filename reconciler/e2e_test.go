@@ -1,0 +1,332 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
+)
+
+// e2eModel is a tiny model that predicts from the risk label only, so the
+// test decides which change needs an approval: risk 2 → 0.99, 5 → 0.88,
+// 9 → 0.12 against the threshold 0.80.
+const e2eModel = `{"format":1,"version":"e2e-risk","threshold":0.8,"intercept":2,
+ "coefficients":[{"name":"risk","mean":5,"scale":1,"weight":-1}],"calibration":{"a":1,"b":0}}`
+
+// e2eWorld is a bare Git repository, a working clone that "merges" by
+// pushing to main, a fleet of two real databases with a hot indexed table,
+// a control database, and a daemon built from a YAML config.
+type e2eWorld struct {
+	t      *testing.T
+	dir    string
+	origin string
+	work   string
+	fleet  map[string]string // instance → DSN
+	cfg    string
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=alice", "GIT_AUTHOR_EMAIL=alice@example.com",
+		"GIT_COMMITTER_NAME=alice", "GIT_COMMITTER_EMAIL=alice@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func requireGit(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("git not installed")
+		}
+		t.Skip("git not installed")
+	}
+}
+
+func newE2EWorld(t *testing.T, extraYAML string) *e2eWorld {
+	t.Helper()
+	requireGit(t)
+	ctx := context.Background()
+	w := &e2eWorld{t: t, dir: t.TempDir(), fleet: map[string]string{}}
+	w.origin = filepath.Join(w.dir, "origin.git")
+	w.work = filepath.Join(w.dir, "work")
+	git(t, w.dir, "init", "-q", "--bare", "-b", "main", w.origin)
+	git(t, w.dir, "clone", "-q", w.origin, w.work)
+	git(t, w.work, "checkout", "-q", "-b", "main")
+	os.MkdirAll(filepath.Join(w.work, "migrations"), 0o755)
+	writeTestFile(t, filepath.Join(w.work, "README.md"), "migrations\n")
+	git(t, w.work, "add", ".")
+	git(t, w.work, "commit", "-q", "-m", "init")
+	git(t, w.work, "push", "-q", "origin", "main")
+
+	var fleet strings.Builder
+	for i, name := range []string{"c1", "m1"} {
+		dsn := pgtest.NewDatabase(t)
+		w.fleet[name] = dsn
+		execSQL(t, ctx, dsn,
+			"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text)",
+			"INSERT INTO items (v) SELECT g FROM generate_series(1, 200000) g",
+			"CREATE INDEX items_v_idx ON items (v)", "ANALYZE items")
+		f := filepath.Join(w.dir, name+".dsn")
+		writeTestFile(t, f, dsn+"\n")
+		group := "main"
+		if i == 0 {
+			group = "canary"
+		}
+		fmt.Fprintf(&fleet, "    - {name: %s, dsn_file: %s, group: %s}\n", name, f, group)
+	}
+	control := filepath.Join(w.dir, "control.dsn")
+	writeTestFile(t, control, pgtest.NewDatabase(t)+"\n")
+	model := filepath.Join(w.dir, "model.json")
+	writeTestFile(t, model, e2eModel)
+	w.cfg = fmt.Sprintf(`repo:
+  url: file://%s
+  branch: main
+  dir: migrations
+  clone_dir: %s
+control:
+  dsn_file: %s
+fleet:
+  instances:
+%s  waves: [canary, 100%%]
+canary:
+  interval: 200ms
+  baseline: 2s
+  bake: 2s
+  kpis:
+    pgstat: {disabled: true}
+    probes:
+      - {name: by_v, sql: "SELECT id FROM items WHERE v = 4242", rate: 25}
+prediction:
+  threshold: 0.80
+  live_catalog: false
+  model: %s
+http:
+  listen: 127.0.0.1:0
+forge:
+  kind: local
+reconcile:
+  leader_interval: 100ms
+%s`, w.origin, filepath.Join(w.dir, "mirror"), control, fleet.String(), model, extraYAML)
+	return w
+}
+
+func writeTestFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func execSQL(t *testing.T, ctx context.Context, dsn string, stmts ...string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func queryInt(t *testing.T, dsn, q string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// merge commits a migration file on main and pushes it.
+func (w *e2eWorld) merge(name, src string) {
+	w.t.Helper()
+	writeTestFile(w.t, filepath.Join(w.work, "migrations", name), src)
+	git(w.t, w.work, "add", ".")
+	git(w.t, w.work, "commit", "-q", "-m", "add "+name)
+	git(w.t, w.work, "push", "-q", "origin", "main")
+}
+
+// mergeBranch merges a remote branch into main and pushes (a merged PR).
+func (w *e2eWorld) mergeBranch(branch string) {
+	w.t.Helper()
+	git(w.t, w.work, "fetch", "-q", "origin")
+	git(w.t, w.work, "merge", "-q", "--no-edit", "origin/"+branch)
+	git(w.t, w.work, "push", "-q", "origin", "main")
+}
+
+func (w *e2eWorld) build(ctx context.Context) *Daemon {
+	w.t.Helper()
+	cfg, err := ParseConfig([]byte(w.cfg))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	red := &Redactor{}
+	log := slog.New(NewRedactingHandler(slog.NewTextHandler(testWriter{w.t}, &slog.HandlerOptions{Level: slog.LevelInfo}), red))
+	d, err := Build(ctx, cfg, log, red)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(d.Close)
+	return d
+}
+
+type testWriter struct{ t *testing.T }
+
+func (tw testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		tw.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// settle reconciles until a pass changes nothing.
+func settle(t *testing.T, ctx context.Context, d *Daemon) {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		res, err := d.Reconcile.Reconcile(ctx)
+		if err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+		if res.Discovered+res.Transitions+res.Rejected == 0 {
+			return
+		}
+	}
+	t.Fatal("reconcile did not settle in 20 passes")
+}
+
+func auditStates(t *testing.T, ctx context.Context, origin string, v int64) []string {
+	t.Helper()
+	a, err := gitsrc.OpenAudit(ctx, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trs, err := a.History(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tr := range trs {
+		out = append(out, tr.To)
+	}
+	return out
+}
+
+// TestEndToEndThreeMergedMigrations takes a safe, a harmful and a risky
+// migration through the real daemon components: real Git (local forge, the
+// audit branch), real Postgres fleet and control store, the real canary,
+// judge and rollback. The safe one reaches done, the harmful one (it drops
+// the index a probe query needs) is rolled back with a revert branch, the
+// risky one waits for an approval; the audit branch tells each story.
+func TestEndToEndThreeMergedMigrations(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	w := newE2EWorld(t, "")
+	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	w.merge("00002_drop_v_idx.sql", migrationSrc(5, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
+	w.merge("00003_add_flag.sql", migrationSrc(9, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))
+	d := w.build(ctx)
+	settle(t, ctx, d)
+
+	state := func(v int64) State {
+		c, err := d.Store.Get(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.State
+	}
+	if s := state(1); s != StateDone {
+		t.Fatalf("safe change: %s", s)
+	}
+	if s := state(2); s != StateRolledBack {
+		t.Fatalf("harmful change: %s", s)
+	}
+	if s := state(3); s != StatePredicted {
+		t.Fatalf("risky change behind the held one: %s", s)
+	}
+	for name, dsn := range w.fleet {
+		if n := queryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
+			t.Errorf("%s: index missing after the rollback", name)
+		}
+		if n := queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied"); n != 1 {
+			t.Errorf("%s: safe change not applied", name)
+		}
+	}
+	// The revert branch exists on the remote; merging it releases the queue.
+	if out := git(t, w.dir, "--git-dir", w.origin, "branch", "--list", "schemacanary/revert-2"); !strings.Contains(out, "revert-2") {
+		t.Fatalf("no revert branch on origin: %q", out)
+	}
+	w.mergeBranch("schemacanary/revert-2")
+	settle(t, ctx, d)
+	if s := state(2); s != StateReverted {
+		t.Fatalf("harmful change after its revert merged: %s", s)
+	}
+	if s := state(3); s != StateAwaitingApproval {
+		t.Fatalf("risky change: %s", s)
+	}
+	if _, err := Approve(ctx, d.Store, 3, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ctx, d)
+	if s := state(3); s != StateDone {
+		t.Fatalf("risky change after approval: %s", s)
+	}
+	for name, dsn := range w.fleet {
+		if n := queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id IN (1, 3) AND is_applied"); n != 2 {
+			t.Errorf("%s: %d of versions 1 and 3 applied", name, n)
+		}
+		if n := queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 2"); n != 0 {
+			t.Errorf("%s: version 2 still recorded", name)
+		}
+	}
+
+	want := map[int64][]string{
+		1: {"discovered", "predicted", "approved", "canary", "baking", "promoting", "done"},
+		2: {"discovered", "predicted", "approved", "canary", "baking", "rolling_back", "rolled_back", "reverted"},
+		3: {"discovered", "predicted", "awaiting_approval", "approved", "canary", "baking", "promoting", "done"},
+	}
+	for v, states := range want {
+		if got := auditStates(t, ctx, w.origin, v); !slices.Equal(got, states) {
+			t.Errorf("audit of %d: %v, want %v", v, got, states)
+		}
+	}
+	a, err := gitsrc.OpenAudit(ctx, w.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, ok, err := a.ReadChange(ctx, 2)
+	if err != nil || !ok {
+		t.Fatalf("audit file of 2: %v %v", ok, err)
+	}
+	for _, s := range []string{"latency:by_v", "schemacanary/revert-2"} {
+		if !strings.Contains(string(doc), s) {
+			t.Errorf("audit file of 2 lacks %q:\n%s", s, doc)
+		}
+	}
+}
