@@ -1,5 +1,3 @@
-// Package examples holds no code: it is the home of the tests that run every
-// file under examples/ (STYLE.md: every example is run by the test suite).
 package examples
 
 import (
@@ -8,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -15,9 +15,11 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for goose
 	"github.com/pressly/goose/v3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -196,5 +198,89 @@ func checkVersion(t *testing.T, p *goose.Provider, want int64) {
 	}
 	if got != want {
 		t.Fatalf("database version %d, want %d", got, want)
+	}
+}
+
+func TestExampleConfigLoadsStrictly(t *testing.T) {
+	t.Parallel()
+	cfg, err := reconciler.LoadConfig("schemacanary.yaml")
+	if err != nil {
+		t.Fatalf("examples/schemacanary.yaml: %v", err)
+	}
+	if len(cfg.Fleet.Instances) != 4 || cfg.Forge.Kind != reconciler.ForgeGitHub || cfg.Canary.KPIs.Prometheus == nil {
+		t.Errorf("the example config lost options: %d instances, forge %q", len(cfg.Fleet.Instances), cfg.Forge.Kind)
+	}
+	// "every option": each key of the config structs appears in the example.
+	b, err := os.ReadFile("schemacanary.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range yamlKeys(reflect.TypeOf(reconciler.Config{})) {
+		if !regexp.MustCompile(`(?m)^\s*(#\s*)?(- )?` + regexp.QuoteMeta(key) + `:`).Match(b) {
+			t.Errorf("examples/schemacanary.yaml does not show the key %q", key)
+		}
+	}
+}
+
+// yamlKeys lists the yaml keys of a struct type, recursively.
+func yamlKeys(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t.PkgPath() == "time" {
+		return nil
+	}
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out = append(out, name)
+		out = append(out, yamlKeys(f.Type)...)
+	}
+	return out
+}
+
+func TestGitHubWorkflowExample(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("github-workflow.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		On   map[string]any `yaml:"on"`
+		Jobs map[string]struct {
+			RunsOn string `yaml:"runs-on"`
+			Steps  []struct {
+				Name string `yaml:"name"`
+				Uses string `yaml:"uses"`
+				Run  string `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(b, &wf); err != nil {
+		t.Fatalf("github-workflow.yml: %v", err)
+	}
+	if _, ok := wf.On["pull_request"]; !ok {
+		t.Error("the workflow must run on pull_request")
+	}
+	var runs strings.Builder
+	for name, j := range wf.Jobs {
+		if j.RunsOn == "" || len(j.Steps) == 0 {
+			t.Errorf("job %s: runs-on and steps are required", name)
+		}
+		for _, s := range j.Steps {
+			if s.Uses == "" && s.Run == "" {
+				t.Errorf("job %s step %q: neither uses nor run", name, s.Name)
+			}
+			runs.WriteString(s.Run + "\n")
+		}
+	}
+	for _, cmd := range []string{"schemacanary lint", "schemacanary predict"} {
+		if !strings.Contains(runs.String(), cmd) {
+			t.Errorf("the workflow does not run %q", cmd)
+		}
 	}
 }

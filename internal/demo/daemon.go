@@ -1,0 +1,75 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler"
+)
+
+// runningDaemon is the reconciler daemon the demo runs in-process, built
+// from a generated config by reconciler.Build exactly as `schemacanary run`
+// builds it.
+type runningDaemon struct {
+	d      *reconciler.Daemon
+	status reconciler.StatusSource
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startDaemon writes the demo config, builds the daemon and runs it until
+// stop.
+func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
+	if err := writeControlDSN(e.dir, e.clusters.ControlDSN); err != nil {
+		return nil, err
+	}
+	path, err := writeConfig(e.dir, configData{RepoURL: e.repo.URL(), Fleet: e.clusters.Fleet, T: e.opts.Timing,
+		Threshold: demoThreshold})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := reconciler.LoadConfig(path)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	red := &reconciler.Redactor{}
+	d, err := reconciler.Build(ctx, cfg, e.opts.Log, red)
+	if err != nil {
+		return nil, fmt.Errorf("demo: start the daemon: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &runningDaemon{d: d, status: reconciler.NewStoreStatus(d.Store), cancel: cancel, done: make(chan error, 1),
+		url: "http://" + d.Server.Addr() + "/"}
+	go func() { r.done <- d.Run(runCtx) }()
+	return r, nil
+}
+
+// demoThreshold is the confidence a change needs to proceed without an
+// approval; the demo's risky change falls below it.
+const demoThreshold = 0.6
+
+// approve records an approval the way `schemacanary approve VERSION --by
+// NAME` does, then asks for a pass at once.
+func (r *runningDaemon) approve(ctx context.Context, version int64, by string) error {
+	if err := r.d.Store.Approve(ctx, version, by, "cli"); err != nil {
+		return err
+	}
+	r.d.Trigger()
+	return nil
+}
+
+// stop stops the daemon and releases what it opened.
+func (r *runningDaemon) stop() error {
+	r.cancel()
+	var err error
+	select {
+	case err = <-r.done:
+	case <-time.After(30 * time.Second):
+		err = errors.New("demo: the daemon did not stop within 30s")
+	}
+	r.d.Close()
+	return err
+}

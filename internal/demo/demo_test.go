@@ -1,0 +1,77 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/schemacanary/schemacanary/internal/pgtest"
+)
+
+// TestDemoScenario runs `schemacanary demo` end to end: five real clusters,
+// a Git repository, the daemon, the three changes. It takes minutes, so it
+// runs with the scenarios (make scenarios).
+func TestDemoScenario(t *testing.T) {
+	if os.Getenv("SCHEMACANARY_SCENARIOS") != "1" {
+		t.Skip("a scenario: SCHEMACANARY_SCENARIOS=1 (make scenarios)")
+	}
+	if _, err := pgtest.BinDir(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	sum, err := Run(ctx, Options{Out: &out, Scale: Scale{Customers: 20_000, Products: 1_000, Orders: 120_000}})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	want := map[string]string{"safe": "done", "harmful": "rolled_back", "risky": "done after approval"}
+	if len(sum.Outcomes) != 3 {
+		t.Fatalf("%d outcomes, want 3", len(sum.Outcomes))
+	}
+	for _, o := range sum.Outcomes {
+		if o.State != want[o.Kind] {
+			t.Errorf("%s change %s ended %s, want %s", o.Kind, o.File, o.State, want[o.Kind])
+		}
+	}
+	for name, v := range sum.Versions {
+		if v != 17 {
+			t.Errorf("%s at goose version %d, want 17", name, v)
+		}
+		if sum.Orders[name] != sum.Expected[name] {
+			t.Errorf("%s: %d orders, want %d", name, sum.Orders[name], sum.Expected[name])
+		}
+	}
+	if sum.RevertBranch != "schemacanary/revert-16" {
+		t.Errorf("revert branch %q", sum.RevertBranch)
+	}
+	for _, s := range []string{"latency:my_orders", "fail", "schemacanary approve 17", "git --git-dir", "log schemacanary-audit"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("the timeline lacks %q", s)
+		}
+	}
+	if _, err := os.Stat(sum.RepoDir); !os.IsNotExist(err) {
+		t.Errorf("the demo left %s behind", sum.RepoDir)
+	}
+}
+
+// TestDemoWithoutPostgres checks the one clear line when PostgreSQL is missing.
+func TestDemoWithoutPostgres(t *testing.T) {
+	t.Setenv("PG_BINDIR", "")
+	t.Setenv("PATH", t.TempDir())
+	if _, err := pgtest.BinDir(); err == nil {
+		t.Skip("PostgreSQL found outside PATH (/usr/lib/postgresql); cannot hide it")
+	}
+	_, err := Run(context.Background(), Options{Out: &bytes.Buffer{}})
+	if !errors.Is(err, ErrNoPostgres) {
+		t.Fatalf("err = %v, want ErrNoPostgres", err)
+	}
+}

@@ -1,0 +1,146 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler"
+	"github.com/schemacanary/schemacanary/rollout"
+)
+
+// watcher follows one change request in the control store and prints each
+// new step of its timeline and the judge's KPI verdicts.
+type watcher struct {
+	src     reconciler.StatusSource
+	p       *printer
+	seen    map[string]bool
+	verdict map[string]bool
+}
+
+func newWatcher(src reconciler.StatusSource, p *printer) *watcher {
+	return &watcher{src: src, p: p, seen: map[string]bool{}, verdict: map[string]bool{}}
+}
+
+// ErrTimeout is returned when a change does not reach the expected state in time.
+var ErrTimeout = fmt.Errorf("demo: timed out")
+
+// waitFor prints the change's progress until its state is one of want, and
+// returns the final detail. It fails when the change reaches a state in
+// stop (e.g. failed) or the deadline passes.
+func (w *watcher) waitFor(ctx context.Context, version int64, timeout time.Duration, want ...string) (*reconciler.StatusChangeDetail, error) {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d, err := w.src.GetChange(ctx, version)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			w.print(d)
+			for _, s := range want {
+				if d.State == s {
+					return d, nil
+				}
+			}
+			if d.State == "failed" {
+				return d, fmt.Errorf("demo: change %d failed: %s", version, lastMessage(d))
+			}
+		}
+		if time.Now().After(deadline) {
+			state := "not discovered"
+			if d != nil {
+				state = d.State
+			}
+			return d, fmt.Errorf("%w: change %d is %s after %v, want %s", ErrTimeout, version, state, timeout, strings.Join(want, " or "))
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func lastMessage(d *reconciler.StatusChangeDetail) string {
+	if len(d.Timeline) == 0 {
+		return ""
+	}
+	return d.Timeline[len(d.Timeline)-1].Message
+}
+
+// print prints the timeline entries not printed yet, then new verdicts.
+func (w *watcher) print(d *reconciler.StatusChangeDetail) {
+	for _, e := range d.Timeline {
+		key := fmt.Sprintf("%d|%s|%s|%s|%s", d.Version, e.At.Format(time.RFC3339Nano), e.Step, e.Instance, e.Message)
+		if w.seen[key] {
+			continue
+		}
+		w.seen[key] = true
+		where := e.Wave
+		if e.Instance != "" {
+			where = strings.TrimSpace(where + " " + e.Instance)
+		}
+		mark := " "
+		if e.Failed {
+			mark = "✗"
+		}
+		msg := e.Message
+		if len(msg) > 110 {
+			msg = msg[:107] + "…"
+		}
+		w.p.line("#%d %s %-17s %-16s %s", d.Version, mark, e.Step, where, msg)
+		if e.Step == "judge" || strings.HasPrefix(e.Step, "bake") {
+			w.printVerdicts(d)
+		}
+	}
+	w.printVerdicts(d)
+}
+
+// printVerdicts prints each KPI's verdict against the control once it has one.
+func (w *watcher) printVerdicts(d *reconciler.StatusChangeDetail) {
+	for _, k := range d.KPIs {
+		v := k.Verdict
+		if v == nil {
+			continue
+		}
+		key := fmt.Sprintf("%d|%s|%s|%.3g", d.Version, k.KPI, v.Outcome, v.PValue)
+		if w.verdict[key] {
+			continue
+		}
+		w.verdict[key] = true
+		w.p.detail("%-28s %-6s vs %-8s p = %-9s canary %s vs %s%s", k.KPI, v.Outcome, v.Reference, pval(v.PValue),
+			kpiValue(v.CanaryValue, k.Unit), kpiValue(v.ReferenceValue, k.Unit), ratio(v))
+	}
+}
+
+func pval(p float64) string {
+	switch {
+	case math.IsNaN(p):
+		return "n/a"
+	case p < 0.0001:
+		return fmt.Sprintf("%.1e", p)
+	}
+	return fmt.Sprintf("%.4f", p)
+}
+
+func kpiValue(v float64, unit string) string {
+	if unit == "ratio" {
+		return fmt.Sprintf("%.2f%%", 100*v)
+	}
+	s := fmt.Sprintf("%.3g", v)
+	if unit != "" {
+		s += " " + unit
+	}
+	return s
+}
+
+func ratio(v *rollout.Verdict) string {
+	if v.Outcome == rollout.Fail && v.ReferenceValue > 0 && v.CanaryValue/v.ReferenceValue >= 2 {
+		return fmt.Sprintf("  (%.0f× slower)", v.CanaryValue/v.ReferenceValue)
+	}
+	return ""
+}
