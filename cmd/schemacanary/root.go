@@ -39,6 +39,7 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newTrainCmd(),
 		newPredictCmd(),
 		newRolloutCmd(&g),
+		newDemoCmd(&g),
 		newRunCmd(&g),
 		newApproveCmd(&g),
 		newSkipCmd(&g),
