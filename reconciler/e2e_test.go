@@ -59,7 +59,16 @@ func requireGit(t *testing.T) {
 	}
 }
 
+// e2eInstance is one fleet instance; an empty DSN means a fresh database on
+// the shared cluster.
+type e2eInstance struct{ Name, Group, DSN string }
+
 func newE2EWorld(t *testing.T, extraYAML string) *e2eWorld {
+	t.Helper()
+	return newE2EWorldWith(t, extraYAML, "[canary, 100%]", []e2eInstance{{Name: "c1", Group: "canary"}, {Name: "m1", Group: "main"}})
+}
+
+func newE2EWorldWith(t *testing.T, extraYAML, waves string, instances []e2eInstance) *e2eWorld {
 	t.Helper()
 	requireGit(t)
 	ctx := context.Background()
@@ -76,8 +85,11 @@ func newE2EWorld(t *testing.T, extraYAML string) *e2eWorld {
 	git(t, w.work, "push", "-q", "origin", "main")
 
 	var fleet strings.Builder
-	for i, name := range []string{"c1", "m1"} {
-		dsn := pgtest.NewDatabase(t)
+	for _, in := range instances {
+		name, dsn := in.Name, in.DSN
+		if dsn == "" {
+			dsn = pgtest.NewDatabase(t)
+		}
 		w.fleet[name] = dsn
 		execSQL(t, ctx, dsn,
 			"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text)",
@@ -85,11 +97,7 @@ func newE2EWorld(t *testing.T, extraYAML string) *e2eWorld {
 			"CREATE INDEX items_v_idx ON items (v)", "ANALYZE items")
 		f := filepath.Join(w.dir, name+".dsn")
 		writeTestFile(t, f, dsn+"\n")
-		group := "main"
-		if i == 0 {
-			group = "canary"
-		}
-		fmt.Fprintf(&fleet, "    - {name: %s, dsn_file: %s, group: %s}\n", name, f, group)
+		fmt.Fprintf(&fleet, "    - {name: %s, dsn_file: %s, group: %s}\n", name, f, in.Group)
 	}
 	control := filepath.Join(w.dir, "control.dsn")
 	writeTestFile(t, control, pgtest.NewDatabase(t)+"\n")
@@ -104,7 +112,7 @@ control:
   dsn_file: %s
 fleet:
   instances:
-%s  waves: [canary, 100%%]
+%s  waves: %s
 canary:
   interval: 200ms
   baseline: 2s
@@ -123,7 +131,7 @@ forge:
   kind: local
 reconcile:
   leader_interval: 100ms
-%s`, w.origin, filepath.Join(w.dir, "mirror"), control, fleet.String(), model, extraYAML)
+%s`, w.origin, filepath.Join(w.dir, "mirror"), control, fleet.String(), waves, model, extraYAML)
 	return w
 }
 
@@ -328,5 +336,72 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 		if !strings.Contains(string(doc), s) {
 			t.Errorf("audit file of 2 lacks %q:\n%s", s, doc)
 		}
+	}
+}
+
+// TestEndToEndInstanceDownMidRollout stops one instance's server while a
+// change bakes on the canary: the promotion stops at that instance, and
+// with on_instance_down: hold the change is failed with each instance's
+// exact state, the applied ones left as they are.
+func TestEndToEndInstanceDownMidRollout(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	down := pgtest.NewCluster(t, pgtest.Options{Name: "down"})
+	dsn, err := down.CreateDatabase(ctx, "m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newE2EWorldWith(t, "  on_instance_down: hold\n", "[canary, 100%]",
+		[]e2eInstance{{Name: "c1", Group: "canary"}, {Name: "m1", Group: "main"}, {Name: "m2", Group: "main", DSN: dsn}})
+	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	d := w.build(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Reconcile.Reconcile(ctx)
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		c, err := d.Store.Get(ctx, 1)
+		return err == nil && c.State == StateBaking
+	}, "the canary bake")
+	if err := down.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Logf("reconcile: %v", err)
+	}
+	c, err := d.Store.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != StateFailed {
+		t.Fatalf("state %s (%s), want failed", c.State, c.Reason)
+	}
+	want := map[string]int64{"c1": 1, "m1": 1, "m2": Unreachable}
+	for in, v := range want {
+		if c.Instances[in] != v {
+			t.Errorf("%s: reported %d, want %d (%v)", in, c.Instances[in], v, c.Instances)
+		}
+	}
+	if !strings.Contains(c.Reason, "m2") {
+		t.Errorf("reason does not name the down instance: %q", c.Reason)
+	}
+	for _, in := range []string{"c1", "m1"} {
+		if n := queryInt(t, w.fleet[in], "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied"); n != 1 {
+			t.Errorf("%s: held version not applied (%d)", in, n)
+		}
+	}
+	// The failed change holds the queue: a later one waits.
+	w.merge("00002_add_flag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))
+	res, err := d.Reconcile.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Waiting, "change 1") {
+		t.Errorf("queue not held by the failed change: %q", res.Waiting)
+	}
+	if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "promoting", "failed"}) {
+		t.Errorf("audit of 1: %v", got)
 	}
 }
