@@ -91,13 +91,15 @@ func benchOrigin(tb testing.TB) string {
 	return dir
 }
 
-// benchUpstream makes a cheap private copy of the origin (objects shared via
-// alternates) that a benchmark may append commits to.
+// benchUpstream makes a private copy of the origin (11 MB: one pack) that a
+// benchmark may append commits to.
 func benchUpstream(b *testing.B) string {
 	b.Helper()
 	origin := benchOrigin(b)
 	up := filepath.Join(b.TempDir(), "up.git")
-	gitCmd(b, filepath.Dir(up), nil, "clone", "-q", "--bare", "--shared", origin, up)
+	if out, err := exec.Command("cp", "-a", origin, up).CombinedOutput(); err != nil {
+		b.Fatalf("copy origin: %v\n%s", err, out)
+	}
 	return up
 }
 
@@ -110,14 +112,33 @@ func appendMigration(b *testing.B, up string, v int) {
 	gitCmd(b, up, s.Bytes(), "fast-import", "--quiet")
 }
 
-// BenchmarkGitsrcOpenList: clone the 10,000-commit repository into a fresh
-// mirror and list (parse) the 5,000 migrations at head.
-func BenchmarkGitsrcOpenList(b *testing.B) {
+// BenchmarkGitsrcOpenList: open the 10,000-commit repository in place and
+// list (parse) the 5,000 migrations at head.
+func BenchmarkGitsrcOpenList(b *testing.B) { benchOpenList(b, false) }
+
+// BenchmarkGitsrcCloneList: the same through a fresh go-git mirror (clone,
+// as for an https:// remote).
+func BenchmarkGitsrcCloneList(b *testing.B) { benchOpenList(b, true) }
+
+// BenchmarkGitsrcCloneGitCLI is the clone's peer: git clone --bare --no-local.
+func BenchmarkGitsrcCloneGitCLI(b *testing.B) {
+	origin := benchOrigin(b)
+	for b.Loop() {
+		dir := b.TempDir()
+		gitCmd(b, dir, nil, "clone", "-q", "--bare", "--no-local", origin, filepath.Join(dir, "m.git"))
+	}
+}
+
+func benchOpenList(b *testing.B, clone bool) {
 	origin := benchOrigin(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		r, err := Open(ctx, origin)
+		var opts []Option
+		if clone {
+			opts = append(opts, WithDir(b.TempDir()))
+		}
+		r, err := Open(ctx, origin, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -148,12 +169,24 @@ func BenchmarkGitsrcChangesFullHistory(b *testing.B) {
 	}
 }
 
-// BenchmarkGitsrcIncrementalPoll: one new commit lands upstream; the poll is
-// Fetch + Changes(previous head) and yields exactly that migration.
-func BenchmarkGitsrcIncrementalPoll(b *testing.B) {
+// BenchmarkGitsrcIncrementalPoll: one new commit lands in the repository;
+// the poll is Fetch + Changes(previous head) and yields exactly that
+// migration. The repository is read in place.
+func BenchmarkGitsrcIncrementalPoll(b *testing.B) { benchIncrementalPoll(b, false) }
+
+// BenchmarkGitsrcIncrementalPollMirror: the same poll through a go-git
+// mirror, so Fetch runs the git protocol (git-upload-pack for a local
+// remote) as for an https:// remote.
+func BenchmarkGitsrcIncrementalPollMirror(b *testing.B) { benchIncrementalPoll(b, true) }
+
+func benchIncrementalPoll(b *testing.B, mirror bool) {
 	up := benchUpstream(b)
 	ctx := context.Background()
-	r, err := Open(ctx, up)
+	var opts []Option
+	if mirror {
+		opts = append(opts, WithDir(b.TempDir()))
+	}
+	r, err := Open(ctx, up, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -91,13 +91,18 @@ func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
 		sinceHash = *h
 	}
 	cs := &ChangeSet{Since: since, Head: head.String()}
+	if sinceHash == head {
+		return cs, nil
+	}
 	commits, err := r.firstParentsSince(ctx, head, sinceHash)
 	if err != nil {
 		return nil, err
 	}
-	st := newBranchState()
+	var st *branchState
 	prev := plumbing.ZeroHash
-	if !sinceHash.IsZero() {
+	if sinceHash.IsZero() {
+		st = newBranchState(0)
+	} else {
 		c, err := r.git.CommitObject(sinceHash)
 		if err != nil {
 			return nil, fmt.Errorf("changes since %s: %w", since, err)
@@ -109,6 +114,7 @@ func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
 		if err != nil {
 			return nil, err
 		}
+		st = newBranchState(len(entries) + 16)
 		st.seed(entries)
 	}
 	for _, c := range commits {
@@ -173,8 +179,8 @@ type branchState struct {
 	max   int64
 }
 
-func newBranchState() *branchState {
-	return &branchState{files: map[string]fileEntry{}, valid: map[string]bool{}, used: map[int64]string{}}
+func newBranchState(size int) *branchState {
+	return &branchState{files: make(map[string]fileEntry, size), valid: make(map[string]bool, size), used: make(map[int64]string, size)}
 }
 
 // seed records the baseline folder: everything there counts as merged.

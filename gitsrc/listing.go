@@ -127,11 +127,26 @@ func (r *Repo) folderHash(c *object.Commit) (plumbing.Hash, error) {
 	return e.Hash, nil
 }
 
-// entriesOf lists the candidate files of a folder tree, by name.
+// entriesOf lists the candidate files of a folder tree, by name. The last
+// few folders are cached by tree hash: a poll's baseline is the previous
+// poll's head, so only the new folder tree is decoded. Callers must not
+// modify the returned slice.
 func (r *Repo) entriesOf(tree plumbing.Hash) ([]fileEntry, error) {
 	if tree.IsZero() {
 		return nil, nil
 	}
+	if es, ok := r.folders.get(tree); ok {
+		return es, nil
+	}
+	es, err := r.decodeEntries(tree)
+	if err != nil {
+		return nil, err
+	}
+	r.folders.put(tree, es)
+	return es, nil
+}
+
+func (r *Repo) decodeEntries(tree plumbing.Hash) ([]fileEntry, error) {
 	t, err := r.git.TreeObject(tree)
 	if err != nil {
 		return nil, fmt.Errorf("folder tree %s: %w", tree, err)
@@ -239,4 +254,42 @@ func (c *migrationCache) put(k cacheKey, r parseResult) {
 		c.m = make(map[cacheKey]parseResult)
 	}
 	c.m[k] = r
+}
+
+// folderCache keeps the entries of the last few folder trees (LRU).
+type folderCache struct {
+	max   int
+	order []plumbing.Hash // most recent last
+	m     map[plumbing.Hash][]fileEntry
+}
+
+func newFolderCache(max int) *folderCache {
+	return &folderCache{max: max, m: make(map[plumbing.Hash][]fileEntry)}
+}
+
+func (c *folderCache) get(h plumbing.Hash) ([]fileEntry, bool) {
+	es, ok := c.m[h]
+	if ok {
+		c.touch(h)
+	}
+	return es, ok
+}
+
+func (c *folderCache) put(h plumbing.Hash, es []fileEntry) {
+	if _, ok := c.m[h]; !ok && len(c.order) >= c.max {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[h] = es
+	c.touch(h)
+}
+
+func (c *folderCache) touch(h plumbing.Hash) {
+	for i, o := range c.order {
+		if o == h {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	c.order = append(c.order, h)
 }

@@ -126,7 +126,7 @@ func (r *Repo) proposal(head *object.Commit, headEntries []fileEntry, ref *plumb
 	// Judge the proposal's own changes (base -> tip) against what the
 	// watched branch has merged by now: seed with the head's folder plus
 	// what the base had (a file the branch edits may be gone on head).
-	st := newBranchState()
+	st := newBranchState(len(headEntries) + len(tipEntries))
 	st.seed(headEntries)
 	merged := map[string]fileEntry{}
 	for _, e := range baseEntries {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,8 +56,9 @@ type Repo struct {
 	git     *git.Repository
 	refs    refSnapshot
 
-	mu sync.Mutex
-	mc *migrationCache
+	mu      sync.Mutex
+	mc      *migrationCache
+	folders *folderCache // guarded by mu
 }
 
 // Open clones url (a local path, file://, http(s)://) into a bare mirror, or
@@ -78,7 +80,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Repo, error) {
 	if o.auth != nil && hasUserinfo(remote) {
 		return nil, fmt.Errorf("open %s: WithBasicAuth conflicts with credentials in the URL", redactURL(rawURL))
 	}
-	r := &Repo{url: redactURL(rawURL), opts: o, dir: o.dir, mc: newMigrationCache(20000)}
+	r := &Repo{url: redactURL(rawURL), opts: o, dir: o.dir, mc: newMigrationCache(20000), folders: newFolderCache(8)}
 	if local, ok := localPath(remote); ok && r.dir == "" {
 		r.inPlace, r.dir = true, local
 		if err := r.Fetch(ctx); err != nil {
@@ -148,6 +150,18 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	defer r.mu.Unlock()
 	start := time.Now()
 	if r.inPlace {
+		// Refs are read from disk; objects behind new refs may sit in
+		// packs an open go-git repository does not know, so re-open
+		// only when a ref moved, keeping the object cache otherwise.
+		old := r.refs
+		if r.git != nil {
+			if err := r.snapshot(ctx, start, false); err != nil {
+				return err
+			}
+			if maps.Equal(old, r.refs) {
+				return nil
+			}
+		}
 		g, err := git.PlainOpenWithOptions(r.dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
 		if err != nil {
 			return fmt.Errorf("open %s: %w", r.url, err)
