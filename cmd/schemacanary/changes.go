@@ -58,9 +58,10 @@ with status 1:
   checksum_drift     a merged file was edited
   deleted            a merged file was deleted
 
---repo is a local path, file://, or https:// URL. For a private HTTPS repository put a
-token in an environment variable and name it with --token-env (never on the command
-line). --proposals also lists unmerged branches (and GitHub refs/pull/N/head) that touch
+--repo is a local path, file://, or https:// URL. A local repository is read in place
+(nothing is copied); a URL is cloned into --cache-dir (kept, so the next run only
+fetches what is new) or a temp dir. For a private HTTPS repository put a token in an
+environment variable and name it with --token-env (never on the command line). --proposals also lists unmerged branches (and GitHub refs/pull/N/head) that touch
 the folder, judged against the branch.`,
 		Example: `  # everything merged on main in ./migrations of a local clone
   schemacanary changes --repo .
