@@ -51,10 +51,11 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 // approval; the demo's risky change falls below it.
 const demoThreshold = 0.6
 
-// approve records an approval the way `schemacanary approve VERSION --by
-// NAME` does, then asks for a pass at once.
+// approve records an approval through the code path of `schemacanary
+// approve VERSION --by NAME` (reconciler.Approve), then asks for a pass at
+// once rather than waiting for the next poll.
 func (r *runningDaemon) approve(ctx context.Context, version int64, by string) error {
-	if err := r.d.Store.Approve(ctx, version, by, "cli"); err != nil {
+	if _, err := reconciler.Approve(ctx, r.d.Store, version, by); err != nil {
 		return err
 	}
 	r.d.Trigger()
