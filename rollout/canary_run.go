@@ -234,6 +234,7 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 	// Resuming: start at the current window, earlier ones are lost.
 	k0 := max(int(time.Since(bakeFrom)/iv), 0)
 	var canarySamples, controlSamples []Sample
+	fails := 0
 	for k := k0; ; k++ {
 		from := bakeFrom.Add(time.Duration(k) * iv)
 		to := from.Add(iv)
@@ -252,8 +253,15 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom})
 		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
 		if d.Outcome == Fail {
-			return d
+			fails++
+			if d.Guard != "" || fails >= c.cfg.ConsecutiveFails || elapsed >= maxBake {
+				return d
+			}
+			c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1,
+				Message: fmt.Sprintf("failing interval %d of %d needed in a row: baking on to confirm", fails, c.cfg.ConsecutiveFails)})
+			continue
 		}
+		fails = 0
 		if c.repredict != nil && c.rbCfg.RollbackBelow > 0 {
 			p, err := c.repredict(ctx, d)
 			if err == nil && p < c.rbCfg.RollbackBelow {

@@ -227,6 +227,10 @@ type CanaryConfig struct {
 	// MaxWait caps the total time spent waiting for long transactions
 	// before giving up with ErrLockTimeout; default 10m.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// ConsecutiveFails is how many judged intervals in a row must fail
+	// before the canary is rolled back (a noise burst in one interval does
+	// not roll back; hard guards always act at once); default 2.
+	ConsecutiveFails int `yaml:"consecutive_fails"`
 	// Judge tunes the statistics (alpha, tolerances, minimum samples,
 	// hard guards); see JudgeConfig.
 	Judge JudgeConfig `yaml:"judge"`
@@ -255,6 +259,9 @@ func (c *CanaryConfig) SetDefaults() {
 	if c.Retries == 0 {
 		c.Retries = 30
 	}
+	if c.ConsecutiveFails == 0 {
+		c.ConsecutiveFails = 2
+	}
 }
 
 // Validate reports every invalid value, each error naming its key.
@@ -282,6 +289,9 @@ func (c *CanaryConfig) Validate() error {
 	}
 	if c.LockTimeout > 10*time.Second {
 		errs = append(errs, cfgErr("canary.lock_timeout", "%s blocks all traffic on the table for that long per attempt; keep it <= 10s", c.LockTimeout))
+	}
+	if c.ConsecutiveFails < 0 {
+		errs = append(errs, cfgErr("canary.consecutive_fails", "must be >= 1, got %d", c.ConsecutiveFails))
 	}
 	if c.Retries < 0 {
 		errs = append(errs, cfgErr("canary.retries", "must be >= 0, got %d", c.Retries))
