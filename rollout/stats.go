@@ -92,10 +92,11 @@ func midRanks(v []float64) ([]float64, float64) {
 	return ranks, tie
 }
 
-// exactUpperTail returns P(U >= u) for groups of n and m without ties,
-// counting the arrangements with each U by the recursion
-// f(i, j, k) = f(i-1, j, k-j) + f(i, j-1, k) (is the largest value an x,
-// beating all j y's, or a y).
+// exactUpperTail returns P(U >= u) for groups of n and m without ties. The
+// number of arrangements with U = k is the coefficient of q^k in the
+// Gaussian binomial [n+m choose n]_q = prod_{i=1..n} (1 - q^(m+i)) / (1 - q^i),
+// built one factor at a time (every partial product is itself a Gaussian
+// binomial, with non-negative coefficients): O(n * n*m) operations.
 func exactUpperTail(n, m, u int) float64 {
 	maxU := n * m
 	if u <= 0 {
@@ -104,32 +105,26 @@ func exactUpperTail(n, m, u int) float64 {
 	if u > maxU {
 		return 0
 	}
-	// prev[j] = distribution f(i-1, j, ·); cur[j] = f(i, j, ·).
-	prev := make([][]float64, m+1)
-	for j := range prev {
-		prev[j] = []float64{1} // i = 0: one arrangement, U = 0
+	if n > m {
+		n, m = m, n // the distribution of U is the same
 	}
+	c := make([]float64, maxU+1)
+	c[0] = 1
 	for i := 1; i <= n; i++ {
-		cur := make([][]float64, m+1)
-		cur[0] = []float64{1} // no y's: U = 0
-		for j := 1; j <= m; j++ {
-			d := make([]float64, i*j+1)
-			for k, c := range prev[j] { // largest is an x: +j
-				d[k+j] += c
-			}
-			for k, c := range cur[j-1] { // largest is a y: +0
-				d[k] += c
-			}
-			cur[j] = d
+		// Multiply by (1 - q^(m+i)), from the top down.
+		for k := maxU; k >= m+i; k-- {
+			c[k] -= c[k-m-i]
 		}
-		prev = cur
+		// Divide by (1 - q^i): a running sum with stride i, bottom up.
+		for k := i; k <= maxU; k++ {
+			c[k] += c[k-i]
+		}
 	}
-	dist := prev[m]
 	var total, tail float64
-	for k, c := range dist {
-		total += c
+	for k, x := range c {
+		total += x
 		if k >= u {
-			tail += c
+			tail += x
 		}
 	}
 	return tail / total

@@ -63,11 +63,11 @@ func TestMannWhitneyTies(t *testing.T) {
 	}
 }
 
-// TestExactMatchesEnumeration checks the recursion against brute force:
+// TestExactMatchesEnumeration checks the generating function against brute force:
 // every way of splitting n+m distinct values into groups of n and m.
 func TestExactMatchesEnumeration(t *testing.T) {
 	t.Parallel()
-	for _, nm := range [][2]int{{1, 1}, {2, 3}, {4, 4}, {5, 3}, {3, 7}} {
+	for _, nm := range [][2]int{{1, 1}, {2, 3}, {4, 4}, {5, 3}, {3, 7}, {6, 6}, {9, 4}} {
 		n, m := nm[0], nm[1]
 		counts := map[int]int{}
 		total := 0
@@ -254,5 +254,21 @@ func BenchmarkMannWhitney2000(b *testing.B) {
 	}
 	for b.Loop() {
 		MannWhitneyGreater(x, y)
+	}
+}
+
+// TestExactAgreesWithNormalForLargeGroups: at n = m = 50 the exact tail and
+// the normal approximation agree to a few thousandths.
+func TestExactAgreesWithNormalForLargeGroups(t *testing.T) {
+	t.Parallel()
+	for _, u := range []int{1250, 1400, 1500, 1600, 1700} {
+		exact := exactUpperTail(50, 50, u)
+		normal := mwNormalUpper(float64(u), 50, 50, 0)
+		if !statNear(exact, normal, 0.003) {
+			t.Errorf("U>=%d: exact %.5f, normal %.5f", u, exact, normal)
+		}
+	}
+	if p := exactUpperTail(50, 50, 1251); p >= 0.5 || p < 0.45 {
+		t.Errorf("P(U >= nm/2 + 1) = %g, want just under 0.5", p)
 	}
 }
