@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schemacanary/schemacanary/analysis"
@@ -27,11 +28,7 @@ var mustFail = map[string]bool{"add_not_null_column_no_default": true, "set_not_
 func TestTemplatesApplyAndRevert(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := labPool(t)
 	if err := createCustomers(ctx, db); err != nil {
 		t.Fatal(err)
 	}
@@ -162,3 +159,84 @@ func TestRunMeasuresRealOutcomes(t *testing.T) {
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
+
+// The workload features see which columns and indexes the running queries
+// use, so a rename of a used column differs from one of an unused column.
+func TestWorkloadFeaturesSeeWhatTheLoadUses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := labPool(t)
+	if err := createCustomers(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := createTable(ctx, db, 3000); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, db.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		if _, err := conn.Exec(ctx, "SELECT id, status FROM orders_3k WHERE id = $1", i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT count(*) FROM orders_3k WHERE customer_id = $1", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil { // a transaction end flushes the forced stats
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	for _, tc := range []struct {
+		sql         string
+		refs, scans bool
+	}{
+		{"ALTER TABLE orders_3k RENAME COLUMN status TO state", true, false},
+		{"ALTER TABLE orders_3k RENAME COLUMN note TO memo", false, false},
+		{"ALTER TABLE orders_3k ALTER COLUMN status TYPE text", true, false},
+		{"ALTER TABLE orders_3k DROP COLUMN qty", false, false},
+		{"ALTER TABLE orders_3k RENAME TO orders_old", true, false},
+		{"DROP INDEX orders_3k_customer_idx", false, true},
+		{"DROP INDEX orders_3k_created_idx", false, false},
+		{"CREATE INDEX ON orders_3k (status)", false, false},
+	} {
+		var f map[string]float64
+		// Index statistics reach the shared view asynchronously.
+		for try := 0; try < 20; try++ {
+			if f, err = WorkloadFeatures(ctx, db, []string{tc.sql}); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.scans || f[FeatureDroppedIndexScans] > 0 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := f[FeatureWorkloadRefs] > 0; got != tc.refs {
+			t.Errorf("%s: workload refs %v, want > 0: %v", tc.sql, f[FeatureWorkloadRefs], tc.refs)
+		}
+		if got := f[FeatureDroppedIndexScans] > 0; got != tc.scans {
+			t.Errorf("%s: dropped index scans %v, want > 0: %v", tc.sql, f[FeatureDroppedIndexScans], tc.scans)
+		}
+	}
+}
+
+// labPool connects to a fresh database like a lane does (untracked by
+// pg_stat_statements).
+func labPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pc, err := pgxpool.ParseConfig(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	untracked(pc)
+	db, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}

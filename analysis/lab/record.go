@@ -35,7 +35,8 @@ type Record struct {
 	// Context is the live catalog context the analysis saw.
 	Context map[string]analysis.TableStats `json:"context,omitempty"`
 	// Live are measured features that are not part of the report
-	// (FeatureOldestXactSeconds).
+	// (FeatureOldestXactSeconds, FeatureWorkloadRefs,
+	// FeatureDroppedIndexScans).
 	Live map[string]float64 `json:"live,omitempty"`
 	// Outcome is what was measured.
 	Outcome Outcome `json:"outcome"`

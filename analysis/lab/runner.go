@@ -217,6 +217,7 @@ func (r *Runner) prepare(ctx context.Context, adminDSN string) ([]*lane, error) 
 		}
 		pc.ConnConfig.Database = name
 		pc.MaxConns = 6
+		untracked(pc)
 		db, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
 			return nil, fmt.Errorf("lab: connect %s: %w", name, err)
@@ -239,6 +240,10 @@ func (r *Runner) prepare(ctx context.Context, adminDSN string) ([]*lane, error) 
 }
 
 func (r *Runner) prepareLane(ctx context.Context, ln *lane) error {
+	// The workload features read pg_stat_statements when the server loads it.
+	if _, err := ln.db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		r.log.Warn("no pg_stat_statements: workload features will be 0", "err", err)
+	}
 	if err := createCustomers(ctx, ln.db); err != nil {
 		return err
 	}
@@ -278,4 +283,14 @@ func (u *pgconnURL) String() string {
 		user += ":" + u.cfg.Password
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", user, u.cfg.Host, u.cfg.Port, u.db)
+}
+
+// untracked keeps the lab's own statements (table builds, migrations,
+// reverts, probes) out of pg_stat_statements, so the workload features see
+// only the application load.
+func untracked(pc *pgxpool.Config) {
+	if pc.ConnConfig.RuntimeParams == nil {
+		pc.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	pc.ConnConfig.RuntimeParams["pg_stat_statements.track"] = "none"
 }

@@ -75,8 +75,18 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	if err != nil {
 		return rec, err
 	}
-	rec.Live = map[string]float64{FeatureOldestXactSeconds: age}
-	rec.Features[FeatureOldestXactSeconds] = age
+	// The load has run for a whole baseline, so its statistics are
+	// flushed: measure what it uses right before the apply, as the
+	// reconciler does before a canary.
+	live, err := WorkloadFeatures(ctx, ln.db, up)
+	if err != nil {
+		return rec, err
+	}
+	live[FeatureOldestXactSeconds] = age
+	rec.Live = live
+	for k, v := range live {
+		rec.Features[k] = v
+	}
 
 	applyStart := time.Now()
 	applyErr := apply(ctx, ln.db, up, tr.Template.NoTransaction, r.cfg.ApplyTimeout)

@@ -34,7 +34,8 @@ Without --model the bootstrap model embedded in the binary is used: trained
 on the lab dataset (real migrations applied to a real PostgreSQL under load,
 outcomes judged from the measured KPIs). With --dsn (or --dsn-env) the touched
 tables are looked up live (rows, bytes, traffic) and the age of the oldest
-open transaction is measured; without it those features are taken at their
+open transaction and the workload's use of what the change drops, renames or
+retypes (pg_stat_statements, index scans) are measured; without it those features are taken at their
 training mean, and the prediction says so.
 
 --format markdown prints the pull-request comment the daemon posts
@@ -83,7 +84,6 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 		}
 	}
 	var aopts []analysis.Option
-	live := model.Features{}
 	if dsn != "" {
 		cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(f.sample), analysis.WithCalibrationCache(defaultCalibrationCache()))
 		if err != nil {
@@ -91,11 +91,6 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 		}
 		defer cat.Close()
 		aopts = append(aopts, analysis.WithCatalog(cat), analysis.WithPostgresVersion(cat.ServerMajor()))
-		age, err := lab.OldestTransactionAge(ctx, dsn)
-		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
-		}
-		live[lab.FeatureOldestXactSeconds] = age
 	}
 	var items []comment.Item
 	for _, path := range args {
@@ -110,6 +105,16 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 		rep, err := analysis.Analyze(ctx, mig, aopts...)
 		if err != nil {
 			return &exitError{code: 2, msg: err.Error()}
+		}
+		live := model.Features{}
+		if dsn != "" {
+			var up []string
+			for _, st := range mig.Up {
+				up = append(up, st.SQL)
+			}
+			if live, err = lab.LiveFeatures(ctx, dsn, up); err != nil {
+				return &exitError{code: 2, msg: err.Error()}
+			}
 		}
 		feats := model.Merge(model.Features(rep.Features()), live, model.TimeFeatures(time.Now()))
 		p, err := m.Predict(feats, popts...)
