@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -129,7 +130,7 @@ func TestScenarioSubtleHarmDetected(t *testing.T) {
 		base := lat[len(lat)/2] // as the probe sees it: from the scheduled start
 		// The trigger sleeps half the median: a fixed wall-clock cost that
 		// a loaded machine cannot blur (a CPU loop's cost varies with load).
-		sleepMs := max(int(base/2/time.Millisecond), 1)
+		sleepMs := max(int(math.Ceil(float64(base)/2/float64(time.Millisecond))), 1)
 		up := fmt.Sprintf(`CREATE FUNCTION slow_%d() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(%g); RETURN NEW; END $$;
 CREATE TRIGGER slow_%d BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_%d();`, run, float64(sleepMs)/1000, run, run)
 		down := fmt.Sprintf("DROP TRIGGER slow_%d ON items;\nDROP FUNCTION slow_%d();", run, run)
