@@ -124,6 +124,9 @@ func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusC
 	}
 	for _, e := range evs {
 		ev := StatusEvent{At: e.At, Step: e.Step, Message: e.Outcome, Failed: e.Outcome == "fail" || e.Outcome == "failed"}
+		if msg, _ := e.Detail["error"].(string); msg != "" {
+			ev.Message += ": " + msg
+		}
 		if e.Instance != "*" {
 			ev.Instance = e.Instance
 		}
@@ -230,9 +233,10 @@ func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDe
 			idx[kpi] = i
 			d.KPIs = append(d.KPIs, StatusKPI{KPI: kpi, Unit: kpiUnit(kpi)})
 		}
-		if role == "control" {
+		switch role {
+		case "control":
 			d.KPIs[i].Control = append(d.KPIs[i].Control, p)
-		} else {
+		case "canary", "baseline":
 			d.KPIs[i].Canary = append(d.KPIs[i].Canary, p)
 		}
 	}
