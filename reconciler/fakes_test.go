@@ -30,7 +30,7 @@ func newFakeSource() *fakeSource {
 }
 
 // merge adds a commit introducing the migration file (path, src).
-func (s *fakeSource) merge(t *testing.T, path, src string) {
+func (s *fakeSource) merge(t testing.TB, path, src string) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()

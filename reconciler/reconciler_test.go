@@ -20,7 +20,7 @@ func migrationSrc(risk int, up, down string) string {
 }
 
 // newTestStore opens a control store on a fresh database.
-func newTestStore(t *testing.T) *Store {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -41,7 +41,7 @@ type fakeWorld struct {
 	rec   *Reconciler
 }
 
-func newFakeWorld(t *testing.T, opts ...Option) *fakeWorld {
+func newFakeWorld(t testing.TB, opts ...Option) *fakeWorld {
 	t.Helper()
 	w := &fakeWorld{store: newTestStore(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
 		forge: newFakeForge(), audit: newFakeAudit()}
@@ -53,7 +53,7 @@ func newFakeWorld(t *testing.T, opts ...Option) *fakeWorld {
 	return w
 }
 
-func (w *fakeWorld) reconcile(t *testing.T) Result {
+func (w *fakeWorld) reconcile(t testing.TB) Result {
 	t.Helper()
 	res, err := w.rec.Reconcile(context.Background())
 	if err != nil {

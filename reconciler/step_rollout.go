@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -63,12 +64,18 @@ func resumeOf(c *ChangeRequest) (*rollout.Checkpoint, error) {
 			if c.State == StateRollingBack && cp.Phase != rollout.PhaseRollback {
 				cp = rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}
 			}
+			if cp.Phase == rollout.PhaseBake {
+				// The samples of an interrupted bake died with the process;
+				// bake afresh rather than judge a shortened (or, after a long
+				// outage, already expired) bake.
+				cp.BakeFrom = time.Now()
+			}
 			return &cp, nil
 		}
 	}
 	switch c.State {
 	case StateBaking:
-		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseBake, BakeFrom: c.UpdatedAt}, nil
+		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseBake, BakeFrom: time.Now()}, nil
 	case StatePromoting:
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhasePromote, Wave: c.Wave}, nil
 	case StateRollingBack:
