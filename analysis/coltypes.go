@@ -115,6 +115,9 @@ const maxIdentifierBytes = 63
 // identifiers reports identifiers PostgreSQL would silently truncate. It
 // uses the PostgreSQL scanner's tokens, so strings and comments never count.
 func (w *walker) identifiers(s *stmt) {
+	if !mayHoldLongIdentifier(s.p.sql) {
+		return
+	}
 	res, err := pg_query.Scan(s.p.sql)
 	if err != nil {
 		return
@@ -132,6 +135,27 @@ func (w *walker) identifiers(s *stmt) {
 			return
 		}
 	}
+}
+
+// mayHoldLongIdentifier is a cheap necessary condition for an identifier
+// over 63 bytes: a quoted identifier, or a run of more than 63 bytes without
+// whitespace or punctuation. Only then is the statement scanned.
+func mayHoldLongIdentifier(sql string) bool {
+	if strings.Contains(sql, `"`) {
+		return len(sql) > maxIdentifierBytes
+	}
+	run := 0
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		if c == '_' || c == '$' || c >= 0x80 || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') {
+			if run++; run > maxIdentifierBytes {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
 }
 
 // duplicateNames reports a name listed twice (columns of CREATE TABLE, a

@@ -187,3 +187,28 @@ func readSquawkResults(t testing.TB, dir string) map[string]map[string]bool {
 	}
 	return out
 }
+
+// BenchmarkAnalyzeSquawkCorpus measures in-process analysis of all 280
+// Squawk example files (one op = the whole corpus).
+func BenchmarkAnalyzeSquawkCorpus(b *testing.B) {
+	dir := corpusDir(b, "squawk")
+	rows := readManifest(b, dir)
+	ms := make([]Migration, len(rows))
+	for i, row := range rows {
+		src, err := os.ReadFile(filepath.Join(dir, row.file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms[i] = plainMigration(row.file, src)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, m := range ms {
+			if _, err := Analyze(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(ms)*b.N)/b.Elapsed().Seconds(), "files/s")
+}

@@ -76,7 +76,7 @@ func TestRunMeasuresRealOutcomes(t *testing.T) {
 		byID[tp.ID] = tp
 	}
 	cfg := Config{
-		Examples: 4, Seed: 3, Sizes: []int64{2000}, Rates: []float64{80}, Lanes: 1, LongTxnShare: -1,
+		Examples: 4, Seed: 3, Sizes: []int64{2000}, Rates: []float64{80}, Lanes: 2, LongTxnShare: -1,
 		Templates: []Template{byID["add_nullable_column"], byID["rename_used_column"]}, HeldOutShare: 0.01,
 	}
 	judge := JudgeFunc(func(_ context.Context, w Window) (Verdict, error) {

@@ -12,7 +12,7 @@ import (
 // Config describes a lab run. The zero value of each field means its
 // default; Validate fills them in.
 type Config struct {
-	// Examples is how many configurations to run (default 640).
+	// Examples is how many configurations to run (default 600).
 	Examples int
 	// Seed makes the choice of configurations and risk labels repeatable
 	// (default 1).
@@ -20,7 +20,7 @@ type Config struct {
 	// Sizes are the table sizes in rows (default 1k, 10k, 100k, 500k, 2M).
 	Sizes []int64
 	// SizeWeights weigh the draw of Sizes (default: equal, except that the
-	// two largest sizes are drawn 0.8 and 0.5 times as often, for time).
+	// two largest sizes are drawn 0.7 and 0.4 times as often, for time).
 	SizeWeights []float64
 	// Rates are the load levels in statements per second (default 40, 100,
 	// 200).
@@ -39,13 +39,17 @@ type Config struct {
 	// the apply and the time measured after the apply ends (defaults 200ms,
 	// 800ms, 1s).
 	Warmup, Baseline, Settle time.Duration
-	// ApplyTimeout fails a migration that runs longer (default 10s).
+	// ApplyTimeout fails a migration that runs longer (default 8s).
 	ApplyTimeout time.Duration
 	// HeldOutShare is the share of each family's templates whose examples
 	// are marked held-out (default 0.25; at least one per family).
 	HeldOutShare float64
 	// Templates is the catalog (default Templates()).
 	Templates []Template
+	// Budget, when positive, stops starting trials once the run has lasted
+	// this long; the trials under way finish and the run succeeds with
+	// fewer examples (Summary.Planned says how many were planned).
+	Budget time.Duration
 }
 
 // ErrBadConfig wraps invalid Config values.
@@ -54,7 +58,7 @@ var ErrBadConfig = errors.New("lab: invalid config")
 // Validate fills defaults and rejects impossible values.
 func (c *Config) Validate() error {
 	if c.Examples == 0 {
-		c.Examples = 640
+		c.Examples = 600
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
@@ -68,8 +72,8 @@ func (c *Config) Validate() error {
 			c.SizeWeights[i] = 1
 		}
 		if len(c.Sizes) > 2 {
-			c.SizeWeights[len(c.Sizes)-2] = 0.8
-			c.SizeWeights[len(c.Sizes)-1] = 0.5
+			c.SizeWeights[len(c.Sizes)-2] = 0.7
+			c.SizeWeights[len(c.Sizes)-1] = 0.4
 		}
 	}
 	if len(c.Rates) == 0 {
@@ -87,7 +91,7 @@ func (c *Config) Validate() error {
 	def(&c.Warmup, 200*time.Millisecond)
 	def(&c.Baseline, 800*time.Millisecond)
 	def(&c.Settle, 1000*time.Millisecond)
-	def(&c.ApplyTimeout, 10*time.Second)
+	def(&c.ApplyTimeout, 8*time.Second)
 	if c.Lanes == 0 {
 		c.Lanes = 3
 	}

@@ -79,6 +79,7 @@ func New(cfg Config, judge Judge, opts ...Option) (*Runner, error) {
 
 // Summary counts what a run produced.
 type Summary struct {
+	Planned  int           `json:"planned"`
 	Examples int           `json:"examples"`
 	Unsafe   int           `json:"unsafe"`
 	Repaired int           `json:"repaired"`
@@ -106,16 +107,10 @@ func (r *Runner) Run(ctx context.Context, adminDSN string, out io.Writer) (Summa
 		return Summary{}, err
 	}
 	lanes, err := r.prepare(ctx, adminDSN)
-	defer func() {
-		for _, ln := range lanes {
-			if ln != nil {
-				ln.close()
-			}
-		}
-	}()
 	if err != nil {
 		return Summary{}, err
 	}
+	defer closeLanes(lanes)
 	r.log.Info("lab prepared", "lanes", len(lanes), "trials", len(trials), "setup", time.Since(start).Round(time.Millisecond))
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -146,6 +141,10 @@ func (r *Runner) Run(ctx context.Context, adminDSN string, out io.Writer) (Summa
 	go func() {
 		defer close(work)
 		for _, tr := range trials {
+			if r.cfg.Budget > 0 && time.Since(start) > r.cfg.Budget {
+				r.log.Warn("time budget spent: no new trials", "budget", r.cfg.Budget, "started", tr.Index)
+				return
+			}
 			select {
 			case work <- tr:
 			case <-ctx.Done():
@@ -155,7 +154,7 @@ func (r *Runner) Run(ctx context.Context, adminDSN string, out io.Writer) (Summa
 	}()
 	go func() { wg.Wait(); close(results) }()
 
-	sum := Summary{}
+	sum := Summary{Planned: len(trials)}
 	bar := newProgress(r.progress, len(trials))
 	enc := json.NewEncoder(out)
 	var writeErr error
@@ -191,13 +190,15 @@ func (r *Runner) Run(ctx context.Context, adminDSN string, out io.Writer) (Summa
 	return sum, nil
 }
 
-// prepare creates the lane databases and their tables, lanes in parallel.
+// prepare builds lane 0's database and tables, then clones it for the
+// other lanes (CREATE DATABASE ... TEMPLATE copies files, far faster than
+// building 2M-row tables again).
 func (r *Runner) prepare(ctx context.Context, adminDSN string) ([]*lane, error) {
 	admin, err := pgx.Connect(ctx, adminDSN)
 	if err != nil {
 		return nil, fmt.Errorf("lab: connect: %w", err)
 	}
-	defer admin.Close(ctx)
+	defer admin.Close(context.WithoutCancel(ctx))
 	cc, err := pgx.ParseConfig(adminDSN)
 	if err != nil {
 		return nil, fmt.Errorf("lab: parse dsn: %w", err)
@@ -208,38 +209,86 @@ func (r *Runner) prepare(ctx context.Context, adminDSN string) ([]*lane, error) 
 		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			return nil, fmt.Errorf("lab: drop %s: %w", name, err)
 		}
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			return nil, fmt.Errorf("lab: create %s: %w", name, err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE lab_0"); err != nil {
+		return nil, fmt.Errorf("lab: create lab_0: %w", err)
+	}
+	first, err := r.openLane(ctx, adminDSN, cc, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.buildTables(ctx, first); err != nil {
+		first.close()
+		return nil, err
+	}
+	first.close() // a template database must have no sessions
+	for i := 1; i < len(lanes); i++ {
+		t0 := time.Now()
+		name := fmt.Sprintf("lab_%d", i)
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE lab_0 STRATEGY FILE_COPY"); err != nil {
+			// Before PostgreSQL 15 there is no STRATEGY; FILE_COPY is the only way.
+			if _, err2 := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE lab_0"); err2 != nil {
+				return nil, fmt.Errorf("lab: clone %s: %w", name, errors.Join(err, err2))
+			}
 		}
-		pc, err := pgxpool.ParseConfig(adminDSN)
+		r.log.Debug("lane cloned", "lane", i, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	for i := range lanes {
+		ln, err := r.openLane(ctx, adminDSN, cc, i)
 		if err != nil {
-			return nil, fmt.Errorf("lab: parse dsn: %w", err)
+			closeLanes(lanes)
+			return nil, err
 		}
-		pc.ConnConfig.Database = name
-		pc.MaxConns = 6
-		untracked(pc)
-		db, err := pgxpool.NewWithConfig(ctx, pc)
-		if err != nil {
-			return nil, fmt.Errorf("lab: connect %s: %w", name, err)
-		}
-		ln := &lane{id: i, db: db, shape: map[int64]string{}, close: db.Close}
-		ln.dsn = (&pgconnURL{cfg: cc, db: name}).String()
 		lanes[i] = ln
+		for _, rows := range r.cfg.Sizes {
+			fp, err := fingerprint(ctx, ln.db, TableName(rows))
+			if err != nil {
+				closeLanes(lanes)
+				return nil, err
+			}
+			ln.shape[rows] = fp
+		}
+		if r.catalog != nil {
+			cat, closeCat, err := r.catalog(ctx, ln.dsn)
+			if err != nil {
+				closeLanes(lanes)
+				return nil, fmt.Errorf("lab: open catalog: %w", err)
+			}
+			ln.catalog = cat
+			dbClose := ln.close
+			ln.close = func() { closeCat(); dbClose() }
+		}
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(lanes))
-	for i, ln := range lanes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = r.prepareLane(ctx, ln)
-		}()
-	}
-	wg.Wait()
-	return lanes, errors.Join(errs...)
+	return lanes, nil
 }
 
-func (r *Runner) prepareLane(ctx context.Context, ln *lane) error {
+func closeLanes(lanes []*lane) {
+	for _, ln := range lanes {
+		if ln != nil {
+			ln.close()
+		}
+	}
+}
+
+// openLane connects to lane i's database (lab_i).
+func (r *Runner) openLane(ctx context.Context, adminDSN string, cc *pgx.ConnConfig, i int) (*lane, error) {
+	name := fmt.Sprintf("lab_%d", i)
+	pc, err := pgxpool.ParseConfig(adminDSN)
+	if err != nil {
+		return nil, fmt.Errorf("lab: parse dsn: %w", err)
+	}
+	pc.ConnConfig.Database = name
+	pc.MaxConns = 6
+	untracked(pc)
+	db, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("lab: connect %s: %w", name, err)
+	}
+	return &lane{id: i, db: db, shape: map[int64]string{}, close: db.Close, dsn: (&pgconnURL{cfg: cc, db: name}).String()}, nil
+}
+
+// buildTables creates the customers table and one orders table per size.
+func (r *Runner) buildTables(ctx context.Context, ln *lane) error {
 	// The workload features read pg_stat_statements when the server loads it.
 	if _, err := ln.db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 		r.log.Warn("no pg_stat_statements: workload features will be 0", "err", err)
@@ -252,21 +301,7 @@ func (r *Runner) prepareLane(ctx context.Context, ln *lane) error {
 		if err := createTable(ctx, ln.db, rows); err != nil {
 			return err
 		}
-		fp, err := fingerprint(ctx, ln.db, TableName(rows))
-		if err != nil {
-			return err
-		}
-		ln.shape[rows] = fp
-		r.log.Debug("table ready", "lane", ln.id, "table", TableName(rows), "took", time.Since(t0).Round(time.Millisecond))
-	}
-	if r.catalog != nil {
-		cat, closeCat, err := r.catalog(ctx, ln.dsn)
-		if err != nil {
-			return fmt.Errorf("lab: open catalog: %w", err)
-		}
-		ln.catalog = cat
-		dbClose := ln.close
-		ln.close = func() { closeCat(); dbClose() }
+		r.log.Debug("table ready", "table", TableName(rows), "took", time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -27,8 +27,8 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	}
 	t0 := time.Now()
 	gen, err := loadgen.Start(ctx, loadgen.Config{
-		DSN: ln.dsn, Statements: loadStatements(tr.Rows), Rate: tr.Rate, Workers: 8,
-		Interval: 100 * time.Millisecond, StatementTimeout: 10 * time.Second, Seed: tr.Seed, StopGrace: 15 * time.Second,
+		DSN: ln.dsn, Statements: loadStatements(tr.Rows), Rate: tr.Rate, Workers: 4,
+		Interval: 100 * time.Millisecond, StatementTimeout: 5 * time.Second, Seed: tr.Seed, StopGrace: 6 * time.Second,
 	})
 	if err != nil {
 		return rec, fmt.Errorf("start load: %w", err)
@@ -192,7 +192,7 @@ func timeoutOr(ctx context.Context, err error) error {
 // rebuilds the table when its shape was not restored.
 func (r *Runner) revert(ctx context.Context, ln *lane, rows int64, down []string) (bool, error) {
 	for _, s := range down {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		_, err := ln.db.Exec(cctx, s)
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/schemacanary/schemacanary/analysis"
 )
@@ -110,22 +113,9 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 		defer cat.Close()
 		opts = append(opts, analysis.WithCatalog(cat), analysis.WithPostgresVersion(cat.ServerMajor()))
 	}
-	reports := make([]*analysis.Report, 0, len(files))
-	for _, path := range files {
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
-		}
-		m, err := loadMigration(path, src)
-		if err != nil {
-			reports = append(reports, parseErrorReport(path, err))
-			continue
-		}
-		r, err := analysis.Analyze(ctx, m, opts...)
-		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
-		}
-		reports = append(reports, r)
+	reports, err := lintFiles(ctx, files, opts)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	if err := analysis.WriteReports(cmd.OutOrStdout(), f.format, reports); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
@@ -136,6 +126,33 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 		}
 	}
 	return nil
+}
+
+// lintFiles analyzes files on all cores (pg_query parsing is CPU-bound and
+// safe for concurrent use) and returns the reports in file order.
+func lintFiles(ctx context.Context, files []string, opts []analysis.Option) ([]*analysis.Report, error) {
+	reports := make([]*analysis.Report, len(files))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, path := range files {
+		g.Go(func() error {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			m, err := loadMigration(path, src)
+			if err != nil {
+				reports[i] = parseErrorReport(path, err)
+				return nil
+			}
+			reports[i], err = analysis.Analyze(ctx, m, opts...)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return reports, nil
 }
 
 // sqlFiles expands directories into their *.sql files (sorted), keeping
