@@ -100,6 +100,7 @@ func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
 	}
 	var st *branchState
 	prev := plumbing.ZeroHash
+	var prevRaw []byte
 	if sinceHash.IsZero() {
 		st = newBranchState(0)
 	} else {
@@ -116,6 +117,9 @@ func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
 		}
 		st = newBranchState(len(entries) + 16)
 		st.seed(entries)
+		if prevRaw, err = r.rawTree(prev); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range commits {
 		if err := ctx.Err(); err != nil {
@@ -128,12 +132,16 @@ func (r *Repo) Changes(ctx context.Context, since string) (*ChangeSet, error) {
 		if fh == prev {
 			continue
 		}
-		entries, err := r.entriesOf(fh)
+		raw, err := r.rawTree(fh)
 		if err != nil {
 			return nil, err
 		}
-		r.applyCommit(st, c, entries, cs)
-		prev = fh
+		changed, gone, err := diffRawTrees(r.opts.migDir, prevRaw, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s in %s: %w", r.opts.migDir, c.Hash, err)
+		}
+		r.applyCommit(st, c, changed, gone, cs)
+		prev, prevRaw = fh, raw
 	}
 	r.opts.logger.LogAttrs(ctx, slog.LevelDebug, "git changes", slog.String("repo", r.url),
 		slog.String("since", since), slog.String("head", cs.Head), slog.Int("commits", len(commits)),
@@ -195,33 +203,30 @@ func (st *branchState) seed(entries []fileEntry) {
 	}
 }
 
-// applyCommit compares the folder after commit c with the state before it,
-// appending change requests and errors to cs and updating st.
-func (r *Repo) applyCommit(st *branchState, c *object.Commit, entries []fileEntry, cs *ChangeSet) {
-	now := make(map[string]fileEntry, len(entries))
+// applyCommit applies what commit c changed in the folder (from
+// diffRawTrees) to st, appending change requests and errors to cs.
+func (r *Repo) applyCommit(st *branchState, c *object.Commit, changed, gone []fileEntry, cs *ChangeSet) {
 	var added []fileEntry
-	for _, e := range entries {
-		now[e.name] = e
-		old, had := st.files[e.name]
+	for _, e := range changed {
+		_, had := st.files[e.name]
 		switch {
 		case !had:
 			added = append(added, e)
-		case old.hash != e.hash && !st.valid[e.name]:
+		case !st.valid[e.name]:
 			// A file rejected when merged may be fixed in place.
 			added = append(added, e)
-		case old.hash != e.hash:
+		default:
 			cs.Errors = append(cs.Errors, r.commitErr(c, e.path, ErrChecksumDrift,
 				"edited after it was merged; merged migrations are immutable: add a new migration instead"))
 			st.files[e.name] = e
 		}
 	}
 	var deleted []fileEntry
-	for name, old := range st.files {
-		if _, ok := now[name]; !ok {
+	for _, g := range gone {
+		if old, ok := st.files[g.name]; ok {
 			deleted = append(deleted, old)
 		}
 	}
-	sort.Slice(deleted, func(i, j int) bool { return deleted[i].name < deleted[j].name })
 	sort.SliceStable(added, func(i, j int) bool { return added[i].version < added[j].version })
 	renamed := map[string]bool{}
 	for _, d := range deleted {

@@ -153,7 +153,7 @@ func (r *Repo) decodeEntries(tree plumbing.Hash) ([]fileEntry, error) {
 	}
 	out := make([]fileEntry, 0, len(t.Entries))
 	for _, e := range t.Entries {
-		if !e.Mode.IsFile() || !isCandidate(e.Name) {
+		if (e.Mode != filemode.Regular && e.Mode != filemode.Executable && e.Mode != filemode.Deprecated) || !isCandidate(e.Name) {
 			continue
 		}
 		fe := fileEntry{name: e.Name, path: path.Join(r.opts.migDir, e.Name), hash: e.Hash}

@@ -360,3 +360,36 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("after concurrent fetch: %+v %v", cs, err)
 	}
 }
+
+// TestChangesIgnoresSubfoldersAndOtherFiles checks the tree diff's Git
+// ordering ("0001_a.sql" sorts before the folder "0001_a") and that
+// subfolders, links and non-migration files are neither changes nor errors.
+func TestChangesIgnoresSubfoldersAndOtherFiles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a/notes.sql", "not a migration: goose does not recurse\n")
+	f.write("migrations/0001_a-b.txt", "x\n")
+	base := f.commit("base")
+	f.write("migrations/0001_a/more.sql", "still not\n")
+	f.write("migrations/0002_b.sql", migration(1, "b"))
+	f.write("migrations/0001_a-b.txt", "y\n")
+	f.commit("more")
+	f.remove("migrations/0001_a/notes.sql")
+	f.write("migrations/0003_c.sql", migration(1, "c"))
+	f.commit("again")
+	r := openFixture(t, f)
+	for _, since := range []string{"", base} {
+		cs, err := r.Changes(context.Background(), since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 3
+		if since != "" {
+			want = 2
+		}
+		if len(cs.Errors) != 0 || len(cs.Changes) != want {
+			t.Fatalf("since %q: changes %d errors %v", since, len(cs.Changes), cs.Err())
+		}
+	}
+}
