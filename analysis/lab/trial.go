@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
@@ -191,6 +192,12 @@ func timeoutOr(ctx context.Context, err error) error {
 // revert runs the Down statements (errors tolerated: Up may have failed) and
 // rebuilds the table when its shape was not restored.
 func (r *Runner) revert(ctx context.Context, ln *lane, rows int64, down []string) (bool, error) {
+	// A CONCURRENTLY build or drop cut short by the timeout leaves an
+	// INVALID index behind; drop it so Down's CREATE INDEX IF NOT EXISTS
+	// rebuilds it instead of skipping it.
+	if err := dropInvalidIndexes(ctx, ln.db, TableName(rows)); err != nil {
+		r.log.Debug("drop invalid indexes", "err", err)
+	}
 	for _, s := range down {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		_, err := ln.db.Exec(cctx, s)
@@ -380,4 +387,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func dropInvalidIndexes(ctx context.Context, db *pgxpool.Pool, table string) error {
+	rows, err := db.Query(ctx, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisvalid", table)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := db.Exec(ctx, "DROP INDEX IF EXISTS "+n); err != nil {
+			return err
+		}
+	}
+	return nil
 }

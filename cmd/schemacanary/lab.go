@@ -18,12 +18,12 @@ import (
 )
 
 type labFlags struct {
-	out, dsn, refeature string
-	seed                uint64
-	examples, lanes     int
-	longTxnShare        float64
-	applyTimeout        time.Duration
-	latencyTolerance    float64
+	out, dsn, refeature  string
+	seed                 uint64
+	examples, lanes      int
+	longTxnShare         float64
+	applyTimeout, budget time.Duration
+	latencyTolerance     float64
 }
 
 func newLabCmd(g *globalFlags) *cobra.Command {
@@ -53,7 +53,7 @@ it:
 The choice of configurations and labels depends only on --seed; the outcomes
 are what the server measured. Each line of FILE (gzip-compressed when it
 ends in .gz) is a JSON record that "schemacanary train" reads directly.
-Expect about 25 minutes for 640 examples on 2 cores.
+Expect about 25 minutes for 600 examples on 2 cores (--budget caps it).
 
 --refeature FILE skips measuring: it recomputes the features of an existing
 dataset from the SQL and the catalog context stored in it, for when the
@@ -69,10 +69,11 @@ analysis gains features.`,
 	fl.StringVar(&f.dsn, "dsn", "", "superuser DSN of a scratch server to use instead of starting one (databases lab_N are dropped and recreated)")
 	fl.StringVar(&f.refeature, "refeature", "", "recompute the features of this dataset instead of measuring")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the configuration and label draws")
-	fl.IntVar(&f.examples, "examples", 640, "number of configurations to run")
+	fl.IntVar(&f.examples, "examples", 600, "number of configurations to run")
+	fl.DurationVar(&f.budget, "budget", 0, "stop starting trials after this long (0: run them all)")
 	fl.IntVar(&f.lanes, "lanes", 3, "configurations run in parallel, each on its own database")
 	fl.Float64Var(&f.longTxnShare, "long-txn-share", 0.25, "share of configurations with a concurrent long transaction")
-	fl.DurationVar(&f.applyTimeout, "apply-timeout", 10*time.Second, "a migration running longer is unsafe")
+	fl.DurationVar(&f.applyTimeout, "apply-timeout", 8*time.Second, "a migration running longer is unsafe")
 	fl.Float64Var(&f.latencyTolerance, "latency-tolerance", 1.0, "the judge's latency effect floor, relative to the baseline median (1.0 = twice as slow)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -94,7 +95,7 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	if err != nil {
 		return err
 	}
-	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, LongTxnShare: f.longTxnShare, ApplyTimeout: f.applyTimeout}
+	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, LongTxnShare: f.longTxnShare, ApplyTimeout: f.applyTimeout, Budget: f.budget}
 	if f.longTxnShare == 0 {
 		cfg.LongTxnShare = -1
 	}
@@ -127,16 +128,16 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%d examples (%d unsafe, %d tables rebuilt) in %s -> %s\n",
-		sum.Examples, sum.Unsafe, sum.Repaired, sum.Elapsed.Round(time.Second), f.out)
+	fmt.Fprintf(cmd.OutOrStdout(), "%d of %d planned examples (%d unsafe, %d tables rebuilt) in %s -> %s\n",
+		sum.Examples, sum.Planned, sum.Unsafe, sum.Repaired, sum.Elapsed.Round(time.Second), f.out)
 	return nil
 }
 
 // openLabCatalog gives the lab's analysis the same live context lint --dsn
-// gives: sizes, traffic over a 0.8s sample (inside the lab's baseline window)
+// gives: sizes, traffic over a 0.5s sample (inside the lab's baseline window)
 // and the server's rewrite throughput.
 func openLabCatalog(ctx context.Context, dsn string) (analysis.Catalog, func(), error) {
-	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(800*time.Millisecond))
+	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(500*time.Millisecond))
 	if err != nil {
 		return nil, nil, err
 	}
