@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/schemacanary
 PKGS     := ./...
 # Fuzz targets run briefly on every `make test`; each line is PACKAGE:TARGET.
-FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter ./gitsrc:FuzzParseMigration ./gitsrc:FuzzTransitionMessage
+FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter ./gitsrc:FuzzParseMigration ./gitsrc:FuzzTransitionMessage ./analysis:FuzzAnalyze
 FUZZTIME ?= 4s
 
 .PHONY: all build test fuzz lint fmt scenarios demo lab bench clean
