@@ -57,7 +57,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		}
 		w.merge(name, src)
 	}
-	w.cfg = strings.Replace(w.cfg, "  baseline: 2s\n  bake: 2s\n", "  baseline: 1s\n  bake: 1s\n", 1)
+	w.cfg = strings.Replace(w.cfg, "  baseline: 2s\n", "  baseline: 1s\n", 1)
 	cfgPath := filepath.Join(w.dir, "schemacanary.yaml")
 	writeTestFile(t, cfgPath, w.cfg)
 	cfg, err := ParseConfig([]byte(w.cfg))
@@ -110,7 +110,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		}
 		cmd := start()
 		// Kill anywhere from start-up to well into a rollout.
-		time.Sleep(time.Duration(1000+rng.IntN(11000)) * time.Millisecond)
+		time.Sleep(time.Duration(2000+rng.IntN(18000)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		kills++
