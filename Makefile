@@ -38,8 +38,9 @@ scenarios: ## Long repeated scenarios (20 runs under load, crash restarts).
 demo: build ## The whole pipeline end to end on a local fleet of real Postgres clusters.
 	./$(BIN) demo
 
-lab: build ## Regenerate the labeled training dataset from real runs.
-	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1
+lab: build ## Regenerate the labeled dataset from real runs, then the embedded bootstrap model and its calibration plot.
+	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --lanes 4 --budget 29m
+	./$(BIN) train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --plot docs/calibration.png
 
 bench: ## Benchmarks (figures go to docs/BENCHMARKS.md).
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(PKGS)

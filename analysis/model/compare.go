@@ -72,3 +72,31 @@ func (c *Comparison) TrainChosen(ctx context.Context, ds Dataset, variants []Var
 	m.Metrics.HeldOut = &s
 	return m, nil
 }
+
+// LambdaScore is the grouped k-fold score of one L2 penalty.
+type LambdaScore struct {
+	Lambda float64 `json:"lambda"`
+	KFold  Scores  `json:"kfold"`
+}
+
+// SelectLambda picks the L2 penalty with the lowest grouped k-fold log-loss
+// on ds (pass the training part only: the held-out split must not choose
+// anything). Options are those of Train; WithLambda is overridden.
+func SelectLambda(ctx context.Context, ds Dataset, grid []float64, opts ...TrainOption) (float64, []LambdaScore, error) {
+	if len(grid) == 0 {
+		return 0, nil, fmt.Errorf("model: SelectLambda needs a grid")
+	}
+	var scores []LambdaScore
+	best := -1
+	for _, l := range grid {
+		m, err := Train(ctx, ds, append(append([]TrainOption(nil), opts...), WithLambda(l))...)
+		if err != nil {
+			return 0, nil, fmt.Errorf("lambda %g: %w", l, err)
+		}
+		scores = append(scores, LambdaScore{Lambda: l, KFold: m.Metrics.CrossValidated})
+		if best < 0 || m.Metrics.CrossValidated.LogLoss < scores[best].KFold.LogLoss {
+			best = len(scores) - 1
+		}
+	}
+	return scores[best].Lambda, scores, nil
+}

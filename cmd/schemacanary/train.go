@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,7 @@ import (
 type trainFlags struct {
 	data, out, plot, source, format string
 	eval                            bool
-	lambda                          float64
+	lambda                          string
 	folds                           int
 	seed                            uint64
 	interactions                    string
@@ -54,7 +55,7 @@ with its metrics; --plot draws the held-out calibration plot (.png or .svg).`,
 	fl.StringVar(&f.plot, "plot", "", "write the held-out calibration plot here (.png or .svg; implies --eval)")
 	fl.StringVar(&f.source, "source", "lab", "what the data is, recorded in the model version (lab, history)")
 	fl.StringVar(&f.format, "format", "text", "evaluation output: text, markdown or json")
-	fl.Float64Var(&f.lambda, "lambda", 0.01, "L2 penalty on standardized coefficients")
+	fl.StringVar(&f.lambda, "lambda", "auto", `L2 penalty on standardized coefficients, or "auto": the lowest grouped k-fold log-loss on the training part over 0.001..3`)
 	fl.IntVar(&f.folds, "folds", 5, "k of the grouped cross-validation")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the fold assignment (and of the held-out draw when the data marks none)")
 	fl.StringVar(&f.interactions, "interactions", "auto", `"auto" (try the default interactions), "none", or a comma-separated list of A*B`)
@@ -69,7 +70,12 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	common := []model.TrainOption{model.WithLambda(f.lambda), model.WithFolds(f.folds), model.WithSeed(f.seed), model.WithSource(f.source)}
+	common := []model.TrainOption{model.WithFolds(f.folds), model.WithSeed(f.seed), model.WithSource(f.source)}
+	lambda, err := chooseLambda(cmd, ds, f, common)
+	if err != nil {
+		return err
+	}
+	common = append(common, model.WithLambda(lambda))
 	variants := []model.Variant{{Name: "model (logistic)"}}
 	switch f.interactions {
 	case "none", "":
@@ -163,4 +169,27 @@ func saveModel(cmd *cobra.Command, m *model.Model, path string) error {
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "model %s written to %s\n", m.Version, path)
 	return nil
+}
+
+// chooseLambda parses --lambda, or with "auto" selects it by grouped k-fold
+// log-loss on the training part of the split (never on the held-out part).
+func chooseLambda(cmd *cobra.Command, ds model.Dataset, f trainFlags, common []model.TrainOption) (float64, error) {
+	if f.lambda != "auto" {
+		l, err := strconv.ParseFloat(f.lambda, 64)
+		if err != nil {
+			return 0, &exitError{code: 2, msg: fmt.Sprintf("--lambda %q: want a number or auto", f.lambda)}
+		}
+		return l, nil
+	}
+	tr, _ := ds.Split(0.25, f.seed)
+	l, scores, err := model.SelectLambda(cmd.Context(), tr, []float64{0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3}, common...)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "lambda by grouped k-fold log-loss on the training part:")
+	for _, s := range scores {
+		fmt.Fprintf(cmd.OutOrStdout(), " %g→%.3f", s.Lambda, s.KFold.LogLoss)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "; chosen %g\n\n", l)
+	return l, nil
 }
