@@ -59,6 +59,11 @@ type Repo struct {
 	mu      sync.Mutex
 	mc      *migrationCache
 	folders *folderCache // guarded by mu
+	// lastTree is the last folder tree read raw (see rawTree); guarded by mu.
+	lastTree struct {
+		hash plumbing.Hash
+		raw  []byte
+	}
 }
 
 // Open clones url (a local path, file://, http(s)://) into a bare mirror, or

@@ -13,11 +13,25 @@ import (
 )
 
 // rawTree returns the encoded bytes of a tree object (nil for the zero
-// hash), without decoding its entries.
+// hash), without decoding its entries. The last tree read is kept: the next
+// poll starts from it, and after a re-open its delta chain would otherwise
+// be resolved again. Called with r.mu held; callers must not modify it.
 func (r *Repo) rawTree(h plumbing.Hash) ([]byte, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
+	if h == r.lastTree.hash {
+		return r.lastTree.raw, nil
+	}
+	b, err := r.readRawTree(h)
+	if err != nil {
+		return nil, err
+	}
+	r.lastTree.hash, r.lastTree.raw = h, b
+	return b, nil
+}
+
+func (r *Repo) readRawTree(h plumbing.Hash) ([]byte, error) {
 	o, err := r.git.Storer.EncodedObject(plumbing.TreeObject, h)
 	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w", h, err)
