@@ -8,9 +8,34 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// cpuMeter sums the CPU time (user+system) of this process and of the
+// child processes it waited for (git-upload-pack, the git CLI) over the
+// timed parts of a benchmark, and reports it as cpu-ms/op: on a shared,
+// overloaded machine it is steadier than wall time.
+type cpuMeter struct {
+	total, started time.Duration
+}
+
+func cpuTime() time.Duration {
+	var self, kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+func (m *cpuMeter) start() { m.started = cpuTime() }
+func (m *cpuMeter) stop()  { m.total += cpuTime() - m.started }
+func (m *cpuMeter) report(b *testing.B) {
+	if b.N > 0 {
+		b.ReportMetric(float64(m.total.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
+}
 
 // Benchmark repository: 10,000 commits on main, every other one adding a
 // migration (5,000 in one folder), the others touching app code. It is
@@ -123,17 +148,24 @@ func BenchmarkGitsrcCloneList(b *testing.B) { benchOpenList(b, true) }
 // BenchmarkGitsrcCloneGitCLI is the clone's peer: git clone --bare --no-local.
 func BenchmarkGitsrcCloneGitCLI(b *testing.B) {
 	origin := benchOrigin(b)
+	var cpu cpuMeter
+	defer cpu.report(b)
 	for b.Loop() {
 		dir := b.TempDir()
+		cpu.start()
 		gitCmd(b, dir, nil, "clone", "-q", "--bare", "--no-local", origin, filepath.Join(dir, "m.git"))
+		cpu.stop()
 	}
 }
 
 func benchOpenList(b *testing.B, clone bool) {
 	origin := benchOrigin(b)
 	ctx := context.Background()
+	var cpu cpuMeter
+	defer cpu.report(b)
 	b.ResetTimer()
 	for b.Loop() {
+		cpu.start()
 		var opts []Option
 		if clone {
 			opts = append(opts, WithDir(b.TempDir()))
@@ -146,6 +178,7 @@ func benchOpenList(b *testing.B, clone bool) {
 		if err != nil || len(l.Migrations) != benchMigrations {
 			b.Fatalf("%d migrations, %v", len(l.Migrations), err)
 		}
+		cpu.stop()
 		r.Close()
 	}
 }
@@ -160,9 +193,13 @@ func BenchmarkGitsrcChangesFullHistory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
+	var cpu cpuMeter
+	defer cpu.report(b)
 	b.ResetTimer()
 	for b.Loop() {
+		cpu.start()
 		cs, err := r.Changes(ctx, "")
+		cpu.stop()
 		if err != nil || len(cs.Changes) != benchMigrations || len(cs.Errors) != 0 {
 			b.Fatalf("%d changes, %d errors, %v", len(cs.Changes), len(cs.Errors), err)
 		}
@@ -193,16 +230,20 @@ func benchIncrementalPoll(b *testing.B, mirror bool) {
 	defer r.Close()
 	prev, _ := r.Head(ctx)
 	v := benchMigrations
+	var cpu cpuMeter
+	defer cpu.report(b)
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
 		v++
 		appendMigration(b, up, v)
 		b.StartTimer()
+		cpu.start()
 		if err := r.Fetch(ctx); err != nil {
 			b.Fatal(err)
 		}
 		cs, err := r.Changes(ctx, prev)
+		cpu.stop()
 		if err != nil || len(cs.Changes) != 1 || cs.Changes[0].Migration.Version != int64(v) {
 			b.Fatalf("poll: %+v %v", cs, err)
 		}
@@ -219,12 +260,15 @@ func BenchmarkGitsrcIncrementalPollGitCLI(b *testing.B) {
 	gitCmd(b, filepath.Dir(mirror), nil, "clone", "-q", "--mirror", up, mirror)
 	prev := gitCmd(b, mirror, nil, "rev-parse", "refs/heads/main")
 	v := benchMigrations
+	var cpu cpuMeter
+	defer cpu.report(b)
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
 		v++
 		appendMigration(b, up, v)
 		b.StartTimer()
+		cpu.start()
 		gitCmd(b, mirror, nil, "fetch", "-q", "origin")
 		head := gitCmd(b, mirror, nil, "rev-parse", "refs/heads/main")
 		diff := gitCmd(b, mirror, nil, "diff-tree", "-r", "--name-status", prev, head, "--", "migrations")
@@ -233,6 +277,7 @@ func BenchmarkGitsrcIncrementalPollGitCLI(b *testing.B) {
 			b.Fatalf("diff %q", diff)
 		}
 		gitCmd(b, mirror, nil, "show", head+":"+added[1])
+		cpu.stop()
 		prev = head
 	}
 }
@@ -253,9 +298,13 @@ func BenchmarkGitsrcChangesAfterOneCommit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var cpu cpuMeter
+	defer cpu.report(b)
 	b.ResetTimer()
 	for b.Loop() {
+		cpu.start()
 		cs, err := r.Changes(ctx, prev.Hash.String())
+		cpu.stop()
 		if err != nil || len(cs.Changes) != 1 {
 			b.Fatalf("%+v %v", cs, err)
 		}
@@ -272,12 +321,16 @@ func BenchmarkGitsrcPollNoChange(b *testing.B) {
 	}
 	defer r.Close()
 	head, _ := r.Head(ctx)
+	var cpu cpuMeter
+	defer cpu.report(b)
 	b.ResetTimer()
 	for b.Loop() {
+		cpu.start()
 		if err := r.Fetch(ctx); err != nil {
 			b.Fatal(err)
 		}
 		cs, err := r.Changes(ctx, head)
+		cpu.stop()
 		if err != nil || len(cs.Changes) != 0 {
 			b.Fatalf("%+v %v", cs, err)
 		}
