@@ -18,6 +18,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		keep    bool
 		bake    time.Duration
 		verbose bool
+		model   string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -51,7 +52,7 @@ takes about three minutes on two cores.`,
 				log = slog.New(slog.NewTextHandler(io.Discard, nil))
 			}
 			_, err := demo.Run(cmd.Context(), demo.Options{Out: cmd.OutOrStdout(), Log: log, Keep: keep,
-				Timing: demo.Timing{Bake: bake}})
+				Model: model, Timing: demo.Timing{Bake: bake}})
 			if errors.Is(err, demo.ErrNoPostgres) {
 				return &exitError{code: 2, msg: "schemacanary demo needs the PostgreSQL server binaries: apt-get install postgresql postgresql-contrib (or set PG_BINDIR)"}
 			}
@@ -64,6 +65,7 @@ takes about three minutes on two cores.`,
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep everything running after the walk and print the status page URL; Ctrl-C cleans up")
 	cmd.Flags().DurationVar(&bake, "bake", 0, "canary bake time (default 25s)")
+	cmd.Flags().StringVar(&model, "model", "", "predict with this trained model file (schemacanary train --out) instead of the embedded one")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the daemon's logs on stderr")
 	return cmd
 }

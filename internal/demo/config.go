@@ -65,6 +65,9 @@ rollback:
   restart: none
 prediction:
   threshold: {{.Threshold}}
+{{- if .Model}}
+  model: {{.Model}}
+{{- end}}
 schedules:
   poll: "@every {{.T.Poll}}"
 http:
@@ -81,6 +84,7 @@ type configData struct {
 	T         Timing
 	MaxBake   time.Duration
 	Threshold float64
+	Model     string
 }
 
 // writeConfig writes the DSN files and schemacanary.yaml into dir and

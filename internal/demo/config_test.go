@@ -14,7 +14,7 @@ func TestDemoConfigLoads(t *testing.T) {
 	if err := writeControlDSN(dir, "postgres://x@127.0.0.1:3/schemacanary"); err != nil {
 		t.Fatal(err)
 	}
-	p, err := writeConfig(dir, configData{RepoURL: "file:///tmp/nowhere.git", Fleet: fleet, T: DefaultTiming, Threshold: demoThreshold})
+	p, err := writeConfig(dir, configData{RepoURL: "file:///tmp/nowhere.git", Fleet: fleet, T: DefaultTiming, Threshold: 0.7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestDemoConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the demo's config does not load: %v", err)
 	}
-	if cfg.Canary.Bake != DefaultTiming.Bake || cfg.Prediction.Threshold != demoThreshold || len(cfg.Fleet.Instances) != 2 {
+	if cfg.Canary.Bake != DefaultTiming.Bake || cfg.Prediction.Threshold != 0.7 || len(cfg.Fleet.Instances) != 2 {
 		t.Errorf("config = bake %v, threshold %v, %d instances", cfg.Canary.Bake, cfg.Prediction.Threshold, len(cfg.Fleet.Instances))
 	}
 	if cfg.Forge.Kind != reconciler.ForgeLocal || !strings.HasPrefix(cfg.HTTP.Listen, "127.0.0.1:") {

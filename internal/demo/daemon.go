@@ -26,8 +26,18 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	if err := writeControlDSN(e.dir, e.clusters.ControlDSN); err != nil {
 		return nil, err
 	}
+	threshold, conf, err := chooseThreshold(ctx, e.opts.Model, e.clusters.Fleet[0].DSN)
+	switch {
+	case errors.Is(err, errRanking):
+		e.p.line("note: %v (safe %.2f, harmful %.2f, risky %.2f); using threshold %.2f", err, conf["safe"], conf["harmful"], conf["risky"], threshold)
+	case err != nil:
+		return nil, err
+	default:
+		e.p.line("prediction.threshold %.2f: between the risky change (%.2f) and the others (safe %.2f, harmful %.2f), so only the risky one waits for approval",
+			threshold, conf["risky"], conf["safe"], conf["harmful"])
+	}
 	path, err := writeConfig(e.dir, configData{RepoURL: e.repo.URL(), Fleet: e.clusters.Fleet, T: e.opts.Timing,
-		Threshold: demoThreshold})
+		Threshold: threshold, Model: e.opts.Model})
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +56,6 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	go func() { r.done <- d.Run(runCtx) }()
 	return r, nil
 }
-
-// demoThreshold is the confidence a change needs to proceed without an
-// approval; the demo's risky change falls below it.
-const demoThreshold = 0.6
 
 // approve records an approval through the code path of `schemacanary
 // approve VERSION --by NAME` (reconciler.Approve), then asks for a pass at

@@ -44,6 +44,9 @@ type Options struct {
 	Timing Timing
 	// Scale sizes the data; zero fields take DefaultScale's.
 	Scale Scale
+	// Model is a trained model file (schemacanary train --out) to predict
+	// with; default the model embedded in the binary.
+	Model string
 	// Dir is where the repository, config and secrets go; default a new
 	// temporary directory, removed at the end unless Keep.
 	Dir string

@@ -46,8 +46,11 @@ func (w *watcher) waitFor(ctx context.Context, version int64, timeout time.Durat
 					return d, nil
 				}
 			}
-			if d.State == "failed" {
-				return d, fmt.Errorf("demo: change %d failed: %s", version, lastMessage(d))
+			switch d.State {
+			case "failed", "done", "rolled_back", "reverted", "skipped", "awaiting_approval":
+				// A settled state that is not the one awaited: the story went
+				// another way; say so now rather than at the timeout.
+				return d, fmt.Errorf("demo: change %d is %s, want %s: %s", version, d.State, strings.Join(want, " or "), lastMessage(d))
 			}
 		}
 		if time.Now().After(deadline) {
