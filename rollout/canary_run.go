@@ -366,16 +366,33 @@ func (r *run) promote(ctx context.Context, from int) error {
 }
 
 // finish records each instance's final goose state and the end time.
+// Instances this run changed successfully are known; only the others (not
+// touched, or failed) are read from their goose tables.
 func (r *run) finish(ctx context.Context) {
-	var all []Instance
+	var unknown []Instance
 	for _, w := range r.waves {
-		all = append(all, w.Instances...)
+		for _, in := range w.Instances {
+			ir := r.byName[in.Name]
+			switch {
+			case ir.Error != "":
+				unknown = append(unknown, in)
+			case ir.Rollback != nil:
+				ir.Applied = false
+			case ir.Apply != nil:
+				ir.Applied = true
+			default:
+				unknown = append(unknown, in)
+			}
+		}
 	}
 	ctx = context.WithoutCancel(ctx)
-	for _, s := range r.c.states(ctx, all, r.ch.Version, max(r.waves[0].Concurrency, 10)) {
-		ir := r.byName[s.Instance]
-		ir.Applied = s.Applied && s.Err == nil
-		r.res.Instances = append(r.res.Instances, *ir)
+	for _, s := range r.c.states(ctx, unknown, r.ch.Version, max(r.waves[0].Concurrency, 10)) {
+		r.byName[s.Instance].Applied = s.Applied && s.Err == nil
+	}
+	for _, w := range r.waves {
+		for _, in := range w.Instances {
+			r.res.Instances = append(r.res.Instances, *r.byName[in.Name])
+		}
 	}
 	r.res.Finished = time.Now()
 }

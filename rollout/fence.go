@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ func fenceTables(ctx context.Context, tx *sql.Tx, tables []string) ([]string, er
 		if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1)::text`, t).Scan(&name); err != nil {
 			return nil, fmt.Errorf("fence %s: %w", t, err)
 		}
-		if name.Valid {
+		if name.Valid && !slices.Contains(locked, name.String) {
 			locked = append(locked, name.String)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,28 +80,40 @@ func scale(nClusters, perCluster, concurrency int) error {
 		return err
 	}
 	defer pgtest.StopAll(fleet)
-	var instances []rollout.Instance
 	setup := time.Now()
+	perCl := make([][]rollout.Instance, len(fleet))
+	errs := make([]error, len(fleet))
+	var wg sync.WaitGroup
 	for ci, cl := range fleet {
-		tmpl, err := cl.CreateDatabase(ctx, "shop")
-		if err != nil {
-			return err
-		}
-		if err := exec(ctx, tmpl, "CREATE TABLE items (id bigserial PRIMARY KEY, v int, payload text)",
-			"INSERT INTO items (v, payload) SELECT g, md5(g::text) FROM generate_series(1, 1000) g"); err != nil {
-			return err
-		}
-		for d := 0; d < perCluster; d++ {
-			name := fmt.Sprintf("db%03d", d)
-			if err := exec(ctx, cl.DSN("postgres"), "CREATE DATABASE "+name+" TEMPLATE shop"); err != nil {
-				return err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tmpl, err := cl.CreateDatabase(ctx, "shop")
+			if err == nil {
+				err = exec(ctx, tmpl, "CREATE TABLE items (id bigserial PRIMARY KEY, v int, payload text)",
+					"INSERT INTO items (v, payload) SELECT g, md5(g::text) FROM generate_series(1, 1000) g")
 			}
-			group := "main"
-			if ci == 0 && d < 2 {
-				group = "canary"
+			for d := 0; d < perCluster && err == nil; d++ {
+				name := fmt.Sprintf("db%03d", d)
+				if err = exec(ctx, cl.DSN("postgres"), "CREATE DATABASE "+name+" TEMPLATE shop"); err != nil {
+					break
+				}
+				group := "main"
+				if ci == 0 && d < 2 {
+					group = "canary"
+				}
+				perCl[ci] = append(perCl[ci], rollout.Instance{Name: fmt.Sprintf("%s/%s", cl.Name, name), Group: group, DSN: cl.DSN(name)})
 			}
-			instances = append(instances, rollout.Instance{Name: fmt.Sprintf("%s/%s", cl.Name, name), Group: group, DSN: cl.DSN(name)})
+			errs[ci] = err
+		}()
+	}
+	wg.Wait()
+	var instances []rollout.Instance
+	for ci := range fleet {
+		if errs[ci] != nil {
+			return errs[ci]
 		}
+		instances = append(instances, perCl[ci]...)
 	}
 	fmt.Fprintf(os.Stderr, "%d databases on %d clusters ready in %s\n", len(instances), nClusters, time.Since(setup).Round(time.Millisecond))
 	f, err := rollout.NewFleet(instances, rollout.FleetConfig{Concurrency: concurrency,
