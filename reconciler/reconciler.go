@@ -25,9 +25,10 @@ type Reconciler struct {
 	audit Audit
 	o     options
 
-	// proposals remembers the last sticky-comment body per open PR, so an
-	// unchanged PR costs no forge call; PRs no longer open are dropped, so
-	// it stays as small as the set of open PRs.
+	// proposals remembers, per open proposal, the head and files last
+	// predicted and commented, so an unchanged proposal costs nothing;
+	// closed proposals are dropped, so it stays as small as the set of open
+	// ones.
 	mu        sync.Mutex
 	proposals map[string]string
 }

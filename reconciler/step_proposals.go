@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -37,6 +38,14 @@ func (r *Reconciler) predictProposals(ctx context.Context, res *Result) error {
 }
 
 func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
+	key := proposalKey(p)
+	memo := proposalMemo(p)
+	r.mu.Lock()
+	seen := r.proposals[key] == memo
+	r.mu.Unlock()
+	if seen {
+		return nil // same head, same files: already predicted and commented
+	}
 	items := make([]proposalItem, 0, len(p.Migrations))
 	for _, m := range p.Migrations {
 		a, err := r.assess(ctx, m, p.Author, time.Now())
@@ -51,10 +60,7 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 		items = append(items, proposalItem{Migration: m, Assessment: a})
 	}
 	body := renderProposal(p, items, p.Rejected, r.o.threshold)
-	r.mu.Lock()
-	same := r.proposals[proposalKey(p)] == body
-	r.mu.Unlock()
-	if same || r.forge == nil {
+	if r.forge == nil {
 		return nil
 	}
 	ref := gitsrc.ChangeRef{PR: p.PR}
@@ -69,9 +75,23 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 		return fmt.Errorf("sticky comment: %w", err)
 	}
 	r.mu.Lock()
-	r.proposals[proposalKey(p)] = body
+	r.proposals[key] = memo
 	r.mu.Unlock()
 	return nil
+}
+
+// proposalMemo summarizes what a proposal's comment depends on: its head
+// and the content of its files.
+func proposalMemo(p Proposal) string {
+	var b strings.Builder
+	b.WriteString(p.Head)
+	for _, m := range p.Migrations {
+		b.WriteString("|" + m.Path + "@" + m.SHA256)
+	}
+	for _, e := range p.Rejected {
+		b.WriteString("|" + e.Error())
+	}
+	return b.String()
 }
 
 // proposalKey identifies a proposal across polls.
