@@ -58,6 +58,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		w.merge(name, src)
 	}
 	w.cfg = strings.Replace(w.cfg, "  baseline: 2s\n", "  baseline: 1s\n", 1)
+	w.cfg = strings.Replace(w.cfg, "  leader_interval: 100ms\n", "  leader_interval: 500ms\n", 1)
 	cfgPath := filepath.Join(w.dir, "schemacanary.yaml")
 	writeTestFile(t, cfgPath, w.cfg)
 	cfg, err := ParseConfig([]byte(w.cfg))

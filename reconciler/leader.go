@@ -127,13 +127,13 @@ func (l *Leader) term(ctx context.Context, lead func(context.Context)) error {
 		case <-time.After(l.interval):
 		}
 	}
-	// A previous leader whose session just ended notices within two
-	// intervals (a tick plus a ping timeout) and stops; wait that long
-	// before acting, so two replicas never act at once.
+	// A previous leader whose session just ended notices within a tick
+	// plus a ping timeout and stops; wait that long before acting, so two
+	// replicas never act at once.
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-time.After(2*l.interval + l.interval/2):
+	case <-time.After(l.interval + l.pingTimeout() + l.interval/2):
 	}
 	if err := conn.Ping(ctx); err != nil {
 		return fmt.Errorf("lock connection lost before leading: %w", err)
@@ -158,7 +158,7 @@ loop:
 		case <-done:
 			break loop
 		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, l.interval)
+			pctx, cancel := context.WithTimeout(ctx, l.pingTimeout())
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil && ctx.Err() == nil {
@@ -174,6 +174,10 @@ loop:
 	}
 	return lost
 }
+
+// pingTimeout bounds the leader's connection ping: long enough that a busy
+// server is not mistaken for a lost one, short enough to stop quickly.
+func (l *Leader) pingTimeout() time.Duration { return max(l.interval, 2*time.Second) }
 
 func (l *Leader) setLeading(on bool) {
 	l.leading.Store(on)
