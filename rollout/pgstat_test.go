@@ -40,42 +40,6 @@ func TestPgstatDeltas(t *testing.T) {
 	}
 	defer src.Close()
 	target := Target{Instance: "db1", DSN: dsn}
-	from := time.Now().Add(200 * time.Millisecond)
-	to := from.Add(2 * time.Second)
-
-	// Inside the window: 40 lookups, 5 rolled-back transactions, and a
-	// session left waiting on a lock when the window ends.
-	work := make(chan error, 1)
-	go func() {
-		work <- func() error {
-			if err := sleepUntil(ctx, from.Add(100*time.Millisecond)); err != nil {
-				return err
-			}
-			conn, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				return err
-			}
-			for i := 1; i <= 40; i++ {
-				var note string
-				if err := conn.QueryRow(ctx, "SELECT note FROM items WHERE id = $1", i).Scan(&note); err != nil {
-					return err
-				}
-			}
-			for i := 0; i < 5; i++ {
-				tx, err := conn.Begin(ctx)
-				if err != nil {
-					return err
-				}
-				if _, err := tx.Exec(ctx, "UPDATE items SET note = 'y' WHERE id = 1"); err != nil {
-					return err
-				}
-				if err := tx.Rollback(ctx); err != nil {
-					return err
-				}
-			}
-			return conn.Close(ctx) // a backend flushes its stats when it exits
-		}()
-	}()
 	holder, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -86,25 +50,82 @@ func TestPgstatDeltas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer waiter.Close(ctx)
-	go func() {
-		_ = sleepUntil(ctx, to.Add(-700*time.Millisecond))
-		tx, err := holder.Begin(ctx)
-		if err != nil {
-			return
-		}
-		_, _ = tx.Exec(ctx, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
-		go func() {
-			_, _ = waiter.Exec(ctx, "SELECT count(*) FROM items") // waits for the lock
-		}()
-		_ = sleepUntil(ctx, to.Add(500*time.Millisecond))
-		_ = tx.Rollback(ctx)
-	}()
-
-	samples, err := src.Collect(ctx, target, from, to)
+	if err := src.Warm(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	// A first short window leaves a snapshot at its end, t1; the work then
+	// runs synchronously (however slow the machine) and the second window
+	// [t1, t2) sees all of it.
+	t0 := time.Now()
+	t1 := t0.Add(200 * time.Millisecond)
+	if _, err := src.Collect(ctx, target, t0, t1); err != nil {
+		t.Fatal(err)
+	}
+	// 40 lookups and 5 rolled-back transactions on a connection that then
+	// closes (a backend flushes its stats when it exits).
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-work; err != nil {
+	for i := 1; i <= 40; i++ {
+		var note string
+		if err := conn.QueryRow(ctx, "SELECT note FROM items WHERE id = $1", i).Scan(&note); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE items SET note = 'y' WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A session left waiting on a lock when the window ends.
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		_, _ = waiter.Exec(ctx, "SELECT count(*) FROM items") // waits for the lock
+	}()
+	defer func() { _ = tx.Rollback(ctx); <-waited }() // before the connections close
+	// Poll from a connection outside any transaction (stats snapshots are
+	// frozen inside one).
+	watch, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var n int
+		if err := watch.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never waited")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	from := t1
+	to := time.Now().Add(300 * time.Millisecond)
+	samples, err := src.Collect(ctx, target, from, to)
+	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]Sample{}
@@ -170,12 +191,15 @@ func TestPgstatResumesFromDirStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := Target{Instance: "db1", DSN: dsn}
-	from := time.Now()
-	to := from.Add(300 * time.Millisecond)
 	first, err := NewPgstat(PgstatConfig{}, store)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := first.Warm(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now()
+	to := from.Add(time.Second)
 	a, err := first.Collect(ctx, target, from, to)
 	first.Close()
 	if err != nil || len(a) == 0 {

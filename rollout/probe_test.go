@@ -26,25 +26,28 @@ func TestProbeLatencyAndErrors(t *testing.T) {
 	if err := src.Warm(ctx, target); err != nil {
 		t.Fatal(err)
 	}
-	from := time.Now()
-	to := from.Add(1500 * time.Millisecond)
-
-	// Hold a lock on items for 400 ms in the middle: the open-loop probe
-	// shows the wait for every execution scheduled behind it.
+	// Hold a lock on items from before the window until 600 ms into it:
+	// the open-loop probe shows the wait for every execution scheduled
+	// while it is held, not just the few in flight.
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	lockAt := from.Add(500 * time.Millisecond)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now()
+	to := from.Add(1500 * time.Millisecond)
+	released := make(chan struct{})
+	defer func() { <-released }() // before conn.Close
 	go func() {
-		_ = sleepUntil(ctx, lockAt)
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return
-		}
-		_, _ = tx.Exec(ctx, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
-		time.Sleep(400 * time.Millisecond)
+		defer close(released)
+		_ = sleepUntil(ctx, from.Add(600*time.Millisecond))
 		_ = tx.Rollback(ctx)
 	}()
 
@@ -53,8 +56,10 @@ func TestProbeLatencyAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	sleepy := SelectKPI(samples, "latency:sleepy")
-	if len(sleepy) < 50 || len(sleepy) > 61 {
-		t.Errorf("sleepy: %d samples, want ~60 at 40/s over 1.5 s", len(sleepy))
+	// ~60 at 40/s over 1.5 s; fewer when a loaded machine starts the
+	// schedule late, never more.
+	if len(sleepy) < 20 || len(sleepy) > 61 {
+		t.Errorf("sleepy: %d samples, want 20..61 at 40/s over 1.5 s", len(sleepy))
 	}
 	for _, s := range sleepy {
 		if s.Value < 5 || s.At.Before(from) || !s.At.Before(to) {
@@ -66,20 +71,22 @@ func TestProbeLatencyAndErrors(t *testing.T) {
 		t.Errorf("failed executions must not give latency samples: %d", len(got))
 	}
 	er := SelectKPI(samples, "error_rate:broken")
-	if len(er) != 1 || er[0].Errors != er[0].Count || er[0].Count < 25 || er[0].Value != 1 {
+	if len(er) != 1 || er[0].Errors != er[0].Count || er[0].Count < 10 || er[0].Value != 1 {
 		t.Errorf("error_rate:broken = %+v, want every execution failed", er)
 	}
 	if KindOf("error_rate:broken") != KindProportion {
 		t.Error("probe error rates must be judged as proportions")
 	}
-	slow := 0
+	var slow int
+	var worst float64
 	for _, s := range SelectKPI(samples, "latency:items") {
-		if s.At.After(lockAt.Add(50*time.Millisecond)) && s.At.Before(lockAt.Add(250*time.Millisecond)) && s.Value > 100 {
+		if s.Value > 100 {
 			slow++
 		}
+		worst = max(worst, s.Value)
 	}
-	if slow < 5 {
-		t.Errorf("%d items probes scheduled during the lock took > 100 ms, want >= 5 (open loop)", slow)
+	if slow < 3 || worst < 300 {
+		t.Errorf("%d items probes took > 100 ms (worst %.0f ms), want >= 3 and one >= 300 ms behind a 600 ms lock", slow, worst)
 	}
 	again, err := src.Collect(ctx, target, from, to)
 	if err != nil || len(again) != len(samples) {

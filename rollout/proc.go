@@ -133,13 +133,10 @@ func (p *Proc) snapshot(ctx context.Context, t Target) (procSnap, error) {
 		return snap, fmt.Errorf("postmaster.pid: first line %q: %w", line, err)
 	}
 	snap.Postmaster = pm
-	st, err := p.stat(pm)
-	if err != nil {
-		return snap, fmt.Errorf("postmaster %d: %w", pm, err)
-	}
-	snap.CPUTicks = st.utime + st.stime + st.cutime + st.cstime
-	snap.MemBytes = p.memory(pm, st.rss)
-	snap.Procs = 1
+	// Children first, the postmaster last: a backend that exits in between
+	// is then counted twice (its times move into the postmaster's cutime
+	// when reaped) rather than not at all, so the cumulative CPU never
+	// goes backwards between snapshots.
 	entries, err := os.ReadDir(p.root)
 	if err != nil {
 		return snap, fmt.Errorf("read %s: %w", p.root, err)
@@ -157,6 +154,13 @@ func (p *Proc) snapshot(ctx context.Context, t Target) (procSnap, error) {
 		snap.MemBytes += p.memory(pid, c.rss)
 		snap.Procs++
 	}
+	st, err := p.stat(pm)
+	if err != nil {
+		return snap, fmt.Errorf("postmaster %d: %w", pm, err)
+	}
+	snap.CPUTicks += st.utime + st.stime + st.cutime + st.cstime
+	snap.MemBytes += p.memory(pm, st.rss)
+	snap.Procs++
 	snap.At = time.Now()
 	return snap, nil
 }

@@ -171,10 +171,11 @@ type Generator struct {
 	schedDone  chan struct{}
 	workers    sync.WaitGroup
 
-	mu      sync.Mutex
-	obs     []Observation
-	dropped map[string]int
-	end     time.Time
+	mu        sync.Mutex
+	obs       []Observation
+	dropped   map[string]int
+	scheduled map[string]int
+	end       time.Time
 
 	stopOnce sync.Once
 	final    *Result
@@ -214,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Generator, error) {
 		c.Release()
 	}
 	g := &Generator{cfg: cfg, pool: pool, queue: make(chan job, cfg.MaxQueue),
-		schedDone: make(chan struct{}), dropped: map[string]int{}}
+		schedDone: make(chan struct{}), dropped: map[string]int{}, scheduled: map[string]int{}}
 	schedCtx, stopSched := context.WithCancel(ctx)
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
 	g.stopSched, g.cancelExec = stopSched, cancelExec
@@ -277,6 +278,9 @@ func (g *Generator) schedule(ctx context.Context) {
 			for a, gen := range st.Args {
 				args[a] = gen(r)
 			}
+			g.mu.Lock()
+			g.scheduled[st.Name]++
+			g.mu.Unlock()
 			select {
 			case g.queue <- job{stmt: i, scheduled: next, args: args}:
 			default:
@@ -336,7 +340,7 @@ func (g *Generator) Snapshot() *Result {
 	if end.IsZero() {
 		end = time.Now()
 	}
-	return newResult(g.cfg, g.start, end, g.obs, g.dropped)
+	return newResult(g.cfg, g.start, end, g.obs, g.dropped, g.scheduled)
 }
 
 // Stop stops scheduling, lets queued and running statements finish for up

@@ -69,12 +69,16 @@ func TestRateWeightsAndErrors(t *testing.T) {
 	}
 	res := g.Wait(ctx)
 	read, fail := res.Stats["read"], res.Stats["fail"]
-	total := read.Calls + fail.Calls + read.Dropped + fail.Dropped
-	if total < 280 || total > 301 {
+	// The schedule follows the clock whatever the server does.
+	total := read.Scheduled + fail.Scheduled
+	if total < 290 || total > 300 {
 		t.Errorf("scheduled %d statements in 1.5 s at 200/s, want ~300", total)
 	}
-	if share := float64(read.Calls) / float64(total); share < 0.65 || share > 0.85 {
+	if share := float64(read.Scheduled) / float64(total); share < 0.65 || share > 0.85 {
 		t.Errorf("read share %.2f, want ~0.75 for weights 3:1", share)
+	}
+	if read.Calls+read.Dropped > read.Scheduled || read.Calls == 0 {
+		t.Errorf("read: %d calls + %d dropped of %d scheduled", read.Calls, read.Dropped, read.Scheduled)
 	}
 	if read.Errors != 0 || len(read.Latencies) != read.Calls {
 		t.Errorf("read: %d errors, %d latencies for %d calls", read.Errors, len(read.Latencies), read.Calls)
@@ -92,8 +96,8 @@ func TestRateWeightsAndErrors(t *testing.T) {
 	if sum != read.Calls {
 		t.Errorf("interval calls sum %d != %d", sum, read.Calls)
 	}
-	if p50 := read.Quantile(0.5); p50 <= 0 || p50 > 50*time.Millisecond {
-		t.Errorf("read p50 %v, want a few ms at most", p50)
+	if p50, p99 := read.Quantile(0.5), read.Quantile(0.99); p50 <= 0 || p99 < p50 {
+		t.Errorf("read p50 %v, p99 %v", p50, p99)
 	}
 }
 

@@ -41,6 +41,9 @@ type StatementStats struct {
 	// Errors counts failed executions; ErrorCodes breaks them down.
 	Errors     int
 	ErrorCodes map[string]int
+	// Scheduled counts the slots scheduled for the statement: Calls, plus
+	// Dropped, plus those still queued or cancelled by Stop.
+	Scheduled int
 	// Dropped counts slots skipped because the queue was full.
 	Dropped int
 	// Latencies holds the successful executions' latencies from their
@@ -60,11 +63,11 @@ type Interval struct {
 	P50, P99, Max time.Duration
 }
 
-func newResult(cfg Config, start, end time.Time, obs []Observation, dropped map[string]int) *Result {
+func newResult(cfg Config, start, end time.Time, obs []Observation, dropped, scheduled map[string]int) *Result {
 	r := &Result{Start: start, End: end, Interval: cfg.Interval, Stats: map[string]*StatementStats{},
 		Observations: append([]Observation(nil), obs...)}
 	for _, s := range cfg.Statements {
-		r.Stats[s.Name] = &StatementStats{Name: s.Name, ErrorCodes: map[string]int{}, Dropped: dropped[s.Name]}
+		r.Stats[s.Name] = &StatementStats{Name: s.Name, ErrorCodes: map[string]int{}, Dropped: dropped[s.Name], Scheduled: scheduled[s.Name]}
 	}
 	sorted := append([]Observation(nil), obs...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Scheduled.Before(sorted[j].Scheduled) })
