@@ -130,7 +130,7 @@ func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusC
 		if e.Instance != "*" {
 			ev.Instance = e.Instance
 		}
-		if e.Step == "judge" {
+		if strings.HasPrefix(e.Step, "judge") { // "judge" or "judge <outcome>"
 			if dec := decodeDecision(e.Detail); dec != nil {
 				ev.Message = fmt.Sprintf("%s: %s", dec.Outcome, dec.Reason)
 				for _, v := range dec.Verdicts {

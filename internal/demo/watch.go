@@ -96,7 +96,7 @@ func (w *watcher) print(d *reconciler.StatusChangeDetail) {
 			msg = msg[:107] + "…"
 		}
 		w.p.line("#%d %s %-17s %-16s %s", d.Version, mark, e.Step, where, msg)
-		if e.Step == "judge" || strings.HasPrefix(e.Step, "bake") {
+		if strings.HasPrefix(e.Step, "judge") {
 			w.printVerdicts(d)
 		}
 	}
