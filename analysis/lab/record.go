@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/schemacanary/schemacanary/analysis"
@@ -36,7 +37,7 @@ type Record struct {
 	Context map[string]analysis.TableStats `json:"context,omitempty"`
 	// Live are measured features that are not part of the report
 	// (FeatureOldestXactSeconds, FeatureWorkloadRefs,
-	// FeatureDroppedIndexScans).
+	// FeatureDroppedIndexScans, FeatureBaselineP50, FeatureBaselineP99).
 	Live map[string]float64 `json:"live,omitempty"`
 	// Outcome is what was measured.
 	Outcome Outcome `json:"outcome"`
@@ -74,6 +75,19 @@ type Outcome struct {
 // behind it. The reconciler measures it the same way before a canary.
 const FeatureOldestXactSeconds = "live_oldest_xact_seconds"
 
+// Baseline KPI features: the application's median and p99 latency (ms)
+// right before the change, as ln(1+ms). A busy server turns a short lock
+// into a long queue. The reconciler has them from the canary's pre-change
+// KPIs; the lab from its baseline window.
+const (
+	FeatureBaselineP50 = "live_baseline_p50_ms_log1p"
+	FeatureBaselineP99 = "live_baseline_p99_ms_log1p"
+)
+
+func baselineFromQuantiles(p50, p99 float64) map[string]float64 {
+	return map[string]float64{FeatureBaselineP50: math.Log1p(p50), FeatureBaselineP99: math.Log1p(p99)}
+}
+
 // migration is the analysis input for the record's SQL.
 func (r *Record) migration() analysis.Migration {
 	m := analysis.Migration{Path: r.Template + ".sql", HasDown: len(r.Down) > 0, NoTransaction: r.NoTransaction, Risk: r.Risk}
@@ -105,6 +119,16 @@ func (r *Record) featurize(ctx context.Context, catalog analysis.Catalog) error 
 	f := model.Features(rep.Features())
 	if _, ok := f[model.FeatureRisk]; !ok {
 		f[model.FeatureRisk] = float64(r.Risk)
+	}
+	if _, ok := r.Live[FeatureBaselineP99]; !ok && r.Outcome.BaselineCalls > 0 {
+		// Records written before these features existed: the same window's
+		// quantiles, from the stored outcome.
+		if r.Live == nil {
+			r.Live = map[string]float64{}
+		}
+		for k, v := range baselineFromQuantiles(r.Outcome.BaselineP50, r.Outcome.BaselineP99) {
+			r.Live[k] = v
+		}
 	}
 	for k, v := range r.Live {
 		f[k] = v

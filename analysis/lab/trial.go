@@ -84,6 +84,9 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 		return rec, err
 	}
 	live[FeatureOldestXactSeconds] = age
+	for k, v := range baselineFeatures(gen.Snapshot(), baseStart, time.Now()) {
+		live[k] = v
+	}
 	rec.Live = live
 	for k, v := range live {
 		rec.Features[k] = v
@@ -404,4 +407,18 @@ func dropInvalidIndexes(ctx context.Context, db *pgxpool.Pool, table string) err
 		}
 	}
 	return nil
+}
+
+// baselineFeatures are the application's latency quantiles over the
+// baseline window, as the canary's pre-change KPIs give them.
+func baselineFeatures(res *loadgen.Result, from, to time.Time) map[string]float64 {
+	var all []float64
+	for name := range res.Stats {
+		all = append(all, res.Between(name, from, to)...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	sort.Float64s(all)
+	return baselineFromQuantiles(quantile(all, 0.5), quantile(all, 0.99))
 }

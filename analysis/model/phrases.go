@@ -156,6 +156,24 @@ var phrases = map[string]func(v float64, f Features) string{
 		}
 		return fmt.Sprintf("a transaction has been open for %.1f s (locks queue behind it)", v)
 	},
+	"live_workload_refs": func(v float64, _ Features) string {
+		if v == 0 {
+			return "no running query uses what it drops, renames or retypes"
+		}
+		return fmt.Sprintf("%.0f of the application's query classes use what it drops, renames or retypes", v)
+	},
+	"live_dropped_index_scans_log1p": func(v float64, _ Features) string {
+		if v == 0 {
+			return "drops no index the application uses"
+		}
+		return fmt.Sprintf("drops an index the application has scanned %s times", HumanCount(math.Expm1(v)))
+	},
+	"live_baseline_p50_ms_log1p": func(v float64, _ Features) string {
+		return fmt.Sprintf("the application's median latency is %.1f ms right now", math.Expm1(v))
+	},
+	"live_baseline_p99_ms_log1p": func(v float64, _ Features) string {
+		return fmt.Sprintf("the application's p99 latency is %.0f ms right now", math.Expm1(v))
+	},
 	FeatureHistoryAuthorRollbackRate: func(v float64, _ Features) string {
 		return fmt.Sprintf("%.0f%% of the author's past changes were rolled back", 100*v)
 	},
