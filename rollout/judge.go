@@ -36,6 +36,21 @@ func (o Outcome) String() string {
 // MarshalText renders the outcome as its String.
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
+// UnmarshalText parses "extend", "pass" or "fail".
+func (o *Outcome) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "extend":
+		*o = Extend
+	case "pass":
+		*o = Pass
+	case "fail":
+		*o = Fail
+	default:
+		return fmt.Errorf("outcome %q: want extend, pass or fail", b)
+	}
+	return nil
+}
+
 // Reference names what the canary is compared with.
 const (
 	// RefControl is the control instances over the same bake window.

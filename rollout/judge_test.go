@@ -313,3 +313,18 @@ func BenchmarkJudgeBake(b *testing.B) {
 		j.Judge(c, k, base)
 	}
 }
+
+func TestOutcomeText(t *testing.T) {
+	t.Parallel()
+	for _, o := range []Outcome{Extend, Pass, Fail} {
+		b, _ := o.MarshalText()
+		var back Outcome
+		if err := back.UnmarshalText(b); err != nil || back != o {
+			t.Errorf("%s: round trip gave %s, %v", o, back, err)
+		}
+	}
+	var o Outcome
+	if err := o.UnmarshalText([]byte("maybe")); err == nil {
+		t.Error("unknown outcome accepted")
+	}
+}
