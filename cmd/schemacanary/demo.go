@@ -33,7 +33,8 @@ It then merges three changes one by one and prints the timeline as the daemon ta
   00015 (safe)     predicted, canaried, judged, promoted wave by wave to the whole fleet;
   00016 (harmful)  drops the index the hot query needs: the judge sees the canary's
                    latency degrade, the change is rolled back with nothing lost and a
-                   revert branch is pushed;
+                   revert branch is pushed; an operator releases the held queue
+                   with 'schemacanary skip';
   00017 (risky)    low confidence: it waits for 'schemacanary approve', is approved, done.
 It ends with a summary and the audit branch's log, and removes everything, unless --keep,
 which leaves it all running (status page, repository, servers) until Ctrl-C.

@@ -68,6 +68,16 @@ func (r *runningDaemon) approve(ctx context.Context, version int64, by string) e
 	return nil
 }
 
+// skip releases the queue held by a rolled-back change through the code
+// path of `schemacanary skip VERSION --by NAME` (reconciler.Skip).
+func (r *runningDaemon) skip(ctx context.Context, version int64, by string) error {
+	if _, err := reconciler.Skip(ctx, r.d.Store, version, by); err != nil {
+		return err
+	}
+	r.d.Trigger()
+	return nil
+}
+
 // stop stops the daemon and releases what it opened.
 func (r *runningDaemon) stop() error {
 	r.cancel()

@@ -143,6 +143,16 @@ func (e *environment) walk(ctx context.Context, i int, c change) (*Outcome, erro
 		if err := e.waitRevertBranch(ctx, v); err != nil {
 			return out, err
 		}
+		// The rolled-back change holds the queue (later migrations were
+		// written against a schema without it). An operator releases it,
+		// through the code path of `schemacanary skip`.
+		e.p.line("the queue is held by #%d; an operator releases it: schemacanary skip %d --by \"Dana Lee\" (merging the revert would too)", v, v)
+		if err := e.daemon.skip(ctx, v, "Dana Lee"); err != nil {
+			return out, fmt.Errorf("demo: skip %d: %w", v, err)
+		}
+		if _, err := e.watch.waitFor(ctx, v, e.walkTimeout(), "skipped"); err != nil {
+			return out, err
+		}
 	case "risky":
 		e.p.line("an operator reads the prediction and approves: schemacanary approve %d --by \"Ana Ruiz\"", v)
 		if err := e.daemon.approve(ctx, v, "Ana Ruiz"); err != nil {

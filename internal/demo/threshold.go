@@ -69,7 +69,9 @@ func chooseThreshold(ctx context.Context, modelPath, canaryDSN string) (float64,
 		conf[c.kind] = p.Confidence
 	}
 	others := min(conf["safe"], conf["harmful"])
-	if conf["risky"] >= others {
+	// A margin, since the daemon's live catalog sees slightly different
+	// rates a moment later.
+	if others-conf["risky"] < 0.02 {
 		return defaultThreshold, conf, errRanking
 	}
 	return (conf["risky"] + others) / 2, conf, nil

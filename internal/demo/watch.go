@@ -47,7 +47,7 @@ func (w *watcher) waitFor(ctx context.Context, version int64, timeout time.Durat
 				}
 			}
 			switch d.State {
-			case "failed", "done", "rolled_back", "reverted", "skipped", "awaiting_approval":
+			case "failed", "done", "reverted", "skipped", "awaiting_approval":
 				// A settled state that is not the one awaited: the story went
 				// another way; say so now rather than at the timeout.
 				return d, fmt.Errorf("demo: change %d is %s, want %s: %s", version, d.State, strings.Join(want, " or "), lastMessage(d))
