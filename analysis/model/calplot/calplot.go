@@ -53,7 +53,7 @@ func Save(path, title string, curves []Curve) error {
 	p.Add(diag)
 	p.Legend.Add("perfect calibration", diag)
 	p.Legend.Top = false
-	p.Legend.Left = true
+	p.Legend.Left = false // bottom right: the corner a calibration curve leaves empty
 	for i, c := range curves {
 		pts := make(plotter.XYs, 0, len(c.Bins))
 		for _, b := range c.Bins {
