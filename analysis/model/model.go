@@ -107,7 +107,8 @@ type Prediction struct {
 	// Base is the logit of a change whose features are all at the training
 	// mean.
 	Base float64 `json:"base"`
-	// Reasons are the strongest contributions (at most 5), strongest first.
+	// Reasons are the strongest contributions (at most 5), strongest first;
+	// contributions that read the same are merged into one reason.
 	Reasons []Reason `json:"reasons"`
 	// Contributions are all non-zero contributions, strongest first.
 	Contributions []Reason `json:"contributions"`
@@ -192,8 +193,7 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 	for i := range p.Contributions {
 		p.Contributions[i].Text = Describe(p.Contributions[i].Feature, p.Contributions[i].Value, f)
 	}
-	n := min(cfg.reasons, len(p.Contributions))
-	p.Reasons = append([]Reason(nil), p.Contributions[:n]...)
+	p.Reasons = topReasons(p.Contributions, cfg.reasons)
 	return p, nil
 }
 
@@ -258,4 +258,22 @@ func LoadFile(path string) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// topReasons merges contributions that read the same (e.g. the one-hot
+// and the ordinal lock features both saying "takes no table lock") and
+// keeps the n strongest.
+func topReasons(cs []Reason, n int) []Reason {
+	var out []Reason
+	at := map[string]int{}
+	for _, c := range cs {
+		if i, ok := at[c.Text]; ok {
+			out[i].Contribution += c.Contribution
+			continue
+		}
+		at[c.Text] = len(out)
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return math.Abs(out[i].Contribution) > math.Abs(out[j].Contribution) })
+	return out[:min(n, len(out))]
 }
