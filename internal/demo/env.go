@@ -158,6 +158,9 @@ func (e *environment) walk(ctx context.Context, i int, c change) (*Outcome, erro
 		if err := e.daemon.approve(ctx, v, "Ana Ruiz"); err != nil {
 			return out, fmt.Errorf("demo: approve %d: %w", v, err)
 		}
+		if err := e.watch.waitLeave(ctx, v, e.walkTimeout(), "awaiting_approval"); err != nil {
+			return out, err
+		}
 		if d, err = e.watch.waitFor(ctx, v, e.walkTimeout(), "done"); d != nil {
 			out.State = d.State
 		}

@@ -68,6 +68,29 @@ func (w *watcher) waitFor(ctx context.Context, version int64, timeout time.Durat
 	}
 }
 
+// waitLeave waits until change version is no longer in state from (e.g. an
+// approved change still awaiting_approval until the daemon's next pass).
+func (w *watcher) waitLeave(ctx context.Context, version int64, timeout time.Duration, from string) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		d, err := w.src.GetChange(ctx, version)
+		if err != nil {
+			return err
+		}
+		if d != nil && d.State != from {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: change %d still %s after %v", ErrTimeout, version, from, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
 func lastMessage(d *reconciler.StatusChangeDetail) string {
 	if len(d.Timeline) == 0 {
 		return ""
