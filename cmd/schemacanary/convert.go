@@ -8,26 +8,8 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/reconciler"
 )
-
-// toAnalysis copies a parsed goose migration into analysis' input type
-// (field for field; analysis does not import gitsrc).
-func toAnalysis(m *gitsrc.Migration) analysis.Migration {
-	conv := func(in []gitsrc.Statement) []analysis.Statement {
-		out := make([]analysis.Statement, len(in))
-		for i, s := range in {
-			out[i] = analysis.Statement{SQL: s.SQL, Line: s.Line}
-		}
-		return out
-	}
-	return analysis.Migration{
-		Path: m.Path, Version: m.Version,
-		Up: conv(m.Up), Down: conv(m.Down),
-		HasDown: m.HasDown, NoTransaction: m.NoTransaction,
-		Risk: m.FrontMatter.Risk, AllowDataLoss: m.FrontMatter.AllowDataLoss,
-		Source: m.Source,
-	}
-}
 
 // plainSQL is a file without goose annotations: one Up section, linted as
 // plain SQL.
@@ -65,7 +47,7 @@ func loadMigration(path string, src []byte) (analysis.Migration, error) {
 	if err != nil {
 		return analysis.Migration{}, err
 	}
-	return toAnalysis(m), nil
+	return reconciler.AnalysisInput(m), nil
 }
 
 // parseErrorReport turns a goose parse error into a report with one
