@@ -106,8 +106,8 @@ func TestCrashSafetyScenario(t *testing.T) {
 		}
 		return done
 	}
-	// 50 crash restarts: SIGKILL at a random moment, from start-up to well
-	// into a rollout, then restart. Once the kills are spent, the last
+	// Up to 50 crash restarts: SIGKILL at a random moment, from start-up to
+	// well into a rollout, then restart. Once the kills are spent, the last
 	// daemon runs undisturbed until every change has converged, so the
 	// scenario's length is bounded whatever the machine's speed.
 	maxKills := 50
