@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"log/slog"
-	"strconv"
-
 	"github.com/spf13/cobra"
 
 	"github.com/schemacanary/schemacanary/reconciler"
@@ -27,31 +23,7 @@ ahead of its merge.`,
 		Example: `  schemacanary approve 42 --by alice -c schemacanary.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || v <= 0 {
-				return &exitError{code: 2, msg: fmt.Sprintf("VERSION %q: a positive integer", args[0])}
-			}
-			cfg, err := reconciler.LoadConfig(cfgPath)
-			if err != nil {
-				return &exitError{code: 2, msg: err.Error()}
-			}
-			red := &reconciler.Redactor{}
-			log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
-			s, err := reconciler.OpenControl(cmd.Context(), cfg, red, log)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			st, err := reconciler.Approve(cmd.Context(), s, v, by)
-			if err != nil {
-				return red.Err(err)
-			}
-			if st == "" {
-				cmd.Printf("approval of %d by %s recorded; it applies once the change is merged\n", v, by)
-			} else {
-				cmd.Printf("approval of %d by %s recorded (change is %s)\n", v, by, st)
-			}
-			return nil
+			return operatorAction(cmd, g, cfgPath, args[0], "approval", by, reconciler.Approve)
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "schemacanary.yaml", "configuration file")

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"log/slog"
 	"os/user"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -26,37 +23,13 @@ Skipping does not touch any database: whatever a failed change left on an instan
   schemacanary skip 42 --by bob -c schemacanary.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || v <= 0 {
-				return &exitError{code: 2, msg: fmt.Sprintf("VERSION %q: a positive integer", args[0])}
-			}
 			if by == "" {
 				by = "operator"
 				if u, err := user.Current(); err == nil {
 					by = u.Username
 				}
 			}
-			cfg, err := reconciler.LoadConfig(cfgPath)
-			if err != nil {
-				return &exitError{code: 2, msg: err.Error()}
-			}
-			red := &reconciler.Redactor{}
-			log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
-			s, err := reconciler.OpenControl(cmd.Context(), cfg, red, log)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			st, err := reconciler.Skip(cmd.Context(), s, v, by)
-			if err != nil {
-				return red.Err(err)
-			}
-			if st == "" {
-				cmd.Printf("skip of %d by %s recorded; it applies once the change is merged\n", v, by)
-			} else {
-				cmd.Printf("skip of %d by %s recorded (change is %s)\n", v, by, st)
-			}
-			return nil
+			return operatorAction(cmd, g, cfgPath, args[0], "skip", by, reconciler.Skip)
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "schemacanary.yaml", "configuration file")

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/schemacanary/schemacanary/reconciler"
+)
+
+// operatorAction records an operator's decision (approve, skip) on change
+// VERSION in the control store named by the configuration file, and prints
+// what was recorded. noun names the decision in the output ("approval").
+func operatorAction(cmd *cobra.Command, g *globalFlags, cfgPath, arg, noun, by string,
+	act func(context.Context, *reconciler.Store, int64, string) (reconciler.State, error)) error {
+	v, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || v <= 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("VERSION %q: a positive integer", arg)}
+	}
+	cfg, err := reconciler.LoadConfig(cfgPath)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	red := &reconciler.Redactor{}
+	log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
+	s, err := reconciler.OpenControl(cmd.Context(), cfg, red, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, err := act(cmd.Context(), s, v, by)
+	if err != nil {
+		return red.Err(err)
+	}
+	if st == "" {
+		cmd.Printf("%s of %d by %s recorded; it applies once the change is merged\n", noun, v, by)
+	} else {
+		cmd.Printf("%s of %d by %s recorded (change is %s)\n", noun, v, by, st)
+	}
+	return nil
+}
