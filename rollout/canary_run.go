@@ -28,6 +28,19 @@ func (r *run) inst(name string) *InstanceResult {
 	return r.byName[name]
 }
 
+// record stores what one step did on instance name (set fills the step's
+// field) and its error, under the run's lock, and returns err.
+func (r *run) record(name string, err error, set func(*InstanceResult)) error {
+	ir := r.inst(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set(ir)
+	if err != nil {
+		ir.Error = err.Error()
+	}
+	return err
+}
+
 // RunOption tunes one Run.
 type RunOption func(*run)
 
@@ -121,14 +134,7 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 	if cp.Phase == PhaseCanary {
 		errs := forEach(cctx, canary.Instances, canary.Concurrency, func(ctx context.Context, in Instance) error {
 			sr, err := c.applier.Apply(ctx, in, ch)
-			ir := r.inst(in.Name)
-			r.mu.Lock()
-			ir.Apply = sr
-			if err != nil {
-				ir.Error = err.Error()
-			}
-			r.mu.Unlock()
-			return err
+			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 		})
 		r.res.CanaryApplied = time.Now()
 		if len(errs) > 0 {
@@ -299,14 +305,7 @@ func (r *run) rollback(ctx context.Context, reason string) error {
 	}
 	errs := forEach(withWave(ctx, 0, r.waves[0].Name), held, r.waves[0].Concurrency, func(ctx context.Context, in Instance) error {
 		rr, err := c.rollbacker.Rollback(ctx, in, r.ch, reason)
-		ir := r.inst(in.Name)
-		r.mu.Lock()
-		ir.Rollback = rr
-		if err != nil {
-			ir.Error = err.Error()
-		}
-		r.mu.Unlock()
-		return err
+		return r.record(in.Name, err, func(ir *InstanceResult) { ir.Rollback = rr })
 	})
 	if len(errs) > 0 {
 		r.res.Status, r.res.Reason = StatusFailed, "rollback failed: "+reason
@@ -333,14 +332,7 @@ func (r *run) promote(ctx context.Context, from int) error {
 		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(w.Instances), w.Concurrency)})
 		errs := forEach(wctx, w.Instances, w.Concurrency, func(ctx context.Context, in Instance) error {
 			sr, err := c.applier.Apply(ctx, in, r.ch)
-			ir := r.inst(in.Name)
-			r.mu.Lock()
-			ir.Apply = sr
-			if err != nil {
-				ir.Error = err.Error()
-			}
-			r.mu.Unlock()
-			return err
+			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 		})
 		if len(errs) > 0 {
 			var all []Instance
