@@ -51,6 +51,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // String formats the duration like time.Duration ("15m0s").
 func (d Duration) String() string { return time.Duration(d).String() }
 
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
 // MarshalText writes the duration as "15m0s".
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 

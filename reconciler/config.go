@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/schemacanary/schemacanary/gitsrc"
 	"io"
 	"net"
 	"os"
@@ -152,28 +153,9 @@ type ForgeConfig struct {
 	TokenEnv string `yaml:"token_env"`
 }
 
-// Duration is a time.Duration written as "30s" or "15m" in YAML.
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string and rejects negative values.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	if v < 0 {
-		return fmt.Errorf("line %d: duration %q is negative", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as "30s" or "15m" in YAML: the same
+// type as a migration's front-matter bake (its D method gives the value).
+type Duration = gitsrc.Duration
 
 // ErrConfig is wrapped by every configuration error from LoadConfig and
 // ParseConfig.
