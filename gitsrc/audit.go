@@ -285,9 +285,7 @@ func (a *Audit) push(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit push: %w", err)
 	}
-	spec := config.RefSpec(fmt.Sprintf("%s:%s", a.localRef(), a.localRef()))
-	err = a.repo.PushContext(ctx, &git.PushOptions{RemoteName: a.remote, RefSpecs: []config.RefSpec{spec}, Auth: a.auth})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if err := pushBranch(ctx, a.repo, a.remote, a.auth, a.localRef(), local.Hash()); err != nil {
 		return fmt.Errorf("audit push %s to %s: %w", a.branch, a.remote, err)
 	}
 	if err := a.repo.Storer.SetReference(plumbing.NewHashReference(a.remoteRef(), local.Hash())); err != nil {

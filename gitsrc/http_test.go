@@ -3,16 +3,19 @@ package gitsrc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
@@ -100,5 +103,67 @@ func TestOpenOverHTTPWithBasicAuth(t *testing.T) {
 		if strings.Contains(err.Error(), "wrong") || !strings.Contains(err.Error(), "token") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: unclear or leaky error: %v", name, err)
 		}
+	}
+}
+
+// TestAuditPushesOverHTTP writes the audit branch from two clones through
+// the real git-http-backend, concurrently, and checks with git itself that
+// the served repository is complete (each push sends only the new objects,
+// so a missing tree or blob would show in fsck) and holds every transition.
+func TestAuditPushesOverHTTP(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	root := t.TempDir()
+	bare := filepath.Join(root, "app.git")
+	if _, err := git.PlainInit(bare, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := auditTestGit(t, bare, "config", "http.receivepack", "true"); !ok {
+		t.Skip("git not installed")
+	}
+	srv := serveGitHTTP(t, root, "x-access-token", "s3cret-token")
+	url := srv.URL + "/git/app.git"
+	auth := WithAuditAuth(&githttp.BasicAuth{Username: "x-access-token", Password: "s3cret-token"})
+
+	const writers, per = 2, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		a := auditTestNew(t, auditTestClone(t, url), auth, WithAuditPushRetries(50))
+		wg.Add(1)
+		go func(v int64) {
+			defer wg.Done()
+			prev := ""
+			for i := 0; i < per; i++ {
+				to := fmt.Sprintf("s%d", i)
+				if _, err := a.Record(ctx, ChangeRecord{Version: v}, Transition{From: prev, To: to}); err != nil {
+					errs <- err
+					return
+				}
+				prev = to
+			}
+		}(int64(w + 1))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	auditTestGit(t, bare, "fsck", "--strict", "--no-dangling")
+	log, _ := auditTestGit(t, bare, "log", "--oneline", AuditBranch)
+	if n := strings.Count(log, "\n"); n != writers*per {
+		t.Fatalf("audit branch has %d commits, want %d:\n%s", n, writers*per, log)
+	}
+	if files, _ := auditTestGit(t, bare, "ls-tree", "-r", "--name-only", AuditBranch); files != "changes/1.md\nchanges/2.md\n" {
+		t.Fatalf("audit tree: %q", files)
+	}
+
+	// A wrong token is refused with a clear error and pushes nothing.
+	bad := auditTestNew(t, auditTestClone(t, url), WithAuditAuth(&githttp.BasicAuth{Username: "x-access-token", Password: "wrong"}))
+	if _, err := bad.Record(ctx, ChangeRecord{Version: 3}, Transition{To: "s0"}); err == nil {
+		t.Fatal("record with a wrong token succeeded")
+	}
+	if after, _ := auditTestGit(t, bare, "log", "--oneline", AuditBranch); after != log {
+		t.Fatalf("a refused writer changed the branch:\n%s", after)
 	}
 }
