@@ -89,6 +89,9 @@ type Checkpoint struct {
 	BakeFrom time.Time `json:"bake_from,omitzero"`
 	// Reason is why a rollback started (PhaseRollback).
 	Reason string `json:"reason,omitempty"`
+	// Baseline is the KPIs sampled before the change (canary and control),
+	// kept so that a bake resumed after a crash still compares with them.
+	Baseline []Sample `json:"baseline,omitempty"`
 }
 
 // InstanceResult is one instance's part in a rollout.

@@ -117,6 +117,8 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 	c, ch := r.c, r.ch
 	canary := r.waves[0]
 	cctx := withWave(ctx, 0, canary.Name)
+	// A resumed run gets its pre-change baseline back from the checkpoint.
+	r.baseline, r.res.Baseline = cp.Baseline, cp.Baseline
 	if cp.Phase == PhaseBaseline {
 		states := c.states(ctx, canary.Instances, ch.Version, canary.Concurrency)
 		already := false
@@ -124,11 +126,13 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			already = already || s.Applied
 		}
 		if !already {
-			c.em.emit(cctx, Event{Version: ch.Version, Step: StepBaseline, Message: fmt.Sprintf("sampling KPIs on the canary for %s before the change", c.cfg.Baseline)})
-			r.baseline = r.sample(cctx, canary.Instances, time.Now(), c.cfg.Baseline)
+			// The control is sampled too: the judge scales the canary's
+			// baseline by the control's drift between then and the bake.
+			c.em.emit(cctx, Event{Version: ch.Version, Step: StepBaseline, Message: fmt.Sprintf("sampling KPIs on the canary and the control for %s before the change", c.cfg.Baseline)})
+			r.baseline = r.sample(cctx, append(append([]Instance{}, canary.Instances...), r.control...), time.Now(), c.cfg.Baseline)
 			r.res.Baseline = r.baseline
 		}
-		cp.Phase = PhaseCanary
+		cp.Phase, cp.Baseline = PhaseCanary, r.baseline
 		r.save(cp)
 	}
 	if cp.Phase == PhaseCanary {
@@ -140,7 +144,7 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 		if len(errs) > 0 {
 			return r.canaryApplyFailed(ctx, errs)
 		}
-		cp = Checkpoint{Version: ch.Version, Phase: PhaseBake, BakeFrom: r.res.CanaryApplied}
+		cp = Checkpoint{Version: ch.Version, Phase: PhaseBake, BakeFrom: r.res.CanaryApplied, Baseline: r.baseline}
 		r.save(cp)
 	}
 	if cp.Phase == PhaseBake {
@@ -256,7 +260,7 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 		elapsed := to.Sub(bakeFrom)
 		c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1, Duration: elapsed, Decision: &d,
 			Message: fmt.Sprintf("interval %d: %s: %s", k+1, d.Outcome, d.Reason)})
-		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom})
+		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom, Baseline: r.baseline})
 		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
 		if d.Outcome == Fail {
 			fails++

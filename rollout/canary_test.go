@@ -133,9 +133,28 @@ func TestCanarySafeChangePromotedAndResumable(t *testing.T) {
 	var events []Event
 	c := testCanary(t, &events, &mu, ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
 	ch := testChange(901, "add_note", "ALTER TABLE items ADD COLUMN note text;", "ALTER TABLE items DROP COLUMN note;", []string{"public.items"}, "AccessExclusiveLock")
-	res, err := c.Run(ctx, fleet, ch, nil)
+	var bakeCP *Checkpoint
+	res, err := c.Run(ctx, fleet, ch, nil, OnCheckpoint(func(cp Checkpoint) {
+		if cp.Phase == PhaseBake && bakeCP == nil {
+			bakeCP = &cp
+		}
+	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The baseline covers the canary and the control (for the judge's
+	// drift correction) and travels in the checkpoints.
+	if bakeCP == nil || len(bakeCP.Baseline) == 0 || len(bakeCP.Baseline) != len(res.Baseline) {
+		t.Fatalf("bake checkpoint without the baseline: %+v", bakeCP)
+	}
+	of := map[string]int{}
+	for _, s := range res.Baseline {
+		of[s.Instance]++
+	}
+	for _, ir := range res.Instances {
+		if want := ir.Wave == 0 || ir.Control; (of[ir.Name] > 0) != want {
+			t.Errorf("baseline samples per instance %v: %s (wave %d, control %v) wrong", of, ir.Name, ir.Wave, ir.Control)
+		}
 	}
 	if res.Status != StatusPromoted {
 		t.Fatalf("safe change: %s: %s", res.Status, res.Reason)
@@ -155,6 +174,16 @@ func TestCanarySafeChangePromotedAndResumable(t *testing.T) {
 	mu.Unlock()
 	if promotes != 2 {
 		t.Errorf("want 2 promotion waves, saw %d", promotes)
+	}
+	// A bake resumed after a crash judges against the checkpoint's baseline.
+	resumed := *bakeCP
+	resumed.BakeFrom = time.Now()
+	res, err = c.Run(ctx, fleet, ch, &resumed)
+	if err != nil || res.Status != StatusPromoted {
+		t.Fatalf("resumed bake: %v %+v", err, res)
+	}
+	if len(res.Baseline) != len(bakeCP.Baseline) || res.Baseline[0] != bakeCP.Baseline[0] {
+		t.Errorf("resumed bake lost the baseline: %d samples, want %d", len(res.Baseline), len(bakeCP.Baseline))
 	}
 	// Resuming a finished or half-promoted rollout repeats nothing harmful.
 	res, err = c.Run(ctx, fleet, ch, &Checkpoint{Version: 901, Phase: PhasePromote, Wave: 1})
