@@ -32,7 +32,8 @@ type Verdict struct {
 }
 
 // Judge decides from the load's KPIs whether a change harmed the traffic.
-// A migration that errors or times out is unsafe without asking the judge.
+// A migration that errors is unsafe without asking the judge; one still
+// running at the apply timeout is judged on the traffic meanwhile.
 // Implementations must be safe for concurrent use.
 type Judge interface {
 	Judge(ctx context.Context, w Window) (Verdict, error)

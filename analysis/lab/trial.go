@@ -119,9 +119,18 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	fillOutcome(&rec.Outcome, w)
 	switch {
 	case applyErr != nil && errors.Is(applyErr, context.DeadlineExceeded):
+		// The rollout's statement_timeout is far longer than the lab's, so a
+		// slow migration is not a failure by itself: what it did to the
+		// traffic while it ran decides. A blocking rewrite stalls the load
+		// (unsafe); a CONCURRENTLY build on a big table usually does not.
 		rec.Outcome.TimedOut = true
 		rec.Outcome.ApplyError = applyErr.Error()
-		rec.Outcome.Verdict = Verdict{Safe: false, Reason: fmt.Sprintf("migration ran past the %v timeout", r.cfg.ApplyTimeout)}
+		v, err := r.judge.Judge(ctx, w)
+		if err != nil {
+			return rec, fmt.Errorf("judge: %w", err)
+		}
+		v.Reason = fmt.Sprintf("still running at the %v timeout; traffic meanwhile: %s", r.cfg.ApplyTimeout, v.Reason)
+		rec.Outcome.Verdict = v
 	case applyErr != nil:
 		rec.Outcome.ApplyError = applyErr.Error()
 		rec.Outcome.Verdict = Verdict{Safe: false, Reason: "migration failed: " + applyErr.Error()}
