@@ -32,14 +32,16 @@ lint: ## go vet and a gofmt check.
 fmt: ## Format all Go files.
 	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 
-scenarios: ## Long repeated scenarios (20 runs under load, crash restarts).
-	SCHEMACANARY_SCENARIOS=1 $(GO) test -count=1 -timeout 50m -run 'Scenario' $(PKGS)
+# One package at a time (-p 1): each scenario makes its own load and judges
+# latencies, so two of them side by side on a 2-core machine disturb each other.
+scenarios: ## Long repeated scenarios (20 runs under load, crash restarts), one package at a time.
+	SCHEMACANARY_SCENARIOS=1 $(GO) test -p 1 -count=1 -timeout 40m -run 'Scenario' $(PKGS)
 
 demo: build ## The whole pipeline end to end on a local fleet of real Postgres clusters.
 	./$(BIN) demo
 
 lab: build ## Regenerate the labeled dataset from real runs, then the embedded bootstrap model and its calibration plot.
-	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --lanes 4 --budget 29m
+	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --lanes 3 --budget 29m
 	./$(BIN) train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --plot docs/calibration.png
 
 bench: ## Benchmarks (figures go to docs/BENCHMARKS.md).

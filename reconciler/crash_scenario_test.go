@@ -75,6 +75,11 @@ func TestCrashSafetyScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			tailLog(t, logf.Name(), 60)
+		}
+	})
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "run", "-c", cfgPath, "--log-format", "json")
 		cmd.Stdout, cmd.Stderr = logf, logf
@@ -82,6 +87,19 @@ func TestCrashSafetyScenario(t *testing.T) {
 			t.Fatal(err)
 		}
 		return cmd
+	}
+	terminal := func() int {
+		crs, err := store.List(ctx, n+10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for _, c := range crs {
+			if c.State.Terminal() {
+				k++
+			}
+		}
+		return k
 	}
 	converged := func() bool {
 		crs, err := store.List(ctx, n+10)
@@ -116,6 +134,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
+	began := time.Now()
 	for kills < maxKills && !converged() {
 		if ctx.Err() != nil {
 			t.Fatalf("not converged after %d kills", kills)
@@ -125,6 +144,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		kills++
+		t.Logf("kill %d at %s: %d of %d changes converged", kills, time.Since(began).Round(time.Second), terminal(), n)
 	}
 	// The last daemon runs undisturbed: every change converges and it
 	// flushes the side effects that a kill interrupted.
@@ -171,6 +191,20 @@ func TestCrashSafetyScenario(t *testing.T) {
 			t.Errorf("%s: index lost", in)
 		}
 	}
+}
+
+// tailLog prints the last n lines of the daemon's log, for a failure's story.
+func tailLog(t *testing.T, path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("daemon log: %v", err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	t.Logf("last %d lines of the daemon log:\n%s", len(lines), strings.Join(lines, "\n"))
 }
 
 func stateList(t *testing.T, ctx context.Context, s *Store, v int64) []State {
