@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -122,6 +123,14 @@ func (r *Repo) initMirror(remote string) error {
 	if r.opts.pullRefs {
 		refspecs = append(refspecs, pullRefspec)
 	}
+	removed, err := repairRefs(r.dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", r.url, err)
+	}
+	if len(removed) > 0 {
+		r.opts.logger.Warn("mirror: removed empty ref files a crash left behind; the next fetch restores them",
+			"repo", r.url, "dir", r.dir, "refs", removed)
+	}
 	g, err := git.PlainOpen(r.dir)
 	switch {
 	case errors.Is(err, git.ErrRepositoryNotExists):
@@ -138,10 +147,14 @@ func (r *Repo) initMirror(remote string) error {
 	if err != nil {
 		return fmt.Errorf("open %s: read mirror config: %w", r.url, err)
 	}
-	// (Re)write the remote so a changed URL or refspec takes effect.
-	cfg.Remotes[remoteName] = &config.RemoteConfig{Name: remoteName, URLs: []string{remote}, Fetch: refspecs}
-	if err := g.SetConfig(cfg); err != nil {
-		return fmt.Errorf("open %s: write mirror config: %w", r.url, err)
+	// (Re)write the remote when its URL or refspecs changed. Only then: a
+	// process killed while go-git rewrites the file would leave it torn.
+	want := &config.RemoteConfig{Name: remoteName, URLs: []string{remote}, Fetch: refspecs}
+	if have := cfg.Remotes[remoteName]; have == nil || !slices.Equal(have.URLs, want.URLs) || !slices.Equal(have.Fetch, want.Fetch) {
+		cfg.Remotes[remoteName] = want
+		if err := g.SetConfig(cfg); err != nil {
+			return fmt.Errorf("open %s: write mirror config: %w", r.url, err)
+		}
 	}
 	r.git = g
 	return nil

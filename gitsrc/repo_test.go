@@ -3,6 +3,8 @@ package gitsrc
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -294,6 +296,44 @@ func TestOpenWithDirReusesMirror(t *testing.T) {
 	defer r.Close()
 	if h, _ := r.Head(ctx); h != head {
 		t.Fatalf("reopened mirror head %s, want %s", h, head)
+	}
+}
+
+// TestOpenRepairsRefsACrashEmptied reopens a mirror whose ref files a
+// SIGKILL left empty (go-git truncates, then writes): the open succeeds and
+// the fetch restores them.
+func TestOpenRepairsRefsACrashEmptied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.write("migrations/0001_a.sql", migration(1, "a"))
+	head := f.commit("one")
+	dir := t.TempDir() + "/mirror"
+	r, err := Open(ctx, f.dir, WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	emptied := []string{"refs/heads/main", "refs/schemacanary/remotes/origin/schemacanary-audit"}
+	for _, ref := range emptied {
+		p := filepath.Join(dir, filepath.FromSlash(ref))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err = Open(ctx, f.dir, WithDir(dir))
+	if err != nil {
+		t.Fatalf("reopen after a crash emptied refs: %v", err)
+	}
+	defer r.Close()
+	if h, _ := r.Head(ctx); h != head {
+		t.Fatalf("repaired mirror head %s, want %s", h, head)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "refs/schemacanary/remotes/origin/schemacanary-audit")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("empty tracking ref not removed: %v", err)
 	}
 }
 
