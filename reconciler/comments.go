@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/comment"
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
@@ -13,23 +15,24 @@ type proposalItem struct {
 	Assessment *assessment
 }
 
-// renderProposal is the sticky comment of an open proposal: per migration
-// the confidence, what will happen on merge, the top reasons and the
-// analysis findings; then every rejected file with file:line.
-func renderProposal(p Proposal, items []proposalItem, rejected []*gitsrc.MigrationError, threshold float64) string {
+// renderProposal is the sticky comment of an open proposal: the marker
+// that finds it again, then analysis/comment's rendering of every
+// migration (confidence, what happens on merge, the reasons, the locks and
+// hazards, the lint findings), then every rejected file with file:line.
+func renderProposal(items []proposalItem, rejected []*gitsrc.MigrationError, threshold float64) string {
 	var b strings.Builder
-	b.WriteString(gitsrc.PredictionMarker + "\n### schemacanary prediction\n\n")
-	for _, it := range items {
-		pr := it.Assessment.Prediction
-		verdict := "will roll out automatically after merge"
-		if pr.Confidence < threshold {
-			verdict = fmt.Sprintf("needs an approval after merge (`%s`)", gitsrc.ApproveCommand)
+	b.WriteString(gitsrc.PredictionMarker + "\n")
+	if len(items) > 0 {
+		cs := make([]comment.Item, 0, len(items))
+		for _, it := range items {
+			rep := it.Assessment.Report
+			if rep == nil {
+				rep = &analysis.Report{Path: it.Migration.Path}
+			}
+			cs = append(cs, comment.Item{Report: rep, Prediction: it.Assessment.Prediction.model(threshold)})
 		}
-		fmt.Fprintf(&b, "**`%s`** (version %d): confidence **%.0f%%** of a deploy without rollback (threshold %.0f%%); %s.\n\n",
-			it.Migration.Path, it.Migration.Version, 100*pr.Confidence, 100*threshold, verdict)
-		writeReasons(&b, pr)
-		writeFindings(&b, it.Assessment.Report)
-		fmt.Fprintf(&b, "<sub>model %s</sub>\n\n", pr.ModelVersion)
+		_ = comment.Write(&b, cs, comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", gitsrc.ApproveCommand)})
+		b.WriteString("\n")
 	}
 	if len(rejected) > 0 {
 		b.WriteString("#### Rejected files (nothing will be applied)\n\n")
@@ -44,29 +47,21 @@ func renderProposal(p Proposal, items []proposalItem, rejected []*gitsrc.Migrati
 	return b.String()
 }
 
-func writeReasons(b *strings.Builder, p Prediction) {
-	if len(p.Reasons) == 0 {
-		return
+// model is p as the model package states it, with its decision against
+// threshold, for analysis/comment.
+func (p Prediction) model(threshold float64) model.Prediction {
+	mp := model.Prediction{Confidence: p.Confidence, Threshold: threshold, ModelVersion: p.ModelVersion, Decision: model.DecisionProceed}
+	if p.Confidence < threshold {
+		mp.Decision = model.DecisionNeedsApproval
 	}
-	b.WriteString("| reason | effect |\n| --- | --- |\n")
 	for _, r := range p.Reasons {
 		text := r.Text
 		if text == "" {
 			text = fmt.Sprintf("%s = %g", r.Feature, r.Value)
 		}
-		fmt.Fprintf(b, "| %s | %+.2f |\n", strings.ReplaceAll(text, "|", "\\|"), r.Contribution)
+		mp.Reasons = append(mp.Reasons, model.Reason{Feature: r.Feature, Value: r.Value, Text: text, Contribution: r.Contribution})
 	}
-	b.WriteString("\n")
-}
-
-func writeFindings(b *strings.Builder, rep *analysis.Report) {
-	if rep == nil || len(rep.Findings) == 0 {
-		return
-	}
-	for _, f := range rep.Findings {
-		fmt.Fprintf(b, "- %s:%d %s %s: %s\n", f.File, f.Line, f.Severity, f.RuleID, f.Message)
-	}
-	b.WriteString("\n")
+	return mp
 }
 
 // renderDecision is the comment posted after merge with the decision.

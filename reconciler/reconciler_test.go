@@ -276,7 +276,7 @@ func TestReconcileProposalComment(t *testing.T) {
 	w.src.props = []Proposal{{PR: 7, Author: "carol", Migrations: []*gitsrc.Migration{good}, Rejected: []*gitsrc.MigrationError{bad.(*gitsrc.MigrationError)}}}
 	w.reconcile(t)
 	body := w.forge.sticky[7]
-	for _, want := range []string{gitsrc.PredictionMarker, "00005_add.sql", "40%", "needs an approval", "00006_bad.sql:1"} {
+	for _, want := range []string{gitsrc.PredictionMarker, "00005_add.sql", "40%", "needs approval", "/schemacanary approve", "00006_bad.sql:1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("sticky comment lacks %q:\n%s", want, body)
 		}

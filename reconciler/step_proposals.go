@@ -59,7 +59,7 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 		}
 		items = append(items, proposalItem{Migration: m, Assessment: a})
 	}
-	body := renderProposal(p, items, p.Rejected, r.o.threshold)
+	body := renderProposal(items, p.Rejected, r.o.threshold)
 	if r.forge == nil {
 		return nil
 	}
