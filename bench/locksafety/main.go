@@ -48,18 +48,19 @@ func main() {
 	scale := flag.Int("scale", 10, "pgbench scale (100,000 accounts each)")
 	hold := flag.Duration("hold", 20*time.Second, "how long the long transaction holds ACCESS SHARE")
 	duration := flag.Duration("duration", 0, "pgbench run per method (default hold + 12s)")
-	only := flag.String("only", "", "run only methods whose name contains this")
+	only := flag.String("only", "", "run only methods whose name contains one of these comma-separated strings")
+	rounds := flag.Int("rounds", 1, "repeat the methods this many times, interleaved, and print the medians")
 	flag.Parse()
 	if *duration == 0 {
 		*duration = *hold + 12*time.Second
 	}
-	if err := run(*rate, *clients, *scale, *hold, *duration, *only); err != nil {
+	if err := run(*rate, *clients, *scale, *hold, *duration, *only, max(*rounds, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "locksafety:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate, clients, scale int, hold, duration time.Duration, only string) error {
+func run(rate, clients, scale int, hold, duration time.Duration, only string, rounds int) error {
 	ctx := context.Background()
 	cl, err := pgtest.Start(ctx, pgtest.Options{Name: "locksafety", Settings: map[string]string{"max_connections": "100"}})
 	if err != nil {
@@ -70,7 +71,7 @@ func run(rate, clients, scale int, hold, duration time.Duration, only string) er
 	if err != nil {
 		return err
 	}
-	pgbench := pgbenchPath(cl.BinDir())
+	pgbench := cl.Tool("pgbench")
 	fmt.Fprintf(os.Stderr, "pgbench -i -s %d ...\n", scale)
 	if out, err := exec.Command(pgbench, "-i", "-q", "-s", strconv.Itoa(scale), "-h", cl.Host(), "-p", strconv.Itoa(cl.Port), "-U", "postgres", "bench").CombinedOutput(); err != nil {
 		return fmt.Errorf("pgbench -i: %w: %s", err, out)
@@ -88,7 +89,8 @@ func run(rate, clients, scale int, hold, duration time.Duration, only string) er
 	methods := []method{
 		{"no DDL (reference: the long transaction only)", func(ctx context.Context, dsn string, ch *rollout.Change) (int, error) {
 			// Wait as long as a lock-safe apply would, changing nothing.
-			r, err := applier.Apply(ctx, rollout.Instance{Name: "bench", DSN: dsn}, &rollout.Change{Version: 999, Name: "noop",
+			// A version of its own per round: goose skips one already applied.
+			r, err := applier.Apply(ctx, rollout.Instance{Name: "bench", DSN: dsn}, &rollout.Change{Version: 100000 + ch.Version, Name: "noop",
 				Tables: ch.Tables, Lock: ch.Lock, Source: []byte("-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n")})
 			if r == nil {
 				return 0, err
@@ -115,27 +117,76 @@ func run(rate, clients, scale int, hold, duration time.Duration, only string) er
 		serverVersion(ctx, dsn), scale*100000, rate, clients, hold)
 	fmt.Println("| method | attempts | apply took | p99 before | p99 during apply | ÷ before | ÷ reference | max during apply | > 100 ms before | > 100 ms during apply | p99 whole run |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	var ref time.Duration
-	for i, m := range methods {
-		if only != "" && !strings.Contains(m.name, only) {
-			continue
+	selected := func(name string) bool {
+		if only == "" {
+			return true
 		}
-		v := int64(i + 1)
-		col := fmt.Sprintf("c%d", v)
-		ch := &rollout.Change{Version: v, Name: "add_" + col, Tables: []string{"public.pgbench_accounts"}, Lock: "AccessExclusiveLock",
-			Source: []byte(fmt.Sprintf("-- +goose Up\nALTER TABLE pgbench_accounts ADD COLUMN %s text;\n-- +goose Down\nALTER TABLE pgbench_accounts DROP COLUMN %s;\n", col, col))}
-		r, err := measure(ctx, cl, pgbench, dsn, rate, clients, hold, duration, m, ch)
-		if err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+		for _, s := range strings.Split(only, ",") {
+			if s = strings.TrimSpace(s); s != "" && strings.Contains(name, s) {
+				return true
+			}
 		}
-		if i == 0 {
-			ref = r.p99During
+		return false
+	}
+	// Per method and round: p99 during the apply ÷ the same round's
+	// reference run, and ÷ the method's own p99 before the apply.
+	vsRef, vsBefore := map[string][]float64{}, map[string][]float64{}
+	for round := 0; round < rounds; round++ {
+		var ref time.Duration
+		for i, m := range methods {
+			if !selected(m.name) {
+				continue
+			}
+			r, err := runMethod(ctx, cl, pgbench, dsn, rate, clients, hold, duration, m, int64(round*len(methods)+i+1))
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				ref = r.p99During
+			}
+			if ref > 0 {
+				vsRef[m.name] = append(vsRef[m.name], float64(r.p99During)/float64(ref))
+			}
+			vsBefore[m.name] = append(vsBefore[m.name], float64(r.p99During)/float64(max(r.p99Before, 1)))
+			fmt.Printf("| %s | %d | %s | %s | %s | %.2f× | %.2f× | %s | %s | %s | %s |\n", m.name, r.attempts, r.applyTook.Round(time.Millisecond),
+				ms(r.p99Before), ms(r.p99During), float64(r.p99During)/float64(max(r.p99Before, 1)), float64(r.p99During)/float64(max(ref, 1)), ms(r.maxDuring),
+				pct(r.slowBefore, r.nBefore), pct(r.slowDuring, r.nDuring), ms(r.p99All))
 		}
-		fmt.Printf("| %s | %d | %s | %s | %s | %.2f× | %.2f× | %s | %s | %s | %s |\n", m.name, r.attempts, r.applyTook.Round(time.Millisecond),
-			ms(r.p99Before), ms(r.p99During), float64(r.p99During)/float64(max(r.p99Before, 1)), float64(r.p99During)/float64(max(ref, 1)), ms(r.maxDuring),
-			pct(r.slowBefore, r.nBefore), pct(r.slowDuring, r.nDuring), ms(r.p99All))
+	}
+	if rounds > 1 {
+		fmt.Printf("\nMedians over %d interleaved rounds (p99 during the apply):\n\n| method | ÷ own p99 before | ÷ same round's reference |\n| --- | ---: | ---: |\n", rounds)
+		for _, m := range methods {
+			if len(vsBefore[m.name]) > 0 {
+				fmt.Printf("| %s | %.2f× | %.2f× |\n", m.name, median(vsBefore[m.name]), median(vsRef[m.name]))
+			}
+		}
 	}
 	return nil
+}
+
+// median of xs (xs is reordered).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// runMethod measures one method adding column c<v>.
+func runMethod(ctx context.Context, cl *pgtest.Cluster, pgbench, dsn string, rate, clients int, hold, duration time.Duration, m method, v int64) (*runResult, error) {
+	col := fmt.Sprintf("c%d", v)
+	ch := &rollout.Change{Version: v, Name: "add_" + col, Tables: []string{"public.pgbench_accounts"}, Lock: "AccessExclusiveLock",
+		Source: []byte(fmt.Sprintf("-- +goose Up\nALTER TABLE pgbench_accounts ADD COLUMN %s text;\n-- +goose Down\nALTER TABLE pgbench_accounts DROP COLUMN %s;\n", col, col))}
+	r, err := measure(ctx, cl, pgbench, dsn, rate, clients, hold, duration, m, ch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.name, err)
+	}
+	return r, nil
 }
 
 type runResult struct {
@@ -299,15 +350,3 @@ func serverVersion(ctx context.Context, dsn string) string {
 	}
 	return v
 }
-
-func pgbenchPath(bin string) string {
-	if p := filepath.Join(bin, "pgbench"); fileExists(p) {
-		return p
-	}
-	if p, err := exec.LookPath("pgbench"); err == nil {
-		return p
-	}
-	return "pgbench"
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

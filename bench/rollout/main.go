@@ -2,7 +2,9 @@
 // clusters (internal/pgtest):
 //
 //	-mode scale:    a safe change (ADD COLUMN) rolled out to -clusters ×
-//	                -dbs databases in waves; wall time per phase and the
+//	                -dbs databases in waves, while pgbench (separate
+//	                processes) puts -load transactions/s on every 10th
+//	                database and the canaries; wall time per phase and the
 //	                process's peak RSS.
 //	-mode rollback: a harmful change (dropping the index a hot probe needs)
 //	                under open-loop load, -runs times; time from the canary's
@@ -16,7 +18,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	osexec "os/exec"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,12 +39,13 @@ func main() {
 	clusters := flag.Int("clusters", 4, "scale: clusters")
 	dbs := flag.Int("dbs", 50, "scale: databases per cluster")
 	concurrency := flag.Int("concurrency", 20, "scale: instances changed at once per wave")
+	load := flag.Int("load", 400, "scale: pgbench transactions/s (a read and an update each) spread over every 10th database and the canaries; 0 for none")
 	runs := flag.Int("runs", 5, "rollback: runs")
 	flag.Parse()
 	var err error
 	switch *mode {
 	case "scale":
-		err = scale(*clusters, *dbs, *concurrency)
+		err = scale(*clusters, *dbs, *concurrency, *load)
 	case "rollback":
 		err = rollbackTime(*runs)
 	default:
@@ -73,7 +79,7 @@ func peakRSS() string {
 	return fmt.Sprintf("%.1f MiB", float64(ru.Maxrss)/1024) // Linux: KiB
 }
 
-func scale(nClusters, perCluster, concurrency int) error {
+func scale(nClusters, perCluster, concurrency, load int) error {
 	ctx := context.Background()
 	fleet, err := pgtest.StartFleet(ctx, "scale", nClusters)
 	if err != nil {
@@ -116,6 +122,11 @@ func scale(nClusters, perCluster, concurrency int) error {
 		instances = append(instances, perCl[ci]...)
 	}
 	fmt.Fprintf(os.Stderr, "%d databases on %d clusters ready in %s\n", len(instances), nClusters, time.Since(setup).Round(time.Millisecond))
+	loaded, stopLoad, err := startLoad(fleet, perCluster, load)
+	if err != nil {
+		return err
+	}
+	defer stopLoad()
 	f, err := rollout.NewFleet(instances, rollout.FleetConfig{Concurrency: concurrency,
 		Waves: []rollout.WaveConfig{{Select: "canary"}, {Select: "10%"}, {Select: "50%"}, {Select: "100%"}}})
 	if err != nil {
@@ -163,8 +174,9 @@ func scale(nClusters, perCluster, concurrency int) error {
 			applied++
 		}
 	}
-	fmt.Printf("Safe change to %d databases (%d clusters × %d), waves [canary, 10%%, 50%%, 100%%], %d at a time; baseline 3s, bake 5s, interval 500ms.\n\n",
-		len(instances), nClusters, perCluster, concurrency)
+	fmt.Printf("Safe change to %d databases (%d clusters × %d), waves [canary, 10%%, 50%%, 100%%], %d at a time; baseline 3s, bake 5s, interval 500ms; "+
+		"concurrent load: pgbench open loop, %d transactions/s (a read and an update of `items`) over %d databases.\n\n",
+		len(instances), nClusters, perCluster, concurrency, load, loaded)
 	fmt.Printf("| status | applied | wall time | of which after the bake (waves 1-3) | peak RSS |\n| --- | ---: | ---: | ---: | ---: |\n")
 	promote := phases["wave 10%"]
 	fmt.Printf("| %s | %d/%d | %s | %s | %s |\n\n", res.Status, applied, len(instances), wall.Round(time.Millisecond),
@@ -175,6 +187,56 @@ func scale(nClusters, perCluster, concurrency int) error {
 		fmt.Printf("| %s | +%s |\n", k, phases[k].Sub(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// startLoad runs one pgbench (open loop, --rate) per loaded database:
+// every 10th database of each cluster and the canaries (the first two of
+// the first cluster), load transactions/s in all. The processes are
+// separate, so the peak RSS measured is the rollout's alone.
+func startLoad(fleet []*pgtest.Cluster, perCluster, load int) (int, func(), error) {
+	if load <= 0 {
+		return 0, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "bench-rollout-load-")
+	if err != nil {
+		return 0, nil, err
+	}
+	script := filepath.Join(dir, "load.sql")
+	if err := os.WriteFile(script, []byte("\\set id random(1, 1000)\nSELECT payload FROM items WHERE id = :id;\nUPDATE items SET v = v + 1 WHERE id = :id;\n"), 0o644); err != nil {
+		return 0, nil, err
+	}
+	type target struct {
+		cl *pgtest.Cluster
+		db string
+	}
+	var targets []target
+	for ci, cl := range fleet {
+		for d := 0; d < perCluster; d++ {
+			if d%10 == 0 || (ci == 0 && d == 1) {
+				targets = append(targets, target{cl, fmt.Sprintf("db%03d", d)})
+			}
+		}
+	}
+	rate := max(load/len(targets), 1)
+	var cmds []*osexec.Cmd
+	stop := func() {
+		for _, c := range cmds {
+			_ = c.Process.Signal(syscall.SIGINT)
+			_ = c.Wait()
+		}
+		os.RemoveAll(dir)
+	}
+	for _, t := range targets {
+		c := osexec.Command(t.cl.Tool("pgbench"), "-n", "-f", script, "-c", "1", "-j", "1", "-R", strconv.Itoa(rate), "-T", "3600",
+			"-h", t.cl.Host(), "-p", strconv.Itoa(t.cl.Port), "-U", "postgres", t.db)
+		if err := c.Start(); err != nil {
+			stop()
+			return 0, nil, fmt.Errorf("pgbench: %w", err)
+		}
+		cmds = append(cmds, c)
+	}
+	time.Sleep(2 * time.Second) // let the load settle before the baseline
+	return len(targets), stop, nil
 }
 
 func rollbackTime(runs int) error {

@@ -240,6 +240,24 @@ func (c *Cluster) Host() string { return "127.0.0.1" }
 // and pg_dump are usually there too).
 func (c *Cluster) BinDir() string { return c.binDir }
 
+// Tool returns the path of a client program of this cluster's version
+// (pgbench, pg_dump, ...): from BinDir when there, else from PATH, else
+// the bare name.
+func (c *Cluster) Tool(name string) string {
+	if p := filepath.Join(c.binDir, name); isExecutable(p) {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return name
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
 // CreateDatabase creates database name (optionally from template) and returns
 // its DSN.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
