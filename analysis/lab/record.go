@@ -120,21 +120,31 @@ func (r *Record) featurize(ctx context.Context, catalog analysis.Catalog) error 
 	if _, ok := f[model.FeatureRisk]; !ok {
 		f[model.FeatureRisk] = float64(r.Risk)
 	}
-	if _, ok := r.Live[FeatureBaselineP99]; !ok && r.Outcome.BaselineCalls > 0 {
-		// Records written before these features existed: the same window's
-		// quantiles, from the stored outcome.
-		if r.Live == nil {
-			r.Live = map[string]float64{}
-		}
-		for k, v := range baselineFromQuantiles(r.Outcome.BaselineP50, r.Outcome.BaselineP99) {
-			r.Live[k] = v
-		}
-	}
+	r.Features = f
+	r.baselineFromOutcome()
 	for k, v := range r.Live {
 		f[k] = v
 	}
-	r.Features = f
 	return nil
+}
+
+// baselineFromOutcome fills the baseline latency features, when missing,
+// from the same window's quantiles in the stored outcome: for records
+// written before these features existed, and for a trial whose load had
+// not yet reported any execution when the features were read.
+func (r *Record) baselineFromOutcome() {
+	if _, ok := r.Live[FeatureBaselineP99]; ok || r.Outcome.BaselineCalls == 0 {
+		return
+	}
+	if r.Live == nil {
+		r.Live = map[string]float64{}
+	}
+	for k, v := range baselineFromQuantiles(r.Outcome.BaselineP50, r.Outcome.BaselineP99) {
+		r.Live[k] = v
+		if r.Features != nil {
+			r.Features[k] = v
+		}
+	}
 }
 
 // Refeature recomputes every record's features from its stored SQL, risk,

@@ -117,6 +117,7 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 
 	w := window(res, baseStart, applyStart, canaryEnd, waits)
 	fillOutcome(&rec.Outcome, w)
+	rec.baselineFromOutcome()
 	switch {
 	case applyErr != nil && errors.Is(applyErr, context.DeadlineExceeded):
 		// The rollout's statement_timeout is far longer than the lab's, so a
