@@ -15,7 +15,7 @@ import (
 // against the same write without a remote.
 func BenchmarkAuditRecord(b *testing.B) {
 	for _, remote := range []bool{false, true} {
-		for _, prior := range []int{10, 200} {
+		for _, prior := range []int{10, 200, 1000} {
 			b.Run(fmt.Sprintf("remote=%v/prior=%d", remote, prior), func(b *testing.B) {
 				ctx := context.Background()
 				dir := b.TempDir()

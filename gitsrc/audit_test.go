@@ -150,30 +150,11 @@ func TestAuditConcurrentWritersLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	remote := auditTestRemote(t)
 	const writers, per = 3, 3
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	var audits []*Audit
 	for w := 0; w < writers; w++ {
-		a := auditTestNew(t, auditTestClone(t, remote), WithAuditPushRetries(50))
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			v := int64(100 + w)
-			prev := ""
-			for i := 0; i < per; i++ {
-				to := fmt.Sprintf("s%d", i)
-				if _, err := a.Record(ctx, ChangeRecord{Version: v}, Transition{From: prev, To: to}); err != nil {
-					errs <- err
-					return
-				}
-				prev = to
-			}
-		}(w)
+		audits = append(audits, auditTestNew(t, auditTestClone(t, remote), WithAuditPushRetries(50)))
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	auditTestWriteConcurrently(t, audits, 100, per)
 	hist, err := auditTestNew(t, auditTestClone(t, remote)).History(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +168,34 @@ func TestAuditConcurrentWritersLoseNothing(t *testing.T) {
 			t.Errorf("change %d: transition %d is %s, out of order", h.Version, seen[h.Version], h.To)
 		}
 		seen[h.Version]++
+	}
+}
+
+// auditTestWriteConcurrently has audit i record transitions s0..s<per-1>
+// of change first+i, all audits at once, and fails on any error.
+func auditTestWriteConcurrently(t *testing.T, audits []*Audit, first int64, per int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(audits))
+	for i, a := range audits {
+		wg.Add(1)
+		go func(v int64) {
+			defer wg.Done()
+			prev := ""
+			for k := 0; k < per; k++ {
+				to := fmt.Sprintf("s%d", k)
+				if _, err := a.Record(context.Background(), ChangeRecord{Version: v}, Transition{From: prev, To: to}); err != nil {
+					errs <- err
+					return
+				}
+				prev = to
+			}
+		}(first + int64(i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
 

@@ -3,14 +3,12 @@ package gitsrc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-git/go-git/v5"
@@ -126,29 +124,11 @@ func TestAuditPushesOverHTTP(t *testing.T) {
 	auth := WithAuditAuth(&githttp.BasicAuth{Username: "x-access-token", Password: "s3cret-token"})
 
 	const writers, per = 2, 4
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	var audits []*Audit
 	for w := 0; w < writers; w++ {
-		a := auditTestNew(t, auditTestClone(t, url), auth, WithAuditPushRetries(50))
-		wg.Add(1)
-		go func(v int64) {
-			defer wg.Done()
-			prev := ""
-			for i := 0; i < per; i++ {
-				to := fmt.Sprintf("s%d", i)
-				if _, err := a.Record(ctx, ChangeRecord{Version: v}, Transition{From: prev, To: to}); err != nil {
-					errs <- err
-					return
-				}
-				prev = to
-			}
-		}(int64(w + 1))
+		audits = append(audits, auditTestNew(t, auditTestClone(t, url), auth, WithAuditPushRetries(50)))
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	auditTestWriteConcurrently(t, audits, 1, per)
 	auditTestGit(t, bare, "fsck", "--strict", "--no-dangling")
 	log, _ := auditTestGit(t, bare, "log", "--oneline", AuditBranch)
 	if n := strings.Count(log, "\n"); n != writers*per {
