@@ -130,10 +130,28 @@ func (e *environment) walk(ctx context.Context, i int, c change) (*Outcome, erro
 		return nil, err
 	}
 	e.p.line("%s merged PR #%d \"%s\" (commit %s)", c.who.name, pr, c.title, sha[:10])
-	d, err := e.watch.waitFor(ctx, v, e.walkTimeout(), c.want...)
+	want := c.want
+	if c.kind == "harmful" {
+		// A good model flags the harmful change too; then its author
+		// approves it anyway and the canary has the last word.
+		want = append([]string{"awaiting_approval"}, want...)
+	}
+	d, err := e.watch.waitFor(ctx, v, e.walkTimeout(), want...)
 	out := &Outcome{Version: v, File: c.file, Kind: c.kind}
 	if d != nil {
 		out.State, out.Confidence = d.State, d.Confidence
+	}
+	if err == nil && c.kind == "harmful" && d.State == "awaiting_approval" {
+		e.p.line("the model flagged it; %s approves it anyway: schemacanary approve %d --by %q", c.who.name, v, c.who.name)
+		if err := e.daemon.approve(ctx, v, c.who.name); err != nil {
+			return out, fmt.Errorf("demo: approve %d: %w", v, err)
+		}
+		if err := e.watch.waitLeave(ctx, v, e.walkTimeout(), "awaiting_approval"); err != nil {
+			return out, err
+		}
+		if d, err = e.watch.waitFor(ctx, v, e.walkTimeout(), c.want...); d != nil {
+			out.State = d.State
+		}
 	}
 	if err != nil {
 		return out, err

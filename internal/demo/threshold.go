@@ -12,16 +12,19 @@ import (
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
-// defaultThreshold is used when the model does not rank the risky change
-// below the two others (the demo still runs, but the story may differ).
+// defaultThreshold is the product's default prediction.threshold; the demo
+// uses it whenever it separates the safe change from the risky one.
 const defaultThreshold = 0.8
 
 // chooseThreshold predicts the three demo changes the way the daemon will
 // (the same model, the live catalog of the canary under load, the risk
-// label and the time) and places prediction.threshold halfway between the
-// risky change's confidence and the lowest of the two others, so that the
-// risky change, and only it, waits for an approval whatever model the binary
-// embeds. It returns the threshold and each change's confidence.
+// label and the time) and returns a prediction.threshold at which the safe
+// change proceeds and the risky one waits for an approval: the default 0.80
+// when it does that, else halfway between the two, so the story holds
+// whatever model the binary embeds. The harmful change may fall on either
+// side (a good model flags it; the demo's author then approves it anyway
+// and the canary decides). It returns the threshold and each change's
+// confidence.
 func chooseThreshold(ctx context.Context, modelPath, canaryDSN string) (float64, map[string]float64, error) {
 	var m *model.Model
 	var err error
@@ -68,14 +71,18 @@ func chooseThreshold(ctx context.Context, modelPath, canaryDSN string) (float64,
 		}
 		conf[c.kind] = p.Confidence
 	}
-	others := min(conf["safe"], conf["harmful"])
 	// A margin, since the daemon's live catalog sees slightly different
 	// rates a moment later.
-	if others-conf["risky"] < 0.02 {
+	const margin = 0.02
+	safe, risky := conf["safe"], conf["risky"]
+	switch {
+	case safe-risky < 2*margin:
 		return defaultThreshold, conf, errRanking
+	case risky+margin <= defaultThreshold && defaultThreshold <= safe-margin:
+		return defaultThreshold, conf, nil
 	}
-	return (conf["risky"] + others) / 2, conf, nil
+	return (risky + safe) / 2, conf, nil
 }
 
-// errRanking says the model does not rank the risky change lowest.
-var errRanking = errors.New("the model does not rank the risky change below the others")
+// errRanking says the model does not rank the risky change below the safe one.
+var errRanking = errors.New("the model does not rank the risky change below the safe one")
