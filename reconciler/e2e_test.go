@@ -117,6 +117,10 @@ canary:
   interval: 200ms
   baseline: 2s
   bake: 2s
+  # A safe change must not be rolled back by a parallel test suite's CPU
+  # bursts: only a doubling counts (the harmful change is ~100x slower).
+  judge:
+    tolerances: {latency: 1.0}
   kpis:
     pgstat: {disabled: true}
     probes:

@@ -51,6 +51,9 @@ func testCanary(t *testing.T, events *[]Event, mu *sync.Mutex, probes ...ProbeCo
 	cfg.Baseline = 2 * time.Second
 	cfg.Bake = 3 * time.Second
 	cfg.MaxBake = 6 * time.Second
+	// The harmful change here makes the probe ~100x slower; a doubling
+	// floor keeps a parallel test suite's CPU bursts from failing a safe one.
+	cfg.Judge.Tolerances = map[string]float64{"latency": 1.0}
 	c, err := NewCanary(cfg, RollbackConfig{}, WithSources(probe), WithObserver(func(e Event) {
 		mu.Lock()
 		*events = append(*events, e)
