@@ -37,7 +37,8 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	threshold, conf, err := chooseThreshold(ctx, e.opts.Model, e.clusters.Fleet[0].DSN)
 	switch {
 	case errors.Is(err, errRanking):
-		e.p.line("note: %v (safe %.2f, harmful %.2f, risky %.2f); using threshold %.2f", err, conf["safe"], conf["harmful"], conf["risky"], threshold)
+		e.p.line("note: %v (safe %.2f, harmful %.2f, risky %.2f); using threshold %.2f: the risky change waits for approval, and so may the others (their authors will approve them)",
+			err, conf["safe"], conf["harmful"], conf["risky"], threshold)
 	case err != nil:
 		return nil, err
 	case threshold == defaultThreshold:

@@ -131,9 +131,9 @@ func (e *environment) walk(ctx context.Context, i int, c change) (*Outcome, erro
 	}
 	e.p.line("%s merged PR #%d \"%s\" (commit %s)", c.who.name, pr, c.title, sha[:10])
 	want := c.want
-	if c.kind == "harmful" {
-		// A good model flags the harmful change too; then its author
-		// approves it anyway and the canary has the last word.
+	if c.kind != "risky" {
+		// The model may flag the safe or the harmful change too; then its
+		// author approves it anyway and the canary has the last word.
 		want = append([]string{"awaiting_approval"}, want...)
 	}
 	d, err := e.watch.waitFor(ctx, v, e.walkTimeout(), want...)
@@ -141,8 +141,8 @@ func (e *environment) walk(ctx context.Context, i int, c change) (*Outcome, erro
 	if d != nil {
 		out.State, out.Confidence = d.State, d.Confidence
 	}
-	if err == nil && c.kind == "harmful" && d.State == "awaiting_approval" {
-		e.p.line("the model flagged it; %s approves it anyway: schemacanary approve %d --by %q", c.who.name, v, c.who.name)
+	if err == nil && c.kind != "risky" && d.State == "awaiting_approval" {
+		e.p.line("the model flagged it (confidence %.2f); %s approves it anyway: schemacanary approve %d --by %q", d.Confidence, c.who.name, v, c.who.name)
 		if err := e.daemon.approve(ctx, v, c.who.name); err != nil {
 			return out, fmt.Errorf("demo: approve %d: %w", v, err)
 		}

@@ -18,12 +18,14 @@ const defaultThreshold = 0.8
 
 // chooseThreshold predicts the three demo changes the way the daemon will
 // (the same model, the live catalog of the canary under load, the risk
-// label and the time) and returns a prediction.threshold at which the safe
-// change proceeds and the risky one waits for an approval: the default 0.80
-// when it does that, else halfway between the two, so the story holds
-// whatever model the binary embeds. The harmful change may fall on either
-// side (a good model flags it; the demo's author then approves it anyway
-// and the canary decides). It returns the threshold and each change's
+// label and the time) and returns a prediction.threshold at which the risky
+// change waits for an approval and, when the model ranks it above the risky
+// one, the safe change proceeds: the default 0.80 when it does that, else
+// halfway between the two. When the model does not rank them so
+// (errRanking), the threshold is the default or just above the risky
+// change, and the demo's authors approve whatever else waits. The harmful
+// change may fall on either side: flagged, its author approves it anyway
+// and the canary decides. It returns the threshold and each change's
 // confidence.
 func chooseThreshold(ctx context.Context, modelPath, canaryDSN string) (float64, map[string]float64, error) {
 	var m *model.Model
@@ -71,17 +73,22 @@ func chooseThreshold(ctx context.Context, modelPath, canaryDSN string) (float64,
 		}
 		conf[c.kind] = p.Confidence
 	}
-	// A margin, since the daemon's live catalog sees slightly different
-	// rates a moment later.
+	t, err := pickThreshold(conf["safe"], conf["risky"])
+	return t, conf, err
+}
+
+// pickThreshold is chooseThreshold's rule for the safe and the risky
+// change's confidences. The margin allows for the daemon's live catalog
+// seeing slightly different rates a moment later.
+func pickThreshold(safe, risky float64) (float64, error) {
 	const margin = 0.02
-	safe, risky := conf["safe"], conf["risky"]
 	switch {
 	case safe-risky < 2*margin:
-		return defaultThreshold, conf, errRanking
+		return max(defaultThreshold, risky+margin), errRanking
 	case risky+margin <= defaultThreshold && defaultThreshold <= safe-margin:
-		return defaultThreshold, conf, nil
+		return defaultThreshold, nil
 	}
-	return (risky + safe) / 2, conf, nil
+	return (risky + safe) / 2, nil
 }
 
 // errRanking says the model does not rank the risky change below the safe one.
