@@ -10,12 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
-	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
 func sharedCorpus(t *testing.T, name string) string {
@@ -112,16 +110,7 @@ func TestLintGooseCorpus(t *testing.T) {
 		return
 	}
 	// Every reported syntax error must be one PostgreSQL itself reports.
-	cl := pgtest.NewCluster(t, pgtest.Options{Name: "lintcorpus"})
-	dsn, err := cl.CreateDatabase(ctx, "syntax")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	_, conn := newTestDB(t)
 	for _, s := range syntax {
 		tx, err := conn.Begin(ctx)
 		if err != nil {

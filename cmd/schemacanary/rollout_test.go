@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
 // TestRolloutCommand runs `schemacanary rollout` on two real databases:
@@ -22,30 +20,15 @@ import (
 func TestRolloutCommand(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cl := pgtest.NewCluster(t, pgtest.Options{Name: "cli"})
 	dir := t.TempDir()
 	var fleet strings.Builder
 	var dsns []string
 	for i, name := range []string{"c1", "m1"} {
-		dsn, err := cl.CreateDatabase(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dsns = append(dsns, dsn)
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range []string{
+		dsn, _ := newTestDB(t,
 			"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text)",
 			"INSERT INTO items (v) SELECT g FROM generate_series(1, 200000) g",
-			"CREATE INDEX items_v_idx ON items (v)", "ANALYZE items",
-		} {
-			if _, err := conn.Exec(ctx, s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		conn.Close(ctx)
+			"CREATE INDEX items_v_idx ON items (v)", "ANALYZE items")
+		dsns = append(dsns, dsn)
 		f := filepath.Join(dir, name+".dsn")
 		if err := os.WriteFile(f, []byte(dsn+"\n"), 0o600); err != nil {
 			t.Fatal(err)

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
@@ -16,20 +13,8 @@ import (
 // of a real database's schema.
 func TestVerifyCommand(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	cl := pgtest.NewCluster(t, pgtest.Options{Name: "verifycli"})
-	dsn, err := cl.CreateDatabase(ctx, "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE orders (id bigint PRIMARY KEY, note text)`); err != nil {
-		t.Fatal(err)
-	}
+	dsn, _ := newTestDB(t, `CREATE TABLE orders (id bigint PRIMARY KEY, note text)`)
+	bin := pgtest.Shared(t).BinDir()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "0002_idx.sql")
 	bad := filepath.Join(dir, "0003_leaky.sql")
@@ -41,11 +26,11 @@ func TestVerifyCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, code := runCLI(t, "verify", good, "--dsn", dsn, "--pg-bin", cl.BinDir())
+	out, code := runCLI(t, "verify", good, "--dsn", dsn, "--pg-bin", bin)
 	if code != 0 || !strings.Contains(out, "verified") {
 		t.Errorf("good: exit %d:\n%s", code, out)
 	}
-	out, code = runCLI(t, "verify", bad, "--dsn", dsn, "--pg-bin", cl.BinDir())
+	out, code = runCLI(t, "verify", bad, "--dsn", dsn, "--pg-bin", bin)
 	if code != 1 || !strings.Contains(out, "verify-schema-drift") || !strings.Contains(out, "shipped boolean") {
 		t.Errorf("bad: exit %d:\n%s", code, out)
 	}
