@@ -139,9 +139,6 @@ func objectsSince(repo *git.Repository, tip, base plumbing.Hash) ([]plumbing.Has
 		if err := changedObjects(repo, c.TreeHash, parentTree, add); err != nil {
 			return nil, err
 		}
-		if next.IsZero() && !base.IsZero() {
-			return nil, git.ErrNonFastForwardUpdate
-		}
 		h = next
 	}
 	return out, nil

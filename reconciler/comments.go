@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/comment"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -25,11 +24,7 @@ func renderProposal(items []proposalItem, rejected []*gitsrc.MigrationError, thr
 	if len(items) > 0 {
 		cs := make([]comment.Item, 0, len(items))
 		for _, it := range items {
-			rep := it.Assessment.Report
-			if rep == nil {
-				rep = &analysis.Report{Path: it.Migration.Path}
-			}
-			cs = append(cs, comment.Item{Report: rep, Prediction: it.Assessment.Prediction.model(threshold)})
+			cs = append(cs, comment.Item{Report: it.Assessment.Report, Prediction: it.Assessment.Prediction.model(threshold)})
 		}
 		_ = comment.Write(&b, cs, comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", gitsrc.ApproveCommand)})
 		b.WriteString("\n")

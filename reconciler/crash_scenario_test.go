@@ -88,42 +88,28 @@ func TestCrashSafetyScenario(t *testing.T) {
 		}
 		return cmd
 	}
-	terminal := func() int {
+	// settle plays the operator: it skips every rolled-back change so the
+	// queue moves on, and returns how many changes have reached a terminal
+	// state (all n of them: converged).
+	settle := func() int {
 		crs, err := store.List(ctx, n+10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		k := 0
-		for _, c := range crs {
-			if c.State.Terminal() {
-				k++
-			}
-		}
-		return k
-	}
-	converged := func() bool {
-		crs, err := store.List(ctx, n+10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(crs) < n {
-			return false
-		}
-		// An operator skips every rolled-back change so the queue moves on;
-		// look at all of them before judging convergence.
-		done := true
+		done := 0
 		for _, c := range crs {
 			if c.State == StateRolledBack {
 				if _, err := Skip(ctx, store, c.Version, "operator"); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if !c.State.Terminal() {
-				done = false
+			if c.State.Terminal() {
+				done++
 			}
 		}
 		return done
 	}
+	converged := func() bool { return settle() >= n }
 	// Up to 50 crash restarts: SIGKILL at a random moment, from start-up to
 	// well into a rollout, then restart. Once the kills are spent, the last
 	// daemon runs undisturbed until every change has converged, so the
@@ -144,7 +130,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		kills++
-		t.Logf("kill %d at %s: %d of %d changes converged", kills, time.Since(began).Round(time.Second), terminal(), n)
+		t.Logf("kill %d at %s: %d of %d changes converged", kills, time.Since(began).Round(time.Second), settle(), n)
 	}
 	// The last daemon runs undisturbed: every change converges and it
 	// flushes the side effects that a kill interrupted.
