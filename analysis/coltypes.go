@@ -1,9 +1,13 @@
 package analysis
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
 )
 
 // columnType runs the column-type rules on a column being created or
@@ -118,7 +122,7 @@ func (w *walker) identifiers(s *stmt) {
 	if !mayHoldLongIdentifier(s.p.sql) {
 		return
 	}
-	res, err := pg_query.Scan(s.p.sql)
+	res, err := pgparse.Scan(s.p.sql)
 	if err != nil {
 		return
 	}
@@ -210,14 +214,58 @@ func (w *walker) assignments(s *stmt, what string, targets []*pg_query.Node) {
 	}
 }
 
+// indirectionKey renders a target's field and subscript path (.x, [1],
+// [i:j]) so equal paths compare equal. A subscript that is not a constant,
+// column or parameter gets a key of its own: two of them are never called
+// the same.
 func indirectionKey(ind []*pg_query.Node) string {
 	var b strings.Builder
 	for _, n := range ind {
-		if str := n.GetString_(); str != nil {
-			b.WriteString("." + str.Sval)
-		} else {
-			b.WriteString("[" + n.String() + "]")
+		switch {
+		case n.GetString_() != nil:
+			b.WriteString("." + n.GetString_().Sval)
+		case n.GetAIndices() != nil:
+			ix := n.GetAIndices()
+			b.WriteString("[" + subscriptKey(ix.Lidx))
+			if ix.IsSlice {
+				b.WriteString(":" + subscriptKey(ix.Uidx))
+			} else {
+				b.WriteString(subscriptKey(ix.Uidx))
+			}
+			b.WriteString("]")
+		default:
+			fmt.Fprintf(&b, "<%p>", n)
 		}
 	}
 	return b.String()
+}
+
+func subscriptKey(n *pg_query.Node) string {
+	switch {
+	case n == nil:
+		return ""
+	case n.GetAConst() != nil:
+		c := n.GetAConst()
+		switch {
+		case c.GetIval() != nil:
+			return strconv.Itoa(int(c.GetIval().Ival))
+		case c.GetSval() != nil:
+			return strconv.Quote(c.GetSval().Sval)
+		case c.GetFval() != nil:
+			return c.GetFval().Fval
+		}
+	case n.GetColumnRef() != nil:
+		var parts []string
+		for _, f := range n.GetColumnRef().Fields {
+			if s := f.GetString_(); s != nil {
+				parts = append(parts, s.Sval)
+			} else {
+				parts = append(parts, "*")
+			}
+		}
+		return strings.Join(parts, ".")
+	case n.GetParamRef() != nil:
+		return "$" + strconv.Itoa(int(n.GetParamRef().Number))
+	}
+	return fmt.Sprintf("<%p>", n)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
 )
 
 // walkDo analyzes the SQL a PL/pgSQL DO block runs: static statements and
@@ -48,7 +50,7 @@ func (w *walker) walkDo(p parsedStmt, do *pg_query.DoStmt) {
 	qs := embeddedSQL(tree)
 	sort.SliceStable(qs, func(i, j int) bool { return qs[i].lineno < qs[j].lineno })
 	for _, q := range qs {
-		res, err := pg_query.Parse(q.sql)
+		res, err := pgparse.Parse(q.sql)
 		if err != nil {
 			continue
 		}
@@ -111,7 +113,7 @@ func stringLiteral(expr string) string {
 	if expr == "" {
 		return ""
 	}
-	res, err := pg_query.Parse("SELECT " + expr)
+	res, err := pgparse.Parse("SELECT " + expr)
 	if err != nil || len(res.Stmts) != 1 {
 		return ""
 	}

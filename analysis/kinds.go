@@ -66,8 +66,11 @@ func kindOf(n *pg_query.Node) string {
 	return snake(name)
 }
 
+// objName is an object type's name ("table", "index"). It reads pg_query's
+// name table rather than calling String(), which would make protobuf build
+// the descriptors of the whole parse tree schema on first use.
 func objName(t pg_query.ObjectType) string {
-	return strings.ToLower(strings.TrimPrefix(t.String(), "OBJECT_"))
+	return strings.ToLower(strings.TrimPrefix(pg_query.ObjectType_name[int32(t)], "OBJECT_"))
 }
 
 func snake(s string) string {

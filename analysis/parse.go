@@ -7,6 +7,8 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pganalyze/pg_query_go/v6/parser"
+
+	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
 )
 
 // parsedStmt is one statement as the PostgreSQL parser sees it, located in
@@ -31,7 +33,7 @@ type syntaxErr struct {
 // chunk does not parse as a whole, it is split with the scanner and each
 // piece is parsed alone, so one bad statement does not hide the others.
 func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
-	res, err := pg_query.Parse(st.SQL)
+	res, err := pgparse.Parse(st.SQL)
 	if err == nil {
 		return located(st, res, 0), nil
 	}
@@ -54,7 +56,7 @@ func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
 		if strings.TrimSpace(p) == "" {
 			continue
 		}
-		r, perr := pg_query.Parse(p)
+		r, perr := pgparse.Parse(p)
 		if perr != nil {
 			errs = append(errs, locateErr(st, p, base, perr))
 			continue

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
 )
 
 // Suppression comments, on the line(s) right before a statement:
@@ -45,7 +47,7 @@ func newSuppressions(src string) *suppressions {
 	if !strings.Contains(src, "ignore") && !strings.Contains(src, "squawk-disable") {
 		return s // no directive can be there: skip scanning
 	}
-	if res, err := pg_query.Scan(src); err == nil {
+	if res, err := pgparse.Scan(src); err == nil {
 		nl := newNewlineIndex(src)
 		for _, t := range res.Tokens {
 			if t.Token == pg_query.Token_SQL_COMMENT && int(t.End) <= len(src) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
 )
 
 // Live workload features: how the running application uses what a
@@ -40,7 +42,7 @@ type touched struct {
 func removals(up []string) touched {
 	t := touched{columns: map[string][]string{}}
 	for _, sql := range up {
-		res, err := pg_query.Parse(sql)
+		res, err := pgparse.Parse(sql)
 		if err != nil {
 			continue
 		}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"strings"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -17,12 +15,11 @@ func plainSQL(path string, src []byte) analysis.Migration {
 	return analysis.Migration{Path: path, Up: []analysis.Statement{{SQL: string(src), Line: 1}}, Plain: true, Source: src}
 }
 
-// isGooseFile reports whether src carries goose annotations ("-- +goose ...").
+// isGooseFile reports whether src carries goose annotations: a line
+// that starts with "--" (after blanks) and mentions "+goose".
 func isGooseFile(src []byte) bool {
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	sc.Buffer(nil, 4*1024*1024)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "--") && strings.Contains(l, "+goose") {
+	for line := range bytes.Lines(src) {
+		if l := bytes.TrimSpace(line); bytes.HasPrefix(l, []byte("--")) && bytes.Contains(l, []byte("+goose")) {
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -129,30 +130,43 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 }
 
 // lintFiles analyzes files on all cores (pg_query parsing is CPU-bound and
-// safe for concurrent use) and returns the reports in file order.
+// safe for concurrent use) and returns the reports in file order. One
+// worker per core takes the next file in turn: a goroutine per file would
+// pay again for growing its stack through the parse tree's recursion.
 func lintFiles(ctx context.Context, files []string, opts []analysis.Option) ([]*analysis.Report, error) {
 	reports := make([]*analysis.Report, len(files))
+	var next atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, path := range files {
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		g.Go(func() error {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				return err
+			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
+				r, err := lintFile(ctx, files[i], opts)
+				if err != nil {
+					return err
+				}
+				reports[i] = r
 			}
-			m, err := loadMigration(path, src)
-			if err != nil {
-				reports[i] = parseErrorReport(path, err)
-				return nil
-			}
-			reports[i], err = analysis.Analyze(ctx, m, opts...)
-			return err
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return reports, nil
+}
+
+// lintFile reads and analyzes one file; a file goose cannot parse becomes
+// a report with one goose-syntax finding.
+func lintFile(ctx context.Context, path string, opts []analysis.Option) (*analysis.Report, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadMigration(path, src)
+	if err != nil {
+		return parseErrorReport(path, err), nil
+	}
+	return analysis.Analyze(ctx, m, opts...)
 }
 
 // sqlFiles expands directories into their *.sql files (sorted), keeping
