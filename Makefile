@@ -42,7 +42,8 @@ demo: build ## The whole pipeline end to end on a local fleet of real Postgres c
 
 lab: build ## Regenerate the labeled dataset from real runs, then the embedded bootstrap model and its calibration plot.
 	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --lanes 3 --budget 29m
-	./$(BIN) train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --plot docs/calibration.png
+	./$(BIN) train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --eval-json bin/lab-eval.json
+	$(GO) run ./cmd/calplot -in bin/lab-eval.json -out docs/calibration.png
 
 bench: ## Benchmarks (figures go to docs/BENCHMARKS.md).
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(PKGS)

@@ -3,22 +3,22 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/analysis/model/calplot"
 )
 
 type trainFlags struct {
-	data, out, plot, source, format string
-	eval                            bool
-	lambda                          string
-	folds                           int
-	seed                            uint64
-	interactions                    string
+	data, out, evalJSON, source, format string
+	eval                                bool
+	lambda                              string
+	folds                               int
+	seed                                uint64
+	interactions                        string
 }
 
 func newTrainCmd() *cobra.Command {
@@ -41,9 +41,10 @@ evaluated with interaction features (hazard × table size, lock × long
 transaction); they are used only if they win on the held-out split.
 
 --out writes the chosen model, trained on all the data, as versioned JSON
-with its metrics; --plot draws the held-out calibration plot (.png or .svg).`,
+with its metrics; --eval-json also writes the evaluation as JSON, which
+cmd/calplot draws as the held-out calibration plot (make lab does both).`,
 		Example: `  schemacanary train --data analysis/model/lab.jsonl.gz --eval
-  schemacanary train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --plot docs/calibration.png
+  schemacanary train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --eval-json eval.json
   schemacanary train --data history.jsonl --interactions none --lambda 0.1 --out model.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
@@ -52,7 +53,7 @@ with its metrics; --plot draws the held-out calibration plot (.png or .svg).`,
 	fl.StringVar(&f.data, "data", "", "dataset (JSON lines, optionally gzip); required")
 	fl.BoolVar(&f.eval, "eval", false, "evaluate on the grouped held-out split and k-fold, with baselines")
 	fl.StringVar(&f.out, "out", "", "write the trained model here (JSON)")
-	fl.StringVar(&f.plot, "plot", "", "write the held-out calibration plot here (.png or .svg; implies --eval)")
+	fl.StringVar(&f.evalJSON, "eval-json", "", "also write the evaluation here as JSON (implies --eval; go run ./cmd/calplot plots it)")
 	fl.StringVar(&f.source, "source", "lab", "what the data is, recorded in the model version (lab, history)")
 	fl.StringVar(&f.format, "format", "text", "evaluation output: text, markdown or json")
 	fl.StringVar(&f.lambda, "lambda", "auto", `L2 penalty on standardized coefficients, or "auto": the lowest grouped k-fold log-loss on the training part over 0.001..3`)
@@ -92,7 +93,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		}
 		variants = append(variants, model.Variant{Name: "model (logistic + interactions)", Options: []model.TrainOption{model.WithInteractions(ins...)}})
 	}
-	if !f.eval && f.plot == "" {
+	if !f.eval && f.evalJSON == "" {
 		m, err := model.Train(ctx, ds, append(common, variants[len(variants)-1].Options...)...)
 		if err != nil {
 			return err
@@ -109,14 +110,9 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if err := writeComparison(cmd, cmp, f.format); err != nil {
 		return err
 	}
-	if f.plot != "" {
-		ev := cmp.Evaluations[cmp.Best]
-		var curves []calplot.Curve
-		for _, r := range ev.Results {
-			curves = append(curves, calplot.Curve{Name: r.Name, Bins: r.Calibration})
-		}
-		if err := calplot.Save(f.plot, fmt.Sprintf("held-out calibration (%d examples, %d unseen templates)", ev.HeldOutExamples, len(ev.HeldOutGroups)), curves); err != nil {
-			return err
+	if f.evalJSON != "" {
+		if err := writeEvalJSON(f.evalJSON, cmp); err != nil {
+			return &exitError{code: 2, msg: err.Error()}
 		}
 	}
 	if f.out == "" {
@@ -192,4 +188,21 @@ func chooseLambda(cmd *cobra.Command, ds model.Dataset, f trainFlags, common []m
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "; chosen %g\n\n", l)
 	return l, nil
+}
+
+// writeEvalJSON writes the comparison to path, replacing it only once it
+// is complete.
+func writeEvalJSON(path string, cmp *model.Comparison) error {
+	b, err := json.MarshalIndent(cmp, "", "  ")
+	if err != nil {
+		return fmt.Errorf("--eval-json: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--eval-json: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("--eval-json: %w", err)
+	}
+	return nil
 }

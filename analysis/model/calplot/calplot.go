@@ -31,6 +31,20 @@ var palette = []color.Color{
 	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
+// SaveComparison draws the held-out calibration of a comparison's chosen
+// variant (the model and the baselines it was compared with) into path.
+func SaveComparison(path string, cmp *model.Comparison) error {
+	if cmp == nil || cmp.Best < 0 || cmp.Best >= len(cmp.Evaluations) || cmp.Evaluations[cmp.Best] == nil {
+		return errors.New("calplot: the comparison has no chosen evaluation")
+	}
+	ev := cmp.Evaluations[cmp.Best]
+	curves := make([]Curve, 0, len(ev.Results))
+	for _, r := range ev.Results {
+		curves = append(curves, Curve{Name: r.Name, Bins: r.Calibration})
+	}
+	return Save(path, fmt.Sprintf("held-out calibration (%d examples, %d unseen templates)", ev.HeldOutExamples, len(ev.HeldOutGroups)), curves)
+}
+
 // Save draws the curves into path; the extension chooses the format (.png
 // or .svg).
 func Save(path, title string, curves []Curve) error {
