@@ -1,16 +1,14 @@
 package analysis
 
-import (
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-)
+import "github.com/schemacanary/schemacanary/analysis/internal/pgast"
 
 // alterTable handles ALTER TABLE: the lock, rewrite and scan of every
 // subcommand follow the PostgreSQL documentation of ALTER TABLE.
-func (w *walker) alterTable(s *stmt, a *pg_query.AlterTableStmt) {
+func (w *walker) alterTable(s *stmt, a *pgast.AlterTableStmt) {
 	def := w.cfg.defaultSchema
 	t := rangeVarName(a.Relation, def)
 	exist := w.existing(t)
-	if a.Objtype == pg_query.ObjectType_OBJECT_TABLE {
+	if a.Objtype == pgast.ObjectType_OBJECT_TABLE {
 		w.requireSchema(s, a.Relation)
 	}
 	w.touch(s, LockNone, t)
@@ -34,12 +32,12 @@ func (w *walker) alterTable(s *stmt, a *pg_query.AlterTableStmt) {
 
 // alterCmd applies one ALTER TABLE subcommand and reports whether it
 // rewrites the table.
-func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTableCmd) (rewrite bool) {
+func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pgast.AlterTableCmd) (rewrite bool) {
 	sch, tbl := splitQualified(t)
 	switch cmd.Subtype {
-	case pg_query.AlterTableType_AT_AddColumn:
+	case pgast.AlterTableType_AT_AddColumn:
 		return w.addColumn(s, t, exist, cmd.Def.GetColumnDef(), cmd.MissingOk)
-	case pg_query.AlterTableType_AT_DropColumn:
+	case pgast.AlterTableType_AT_DropColumn:
 		w.touch(s, LockAccessExclusive)
 		s.rep.Destructive, s.rep.BreaksApp = true, true
 		s.rep.Drops = append(s.rep.Drops, Object{Kind: "column", Schema: sch, Table: tbl, Name: cmd.Name})
@@ -50,7 +48,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 		if !cmd.MissingOk && !w.inTx {
 			w.report("prefer-robust-stmts", s, "DROP COLUMN %s without IF EXISTS fails when a partly applied migration is re-run", cmd.Name)
 		}
-	case pg_query.AlterTableType_AT_AlterColumnType:
+	case pgast.AlterTableType_AT_AlterColumnType:
 		w.touch(s, LockAccessExclusive)
 		cd := cmd.Def.GetColumnDef()
 		if cd == nil {
@@ -69,7 +67,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 			w.reportCtx("changing-column-type", s, t, LockAccessExclusive, work, msg, t, cmd.Name, typeName(cd.TypeName))
 		}
 		return rewrite
-	case pg_query.AlterTableType_AT_SetNotNull:
+	case pgast.AlterTableType_AT_SetNotNull:
 		w.touch(s, LockAccessExclusive)
 		s.rep.BreaksApp = true
 		proven := w.cfg.pgVersion >= 12 && w.validNotNull[t+"/"+cmd.Name]
@@ -78,14 +76,14 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 			s.workTable = t
 			w.reportCtx("adding-not-nullable-field", s, t, LockAccessExclusive, workScan, "SET NOT NULL on %s.%s scans the whole table under an ACCESS EXCLUSIVE lock", t, cmd.Name)
 		}
-	case pg_query.AlterTableType_AT_DropNotNull:
+	case pgast.AlterTableType_AT_DropNotNull:
 		w.touch(s, LockAccessExclusive)
 		if exist {
 			w.report("ban-drop-not-null", s, "dropping NOT NULL on %s.%s lets NULLs in that existing code may not handle", t, cmd.Name)
 		}
-	case pg_query.AlterTableType_AT_AddConstraint:
+	case pgast.AlterTableType_AT_AddConstraint:
 		w.addConstraint(s, t, exist, cmd.Def.GetConstraint())
-	case pg_query.AlterTableType_AT_ValidateConstraint:
+	case pgast.AlterTableType_AT_ValidateConstraint:
 		w.touch(s, LockShareUpdateExclusive)
 		key := t + "/" + cmd.Name
 		if tx, ok := w.notValidTx[key]; ok && tx == w.txSeq && w.inTx {
@@ -94,7 +92,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 		if col, ok := w.notNullCheck[key]; ok {
 			w.validNotNull[t+"/"+col] = true
 		}
-	case pg_query.AlterTableType_AT_DropConstraint:
+	case pgast.AlterTableType_AT_DropConstraint:
 		w.touch(s, LockAccessExclusive)
 		s.rep.Drops = append(s.rep.Drops, Object{Kind: "constraint", Schema: sch, Table: tbl, Name: cmd.Name})
 		if cmd.MissingOk {
@@ -102,7 +100,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 		} else if !w.inTx {
 			w.report("prefer-robust-stmts", s, "DROP CONSTRAINT %s without IF EXISTS fails when a partly applied migration is re-run", cmd.Name)
 		}
-	case pg_query.AlterTableType_AT_DetachPartition:
+	case pgast.AlterTableType_AT_DetachPartition:
 		pc := cmd.Def.GetPartitionCmd()
 		part := rangeVarName(pc.GetName(), w.cfg.defaultSchema)
 		if pc != nil && pc.Concurrent {
@@ -112,25 +110,25 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 			w.touch(s, LockAccessExclusive, part)
 			w.report("require-concurrent-partition-detach", s, "DETACH PARTITION %s without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on %s", part, t)
 		}
-	case pg_query.AlterTableType_AT_DetachPartitionFinalize:
+	case pgast.AlterTableType_AT_DetachPartitionFinalize:
 		w.touch(s, LockShareUpdateExclusive)
-	case pg_query.AlterTableType_AT_AttachPartition:
+	case pgast.AlterTableType_AT_AttachPartition:
 		w.touch(s, LockShareUpdateExclusive)
 		if pc := cmd.Def.GetPartitionCmd(); pc != nil {
 			w.touch(s, LockAccessExclusive, rangeVarName(pc.Name, w.cfg.defaultSchema))
 		}
 		s.rep.ScanUnderLock = true
-	case pg_query.AlterTableType_AT_SetStatistics, pg_query.AlterTableType_AT_ClusterOn, pg_query.AlterTableType_AT_DropCluster,
-		pg_query.AlterTableType_AT_SetRelOptions, pg_query.AlterTableType_AT_ResetRelOptions,
-		pg_query.AlterTableType_AT_SetOptions, pg_query.AlterTableType_AT_ResetOptions:
+	case pgast.AlterTableType_AT_SetStatistics, pgast.AlterTableType_AT_ClusterOn, pgast.AlterTableType_AT_DropCluster,
+		pgast.AlterTableType_AT_SetRelOptions, pgast.AlterTableType_AT_ResetRelOptions,
+		pgast.AlterTableType_AT_SetOptions, pgast.AlterTableType_AT_ResetOptions:
 		w.touch(s, LockShareUpdateExclusive)
-	case pg_query.AlterTableType_AT_EnableTrig, pg_query.AlterTableType_AT_EnableAlwaysTrig, pg_query.AlterTableType_AT_EnableReplicaTrig,
-		pg_query.AlterTableType_AT_DisableTrig, pg_query.AlterTableType_AT_EnableTrigAll, pg_query.AlterTableType_AT_DisableTrigAll,
-		pg_query.AlterTableType_AT_EnableTrigUser, pg_query.AlterTableType_AT_DisableTrigUser:
+	case pgast.AlterTableType_AT_EnableTrig, pgast.AlterTableType_AT_EnableAlwaysTrig, pgast.AlterTableType_AT_EnableReplicaTrig,
+		pgast.AlterTableType_AT_DisableTrig, pgast.AlterTableType_AT_EnableTrigAll, pgast.AlterTableType_AT_DisableTrigAll,
+		pgast.AlterTableType_AT_EnableTrigUser, pgast.AlterTableType_AT_DisableTrigUser:
 		w.touch(s, LockShareRowExclusive)
-	case pg_query.AlterTableType_AT_SetLogged, pg_query.AlterTableType_AT_SetUnLogged,
-		pg_query.AlterTableType_AT_SetAccessMethod, pg_query.AlterTableType_AT_SetTableSpace,
-		pg_query.AlterTableType_AT_SetExpression:
+	case pgast.AlterTableType_AT_SetLogged, pgast.AlterTableType_AT_SetUnLogged,
+		pgast.AlterTableType_AT_SetAccessMethod, pgast.AlterTableType_AT_SetTableSpace,
+		pgast.AlterTableType_AT_SetExpression:
 		w.touch(s, LockAccessExclusive)
 		return true
 	default:
@@ -140,7 +138,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pg_query.AlterTabl
 }
 
 // addColumn handles ADD COLUMN and reports whether it rewrites the table.
-func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pg_query.ColumnDef, ifNotExists bool) (rewrite bool) {
+func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pgast.ColumnDef, ifNotExists bool) (rewrite bool) {
 	w.touch(s, LockAccessExclusive)
 	if cd == nil {
 		return false
@@ -156,7 +154,7 @@ func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pg_query.ColumnDef
 		identity   = cd.Identity != ""
 		primary    bool
 		unique     bool
-		foreign    *pg_query.Constraint
+		foreign    *pgast.Constraint
 		serialType = isSerial(typeName(cd.TypeName))
 	)
 	for _, c := range cd.Constraints {
@@ -165,19 +163,19 @@ func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pg_query.ColumnDef
 			continue
 		}
 		switch k.Contype {
-		case pg_query.ConstrType_CONSTR_NOTNULL:
+		case pgast.ConstrType_CONSTR_NOTNULL:
 			notNull = true
-		case pg_query.ConstrType_CONSTR_DEFAULT:
+		case pgast.ConstrType_CONSTR_DEFAULT:
 			dflt = k.RawExpr
-		case pg_query.ConstrType_CONSTR_GENERATED:
+		case pgast.ConstrType_CONSTR_GENERATED:
 			stored = true
-		case pg_query.ConstrType_CONSTR_IDENTITY:
+		case pgast.ConstrType_CONSTR_IDENTITY:
 			identity = true
-		case pg_query.ConstrType_CONSTR_PRIMARY:
+		case pgast.ConstrType_CONSTR_PRIMARY:
 			primary, notNull = true, true
-		case pg_query.ConstrType_CONSTR_UNIQUE:
+		case pgast.ConstrType_CONSTR_UNIQUE:
 			unique = true
-		case pg_query.ConstrType_CONSTR_FOREIGN:
+		case pgast.ConstrType_CONSTR_FOREIGN:
 			foreign = k
 		}
 	}
@@ -217,7 +215,7 @@ func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pg_query.ColumnDef
 }
 
 // addConstraint handles ADD CONSTRAINT.
-func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pg_query.Constraint) {
+func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constraint) {
 	if c == nil {
 		return
 	}
@@ -228,7 +226,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pg_query.Constr
 		w.report("prefer-robust-stmts", s, "ADD CONSTRAINT %s fails when a partly applied migration is re-run; precede it with DROP CONSTRAINT IF EXISTS", c.Conname)
 	}
 	switch c.Contype {
-	case pg_query.ConstrType_CONSTR_CHECK:
+	case pgast.ConstrType_CONSTR_CHECK:
 		w.touch(s, LockAccessExclusive)
 		if col := notNullColumn(c.RawExpr); col != "" {
 			w.notNullCheck[key] = col
@@ -245,7 +243,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pg_query.Constr
 			s.workTable = t
 			w.reportCtx("constraint-missing-not-valid", s, t, LockAccessExclusive, workScan, "ADD CONSTRAINT %s CHECK without NOT VALID scans %s under an ACCESS EXCLUSIVE lock", c.Conname, t)
 		}
-	case pg_query.ConstrType_CONSTR_FOREIGN:
+	case pgast.ConstrType_CONSTR_FOREIGN:
 		ref := rangeVarName(c.Pktable, w.cfg.defaultSchema)
 		w.touch(s, LockShareRowExclusive, ref)
 		if c.SkipValidation {
@@ -258,7 +256,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pg_query.Constr
 			w.reportCtx("adding-foreign-key-constraint", s, t, LockShareRowExclusive, workScan, "adding foreign key %s checks every row of %s while blocking writes to %s and %s", c.Conname, t, t, ref)
 			w.reportCtx("constraint-missing-not-valid", s, t, LockShareRowExclusive, workScan, "ADD CONSTRAINT %s FOREIGN KEY without NOT VALID scans %s while blocking writes", c.Conname, t)
 		}
-	case pg_query.ConstrType_CONSTR_PRIMARY, pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_EXCLUSION:
+	case pgast.ConstrType_CONSTR_PRIMARY, pgast.ConstrType_CONSTR_UNIQUE, pgast.ConstrType_CONSTR_EXCLUSION:
 		w.touch(s, LockAccessExclusive)
 		if c.Indexname != "" || !exist {
 			return
@@ -266,9 +264,9 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pg_query.Constr
 		s.rep.ScanUnderLock = true
 		s.workTable = t
 		switch c.Contype {
-		case pg_query.ConstrType_CONSTR_PRIMARY:
+		case pgast.ConstrType_CONSTR_PRIMARY:
 			w.reportCtx("adding-serial-primary-key-field", s, t, LockAccessExclusive, workIndex, "ADD PRIMARY KEY on %s builds its index under an ACCESS EXCLUSIVE lock", t)
-		case pg_query.ConstrType_CONSTR_UNIQUE:
+		case pgast.ConstrType_CONSTR_UNIQUE:
 			w.reportCtx("disallowed-unique-constraint", s, t, LockAccessExclusive, workIndex, "ADD CONSTRAINT %s UNIQUE builds its index on %s under an ACCESS EXCLUSIVE lock", c.Conname, t)
 		default:
 			w.reportCtx("table-scan-under-lock", s, t, LockAccessExclusive, workIndex, "ADD CONSTRAINT %s EXCLUDE builds its index on %s under an ACCESS EXCLUSIVE lock", c.Conname, t)
@@ -279,9 +277,9 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pg_query.Constr
 }
 
 // notNullColumn returns col for a CHECK expression "col IS NOT NULL".
-func notNullColumn(n *pg_query.Node) string {
+func notNullColumn(n *pgast.Node) string {
 	nt := n.GetNullTest()
-	if nt == nil || nt.Nulltesttype != pg_query.NullTestType_IS_NOT_NULL {
+	if nt == nil || nt.Nulltesttype != pgast.NullTestType_IS_NOT_NULL {
 		return ""
 	}
 	if cr := nt.Arg.GetColumnRef(); cr != nil {
@@ -298,21 +296,21 @@ func (w *walker) markCreatedColumn(t, col string) { w.created[t+"#"+col] = true 
 func (w *walker) upCreatedColumn(t, col string) bool { return w.upCreated[t+"#"+col] }
 
 // atName is a readable name for an ALTER TABLE subcommand.
-func atName(t pg_query.AlterTableType) string {
+func atName(t pgast.AlterTableType) string {
 	switch t {
-	case pg_query.AlterTableType_AT_SetLogged:
+	case pgast.AlterTableType_AT_SetLogged:
 		return "SET LOGGED"
-	case pg_query.AlterTableType_AT_SetUnLogged:
+	case pgast.AlterTableType_AT_SetUnLogged:
 		return "SET UNLOGGED"
-	case pg_query.AlterTableType_AT_SetTableSpace:
+	case pgast.AlterTableType_AT_SetTableSpace:
 		return "SET TABLESPACE"
-	case pg_query.AlterTableType_AT_SetAccessMethod:
+	case pgast.AlterTableType_AT_SetAccessMethod:
 		return "SET ACCESS METHOD"
-	case pg_query.AlterTableType_AT_SetExpression:
+	case pgast.AlterTableType_AT_SetExpression:
 		return "SET EXPRESSION"
-	case pg_query.AlterTableType_AT_AddColumn:
+	case pgast.AlterTableType_AT_AddColumn:
 		return "ADD COLUMN"
-	case pg_query.AlterTableType_AT_AlterColumnType:
+	case pgast.AlterTableType_AT_AlterColumnType:
 		return "ALTER COLUMN TYPE"
 	}
 	return "ALTER TABLE"

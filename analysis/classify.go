@@ -3,7 +3,7 @@ package analysis
 import (
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // classify fills in what statement s does and runs the rules that look at
@@ -13,16 +13,16 @@ func (w *walker) classify(s *stmt) {
 	def := w.cfg.defaultSchema
 	w.identifiers(s)
 	switch n := s.p.node.GetNode().(type) {
-	case *pg_query.Node_TransactionStmt:
+	case *pgast.Node_TransactionStmt:
 		w.transaction(s, n.TransactionStmt)
-	case *pg_query.Node_VariableSetStmt:
+	case *pgast.Node_VariableSetStmt:
 		w.setStmt(n.VariableSetStmt)
-	case *pg_query.Node_SelectStmt:
+	case *pgast.Node_SelectStmt:
 		w.touch(s, LockAccessShare, selectTables(n.SelectStmt, def)...)
-	case *pg_query.Node_InsertStmt:
+	case *pgast.Node_InsertStmt:
 		w.touch(s, LockRowExclusive, rangeVarName(n.InsertStmt.Relation, def))
 		w.insertCols(s, n.InsertStmt)
-	case *pg_query.Node_UpdateStmt:
+	case *pgast.Node_UpdateStmt:
 		t := rangeVarName(n.UpdateStmt.Relation, def)
 		w.touch(s, LockRowExclusive, t)
 		w.updateTargets(s, n.UpdateStmt.TargetList)
@@ -30,23 +30,23 @@ func (w *walker) classify(s *stmt) {
 			s.rep.Destructive = true
 			w.reportCtx("dml-without-where", s, t, LockRowExclusive, workScan, "UPDATE of %s without WHERE rewrites every row in one transaction", t)
 		}
-	case *pg_query.Node_DeleteStmt:
+	case *pgast.Node_DeleteStmt:
 		t := rangeVarName(n.DeleteStmt.Relation, def)
 		w.touch(s, LockRowExclusive, t)
 		if n.DeleteStmt.WhereClause == nil && w.existing(t) {
 			s.rep.Destructive = true
 			w.reportCtx("dml-without-where", s, t, LockRowExclusive, workScan, "DELETE from %s without WHERE deletes every row", t)
 		}
-	case *pg_query.Node_MergeStmt:
+	case *pgast.Node_MergeStmt:
 		w.touch(s, LockRowExclusive, rangeVarName(n.MergeStmt.Relation, def))
-	case *pg_query.Node_CreateStmt:
+	case *pgast.Node_CreateStmt:
 		w.createTable(s, n.CreateStmt)
-	case *pg_query.Node_CreateTableAsStmt:
+	case *pgast.Node_CreateTableAsStmt:
 		if n.CreateTableAsStmt.Into != nil {
 			t := rangeVarName(n.CreateTableAsStmt.Into.Rel, def)
 			w.created[t] = true
 			kind := "table"
-			if n.CreateTableAsStmt.Objtype == pg_query.ObjectType_OBJECT_MATVIEW {
+			if n.CreateTableAsStmt.Objtype == pgast.ObjectType_OBJECT_MATVIEW {
 				kind = "matview"
 			}
 			s.rep.Creates = append(s.rep.Creates, tableObject(t, kind))
@@ -57,7 +57,7 @@ func (w *walker) classify(s *stmt) {
 			w.touch(s, LockAccessShare, selectTables(q, def)...)
 		}
 		w.needsTimeouts(s)
-	case *pg_query.Node_ViewStmt:
+	case *pgast.Node_ViewStmt:
 		t := rangeVarName(n.ViewStmt.View, def)
 		s.rep.Creates = append(s.rep.Creates, tableObject(t, "view"))
 		lock := LockAccessShare
@@ -70,26 +70,26 @@ func (w *walker) classify(s *stmt) {
 		}
 		w.duplicateNames(s, "view column", stringList(n.ViewStmt.Aliases))
 		w.needsTimeouts(s)
-	case *pg_query.Node_IndexStmt:
+	case *pgast.Node_IndexStmt:
 		w.createIndex(s, n.IndexStmt)
-	case *pg_query.Node_AlterTableStmt:
+	case *pgast.Node_AlterTableStmt:
 		w.alterTable(s, n.AlterTableStmt)
-	case *pg_query.Node_DropStmt:
+	case *pgast.Node_DropStmt:
 		w.drop(s, n.DropStmt)
-	case *pg_query.Node_RenameStmt:
+	case *pgast.Node_RenameStmt:
 		w.rename(s, n.RenameStmt)
-	case *pg_query.Node_TruncateStmt:
+	case *pgast.Node_TruncateStmt:
 		w.truncate(s, n.TruncateStmt)
-	case *pg_query.Node_DropdbStmt:
+	case *pgast.Node_DropdbStmt:
 		s.rep.Destructive, s.rep.NonTransactional = true, true
 		w.report("ban-drop-database", s, "DROP DATABASE %s destroys a whole database", n.DropdbStmt.Dbname)
-	case *pg_query.Node_CreatedbStmt:
+	case *pgast.Node_CreatedbStmt:
 		s.rep.NonTransactional = true
-	case *pg_query.Node_ReindexStmt:
+	case *pgast.Node_ReindexStmt:
 		w.reindex(s, n.ReindexStmt)
-	case *pg_query.Node_VacuumStmt:
+	case *pgast.Node_VacuumStmt:
 		w.vacuum(s, n.VacuumStmt)
-	case *pg_query.Node_ClusterStmt:
+	case *pgast.Node_ClusterStmt:
 		t := rangeVarName(n.ClusterStmt.Relation, def)
 		s.rep.Rewrite = t != ""
 		s.workTable = t
@@ -100,7 +100,7 @@ func (w *walker) classify(s *stmt) {
 			w.reportCtx("table-rewrite", s, t, LockAccessExclusive, workRewrite, "CLUSTER rewrites %s under an ACCESS EXCLUSIVE lock", t)
 		}
 		w.needsTimeouts(s)
-	case *pg_query.Node_RefreshMatViewStmt:
+	case *pgast.Node_RefreshMatViewStmt:
 		t := rangeVarName(n.RefreshMatViewStmt.Relation, def)
 		lock := LockAccessExclusive
 		if n.RefreshMatViewStmt.Concurrent {
@@ -108,54 +108,54 @@ func (w *walker) classify(s *stmt) {
 		}
 		w.touch(s, lock, t)
 		w.needsTimeouts(s)
-	case *pg_query.Node_LockStmt:
+	case *pgast.Node_LockStmt:
 		mode := LockMode(n.LockStmt.Mode)
 		for _, r := range n.LockStmt.Relations {
 			w.touch(s, mode, rangeVarName(r.GetRangeVar(), def))
 		}
-	case *pg_query.Node_CreateTrigStmt:
+	case *pgast.Node_CreateTrigStmt:
 		w.touch(s, LockShareRowExclusive, rangeVarName(n.CreateTrigStmt.Relation, def))
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "trigger", Name: n.CreateTrigStmt.Trigname, Table: rangeVarName(n.CreateTrigStmt.Relation, def)})
 		w.needsTimeouts(s)
-	case *pg_query.Node_CreatePolicyStmt:
+	case *pgast.Node_CreatePolicyStmt:
 		w.touch(s, LockAccessExclusive, rangeVarName(n.CreatePolicyStmt.Table, def))
 		w.needsTimeouts(s)
-	case *pg_query.Node_AlterEnumStmt:
+	case *pgast.Node_AlterEnumStmt:
 		w.alterEnum(s, n.AlterEnumStmt)
-	case *pg_query.Node_CreateEnumStmt:
+	case *pgast.Node_CreateEnumStmt:
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "type", Name: qualifiedList(n.CreateEnumStmt.TypeName, def)})
 		w.needsTimeouts(s)
-	case *pg_query.Node_CompositeTypeStmt:
+	case *pgast.Node_CompositeTypeStmt:
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "type", Name: rangeVarName(n.CompositeTypeStmt.Typevar, def)})
 		w.needsTimeouts(s)
-	case *pg_query.Node_CreateDomainStmt:
+	case *pgast.Node_CreateDomainStmt:
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "type", Name: qualifiedList(n.CreateDomainStmt.Domainname, def)})
 		if len(n.CreateDomainStmt.Constraints) > 0 {
 			w.report("ban-create-domain-with-constraint", s, "domain %s carries constraints; changing them later re-checks every column that uses the domain", qualifiedList(n.CreateDomainStmt.Domainname, def))
 		}
 		w.needsTimeouts(s)
-	case *pg_query.Node_AlterDomainStmt:
+	case *pgast.Node_AlterDomainStmt:
 		if n.AlterDomainStmt.Subtype == "C" {
 			s.rep.ScanUnderLock = true
 			w.report("ban-alter-domain-with-add-constraint", s, "ALTER DOMAIN %s ADD CONSTRAINT re-checks every column that uses the domain under lock", qualifiedList(n.AlterDomainStmt.TypeName, def))
 		}
 		w.needsTimeouts(s)
-	case *pg_query.Node_CreateSeqStmt:
+	case *pgast.Node_CreateSeqStmt:
 		s.rep.Creates = append(s.rep.Creates, tableObject(rangeVarName(n.CreateSeqStmt.Sequence, def), "sequence"))
-	case *pg_query.Node_CreateFunctionStmt:
+	case *pgast.Node_CreateFunctionStmt:
 		kind := "function"
 		if n.CreateFunctionStmt.IsProcedure {
 			kind = "procedure"
 		}
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: kind, Name: qualifiedList(n.CreateFunctionStmt.Funcname, def)})
-	case *pg_query.Node_CreateSchemaStmt:
+	case *pgast.Node_CreateSchemaStmt:
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "schema", Name: n.CreateSchemaStmt.Schemaname})
-	case *pg_query.Node_CreateExtensionStmt:
+	case *pgast.Node_CreateExtensionStmt:
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "extension", Name: n.CreateExtensionStmt.Extname})
-	case *pg_query.Node_AlterSystemStmt, *pg_query.Node_CreateTableSpaceStmt, *pg_query.Node_DropTableSpaceStmt:
+	case *pgast.Node_AlterSystemStmt, *pgast.Node_CreateTableSpaceStmt, *pgast.Node_DropTableSpaceStmt:
 		s.rep.NonTransactional = true
-	case *pg_query.Node_CommentStmt, *pg_query.Node_GrantStmt, *pg_query.Node_DoStmt, *pg_query.Node_CallStmt,
-		*pg_query.Node_VariableShowStmt, *pg_query.Node_ExplainStmt, *pg_query.Node_NotifyStmt:
+	case *pgast.Node_CommentStmt, *pgast.Node_GrantStmt, *pgast.Node_DoStmt, *pgast.Node_CallStmt,
+		*pgast.Node_VariableShowStmt, *pgast.Node_ExplainStmt, *pgast.Node_NotifyStmt:
 	default:
 		w.needsTimeouts(s)
 	}
@@ -165,12 +165,12 @@ func (w *walker) classify(s *stmt) {
 }
 
 // setStmt tracks SET lock_timeout / statement_timeout.
-func (w *walker) setStmt(v *pg_query.VariableSetStmt) {
+func (w *walker) setStmt(v *pgast.VariableSetStmt) {
 	switch lower(v.Name) {
 	case "lock_timeout":
-		w.lockTimeout = v.Kind == pg_query.VariableSetKind_VAR_SET_VALUE
+		w.lockTimeout = v.Kind == pgast.VariableSetKind_VAR_SET_VALUE
 	case "statement_timeout":
-		w.stmtTimeout = v.Kind == pg_query.VariableSetKind_VAR_SET_VALUE
+		w.stmtTimeout = v.Kind == pgast.VariableSetKind_VAR_SET_VALUE
 	}
 }
 
@@ -216,10 +216,10 @@ func tableObject(q, kind string) Object {
 }
 
 // selectTables lists the tables a SELECT reads (FROM clause, top level).
-func selectTables(sel *pg_query.SelectStmt, def string) []string {
+func selectTables(sel *pgast.SelectStmt, def string) []string {
 	var out []string
-	var walk func(n *pg_query.Node)
-	walk = func(n *pg_query.Node) {
+	var walk func(n *pgast.Node)
+	walk = func(n *pgast.Node) {
 		switch {
 		case n == nil:
 		case n.GetRangeVar() != nil:

@@ -5,14 +5,12 @@ import (
 	"strconv"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-
-	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // columnType runs the column-type rules on a column being created or
 // retyped.
-func (w *walker) columnType(s *stmt, t, col string, tn *pg_query.TypeName) {
+func (w *walker) columnType(s *stmt, t, col string, tn *pgast.TypeName) {
 	name := typeName(tn)
 	switch name {
 	case "bpchar", "char":
@@ -51,31 +49,31 @@ var stableZeroArgFuncs = map[string]bool{
 // safeDefault reports whether a DEFAULT expression is non-volatile, so that
 // ADD COLUMN stores it in the catalog instead of rewriting the table.
 // Unknown functions count as volatile.
-func safeDefault(n *pg_query.Node) bool {
+func safeDefault(n *pgast.Node) bool {
 	switch v := n.GetNode().(type) {
 	case nil:
 		return true
-	case *pg_query.Node_AConst, *pg_query.Node_SqlvalueFunction:
+	case *pgast.Node_AConst, *pgast.Node_SqlvalueFunction:
 		return true
-	case *pg_query.Node_TypeCast:
+	case *pgast.Node_TypeCast:
 		return safeDefault(v.TypeCast.Arg)
-	case *pg_query.Node_AArrayExpr:
+	case *pgast.Node_AArrayExpr:
 		for _, e := range v.AArrayExpr.Elements {
 			if !safeDefault(e) {
 				return false
 			}
 		}
 		return true
-	case *pg_query.Node_AExpr:
+	case *pgast.Node_AExpr:
 		return safeDefault(v.AExpr.Lexpr) && safeDefault(v.AExpr.Rexpr)
-	case *pg_query.Node_BoolExpr:
+	case *pgast.Node_BoolExpr:
 		for _, a := range v.BoolExpr.Args {
 			if !safeDefault(a) {
 				return false
 			}
 		}
 		return true
-	case *pg_query.Node_FuncCall:
+	case *pgast.Node_FuncCall:
 		parts := stringList(v.FuncCall.Funcname)
 		if len(parts) == 0 || len(v.FuncCall.Args) > 0 {
 			return false
@@ -92,7 +90,7 @@ func safeDefault(n *pg_query.Node) bool {
 // targets count as coercible when no USING expression other than a plain
 // cast of the column is given; every other target (numeric included, since
 // int → numeric rewrites) counts as a rewrite.
-func binaryCoercibleTarget(cd *pg_query.ColumnDef, col string) bool {
+func binaryCoercibleTarget(cd *pgast.ColumnDef, col string) bool {
 	switch typeName(cd.TypeName) {
 	case "text", "varchar", "varbit", "inet", "citext":
 	default:
@@ -122,12 +120,12 @@ func (w *walker) identifiers(s *stmt) {
 	if !mayHoldLongIdentifier(s.p.sql) {
 		return
 	}
-	res, err := pgparse.Scan(s.p.sql)
+	res, err := pgast.Scan(s.p.sql)
 	if err != nil {
 		return
 	}
 	for _, tok := range res.Tokens {
-		if tok.Token != pg_query.Token_IDENT || int(tok.End) > len(s.p.sql) {
+		if tok.Token != pgast.Token_IDENT || int(tok.End) > len(s.p.sql) {
 			continue
 		}
 		id := s.p.sql[tok.Start:tok.End]
@@ -177,15 +175,15 @@ func (w *walker) duplicateNames(s *stmt, what string, names []string) {
 
 // updateTargets reports UPDATE ... SET assigning a column twice; a.x and
 // a.y (or a[1], a[2]) are distinct, but a and a.x overlap.
-func (w *walker) updateTargets(s *stmt, targets []*pg_query.Node) {
+func (w *walker) updateTargets(s *stmt, targets []*pgast.Node) {
 	w.assignments(s, "UPDATE SET", targets)
 }
 
-func (w *walker) insertCols(s *stmt, ins *pg_query.InsertStmt) {
+func (w *walker) insertCols(s *stmt, ins *pgast.InsertStmt) {
 	w.assignments(s, "INSERT column list", ins.Cols)
 }
 
-func (w *walker) assignments(s *stmt, what string, targets []*pg_query.Node) {
+func (w *walker) assignments(s *stmt, what string, targets []*pgast.Node) {
 	whole := map[string]bool{}
 	parts := map[string]bool{}
 	keys := map[string]bool{}
@@ -218,7 +216,7 @@ func (w *walker) assignments(s *stmt, what string, targets []*pg_query.Node) {
 // [i:j]) so equal paths compare equal. A subscript that is not a constant,
 // column or parameter gets a key of its own: two of them are never called
 // the same.
-func indirectionKey(ind []*pg_query.Node) string {
+func indirectionKey(ind []*pgast.Node) string {
 	var b strings.Builder
 	for _, n := range ind {
 		switch {
@@ -240,7 +238,7 @@ func indirectionKey(ind []*pg_query.Node) string {
 	return b.String()
 }
 
-func subscriptKey(n *pg_query.Node) string {
+func subscriptKey(n *pgast.Node) string {
 	switch {
 	case n == nil:
 		return ""

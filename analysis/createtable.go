@@ -1,12 +1,10 @@
 package analysis
 
-import (
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-)
+import "github.com/schemacanary/schemacanary/analysis/internal/pgast"
 
 // createTable handles CREATE TABLE: the new table takes no lock anyone
 // waits on, but foreign keys lock the referenced tables.
-func (w *walker) createTable(s *stmt, c *pg_query.CreateStmt) {
+func (w *walker) createTable(s *stmt, c *pgast.CreateStmt) {
 	def := w.cfg.defaultSchema
 	t := rangeVarName(c.Relation, def)
 	w.created[t] = true
@@ -19,12 +17,12 @@ func (w *walker) createTable(s *stmt, c *pg_query.CreateStmt) {
 			cols = append(cols, cd.Colname)
 			w.columnType(s, t, cd.Colname, cd.TypeName)
 			for _, cn := range cd.Constraints {
-				if k := cn.GetConstraint(); k != nil && k.Contype == pg_query.ConstrType_CONSTR_FOREIGN {
+				if k := cn.GetConstraint(); k != nil && k.Contype == pgast.ConstrType_CONSTR_FOREIGN {
 					w.touch(s, LockShareRowExclusive, rangeVarName(k.Pktable, def))
 				}
 			}
 		}
-		if k := e.GetConstraint(); k != nil && k.Contype == pg_query.ConstrType_CONSTR_FOREIGN {
+		if k := e.GetConstraint(); k != nil && k.Contype == pgast.ConstrType_CONSTR_FOREIGN {
 			w.touch(s, LockShareRowExclusive, rangeVarName(k.Pktable, def))
 		}
 	}
@@ -41,7 +39,7 @@ func (w *walker) createTable(s *stmt, c *pg_query.CreateStmt) {
 }
 
 // createIndex handles CREATE INDEX [CONCURRENTLY].
-func (w *walker) createIndex(s *stmt, ix *pg_query.IndexStmt) {
+func (w *walker) createIndex(s *stmt, ix *pgast.IndexStmt) {
 	def := w.cfg.defaultSchema
 	t := rangeVarName(ix.Relation, def)
 	schema, _ := splitQualified(t)
@@ -65,7 +63,7 @@ func (w *walker) createIndex(s *stmt, ix *pg_query.IndexStmt) {
 }
 
 // requireSchema is the opt-in rule that table names be schema-qualified.
-func (w *walker) requireSchema(s *stmt, rv *pg_query.RangeVar) {
+func (w *walker) requireSchema(s *stmt, rv *pgast.RangeVar) {
 	if rv == nil || rv.Schemaname != "" || rv.Relpersistence == "t" {
 		return
 	}

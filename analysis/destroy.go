@@ -3,11 +3,11 @@ package analysis
 import (
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // drop handles DROP TABLE/INDEX/VIEW/... statements.
-func (w *walker) drop(s *stmt, d *pg_query.DropStmt) {
+func (w *walker) drop(s *stmt, d *pgast.DropStmt) {
 	def := w.cfg.defaultSchema
 	kind := objName(d.RemoveType)
 	for _, o := range d.Objects {
@@ -22,7 +22,7 @@ func (w *walker) drop(s *stmt, d *pg_query.DropStmt) {
 			name = qualifiedList(fa.Objname, def)
 		}
 		switch d.RemoveType {
-		case pg_query.ObjectType_OBJECT_TABLE:
+		case pgast.ObjectType_OBJECT_TABLE:
 			if l := o.GetList(); l != nil && len(l.Items) == 1 {
 				w.report("require-table-schema", s, "table %s is not schema-qualified: it resolves through search_path", stringList(l.Items)[0])
 			}
@@ -32,7 +32,7 @@ func (w *walker) drop(s *stmt, d *pg_query.DropStmt) {
 			if !(w.sec == SectionDown && w.upCreated[name]) && !w.created[name] {
 				w.reportCtx("ban-drop-table", s, name, LockAccessExclusive, workNone, "DROP TABLE %s destroys its data and breaks every client that still uses it", name)
 			}
-		case pg_query.ObjectType_OBJECT_INDEX:
+		case pgast.ObjectType_OBJECT_INDEX:
 			sch, n := splitQualified(name)
 			s.rep.Drops = append(s.rep.Drops, Object{Kind: "index", Schema: sch, Name: n})
 			s.rep.Relations = append(s.rep.Relations, name)
@@ -44,12 +44,12 @@ func (w *walker) drop(s *stmt, d *pg_query.DropStmt) {
 				s.rep.IndexWithoutConcurrently = true
 				w.report("require-concurrent-index-deletion", s, "DROP INDEX %s without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on its table", name)
 			}
-		case pg_query.ObjectType_OBJECT_VIEW, pg_query.ObjectType_OBJECT_MATVIEW, pg_query.ObjectType_OBJECT_SEQUENCE,
-			pg_query.ObjectType_OBJECT_FOREIGN_TABLE:
+		case pgast.ObjectType_OBJECT_VIEW, pgast.ObjectType_OBJECT_MATVIEW, pgast.ObjectType_OBJECT_SEQUENCE,
+			pgast.ObjectType_OBJECT_FOREIGN_TABLE:
 			w.touch(s, LockAccessExclusive, name)
 			s.rep.BreaksApp = true
 			s.rep.Drops = append(s.rep.Drops, tableObject(name, kind))
-		case pg_query.ObjectType_OBJECT_TRIGGER, pg_query.ObjectType_OBJECT_POLICY, pg_query.ObjectType_OBJECT_RULE:
+		case pgast.ObjectType_OBJECT_TRIGGER, pgast.ObjectType_OBJECT_POLICY, pgast.ObjectType_OBJECT_RULE:
 			// Objects are [schema, table, name]; lock the table.
 			if l := o.GetList(); l != nil {
 				parts := stringList(l.Items)
@@ -59,9 +59,9 @@ func (w *walker) drop(s *stmt, d *pg_query.DropStmt) {
 					s.rep.Drops = append(s.rep.Drops, Object{Kind: kind, Table: tbl, Name: parts[len(parts)-1]})
 				}
 			}
-		case pg_query.ObjectType_OBJECT_SCHEMA:
+		case pgast.ObjectType_OBJECT_SCHEMA:
 			s.rep.Drops = append(s.rep.Drops, Object{Kind: "schema", Name: name})
-			if d.Behavior == pg_query.DropBehavior_DROP_CASCADE {
+			if d.Behavior == pgast.DropBehavior_DROP_CASCADE {
 				s.rep.Destructive, s.rep.BreaksApp = true, true
 			}
 		default:
@@ -71,34 +71,34 @@ func (w *walker) drop(s *stmt, d *pg_query.DropStmt) {
 			s.rep.BreaksApp = s.rep.BreaksApp || kind == "function" || kind == "type"
 			s.rep.Drops = append(s.rep.Drops, Object{Kind: kind, Name: name})
 		}
-		if !d.MissingOk && !w.inTx && w.statements > 0 && d.RemoveType != pg_query.ObjectType_OBJECT_TABLE {
+		if !d.MissingOk && !w.inTx && w.statements > 0 && d.RemoveType != pgast.ObjectType_OBJECT_TABLE {
 			w.report("prefer-robust-stmts", s, "DROP %s %s without IF EXISTS fails when a partly applied migration is re-run", strings.ToUpper(kind), name)
 		}
 	}
-	if d.RemoveType == pg_query.ObjectType_OBJECT_TABLE && !d.MissingOk && !w.inTx && w.statements > 0 {
+	if d.RemoveType == pgast.ObjectType_OBJECT_TABLE && !d.MissingOk && !w.inTx && w.statements > 0 {
 		w.report("prefer-robust-stmts", s, "DROP TABLE without IF EXISTS fails when a partly applied migration is re-run")
 	}
 	w.needsTimeouts(s)
 }
 
 // rename handles ALTER ... RENAME.
-func (w *walker) rename(s *stmt, r *pg_query.RenameStmt) {
+func (w *walker) rename(s *stmt, r *pgast.RenameStmt) {
 	def := w.cfg.defaultSchema
 	t := rangeVarName(r.Relation, def)
 	switch r.RenameType {
-	case pg_query.ObjectType_OBJECT_TABLE:
+	case pgast.ObjectType_OBJECT_TABLE:
 		w.touch(s, LockAccessExclusive, t)
 		s.rep.BreaksApp = true
 		if w.existing(t) {
 			w.report("renaming-table", s, "renaming %s to %s breaks every deployed client that still uses the old name", t, r.Newname)
 		}
-	case pg_query.ObjectType_OBJECT_COLUMN:
+	case pgast.ObjectType_OBJECT_COLUMN:
 		w.touch(s, LockAccessExclusive, t)
 		s.rep.BreaksApp = true
 		if w.existing(t) {
 			w.report("renaming-column", s, "renaming %s.%s to %s breaks every deployed client that still uses the old name", t, r.Subname, r.Newname)
 		}
-	case pg_query.ObjectType_OBJECT_INDEX, pg_query.ObjectType_OBJECT_TABCONSTRAINT:
+	case pgast.ObjectType_OBJECT_INDEX, pgast.ObjectType_OBJECT_TABCONSTRAINT:
 		w.touch(s, LockShareUpdateExclusive, t)
 	default:
 		if t != "" {
@@ -109,14 +109,14 @@ func (w *walker) rename(s *stmt, r *pg_query.RenameStmt) {
 }
 
 // truncate handles TRUNCATE.
-func (w *walker) truncate(s *stmt, tr *pg_query.TruncateStmt) {
+func (w *walker) truncate(s *stmt, tr *pgast.TruncateStmt) {
 	var names []string
 	for _, r := range tr.Relations {
 		names = append(names, rangeVarName(r.GetRangeVar(), w.cfg.defaultSchema))
 	}
 	w.touch(s, LockAccessExclusive, names...)
 	s.rep.Destructive = true
-	if tr.Behavior == pg_query.DropBehavior_DROP_CASCADE {
+	if tr.Behavior == pgast.DropBehavior_DROP_CASCADE {
 		w.report("ban-truncate-cascade", s, "TRUNCATE %s CASCADE also empties every table that references it through a foreign key, recursively", strings.Join(names, ", "))
 	}
 	for _, n := range names {
@@ -128,7 +128,7 @@ func (w *walker) truncate(s *stmt, tr *pg_query.TruncateStmt) {
 }
 
 // reindex handles REINDEX [CONCURRENTLY].
-func (w *walker) reindex(s *stmt, r *pg_query.ReindexStmt) {
+func (w *walker) reindex(s *stmt, r *pgast.ReindexStmt) {
 	concurrent := false
 	for _, p := range r.Params {
 		if de := p.GetDefElem(); de != nil && lower(de.Defname) == "concurrently" && defElemBool(de, true) {
@@ -143,10 +143,10 @@ func (w *walker) reindex(s *stmt, r *pg_query.ReindexStmt) {
 	}
 	w.touch(s, LockShare, t)
 	s.workTable = t
-	if r.Kind == pg_query.ReindexObjectType_REINDEX_OBJECT_SYSTEM {
+	if r.Kind == pgast.ReindexObjectType_REINDEX_OBJECT_SYSTEM {
 		return
 	}
-	if r.Kind == pg_query.ReindexObjectType_REINDEX_OBJECT_SCHEMA || r.Kind == pg_query.ReindexObjectType_REINDEX_OBJECT_DATABASE {
+	if r.Kind == pgast.ReindexObjectType_REINDEX_OBJECT_SCHEMA || r.Kind == pgast.ReindexObjectType_REINDEX_OBJECT_DATABASE {
 		s.rep.NonTransactional = true
 	}
 	w.report("require-concurrent-reindex", s, "REINDEX without CONCURRENTLY blocks writes (and reads that use the index) while it rebuilds")
@@ -154,7 +154,7 @@ func (w *walker) reindex(s *stmt, r *pg_query.ReindexStmt) {
 }
 
 // vacuum handles VACUUM [FULL] and ANALYZE.
-func (w *walker) vacuum(s *stmt, v *pg_query.VacuumStmt) {
+func (w *walker) vacuum(s *stmt, v *pgast.VacuumStmt) {
 	full := false
 	for _, o := range v.Options {
 		if de := o.GetDefElem(); de != nil && lower(de.Defname) == "full" && defElemBool(de, true) {
@@ -187,7 +187,7 @@ func (w *walker) vacuum(s *stmt, v *pg_query.VacuumStmt) {
 }
 
 // alterEnum handles ALTER TYPE ... ADD VALUE.
-func (w *walker) alterEnum(s *stmt, e *pg_query.AlterEnumStmt) {
+func (w *walker) alterEnum(s *stmt, e *pgast.AlterEnumStmt) {
 	if e.NewVal != "" && e.OldVal == "" && e.NewValNeighbor == "" {
 		w.report("require-enum-value-ordering", s, "ADD VALUE %q without BEFORE/AFTER appends it last, which changes ORDER BY results on this enum", e.NewVal)
 	}
@@ -198,7 +198,7 @@ func (w *walker) alterEnum(s *stmt, e *pg_query.AlterEnumStmt) {
 }
 
 // defElemBool reads a boolean option (no argument means def).
-func defElemBool(de *pg_query.DefElem, def bool) bool {
+func defElemBool(de *pgast.DefElem, def bool) bool {
 	if de.Arg == nil {
 		return def
 	}

@@ -5,15 +5,15 @@ import (
 	"sort"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
 
-	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // walkDo analyzes the SQL a PL/pgSQL DO block runs: static statements and
 // EXECUTE of a string literal. The body is parsed with the PL/pgSQL parser
-// (pg_query.ParsePlPgSqlToJSON) by wrapping it in a function definition.
-func (w *walker) walkDo(p parsedStmt, do *pg_query.DoStmt) {
+// (pgast.ParsePlPgSqlToJSON) by wrapping it in a function definition.
+func (w *walker) walkDo(p parsedStmt, do *pgast.DoStmt) {
 	var body, lang string
 	for _, a := range do.Args {
 		de := a.GetDefElem()
@@ -34,7 +34,7 @@ func (w *walker) walkDo(p parsedStmt, do *pg_query.DoStmt) {
 	for strings.Contains(body, tag) {
 		tag = "$" + strings.Trim(tag, "$") + "x$"
 	}
-	out, err := pg_query.ParsePlPgSqlToJSON("CREATE FUNCTION schemacanary_do() RETURNS void LANGUAGE plpgsql AS " + tag + body + tag)
+	out, err := parser.ParsePlPgSqlToJSON("CREATE FUNCTION schemacanary_do() RETURNS void LANGUAGE plpgsql AS " + tag + body + tag)
 	if err != nil {
 		return
 	}
@@ -50,7 +50,7 @@ func (w *walker) walkDo(p parsedStmt, do *pg_query.DoStmt) {
 	qs := embeddedSQL(tree)
 	sort.SliceStable(qs, func(i, j int) bool { return qs[i].lineno < qs[j].lineno })
 	for _, q := range qs {
-		res, err := pgparse.Parse(q.sql)
+		res, err := pgast.Parse(q.sql)
 		if err != nil {
 			continue
 		}
@@ -113,7 +113,7 @@ func stringLiteral(expr string) string {
 	if expr == "" {
 		return ""
 	}
-	res, err := pgparse.Parse("SELECT " + expr)
+	res, err := pgast.Parse("SELECT " + expr)
 	if err != nil || len(res.Stmts) != 1 {
 		return ""
 	}

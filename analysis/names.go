@@ -3,7 +3,7 @@ package analysis
 import (
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // qualify returns "schema.name", defaulting the schema.
@@ -24,7 +24,7 @@ func splitQualified(q string) (schema, name string) {
 }
 
 // rangeVarName qualifies a RangeVar with the default schema.
-func rangeVarName(rv *pg_query.RangeVar, def string) string {
+func rangeVarName(rv *pgast.RangeVar, def string) string {
 	if rv == nil {
 		return ""
 	}
@@ -35,7 +35,7 @@ func rangeVarName(rv *pg_query.RangeVar, def string) string {
 }
 
 // stringList joins a list of String nodes (e.g. a qualified name) with dots.
-func stringList(nodes []*pg_query.Node) []string {
+func stringList(nodes []*pgast.Node) []string {
 	out := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		if s := n.GetString_(); s != nil {
@@ -46,7 +46,7 @@ func stringList(nodes []*pg_query.Node) []string {
 }
 
 // qualifiedList turns a qualified-name list (["s","t"] or ["t"]) into "s.t".
-func qualifiedList(nodes []*pg_query.Node, def string) string {
+func qualifiedList(nodes []*pgast.Node, def string) string {
 	parts := stringList(nodes)
 	switch len(parts) {
 	case 0:
@@ -59,7 +59,7 @@ func qualifiedList(nodes []*pg_query.Node, def string) string {
 }
 
 // typeName returns the last component of a TypeName ("int4", "varchar").
-func typeName(t *pg_query.TypeName) string {
+func typeName(t *pgast.TypeName) string {
 	if t == nil {
 		return ""
 	}
@@ -71,4 +71,4 @@ func typeName(t *pg_query.TypeName) string {
 }
 
 // typeHasLength reports whether a type carries a length/precision modifier.
-func typeHasLength(t *pg_query.TypeName) bool { return t != nil && len(t.Typmods) > 0 }
+func typeHasLength(t *pgast.TypeName) bool { return t != nil && len(t.Typmods) > 0 }

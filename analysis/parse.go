@@ -5,16 +5,15 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pganalyze/pg_query_go/v6/parser"
 
-	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // parsedStmt is one statement as the PostgreSQL parser sees it, located in
 // the file.
 type parsedStmt struct {
-	node *pg_query.Node
+	node *pgast.Node
 	sql  string
 	line int
 	col  int
@@ -33,11 +32,11 @@ type syntaxErr struct {
 // chunk does not parse as a whole, it is split with the scanner and each
 // piece is parsed alone, so one bad statement does not hide the others.
 func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
-	res, err := pgparse.Parse(st.SQL)
+	res, err := pgast.Parse(st.SQL)
 	if err == nil {
 		return located(st, res, 0), nil
 	}
-	pieces, serr := pg_query.SplitWithScanner(st.SQL, false)
+	pieces, serr := parser.SplitWithScanner(st.SQL, false)
 	if serr != nil || len(pieces) <= 1 {
 		return nil, []syntaxErr{locateErr(st, st.SQL, 0, err)}
 	}
@@ -56,7 +55,7 @@ func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
 		if strings.TrimSpace(p) == "" {
 			continue
 		}
-		r, perr := pgparse.Parse(p)
+		r, perr := pgast.Parse(p)
 		if perr != nil {
 			errs = append(errs, locateErr(st, p, base, perr))
 			continue
@@ -66,7 +65,7 @@ func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
 	return out, errs
 }
 
-func located(st Statement, res *pg_query.ParseResult, base int) []parsedStmt {
+func located(st Statement, res *pgast.ParseResult, base int) []parsedStmt {
 	src := st.SQL
 	out := make([]parsedStmt, 0, len(res.Stmts))
 	for _, raw := range res.Stmts {

@@ -3,9 +3,7 @@ package analysis
 import (
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-
-	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // Suppression comments, on the line(s) right before a statement:
@@ -47,10 +45,10 @@ func newSuppressions(src string) *suppressions {
 	if !strings.Contains(src, "ignore") && !strings.Contains(src, "squawk-disable") {
 		return s // no directive can be there: skip scanning
 	}
-	if res, err := pgparse.Scan(src); err == nil {
+	if res, err := pgast.Scan(src); err == nil {
 		nl := newNewlineIndex(src)
 		for _, t := range res.Tokens {
-			if t.Token == pg_query.Token_SQL_COMMENT && int(t.End) <= len(src) {
+			if t.Token == pgast.Token_SQL_COMMENT && int(t.End) <= len(src) {
 				comments = append(comments, struct {
 					text string
 					line int

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // walker runs through the statements of one section in order, keeping the
@@ -207,9 +207,9 @@ func uniqSorted(in []string) []string {
 }
 
 // transaction handles BEGIN/COMMIT/ROLLBACK for the transaction rules.
-func (w *walker) transaction(s *stmt, t *pg_query.TransactionStmt) {
+func (w *walker) transaction(s *stmt, t *pgast.TransactionStmt) {
 	switch t.Kind {
-	case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START:
+	case pgast.TransactionStmtKind_TRANS_STMT_BEGIN, pgast.TransactionStmtKind_TRANS_STMT_START:
 		if w.inTx {
 			if w.explicitOpen {
 				w.report("transaction-nesting", s, "BEGIN inside an open transaction: PostgreSQL ignores it with a warning, and the next COMMIT ends the outer transaction")
@@ -220,10 +220,10 @@ func (w *walker) transaction(s *stmt, t *pg_query.TransactionStmt) {
 		w.inTx, w.explicitOpen, w.sawExplicit = true, true, true
 		w.openedAt = *s
 		w.txSeq++
-	case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK,
-		pg_query.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
+	case pgast.TransactionStmtKind_TRANS_STMT_COMMIT, pgast.TransactionStmtKind_TRANS_STMT_ROLLBACK,
+		pgast.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED, pgast.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
 		word := "COMMIT"
-		if t.Kind == pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK {
+		if t.Kind == pgast.TransactionStmtKind_TRANS_STMT_ROLLBACK {
 			word = "ROLLBACK"
 		}
 		switch {

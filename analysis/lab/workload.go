@@ -9,9 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 
-	"github.com/schemacanary/schemacanary/analysis/internal/pgparse"
+	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
 // Live workload features: how the running application uses what a
@@ -42,7 +41,7 @@ type touched struct {
 func removals(up []string) touched {
 	t := touched{columns: map[string][]string{}}
 	for _, sql := range up {
-		res, err := pgparse.Parse(sql)
+		res, err := pgast.Parse(sql)
 		if err != nil {
 			continue
 		}
@@ -55,7 +54,7 @@ func removals(up []string) touched {
 				for _, c := range at.GetCmds() {
 					cmd := c.GetAlterTableCmd()
 					switch cmd.GetSubtype() {
-					case pg_query.AlterTableType_AT_DropColumn, pg_query.AlterTableType_AT_AlterColumnType:
+					case pgast.AlterTableType_AT_DropColumn, pgast.AlterTableType_AT_AlterColumnType:
 						t.columns[rel] = append(t.columns[rel], cmd.GetName())
 					}
 				}
@@ -63,9 +62,9 @@ func removals(up []string) touched {
 				rs := n.GetRenameStmt()
 				rel := rs.GetRelation().GetRelname()
 				switch rs.GetRenameType() {
-				case pg_query.ObjectType_OBJECT_COLUMN:
+				case pgast.ObjectType_OBJECT_COLUMN:
 					t.columns[rel] = append(t.columns[rel], rs.GetSubname())
-				case pg_query.ObjectType_OBJECT_TABLE:
+				case pgast.ObjectType_OBJECT_TABLE:
 					t.tables = append(t.tables, rel)
 				}
 			case n.GetDropStmt() != nil:
@@ -77,9 +76,9 @@ func removals(up []string) touched {
 					}
 					name := items[len(items)-1].GetString_().GetSval()
 					switch ds.GetRemoveType() {
-					case pg_query.ObjectType_OBJECT_INDEX:
+					case pgast.ObjectType_OBJECT_INDEX:
 						t.indexes = append(t.indexes, name)
-					case pg_query.ObjectType_OBJECT_TABLE:
+					case pgast.ObjectType_OBJECT_TABLE:
 						t.tables = append(t.tables, name)
 					}
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io/fs"
@@ -118,7 +119,11 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	if err := analysis.WriteReports(cmd.OutOrStdout(), f.format, reports); err != nil {
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	if err := analysis.WriteReports(out, f.format, reports); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if err := out.Flush(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	for _, r := range reports {

@@ -1,4 +1,4 @@
-package pgparse
+package pgast
 
 import (
 	"errors"
@@ -102,7 +102,7 @@ func appendVarints(f field, p *[]uint64) error {
 // rejects invalid UTF-8.
 func utf8String(b []byte) (string, error) {
 	if !utf8.Valid(b) {
-		return "", errors.New("pgparse: string field contains invalid UTF-8")
+		return "", errors.New("pgast: string field contains invalid UTF-8")
 	}
 	return string(b), nil
 }
