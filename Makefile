@@ -3,10 +3,10 @@ GO       ?= go
 BIN      := bin/schemacanary
 PKGS     := ./...
 # Fuzz targets run briefly on every `make test`; each line is PACKAGE:TARGET.
-FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter ./gitsrc:FuzzParseMigration ./gitsrc:FuzzTransitionMessage ./analysis:FuzzAnalyze
+FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter ./gitsrc:FuzzParseMigration ./gitsrc:FuzzTransitionMessage ./analysis:FuzzAnalyze ./analysis/internal/pgast:FuzzParse
 FUZZTIME ?= 4s
 
-.PHONY: all build test fuzz lint fmt scenarios demo lab bench clean
+.PHONY: all build test fuzz lint fmt generate scenarios demo lab bench clean
 
 all: lint build test
 
@@ -24,10 +24,17 @@ fuzz: ## Run every fuzz target for FUZZTIME.
 		$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-lint: ## go vet and a gofmt check.
+lint: ## go vet, a gofmt check, and a check that generated code is current.
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@$(MAKE) --no-print-directory generate
+	@git diff --quiet -- analysis/internal/pgast || { \
+		echo "generated code is stale (pg_query_go changed?): commit what 'make generate' wrote:"; \
+		git diff --stat -- analysis/internal/pgast; exit 1; }
+
+generate: ## Regenerate code: the parse-tree types and decoders from pg_query_go's descriptors.
+	$(GO) generate ./analysis/internal/pgast
 
 fmt: ## Format all Go files.
 	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
