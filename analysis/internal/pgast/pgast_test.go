@@ -48,8 +48,8 @@ var statements = []string{
 
 // inputs returns the statements above, the analysis golden files, and the
 // shared corpora (Squawk's examples and real goose histories) when present.
-func inputs(t *testing.T) map[string]string {
-	t.Helper()
+func inputs(tb testing.TB) map[string]string {
+	tb.Helper()
 	in := map[string]string{}
 	for i, s := range statements {
 		in["statement "+string(rune('A'+i))] = s
@@ -61,12 +61,12 @@ func inputs(t *testing.T) map[string]string {
 	} {
 		files, err := filepath.Glob(glob)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		for _, f := range files {
 			b, err := os.ReadFile(f)
 			if err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
 			in[f] = string(b)
 		}
@@ -197,4 +197,35 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("decoded tree differs from pg_query.Parse's")
 		}
 	})
+}
+
+// BenchmarkParse parses every input of TestDecodeMatchesPgQuery once per
+// iteration, with this package's decoders and with pg_query.Parse (the
+// protobuf runtime), so the two are compared in one run as a ratio; the
+// figures are in docs/BENCHMARKS.md ("analysis: lint").
+func BenchmarkParse(b *testing.B) {
+	var sqls []string
+	for _, sql := range inputs(b) {
+		if _, err := pg_query.Parse(sql); err == nil {
+			sqls = append(sqls, sql)
+		}
+	}
+	for _, bc := range []struct {
+		name  string
+		parse func(string) error
+	}{
+		{"pgast", func(s string) error { _, err := Parse(s); return err }},
+		{"pg_query", func(s string) error { _, err := pg_query.Parse(s); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				for _, s := range sqls {
+					if err := bc.parse(s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(len(sqls))*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+		})
+	}
 }
