@@ -5,6 +5,8 @@ PKGS     := ./...
 # Fuzz targets run briefly on every `make test`; each line is PACKAGE:TARGET.
 FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter ./gitsrc:FuzzParseMigration ./gitsrc:FuzzTransitionMessage ./analysis:FuzzAnalyze ./analysis/internal/pgast:FuzzParse
 FUZZTIME ?= 4s
+# Files `make generate` writes; `make lint` fails when they differ from what is committed.
+GENERATED := analysis/internal/pgast/ast_gen.go analysis/internal/pgast/decode_gen.go
 
 .PHONY: all build test fuzz lint fmt generate scenarios demo lab bench clean
 
@@ -29,9 +31,9 @@ lint: ## go vet, a gofmt check, and a check that generated code is current.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	@$(MAKE) --no-print-directory generate
-	@git diff --quiet -- analysis/internal/pgast || { \
+	@git diff --quiet -- $(GENERATED) || { \
 		echo "generated code is stale (pg_query_go changed?): commit what 'make generate' wrote:"; \
-		git diff --stat -- analysis/internal/pgast; exit 1; }
+		git diff --stat -- $(GENERATED); exit 1; }
 
 generate: ## Regenerate code: the parse-tree types and decoders from pg_query_go's descriptors.
 	$(GO) generate ./analysis/internal/pgast
