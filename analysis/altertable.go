@@ -55,6 +55,8 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pgast.AlterTableCm
 			return false
 		}
 		w.columnType(s, t, cmd.Name, cd.TypeName)
+		w.checkTypeFit(s, t, cmd.Name, cd)
+		s.rep.Alters = append(s.rep.Alters, Object{Kind: "column", Schema: sch, Table: tbl, Name: cmd.Name})
 		rewrite = !binaryCoercibleTarget(cd, cmd.Name)
 		if exist {
 			s.rep.BreaksApp = true
@@ -70,6 +72,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pgast.AlterTableCm
 	case pgast.AlterTableType_AT_SetNotNull:
 		w.touch(s, LockAccessExclusive)
 		s.rep.BreaksApp = true
+		w.checkNotNull(s, t, cmd.Name)
 		proven := w.cfg.pgVersion >= 12 && w.validNotNull[t+"/"+cmd.Name]
 		if exist && !proven {
 			s.rep.ScanUnderLock = true
@@ -85,6 +88,7 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pgast.AlterTableCm
 		w.addConstraint(s, t, exist, cmd.Def.GetConstraint())
 	case pgast.AlterTableType_AT_ValidateConstraint:
 		w.touch(s, LockShareUpdateExclusive)
+		w.checkValidate(s, t, cmd.Name)
 		key := t + "/" + cmd.Name
 		if tx, ok := w.notValidTx[key]; ok && tx == w.txSeq && w.inTx {
 			w.report("constraint-missing-not-valid", s, "VALIDATE CONSTRAINT %s runs in the same transaction as its NOT VALID add, so the ACCESS EXCLUSIVE lock is held during the scan anyway", cmd.Name)
@@ -192,6 +196,7 @@ func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pgast.ColumnDef, i
 		}
 		if notNull && dflt == nil && !stored && !identity && !serialType {
 			s.rep.BreaksApp = true
+			w.checkNonEmpty(s, t, cd.Colname)
 			w.report("adding-required-field", s, "adding NOT NULL column %s without a DEFAULT fails on a non-empty %s and breaks inserts from deployed code", cd.Colname, t)
 		}
 		if primary {
@@ -238,6 +243,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 			w.notValidTx[key] = w.txSeq
 			return
 		}
+		w.checkCheck(s, t, c)
 		if exist {
 			s.rep.ScanUnderLock, s.rep.ConstraintWithoutNotValid = true, true
 			s.workTable = t
@@ -250,6 +256,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 			w.notValidTx[key] = w.txSeq
 			return
 		}
+		w.checkForeignKey(s, t, c)
 		if exist {
 			s.rep.ScanUnderLock, s.rep.ConstraintWithoutNotValid = true, true
 			s.workTable = t
@@ -260,6 +267,15 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 		w.touch(s, LockAccessExclusive)
 		if c.Indexname != "" || !exist {
 			return
+		}
+		if c.Contype != pgast.ConstrType_CONSTR_EXCLUSION {
+			keys := stringList(c.Keys)
+			w.checkUnique(s, t, keys, c.NullsNotDistinct)
+			if c.Contype == pgast.ConstrType_CONSTR_PRIMARY {
+				for _, k := range keys {
+					w.checkNotNull(s, t, k)
+				}
+			}
 		}
 		s.rep.ScanUnderLock = true
 		s.workTable = t

@@ -34,10 +34,8 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 		for _, st := range sec.stmts {
 			parsed, errs := parseChunk(st)
 			for _, e := range errs {
-				if !sup.suppressed("syntax-error", e.line) {
-					r.Findings = append(r.Findings, Finding{RuleID: "syntax-error", Severity: SeverityError,
-						Message: e.msg, Fix: "fix the SQL", File: m.Path, Line: e.line, Column: e.col, Section: sec.name, Statement: -1})
-				}
+				r.Findings = append(r.Findings, Finding{RuleID: "syntax-error", Severity: SeverityError,
+					Message: e.msg, Fix: "fix the SQL", File: m.Path, Line: e.line, Column: e.col, Section: sec.name, Statement: -1})
 			}
 			for _, p := range parsed {
 				w.add(p, false)
@@ -45,11 +43,16 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 		}
 		w.finishSection()
 	}
-	for _, u := range sup.unknown() {
-		if !cfg.disabled["unused-ignore"] {
+	if !cfg.disabled["unused-ignore"] {
+		for _, u := range sup.unknown() {
 			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
 				Message: fmt.Sprintf("ignore comment names unknown rule %q", u.id), Fix: "use a rule id from docs/rules/",
 				File: m.Path, Line: u.line, Column: 1, Statement: -1})
+		}
+		for _, u := range sup.certainFailures() {
+			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
+				Message: fmt.Sprintf("ignore comment names %q, a certain failure (PostgreSQL rejects the change as written): it cannot be ignored", u.id),
+				Fix:     "fix the statement instead", File: m.Path, Line: u.line, Column: 1, Statement: -1})
 		}
 	}
 	summarize(r)

@@ -45,6 +45,9 @@ func (w *walker) createIndex(s *stmt, ix *pgast.IndexStmt) {
 	schema, _ := splitQualified(t)
 	s.rep.Creates = append(s.rep.Creates, Object{Kind: "index", Schema: schema, Table: ix.Relation.GetRelname(), Name: ix.Idxname})
 	s.workTable = t
+	if ix.Unique && ix.WhereClause == nil {
+		w.checkUnique(s, t, indexColumns(ix.IndexParams), ix.NullsNotDistinct)
+	}
 	if ix.Concurrent {
 		w.touch(s, LockShareUpdateExclusive, t)
 		s.rep.NonTransactional = true

@@ -61,8 +61,12 @@ func (w *walker) drop(s *stmt, d *pgast.DropStmt) {
 			}
 		case pgast.ObjectType_OBJECT_SCHEMA:
 			s.rep.Drops = append(s.rep.Drops, Object{Kind: "schema", Name: name})
-			if d.Behavior == pgast.DropBehavior_DROP_CASCADE {
+			cascade := d.Behavior == pgast.DropBehavior_DROP_CASCADE
+			if cascade {
 				s.rep.Destructive, s.rep.BreaksApp = true, true
+			}
+			if cascade && w.sec == SectionUp {
+				w.report("ban-drop-schema", s, "DROP SCHEMA %s CASCADE destroys every table, view, function and type in it, data included", name)
 			}
 		default:
 			if kind == "type" || kind == "domain" {
@@ -89,12 +93,15 @@ func (w *walker) rename(s *stmt, r *pgast.RenameStmt) {
 	case pgast.ObjectType_OBJECT_TABLE:
 		w.touch(s, LockAccessExclusive, t)
 		s.rep.BreaksApp = true
+		s.rep.Alters = append(s.rep.Alters, tableObject(t, "table"))
 		if w.existing(t) {
 			w.report("renaming-table", s, "renaming %s to %s breaks every deployed client that still uses the old name", t, r.Newname)
 		}
 	case pgast.ObjectType_OBJECT_COLUMN:
 		w.touch(s, LockAccessExclusive, t)
 		s.rep.BreaksApp = true
+		sch, tbl := splitQualified(t)
+		s.rep.Alters = append(s.rep.Alters, Object{Kind: "column", Schema: sch, Table: tbl, Name: r.Subname})
 		if w.existing(t) {
 			w.report("renaming-column", s, "renaming %s.%s to %s breaks every deployed client that still uses the old name", t, r.Subname, r.Newname)
 		}

@@ -97,6 +97,26 @@ var featureDocs = []FeatureDoc{
 	{"writes_blocked_log1p", "ln(1 + est_lock_seconds × writes/s of the touched tables, for write-blocking locks): writes that would queue"},
 }
 
+// Live features, present only when a live Target inspected the migration
+// (Report.Live); without one they are absent, and the model says so.
+const (
+	// FeatureOldestXactSeconds is LiveContext.OldestXactSeconds.
+	FeatureOldestXactSeconds = "live_oldest_xact_seconds"
+	// FeatureWorkloadRefs is LiveContext.WorkloadRefs.
+	FeatureWorkloadRefs = "live_workload_refs"
+	// FeatureDroppedIndexScans is ln(1 + LiveContext.DroppedIndexScans).
+	FeatureDroppedIndexScans = "live_dropped_index_scans_log1p"
+)
+
+var liveFeatureDocs = []FeatureDoc{
+	{FeatureOldestXactSeconds, "age in seconds of the oldest open transaction of another session on the target: a conflicting lock queues the traffic behind it (live target only)"},
+	{FeatureWorkloadRefs, "statements of the workload (pg_stat_statements) naming a table or column the Up section drops, renames or retypes (live target only)"},
+	{FeatureDroppedIndexScans, "ln(1 + scans so far of the indexes the Up section drops) (live target only)"},
+}
+
+// LiveFeatureDocs documents the live features.
+func LiveFeatureDocs() []FeatureDoc { return append([]FeatureDoc(nil), liveFeatureDocs...) }
+
 // FeatureDocs returns the documented feature set in its stable order.
 func FeatureDocs() []FeatureDoc { return append([]FeatureDoc(nil), featureDocs...) }
 
@@ -193,6 +213,11 @@ func (r *Report) Features() Features {
 		if strongest.BlocksWrites() {
 			f["writes_blocked_log1p"] = math.Log1p(r.EstLockSeconds * writes)
 		}
+	}
+	if r.Live != nil {
+		f[FeatureOldestXactSeconds] = r.Live.OldestXactSeconds
+		f[FeatureWorkloadRefs] = r.Live.WorkloadRefs
+		f[FeatureDroppedIndexScans] = math.Log1p(r.Live.DroppedIndexScans)
 	}
 	return f
 }

@@ -194,8 +194,11 @@ func TestGolden(t *testing.T) {
 func TestRuleExamples(t *testing.T) {
 	t.Parallel()
 	for _, r := range Rules() {
-		if r.ID == "goose-syntax" || strings.HasPrefix(r.ID, "verify-") { // lint command / Verify
+		switch {
+		case r.ID == "goose-syntax", strings.HasPrefix(r.ID, "verify-"): // lint command / Verify
 			continue
+		case r.ID == "dry-run-failed", r.ID == "data-check-failed", r.ID == "check-not-run":
+			continue // need a live target: target_test.go
 		}
 		t.Run(r.ID, func(t *testing.T) {
 			t.Parallel()

@@ -58,12 +58,17 @@ func WithAssumeInTransaction(on bool) Option {
 	return func(cfg *config) error { cfg.assumeInTx = on; return nil }
 }
 
-// WithDisabledRules turns rules off by id. Unknown ids are an error.
+// WithDisabledRules turns rules off by id. Unknown ids are an error, and
+// so are rules of ClassFails: a certain failure cannot be switched off.
 func WithDisabledRules(ids ...string) Option {
 	return func(cfg *config) error {
 		for _, id := range ids {
-			if _, ok := ruleByID(id); !ok {
+			r, ok := ruleByID(id)
+			if !ok {
 				return fmt.Errorf("WithDisabledRules: unknown rule %q", id)
+			}
+			if r.Class == ClassFails {
+				return fmt.Errorf("WithDisabledRules: %q is a certain failure (class %s) and cannot be disabled", id, r.Class)
 			}
 			if cfg.disabled == nil {
 				cfg.disabled = map[string]bool{}

@@ -19,6 +19,10 @@ type parsedStmt struct {
 	col  int
 	// off is the statement's byte offset inside its chunk.
 	off int
+	// src is the text the parser was given and base its offset inside the
+	// chunk: a node's Location is a byte offset into src.
+	src  string
+	base int
 }
 
 // syntaxErr is a parse failure located in the file.
@@ -34,7 +38,7 @@ type syntaxErr struct {
 func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
 	res, err := pgast.Parse(st.SQL)
 	if err == nil {
-		return located(st, res, 0), nil
+		return located(st, st.SQL, res, 0), nil
 	}
 	pieces, serr := parser.SplitWithScanner(st.SQL, false)
 	if serr != nil || len(pieces) <= 1 {
@@ -60,12 +64,12 @@ func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
 			errs = append(errs, locateErr(st, p, base, perr))
 			continue
 		}
-		out = append(out, located(st, r, base)...)
+		out = append(out, located(st, p, r, base)...)
 	}
 	return out, errs
 }
 
-func located(st Statement, res *pgast.ParseResult, base int) []parsedStmt {
+func located(st Statement, parsed string, res *pgast.ParseResult, base int) []parsedStmt {
 	src := st.SQL
 	out := make([]parsedStmt, 0, len(res.Stmts))
 	for _, raw := range res.Stmts {
@@ -82,7 +86,7 @@ func located(st Statement, res *pgast.ParseResult, base int) []parsedStmt {
 		// locate the first token for line/column.
 		first := loc + leadingTrivia(text)
 		line, col := position(st, first)
-		out = append(out, parsedStmt{node: raw.Stmt, sql: strings.TrimSpace(text), line: line, col: col, off: loc})
+		out = append(out, parsedStmt{node: raw.Stmt, sql: strings.TrimSpace(text), line: line, col: col, off: loc, src: parsed, base: base})
 	}
 	return out
 }

@@ -122,6 +122,9 @@ type StatementReport struct {
 	// DropTarget values (Column "" = the whole table; Kind says what it is).
 	Creates []Object `json:"creates,omitempty"`
 	Drops   []Object `json:"drops,omitempty"`
+	// Alters lists the tables and columns the statement renames or changes
+	// the type of: deployed queries that name them may fail afterwards.
+	Alters []Object `json:"alters,omitempty"`
 	// WorkTable is the table whose size bounds how long the lock is held
 	// (set for rewrites, scans and index builds).
 	WorkTable string `json:"work_table,omitempty"`
@@ -205,6 +208,12 @@ type Report struct {
 	// Context is the live catalog context for each touched table, keyed by
 	// schema-qualified name, when a Catalog was given.
 	Context map[string]TableStats `json:"context,omitempty"`
+	// DataChecks are the questions about the target's rows that decide
+	// whether the Up section can succeed (see DataCheck); Target.Inspect
+	// answers them.
+	DataChecks []DataCheck `json:"data_checks,omitempty"`
+	// Live is what a live target showed (nil without one).
+	Live *LiveContext `json:"live,omitempty"`
 	// EstLockSeconds estimates how long the strongest lock is held on the
 	// largest rewritten or scanned table (0 without a Catalog).
 	EstLockSeconds float64 `json:"est_lock_seconds,omitempty"`

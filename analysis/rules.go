@@ -9,6 +9,8 @@ type Rule struct {
 	// ID is stable; it names the rule in findings and ignore comments.
 	ID       string
 	Severity Severity
+	// Class says what the hazard does to a deployment (see Class).
+	Class Class
 	// Summary is one sentence: what the rule catches.
 	Summary string
 	// Why explains the PostgreSQL behaviour behind it.

@@ -193,6 +193,29 @@ func (s *suppressions) unknown() []struct {
 	return out
 }
 
+// certainFailures returns directives naming rules of ClassFails, which no
+// comment can silence ("all" is not counted: it silences the others).
+func (s *suppressions) certainFailures() []struct {
+	line int
+	id   string
+} {
+	var out []struct {
+		line int
+		id   string
+	}
+	for _, d := range s.directives {
+		for _, id := range d.ids {
+			if r, ok := ruleByID(id); ok && r.Class == ClassFails {
+				out = append(out, struct {
+					line int
+					id   string
+				}{d.line, id})
+			}
+		}
+	}
+	return out
+}
+
 // newlineIndex maps byte offsets to 1-based lines.
 type newlineIndex []int
 

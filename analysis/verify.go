@@ -3,13 +3,9 @@ package analysis
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -90,28 +86,6 @@ func Verify(ctx context.Context, dsn string, m Migration, opts ...VerifyOption) 
 		}
 		cfg.binDir = dir
 	}
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("verify: connect: %w", err)
-	}
-	defer admin.Close(context.WithoutCancel(ctx))
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	scratch := "schemacanary_verify_" + hex.EncodeToString(b[:])
-	scratchDSN, err := withDatabase(dsn, scratch)
-	if err != nil {
-		return nil, err
-	}
-	dump, err := pgDump(ctx, cfg.binDir, dsn)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{scratch}.Sanitize()); err != nil {
-		return nil, fmt.Errorf("verify: create scratch database: %w", err)
-	}
-	defer func() {
-		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)")
-	}()
 	res := &VerifyResult{Findings: []Finding{}}
 	step := func(name string, fn func() error) bool {
 		start := time.Now()
@@ -123,9 +97,15 @@ func Verify(ctx context.Context, dsn string, m Migration, opts ...VerifyOption) 
 		res.Steps = append(res.Steps, st)
 		return err == nil
 	}
-	if !step("restore", func() error { return psqlRestore(ctx, cfg.binDir, scratchDSN, dump) }) {
-		return res, fmt.Errorf("verify: restore schema into %s: %s", scratch, res.Steps[0].Error)
+	var sc *scratch
+	if !step("restore", func() (err error) { sc, err = newScratch(ctx, dsn, cfg.binDir, "verify"); return err }) {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return res, ctx.Err()
+		}
+		return res, fmt.Errorf("verify: %s", res.Steps[0].Error)
 	}
+	defer sc.Close(ctx)
+	scratchDSN := sc.dsn
 	before, err := pgDump(ctx, cfg.binDir, scratchDSN)
 	if err != nil {
 		return res, err
@@ -198,62 +178,6 @@ func applySection(ctx context.Context, dsn string, stmts []Statement, tx bool) e
 		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// withDatabase returns dsn pointing at another database.
-func withDatabase(dsn, db string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("verify: parse dsn: cannot parse the connection URL")
-		}
-		u.Path = "/" + db
-		return u.String(), nil
-	}
-	return dsn + " dbname=" + db, nil
-}
-
-func findPgBin() (string, error) {
-	if p, err := exec.LookPath("pg_dump"); err == nil {
-		if _, err := exec.LookPath("psql"); err == nil {
-			return filepath.Dir(p), nil
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "pg_dump")); err == nil {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("%w: pg_dump not on PATH nor in /usr/lib/postgresql/*/bin", ErrVerifyTooling)
-}
-
-func versionOf(dir string) int {
-	var v int
-	fmt.Sscanf(filepath.Base(filepath.Dir(dir)), "%d", &v)
-	return v
-}
-
-func pgDump(ctx context.Context, bin, dsn string) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "-d", dsn)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%w: pg_dump: %v: %s", ErrVerifyTooling, err, strings.TrimSpace(stderr.String()))
-	}
-	return string(out), nil
-}
-
-func psqlRestore(ctx context.Context, bin, dsn, dump string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn)
-	cmd.Stdin = strings.NewReader(dump)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("psql: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -156,10 +156,10 @@ func (w *walker) report(id string, s *stmt, format string, args ...any) int {
 	idx := -1
 	if s != nil {
 		line, col, idx = s.p.line, s.p.col, s.rep.Index
-		if w.sup.suppressed(id, line) {
-			return -1
-		}
-	} else if w.sup.suppressed(id, 0) {
+	}
+	// A certain failure is a fact about PostgreSQL, not an opinion: no
+	// ignore comment silences it (unusedIgnores reports such comments).
+	if rule.Class != ClassFails && w.sup.suppressed(id, line) {
 		return -1
 	}
 	sev := rule.Severity

@@ -85,6 +85,11 @@ type PredictionRecord struct {
 	Threshold  float64 // the auto-approve threshold in force
 	Model      string  // model version
 	Reasons    []PredictionReason
+	// Gate lists the deterministic findings before the model: certain
+	// failures, holds (never auto-approved) and checks that could not run.
+	Gate []string
+	// Live is true when the change was checked against a live database.
+	Live bool
 }
 
 // PredictionReason is one feature's contribution to a prediction.

@@ -133,6 +133,17 @@ func renderPrediction(b *strings.Builder, p *PredictionRecord) {
 	}
 	b.WriteString("## Prediction\n\n")
 	fmt.Fprintf(b, "Confidence **%.1f%%** (threshold %.1f%%, model `%s`).\n\n", 100*p.Confidence, 100*p.Threshold, p.Model)
+	if p.Live {
+		b.WriteString("Assessed against the live canary before it was touched.\n\n")
+	} else {
+		b.WriteString("Assessed without a live database: nothing was measured live.\n\n")
+	}
+	for _, g := range p.Gate {
+		fmt.Fprintf(b, "- %s\n", singleLine(g))
+	}
+	if len(p.Gate) > 0 {
+		b.WriteString("\n")
+	}
 	if len(p.Reasons) > 0 {
 		b.WriteString("| feature | value | contribution | why |\n| --- | ---: | ---: | --- |\n")
 		for _, r := range p.Reasons {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -57,23 +56,6 @@ func (s RepoSource) Proposals(ctx context.Context) ([]Proposal, error) {
 	return out, nil
 }
 
-// PGAnalyzer is the Analyzer over analysis.Analyze, with the live catalog of
-// one instance when given.
-type PGAnalyzer struct {
-	Catalog analysis.Catalog
-}
-
-var _ Analyzer = PGAnalyzer{}
-
-// Analyze implements Analyzer.
-func (a PGAnalyzer) Analyze(ctx context.Context, m *gitsrc.Migration) (*analysis.Report, error) {
-	var opts []analysis.Option
-	if a.Catalog != nil {
-		opts = append(opts, analysis.WithCatalog(a.Catalog))
-	}
-	return analysis.Analyze(ctx, AnalysisInput(m), opts...)
-}
-
 // CanaryRoller is the Roller over rollout.Canary and a resolved fleet.
 type CanaryRoller struct {
 	Canary *rollout.Canary
@@ -83,11 +65,11 @@ type CanaryRoller struct {
 var _ Roller = CanaryRoller{}
 
 // Run implements Roller.
-func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint)) (*rollout.Result, error) {
+func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error) {
 	if save == nil {
 		return nil, fmt.Errorf("rollout %d: no checkpoint function", ch.Version)
 	}
-	return r.Canary.Run(ctx, r.Fleet, ch, resume, rollout.OnCheckpoint(save))
+	return r.Canary.Run(ctx, r.Fleet, ch, resume, rollout.OnCheckpoint(save), rollout.Repredicting(repredict))
 }
 
 // Holdings implements Roller.

@@ -11,9 +11,38 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
+
+// openTarget opens the live target changes are assessed against: the first
+// instance of the canary wave, which no change has touched when it is
+// assessed. It returns nil (and logs why) when prediction.live_catalog is
+// off or the instance cannot be reached: assessments then say that nothing
+// was measured live.
+func openTarget(ctx context.Context, cfg *Config, fleet *rollout.Fleet, log *slog.Logger, red *Redactor) *analysis.Target {
+	if !*cfg.Prediction.LiveCatalog || len(fleet.Instances) == 0 {
+		return nil
+	}
+	canary := fleet.Instances[0]
+	if waves, _, err := fleet.Plan(); err == nil && len(waves) > 0 && len(waves[0].Instances) > 0 {
+		canary = waves[0].Instances[0]
+	}
+	catOpts := []analysis.CatalogOption{}
+	if cache, err := os.UserCacheDir(); err == nil {
+		catOpts = append(catOpts, analysis.WithCalibrationCache(filepath.Join(cache, "schemacanary", "calibration.json")))
+	}
+	t, err := analysis.OpenTarget(ctx, canary.DSN, analysis.WithTargetLogger(log), analysis.WithTargetCatalog(catOpts...),
+		analysis.WithDryRun(*cfg.Prediction.DryRun), analysis.WithDataChecks(*cfg.Prediction.DataChecks),
+		analysis.WithCheckTimeout(cfg.Prediction.CheckTimeout.D()))
+	if err != nil {
+		log.Warn("live target unavailable; assessing without live context", "instance", canary.Name, "err", red.Err(err))
+		return nil
+	}
+	log.Info("assessing changes against the canary", "instance", canary.Name)
+	return t
+}
 
 // Build wires a Daemon from a loaded Config: it resolves the secrets
 // (registering them with red), opens the control store (migrating its
@@ -113,30 +142,24 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	if err != nil {
 		return nil, fmt.Errorf("canary: %w", err)
 	}
-	var an PGAnalyzer
-	if len(fleet.Instances) > 0 && *cfg.Prediction.LiveCatalog {
-		catOpts := []analysis.CatalogOption{analysis.WithCatalogLogger(log)}
-		if cache, err := os.UserCacheDir(); err == nil {
-			catOpts = append(catOpts, analysis.WithCalibrationCache(filepath.Join(cache, "schemacanary", "calibration.json")))
-		}
-		cat, err := analysis.NewPGCatalog(ctx, fleet.Instances[0].DSN, catOpts...)
-		if err != nil {
-			log.Warn("live catalog unavailable; analyzing without table sizes", "instance", fleet.Instances[0].Name, "err", red.Err(err))
-		} else {
-			an.Catalog = cat
-			d.closers = append(d.closers, cat.Close)
-		}
-	}
 	m, from, err := InitialModel(ctx, store, cfg.Prediction.Model)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("model loaded", "model", m.Version, "from", from)
-	pred := NewModelPredictor(m)
-	d.Retrainer = NewRetrainer(store, pred, cfg.Prediction.MinHistory, log, d.Metrics)
-
-	rec, err := New(store, RepoSource{Repo: repo}, an, pred, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
-		WithThreshold(cfg.Prediction.Threshold), WithLogger(log), WithMetrics(d.Metrics),
+	models := NewModels(m)
+	d.Retrainer = NewRetrainer(store, models, cfg.Prediction.MinHistory, log, d.Metrics)
+	assessOpts := []assess.Option{assess.WithThreshold(cfg.Prediction.Threshold), assess.WithHistory(store)}
+	if target := openTarget(ctx, cfg, fleet, log, red); target != nil {
+		d.closers = append(d.closers, target.Close)
+		assessOpts = append(assessOpts, assess.WithTarget(target))
+	}
+	assessor, err := assess.New(models, assessOpts...)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
+		WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
 		WithOnOutcome(d.TriggerRetrain))
 	if err != nil {

@@ -4,27 +4,27 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/comment"
-	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 type proposalItem struct {
 	Migration  *gitsrc.Migration
-	Assessment *assessment
+	Assessment *assess.Assessment
 }
 
 // renderProposal is the sticky comment of an open proposal: the marker
 // that finds it again, then analysis/comment's rendering of every
 // migration (confidence, what happens on merge, the reasons, the locks and
 // hazards, the lint findings), then every rejected file with file:line.
-func renderProposal(items []proposalItem, rejected []*gitsrc.MigrationError, threshold float64) string {
+func renderProposal(items []proposalItem, rejected []*gitsrc.MigrationError) string {
 	var b strings.Builder
 	b.WriteString(gitsrc.PredictionMarker + "\n")
 	if len(items) > 0 {
-		cs := make([]comment.Item, 0, len(items))
+		cs := make([]*assess.Assessment, 0, len(items))
 		for _, it := range items {
-			cs = append(cs, comment.Item{Report: it.Assessment.Report, Prediction: it.Assessment.Prediction.model(threshold)})
+			cs = append(cs, it.Assessment)
 		}
 		_ = comment.Write(&b, cs, comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", gitsrc.ApproveCommand)})
 		b.WriteString("\n")
@@ -40,23 +40,6 @@ func renderProposal(items []proposalItem, rejected []*gitsrc.MigrationError, thr
 		b.WriteString("No migration changes.\n")
 	}
 	return b.String()
-}
-
-// model is p as the model package states it, with its decision against
-// threshold, for analysis/comment.
-func (p Prediction) model(threshold float64) model.Prediction {
-	mp := model.Prediction{Confidence: p.Confidence, Threshold: threshold, ModelVersion: p.ModelVersion, Decision: model.DecisionProceed}
-	if p.Confidence < threshold {
-		mp.Decision = model.DecisionNeedsApproval
-	}
-	for _, r := range p.Reasons {
-		text := r.Text
-		if text == "" {
-			text = fmt.Sprintf("%s = %g", r.Feature, r.Value)
-		}
-		mp.Reasons = append(mp.Reasons, model.Reason{Feature: r.Feature, Value: r.Value, Text: text, Contribution: r.Contribution})
-	}
-	return mp
 }
 
 // renderDecision is the comment posted after merge with the decision.

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/schemacanary/schemacanary/gitsrc"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -100,10 +101,22 @@ type PredictionConfig struct {
 	// Model is the path of a trained model file; empty means the model in the
 	// control store, or else the embedded bootstrap model.
 	Model string `yaml:"model"`
-	// LiveCatalog feeds the analysis the size and write rate of the touched
-	// tables, read from the first instance of the fleet (a few seconds per
-	// analysis while it samples rates); default true.
+	// LiveCatalog assesses every change against the canary instance before
+	// it is touched: sizes and traffic of the touched tables, the oldest
+	// open transaction, the workload's use of what the change removes (a
+	// few seconds per assessment while it samples rates); default true.
 	LiveCatalog *bool `yaml:"live_catalog"`
+	// DryRun runs the Up section on a schema-only scratch copy of the
+	// canary (needs CREATEDB, pg_dump and psql on the daemon's host);
+	// default true. A dry run that cannot run lowers the confidence.
+	DryRun *bool `yaml:"dry_run"`
+	// DataChecks checks the canary's rows for what will certainly fail
+	// (duplicates for a new UNIQUE, NULLs for SET NOT NULL, ...); default
+	// true.
+	DataChecks *bool `yaml:"data_checks"`
+	// CheckTimeout is the statement_timeout of each data check and the
+	// bound of the dry run; default 30s.
+	CheckTimeout Duration `yaml:"check_timeout"`
 	// MinHistory is how many finished changes the control store must hold
 	// before a retrained model replaces the bootstrap model; default 30.
 	MinHistory int `yaml:"min_history"`
@@ -212,6 +225,15 @@ func (c *Config) setDefaults() {
 	if c.Prediction.LiveCatalog == nil {
 		on := true
 		c.Prediction.LiveCatalog = &on
+	}
+	for _, b := range []**bool{&c.Prediction.DryRun, &c.Prediction.DataChecks} {
+		if *b == nil {
+			on := true
+			*b = &on
+		}
+	}
+	if c.Prediction.CheckTimeout == 0 {
+		c.Prediction.CheckTimeout = Duration(30 * time.Second)
 	}
 	if c.Prediction.MinHistory == 0 {
 		c.Prediction.MinHistory = 30

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -83,23 +86,38 @@ func (s *fakeSource) Proposals(context.Context) ([]Proposal, error) {
 	return append([]Proposal(nil), s.props...), nil
 }
 
-// fakeAnalyzer reports the table named in the file and the risk.
-type fakeAnalyzer struct{}
+// fakeAssessor reports table public.t and the risk; risk ≤ 5 is
+// confident (0.95), above is not (0.40). A bake re-prediction drops to 0.05
+// when the judge saw a significant latency rise.
+type fakeAssessor struct{}
 
-func (fakeAnalyzer) Analyze(_ context.Context, m *gitsrc.Migration) (*analysis.Report, error) {
-	return &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock", Risk: m.FrontMatter.Risk}, nil
-}
-
-// fakePredictor: risk ≤ 5 is confident, above is not.
-type fakePredictor struct{}
-
-func (fakePredictor) Predict(_ context.Context, f map[string]float64) (Prediction, error) {
+func (fakeAssessor) Assess(_ context.Context, in assess.Input) (*assess.Assessment, error) {
+	m := in.Migration
+	rep := &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock", Risk: m.Risk}
 	c := 0.95
-	if f["risk"] > 5 {
+	if m.Risk > 5 {
 		c = 0.40
 	}
-	return Prediction{Confidence: c, ModelVersion: "fake-1", Reasons: []Reason{{Feature: "risk", Value: f["risk"], Contribution: 0.5 - f["risk"]/10, Text: "risk label"}}}, nil
+	p := model.Prediction{Confidence: c, Threshold: 0.8, Decision: model.DecisionNeedsApproval, ModelVersion: "fake-1", Logit: math.Log(c / (1 - c)),
+		Reasons: []model.Reason{{Feature: "risk", Value: float64(m.Risk), Contribution: 0.5 - float64(m.Risk)/10, Text: "risk label"}}}
+	if c >= 0.8 {
+		p.Decision = model.DecisionProceed
+	}
+	return &assess.Assessment{Path: m.Path, Version: m.Version, Report: rep, Features: model.Features{"risk": float64(m.Risk)}, Prediction: p}, nil
 }
+
+func (fakeAssessor) Repredict(stored *assess.Assessment, obs []model.Observation) (model.Prediction, error) {
+	p := stored.Prediction
+	for _, o := range obs {
+		if o.KPI == "latency" && o.Significant && o.Increase > 1 {
+			p.Confidence = 0.05
+			p.Reasons = []model.Reason{{Feature: model.EvidenceLatency, Contribution: -3, Text: "the canary's queries are slower"}}
+		}
+	}
+	return p, nil
+}
+
+func (fakeAssessor) Threshold() float64 { return 0.8 }
 
 // fakeRoller keeps instance versions in memory and runs the phases of
 // rollout.Canary.Run: a change whose name contains "harmful" fails the
@@ -186,7 +204,7 @@ func (r *fakeRoller) rollback(ch *rollout.Change) error {
 	return errors.Join(errs...)
 }
 
-func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint)) (*rollout.Result, error) {
+func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), _ rollout.Repredictor) (*rollout.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cp := rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseCanary}

@@ -8,50 +8,35 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
-// ModelPredictor is the Predictor over an analysis/model.Model that the
-// Retrainer can replace while the daemon runs. Safe for concurrent use.
-type ModelPredictor struct {
+// Models holds the model the daemon predicts with; the Retrainer may
+// replace it while the daemon runs. It is the assess.ModelSource of the
+// daemon's Assessor. Safe for concurrent use.
+type Models struct {
 	mu sync.RWMutex
 	m  *model.Model
 }
 
-var _ Predictor = (*ModelPredictor)(nil)
+var _ assess.ModelSource = (*Models)(nil)
 
-// NewModelPredictor predicts with m.
-func NewModelPredictor(m *model.Model) *ModelPredictor { return &ModelPredictor{m: m} }
+// NewModels starts with m.
+func NewModels(m *model.Model) *Models { return &Models{m: m} }
 
 // Model returns the model in use.
-func (p *ModelPredictor) Model() *model.Model {
+func (p *Models) Model() *model.Model {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.m
 }
 
 // Set replaces the model.
-func (p *ModelPredictor) Set(m *model.Model) {
+func (p *Models) Set(m *model.Model) {
 	p.mu.Lock()
 	p.m = m
 	p.mu.Unlock()
-}
-
-// Predict implements Predictor.
-func (p *ModelPredictor) Predict(_ context.Context, f map[string]float64) (Prediction, error) {
-	m := p.Model()
-	if m == nil {
-		return Prediction{}, errors.New("no model loaded")
-	}
-	mp, err := m.Predict(model.Features(f))
-	if err != nil {
-		return Prediction{}, err
-	}
-	out := Prediction{Confidence: mp.Confidence, ModelVersion: mp.ModelVersion}
-	for _, r := range mp.Reasons {
-		out.Reasons = append(out.Reasons, Reason{Feature: r.Feature, Value: r.Value, Contribution: r.Contribution, Text: r.Text})
-	}
-	return out, nil
 }
 
 // InitialModel picks the model to start with: the newest model in the
@@ -83,22 +68,22 @@ func InitialModel(ctx context.Context, store *Store, path string) (*model.Model,
 
 // Retrainer trains a model from the control store's history (finished
 // changes: features at prediction time, rolled back or not) and swaps it
-// into the predictor. Until MinHistory changes have finished, with both
+// into Models. Until MinHistory changes have finished, with both
 // outcomes among them, the current (bootstrap) model stays.
 type Retrainer struct {
 	store      *Store
-	pred       *ModelPredictor
+	models     *Models
 	minHistory int
 	log        *slog.Logger
 	metrics    *Metrics
 }
 
 // NewRetrainer returns a retrainer; minHistory ≥ 1.
-func NewRetrainer(store *Store, pred *ModelPredictor, minHistory int, log *slog.Logger, m *Metrics) *Retrainer {
+func NewRetrainer(store *Store, models *Models, minHistory int, log *slog.Logger, m *Metrics) *Retrainer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Retrainer{store: store, pred: pred, minHistory: max(minHistory, 1), log: log, metrics: m}
+	return &Retrainer{store: store, models: models, minHistory: max(minHistory, 1), log: log, metrics: m}
 }
 
 // maxTrainingRows bounds the history read for training, keeping memory flat.
@@ -122,7 +107,9 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 		}
 		ds = append(ds, model.Example{Features: r.Features, Safe: !r.RolledBack, Group: strconv.FormatInt(r.Version, 10)})
 	}
-	m, err := model.Train(ctx, ds, model.WithSource("history"))
+	// The live stage (re-prediction during a bake) is fitted on lab trials,
+	// which history does not replace: the new model keeps the current one's.
+	m, err := model.Train(ctx, ds, model.WithSource("history"), model.WithLiveStage(t.models.Model().Live))
 	if errors.Is(err, model.ErrEmptyDataset) {
 		t.log.Info("retrain skipped: history has a single outcome", "finished", len(rows))
 		return false, t.count("kept_bootstrap", nil)
@@ -138,7 +125,7 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 		Metrics: map[string]float64{"auc_cv": m.Metrics.CrossValidated.AUC}}); err != nil {
 		return false, t.count("failed", err)
 	}
-	t.pred.Set(m)
+	t.models.Set(m)
 	t.log.Info("model retrained", "model", m.Version, "examples", len(ds))
 	return true, t.count("trained", nil)
 }

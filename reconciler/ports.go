@@ -4,7 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -52,27 +53,20 @@ type Proposal struct {
 	Rejected   []*gitsrc.MigrationError
 }
 
-// Analyzer analyzes one migration (analysis.Analyze, with a live catalog of
-// a canary instance when available).
-type Analyzer interface {
-	Analyze(ctx context.Context, m *gitsrc.Migration) (*analysis.Report, error)
+// Assessor assesses a migration (analysis, live target, gate, history,
+// prediction: analysis/assess.Assessor) and re-scores an assessed change
+// during its bake.
+type Assessor interface {
+	Assess(ctx context.Context, in assess.Input) (*assess.Assessment, error)
+	Repredict(stored *assess.Assessment, obs []model.Observation) (model.Prediction, error)
+	// Threshold is the confidence at or above which a change proceeds.
+	Threshold() float64
 }
 
-// Predictor predicts a change's chance of deploying without rollback from
-// its named features (analysis.Report.Features plus history and time).
-type Predictor interface {
-	Predict(ctx context.Context, features map[string]float64) (Prediction, error)
-}
+var _ Assessor = (*assess.Assessor)(nil)
 
-// Prediction is a model's view of one change.
-type Prediction struct {
-	// Confidence is the calibrated probability of a deploy without rollback.
-	Confidence   float64  `json:"confidence"`
-	ModelVersion string   `json:"model_version"`
-	Reasons      []Reason `json:"reasons,omitempty"`
-}
-
-// Reason is one feature's contribution to a prediction.
+// Reason is one term of a prediction, as the control store and the API
+// show it.
 type Reason struct {
 	Feature      string  `json:"feature"`
 	Value        float64 `json:"value"`
@@ -88,8 +82,9 @@ type Reason struct {
 type Roller interface {
 	// Run runs ch from resume (nil: from the start). save is called
 	// synchronously at every phase change, before that phase's side
-	// effects, and after every judged bake interval.
-	Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint)) (*rollout.Result, error)
+	// effects, and after every judged bake interval; repredict (may be
+	// nil) re-scores the change after every judged interval.
+	Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error)
 	// Holdings reads every instance's goose table for version.
 	Holdings(ctx context.Context, version int64) (Holdings, error)
 }

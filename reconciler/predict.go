@@ -4,66 +4,79 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"time"
+	"strings"
 
-	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/rollout"
 )
 
-// assessment is a migration's analysis and prediction.
-type assessment struct {
-	Report     *analysis.Report
-	Prediction Prediction
-	Features   map[string]float64
-}
-
-// assess analyzes a migration and predicts it, with the history features of
-// its author and tables and the time features of at.
-func (r *Reconciler) assess(ctx context.Context, mig *gitsrc.Migration, author string, at time.Time) (*assessment, error) {
-	rep, err := r.an.Analyze(ctx, mig)
+// assess assesses a migration through the one assessment path
+// (analysis/assess): analysis, live target, gate, history and prediction.
+func (r *Reconciler) assess(ctx context.Context, mig *gitsrc.Migration, author string) (*assess.Assessment, error) {
+	a, err := r.assessor.Assess(ctx, assess.Input{Migration: AnalysisInput(mig), Author: author})
 	if err != nil {
-		return nil, fmt.Errorf("analyze %s: %w", mig.Path, err)
-	}
-	feats := map[string]float64{}
-	for k, v := range rep.Features() {
-		feats[k] = v
-	}
-	hist, err := r.store.HistoryFeatures(ctx, author, rep.Tables)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range hist {
-		feats[k] = v
-	}
-	for k, v := range timeFeatures(at) {
-		feats[k] = v
-	}
-	if _, ok := feats["risk"]; !ok && mig.FrontMatter.Risk > 0 {
-		feats["risk"] = float64(mig.FrontMatter.Risk)
-	}
-	p, err := r.pred.Predict(ctx, feats)
-	if err != nil {
-		return nil, fmt.Errorf("predict %s: %w", mig.Path, err)
+		return nil, fmt.Errorf("assess %s: %w", mig.Path, err)
 	}
 	if r.o.metrics != nil {
-		r.o.metrics.confidence.Observe(p.Confidence)
+		r.o.metrics.confidence.Observe(a.Prediction.Confidence)
 	}
-	return &assessment{Report: rep, Prediction: p, Features: feats}, nil
+	return a, nil
 }
 
-// timeFeatures places t (UTC) on the daily and weekly circles, under the
-// names analysis/model defines (model.TimeFeatures).
-func timeFeatures(t time.Time) map[string]float64 {
-	t = t.UTC()
-	h := (float64(t.Hour()) + float64(t.Minute())/60) / 24 * 2 * math.Pi
-	wd := float64(t.Weekday()) / 7 * 2 * math.Pi
-	weekend := 0.0
-	if t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
-		weekend = 1
+// predictionRecord is what the control store keeps of an assessment.
+func predictionRecord(version int64, pr int, sha string, a *assess.Assessment) PredictionRecord {
+	rec := PredictionRecord{Version: version, PR: pr, SHA256: sha, Confidence: a.Prediction.Confidence,
+		ModelVersion: a.Prediction.ModelVersion, Features: a.Features, Assessment: a}
+	for _, x := range a.Prediction.Reasons {
+		rec.Reasons = append(rec.Reasons, Reason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
 	}
-	return map[string]float64{
-		"time_hour_sin": math.Sin(h), "time_hour_cos": math.Cos(h),
-		"time_weekday_sin": math.Sin(wd), "time_weekday_cos": math.Cos(wd),
-		"time_weekend": weekend,
+	return rec
+}
+
+// repredictor is the live re-prediction of a change during its bake: the
+// stored assessment re-scored with the judge's comparisons so far.
+func (r *Reconciler) repredictor(stored *assess.Assessment) rollout.Repredictor {
+	return func(_ context.Context, d rollout.Decision) (rollout.Reprediction, error) {
+		p, err := r.assessor.Repredict(stored, Observations(d))
+		if err != nil {
+			return rollout.Reprediction{}, err
+		}
+		var why []string
+		for _, x := range p.Reasons {
+			if x.Contribution < 0 {
+				why = append(why, x.Text)
+			}
+		}
+		return rollout.Reprediction{Confidence: p.Confidence, Prior: stored.Prediction.Confidence, Why: strings.Join(why, "; ")}, nil
 	}
+}
+
+// Observations turns the judge's verdicts into the model's bake
+// observations: latency, error-rate and lock-wait comparisons, each
+// significant when its one-sided test rejects "not worse" at alpha 0.05.
+func Observations(d rollout.Decision) []model.Observation {
+	var obs []model.Observation
+	for _, v := range d.Verdicts {
+		if v.Reference == rollout.RefGuard {
+			continue
+		}
+		o := model.Observation{Significant: v.PValue < 0.05}
+		switch {
+		case strings.HasPrefix(v.KPI, rollout.KPILatencyPrefix):
+			o.KPI, o.Increase = "latency", v.RelEffect
+		case v.KPI == rollout.KPIErrorRate:
+			o.KPI, o.Increase = "errors", v.Effect
+		case v.KPI == rollout.KPILockWaits:
+			o.KPI, o.Increase = "lock_waits", v.Effect
+		default:
+			continue
+		}
+		if math.IsNaN(o.Increase) {
+			continue
+		}
+		obs = append(obs, o)
+	}
+	return obs
 }

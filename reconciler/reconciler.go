@@ -16,14 +16,13 @@ import (
 // state lives in the Store, so a new Reconciler resumes where a killed one
 // stopped.
 type Reconciler struct {
-	store *Store
-	src   Source
-	an    Analyzer
-	pred  Predictor
-	roll  Roller
-	forge Forge
-	audit Audit
-	o     options
+	store    *Store
+	src      Source
+	assessor Assessor
+	roll     Roller
+	forge    Forge
+	audit    Audit
+	o        options
 
 	// proposals remembers, per open proposal, the head and files last
 	// predicted and commented, so an unchanged proposal costs nothing;
@@ -37,7 +36,6 @@ type Reconciler struct {
 type Option func(*options) error
 
 type options struct {
-	threshold     float64
 	log           *slog.Logger
 	metrics       *Metrics
 	onDown        string
@@ -56,18 +54,6 @@ const (
 	// versions reported), for a human to decide.
 	OnDownHold = "hold"
 )
-
-// WithThreshold sets the confidence at or above which a change proceeds
-// without approval; default 0.80.
-func WithThreshold(t float64) Option {
-	return func(o *options) error {
-		if t < 0 || t > 1 {
-			return fmt.Errorf("threshold %v outside 0..1", t)
-		}
-		o.threshold = t
-		return nil
-	}
-}
 
 // WithLogger sets the logger (wrap it in a RedactingHandler).
 func WithLogger(l *slog.Logger) Option {
@@ -115,19 +101,19 @@ func WithOnOutcome(fn func()) Option {
 	return func(o *options) error { o.onOutcome = fn; return nil }
 }
 
-// New builds a Reconciler. store, src, an, pred and roll are required; forge
-// and audit may be nil (no comments, no audit branch).
-func New(store *Store, src Source, an Analyzer, pred Predictor, roll Roller, forge Forge, audit Audit, opts ...Option) (*Reconciler, error) {
-	if store == nil || src == nil || an == nil || pred == nil || roll == nil {
-		return nil, errors.New("reconciler: store, source, analyzer, predictor and roller are required")
+// New builds a Reconciler. store, src, assessor and roll are required;
+// forge and audit may be nil (no comments, no audit branch).
+func New(store *Store, src Source, assessor Assessor, roll Roller, forge Forge, audit Audit, opts ...Option) (*Reconciler, error) {
+	if store == nil || src == nil || assessor == nil || roll == nil {
+		return nil, errors.New("reconciler: store, source, assessor and roller are required")
 	}
-	o := options{threshold: 0.80, log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64}
+	o := options{log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("reconciler: %w", err)
 		}
 	}
-	return &Reconciler{store: store, src: src, an: an, pred: pred, roll: roll, forge: forge, audit: audit, o: o, proposals: map[string]string{}}, nil
+	return &Reconciler{store: store, src: src, assessor: assessor, roll: roll, forge: forge, audit: audit, o: o, proposals: map[string]string{}}, nil
 }
 
 // Result summarizes one reconcile pass.

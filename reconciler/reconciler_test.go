@@ -45,7 +45,7 @@ func newFakeWorld(t testing.TB, opts ...Option) *fakeWorld {
 	t.Helper()
 	w := &fakeWorld{store: newTestStore(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
 		forge: newFakeForge(), audit: newFakeAudit()}
-	rec, err := New(w.store, w.src, fakeAnalyzer{}, fakePredictor{}, w.roll, w.forge, w.audit, opts...)
+	rec, err := New(w.store, w.src, fakeAssessor{}, w.roll, w.forge, w.audit, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,25 +4,26 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
-// rolloutChange rebuilds the rollout.Change of a change request from its
-// stored source: parse, analyze, plan. It is a pure function of the stored
-// bytes, so it gives the same change after a restart.
-func (r *Reconciler) rolloutChange(ctx context.Context, c *ChangeRequest) (*rollout.Change, error) {
+// rolloutChange builds the rollout.Change of a change request from its
+// stored source and its stored assessment (the analysis is not run
+// again): it gives the same change after a restart.
+func (r *Reconciler) rolloutChange(ctx context.Context, c *ChangeRequest) (*rollout.Change, *assess.Assessment, error) {
 	mig, err := gitsrc.ParseMigration(c.Path, c.Source)
 	if err != nil {
-		return nil, &StallError{Version: c.Version, Err: err}
+		return nil, nil, &StallError{Version: c.Version, Err: err}
 	}
-	rep, err := r.an.Analyze(ctx, mig)
+	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)
 	if err != nil {
-		return nil, fmt.Errorf("analyze %s: %w", c.Path, err)
+		return nil, nil, fmt.Errorf("stored assessment of %s: %w", c.Path, err)
 	}
-	ch := PlanChange(mig, rep)
+	ch := PlanChange(mig, a.Report)
 	if err := ch.Validate(); err != nil {
-		return nil, &StallError{Version: c.Version, Err: err}
+		return nil, nil, &StallError{Version: c.Version, Err: err}
 	}
-	return ch, nil
+	return ch, a, nil
 }

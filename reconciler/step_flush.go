@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -63,11 +65,11 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 	if r.forge != nil {
 		switch t.To {
 		case StateAwaitingApproval:
-			if err := r.forge.Comment(ctx, ref, "decision", renderDecision(&at, r.o.threshold)); err != nil {
+			if err := r.forge.Comment(ctx, ref, "decision", renderDecision(&at, r.assessor.Threshold())); err != nil {
 				return fmt.Errorf("decision comment: %w", err)
 			}
 		case StateApproved:
-			if err := r.forge.Comment(ctx, ref, "decision-approved", renderDecision(&at, r.o.threshold)); err != nil {
+			if err := r.forge.Comment(ctx, ref, "decision-approved", renderDecision(&at, r.assessor.Threshold())); err != nil {
 				return fmt.Errorf("decision comment: %w", err)
 			}
 		case StateRolledBack:
@@ -157,13 +159,11 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 	if m, err := gitsrc.ParseMigration(c.Path, c.Source); err == nil {
 		rec.Owner, rec.Ticket = m.FrontMatter.Owner, m.FrontMatter.Ticket
 	}
-	if p, err := r.store.Prediction(ctx, c.Version, c.SHA256); err == nil {
-		pr := &gitsrc.PredictionRecord{Confidence: p.Confidence, Threshold: r.o.threshold, Model: p.ModelVersion}
-		for _, x := range p.Reasons {
-			pr.Reasons = append(pr.Reasons, gitsrc.PredictionReason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
-		}
-		rec.Prediction = pr
-	} else if !errors.Is(err, ErrNotFound) {
+	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)
+	switch {
+	case err == nil:
+		rec.Prediction = auditPrediction(a)
+	case !errors.Is(err, ErrNotFound):
 		return rec, err
 	}
 	switch {
@@ -173,8 +173,8 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 		rec.Decision = &gitsrc.DecisionRecord{Outcome: "awaiting_approval"}
 	case c.State == StateSkipped:
 		rec.Decision = &gitsrc.DecisionRecord{Outcome: "skipped", By: c.SkippedBy}
-	case c.Confidence != nil && *c.Confidence >= r.o.threshold:
-		rec.Decision = &gitsrc.DecisionRecord{Outcome: "auto", Reason: fmt.Sprintf("confidence %.2f ≥ %.2f", *c.Confidence, r.o.threshold)}
+	case a != nil && a.Prediction.Decision == model.DecisionProceed:
+		rec.Decision = &gitsrc.DecisionRecord{Outcome: "auto", Reason: fmt.Sprintf("confidence %.2f ≥ %.2f", a.Prediction.Confidence, a.Prediction.Threshold)}
 	}
 	notes, err := r.store.RejectionNotes(ctx, c.Version)
 	if err != nil {
@@ -233,4 +233,25 @@ func (r *Reconciler) flushRejections(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// auditPrediction is what the audit record shows of a stored assessment:
+// the prediction with its reasons, the gate's certain failures, holds and
+// unverified checks, and what was measured live.
+func auditPrediction(a *assess.Assessment) *gitsrc.PredictionRecord {
+	p := a.Prediction
+	pr := &gitsrc.PredictionRecord{Confidence: p.Confidence, Threshold: p.Threshold, Model: p.ModelVersion, Live: a.Live()}
+	for _, x := range p.Reasons {
+		pr.Reasons = append(pr.Reasons, gitsrc.PredictionReason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
+	}
+	for _, f := range a.Gate.Fails {
+		pr.Gate = append(pr.Gate, fmt.Sprintf("certain failure, line %d (%s): %s", f.Line, f.RuleID, f.Message))
+	}
+	for _, h := range a.Gate.Holds {
+		pr.Gate = append(pr.Gate, fmt.Sprintf("never auto-approved, line %d: %s", h.Line, h.Reason))
+	}
+	for _, f := range a.Gate.Unverified {
+		pr.Gate = append(pr.Gate, fmt.Sprintf("not verified, line %d: %s", f.Line, f.Message))
+	}
+	return pr
 }

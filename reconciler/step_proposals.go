@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
@@ -48,18 +47,16 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 	}
 	items := make([]proposalItem, 0, len(p.Migrations))
 	for _, m := range p.Migrations {
-		a, err := r.assess(ctx, m, p.Author, time.Now())
+		a, err := r.assess(ctx, m, p.Author)
 		if err != nil {
 			return err
 		}
-		if _, err := r.store.SavePrediction(ctx, PredictionRecord{Version: m.Version, PR: p.PR, SHA256: m.SHA256,
-			Confidence: a.Prediction.Confidence, ModelVersion: a.Prediction.ModelVersion,
-			Reasons: a.Prediction.Reasons, Features: a.Features}); err != nil {
+		if _, err := r.store.SavePrediction(ctx, predictionRecord(m.Version, p.PR, m.SHA256, a)); err != nil {
 			return err
 		}
 		items = append(items, proposalItem{Migration: m, Assessment: a})
 	}
-	body := renderProposal(items, p.Rejected, r.o.threshold)
+	body := renderProposal(items, p.Rejected)
 	if r.forge == nil {
 		return nil
 	}

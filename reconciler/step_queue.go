@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
@@ -21,9 +22,6 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 		c, err := r.store.Head(ctx)
 		if err != nil || c == nil {
 			return err
-		}
-		if err := r.predictAhead(ctx, c.Version); err != nil {
-			r.o.log.Warn("predict ahead", "err", err)
 		}
 		moved, err := r.step(ctx, c)
 		var wait *WaitError
@@ -62,24 +60,6 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 		}
 		res.Transitions++
 		r.flushQuiet(ctx, res)
-	}
-	return nil
-}
-
-// predictAhead predicts discovered changes behind the head so their
-// decision is visible early; they still roll out one at a time.
-func (r *Reconciler) predictAhead(ctx context.Context, head int64) error {
-	pend, err := r.store.Pending(ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range pend {
-		if c.Version == head {
-			continue
-		}
-		if _, err := r.stepPredict(ctx, c); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -143,20 +123,17 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 	if err != nil {
 		return false, &StallError{Version: c.Version, Err: err}
 	}
-	at := c.MergedAt
-	if at.IsZero() {
-		at = time.Now()
-	}
-	a, err := r.assess(ctx, mig, c.Author, at)
+	// A change is assessed when it reaches the head of the queue: every
+	// earlier change is then on the canary (or was taken back), so the
+	// live target shows the schema and data this change will meet.
+	a, err := r.assess(ctx, mig, c.Author)
 	if err != nil {
 		return false, err
 	}
 	if err := r.store.SetTables(ctx, c.Version, a.Report.Tables); err != nil {
 		return false, err
 	}
-	if _, err := r.store.SavePrediction(ctx, PredictionRecord{Version: c.Version, SHA256: c.SHA256,
-		Confidence: a.Prediction.Confidence, ModelVersion: a.Prediction.ModelVersion,
-		Reasons: a.Prediction.Reasons, Features: a.Features}); err != nil {
+	if _, err := r.store.SavePrediction(ctx, predictionRecord(c.Version, 0, c.SHA256, a)); err != nil {
 		return false, err
 	}
 	conf := a.Prediction.Confidence
@@ -165,17 +142,31 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 	return err == nil, err
 }
 
+// stepDecide reads the stored assessment's decision: proceed, or wait for
+// an approval (below the threshold, a certain failure, or a change that is
+// never auto-approved).
 func (r *Reconciler) stepDecide(ctx context.Context, c *ChangeRequest) (bool, error) {
-	conf := 0.0
-	if c.Confidence != nil {
-		conf = *c.Confidence
+	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)
+	if err != nil {
+		return false, err
 	}
-	m := Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f < threshold %.2f", conf, r.o.threshold)}
-	if conf >= r.o.threshold {
-		m = Move{To: StateApproved, Reason: fmt.Sprintf("confidence %.2f ≥ threshold %.2f", conf, r.o.threshold)}
-	}
-	_, err := r.move(ctx, c, m)
+	_, err = r.move(ctx, c, decisionMove(a))
 	return err == nil, err
+}
+
+// decisionMove is the transition a stored assessment decides, with the
+// reason in words.
+func decisionMove(a *assess.Assessment) Move {
+	p := a.Prediction
+	switch {
+	case p.Decision == model.DecisionProceed:
+		return Move{To: StateApproved, Reason: fmt.Sprintf("confidence %.2f ≥ threshold %.2f", p.Confidence, p.Threshold)}
+	case a.Gate.Failed():
+		return Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f: certain failure (line %d): %s", p.Confidence, a.Gate.Fails[0].Line, a.Gate.Fails[0].Message)}
+	case p.Held:
+		return Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("never auto-approved (line %d): %s", a.Gate.Holds[0].Line, a.Gate.Holds[0].Reason)}
+	}
+	return Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f < threshold %.2f", p.Confidence, p.Threshold)}
 }
 
 func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, error) {

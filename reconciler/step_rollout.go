@@ -17,7 +17,7 @@ import (
 // last persisted phase. The end of the run decides done, rolled_back or
 // failed.
 func (r *Reconciler) stepRollout(ctx context.Context, c *ChangeRequest) (bool, error) {
-	ch, err := r.rolloutChange(ctx, c)
+	ch, a, err := r.rolloutChange(ctx, c)
 	if err != nil {
 		return false, err
 	}
@@ -40,7 +40,7 @@ func (r *Reconciler) stepRollout(ctx context.Context, c *ChangeRequest) (bool, e
 			cancel(fmt.Errorf("persist checkpoint %s: %w", cp.Phase, err))
 		}
 	}
-	res, runErr := r.roll.Run(runCtx, ch, resume, save)
+	res, runErr := r.roll.Run(runCtx, ch, resume, save, r.repredictor(a))
 	if ctx.Err() != nil {
 		return moved, ctx.Err()
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
 // PredictionRecord is a stored prediction.
@@ -20,16 +22,31 @@ type PredictionRecord struct {
 	Reasons      []Reason           `json:"reasons,omitempty"`
 	Features     map[string]float64 `json:"features,omitempty"`
 	CreatedAt    time.Time          `json:"created_at"`
+	// Assessment is the whole assessment the prediction came from (nil for
+	// predictions stored before assessments were kept).
+	Assessment *assess.Assessment `json:"assessment,omitempty"`
 }
 
 // SavePrediction stores a prediction; it reports false when the same
 // (version, pr, sha256) was already predicted.
 func (s *Store) SavePrediction(ctx context.Context, p PredictionRecord) (bool, error) {
-	reasons, _ := json.Marshal(p.Reasons)
-	feats, _ := json.Marshal(p.Features)
-	tag, err := s.pool.Exec(ctx, `INSERT INTO predictions (version, pr, sha256, confidence, model_version, reasons, features)
-		VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (version, pr, sha256) DO NOTHING`,
-		p.Version, p.PR, p.SHA256, p.Confidence, p.ModelVersion, reasons, feats)
+	reasons, err := json.Marshal(p.Reasons)
+	if err != nil {
+		return false, fmt.Errorf("save prediction of %d: reasons: %w", p.Version, err)
+	}
+	feats, err := json.Marshal(p.Features)
+	if err != nil {
+		return false, fmt.Errorf("save prediction of %d: features: %w", p.Version, err)
+	}
+	var as []byte
+	if p.Assessment != nil {
+		if as, err = json.Marshal(p.Assessment); err != nil {
+			return false, fmt.Errorf("save prediction of %d: assessment: %w", p.Version, err)
+		}
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO predictions (version, pr, sha256, confidence, model_version, reasons, features, assessment)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (version, pr, sha256) DO NOTHING`,
+		p.Version, p.PR, p.SHA256, p.Confidence, p.ModelVersion, reasons, feats, as)
 	if err != nil {
 		return false, fmt.Errorf("save prediction of %d: %w", p.Version, err)
 	}
@@ -40,19 +57,47 @@ func (s *Store) SavePrediction(ctx context.Context, p PredictionRecord) (bool, e
 // and PR rows alike, the newest first), or ErrNotFound.
 func (s *Store) Prediction(ctx context.Context, version int64, sha string) (*PredictionRecord, error) {
 	var p PredictionRecord
-	var reasons, feats []byte
-	err := s.pool.QueryRow(ctx, `SELECT version, pr, sha256, confidence, model_version, reasons, features, created_at
+	var reasons, feats, as []byte
+	err := s.pool.QueryRow(ctx, `SELECT version, pr, sha256, confidence, model_version, reasons, features, assessment, created_at
 		FROM predictions WHERE version=$1 AND sha256=$2 ORDER BY pr = 0 DESC, id DESC LIMIT 1`, version, sha).
-		Scan(&p.Version, &p.PR, &p.SHA256, &p.Confidence, &p.ModelVersion, &reasons, &feats, &p.CreatedAt)
+		Scan(&p.Version, &p.PR, &p.SHA256, &p.Confidence, &p.ModelVersion, &reasons, &feats, &as, &p.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("prediction of %d: %w", version, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prediction of %d: %w", version, err)
 	}
-	_ = json.Unmarshal(reasons, &p.Reasons)
-	_ = json.Unmarshal(feats, &p.Features)
+	if err := json.Unmarshal(reasons, &p.Reasons); err != nil {
+		return nil, fmt.Errorf("prediction of %d: reasons: %w", version, err)
+	}
+	if err := json.Unmarshal(feats, &p.Features); err != nil {
+		return nil, fmt.Errorf("prediction of %d: features: %w", version, err)
+	}
+	if as != nil {
+		if err := json.Unmarshal(as, &p.Assessment); err != nil {
+			return nil, fmt.Errorf("prediction of %d: assessment: %w", version, err)
+		}
+	}
 	return &p, nil
+}
+
+// Assessment returns the stored assessment of a merged change (the
+// prediction made after the merge, for this content), or ErrNotFound.
+func (s *Store) Assessment(ctx context.Context, version int64, sha string) (*assess.Assessment, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT assessment FROM predictions WHERE version=$1 AND sha256=$2 AND pr = 0 AND assessment IS NOT NULL
+		ORDER BY id DESC LIMIT 1`, version, sha).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("assessment of %d: %w", version, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("assessment of %d: %w", version, err)
+	}
+	var a assess.Assessment
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("assessment of %d: %w", version, err)
+	}
+	return &a, nil
 }
 
 // Event is one side effect on one instance, keyed (version, instance, step).
@@ -348,22 +393,12 @@ func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
 	})
 }
 
-// AuthorRollbacks counts past rollbacks of changes by author (a history
-// feature for the model).
-func (s *Store) AuthorRollbacks(ctx context.Context, author string) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM rollbacks r JOIN change_requests c USING (version) WHERE c.author = $1`, author).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("author rollbacks: %w", err)
-	}
-	return n, nil
-}
-
-// HistoryFeatures computes the model's history features for a change by
-// author touching tables: the author's and the tables' smoothed rollback
-// rates and the fleet's rollbacks in the last 7 days.
-func (s *Store) HistoryFeatures(ctx context.Context, author string, tables []string) (map[string]float64, error) {
-	var total, rolled, authorN, authorRB, tableN, tableRB, recent float64
+// PastOutcomes counts the finished and rolled-back changes of the fleet, of
+// author, and of changes touching any of tables, and the fleet's
+// rollbacks in the last 7 days: the input of the history features
+// (assess.History).
+func (s *Store) PastOutcomes(ctx context.Context, author string, tables []string) (model.History, error) {
+	var h model.History
 	err := s.pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE state IN ('done','rolled_back','reverted')),
 			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
@@ -372,18 +407,12 @@ func (s *Store) HistoryFeatures(ctx context.Context, author string, tables []str
 			count(*) FILTER (WHERE tables && $2 AND state IN ('done','rolled_back','reverted')),
 			count(*) FILTER (WHERE tables && $2 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
 			(SELECT count(*) FROM rollbacks WHERE started_at > now() - interval '7 days')
-		FROM change_requests c`, author, tables).Scan(&total, &rolled, &authorN, &authorRB, &tableN, &tableRB, &recent)
+		FROM change_requests c`, author, tables).Scan(&h.Finished, &h.RolledBack, &h.AuthorFinished, &h.AuthorRolledBack,
+		&h.TableFinished, &h.TableRolledBack, &h.RecentRollbacks)
 	if err != nil {
-		return nil, fmt.Errorf("history features: %w", err)
+		return h, fmt.Errorf("history: %w", err)
 	}
-	// Smooth toward the fleet rate with a prior worth 5 changes.
-	const prior = 5.0
-	fleet := (rolled + 0.5) / (total + 1)
-	return map[string]float64{
-		"history_author_rollback_rate": (authorRB + prior*fleet) / (authorN + prior),
-		"history_table_rollback_rate":  (tableRB + prior*fleet) / (tableN + prior),
-		"history_recent_incidents":     recent,
-	}, nil
+	return h, nil
 }
 
 // SetTables records the tables a change touches (from its analysis).

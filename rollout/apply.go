@@ -34,7 +34,6 @@ type options struct {
 	gooseTable string
 	sources    []KPISource
 	judge      *Judge
-	repredict  Repredictor
 	checkpoint func(Checkpoint)
 }
 

@@ -25,10 +25,29 @@ const (
 	StatusFailed Status = "failed"
 )
 
-// Repredictor re-estimates, from the judge's latest decision, the chance
-// that the change is safe (0..1); below RollbackConfig.RollbackBelow the
-// canary is rolled back. The reconciler supplies one from package analysis.
-type Repredictor func(ctx context.Context, d Decision) (float64, error)
+// Repredictor re-scores the change being baked from the judge's latest
+// decision (the live re-prediction). The reconciler supplies one per run
+// (Repredicting) from the change's stored assessment.
+type Repredictor func(ctx context.Context, d Decision) (Reprediction, error)
+
+// Reprediction is a live re-prediction of a change during its bake.
+type Reprediction struct {
+	// Confidence is the probability that the change is safe, given what
+	// the bake has shown so far.
+	Confidence float64 `json:"confidence"`
+	// Prior is the confidence the change had before the bake.
+	Prior float64 `json:"prior"`
+	// Why says in plain words what moved it.
+	Why string `json:"why,omitempty"`
+}
+
+// Predicts reports whether the re-prediction calls for a rollback at
+// threshold below: its confidence is under below, and the bake's evidence
+// (not the prior alone) took it there. A change a human approved at a low
+// confidence is not rolled back for its prior.
+func (p Reprediction) Predicts(below float64) bool {
+	return below > 0 && p.Confidence < below && p.Confidence < p.Prior
+}
 
 // WithSources sets the KPI sources sampled on canary and control.
 func WithSources(sources ...KPISource) Option {
@@ -52,11 +71,6 @@ func WithJudge(j *Judge) Option {
 		o.judge = j
 		return nil
 	}
-}
-
-// WithRepredictor enables the live re-prediction (rollback_below).
-func WithRepredictor(fn Repredictor) Option {
-	return func(o *options) error { o.repredict = fn; return nil }
 }
 
 // WithCheckpoints receives a Checkpoint after every phase change and
@@ -146,7 +160,6 @@ type Canary struct {
 	rollbacker *Rollbacker
 	sources    []KPISource
 	judge      *Judge
-	repredict  Repredictor
 	checkpoint func(Checkpoint)
 	em         emitter
 }
@@ -181,7 +194,7 @@ func NewCanary(canary CanaryConfig, rollback RollbackConfig, opts ...Option) (*C
 		}
 	}
 	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j,
-		repredict: o.repredict, checkpoint: o.checkpoint, em: a.em}, nil
+		checkpoint: o.checkpoint, em: a.em}, nil
 }
 
 // Applier returns the canary's applier (same settings).

@@ -11,8 +11,9 @@ import (
 
 // run is the state of one Run call.
 type run struct {
-	c        *Canary
-	save     func(Checkpoint)
+	c         *Canary
+	save      func(Checkpoint)
+	repredict Repredictor
 	ch       *Change
 	res      *Result
 	waves    []Wave
@@ -53,6 +54,14 @@ func OnCheckpoint(fn func(Checkpoint)) RunOption {
 			r.save = fn
 		}
 	}
+}
+
+// Repredicting re-scores the change after every judged bake interval with
+// fn; when the re-prediction calls for it (Reprediction.Predicts at
+// rollback.rollback_below), the canary is rolled back for a predicted
+// failure.
+func Repredicting(fn Repredictor) RunOption {
+	return func(r *run) { r.repredict = fn }
 }
 
 // States reads, concurrently, whether each instance of fleet holds version
@@ -262,9 +271,15 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			Message: fmt.Sprintf("interval %d: %s: %s", k+1, d.Outcome, d.Reason)})
 		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom, Baseline: r.baseline})
 		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
+		if d.Outcome == Fail && d.Guard != "" {
+			return d
+		}
+		if pd, ok := r.predictedFailure(cctx, d, k+1); ok {
+			return pd
+		}
 		if d.Outcome == Fail {
 			fails++
-			if d.Guard != "" || fails >= c.cfg.ConsecutiveFails || elapsed >= maxBake {
+			if fails >= c.cfg.ConsecutiveFails || elapsed >= maxBake {
 				return d
 			}
 			c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1,
@@ -272,15 +287,6 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			continue
 		}
 		fails = 0
-		if c.repredict != nil && c.rbCfg.RollbackBelow > 0 {
-			p, err := c.repredict(ctx, d)
-			if err == nil && p < c.rbCfg.RollbackBelow {
-				d.Outcome = Fail
-				d.Guard = "rollback_below"
-				d.Reason = fmt.Sprintf("live re-prediction %.3f below rollback_below %.3f", p, c.rbCfg.RollbackBelow)
-				return d
-			}
-		}
 		if elapsed >= bake && d.Outcome == Pass {
 			return d
 		}
@@ -290,6 +296,37 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			return d
 		}
 	}
+}
+
+// GuardPredictedFailure is the Decision.Guard of a canary rolled back by
+// the live re-prediction.
+const GuardPredictedFailure = "predicted_failure"
+
+// predictedFailure re-scores the change after judged interval k and, when
+// the re-prediction calls for a rollback, returns d turned into that
+// verdict. A re-prediction that fails is logged as an event and ignored:
+// the judge still decides.
+func (r *run) predictedFailure(ctx context.Context, d Decision, k int) (Decision, bool) {
+	below := r.c.rbCfg.RollbackThreshold()
+	if r.repredict == nil || below <= 0 {
+		return d, false
+	}
+	p, err := r.repredict(ctx, d)
+	if err != nil {
+		r.c.em.emit(ctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k, Message: "live re-prediction failed: " + err.Error()})
+		return d, false
+	}
+	r.c.em.emit(ctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k,
+		Message: fmt.Sprintf("live re-prediction %.3f (before the bake %.3f, rollback below %.2f)", p.Confidence, p.Prior, below)})
+	if !p.Predicts(below) {
+		return d, false
+	}
+	d.Outcome, d.Guard = Fail, GuardPredictedFailure
+	d.Reason = fmt.Sprintf("predicted failure: the live re-prediction is %.3f (%.3f before the bake), below rollback_below %.2f", p.Confidence, p.Prior, below)
+	if p.Why != "" {
+		d.Reason += ": " + p.Why
+	}
+	return d, true
 }
 
 // rollback reverts the change on every instance of the waves that may

@@ -344,9 +344,10 @@ type RollbackConfig struct {
 	Command string `yaml:"command"`
 	// CommandTimeout bounds Command; default 1m.
 	CommandTimeout time.Duration `yaml:"command_timeout"`
-	// RollbackBelow rolls back when a live re-prediction over the observed
-	// KPIs falls below it (0..1); 0 disables it.
-	RollbackBelow float64 `yaml:"rollback_below"`
+	// RollbackBelow rolls back when the live re-prediction over the
+	// observed KPIs falls below it because of what the bake showed (see
+	// Reprediction.Predicts); 0 disables it. Default (nil) 0.2.
+	RollbackBelow *float64 `yaml:"rollback_below"`
 	// LockTimeout is the lock_timeout of the rollback transaction; default 1s.
 	LockTimeout time.Duration `yaml:"lock_timeout"`
 	// Retries of the rollback transaction after a lock timeout; default 60.
@@ -379,6 +380,21 @@ func (r *RollbackConfig) SetDefaults() {
 	if r.DrainTimeout == 0 {
 		r.DrainTimeout = 5 * time.Second
 	}
+	if r.RollbackBelow == nil {
+		d := DefaultRollbackBelow
+		r.RollbackBelow = &d
+	}
+}
+
+// DefaultRollbackBelow is the default rollback.rollback_below.
+const DefaultRollbackBelow = 0.2
+
+// RollbackThreshold is rollback_below with its default (0: off).
+func (r RollbackConfig) RollbackThreshold() float64 {
+	if r.RollbackBelow == nil {
+		return DefaultRollbackBelow
+	}
+	return *r.RollbackBelow
 }
 
 // Validate reports every invalid value, each error naming its key.
@@ -406,8 +422,8 @@ func (r *RollbackConfig) Validate() error {
 			errs = append(errs, cfgErr(fmt.Sprintf("rollback.app_roles[%d]", i), "empty role"))
 		}
 	}
-	if r.RollbackBelow < 0 || r.RollbackBelow >= 1 {
-		errs = append(errs, cfgErr("rollback.rollback_below", "%v: want 0 (off) or a probability in (0, 1)", r.RollbackBelow))
+	if rb := r.RollbackThreshold(); rb < 0 || rb >= 1 {
+		errs = append(errs, cfgErr("rollback.rollback_below", "%v: want 0 (off) or a probability in (0, 1)", rb))
 	}
 	if r.LockTimeout <= 0 {
 		errs = append(errs, cfgErr("rollback.lock_timeout", "must be > 0, got %s", r.LockTimeout))

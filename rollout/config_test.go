@@ -123,7 +123,8 @@ func TestConfigValidateNamesKey(t *testing.T) {
 			return r.Validate()
 		}, "rollback.app_roles"},
 		{"rollback_below out of range", func() error {
-			r := RollbackConfig{RollbackBelow: 1.5}
+			bad := 1.5
+			r := RollbackConfig{RollbackBelow: &bad}
 			r.SetDefaults()
 			return r.Validate()
 		}, "rollback.rollback_below"},

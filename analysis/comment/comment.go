@@ -13,14 +13,9 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
-
-// Item is one migration of a comment.
-type Item struct {
-	Report     *analysis.Report
-	Prediction model.Prediction
-}
 
 // Options tune the rendering. The zero value renders a full comment.
 type Options struct {
@@ -31,8 +26,8 @@ type Options struct {
 	MaxSQL int
 }
 
-// Write renders the items as one Markdown comment.
-func Write(w io.Writer, items []Item, opt Options) error {
+// Write renders the assessments as one Markdown comment.
+func Write(w io.Writer, items []*assess.Assessment, opt Options) error {
 	if opt.ApproveHint == "" {
 		opt.ApproveHint = "comment `/schemacanary approve` to roll it out anyway"
 	}
@@ -57,14 +52,14 @@ func Write(w io.Writer, items []Item, opt Options) error {
 	return err
 }
 
-// String renders the items as one Markdown comment.
-func String(items []Item, opt Options) string {
+// String renders the assessments as one Markdown comment.
+func String(items []*assess.Assessment, opt Options) string {
 	var b strings.Builder
 	_ = Write(&b, items, opt) // strings.Builder does not fail
 	return b.String()
 }
 
-func writeItem(b *strings.Builder, it Item, opt Options) {
+func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 	r, p := it.Report, it.Prediction
 	fmt.Fprintf(b, "### %s `%s`\n\n", decisionIcon(p.Decision), filepath.Base(r.Path))
 	switch p.Decision {
@@ -75,6 +70,7 @@ func writeItem(b *strings.Builder, it Item, opt Options) {
 		fmt.Fprintf(b, "**Confidence %.0f%%** that this change deploys without a rollback: **needs approval** (threshold %.0f%%); %s.\n\n",
 			100*p.Confidence, 100*p.Threshold, opt.ApproveHint)
 	}
+	writeMeasured(b, it)
 	if len(p.Reasons) > 0 {
 		b.WriteString("| | reason | effect |\n| --- | --- | ---: |\n")
 		for _, rs := range p.Reasons {
@@ -84,6 +80,39 @@ func writeItem(b *strings.Builder, it Item, opt Options) {
 	}
 	writeLocks(b, r, opt)
 	writeFindings(b, r)
+}
+
+// writeMeasured says what was checked on a live target, or that nothing
+// was.
+func writeMeasured(b *strings.Builder, a *assess.Assessment) {
+	live := a.Report.Live
+	if live == nil {
+		b.WriteString("Not checked against a live database: table sizes, traffic, the workload, the dry run and the data checks were not measured; the model takes those features at their training mean.\n\n")
+		return
+	}
+	counts := map[string]int{}
+	for _, d := range live.DataChecks {
+		counts[d.Outcome]++
+	}
+	checks := "no data check applies"
+	if n := len(live.DataChecks); n > 0 {
+		var parts []string
+		for _, o := range []string{analysis.CheckPassed, analysis.CheckFailed, analysis.CheckNotRun, analysis.CheckDisabled} {
+			if counts[o] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
+			}
+		}
+		checks = fmt.Sprintf("%d data check%s (%s)", n, plural(n), strings.Join(parts, ", "))
+	}
+	fmt.Fprintf(b, "Checked against the live database: dry run on a schema-only copy %s; %s; oldest open transaction %.0f s.\n\n",
+		live.DryRun, checks, live.OldestXactSeconds)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func writeLocks(b *strings.Builder, r *analysis.Report, opt Options) {

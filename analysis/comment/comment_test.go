@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
@@ -75,7 +76,7 @@ func TestMarkdownCarriesPredictionReasonsAndLocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		md := String([]Item{{Report: rep, Prediction: p}}, Options{})
+		md := String([]*assess.Assessment{{Report: rep, Prediction: p}}, Options{})
 		want := []string{
 			fmt.Sprintf("**Confidence %.0f%%**", 100*p.Confidence),
 			"`0042_change.sql`",

@@ -140,8 +140,8 @@ func TestRunMeasuresRealOutcomes(t *testing.T) {
 		if rec.Outcome.BaselineCalls < 20 {
 			t.Errorf("record %d: only %d baseline calls at 80/s", rec.Index, rec.Outcome.BaselineCalls)
 		}
-		if _, ok := rec.Features[FeatureOldestXactSeconds]; !ok {
-			t.Errorf("record %d: no %s", rec.Index, FeatureOldestXactSeconds)
+		if _, ok := rec.Features[analysis.FeatureOldestXactSeconds]; !ok {
+			t.Errorf("record %d: no %s", rec.Index, analysis.FeatureOldestXactSeconds)
 		}
 	}
 	again := append([]Record(nil), recs...)
@@ -162,7 +162,7 @@ func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600
 
 // The workload features see which columns and indexes the running queries
 // use, so a rename of a used column differs from one of an unused column.
-func TestWorkloadFeaturesSeeWhatTheLoadUses(t *testing.T) {
+func TestLiveFeaturesSeeWhatTheLoadUses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := labPool(t)
@@ -207,19 +207,19 @@ func TestWorkloadFeaturesSeeWhatTheLoadUses(t *testing.T) {
 		var f map[string]float64
 		// Index statistics reach the shared view asynchronously.
 		for try := 0; try < 20; try++ {
-			if f, err = WorkloadFeatures(ctx, db, []string{tc.sql}); err != nil {
+			if f, err = liveFeatures(ctx, db, []string{tc.sql}); err != nil {
 				t.Fatal(err)
 			}
-			if !tc.scans || f[FeatureDroppedIndexScans] > 0 {
+			if !tc.scans || f[analysis.FeatureDroppedIndexScans] > 0 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if got := f[FeatureWorkloadRefs] > 0; got != tc.refs {
-			t.Errorf("%s: workload refs %v, want > 0: %v", tc.sql, f[FeatureWorkloadRefs], tc.refs)
+		if got := f[analysis.FeatureWorkloadRefs] > 0; got != tc.refs {
+			t.Errorf("%s: workload refs %v, want > 0: %v", tc.sql, f[analysis.FeatureWorkloadRefs], tc.refs)
 		}
-		if got := f[FeatureDroppedIndexScans] > 0; got != tc.scans {
-			t.Errorf("%s: dropped index scans %v, want > 0: %v", tc.sql, f[FeatureDroppedIndexScans], tc.scans)
+		if got := f[analysis.FeatureDroppedIndexScans] > 0; got != tc.scans {
+			t.Errorf("%s: dropped index scans %v, want > 0: %v", tc.sql, f[analysis.FeatureDroppedIndexScans], tc.scans)
 		}
 	}
 }

@@ -35,9 +35,9 @@ type Record struct {
 	NoTransaction bool     `json:"no_transaction,omitempty"`
 	// Context is the live catalog context the analysis saw.
 	Context map[string]analysis.TableStats `json:"context,omitempty"`
-	// Live are measured features that are not part of the report
-	// (FeatureOldestXactSeconds, FeatureWorkloadRefs,
-	// FeatureDroppedIndexScans, FeatureBaselineP50, FeatureBaselineP99).
+	// Live are measured features that are not part of the offline report:
+	// analysis.LiveFeatureDocs (measured by analysis.MeasureLive) and
+	// FeatureBaselineP50, FeatureBaselineP99.
 	Live map[string]float64 `json:"live,omitempty"`
 	// Outcome is what was measured.
 	Outcome Outcome `json:"outcome"`
@@ -68,12 +68,6 @@ type Outcome struct {
 	// Repaired is set when Down did not restore the table and it was rebuilt.
 	Repaired bool `json:"repaired,omitempty"`
 }
-
-// FeatureOldestXactSeconds is the age of the oldest open transaction in the
-// database (other than schemacanary's own) when the migration starts: a
-// long transaction makes any lock that conflicts with it queue the traffic
-// behind it. The reconciler measures it the same way before a canary.
-const FeatureOldestXactSeconds = "live_oldest_xact_seconds"
 
 // Baseline KPI features: the application's median and p99 latency (ms)
 // right before the change, as ln(1+ms). A busy server turns a short lock

@@ -72,18 +72,13 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	if anaErr != nil {
 		return rec, anaErr
 	}
-	age, err := oldestTransactionAge(ctx, ln.db)
-	if err != nil {
-		return rec, err
-	}
 	// The load has run for a whole baseline, so its statistics are
 	// flushed: measure what it uses right before the apply, as the
 	// reconciler does before a canary.
-	live, err := WorkloadFeatures(ctx, ln.db, up)
+	live, err := liveFeatures(ctx, ln.db, up)
 	if err != nil {
 		return rec, err
 	}
-	live[FeatureOldestXactSeconds] = age
 	for k, v := range baselineFeatures(gen.Snapshot(), baseStart, time.Now()) {
 		live[k] = v
 	}
@@ -264,17 +259,6 @@ func holdReadTransaction(ctx context.Context, db *pgxpool.Pool, table string, de
 		return err
 	}
 	return tx.Commit(ctx)
-}
-
-// oldestTransactionAge is the age in seconds of the oldest open transaction
-// of another session in the current database.
-func oldestTransactionAge(ctx context.Context, db *pgxpool.Pool) (float64, error) {
-	var age float64
-	err := db.QueryRow(ctx, oldestXactSQL).Scan(&age)
-	if err != nil {
-		return 0, fmt.Errorf("oldest transaction: %w", err)
-	}
-	return age, nil
 }
 
 // lockSampler counts sessions waiting for a lock at a fixed interval.

@@ -128,16 +128,3 @@ func TestScoreBrierAndCalibrationTable(t *testing.T) {
 		t.Errorf("calibration table %+v", bins)
 	}
 }
-
-func TestTimeFeaturesAreCyclical(t *testing.T) {
-	t.Parallel()
-	a := TimeFeatures(mustTime("2026-11-22T23:30:00Z")) // Sunday
-	b := TimeFeatures(mustTime("2026-11-23T00:30:00Z")) // Monday
-	d := math.Hypot(a[FeatureHourSin]-b[FeatureHourSin], a[FeatureHourCos]-b[FeatureHourCos])
-	if d > 0.3 {
-		t.Errorf("23:30 and 00:30 are %.2f apart on the circle", d)
-	}
-	if a[FeatureWeekend] != 1 || b[FeatureWeekend] != 0 {
-		t.Errorf("weekend flags %v %v", a[FeatureWeekend], b[FeatureWeekend])
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Features is a named numeric feature vector. It has the same shape as
@@ -14,8 +13,7 @@ import (
 type Features map[string]float64
 
 // Feature names the package itself defines. The analysis package defines the
-// DDL and catalog features; the reconciler supplies history and time
-// features under these names.
+// DDL and catalog features; history features come from History.
 const (
 	// FeatureHistoryAuthorRollbackRate is the fraction of the author's past
 	// changes that were rolled back (smoothed toward the fleet rate).
@@ -25,32 +23,7 @@ const (
 	// FeatureHistoryRecentIncidents counts rollbacks on the fleet in the
 	// last 7 days.
 	FeatureHistoryRecentIncidents = "history_recent_incidents"
-	// FeatureHourSin, FeatureHourCos, FeatureWeekdaySin and FeatureWeekdayCos
-	// place the deployment time on the daily and weekly circles.
-	FeatureHourSin    = "time_hour_sin"
-	FeatureHourCos    = "time_hour_cos"
-	FeatureWeekdaySin = "time_weekday_sin"
-	FeatureWeekdayCos = "time_weekday_cos"
-	// FeatureWeekend is 1 on Saturday and Sunday (UTC).
-	FeatureWeekend = "time_weekend"
 )
-
-// TimeFeatures encodes t (in UTC) cyclically: 23:00 and 01:00 are close,
-// and so are Sunday and Monday.
-func TimeFeatures(t time.Time) Features {
-	t = t.UTC()
-	h := (float64(t.Hour()) + float64(t.Minute())/60) / 24 * 2 * math.Pi
-	wd := float64(t.Weekday()) / 7 * 2 * math.Pi
-	weekend := 0.0
-	if t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
-		weekend = 1
-	}
-	return Features{
-		FeatureHourSin: math.Sin(h), FeatureHourCos: math.Cos(h),
-		FeatureWeekdaySin: math.Sin(wd), FeatureWeekdayCos: math.Cos(wd),
-		FeatureWeekend: weekend,
-	}
-}
 
 // Merge returns a new vector with the features of all sets; later sets win
 // on equal names.

@@ -67,6 +67,9 @@ type Model struct {
 	Interactions []Interaction `json:"interactions,omitempty"`
 	Calibration  Platt         `json:"calibration"`
 	Metrics      Metrics       `json:"metrics"`
+	// Live re-scores a change during its bake (Repredict); nil when the
+	// model was trained without outcomes to fit it on.
+	Live *LiveStage `json:"live,omitempty"`
 }
 
 // Decision is what a prediction recommends.
@@ -117,6 +120,9 @@ type Prediction struct {
 	Missing []string `json:"missing,omitempty"`
 	// ModelVersion is the Version of the model that predicted.
 	ModelVersion string `json:"model_version"`
+	// Held is set when an Adjustment requires a human approval whatever
+	// the confidence (Decision is then needs_approval).
+	Held bool `json:"held,omitempty"`
 }
 
 // PredictOption adjusts one prediction.
@@ -128,11 +134,11 @@ type predictConfig struct {
 }
 
 // WithThreshold decides against t instead of the model's threshold; t must
-// lie in (0,1).
+// lie in (0,1] (1: nothing proceeds without an approval).
 func WithThreshold(t float64) PredictOption {
 	return func(c *predictConfig) error {
-		if !(t > 0 && t < 1) {
-			return fmt.Errorf("model: threshold %v not in (0,1)", t)
+		if !(t > 0 && t <= 1) {
+			return fmt.Errorf("model: threshold %v not in (0,1]", t)
 		}
 		c.threshold = t
 		return nil
@@ -233,6 +239,11 @@ func Unmarshal(b []byte) (*Model, error) {
 	for _, c := range m.Coefficients {
 		if !(c.Scale > 0) || c.Name == "" {
 			return nil, fmt.Errorf("%w: coefficient %q has scale %v", ErrFormat, c.Name, c.Scale)
+		}
+	}
+	if m.Live != nil {
+		if err := m.Live.validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrFormat, err)
 		}
 	}
 	return &m, nil

@@ -47,6 +47,15 @@ func flag(yes, no string) func(float64, Features) string {
 // phrases maps known feature names to their plain-words description. It is
 // read-only.
 var phrases = map[string]func(v float64, f Features) string{
+	EvidenceLatency: func(v float64, _ Features) string {
+		return fmt.Sprintf("the canary's queries are %.1fx slower (significant)", math.Exp(v))
+	},
+	EvidenceErrors: func(v float64, _ Features) string {
+		return fmt.Sprintf("the canary's error rate is up %.2f%% (significant)", 100*v)
+	},
+	EvidenceLockWaits: func(v float64, _ Features) string {
+		return fmt.Sprintf("%.0f more sessions wait for locks on the canary (significant)", math.Expm1(v))
+	},
 	FeatureRisk: func(v float64, _ Features) string {
 		if v <= 0 {
 			return "the author gave no risk label"
@@ -183,11 +192,6 @@ var phrases = map[string]func(v float64, f Features) string{
 	FeatureHistoryRecentIncidents: func(v float64, _ Features) string {
 		return fmt.Sprintf("%.0f rollback%s on the fleet in the last 7 days", v, plural(v))
 	},
-	FeatureHourSin:    func(float64, Features) string { return "time of day" },
-	FeatureHourCos:    func(float64, Features) string { return "time of day" },
-	FeatureWeekdaySin: func(float64, Features) string { return "day of the week" },
-	FeatureWeekdayCos: func(float64, Features) string { return "day of the week" },
-	FeatureWeekend:    flag("deployed on a weekend", "deployed on a weekday"),
 }
 
 func humanBytes(b float64) string {

@@ -24,6 +24,7 @@ type trainConfig struct {
 	source       string
 	now          func() time.Time
 	heldOutFrac  float64
+	live         *LiveStage
 }
 
 func defaultTrainConfig() trainConfig {
@@ -107,6 +108,20 @@ func WithFeatures(names ...string) TrainOption {
 	}
 }
 
+// WithLiveStage attaches a live stage fitted elsewhere (e.g. on lab trials,
+// kept when a model is retrained from history); nil attaches none.
+func WithLiveStage(ls *LiveStage) TrainOption {
+	return func(c *trainConfig) error {
+		if ls != nil {
+			if err := ls.validate(); err != nil {
+				return fmt.Errorf("model: %w", err)
+			}
+		}
+		c.live = ls
+		return nil
+	}
+}
+
 // WithSource records what the model was trained on ("lab", "history").
 func WithSource(s string) TrainOption {
 	return func(c *trainConfig) error { c.source = s; return nil }
@@ -176,7 +191,7 @@ func train(ctx context.Context, ds Dataset, cfg trainConfig) (*Model, error) {
 	m := &Model{
 		Format: FormatVersion, TrainedAt: cfg.now().UTC(), Source: cfg.source,
 		Lambda: cfg.lambda, Threshold: cfg.threshold, Intercept: full.intercept,
-		Interactions: cfg.interactions, Calibration: platt,
+		Interactions: cfg.interactions, Calibration: platt, Live: cfg.live,
 	}
 	for j, c := range cols {
 		c.Weight = full.coef[j]
@@ -256,5 +271,11 @@ func versionOf(m *Model) string {
 	put(m.Intercept)
 	put(m.Calibration.A)
 	put(m.Calibration.B)
+	if m.Live != nil {
+		put(m.Live.Intercept)
+		for _, n := range EvidenceNames() {
+			put(m.Live.Weights[n])
+		}
+	}
 	return "lr-" + m.Source + "-" + hex.EncodeToString(h.Sum(nil))[:10]
 }

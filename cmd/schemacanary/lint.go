@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -20,13 +19,11 @@ import (
 )
 
 type lintFlags struct {
-	dsn, dsnEnv      string
+	target           targetFlags
 	format           string
 	pgVersion        int
 	assumeInTx       bool
 	include, exclude []string
-	sample           time.Duration
-	calibrationCache string
 }
 
 func newLintCmd() *cobra.Command {
@@ -51,7 +48,15 @@ database: rows, bytes, indexes, and writes/scans per second over
 --sample-interval; the server's rewrite throughput is measured once (a
 CREATE TABLE AS of a sample inside a rolled-back transaction) and cached in
 --calibration-cache, so findings read e.g. "rewrites public.orders (12 GB, est.
-3 min under ACCESS EXCLUSIVE, 400 writes/s blocked)".
+3 min under ACCESS EXCLUSIVE, 400 writes/s blocked)". With a DSN the Up
+section is also dry-run on a schema-only scratch copy of the database
+(--dry-run; needs CREATEDB, pg_dump and psql) and the rows are checked for
+what will certainly fail (--data-checks): both read the target only. A check
+that cannot run is reported (rule check-not-run), never passed silently.
+
+Every rule has a class (docs/rules/README.md). Findings of the class "fails"
+(the change cannot succeed as written) cannot be ignored or excluded, and
+"schemacanary predict" scores such a change at most 0.05.
 
 Silence a finding with a comment on the line before the statement:
   -- schemacanary:ignore <rule-id> <reason>
@@ -66,15 +71,12 @@ Exit status: 0 no error-severity finding, 1 at least one, 2 usage or I/O error.`
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.dsn, "dsn", "", "PostgreSQL connection string for live table context (prefer --dsn-env)")
-	fl.StringVar(&f.dsnEnv, "dsn-env", "", "name of the environment variable holding the DSN")
+	f.target.register(fl)
 	fl.StringVar(&f.format, "format", "text", "output format: "+strings.Join(analysis.Formats, ", "))
 	fl.IntVar(&f.pgVersion, "pg-version", 15, "major version of the target PostgreSQL (with a DSN, the server's own)")
 	fl.BoolVar(&f.assumeInTx, "assume-in-transaction", false, "plain SQL files run inside one transaction (goose files always do unless NO TRANSACTION)")
 	fl.StringSliceVar(&f.include, "include", nil, "opt-in rules to enable (e.g. require-table-schema)")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "rules to disable")
-	fl.DurationVar(&f.sample, "sample-interval", 2*time.Second, "interval between the two pg_stat_user_tables samples (0: no rates)")
-	fl.StringVar(&f.calibrationCache, "calibration-cache", defaultCalibrationCache(), "file caching the server's measured rewrite throughput (\"\": measure every run)")
 	return cmd
 }
 
@@ -99,23 +101,15 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	if len(f.exclude) > 0 {
 		opts = append(opts, analysis.WithDisabledRules(f.exclude...))
 	}
-	dsn := f.dsn
-	if f.dsnEnv != "" {
-		dsn = os.Getenv(f.dsnEnv)
-		if dsn == "" {
-			return &exitError{code: 2, msg: fmt.Sprintf("--dsn-env: $%s is empty", f.dsnEnv)}
-		}
+	target, err := f.target.open(ctx)
+	if err != nil {
+		return err
 	}
-	if dsn != "" {
-		cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(f.sample),
-			analysis.WithCalibrationCache(f.calibrationCache))
-		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
-		}
-		defer cat.Close()
-		opts = append(opts, analysis.WithCatalog(cat), analysis.WithPostgresVersion(cat.ServerMajor()))
+	if target != nil {
+		defer target.Close()
+		opts = append(opts, analysis.WithCatalog(target.Catalog()), analysis.WithPostgresVersion(target.Catalog().ServerMajor()))
 	}
-	reports, err := lintFiles(ctx, files, opts)
+	reports, err := lintFiles(ctx, files, opts, target)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -138,14 +132,14 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 // safe for concurrent use) and returns the reports in file order. One
 // worker per core takes the next file in turn: a goroutine per file would
 // pay again for growing its stack through the parse tree's recursion.
-func lintFiles(ctx context.Context, files []string, opts []analysis.Option) ([]*analysis.Report, error) {
+func lintFiles(ctx context.Context, files []string, opts []analysis.Option, target *analysis.Target) ([]*analysis.Report, error) {
 	reports := make([]*analysis.Report, len(files))
 	var next atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		g.Go(func() error {
 			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
-				r, err := lintFile(ctx, files[i], opts)
+				r, err := lintFile(ctx, files[i], opts, target)
 				if err != nil {
 					return err
 				}
@@ -160,9 +154,10 @@ func lintFiles(ctx context.Context, files []string, opts []analysis.Option) ([]*
 	return reports, nil
 }
 
-// lintFile reads and analyzes one file; a file goose cannot parse becomes
-// a report with one goose-syntax finding.
-func lintFile(ctx context.Context, path string, opts []analysis.Option) (*analysis.Report, error) {
+// lintFile reads and analyzes one file, and inspects it on the target when
+// there is one; a file goose cannot parse becomes a report with one
+// goose-syntax finding.
+func lintFile(ctx context.Context, path string, opts []analysis.Option, target *analysis.Target) (*analysis.Report, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -171,7 +166,11 @@ func lintFile(ctx context.Context, path string, opts []analysis.Option) (*analys
 	if err != nil {
 		return parseErrorReport(path, err), nil
 	}
-	return analysis.Analyze(ctx, m, opts...)
+	rep, err := analysis.Analyze(ctx, m, opts...)
+	if err != nil || target == nil {
+		return rep, err
+	}
+	return rep, target.Inspect(ctx, m, rep)
 }
 
 // sqlFiles expands directories into their *.sql files (sorted), keeping

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
@@ -20,34 +21,14 @@ type runningDaemon struct {
 	done   chan error
 }
 
-// harmfulFate says what the threshold means for the harmful change.
-func harmfulFate(conf, threshold float64) string {
-	if conf < threshold {
-		return "is flagged too (its author will approve it anyway, and the canary decides)"
-	}
-	return "proceeds (the canary must catch it)"
-}
-
 // startDaemon writes the demo config, builds the daemon and runs it until
 // stop.
 func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	if err := writeControlDSN(e.dir, e.clusters.ControlDSN); err != nil {
 		return nil, err
 	}
-	threshold, conf, err := chooseThreshold(ctx, e.opts.Model, e.clusters.Fleet[0].DSN)
-	switch {
-	case errors.Is(err, errRanking):
-		e.p.line("note: %v (safe %.2f, harmful %.2f, risky %.2f); using threshold %.2f: the risky change waits for approval, and so may the others (their authors will approve them)",
-			err, conf["safe"], conf["harmful"], conf["risky"], threshold)
-	case err != nil:
-		return nil, err
-	case threshold == defaultThreshold:
-		e.p.line("prediction.threshold %.2f (the default): safe %.2f proceeds, risky %.2f waits for approval, harmful %.2f %s",
-			threshold, conf["safe"], conf["risky"], conf["harmful"], harmfulFate(conf["harmful"], threshold))
-	default:
-		e.p.line("prediction.threshold %.2f: between the risky change (%.2f) and the safe one (%.2f), so the risky one waits for approval; harmful %.2f %s",
-			threshold, conf["risky"], conf["safe"], conf["harmful"], harmfulFate(conf["harmful"], threshold))
-	}
+	threshold := model.DefaultThreshold
+	e.p.line("prediction.threshold %.2f (the default), the bootstrap model: each change is assessed when it reaches the head of the queue", threshold)
 	path, err := writeConfig(e.dir, configData{RepoURL: e.repo.URL(), Fleet: e.clusters.Fleet, T: e.opts.Timing,
 		Threshold: threshold, Model: e.opts.Model})
 	if err != nil {
