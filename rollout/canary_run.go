@@ -14,13 +14,13 @@ type run struct {
 	c         *Canary
 	save      func(Checkpoint)
 	repredict Repredictor
-	ch       *Change
-	res      *Result
-	waves    []Wave
-	control  []Instance
-	byName   map[string]*InstanceResult
-	mu       sync.Mutex
-	baseline []Sample
+	ch        *Change
+	res       *Result
+	waves     []Wave
+	control   []Instance
+	byName    map[string]*InstanceResult
+	mu        sync.Mutex
+	baseline  []Sample
 }
 
 func (r *run) inst(name string) *InstanceResult {
