@@ -179,3 +179,16 @@ func FitLive(ctx context.Context, ex []LiveExample) (*LiveStage, error) {
 	}
 	return ls, ls.validate()
 }
+
+// WithLive returns a copy of m with ls as its live stage, versioned anew.
+func (m *Model) WithLive(ls *LiveStage) (*Model, error) {
+	if ls != nil {
+		if err := ls.validate(); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	out := *m
+	out.Live = ls
+	out.Version = versionOf(&out)
+	return &out, nil
+}

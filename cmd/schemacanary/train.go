@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/schemacanary/schemacanary/analysis/lab"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
@@ -101,7 +103,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		if err := m.WriteText(out, 15); err != nil {
 			return err
 		}
-		return saveModel(cmd, m, f.out)
+		return saveModel(cmd, m, f)
 	}
 	cmp, err := model.Compare(ctx, ds, model.Baselines(), variants, common...)
 	if err != nil {
@@ -122,7 +124,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if err != nil {
 		return err
 	}
-	return saveModel(cmd, m, f.out)
+	return saveModel(cmd, m, f)
 }
 
 func writeComparison(cmd *cobra.Command, cmp *model.Comparison, format string) error {
@@ -156,14 +158,33 @@ func writeComparison(cmd *cobra.Command, cmp *model.Comparison, format string) e
 	}
 }
 
-func saveModel(cmd *cobra.Command, m *model.Model, path string) error {
-	if path == "" {
+// saveModel writes m to --out, with the live stage (the re-prediction
+// during a bake) fitted on the dataset's trial outcomes when it has them
+// (the lab's records do; exported history does not).
+func saveModel(cmd *cobra.Command, m *model.Model, f trainFlags) error {
+	if f.out == "" {
 		return nil
 	}
-	if err := m.Save(path); err != nil {
+	recs, err := lab.ReadRecords(f.data)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	ls, err := lab.FitLiveStage(cmd.Context(), recs, m)
+	switch {
+	case errors.Is(err, model.ErrEmptyDataset):
+		fmt.Fprintln(cmd.ErrOrStderr(), "no trial outcomes in the data: the model has no live stage (rollback_below has no effect with it)")
+	case err != nil:
+		return err
+	default:
+		if m, err = m.WithLive(ls); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "live stage fitted on %d trials: intercept %+.2f, weights %v\n", ls.Examples, ls.Intercept, ls.Weights)
+	}
+	if err := m.Save(f.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "model %s written to %s\n", m.Version, path)
+	fmt.Fprintf(cmd.ErrOrStderr(), "model %s written to %s\n", m.Version, f.out)
 	return nil
 }
 
