@@ -41,8 +41,10 @@ var safeIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 
 // measureWorkload sets live.WorkloadRefs and live.DroppedIndexScans for
 // what rep's Up section removes. pg_stat_statements entries are matched by
-// whole-word table (and column) names in their normalized text; without
-// the extension the references count as 0 and WorkloadStats is false.
+// whole-word table (and column) names in their normalized text; when the
+// view cannot be read the references count as 0 and WorkloadStats is
+// false. conn must not be inside a transaction (a failed read would abort
+// it).
 func measureWorkload(ctx context.Context, conn Querier, rep *Report, live *LiveContext) error {
 	rm := removalsOf(rep)
 	var patterns [][2]string // table regex, column regex ("" = any)
@@ -63,9 +65,7 @@ func measureWorkload(ctx context.Context, conn Querier, rep *Report, live *LiveC
 			}
 		}
 	}
-	err := conn.QueryRow(ctx, `SELECT to_regclass('pg_stat_statements') IS NOT NULL
-AND current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%'`).Scan(&live.WorkloadStats)
-	if err != nil {
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('pg_stat_statements') IS NOT NULL`).Scan(&live.WorkloadStats); err != nil {
 		return fmt.Errorf("workload: %w", err)
 	}
 	if live.WorkloadStats && len(patterns) > 0 {
@@ -80,8 +80,14 @@ AND current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%'`).Sc
 		q := `SELECT count(*)::float8 FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0
 AND query ~* '^\s*(select|insert|update|delete|with)\M' AND (` + strings.Join(conds, " OR ") + ")"
+		// The view exists but may not be readable: the library not in
+		// shared_preload_libraries, or a role that may not see query texts
+		// of other users. Then the workload is unknown, not an error.
 		if err := conn.QueryRow(ctx, q).Scan(&live.WorkloadRefs); err != nil {
-			return fmt.Errorf("workload references: %w", err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			live.WorkloadStats, live.WorkloadRefs = false, 0
 		}
 	}
 	if len(rm.indexes) > 0 {

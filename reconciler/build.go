@@ -16,6 +16,26 @@ import (
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
+// NewAssessor builds the daemon's Assessor from its config: the threshold,
+// the history of the control store, the models, and (with
+// prediction.live_catalog) the canary instance as the live target. Build
+// uses it; so does the test that holds `predict --dsn` to the daemon's
+// assessment. Call the returned function to release the target.
+func NewAssessor(ctx context.Context, cfg *Config, fleet *rollout.Fleet, history assess.History, models assess.ModelSource, log *slog.Logger, red *Redactor) (*assess.Assessor, func(), error) {
+	opts := []assess.Option{assess.WithThreshold(cfg.Prediction.Threshold), assess.WithHistory(history)}
+	done := func() {}
+	if target := openTarget(ctx, cfg, fleet, log, red); target != nil {
+		done = target.Close
+		opts = append(opts, assess.WithTarget(target))
+	}
+	a, err := assess.New(models, opts...)
+	if err != nil {
+		done()
+		return nil, nil, fmt.Errorf("prediction: %w", err)
+	}
+	return a, done, nil
+}
+
 // openTarget opens the live target changes are assessed against: the first
 // instance of the canary wave, which no change has touched when it is
 // assessed. It returns nil (and logs why) when prediction.live_catalog is
@@ -149,15 +169,11 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	log.Info("model loaded", "model", m.Version, "from", from)
 	models := NewModels(m)
 	d.Retrainer = NewRetrainer(store, models, cfg.Prediction.MinHistory, log, d.Metrics)
-	assessOpts := []assess.Option{assess.WithThreshold(cfg.Prediction.Threshold), assess.WithHistory(store)}
-	if target := openTarget(ctx, cfg, fleet, log, red); target != nil {
-		d.closers = append(d.closers, target.Close)
-		assessOpts = append(assessOpts, assess.WithTarget(target))
-	}
-	assessor, err := assess.New(models, assessOpts...)
+	assessor, closeAssessor, err := NewAssessor(ctx, cfg, fleet, store, models, log, red)
 	if err != nil {
 		return nil, err
 	}
+	d.closers = append(d.closers, closeAssessor)
 	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
 		WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),

@@ -90,9 +90,10 @@ func TestReconcileThreeStories(t *testing.T) {
 	if got := w.state(t, 2); got != StateRolledBack {
 		t.Errorf("harmful: %s, want rolled_back", got)
 	}
-	// The rolled back change holds the queue: the risky one is only predicted.
-	if got := w.state(t, 3); got != StatePredicted {
-		t.Errorf("risky behind a held change: %s, want predicted", got)
+	// The rolled back change holds the queue: the risky one is assessed
+	// only when it reaches the head, against the schema it will meet.
+	if got := w.state(t, 3); got != StateDiscovered {
+		t.Errorf("risky behind a held change: %s, want discovered", got)
 	}
 	if !strings.Contains(res.Waiting, "revert") {
 		t.Errorf("waiting = %q, want the revert", res.Waiting)
@@ -170,8 +171,8 @@ func TestReconcileSkipReleasesQueue(t *testing.T) {
 	if got := w.state(t, 1); got != StateRolledBack {
 		t.Fatalf("broken: %s, want rolled_back", got)
 	}
-	if got := w.state(t, 2); got != StatePredicted {
-		t.Fatalf("next: %s, want predicted (held)", got)
+	if got := w.state(t, 2); got != StateDiscovered {
+		t.Fatalf("next: %s, want discovered (held, not assessed yet)", got)
 	}
 	if err := w.store.Skip(context.Background(), 1, "ops"); err != nil {
 		t.Fatal(err)

@@ -30,20 +30,23 @@ func (p Prediction) Adjust(adj ...Adjustment) Prediction {
 	out.Reasons = nil
 	out.Contributions = nil
 	hold := false
+	capAt := 1.0
 	for _, a := range adj {
 		before := out.Logit
 		if a.Penalty > 0 {
 			out.Logit -= a.Penalty
 		}
-		if a.Cap > 0 && out.Logit > logit(a.Cap) {
-			out.Logit = logit(a.Cap)
+		if a.Cap > 0 {
+			capAt = math.Min(capAt, a.Cap)
+			out.Logit = math.Min(out.Logit, logit(a.Cap))
 		}
 		hold = hold || a.Hold
 		out.Reasons = append(out.Reasons, Reason{Feature: a.Feature, Value: 1, Text: a.Text, Contribution: out.Logit - before})
 	}
 	out.Contributions = append(append([]Reason(nil), out.Reasons...), p.Contributions...)
 	out.Reasons = append(out.Reasons, p.Reasons...)
-	out.Confidence = sigmoid(out.Logit)
+	// min: sigmoid(logit(c)) may round a hair above c.
+	out.Confidence = math.Min(sigmoid(out.Logit), capAt)
 	out.Held = out.Held || hold
 	out.Decision = DecisionNeedsApproval
 	if out.Confidence >= out.Threshold && !out.Held {
