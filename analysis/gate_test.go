@@ -80,7 +80,9 @@ func TestCertainFailuresCannotBeSilenced(t *testing.T) {
 // is not held.
 func TestGateHoldsDestructiveChanges(t *testing.T) {
 	t.Parallel()
-	noTx := func(up string) string { return "-- +goose NO TRANSACTION\n-- +goose Up\n" + up + "\n-- +goose Down\nSELECT 1;\n" }
+	noTx := func(up string) string {
+		return "-- +goose NO TRANSACTION\n-- +goose Up\n" + up + "\n-- +goose Down\nSELECT 1;\n"
+	}
 	tx := func(up string) string { return "-- +goose Up\n" + up + "\n-- +goose Down\nSELECT 1;\n" }
 	used := StaticCatalog{"public.orders": {Exists: true, Rows: 1000}, "public.idle": {Exists: true}, "public.hot": {Exists: true, WritesPerSec: 5}}
 	for _, tc := range []struct {

@@ -92,7 +92,7 @@ func TestDataChecksOnRealData(t *testing.T) {
 		fails bool
 	}{
 		{up: "CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);", noTx: true, fails: true},
-		{up: "CREATE UNIQUE INDEX CONCURRENTLY users_nick_key ON users (nickname);", noTx: true},  // NULLs are distinct
+		{up: "CREATE UNIQUE INDEX CONCURRENTLY users_nick_key ON users (nickname);", noTx: true},         // NULLs are distinct
 		{up: "CREATE UNIQUE INDEX users_nick_key ON users (nickname) NULLS NOT DISTINCT;", fails: false}, // one NULL only
 		{up: "ALTER TABLE users ADD CONSTRAINT users_email_uq UNIQUE (email);", fails: true},
 		{up: "ALTER TABLE users ALTER COLUMN nickname SET NOT NULL;", fails: true},
