@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -407,5 +408,78 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 	}
 	if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "promoting", "failed"}) {
 		t.Errorf("audit of 1: %v", got)
+	}
+}
+
+// TestEndToEndPredictedFailureRollsBack puts the KPI judge's thresholds out
+// of reach (no effect size, error rate or lock wait can fail it) and runs a
+// safe and a harmful change under the same probe load, with the shipped
+// bootstrap model and the default rollback_below: the harmful change (it
+// drops the index the probe needs) is rolled back by the live
+// re-prediction alone, the safe one is promoted.
+func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	w := newE2EWorld(t, "")
+	w.cfg = strings.Replace(w.cfg, "    tolerances: {latency: 1.0}\n",
+		"    tolerances: {latency: 1000, error_rate: 1, lock_waits: 1000000}\n    error_rate_limit: 1\n    lock_wait_limit: 1000000\n  consecutive_fails: 1000\n", 1)
+	w.cfg = strings.Replace(w.cfg, "  live_catalog: false\n", "", 1)
+	w.cfg = regexp.MustCompile(`(?m)^  model: .*\n`).ReplaceAllString(w.cfg, "")
+	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	w.merge("00002_drop_v_index.sql", migrationSrc(2, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
+	d := w.build(ctx)
+	state := func(v int64) *ChangeRequest {
+		c, err := d.Store.Get(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for range 4 {
+		settle(t, ctx, d)
+		// The bootstrap model may ask for a human on either change; approve
+		// it, so that the canary decides.
+		for _, v := range []int64{1, 2} {
+			if c := state(v); c.State == StateAwaitingApproval {
+				if _, err := Approve(ctx, d.Store, v, "bob"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if c := state(1); c.State != StateDone {
+		t.Fatalf("safe change: %s (%s)", c.State, c.Reason)
+	}
+	c := state(2)
+	if c.State != StateRolledBack || !strings.Contains(c.Reason, "predicted failure") {
+		t.Fatalf("harmful change: %s (%s), want rolled_back for a predicted failure", c.State, c.Reason)
+	}
+	for name, dsn := range w.fleet {
+		if n := queryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
+			t.Errorf("%s: index missing after the rollback", name)
+		}
+	}
+	a, err := gitsrc.OpenAudit(ctx, w.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, ok, err := a.ReadChange(ctx, 2)
+	if err != nil || !ok {
+		t.Fatalf("audit file of 2: %v %v", ok, err)
+	}
+	if !strings.Contains(string(doc), "predicted failure") {
+		t.Errorf("audit file of 2 does not say predicted failure:\n%s", doc)
+	}
+	det, err := NewStoreStatus(d.Store).GetChange(ctx, 2)
+	if err != nil || det == nil {
+		t.Fatalf("status of 2: %v", err)
+	}
+	var seen bool
+	for _, e := range det.Timeline {
+		seen = seen || strings.Contains(e.Message, "predicted failure")
+	}
+	if !seen {
+		t.Errorf("status page timeline of 2 does not say predicted failure: %+v", det.Timeline)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ type run struct {
 	c         *Canary
 	save      func(Checkpoint)
 	repredict Repredictor
+	lastLive  float64 // the last re-prediction reported
 	ch        *Change
 	res       *Result
 	waves     []Wave
@@ -316,8 +318,11 @@ func (r *run) predictedFailure(ctx context.Context, d Decision, k int) (Decision
 		r.c.em.emit(ctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k, Message: "live re-prediction failed: " + err.Error()})
 		return d, false
 	}
-	r.c.em.emit(ctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k,
-		Message: fmt.Sprintf("live re-prediction %.3f (before the bake %.3f, rollback below %.2f)", p.Confidence, p.Prior, below)})
+	if k == 1 || math.Abs(p.Confidence-r.lastLive) >= 0.01 {
+		r.lastLive = p.Confidence
+		r.c.em.emit(ctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k,
+			Message: fmt.Sprintf("live re-prediction %.3f (before the bake %.3f, rollback below %.2f)", p.Confidence, p.Prior, below)})
+	}
 	if !p.Predicts(below) {
 		return d, false
 	}
