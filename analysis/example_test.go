@@ -63,10 +63,12 @@ func ExampleReport_Features() {
 		Up:   []analysis.Statement{{SQL: "CREATE INDEX orders_created_idx ON orders (created_at);", Line: 2}},
 		Down: []analysis.Statement{{SQL: "DROP INDEX orders_created_idx;", Line: 4}},
 	}
-	r, _ := analysis.Analyze(context.Background(), m)
-	f := r.Features()
-	fmt.Println(f["lock_level"], f["lock_share"], f["index_without_concurrently"], f["irreversible"], f["statements"])
-	// Output: 5 1 1 0 1
+	cat := analysis.StaticCatalog{"public.orders": {Exists: true, Rows: 2e6, Bytes: 300 << 20, WritesPerSec: 150,
+		RewriteBytesPerSec: 60 << 20, ScanBytesPerSec: 300 << 20}}
+	r, _ := analysis.Analyze(context.Background(), m, analysis.WithCatalog(cat))
+	x := r.Exposure()
+	fmt.Printf("writes blocked for %.1f s, %.0f writes queue\n", x.HoldSeconds, x.QueuedWrites)
+	// Output: writes blocked for 5.0 s, 750 writes queue
 }
 
 // Lint output in the compiler-style text format.

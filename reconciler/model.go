@@ -41,16 +41,25 @@ func (p *Models) Set(m *model.Model) {
 
 // InitialModel picks the model to start with: the newest model in the
 // control store, else the file at path (when set), else the embedded
-// bootstrap model trained on lab data.
-func InitialModel(ctx context.Context, store *Store, path string) (*model.Model, string, error) {
+// bootstrap model trained on lab data. A stored model of an older format
+// (trained on features this version no longer computes) is passed over for
+// the next candidate; from says so.
+func InitialModel(ctx context.Context, store *Store, path string) (m *model.Model, from string, err error) {
 	if rec, err := store.LatestModel(ctx); err != nil {
 		return nil, "", err
 	} else if rec != nil {
 		m, err := model.Unmarshal(rec.Blob)
-		if err != nil {
+		switch {
+		case err == nil:
+			return m, "control store", nil
+		case !errors.Is(err, model.ErrFormat):
 			return nil, "", fmt.Errorf("stored model %s: %w", rec.Version, err)
 		}
-		return m, "control store", nil
+		defer func() {
+			if err == nil {
+				from += fmt.Sprintf(" (stored model %s is of an older format: %v)", rec.Version, model.ErrFormat)
+			}
+		}()
 	}
 	if path != "" {
 		m, err := model.LoadFile(path)
@@ -59,8 +68,7 @@ func InitialModel(ctx context.Context, store *Store, path string) (*model.Model,
 		}
 		return m, path, nil
 	}
-	m, err := model.Bootstrap()
-	if err != nil {
+	if m, err = model.Bootstrap(); err != nil {
 		return nil, "", fmt.Errorf("bootstrap model: %w", err)
 	}
 	return m, "bootstrap", nil
@@ -107,9 +115,10 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 		}
 		ds = append(ds, model.Example{Features: r.Features, Safe: !r.RolledBack, Group: strconv.FormatInt(r.Version, 10)})
 	}
-	// The live stage (re-prediction during a bake) is fitted on lab trials,
-	// which history does not replace: the new model keeps the current one's.
-	m, err := model.Train(ctx, ds, model.WithSource("history"), model.WithLiveStage(t.models.Model().Live))
+	// The current model's recipe: its features and hazards, and its live
+	// stage (fitted on lab trials, which history does not replace).
+	recipe := append(t.models.Model().Recipe(), model.WithSource("history"))
+	m, err := model.Train(ctx, ds, recipe...)
 	if errors.Is(err, model.ErrEmptyDataset) {
 		t.log.Info("retrain skipped: history has a single outcome", "finished", len(rows))
 		return false, t.count("kept_bootstrap", nil)

@@ -155,10 +155,6 @@ type Input struct {
 // be read, or ctx ends; a migration with hazards is an assessment, not an
 // error.
 func (a *Assessor) Assess(ctx context.Context, in Input) (*Assessment, error) {
-	m := a.models.Model()
-	if m == nil {
-		return nil, errors.New("assess: no model loaded")
-	}
 	rep, err := a.analyzeInput(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
@@ -168,19 +164,32 @@ func (a *Assessor) Assess(ctx context.Context, in Input) (*Assessment, error) {
 			return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
 		}
 	}
+	return a.Predict(ctx, rep, in.Author)
+}
+
+// Predict finishes an assessment from an analysis report (with its live
+// context, when there was a target): the history, the features, the gate
+// and the prediction. Assess calls it; so do tests that build a report
+// with chosen live figures.
+func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report, author string) (*Assessment, error) {
+	m := a.models.Model()
+	if m == nil {
+		return nil, errors.New("assess: no model loaded")
+	}
 	var hist model.History
 	if a.history != nil {
-		if hist, err = a.history.PastOutcomes(ctx, in.Author, rep.Tables); err != nil {
-			return nil, fmt.Errorf("assess %s: history: %w", in.Migration.Path, err)
+		var err error
+		if hist, err = a.history.PastOutcomes(ctx, author, rep.Tables); err != nil {
+			return nil, fmt.Errorf("assess %s: history: %w", rep.Path, err)
 		}
 	}
 	feats := model.Merge(model.Features(rep.Features()), hist.Features())
 	p, err := m.Predict(feats, model.WithThreshold(a.threshold))
 	if err != nil {
-		return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
+		return nil, fmt.Errorf("assess %s: %w", rep.Path, err)
 	}
 	gate := rep.Gate()
-	return &Assessment{Path: in.Migration.Path, Version: in.Migration.Version, Report: rep, Gate: gate,
+	return &Assessment{Path: rep.Path, Version: rep.Version, Report: rep, Gate: gate,
 		Features: feats, Prediction: p.Adjust(Adjustments(gate)...), At: a.now().UTC()}, nil
 }
 
@@ -238,4 +247,19 @@ func (a *Assessor) Repredict(stored *Assessment, obs []model.Observation) (model
 		return model.Prediction{}, errors.New("assess: no model loaded")
 	}
 	return m.Repredict(stored.Prediction, model.BakeEvidence(obs))
+}
+
+// TrainOptions is the product's training recipe: the model features of
+// analysis.FeatureDocs, each constrained as a hazard (a larger value can
+// only lower the confidence). `schemacanary train` uses it; a retrained
+// model repeats the recipe its predecessor recorded (model.Model.Recipe).
+func TrainOptions() []model.TrainOption {
+	var names, hazards []string
+	for _, d := range analysis.FeatureDocs() {
+		names = append(names, d.Name)
+		if d.Hazard {
+			hazards = append(hazards, d.Name)
+		}
+	}
+	return []model.TrainOption{model.WithFeatures(names...), model.WithHazards(hazards...)}
 }

@@ -142,3 +142,11 @@ func TestRepredictFollowsTheEvidence(t *testing.T) {
 	}
 	sumsUp(t, harm)
 }
+
+func bootstrapSource() ModelSource {
+	m, err := model.Bootstrap()
+	if err != nil {
+		panic(err)
+	}
+	return Static{M: m}
+}

@@ -87,7 +87,7 @@ func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 func writeMeasured(b *strings.Builder, a *assess.Assessment) {
 	live := a.Report.Live
 	if live == nil {
-		b.WriteString("Not checked against a live database: table sizes, traffic, the workload, the dry run and the data checks were not measured; the model takes those features at their training mean.\n\n")
+		b.WriteString("Not checked against a live database: table sizes, traffic, the workload, the dry run and the data checks were not measured; every touched table is assumed large and busy, and the reasons say where.\n\n")
 		return
 	}
 	counts := map[string]int{}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -134,8 +133,8 @@ func TestRunMeasuresRealOutcomes(t *testing.T) {
 		if rec.Group != rec.Template || rec.Features["risk"] != float64(rec.Risk) {
 			t.Errorf("record %d: group %q, risk feature %v, risk %d", rec.Index, rec.Group, rec.Features["risk"], rec.Risk)
 		}
-		if rows := math.Pow(10, rec.Features["rows_touched_log10"]); rows < 1000 || rows > 5000 {
-			t.Errorf("record %d: rows_touched_log10 says %.0f rows, table has about 2000", rec.Index, rows)
+		if rows := rec.Features[analysis.AuxRows]; rows < 1000 || rows > 5000 {
+			t.Errorf("record %d: %s says %.0f rows, table has about 2000", rec.Index, analysis.AuxRows, rows)
 		}
 		if rec.Outcome.BaselineCalls < 20 {
 			t.Errorf("record %d: only %d baseline calls at 80/s", rec.Index, rec.Outcome.BaselineCalls)

@@ -110,6 +110,15 @@ func (r *Record) featurize(ctx context.Context, catalog analysis.Catalog) error 
 		return fmt.Errorf("lab: analyze %s: %w", r.Template, err)
 	}
 	r.Context = rep.Context
+	if len(r.Live) > 0 {
+		// What analysis.MeasureLive measured before the apply.
+		rep.Live = &analysis.LiveContext{
+			OldestXactSeconds: r.Live[analysis.FeatureOldestXactSeconds],
+			WorkloadStats:     true,
+			WorkloadRefs:      r.Live[analysis.FeatureWorkloadRefs],
+			DroppedIndexScans: math.Expm1(r.Live[analysis.FeatureDroppedIndexScans]),
+		}
+	}
 	f := model.Features(rep.Features())
 	if _, ok := f[model.FeatureRisk]; !ok {
 		f[model.FeatureRisk] = float64(r.Risk)
@@ -198,4 +207,18 @@ func WriteRecords(w io.Writer, recs []Record) error {
 		}
 	}
 	return nil
+}
+
+// Dataset is the records as model examples: features, label, template
+// (the group) and family.
+func Dataset(recs []Record) model.Dataset {
+	ds := make(model.Dataset, len(recs))
+	for i, r := range recs {
+		e := r.Example
+		if r.Template != "" {
+			e.Group, e.Family = r.Template, r.Family
+		}
+		ds[i] = e
+	}
+	return ds
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/internal/loadgen"
 )
@@ -21,7 +22,7 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	table := TableName(tr.Rows)
 	up, down := tr.Template.Render(table)
 	rec := Record{
-		Example: model.Example{Group: tr.Template.ID, HeldOut: tr.HeldOut},
+		Example: model.Example{Group: tr.Template.ID, Family: tr.Template.Family},
 		Index:   tr.Index, Template: tr.Template.ID, Family: tr.Template.Family,
 		Rows: tr.Rows, Rate: tr.Rate, LongTxn: tr.LongTxn, Risk: tr.Risk,
 		Up: up, Down: down, NoTransaction: tr.Template.NoTransaction,
@@ -83,8 +84,10 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 		live[k] = v
 	}
 	rec.Live = live
-	for k, v := range live {
-		rec.Features[k] = v
+	// The features again, now with the live measurements (exactly what
+	// Refeature computes from the stored record).
+	if err := rec.featurize(ctx, analysis.StaticCatalog(rec.Context)); err != nil {
+		return rec, err
 	}
 
 	applyStart := time.Now()

@@ -12,7 +12,9 @@ import (
 )
 
 // FormatVersion is the JSON format version Marshal writes and Load accepts.
-const FormatVersion = 1
+// Version 2 models predict from the causal feature set (docs/features.md);
+// version 1 models (one-hot locks, lint counts, interactions) are refused.
+const FormatVersion = 2
 
 // DefaultThreshold is the confidence at or above which a change proceeds
 // without a human approval.
@@ -40,9 +42,11 @@ type Metrics struct {
 	CrossValidated Scores `json:"cross_validated"`
 	// Calibration is the reliability table of the out-of-fold predictions.
 	Calibration []CalibrationBin `json:"calibration"`
-	// HeldOut scores a model trained without the held-out groups on them,
-	// when the model was made by Evaluate (nil otherwise).
-	HeldOut *Scores `json:"held_out,omitempty"`
+	// LeaveOneTemplateOut is the evaluation of the same recipe on templates
+	// it never saw (Evaluate), when training ran one (nil otherwise).
+	LeaveOneTemplateOut *Result `json:"leave_one_template_out,omitempty"`
+	// LeaveOneFamilyOut is the same by family.
+	LeaveOneFamilyOut *Result `json:"leave_one_family_out,omitempty"`
 	// Iterations of L-BFGS for the final fit.
 	Iterations int `json:"iterations"`
 }
@@ -64,9 +68,12 @@ type Model struct {
 	Threshold    float64       `json:"threshold"`
 	Intercept    float64       `json:"intercept"`
 	Coefficients []Coefficient `json:"coefficients"`
-	Interactions []Interaction `json:"interactions,omitempty"`
 	Calibration  Platt         `json:"calibration"`
 	Metrics      Metrics       `json:"metrics"`
+	// Hazards are the features whose weights were constrained so that
+	// they can only lower the confidence (WithHazards); Recipe retrains
+	// with them.
+	Hazards []string `json:"hazards,omitempty"`
 	// Live re-scores a change during its bake (Repredict); nil when the
 	// model was trained without outcomes to fit it on.
 	Live *LiveStage `json:"live,omitempty"`
@@ -85,7 +92,7 @@ const (
 
 // Reason is one feature's contribution to a prediction.
 type Reason struct {
-	// Feature is the feature name ("A*B" for an interaction).
+	// Feature is the feature name ("gate:<rule>" for a gate adjustment).
 	Feature string `json:"feature"`
 	// Value is the raw feature value.
 	Value float64 `json:"value"`
@@ -201,6 +208,18 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 	}
 	p.Reasons = topReasons(p.Contributions, cfg.reasons)
 	return p, nil
+}
+
+// Recipe returns the training options that made m (features, hazards,
+// penalty, folds, source, threshold, live stage), so that a retrained model
+// is trained the same way.
+func (m *Model) Recipe() []TrainOption {
+	names := make([]string, len(m.Coefficients))
+	for i, c := range m.Coefficients {
+		names[i] = c.Name
+	}
+	return []TrainOption{WithFeatures(names...), WithHazards(m.Hazards...), WithLambda(m.Lambda),
+		WithFolds(max(m.Metrics.Folds, 2)), WithSource(m.Source), WithDecisionThreshold(m.Threshold), WithLiveStage(m.Live)}
 }
 
 // Marshal encodes the model as indented JSON.

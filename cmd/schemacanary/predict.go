@@ -45,8 +45,9 @@ scratch copy (pg_dump --schema-only into a scratch database on the same
 server; needs CREATEDB), and data checks on the rows (duplicates for a new
 UNIQUE, NULLs for SET NOT NULL, violations of a new CHECK or FOREIGN KEY,
 values that do not fit a narrowed type). A check that cannot run lowers the
-confidence and says why. Without --dsn none of that is measured, and the
-output says so.
+confidence and says why. Without --dsn none of that is measured: every
+touched table is assumed large and busy (a missing measurement never makes
+a change look safer), and the output says so.
 
 Without --model the bootstrap model embedded in the binary is used.
 --format markdown prints the pull-request comment the daemon posts.
@@ -161,7 +162,7 @@ func writePredictions(cmd *cobra.Command, format string, items []*assess.Assessm
 			fmt.Fprintf(out, "  %+.2f  %s\n", r.Contribution, r.Text)
 		}
 		if !it.Live() {
-			fmt.Fprintf(out, "  (no live target: sizes, traffic, workload, dry run and data checks not measured; %d model features taken at their training mean; pass --dsn)\n", len(p.Missing))
+			fmt.Fprintln(out, "  (no live database: sizes, traffic, workload, dry run and data checks not measured; every touched table assumed large and busy; pass --dsn)")
 		}
 	}
 	return nil
