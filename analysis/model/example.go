@@ -107,7 +107,6 @@ func (ds Dataset) WriteJSONL(w io.Writer) error {
 	return nil
 }
 
-
 // Groups returns the distinct groups, sorted.
 func (ds Dataset) Groups() []string {
 	c := ds.groupCounts()

@@ -6,7 +6,6 @@ import (
 	"strings"
 )
 
-
 // Describe says in plain words what feature name with value v means for a
 // change whose full vector is f, e.g. "rewrites a 2M-row table". Unknown
 // features are described generically from their name.

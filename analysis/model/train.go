@@ -14,16 +14,16 @@ import (
 type TrainOption func(*trainConfig) error
 
 type trainConfig struct {
-	lambda       float64
-	folds        int
-	seed         uint64
-	maxIter      int
-	threshold    float64
-	hazards      map[string]bool
-	only         []string
-	source       string
-	now          func() time.Time
-	live         *LiveStage
+	lambda    float64
+	folds     int
+	seed      uint64
+	maxIter   int
+	threshold float64
+	hazards   map[string]bool
+	only      []string
+	source    string
+	now       func() time.Time
+	live      *LiveStage
 }
 
 func defaultTrainConfig() trainConfig {
@@ -138,7 +138,6 @@ func WithClock(now func() time.Time) TrainOption {
 		return nil
 	}
 }
-
 
 // Train fits a calibrated model on ds: standardize the features, fit the
 // logistic regression in each of k grouped folds to get out-of-fold logits,
