@@ -168,7 +168,11 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	}
 	log.Info("model loaded", "model", m.Version, "from", from)
 	models := NewModels(m)
-	d.Retrainer = NewRetrainer(store, models, cfg.Prediction.MinHistory, log, d.Metrics)
+	labData, err := LabDataset(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.Retrainer = NewRetrainer(store, models, labData, audit, cfg.Prediction.MinHistory, log, d.Metrics)
 	assessor, closeAssessor, err := NewAssessor(ctx, cfg, fleet, store, models, log, red)
 	if err != nil {
 		return nil, err

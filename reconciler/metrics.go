@@ -20,6 +20,7 @@ type Metrics struct {
 	lastPoll          prometheus.Gauge
 	rejections        prometheus.Counter
 	retrains          *prometheus.CounterVec
+	holdoutBrier      *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and their registry (with Go and process
@@ -49,10 +50,12 @@ func NewMetrics() *Metrics {
 		rejections: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemacanary_rejected_files_total",
 			Help: "Migration files rejected as bad input."}),
 		retrains: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_retrains_total",
-			Help: "Model retrainings by result (trained, kept_bootstrap, failed)."}, []string{"result"}),
+			Help: "Model retrainings by result (accepted, rejected, skipped, failed)."}, []string{"result"}),
+		holdoutBrier: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "schemacanary_model_holdout_brier",
+			Help: "Brier score of the last retraining's champion and challenger on the most recent history (lower is better)."}, []string{"model"}),
 	}
 	m.reg.MustRegister(m.changes, m.rollouts, m.rollbacks, m.outcomes, m.confidence, m.pvalues,
-		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains,
+		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range AllStates {
 		m.changes.WithLabelValues(string(s))

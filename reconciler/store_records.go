@@ -371,12 +371,14 @@ type HistoryRow struct {
 	RolledBack bool
 	Features   map[string]float64
 	MergedAt   time.Time
+	// Tables are the tables the change touched.
+	Tables []string
 }
 
 // History returns the newest finished changes (done, rolled back,
 // reverted) with their prediction features, up to limit.
 func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at),
+	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at), coalesce(c.tables, '{}'),
 			EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version),
 			coalesce((SELECT p.features FROM predictions p WHERE p.version = c.version AND p.sha256 = c.sha256 ORDER BY p.pr = 0 DESC, p.id DESC LIMIT 1), '{}')
 		FROM change_requests c WHERE c.state IN ($1,$2,$3) ORDER BY c.version DESC LIMIT $4`,
@@ -387,9 +389,13 @@ func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryRow, error) {
 		var h HistoryRow
 		var f []byte
-		err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.RolledBack, &f)
-		_ = json.Unmarshal(f, &h.Features)
-		return h, err
+		if err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.Tables, &h.RolledBack, &f); err != nil {
+			return h, err
+		}
+		if err := json.Unmarshal(f, &h.Features); err != nil {
+			return h, fmt.Errorf("features of %d: %w", h.Version, err)
+		}
+		return h, nil
 	})
 }
 

@@ -173,7 +173,17 @@ func ReadRecords(path string) ([]Record, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	defer fh.Close()
-	br := bufio.NewReader(fh)
+	recs, err := ReadRecordsFrom(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return recs, nil
+}
+
+// ReadRecordsFrom reads records (plain or gzip JSON lines) from r.
+func ReadRecordsFrom(rd io.Reader) ([]Record, error) {
+	path := "records"
+	br := bufio.NewReader(rd)
 	var r io.Reader = br
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
