@@ -143,7 +143,9 @@ func NamedCases() []NamedCase {
 			return "", nil
 		}},
 		{"a nullable column without default is >= 0.90 at any size and rate",
-			atLeast(0.90, func(rows, rate float64) Case { return Case{Up: []string{nullable}, Risk: 2, Catalog: CaseTable(rows, rate)} },
+			atLeast(0.90, func(rows, rate float64) Case {
+				return Case{Up: []string{nullable}, Risk: 2, Catalog: CaseTable(rows, rate)}
+			},
 				&Case{Up: []string{nullable}, Risk: 2})},
 		{"CREATE INDEX CONCURRENTLY outside a transaction is >= 0.80",
 			atLeast(model.DefaultThreshold, func(rows, rate float64) Case {
