@@ -76,7 +76,8 @@ func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 		for _, rs := range p.Reasons {
 			fmt.Fprintf(b, "| %s | %s | %s |\n", arrow(rs.Contribution), escape(rs.Text), signed(rs.Contribution))
 		}
-		b.WriteString("\n<sub>effect: the reason's term of the log-odds; negative pushes toward a rollback.</sub>\n\n")
+		fmt.Fprintf(b, "\n<sub>effect: the reason's term of the log-odds, from %.0f%% for a change with no hazard; negative pushes toward a rollback.</sub>\n\n",
+			100/(1+math.Exp(-p.Base)))
 	}
 	writeLocks(b, r, opt)
 	writeFindings(b, r)

@@ -114,8 +114,8 @@ type Prediction struct {
 	// Logit is log(Confidence/(1-Confidence)); it equals Base plus the sum
 	// of all Contributions.
 	Logit float64 `json:"logit"`
-	// Base is the logit of a change whose features are all at the training
-	// mean.
+	// Base is the logit of a change with no hazard at all (every hazard
+	// feature 0, any other feature at its training mean).
 	Base float64 `json:"base"`
 	// Reasons are the strongest contributions (at most 5), strongest first;
 	// contributions that read the same are merged into one reason.
@@ -177,16 +177,36 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 		}
 	}
 	a, b := m.Calibration.A, m.Calibration.B
+	// A hazard's contribution is measured from its absence (value 0), so
+	// Base is the confidence of a change with no hazard at all and every
+	// hazard's contribution is <= 0; other features are measured from their
+	// training mean.
+	hazard := make(map[string]bool, len(m.Hazards))
+	for _, h := range m.Hazards {
+		hazard[h] = true
+	}
+	ref := func(c Coefficient) float64 {
+		if hazard[c.Name] {
+			return 0
+		}
+		return c.Mean
+	}
 	p := Prediction{Threshold: cfg.threshold, ModelVersion: m.Version, Base: a*m.Intercept + b}
+	for _, c := range m.Coefficients {
+		p.Base += a * c.Weight * (ref(c) - c.Mean) / c.Scale
+	}
 	logit := p.Base
 	for _, c := range m.Coefficients {
 		v, ok := value(f, c.Name)
 		if !ok {
 			p.Missing = append(p.Missing, c.Name)
+			v = c.Mean
+		}
+		contrib := a * c.Weight * (v - ref(c)) / c.Scale
+		logit += contrib
+		if !ok {
 			continue
 		}
-		contrib := a * c.Weight * (v - c.Mean) / c.Scale
-		logit += contrib
 		if contrib != 0 {
 			p.Contributions = append(p.Contributions, Reason{Feature: c.Name, Value: v, Contribution: contrib})
 		}
@@ -297,6 +317,9 @@ func topReasons(cs []Reason, n int) []Reason {
 	var out []Reason
 	at := map[string]int{}
 	for _, c := range cs {
+		if math.Abs(c.Contribution) < 0.005 {
+			continue // too small to be a reason (still in Contributions)
+		}
 		if i, ok := at[c.Text]; ok {
 			out[i].Contribution += c.Contribution
 			continue

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -158,6 +159,7 @@ func writePredictions(cmd *cobra.Command, format string, items []*assess.Assessm
 	for _, it := range items {
 		p := it.Prediction
 		fmt.Fprintf(out, "%s: confidence %.2f, %s (threshold %.2f, model %s)\n", it.Path, p.Confidence, p.Decision, p.Threshold, p.ModelVersion)
+		fmt.Fprintf(out, "  %.2f for a change with no hazard; each reason below is its term of the log-odds\n", 1/(1+math.Exp(-p.Base)))
 		for _, r := range p.Reasons {
 			fmt.Fprintf(out, "  %+.2f  %s\n", r.Contribution, r.Text)
 		}
