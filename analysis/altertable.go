@@ -18,6 +18,7 @@ func (w *walker) alterTable(s *stmt, a *pgast.AlterTableStmt) {
 			continue
 		}
 		before := len(w.rep.Findings)
+		w.alterTableRules(s, t, exist, cmd)
 		rewrite := w.alterCmd(s, t, exist, cmd)
 		if rewrite && exist {
 			s.rep.Rewrite = true
@@ -257,6 +258,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 			return
 		}
 		w.checkForeignKey(s, t, c)
+		w.noteForeignKey(s, t, stringList(c.FkAttrs))
 		if exist {
 			s.rep.ScanUnderLock, s.rep.ConstraintWithoutNotValid = true, true
 			s.workTable = t

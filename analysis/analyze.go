@@ -49,6 +49,11 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 				Message: fmt.Sprintf("ignore comment names unknown rule %q", u.id), Fix: "use a rule id from docs/rules/",
 				File: m.Path, Line: u.line, Column: 1, Statement: -1})
 		}
+		for _, d := range sup.noReason {
+			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
+				Message: fmt.Sprintf("ignore comment for %s gives no reason, so it silences nothing: write \"-- schemacanary:ignore %s <why>\"", strings.Join(d.ids, ", "), strings.Join(d.ids, ", ")),
+				Fix: "say why the hazard is acceptable after the rule ids", File: m.Path, Line: d.line, Column: 1, Statement: -1})
+		}
 		for _, u := range sup.certainFailures() {
 			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
 				Message: fmt.Sprintf("ignore comment names %q, a certain failure (PostgreSQL rejects the change as written): it cannot be ignored", u.id),
@@ -62,6 +67,7 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 			return nil, fmt.Errorf("analyze %s: %w", m.Path, err)
 		}
 	}
+	w.lateObjectRules(r.Context)
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.Line != b.Line {

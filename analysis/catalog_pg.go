@@ -149,6 +149,8 @@ type tableSample struct {
 	indexes         int
 	writes, scans   float64
 	sampledAtMicros int64
+	partitioned     bool
+	indexColumns    []string
 }
 
 const statsQuery = `
@@ -158,7 +160,12 @@ SELECT n.name, c.oid IS NOT NULL,
        COALESCE((SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid), 0)::int,
        COALESCE(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0)::float8,
        COALESCE(s.seq_scan + COALESCE(s.idx_scan, 0), 0)::float8,
-       (extract(epoch FROM clock_timestamp()) * 1e6)::int8
+       (extract(epoch FROM clock_timestamp()) * 1e6)::int8,
+       COALESCE(c.relkind = 'p', false),
+       COALESCE((SELECT array_agg((SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+                   FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n))
+                 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisvalid), '{}')
 FROM unnest($1::text[], $2::text[]) AS q(schema, name0)
 CROSS JOIN LATERAL (SELECT q.schema || '.' || q.name0 AS name) n
 LEFT JOIN pg_namespace ns ON ns.nspname = q.schema
@@ -187,8 +194,14 @@ func (c *PGCatalog) sample(ctx context.Context, tables []string) (map[string]tab
 	for rows.Next() {
 		var name string
 		var s tableSample
-		if err := rows.Scan(&name, &s.exists, &s.rows, &s.bytes, &s.indexes, &s.writes, &s.scans, &s.sampledAtMicros); err != nil {
+		var cols []*string // an expression index has no column names
+		if err := rows.Scan(&name, &s.exists, &s.rows, &s.bytes, &s.indexes, &s.writes, &s.scans, &s.sampledAtMicros, &s.partitioned, &cols); err != nil {
 			return nil, fmt.Errorf("scan table stats: %w", err)
+		}
+		for _, c := range cols {
+			if c != nil {
+				s.indexColumns = append(s.indexColumns, *c)
+			}
 		}
 		out[name] = s
 	}
@@ -225,6 +238,7 @@ func (c *PGCatalog) TableStats(ctx context.Context, tables []string) (map[string
 	for _, t := range tables {
 		a, b := first[t], second[t]
 		st := TableStats{Name: t, Exists: b.exists, Rows: b.rows, Bytes: b.bytes, Indexes: b.indexes,
+			Partitioned: b.partitioned, IndexColumns: b.indexColumns,
 			RewriteBytesPerSec: tp.RewriteBytesPerSec, ScanBytesPerSec: tp.ScanBytesPerSec}
 		if dt := float64(b.sampledAtMicros-a.sampledAtMicros) / 1e6; dt > 0 {
 			st.WritesPerSec = max(0, (b.writes-a.writes)/dt)

@@ -101,11 +101,15 @@ func (w *walker) reversibility() {
 
 // reportAt emits a migration-level finding at a line.
 func (w *walker) reportAt(id string, line int, format string, args ...any) {
-	if w.cfg.disabled[id] || w.sup.suppressed(id, line) {
+	if w.cfg.disabled[id] || w.ignored(id, line) {
 		return
 	}
 	rule, _ := ruleByID(id)
-	w.rep.Findings = append(w.rep.Findings, Finding{RuleID: id, Severity: rule.Severity, Message: fmt.Sprintf(format, args...),
+	sev := rule.Severity
+	if o, ok := w.cfg.severity[id]; ok {
+		sev = o
+	}
+	w.rep.Findings = append(w.rep.Findings, Finding{RuleID: id, Severity: sev, Message: fmt.Sprintf(format, args...),
 		Fix: rule.Fix, File: w.m.Path, Line: line, Column: 1, Section: w.sec, Statement: -1})
 }
 

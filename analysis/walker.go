@@ -40,6 +40,8 @@ type walker struct {
 
 	// decorations are findings that want live context appended.
 	decorations []decoration
+	// obj is the state of the object rules (objects.go).
+	obj objectState
 }
 
 // decoration asks for a finding's message to be completed with the live
@@ -77,6 +79,7 @@ func newWalker(cfg config, m Migration, rep *Report, sup *suppressions) *walker 
 		notNullCheck: map[string]string{},
 		validNotNull: map[string]bool{},
 		robustDrops:  map[string]bool{},
+		obj:          objectState{enumValues: map[string]int{}, indexCols: map[string][]string{}, partitioned: map[string]bool{}},
 	}
 }
 
@@ -127,6 +130,7 @@ func (w *walker) add(p parsedStmt, inDo bool) {
 	})
 	s := &stmt{p: p, rep: &w.rep.Statements[len(w.rep.Statements)-1]}
 	w.statements++
+	w.enumUse(s)
 	w.classify(s)
 	s.rep.Relations = uniqSorted(s.rep.Relations)
 	if s.rep.Rewrite || s.rep.ScanUnderLock || s.rep.IndexWithoutConcurrently {
@@ -159,10 +163,13 @@ func (w *walker) report(id string, s *stmt, format string, args ...any) int {
 	}
 	// A certain failure is a fact about PostgreSQL, not an opinion: no
 	// ignore comment silences it (unusedIgnores reports such comments).
-	if rule.Class != ClassFails && w.sup.suppressed(id, line) {
+	if rule.Class != ClassFails && w.ignored(id, line) {
 		return -1
 	}
 	sev := rule.Severity
+	if o, ok := w.cfg.severity[id]; ok {
+		sev = o
+	}
 	w.rep.Findings = append(w.rep.Findings, Finding{
 		RuleID: id, Severity: sev, Message: fmt.Sprintf(format, args...), Fix: rule.Fix,
 		File: w.m.Path, Line: line, Column: col, Section: w.sec, Statement: idx,
@@ -252,3 +259,13 @@ func (w *walker) finishSection() {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// ignored reports whether an ignore comment silences rule id at line, and
+// records the silenced finding with the comment's reason (Report.Ignored).
+func (w *walker) ignored(id string, line int) bool {
+	d, ok := w.sup.suppressed(id, line)
+	if ok {
+		w.rep.Ignored = append(w.rep.Ignored, Ignored{RuleID: id, Line: line, CommentLine: d.line, Reason: d.reason})
+	}
+	return ok
+}

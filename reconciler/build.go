@@ -23,6 +23,9 @@ import (
 // assessment. Call the returned function to release the target.
 func NewAssessor(ctx context.Context, cfg *Config, fleet *rollout.Fleet, history assess.History, models assess.ModelSource, log *slog.Logger, red *Redactor) (*assess.Assessor, func(), error) {
 	opts := []assess.Option{assess.WithThreshold(cfg.Prediction.Threshold), assess.WithHistory(history)}
+	if len(cfg.Prediction.Rules) > 0 {
+		opts = append(opts, assess.WithAnalysisOptions(analysis.WithRuleSettings(cfg.Prediction.Rules)))
+	}
 	done := func() {}
 	if target := openTarget(ctx, cfg, fleet, log, red); target != nil {
 		done = target.Close

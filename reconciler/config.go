@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
 
 	"github.com/robfig/cron/v3"
@@ -117,6 +119,9 @@ type PredictionConfig struct {
 	// CheckTimeout is the statement_timeout of each data check and the
 	// bound of the dry run; default 30s.
 	CheckTimeout Duration `yaml:"check_timeout"`
+	// Rules sets lint rules' severities for the whole fleet: rule id →
+	// error, warning, info or off (certain failures cannot be turned off).
+	Rules map[string]string `yaml:"rules"`
 	// MinHistory is how many finished changes the control store must hold
 	// before a retrained model replaces the bootstrap model; default 30.
 	MinHistory int `yaml:"min_history"`
@@ -287,6 +292,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Repo.URL == "" {
 		bad("repo.url is required")
+	}
+	if len(c.Prediction.Rules) > 0 {
+		if _, err := analysis.Analyze(context.Background(), analysis.Migration{}, analysis.WithRuleSettings(c.Prediction.Rules)); err != nil {
+			bad("prediction.rules: %v", errors.Unwrap(err))
+		}
 	}
 	if strings.Contains(c.Repo.URL, "@") && strings.Contains(c.Repo.URL, "://") {
 		if u := c.Repo.URL[strings.Index(c.Repo.URL, "://")+3:]; strings.Contains(u[:max(0, strings.Index(u, "@"))], ":") {

@@ -79,8 +79,22 @@ func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 		fmt.Fprintf(b, "\n<sub>effect: the reason's term of the log-odds, from %.0f%% for a change with no hazard; negative pushes toward a rollback.</sub>\n\n",
 			100/(1+math.Exp(-p.Base)))
 	}
+	writeIgnored(b, r)
 	writeLocks(b, r, opt)
 	writeFindings(b, r)
+}
+
+// writeIgnored lists the findings the author silenced, with their reasons:
+// a reviewer must see what was waved through and why.
+func writeIgnored(b *strings.Builder, r *analysis.Report) {
+	if len(r.Ignored) == 0 {
+		return
+	}
+	b.WriteString("Silenced by the author:\n\n")
+	for _, ig := range r.Ignored {
+		fmt.Fprintf(b, "- `%s` at line %d: %s\n", ig.RuleID, ig.Line, escape(ig.Reason))
+	}
+	b.WriteString("\n")
 }
 
 // writeMeasured says what was checked on a live target, or that nothing

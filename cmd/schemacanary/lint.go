@@ -24,6 +24,7 @@ type lintFlags struct {
 	pgVersion        int
 	assumeInTx       bool
 	include, exclude []string
+	severity         map[string]string
 }
 
 func newLintCmd() *cobra.Command {
@@ -77,6 +78,7 @@ Exit status: 0 no error-severity finding, 1 at least one, 2 usage or I/O error.`
 	fl.BoolVar(&f.assumeInTx, "assume-in-transaction", false, "plain SQL files run inside one transaction (goose files always do unless NO TRANSACTION)")
 	fl.StringSliceVar(&f.include, "include", nil, "opt-in rules to enable (e.g. require-table-schema)")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "rules to disable")
+	fl.StringToStringVar(&f.severity, "severity", nil, "rule severities, e.g. ban-char-field=off,prefer-robust-stmts=error (error, warning, info or off)")
 	return cmd
 }
 
@@ -100,6 +102,9 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	}
 	if len(f.exclude) > 0 {
 		opts = append(opts, analysis.WithDisabledRules(f.exclude...))
+	}
+	if len(f.severity) > 0 {
+		opts = append(opts, analysis.WithRuleSettings(f.severity))
 	}
 	target, err := f.target.open(ctx)
 	if err != nil {

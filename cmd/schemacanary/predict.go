@@ -18,6 +18,7 @@ type predictFlags struct {
 	target               targetFlags
 	modelPath, format    string
 	failBelow, threshold float64
+	severity             map[string]string
 }
 
 func newPredictCmd() *cobra.Command {
@@ -66,6 +67,7 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
 	fl.StringVar(&f.modelPath, "model", "", "model JSON written by `schemacanary train --out` (default: the embedded bootstrap model)")
 	fl.StringVar(&f.format, "format", "text", "output format: text, json or markdown")
 	fl.Float64Var(&f.failBelow, "fail-below", 0, "exit 1 when a confidence is below this (0 disables)")
+	fl.StringToStringVar(&f.severity, "severity", nil, "rule severities, as lint --severity (off disables a rule; certain failures cannot be turned off)")
 	fl.Float64Var(&f.threshold, "threshold", model.DefaultThreshold, "decision threshold: at or above it a change proceeds without approval")
 	return cmd
 }
@@ -84,6 +86,9 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	opts := []assess.Option{assess.WithThreshold(f.threshold)}
+	if len(f.severity) > 0 {
+		opts = append(opts, assess.WithAnalysisOptions(analysis.WithRuleSettings(f.severity)))
+	}
 	if !(f.threshold > 0 && f.threshold <= 1) {
 		return &exitError{code: 2, msg: fmt.Sprintf("--threshold %v: want a probability in (0, 1]", f.threshold)}
 	}
