@@ -52,7 +52,7 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 		for _, d := range sup.noReason {
 			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
 				Message: fmt.Sprintf("ignore comment for %s gives no reason, so it silences nothing: write \"-- schemacanary:ignore %s <why>\"", strings.Join(d.ids, ", "), strings.Join(d.ids, ", ")),
-				Fix: "say why the hazard is acceptable after the rule ids", File: m.Path, Line: d.line, Column: 1, Statement: -1})
+				Fix:     "say why the hazard is acceptable after the rule ids", File: m.Path, Line: d.line, Column: 1, Statement: -1})
 		}
 		for _, u := range sup.certainFailures() {
 			r.Findings = append(r.Findings, Finding{RuleID: "unused-ignore", Severity: SeverityWarning,
