@@ -214,6 +214,12 @@ const GateCap = 0.05
 // the logit: ln 4, dividing the odds of a safe deployment by 4.
 var UnverifiedPenalty = math.Log(4)
 
+// PlanRegressionPenalty is what each statement whose estimated cost rises
+// PlanRegressionRatio-fold subtracts from the logit: ln 4. It is a
+// deterministic adjustment, not a fitted weight: the lab does not measure
+// plans yet (docs/model.md).
+var PlanRegressionPenalty = math.Log(4)
+
 // Adjustments turns a gate into prediction adjustments: the first certain
 // failure caps the confidence at GateCap (the others are listed with it),
 // each check that could not run costs UnverifiedPenalty, and each hold
@@ -230,6 +236,10 @@ func Adjustments(g analysis.Gate) []model.Adjustment {
 	for _, f := range g.Unverified {
 		adj = append(adj, model.Adjustment{Feature: "gate:" + f.RuleID, Penalty: UnverifiedPenalty,
 			Text: fmt.Sprintf("not verified (line %d): %s", f.Line, f.Message)})
+	}
+	for _, pc := range g.Slower {
+		adj = append(adj, model.Adjustment{Feature: "gate:plan-regression", Penalty: PlanRegressionPenalty,
+			Text: fmt.Sprintf("the planner estimates a statement run %.2g times/s at %.0fx its cost (%s → %s): %s", pc.CallsPerSec, pc.Ratio, pc.NodesBefore, pc.NodesAfter, pc.Query)})
 	}
 	for _, h := range g.Holds {
 		adj = append(adj, model.Adjustment{Feature: "gate:hold", Hold: true,

@@ -79,9 +79,44 @@ func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 		fmt.Fprintf(b, "\n<sub>effect: the reason's term of the log-odds, from %.0f%% for a change with no hazard; negative pushes toward a rollback.</sub>\n\n",
 			100/(1+math.Exp(-p.Base)))
 	}
+	writeWorkload(b, r, opt)
 	writeIgnored(b, r)
 	writeLocks(b, r, opt)
 	writeFindings(b, r)
+}
+
+// writeWorkload shows what the change does to the statements the database
+// runs: those it breaks, and those whose plan it changes.
+func writeWorkload(b *strings.Builder, r *analysis.Report, opt Options) {
+	live := r.Live
+	if live == nil {
+		return
+	}
+	if len(live.Broken) > 0 {
+		fmt.Fprintf(b, "**Breaks %d statement%s of the workload** (pg_stat_statements):\n\n", len(live.Broken), plural(len(live.Broken)))
+		for _, x := range live.Broken {
+			fmt.Fprintf(b, "- %.2g calls/s: %s: `%s`\n", x.CallsPerSec, escape(x.Why), escape(truncate(oneLine(x.Query), opt.MaxSQL*2)))
+		}
+		b.WriteString("\n")
+	}
+	if len(live.PlanChanges) > 0 {
+		b.WriteString("**Plan changes** (the planner's estimates with the index change made hypothetically; no table touched):\n\n")
+		b.WriteString("| statement | calls/s | cost before → after | | plan before → after |\n| --- | ---: | --- | ---: | --- |\n")
+		for _, pc := range live.PlanChanges {
+			fmt.Fprintf(b, "| `%s` | %.2g | %.1f → %.1f | %s | %s → %s |\n", escape(truncate(oneLine(pc.Query), opt.MaxSQL)), pc.CallsPerSec,
+				pc.CostBefore, pc.CostAfter, ratioWords(pc.Ratio), escape(pc.NodesBefore), escape(pc.NodesAfter))
+		}
+		b.WriteString("\n")
+	} else if live.PlanCheck == analysis.CheckNotRun && live.PlanNote != "" {
+		fmt.Fprintf(b, "Plans not compared: %s\n\n", escape(live.PlanNote))
+	}
+}
+
+func ratioWords(r float64) string {
+	if r >= 1 {
+		return fmt.Sprintf("%.1fx costlier", r)
+	}
+	return fmt.Sprintf("%.1fx cheaper", 1/r)
 }
 
 // writeIgnored lists the findings the author silenced, with their reasons:

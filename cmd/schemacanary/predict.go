@@ -168,6 +168,17 @@ func writePredictions(cmd *cobra.Command, format string, items []*assess.Assessm
 		for _, r := range p.Reasons {
 			fmt.Fprintf(out, "  %+.2f  %s\n", r.Contribution, r.Text)
 		}
+		if live := it.Report.Live; live != nil {
+			for _, x := range live.Broken {
+				fmt.Fprintf(out, "  breaks (%.2g calls/s): %s: %s\n", x.CallsPerSec, x.Why, x.Query)
+			}
+			for _, pc := range live.PlanChanges {
+				fmt.Fprintf(out, "  plan change (%.2g calls/s): cost %.1f -> %.1f (x%.2f), %s -> %s: %s\n", pc.CallsPerSec, pc.CostBefore, pc.CostAfter, pc.Ratio, pc.NodesBefore, pc.NodesAfter, pc.Query)
+			}
+			if live.PlanCheck == analysis.CheckNotRun && live.PlanNote != "" {
+				fmt.Fprintf(out, "  plans not compared: %s\n", live.PlanNote)
+			}
+		}
 		if !it.Live() {
 			fmt.Fprintln(out, "  (no live database: sizes, traffic, workload, dry run and data checks not measured; every touched table assumed large and busy; pass --dsn)")
 		}
