@@ -20,7 +20,7 @@ import (
 type WorkloadStatement struct {
 	QueryID int64 `json:"query_id"`
 	// Query is the normalized text ($1 for constants), cut to 300 bytes.
-	Query string `json:"query"`
+	Query string  `json:"query"`
 	Calls float64 `json:"calls"`
 	// CallsPerSec is Calls over the time since pg_stat_statements was
 	// reset (0 when unknown).
