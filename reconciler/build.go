@@ -140,6 +140,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 		}
 	default:
 		opts := []gitsrc.LocalOption{gitsrc.WithLocalRemote("origin"), gitsrc.WithLocalBranch(cfg.Repo.Branch), gitsrc.WithLocalLogger(log)}
+		if len(cfg.Forge.Approvers) > 0 {
+			opts = append(opts, gitsrc.WithLocalApprovers(cfg.Forge.Approvers...))
+		}
 		if auth != nil {
 			opts = append(opts, gitsrc.WithLocalAuth(auth))
 		}

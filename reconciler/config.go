@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -169,6 +170,10 @@ type ForgeConfig struct {
 	Repo  string `yaml:"repo"`
 	// TokenEnv names the variable with the API token; default repo.token_env.
 	TokenEnv string `yaml:"token_env"`
+	// Approvers (local forge) are the names whose approval files on the
+	// audit branch count; without them only `schemacanary approve` (with
+	// the control store's credentials) approves.
+	Approvers []string `yaml:"approvers"`
 }
 
 // Duration is a time.Duration written as "30s" or "15m" in YAML: the same
@@ -293,6 +298,11 @@ func (c *Config) Validate() error {
 	if c.Repo.URL == "" {
 		bad("repo.url is required")
 	}
+	if u := c.Forge.BaseURL; u != "" && c.Forge.Kind == ForgeGitHub {
+		if err := checkBaseURL(u); err != nil {
+			bad("forge.base_url: %v", err)
+		}
+	}
 	if len(c.Prediction.Rules) > 0 {
 		if _, err := analysis.Analyze(context.Background(), analysis.Migration{}, analysis.WithRuleSettings(c.Prediction.Rules)); err != nil {
 			bad("prediction.rules: %v", errors.Unwrap(err))
@@ -371,4 +381,21 @@ func githubOwnerRepo(url string) (string, string) {
 		return "", ""
 	}
 	return o, r
+}
+
+// checkBaseURL requires https for a forge API URL, unless the host is a
+// loopback address: the API token travels with every request.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("%q: the API token would travel in clear text; use https (plain http is accepted only for a loopback address)", raw)
 }

@@ -128,7 +128,7 @@ func TestReconcileThreeStories(t *testing.T) {
 	if got := w.state(t, 3); got != StateAwaitingApproval {
 		t.Errorf("risky after a refused approval: %s", got)
 	}
-	if err := w.store.Approve(context.Background(), 3, "bob", "cli"); err != nil {
+	if _, err := Approve(context.Background(), w.store, 3, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	w.reconcile(t)

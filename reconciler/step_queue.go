@@ -171,19 +171,19 @@ func decisionMove(a *assess.Assessment) Move {
 
 func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, error) {
 	if r.forge != nil {
-		aps, err := r.forge.Approvals(ctx, gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit})
+		aps, err := r.forge.Approvals(ctx, gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit, SHA256: c.SHA256})
 		if err != nil {
 			return false, fmt.Errorf("approvals: %w", err)
 		}
 		for _, a := range aps {
 			if a.Allowed {
-				if err := r.store.Approve(ctx, c.Version, a.By, "forge"); err != nil {
+				if err := r.store.Approve(ctx, ApprovalRecord{Version: c.Version, SHA256: c.SHA256, MergeCommit: c.Commit, By: a.By, Source: "forge"}); err != nil {
 					return false, err
 				}
 			}
 		}
 	}
-	by, err := r.store.Approver(ctx, c.Version)
+	by, err := r.store.Approver(ctx, c.Version, c.SHA256, c.Commit)
 	if err != nil {
 		return false, err
 	}

@@ -207,18 +207,37 @@ func (s *Store) RecordRollback(ctx context.Context, version int64, reason string
 	return nil
 }
 
-// Approve records an approval; a repeated approval by the same name is kept once.
-func (s *Store) Approve(ctx context.Context, version int64, by, source string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO approvals (version, by_name, source) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, version, by, source); err != nil {
-		return fmt.Errorf("approve %d: %w", version, err)
+// ApprovalRecord is one approval as the control store keeps it: bound to
+// the version, the file's SHA-256 and the merge commit it approves.
+type ApprovalRecord struct {
+	Version     int64
+	SHA256      string
+	MergeCommit string
+	By          string
+	// Source is "forge" or "cli"; OSUser and Host say where a CLI approval
+	// was given.
+	Source, OSUser, Host string
+}
+
+// Approve records an approval (idempotent).
+func (s *Store) Approve(ctx context.Context, a ApprovalRecord) error {
+	if a.SHA256 == "" {
+		return fmt.Errorf("approve %d: the file's SHA-256 is required", a.Version)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO approvals (version, sha256, merge_commit, by_name, source, os_user, host)
+		VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`, a.Version, a.SHA256, a.MergeCommit, a.By, a.Source, a.OSUser, a.Host); err != nil {
+		return fmt.Errorf("approve %d: %w", a.Version, err)
 	}
 	return nil
 }
 
-// Approver returns the first recorded approver of version, "" if none.
-func (s *Store) Approver(ctx context.Context, version int64) (string, error) {
+// Approver returns the first approver of version for exactly this content
+// and merge commit, "" if none: an approval of other content (the file was
+// edited since) or of another merge approves nothing.
+func (s *Store) Approver(ctx context.Context, version int64, sha, mergeCommit string) (string, error) {
 	var by string
-	err := s.pool.QueryRow(ctx, `SELECT by_name FROM approvals WHERE version=$1 ORDER BY at LIMIT 1`, version).Scan(&by)
+	err := s.pool.QueryRow(ctx, `SELECT by_name FROM approvals WHERE version=$1 AND sha256=$2 AND merge_commit=$3 ORDER BY at LIMIT 1`,
+		version, sha, mergeCommit).Scan(&by)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

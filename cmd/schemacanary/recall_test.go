@@ -19,7 +19,9 @@ import (
 func TestNewRulesRecallOnCorpus(t *testing.T) {
 	t.Parallel()
 	eligible := map[string]func(s analysis.StatementReport) bool{
-		"ban-drop-view":     func(s analysis.StatementReport) bool { return s.Kind == "drop_view" || s.Kind == "drop_materialized_view" },
+		"ban-drop-view": func(s analysis.StatementReport) bool {
+			return s.Kind == "drop_view" || s.Kind == "drop_materialized_view"
+		},
 		"ban-drop-function": func(s analysis.StatementReport) bool { return s.Kind == "drop_function" || s.Kind == "drop_procedure" },
 		"ban-drop-type":     func(s analysis.StatementReport) bool { return s.Kind == "drop_type" || s.Kind == "drop_domain" },
 		"ban-drop-trigger":  func(s analysis.StatementReport) bool { return s.Kind == "drop_trigger" },
