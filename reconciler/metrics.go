@@ -21,6 +21,7 @@ type Metrics struct {
 	rejections        prometheus.Counter
 	retrains          *prometheus.CounterVec
 	holdoutBrier      *prometheus.GaugeVec
+	webhookRejected   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and their registry (with Go and process
@@ -53,9 +54,11 @@ func NewMetrics() *Metrics {
 			Help: "Model retrainings by result (accepted, rejected, skipped, failed)."}, []string{"result"}),
 		holdoutBrier: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "schemacanary_model_holdout_brier",
 			Help: "Brier score of the last retraining's champion and challenger on the most recent history (lower is better)."}, []string{"model"}),
+		webhookRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_webhook_rejected_total",
+			Help: "Webhook requests refused, by reason (invalid signature, content length required, payload too large, too many concurrent webhook requests, payload unreadable)."}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.changes, m.rollouts, m.rollbacks, m.outcomes, m.confidence, m.pvalues,
-		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier,
+		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier, m.webhookRejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range AllStates {
 		m.changes.WithLabelValues(string(s))
