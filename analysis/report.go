@@ -10,6 +10,8 @@
 // control store; callers convert their migration type into a Migration.
 package analysis
 
+import "sort"
+
 // Statement is one SQL statement of a migration section, as goose splits it,
 // with the 1-based line of the file where it starts.
 type Statement struct {
@@ -246,4 +248,25 @@ type Ignored struct {
 	Line        int    `json:"line"`
 	CommentLine int    `json:"comment_line"`
 	Reason      string `json:"reason"`
+}
+
+// HazardKinds names the kinds of hazard the Up section has: the sorted,
+// distinct IDs of its rules of class fails, blocks, loses-data or
+// breaks-app. Changes that share one are "of the same kind" for the
+// history of past rollbacks.
+func (r *Report) HazardKinds() []string {
+	seen := map[string]bool{}
+	kinds := []string{}
+	for _, f := range r.Findings {
+		if f.Section == SectionDown || seen[f.RuleID] {
+			continue
+		}
+		switch ClassOf(f.RuleID) {
+		case ClassFails, ClassBlocks, ClassLosesData, ClassBreaksApp:
+			seen[f.RuleID] = true
+			kinds = append(kinds, f.RuleID)
+		}
+	}
+	sort.Strings(kinds)
+	return kinds
 }

@@ -47,7 +47,7 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 	}
 	items := make([]proposalItem, 0, len(p.Migrations))
 	for _, m := range p.Migrations {
-		a, err := r.assess(ctx, m, p.Author)
+		a, err := r.assess(ctx, m)
 		if err != nil {
 			return err
 		}

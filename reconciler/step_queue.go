@@ -126,11 +126,11 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 	// A change is assessed when it reaches the head of the queue: every
 	// earlier change is then on the canary (or was taken back), so the
 	// live target shows the schema and data this change will meet.
-	a, err := r.assess(ctx, mig, c.Author)
+	a, err := r.assess(ctx, mig)
 	if err != nil {
 		return false, err
 	}
-	if err := r.store.SetTables(ctx, c.Version, a.Report.Tables); err != nil {
+	if err := r.store.SetScope(ctx, c.Version, a.Report.Tables, a.Report.HazardKinds()); err != nil {
 		return false, err
 	}
 	if _, err := r.store.SavePrediction(ctx, predictionRecord(c.Version, 0, c.SHA256, a)); err != nil {

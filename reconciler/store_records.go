@@ -419,36 +419,41 @@ func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
 }
 
 // PastOutcomes counts the finished and rolled-back changes of the fleet, of
-// author, and of changes touching any of tables, and the fleet's
-// rollbacks in the last 7 days: the input of the history features
-// (assess.History).
-func (s *Store) PastOutcomes(ctx context.Context, author string, tables []string) (model.History, error) {
+// those touching any of tables, and of those sharing any of kinds (hazard
+// rule IDs): the history features of a new change (assess.History).
+func (s *Store) PastOutcomes(ctx context.Context, tables, kinds []string) (model.History, error) {
 	var h model.History
 	err := s.pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE state IN ('done','rolled_back','reverted')),
 			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
-			count(*) FILTER (WHERE author = $1 AND state IN ('done','rolled_back','reverted')),
-			count(*) FILTER (WHERE author = $1 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
-			count(*) FILTER (WHERE tables && $2 AND state IN ('done','rolled_back','reverted')),
-			count(*) FILTER (WHERE tables && $2 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
-			(SELECT count(*) FROM rollbacks WHERE started_at > now() - interval '7 days')
-		FROM change_requests c`, author, tables).Scan(&h.Finished, &h.RolledBack, &h.AuthorFinished, &h.AuthorRolledBack,
-		&h.TableFinished, &h.TableRolledBack, &h.RecentRollbacks)
+			count(*) FILTER (WHERE tables && $1 AND state IN ('done','rolled_back','reverted')),
+			count(*) FILTER (WHERE tables && $1 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
+			count(*) FILTER (WHERE kinds && $2 AND state IN ('done','rolled_back','reverted')),
+			count(*) FILTER (WHERE kinds && $2 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version))
+		FROM change_requests c`, nonNil(tables), nonNil(kinds)).Scan(&h.Finished, &h.RolledBack,
+		&h.TableFinished, &h.TableRolledBack, &h.KindFinished, &h.KindRolledBack)
 	if err != nil {
 		return h, fmt.Errorf("history: %w", err)
 	}
 	return h, nil
 }
 
-// SetTables records the tables a change touches (from its analysis).
-func (s *Store) SetTables(ctx context.Context, version int64, tables []string) error {
-	if tables == nil {
-		tables = []string{}
-	}
-	if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET tables=$2 WHERE version=$1`, version, tables); err != nil {
-		return fmt.Errorf("change %d: record tables: %w", version, err)
+// SetScope records the tables a change touches and its kinds of hazard
+// (from its analysis), for the history of later changes.
+func (s *Store) SetScope(ctx context.Context, version int64, tables, kinds []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET tables=$2, kinds=$3 WHERE version=$1`,
+		version, nonNil(tables), nonNil(kinds)); err != nil {
+		return fmt.Errorf("change %d: record tables and kinds: %w", version, err)
 	}
 	return nil
+}
+
+// nonNil is s, or an empty slice for nil (a text[] column is NOT NULL).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // SetRevert records the revert branch and pull request of a change.

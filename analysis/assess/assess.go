@@ -51,10 +51,11 @@ type Static struct{ M *model.Model }
 // Model implements ModelSource.
 func (s Static) Model() *model.Model { return s.M }
 
-// History gives the history of past outcomes for a change's author and
-// tables (the control store). Without one, the history is empty.
+// History gives the history of past outcomes of changes to the same tables
+// and of the same kinds (analysis.Report.HazardKinds) as a change: the
+// control store. Without one, the history is empty.
 type History interface {
-	PastOutcomes(ctx context.Context, author string, tables []string) (model.History, error)
+	PastOutcomes(ctx context.Context, tables, kinds []string) (model.History, error)
 }
 
 // Assessor assesses migrations. Safe for concurrent use.
@@ -139,11 +140,9 @@ func New(models ModelSource, opts ...Option) (*Assessor, error) {
 // Threshold is the decision threshold.
 func (a *Assessor) Threshold() float64 { return a.threshold }
 
-// Input is one migration to assess and who wrote it.
+// Input is one migration to assess.
 type Input struct {
 	Migration analysis.Migration
-	// Author selects the author's history (may be empty).
-	Author string
 	// Invalid, when set, is why goose cannot parse the file (a finding of
 	// rule goose-syntax): the assessment is that finding alone, and the
 	// gate fails it.
@@ -164,14 +163,14 @@ func (a *Assessor) Assess(ctx context.Context, in Input) (*Assessment, error) {
 			return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
 		}
 	}
-	return a.Predict(ctx, rep, in.Author)
+	return a.Predict(ctx, rep)
 }
 
 // Predict finishes an assessment from an analysis report (with its live
 // context, when there was a target): the history, the features, the gate
 // and the prediction. Assess calls it; so do tests that build a report
 // with chosen live figures.
-func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report, author string) (*Assessment, error) {
+func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report) (*Assessment, error) {
 	m := a.models.Model()
 	if m == nil {
 		return nil, errors.New("assess: no model loaded")
@@ -179,7 +178,7 @@ func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report, author str
 	var hist model.History
 	if a.history != nil {
 		var err error
-		if hist, err = a.history.PastOutcomes(ctx, author, rep.Tables); err != nil {
+		if hist, err = a.history.PastOutcomes(ctx, rep.Tables, rep.HazardKinds()); err != nil {
 			return nil, fmt.Errorf("assess %s: history: %w", rep.Path, err)
 		}
 	}
@@ -271,5 +270,9 @@ func TrainOptions() []model.TrainOption {
 			hazards = append(hazards, d.Name)
 		}
 	}
+	// Past rollbacks of the same tables and kind of change: constant in lab
+	// data (no history), so the model learns them from fleet history only.
+	history := []string{model.FeatureHistoryTableRollbackRate, model.FeatureHistoryKindRollbackRate}
+	names, hazards = append(names, history...), append(hazards, history...)
 	return []model.TrainOption{model.WithFeatures(names...), model.WithHazards(hazards...)}
 }

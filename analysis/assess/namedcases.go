@@ -64,7 +64,7 @@ func (a *Assessor) caseConfidence(ctx context.Context, c Case) (float64, error) 
 	if c.Catalog != nil {
 		rep.Live = &analysis.LiveContext{WorkloadStats: true, WorkloadRefs: c.Refs, DroppedIndexScans: c.IndexScans}
 	}
-	got, err := a.Predict(ctx, rep, "")
+	got, err := a.Predict(ctx, rep)
 	if err != nil {
 		return 0, err
 	}

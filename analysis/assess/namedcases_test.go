@@ -65,7 +65,7 @@ func bootstrapFromPlainGoose(t *testing.T) bool {
 func Example_reasons() {
 	a, _ := New(bootstrapSource())
 	rep, _ := analysis.Analyze(context.Background(), migration(false, "CREATE INDEX orders_a_idx ON orders (a)"), analysis.WithCatalog(CaseTable(5e6, 500)))
-	got, _ := a.Predict(context.Background(), rep, "")
+	got, _ := a.Predict(context.Background(), rep)
 	fmt.Println(got.Prediction.Decision, got.Prediction.Reasons[0].Text)
 	// Output:
 	// needs_approval blocks writes to a 5M-row table for about 12 s

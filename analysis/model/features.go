@@ -13,14 +13,13 @@ type Features map[string]float64
 // Feature names the package itself defines. The analysis package defines the
 // DDL and catalog features; history features come from History.
 const (
-	// FeatureHistoryAuthorRollbackRate is the fraction of the author's past
-	// changes that were rolled back (smoothed toward the fleet rate).
-	FeatureHistoryAuthorRollbackRate = "history_author_rollback_rate"
-	// FeatureHistoryTableRollbackRate is the same for the touched tables.
+	// FeatureHistoryTableRollbackRate is the fraction of past changes to
+	// the touched tables that were rolled back (smoothed toward the fleet
+	// rate): a hazard.
 	FeatureHistoryTableRollbackRate = "history_table_rollback_rate"
-	// FeatureHistoryRecentIncidents counts rollbacks on the fleet in the
-	// last 7 days.
-	FeatureHistoryRecentIncidents = "history_recent_incidents"
+	// FeatureHistoryKindRollbackRate is the same for past changes of the
+	// same kind (sharing a hazard rule): a hazard.
+	FeatureHistoryKindRollbackRate = "history_kind_rollback_rate"
 )
 
 // Merge returns a new vector with the features of all sets; later sets win

@@ -74,6 +74,11 @@ type Model struct {
 	// they can only lower the confidence (WithHazards); Recipe retrains
 	// with them.
 	Hazards []string `json:"hazards,omitempty"`
+	// Features are the features the recipe asked for (WithFeatures), also
+	// those constant in the training data and so without a coefficient
+	// (the history features, in lab data): a retraining on data where they
+	// vary learns them. Empty: the coefficients' names.
+	Features []string `json:"features,omitempty"`
 	// Live re-scores a change during its bake (Repredict); nil when the
 	// model was trained without outcomes to fit it on.
 	Live *LiveStage `json:"live,omitempty"`
@@ -234,9 +239,11 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 // penalty, folds, source, threshold, live stage), so that a retrained model
 // is trained the same way.
 func (m *Model) Recipe() []TrainOption {
-	names := make([]string, len(m.Coefficients))
-	for i, c := range m.Coefficients {
-		names[i] = c.Name
+	names := m.Features
+	if len(names) == 0 {
+		for _, c := range m.Coefficients {
+			names = append(names, c.Name)
+		}
 	}
 	return []TrainOption{WithFeatures(names...), WithHazards(m.Hazards...), WithLambda(m.Lambda),
 		WithFolds(max(m.Metrics.Folds, 2)), WithSource(m.Source), WithDecisionThreshold(m.Threshold), WithLiveStage(m.Live)}

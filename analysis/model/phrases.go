@@ -116,14 +116,11 @@ var phrases = map[string]func(v float64, f Features) string{
 		n := math.Round(math.Expm1(v))
 		return fmt.Sprintf("%.0f statement%s", n, plural(n))
 	},
-	FeatureHistoryAuthorRollbackRate: func(v float64, _ Features) string {
-		return fmt.Sprintf("%.0f%% of the author's past changes were rolled back", 100*v)
-	},
 	FeatureHistoryTableRollbackRate: func(v float64, _ Features) string {
 		return fmt.Sprintf("%.0f%% of past changes to these tables were rolled back", 100*v)
 	},
-	FeatureHistoryRecentIncidents: func(v float64, _ Features) string {
-		return fmt.Sprintf("%.0f rollback%s on the fleet in the last 7 days", v, plural(v))
+	FeatureHistoryKindRollbackRate: func(v float64, _ Features) string {
+		return fmt.Sprintf("%.0f%% of past changes of this kind were rolled back", 100*v)
 	},
 }
 

@@ -92,3 +92,62 @@ func TestRetrainCannotMakeThingsWorse(t *testing.T) {
 		t.Errorf("12 history rows: %+v, %v", d, err)
 	}
 }
+
+// Past rollbacks of the same tables or kind of change are features the lab
+// cannot teach (it has no history): the recipe keeps them, a refit on
+// history where they predict rollbacks learns them, and their weight can
+// only lower the confidence.
+func TestRetrainLearnsPastRollbacks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ds := labDataset(t)
+	champion, err := model.Train(ctx, ds, assess.TrainOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range champion.Coefficients {
+		if c.Name == model.FeatureHistoryTableRollbackRate {
+			t.Fatal("the lab, without history, gave the table history a weight")
+		}
+	}
+	hist := history(ds, 160, 50, 7)
+	for i := range hist {
+		f := model.Merge(hist[i].Features)
+		h := model.History{Finished: 100, RolledBack: 10, TableFinished: 8, KindFinished: 8}
+		if !hist[i].Safe {
+			h.TableRolledBack, h.KindRolledBack = 6, 5 // the same tables and kinds keep failing
+		}
+		hist[i].Features = model.Merge(f, h.Features())
+	}
+	d, err := model.Retrain(ctx, champion, ds, hist, model.RetrainPolicy{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Mode != model.ModeRefit || d.Challenger == nil {
+		t.Fatalf("mode %s, challenger %v: %s", d.Mode, d.Challenger != nil, d.Reason)
+	}
+	learned := false
+	for _, c := range d.Challenger.Coefficients {
+		if c.Name == model.FeatureHistoryTableRollbackRate || c.Name == model.FeatureHistoryKindRollbackRate {
+			learned = learned || c.Weight != 0
+		}
+	}
+	if !learned {
+		t.Fatalf("the refit learned nothing from past rollbacks: %+v", d.Challenger.Coefficients)
+	}
+	base := hist[0].Features
+	quiet := model.Merge(base, model.History{Finished: 100, RolledBack: 10, TableFinished: 8, KindFinished: 8}.Features())
+	noisy := model.Merge(base, model.History{Finished: 100, RolledBack: 10, TableFinished: 8, TableRolledBack: 6, KindFinished: 8, KindRolledBack: 5}.Features())
+	pq, err := d.Challenger.Predict(quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn, err := d.Challenger.Predict(noisy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(pn.Confidence < pq.Confidence) {
+		t.Fatalf("past rollbacks of these tables did not lower the confidence: %.3f with, %.3f without", pn.Confidence, pq.Confidence)
+	}
+	t.Logf("confidence %.3f without past rollbacks of the tables and kind, %.3f with", pq.Confidence, pn.Confidence)
+}

@@ -191,9 +191,16 @@ func train(ctx context.Context, ds Dataset, cfg trainConfig) (*Model, error) {
 	for j, c := range cols {
 		c.Weight = full.coef[j]
 		m.Coefficients = append(m.Coefficients, c)
-		if cfg.hazards[c.Name] {
-			m.Hazards = append(m.Hazards, c.Name)
+	}
+	// The recipe's hazards and features, with those that had no variance
+	// here, so that Recipe retrains with all of them.
+	for _, n := range featureNames(ds, cfg.only) {
+		if cfg.hazards[n] {
+			m.Hazards = append(m.Hazards, n)
 		}
+	}
+	if len(cfg.only) > 0 {
+		m.Features = featureNames(ds, cfg.only)
 	}
 	p := make([]float64, len(oof))
 	y := make([]bool, len(oof))

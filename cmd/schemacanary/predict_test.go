@@ -163,7 +163,7 @@ fleet:
 	}
 	in := reconciler.AnalysisInput(mig)
 	in.Path = file
-	daemon, err := as.Assess(ctx, assess.Input{Migration: in, Author: "dana@shop.example"})
+	daemon, err := as.Assess(ctx, assess.Input{Migration: in})
 	if err != nil {
 		t.Fatal(err)
 	}
