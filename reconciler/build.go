@@ -42,7 +42,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 
 	var auth transport.AuthMethod
 	repoOpts := []gitsrc.Option{gitsrc.WithBranch(cfg.Repo.Branch), gitsrc.WithMigrationsDir(cfg.Repo.Dir),
-		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub)}
+		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub),
+		gitsrc.WithMaxFileBytes(cfg.Repo.MaxFileBytes)}
 	if cfg.Repo.TokenEnv != "" {
 		tok, err := SecretRef{Env: cfg.Repo.TokenEnv}.Resolve(red)
 		if err != nil {
@@ -138,7 +139,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	rec, err := New(store, RepoSource{Repo: repo}, an, pred, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
 		WithThreshold(cfg.Prediction.Threshold), WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
-		WithOnOutcome(d.TriggerRetrain))
+		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D()), WithTrigger(d.Trigger))
 	if err != nil {
 		return nil, err
 	}

@@ -102,6 +102,9 @@ func (d *Daemon) lead(ctx context.Context) {
 	}
 	c.Start()
 	defer func() { <-c.Stop().Done() }()
+	// Background predictions of the passes end with ctx: wait for them, so
+	// nothing acts once leadership is gone.
+	defer d.Reconcile.Wait()
 	d.Trigger()
 	for {
 		select {

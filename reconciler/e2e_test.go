@@ -222,10 +222,11 @@ func settle(t *testing.T, ctx context.Context, d *Daemon) {
 	t.Helper()
 	for i := 0; i < 20; i++ {
 		res, err := d.Reconcile.Reconcile(ctx)
+		d.Reconcile.Wait() // its background predictions too
 		if err != nil {
 			t.Fatalf("reconcile: %v", err)
 		}
-		if res.Discovered+res.Transitions+res.Rejected == 0 {
+		if res.Discovered+res.Transitions+res.Rejected+res.Ahead == 0 {
 			return
 		}
 	}

@@ -31,6 +31,9 @@ type Reconciler struct {
 	// ones.
 	mu        sync.Mutex
 	proposals map[string]string
+
+	// ahead runs the predictions of changes behind the head off the loop.
+	ahead aheadState
 }
 
 // Option configures a Reconciler.
@@ -45,6 +48,9 @@ type options struct {
 	onOutcome     func()
 	maxSteps      int
 	forgeRequired bool
+
+	analysisTimeout time.Duration
+	trigger         func()
 }
 
 // Instance-down policies for WithOnInstanceDown.
@@ -121,7 +127,8 @@ func New(store *Store, src Source, an Analyzer, pred Predictor, roll Roller, for
 	if store == nil || src == nil || an == nil || pred == nil || roll == nil {
 		return nil, errors.New("reconciler: store, source, analyzer, predictor and roller are required")
 	}
-	o := options{threshold: 0.80, log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64}
+	o := options{threshold: 0.80, log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64,
+		analysisTimeout: DefaultAnalysisTimeout}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("reconciler: %w", err)
@@ -144,6 +151,10 @@ type Result struct {
 	Waiting string
 	// Flushed counts transitions whose side effects were done.
 	Flushed int
+	// Ahead counts changes behind the head that the background prediction
+	// moved since the previous pass (their side effects are flushed by this
+	// one).
+	Ahead int
 }
 
 type step struct {
@@ -157,6 +168,7 @@ type step struct {
 func (r *Reconciler) Reconcile(ctx context.Context) (res Result, err error) {
 	start := time.Now()
 	defer func() { r.summarize(ctx, res, err, time.Since(start)) }()
+	res.Ahead = r.takeAheadMoved()
 	steps := []step{
 		{"ingest", r.ingest},
 		{"proposals", r.predictProposals},
@@ -194,14 +206,14 @@ func (r *Reconciler) summarize(ctx context.Context, res Result, err error, d tim
 		}
 	}
 	attrs := []any{"duration", d, "head", shortSHA(res.Head), "discovered", res.Discovered,
-		"rejected", res.Rejected, "proposals", res.Proposals, "transitions", res.Transitions, "flushed", res.Flushed}
+		"rejected", res.Rejected, "proposals", res.Proposals, "transitions", res.Transitions, "flushed", res.Flushed, "ahead", res.Ahead}
 	if res.Waiting != "" {
 		attrs = append(attrs, "waiting", res.Waiting)
 	}
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		r.o.log.Warn("reconcile failed", append(attrs, "err", err)...)
-	case res.Discovered+res.Rejected+res.Transitions+res.Flushed > 0:
+	case res.Discovered+res.Rejected+res.Transitions+res.Flushed+res.Ahead > 0:
 		r.o.log.Info("reconciled", attrs...)
 	default:
 		r.o.log.Debug("reconciled", attrs...)

@@ -56,6 +56,7 @@ func newFakeWorld(t testing.TB, opts ...Option) *fakeWorld {
 func (w *fakeWorld) reconcile(t testing.TB) Result {
 	t.Helper()
 	res, err := w.rec.Reconcile(context.Background())
+	w.rec.Wait() // the background predictions of the pass, for determinism
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
 	}

@@ -16,9 +16,11 @@ func (r *Reconciler) rolloutChange(ctx context.Context, c *ChangeRequest) (*roll
 	if err != nil {
 		return nil, &StallError{Version: c.Version, Err: err}
 	}
-	rep, err := r.an.Analyze(ctx, mig)
+	actx, cancel := r.analysisContext(ctx)
+	defer cancel()
+	rep, err := r.an.Analyze(actx, mig)
 	if err != nil {
-		return nil, fmt.Errorf("analyze %s: %w", c.Path, err)
+		return nil, fmt.Errorf("analyze %s: %w", c.Path, r.timedOut(ctx, actx, c.Path, err))
 	}
 	ch := PlanChange(mig, rep)
 	if err := ch.Validate(); err != nil {

@@ -14,6 +14,7 @@ import (
 // next state, until it waits, fails, or finishes (then the next change
 // becomes the head).
 func (r *Reconciler) advance(ctx context.Context, res *Result) error {
+	started := false
 	for i := 0; i < r.o.maxSteps; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -22,8 +23,12 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 		if err != nil || c == nil {
 			return err
 		}
-		if err := r.predictAhead(ctx, c.Version); err != nil {
-			r.o.log.Warn("predict ahead", "err", err)
+		if r.holdHead(ctx, c.Version) {
+			continue // the background just predicted it: read it again
+		}
+		if !started {
+			r.startAhead(ctx) // the changes behind the head, off the loop
+			started = true
 		}
 		moved, err := r.step(ctx, c)
 		var wait *WaitError
@@ -66,24 +71,6 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// predictAhead predicts discovered changes behind the head so their
-// decision is visible early; they still roll out one at a time.
-func (r *Reconciler) predictAhead(ctx context.Context, head int64) error {
-	pend, err := r.store.Pending(ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range pend {
-		if c.Version == head {
-			continue
-		}
-		if _, err := r.stepPredict(ctx, c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // move persists a transition and counts it.
 func (r *Reconciler) move(ctx context.Context, c *ChangeRequest, m Move) (*Transition, error) {
 	from := c.State
@@ -116,7 +103,7 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 	}
 	switch c.State {
 	case StateDiscovered:
-		return r.stepPredict(ctx, c)
+		return r.predictBounded(ctx, c)
 	case StatePredicted:
 		return r.stepDecide(ctx, c)
 	case StateAwaitingApproval:
