@@ -226,7 +226,7 @@ func settle(t *testing.T, ctx context.Context, d *Daemon) {
 		if err != nil {
 			t.Fatalf("reconcile: %v", err)
 		}
-		if res.Discovered+res.Transitions+res.Rejected+res.Ahead == 0 {
+		if res.Discovered+res.Transitions+res.Rejected+res.Ahead == 0 && !strings.Contains(res.Waiting, "its analysis") {
 			return
 		}
 	}

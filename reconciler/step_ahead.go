@@ -26,10 +26,8 @@ type aheadState struct {
 	// head is the version the loop is working on: the background leaves it
 	// alone.
 	head int64
-	// current is the version the background is predicting (0: none); done
-	// is closed when it is finished.
+	// current is the version the background is predicting (0: none).
 	current int64
-	done    chan struct{}
 	// failed remembers changes (version → SHA-256) whose prediction ahead
 	// failed or timed out: they are not retried ahead of their turn (the
 	// head's own step retries them, counting attempts).
@@ -88,23 +86,16 @@ func (r *Reconciler) predictBounded(ctx context.Context, c *ChangeRequest) (bool
 	return moved, r.timedOut(ctx, actx, c.Path, err)
 }
 
-// holdHead tells the background that the loop works on version now; when
-// the background is predicting that very version, it waits for it to end
-// and reports true: the caller must read the change again.
-func (r *Reconciler) holdHead(ctx context.Context, version int64) bool {
+// holdHead tells the background that the loop works on version now. It
+// reports true when the background is predicting that very version: the
+// head then waits for it, without holding up the pass; the background asks
+// for a new pass when it is done.
+func (r *Reconciler) holdHead(version int64) bool {
 	a := &r.ahead
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.head = version
-	busy, done := a.current == version, a.done
-	a.mu.Unlock()
-	if !busy {
-		return false
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	return true
+	return a.current == version
 }
 
 // startAhead starts the background prediction of the changes behind the
@@ -120,12 +111,12 @@ func (r *Reconciler) startAhead(ctx context.Context) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		moved := r.predictAhead(ctx)
+		tried, moved := r.predictAhead(ctx)
 		a.mu.Lock()
 		a.running = false
 		a.moved += moved
 		a.mu.Unlock()
-		if moved > 0 && r.o.trigger != nil {
+		if tried > 0 && r.o.trigger != nil && ctx.Err() == nil {
 			r.o.trigger()
 		}
 	}()
@@ -144,27 +135,26 @@ func (r *Reconciler) takeAheadMoved() int {
 
 // predictAhead predicts the discovered changes other than the loop's head,
 // in version order, each under the analysis timeout. It reports how many
-// moved.
-func (r *Reconciler) predictAhead(ctx context.Context) int {
+// it tried and how many moved.
+func (r *Reconciler) predictAhead(ctx context.Context) (tried, moved int) {
 	pend, err := r.store.Pending(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.o.log.Warn("predict ahead", "err", err)
 		}
-		return 0
+		return 0, 0
 	}
 	r.forgetAheadFailures(pend)
-	moved := 0
 	for _, c := range pend {
 		if ctx.Err() != nil {
 			break
 		}
-		done := r.claimAhead(c)
-		if done == nil {
+		if !r.claimAhead(c) {
 			continue
 		}
+		tried++
 		m, err := r.predictBounded(ctx, c)
-		r.releaseAhead(c, done, err)
+		r.releaseAhead(c, err)
 		switch {
 		case err != nil && ctx.Err() == nil && !errors.Is(err, ErrStale):
 			r.o.log.Warn("predict ahead", "change", c.Version, "err", err)
@@ -172,24 +162,24 @@ func (r *Reconciler) predictAhead(ctx context.Context) int {
 			moved++
 		}
 	}
-	return moved
+	return tried, moved
 }
 
 // claimAhead marks c as being predicted by the background, unless the loop
-// works on it or its prediction ahead failed before; nil means skip it.
-func (r *Reconciler) claimAhead(c *ChangeRequest) chan struct{} {
+// works on it or its prediction ahead failed before (false: skip it).
+func (r *Reconciler) claimAhead(c *ChangeRequest) bool {
 	a := &r.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c.Version == a.head || (a.failed != nil && a.failed[c.Version] == c.SHA256) {
-		return nil
+		return false
 	}
-	a.current, a.done = c.Version, make(chan struct{})
-	return a.done
+	a.current = c.Version
+	return true
 }
 
 // releaseAhead ends the claim on c, remembering a failure.
-func (r *Reconciler) releaseAhead(c *ChangeRequest, done chan struct{}, err error) {
+func (r *Reconciler) releaseAhead(c *ChangeRequest, err error) {
 	a := &r.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -200,7 +190,6 @@ func (r *Reconciler) releaseAhead(c *ChangeRequest, done chan struct{}, err erro
 		a.failed[c.Version] = c.SHA256
 	}
 	a.current = 0
-	close(done)
 }
 
 // forgetAheadFailures drops remembered failures of changes no longer

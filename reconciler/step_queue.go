@@ -23,8 +23,11 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 		if err != nil || c == nil {
 			return err
 		}
-		if r.holdHead(ctx, c.Version) {
-			continue // the background just predicted it: read it again
+		if r.holdHead(c.Version) {
+			// The background is analyzing it: wait for that (it asks for
+			// a pass when done) rather than analyze it twice.
+			res.Waiting = fmt.Sprintf("change %d waits for its analysis, running in the background", c.Version)
+			return nil
 		}
 		if !started {
 			r.startAhead(ctx) // the changes behind the head, off the loop
@@ -44,6 +47,8 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 			res.Transitions++
 			r.flushQuiet(ctx, res)
 			continue
+		case errors.Is(err, ErrStale):
+			continue // moved meanwhile (by the background prediction): read it again
 		case err != nil:
 			if ctx.Err() != nil {
 				return err // shutdown or lost leadership: no state change

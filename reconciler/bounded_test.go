@@ -1,0 +1,260 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
+)
+
+// slowAnalyzer is fakeAnalyzer, except that a file whose path contains
+// "slow" blocks (as a huge file would) until released or until its context
+// ends: it honours cancellation like analysis.Analyze.
+type slowAnalyzer struct {
+	started chan string   // receives the path of each slow analysis begun
+	release chan struct{} // closed: slow analyses finish
+}
+
+func newSlowAnalyzer() *slowAnalyzer {
+	return &slowAnalyzer{started: make(chan string, 16), release: make(chan struct{})}
+}
+
+func (a *slowAnalyzer) Analyze(ctx context.Context, m *gitsrc.Migration) (*analysis.Report, error) {
+	if strings.Contains(m.Path, "slow") {
+		a.started <- m.Path
+		select {
+		case <-a.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return fakeAnalyzer{}.Analyze(ctx, m)
+}
+
+func newSlowWorld(t *testing.T, an Analyzer, opts ...Option) *fakeWorld {
+	t.Helper()
+	w := &fakeWorld{store: newTestStore(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
+		forge: newFakeForge(), audit: newFakeAudit()}
+	rec, err := New(w.store, w.src, an, fakePredictor{}, w.roll, w.forge, w.audit, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rec = rec
+	t.Cleanup(rec.Wait)
+	return w
+}
+
+// deadlock bounds a step that must not wait for a blocked analysis: it is
+// not a speed target (the blocked analysis never ends by itself, so a step
+// that waited for it would hang until this generous limit).
+const deadlock = 30 * time.Second
+
+// TestAnalysisBehindHeadDoesNotDelayHead: while a change behind the head is
+// being analyzed (and that analysis does not end), the head is approved,
+// rolled out and done; the change behind it is predicted once its analysis
+// ends, and rolls out in its turn.
+func TestAnalysisBehindHeadDoesNotDelayHead(t *testing.T) {
+	t.Parallel()
+	an := newSlowAnalyzer()
+	w := newSlowWorld(t, an)
+	w.src.merge(t, "migrations/00001_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
+	w.src.merge(t, "migrations/00002_slow_seed.sql", migrationSrc(2, "INSERT INTO t VALUES (1);", "DELETE FROM t WHERE id = 1;"))
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+
+	if _, err := w.rec.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.state(t, 1); got != StateAwaitingApproval {
+		t.Fatalf("head: %s, want awaiting_approval", got)
+	}
+	select {
+	case <-an.started: // the change behind the head is being analyzed, off the loop
+	case <-ctx.Done():
+		t.Fatal("the change behind the head was never analyzed")
+	}
+	if err := w.store.Approve(ctx, 1, "bob", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.rec.Reconcile(ctx)
+	if err != nil {
+		t.Fatalf("pass with an analysis in the background: %v", err)
+	}
+	if got := w.state(t, 1); got != StateDone {
+		t.Fatalf("head after its approval: %s, want done while the change behind it is analyzed", got)
+	}
+	if got := w.state(t, 2); got != StateDiscovered {
+		t.Fatalf("change behind the head: %s, want still discovered (its analysis is blocked)", got)
+	}
+	// 2 is the head now: the pass ended rather than wait for its analysis.
+	if !strings.Contains(res.Waiting, "change 2 waits for its analysis") {
+		t.Errorf("pass waiting for %q, want change 2's analysis", res.Waiting)
+	}
+	if got := w.audit.states(1); len(got) == 0 || got[len(got)-1] != "done" {
+		t.Errorf("audit of the head: %v, want it flushed up to done", got)
+	}
+
+	close(an.release)
+	w.rec.Wait()
+	if got := w.state(t, 2); got != StatePredicted {
+		t.Fatalf("after its analysis: %s, want predicted", got)
+	}
+	res = w.reconcile(t)
+	if res.Ahead != 1 || res.Waiting != "" {
+		t.Errorf("pass reports %d changes predicted ahead (waiting %q), want 1", res.Ahead, res.Waiting)
+	}
+	if got := w.state(t, 2); got != StateDone {
+		t.Errorf("in its turn: %s, want done", got)
+	}
+	if got := w.audit.states(2); len(got) == 0 || got[0] != "discovered" || got[1] != "predicted" {
+		t.Errorf("audit of 2: %v", got)
+	}
+}
+
+// TestAnalysisTimeout: an analysis that does not end is stopped by the
+// per-change timeout, ahead of the head and at the head alike; at the head
+// it counts as a failed attempt naming the timeout, and after max_attempts
+// the change fails, releasing nothing else in its place.
+func TestAnalysisTimeout(t *testing.T) {
+	t.Parallel()
+	an := newSlowAnalyzer()
+	w := newSlowWorld(t, an, WithAnalysisTimeout(200*time.Millisecond), WithMaxAttempts(2))
+	w.src.merge(t, "migrations/00001_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
+	w.src.merge(t, "migrations/00002_slow_huge.sql", migrationSrc(2, "INSERT INTO t VALUES (1);", "DELETE FROM t WHERE id = 1;"))
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	analyses := func() int {
+		n := 0
+		for {
+			select {
+			case <-an.started:
+				n++
+			default:
+				return n
+			}
+		}
+	}
+
+	// Ahead of its turn: one try, stopped by the timeout, not retried.
+	w.reconcile(t)
+	w.reconcile(t)
+	if got := w.state(t, 1); got != StateAwaitingApproval {
+		t.Fatalf("head: %s, want awaiting_approval", got)
+	}
+	if got := w.state(t, 2); got != StateDiscovered {
+		t.Fatalf("timed-out change: %s, want discovered", got)
+	}
+	if n := analyses(); n != 1 {
+		t.Errorf("%d analyses of the slow change ahead of its turn, want 1", n)
+	}
+
+	// At the head: each pass tries once and counts an attempt naming the
+	// timeout; after max_attempts the change fails.
+	if err := w.store.Approve(ctx, 1, "bob", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.rec.Reconcile(ctx)
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms (prediction.timeout)") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("pass at the timed-out head: %v, want the timeout named", err)
+	}
+	if got := w.state(t, 1); got != StateDone {
+		t.Errorf("approved change: %s, want done", got)
+	}
+	w.reconcile(t)
+	c, err := w.store.Get(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != StateFailed || !strings.Contains(c.Reason, "prediction.timeout") {
+		t.Errorf("after max_attempts: %s %q, want failed naming prediction.timeout", c.State, c.Reason)
+	}
+	if n := analyses(); n != 2 {
+		t.Errorf("%d analyses at the head, want 2 (one per attempt)", n)
+	}
+}
+
+// TestDaemonServesWhileAnalyzing: while the daemon's loop is stuck in the
+// analysis of the head, the status page, the JSON API and the webhook
+// answer (they never wait for the loop); cancelling the daemon's context
+// (SIGTERM) ends the loop, since the analysis honours it.
+func TestDaemonServesWhileAnalyzing(t *testing.T) {
+	t.Parallel()
+	an := newSlowAnalyzer()
+	w := newSlowWorld(t, an)
+	w.src.merge(t, "migrations/00001_slow_big.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	cfg, err := ParseConfig([]byte(minimalConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{Config: cfg, Store: w.store, Reconcile: w.rec, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
+	status, err := NewStatusHandler(NewStoreStatus(w.store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(w.store, d.Metrics, WithStatusPage(status), WithWebhook(NewSecret("hush"), d.Trigger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.lead(ctx)
+	}()
+	select {
+	case <-an.started: // the loop is inside the head's analysis now
+	case <-time.After(deadlock):
+		t.Fatal("the loop never analyzed the head")
+	}
+	client := &http.Client{Timeout: deadlock}
+	const push = `{"ref":"refs/heads/main"}`
+	for _, rq := range []struct {
+		method, path, body, want string
+		code                     int
+	}{
+		{"GET", "/", "", "slow_big", 200},
+		{"GET", "/api/changes", "", `"state": "discovered"`, 200},
+		{"POST", "/webhook/github", push, "poll triggered", 202},
+		{"POST", "/webhook/github", push, "poll triggered", 202}, // triggers coalesce; none blocks
+	} {
+		req, _ := http.NewRequest(rq.method, ts.URL+rq.path, strings.NewReader(rq.body))
+		if rq.method == "POST" {
+			req.Header.Set("X-GitHub-Event", "push")
+			req.Header.Set("X-Hub-Signature-256", sign("hush", rq.body))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s while the loop analyzes: %v", rq.method, rq.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != rq.code || !strings.Contains(string(b), rq.want) {
+			t.Errorf("%s %s: %d %.200q, want %d with %q", rq.method, rq.path, resp.StatusCode, b, rq.code, rq.want)
+		}
+	}
+	cancel() // SIGTERM
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(deadlock):
+		t.Fatal("the loop did not stop after its context was cancelled")
+	}
+	if got := w.state(t, 1); got != StateDiscovered {
+		t.Errorf("after the interrupted analysis: %s, want discovered (resumed by the next leader)", got)
+	}
+}
