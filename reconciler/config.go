@@ -297,9 +297,6 @@ func (c *Config) Validate() error {
 	if c.Prediction.MinHistory < 0 {
 		bad("prediction.min_history must not be negative")
 	}
-	if c.Prediction.Timeout < 0 {
-		bad("prediction.timeout must be > 0, got %s", c.Prediction.Timeout.D())
-	}
 	if c.Repo.Poll > 0 && c.Schedules.Poll != "@every "+c.Repo.Poll.D().String() {
 		bad("set repo.poll or schedules.poll, not both")
 	}

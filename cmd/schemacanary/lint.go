@@ -27,6 +27,7 @@ type lintFlags struct {
 	include, exclude []string
 	sample           time.Duration
 	calibrationCache string
+	maxFileBytes     int64
 }
 
 func newLintCmd() *cobra.Command {
@@ -75,6 +76,7 @@ Exit status: 0 no error-severity finding, 1 at least one, 2 usage or I/O error.`
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "rules to disable")
 	fl.DurationVar(&f.sample, "sample-interval", 2*time.Second, "interval between the two pg_stat_user_tables samples (0: no rates)")
 	fl.StringVar(&f.calibrationCache, "calibration-cache", defaultCalibrationCache(), "file caching the server's measured rewrite throughput (\"\": measure every run)")
+	maxFileBytesFlag(fl, &f.maxFileBytes)
 	return cmd
 }
 
@@ -115,7 +117,7 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 		defer cat.Close()
 		opts = append(opts, analysis.WithCatalog(cat), analysis.WithPostgresVersion(cat.ServerMajor()))
 	}
-	reports, err := lintFiles(ctx, files, opts)
+	reports, err := lintFiles(ctx, files, f.maxFileBytes, opts)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -138,14 +140,14 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 // safe for concurrent use) and returns the reports in file order. One
 // worker per core takes the next file in turn: a goroutine per file would
 // pay again for growing its stack through the parse tree's recursion.
-func lintFiles(ctx context.Context, files []string, opts []analysis.Option) ([]*analysis.Report, error) {
+func lintFiles(ctx context.Context, files []string, maxBytes int64, opts []analysis.Option) ([]*analysis.Report, error) {
 	reports := make([]*analysis.Report, len(files))
 	var next atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		g.Go(func() error {
 			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
-				r, err := lintFile(ctx, files[i], opts)
+				r, err := lintFile(ctx, files[i], maxBytes, opts)
 				if err != nil {
 					return err
 				}
@@ -161,9 +163,10 @@ func lintFiles(ctx context.Context, files []string, opts []analysis.Option) ([]*
 }
 
 // lintFile reads and analyzes one file; a file goose cannot parse becomes
-// a report with one goose-syntax finding.
-func lintFile(ctx context.Context, path string, opts []analysis.Option) (*analysis.Report, error) {
-	src, err := os.ReadFile(path)
+// a report with one goose-syntax finding. A file above maxBytes is an error
+// (exit 2), as the daemon would refuse it unread.
+func lintFile(ctx context.Context, path string, maxBytes int64, opts []analysis.Option) (*analysis.Report, error) {
+	src, err := readMigrationFile(path, maxBytes)
 	if err != nil {
 		return nil, err
 	}

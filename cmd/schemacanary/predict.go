@@ -18,6 +18,7 @@ type predictFlags struct {
 	dsn, dsnEnv, modelPath, format string
 	failBelow, threshold           float64
 	sample                         time.Duration
+	maxFileBytes                   int64
 }
 
 func newPredictCmd() *cobra.Command {
@@ -57,6 +58,7 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
 	fl.Float64Var(&f.failBelow, "fail-below", 0, "exit 1 when a confidence is below this (0 disables)")
 	fl.Float64Var(&f.threshold, "threshold", 0, "decision threshold (default: the model's, 0.80)")
 	fl.DurationVar(&f.sample, "sample-interval", 2*time.Second, "with a DSN: interval between the two table-statistics samples")
+	maxFileBytesFlag(fl, &f.maxFileBytes)
 	return cmd
 }
 
@@ -94,7 +96,7 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	}
 	var items []comment.Item
 	for _, path := range args {
-		src, err := os.ReadFile(path)
+		src, err := readMigrationFile(path, f.maxFileBytes)
 		if err != nil {
 			return &exitError{code: 2, msg: err.Error()}
 		}
