@@ -141,6 +141,9 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 		})
 		r.res.CanaryApplied = time.Now()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rollout %d interrupted while applying the canary: %w", ch.Version, err)
+		}
 		if len(errs) > 0 {
 			return r.canaryApplyFailed(ctx, errs)
 		}
@@ -152,6 +155,10 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			r.res.CanaryApplied = cp.BakeFrom
 		}
 		d := r.bake(ctx, cp.BakeFrom)
+		if err := ctx.Err(); err != nil {
+			// Interrupted: no verdict; a resumed run bakes again.
+			return fmt.Errorf("rollout %d interrupted while baking: %w", ch.Version, err)
+		}
 		r.res.Decision, r.res.Decided = &d, time.Now()
 		if d.Outcome != Pass {
 			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
@@ -361,6 +368,13 @@ func (r *run) promote(ctx context.Context, from int) error {
 	return nil
 }
 
+// How long finish reads the goose tables of the instances whose state this
+// run does not know: normally, and when the run was cancelled.
+const (
+	finishTimeout         = 30 * time.Second
+	finishTimeoutStopping = 2 * time.Second
+)
+
 // finish records each instance's final goose state and the end time.
 // Instances this run changed successfully are known; only the others (not
 // touched, or failed) are read from their goose tables.
@@ -381,7 +395,14 @@ func (r *run) finish(ctx context.Context) {
 			}
 		}
 	}
-	ctx = context.WithoutCancel(ctx)
+	// The goose tables are read even after a cancel, for an exact result,
+	// but briefly: a stopping daemon must not wait on a slow instance.
+	limit := finishTimeout
+	if ctx.Err() != nil {
+		limit = finishTimeoutStopping
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	defer cancel()
 	for _, s := range r.c.states(ctx, unknown, r.ch.Version, max(r.waves[0].Concurrency, 10)) {
 		r.byName[s.Instance].Applied = s.Applied && s.Err == nil
 	}
