@@ -63,9 +63,11 @@ func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []Inst
 
 // Run takes ch through fleet: baseline KPIs on the canary wave, apply to
 // it, bake while the judge compares canary with control and baseline every
-// interval, then roll the canary back (on Fail, a hard guard, a live
-// re-prediction below rollback_below, or too little data by max_bake) or
-// promote the change wave by wave.
+// interval, then roll the canary back (on Fail, a hard guard, or a live
+// re-prediction below rollback_below) or promote the change wave by wave.
+// A bake that reaches max_bake without enough data is inconclusive: held on
+// the canary (StatusInconclusive) or promoted, as CanaryConfig.OnInconclusive
+// says; too little data is never taken for harm.
 //
 // resume is the last Checkpoint of an interrupted Run of the same change
 // (nil to start afresh); the goose tables say what is applied, so every
@@ -159,14 +161,24 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			// Interrupted: no verdict; a resumed run bakes again.
 			return fmt.Errorf("rollout %d interrupted while baking: %w", ch.Version, err)
 		}
-		r.res.Decision, r.res.Decided = &d, time.Now()
-		if d.Outcome != Pass {
-			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
-			r.save(cp)
-		} else {
-			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
-			r.save(cp)
+		if d.Outcome == Extend && c.cfg.OnInconclusive == InconclusivePromote {
+			d.Reason = "inconclusive (canary.on_inconclusive: promote): " + d.Reason
 		}
+		r.res.Decision, r.res.Decided = &d, time.Now()
+		switch {
+		case d.Outcome == Pass, d.Outcome == Extend && c.cfg.OnInconclusive == InconclusivePromote:
+			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
+		case d.Outcome == Extend:
+			cp = Checkpoint{Version: ch.Version, Phase: PhaseInconclusive, Reason: d.Reason}
+		default:
+			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
+		}
+		r.save(cp)
+	}
+	if cp.Phase == PhaseInconclusive {
+		r.res.Status, r.res.Reason = StatusInconclusive, cp.Reason
+		c.em.emit(ctx, Event{Version: ch.Version, Wave: -1, Step: StepDone, Message: "held on the canary wave: " + cp.Reason})
+		return nil
 	}
 	if cp.Phase == PhaseRollback {
 		return r.rollback(ctx, cp.Reason)
@@ -229,7 +241,8 @@ func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d 
 
 // bake samples canary and control every interval from bakeFrom and asks
 // the judge after each one. It returns the deciding Decision: Fail at once,
-// Pass once the bake is over, Fail with "not enough data" at max_bake.
+// Pass once the bake is over, Extend ("not enough data": inconclusive) at
+// max_bake.
 func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 	c := r.c
 	canary := r.waves[0]
@@ -292,8 +305,9 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			return d
 		}
 		if elapsed >= maxBake {
-			d.Outcome = Fail
-			d.Reason = fmt.Sprintf("still not enough data after max_bake %s: %s", maxBake, d.Reason)
+			// Too little data (an idle fleet) is no evidence of harm.
+			d.Outcome = Extend
+			d.Reason = fmt.Sprintf("not enough data after max_bake %s: %s", maxBake, d.Reason)
 			return d
 		}
 	}
