@@ -14,6 +14,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
 // slowAnalyzer is fakeAnalyzer, except that a file whose path contains
@@ -256,5 +257,60 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 	}
 	if got := w.state(t, 1); got != StateDiscovered {
 		t.Errorf("after the interrupted analysis: %s, want discovered (resumed by the next leader)", got)
+	}
+}
+
+// stuckAnalyzer ignores cancellation: a step that does not stop.
+type stuckAnalyzer struct{ started chan struct{} }
+
+func (a stuckAnalyzer) Analyze(context.Context, *gitsrc.Migration) (*analysis.Report, error) {
+	close(a.started)
+	select {} // never returns
+}
+
+// TestDaemonStopsWhenAStepIgnoresCancel: a step that ignores its context
+// does not keep the daemon from stopping: Run returns StopGrace after the
+// cancel, abandoning it (as a killed process would; the state is persisted
+// and resumed by the next leader).
+func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	store, err := OpenStore(context.Background(), NewSecret(dsn), &Redactor{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	src := newFakeSource()
+	src.merge(t, "migrations/00001_stuck.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	an := stuckAnalyzer{started: make(chan struct{})}
+	rec, err := New(store, src, an, fakePredictor{}, newFakeRoller([]string{"c1"}, []string{"m1"}), newFakeForge(), newFakeAudit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, err := NewLeader(NewSecret(dsn), &Redactor{}, WithLeaderInterval(50*time.Millisecond), WithLeaderKey(4711))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig([]byte(minimalConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{Config: cfg, Store: store, Reconcile: rec, Leader: leader, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	select {
+	case <-an.started:
+	case <-time.After(deadlock):
+		t.Fatal("the daemon never reached the analysis")
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case <-errc:
+		t.Logf("Run returned %s after the cancel (StopGrace %s)", time.Since(start).Round(time.Millisecond), StopGrace)
+	case <-time.After(StopGrace + deadlock):
+		t.Fatal("Run did not return after its context was cancelled")
 	}
 }

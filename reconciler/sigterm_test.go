@@ -67,8 +67,20 @@ func (p *daemonProc) term() time.Duration {
 		}
 		return took
 	case <-time.After(maxStop):
-		_ = p.cmd.Process.Kill()
-		<-done
+		// Where is it stuck? SIGQUIT makes the Go runtime dump every
+		// goroutine into the log.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+		if b, err := os.ReadFile(p.log); err == nil {
+			if i := strings.LastIndex(string(b), "SIGQUIT"); i >= 0 {
+				p.t.Logf("goroutines of the daemon that did not stop:\n%s", b[i:])
+			}
+		}
 		p.t.Fatalf("daemon still running %s after SIGTERM", maxStop)
 	}
 	return 0

@@ -118,6 +118,8 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 		return err == nil, err
 	case StateCanary, StateBaking, StatePromoting, StateRollingBack:
 		return r.stepRollout(ctx, c)
+	case StateInconclusive:
+		return r.stepInconclusive(ctx, c)
 	case StateRolledBack, StateFailed:
 		return r.stepHeld(ctx, c)
 	}
