@@ -94,7 +94,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 
 	var auth transport.AuthMethod
 	repoOpts := []gitsrc.Option{gitsrc.WithBranch(cfg.Repo.Branch), gitsrc.WithMigrationsDir(cfg.Repo.Dir),
-		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub)}
+		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub),
+		gitsrc.WithMaxFileBytes(cfg.Repo.MaxFileBytes)}
 	if cfg.Repo.TokenEnv != "" {
 		tok, err := SecretRef{Env: cfg.Repo.TokenEnv}.Resolve(red)
 		if err != nil {
@@ -187,7 +188,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
 		WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
-		WithOnOutcome(d.TriggerRetrain))
+		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D()))
 	if err != nil {
 		return nil, err
 	}
