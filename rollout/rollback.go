@@ -95,6 +95,18 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Change, re
 	}
 	if !applied {
 		res.AlreadyDone = true
+		if r.cfg.Fence == FenceDatabase {
+			// A rollback killed after its down committed but before it
+			// lifted the fence left the database read-only: lift it now.
+			lifted, err := r.liftLeftoverFence(ctx, db)
+			if err != nil {
+				emit(StepUnfence, 0, "could not lift the database fence an interrupted rollback left", err)
+				return res, fmt.Errorf("rollback %d on %s: %w", ch.Version, inst.Name, err)
+			}
+			if lifted {
+				emit(StepUnfence, 0, "database read-write again (the fence of an interrupted rollback)", nil)
+			}
+		}
 		emit(StepRollback, 0, "not applied; nothing to roll back", nil)
 		return res, nil
 	}
