@@ -35,6 +35,7 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 	sup := newSuppressions(sourceText(m))
 	w := newWalker(cfg, m, r, sup)
 	w.plain = m.Plain
+	w.ctx = ctx
 	n := 0
 	for _, sec := range []struct {
 		name  Section
@@ -77,6 +78,9 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 	}
 	summarize(r)
 	w.reversibility()
+	if w.catErr != nil {
+		return nil, fmt.Errorf("analyze %s: catalog: %w", m.Path, w.catErr)
+	}
 	if cfg.catalog != nil {
 		if err := w.addContext(ctx); err != nil {
 			return nil, fmt.Errorf("analyze %s: %w", m.Path, err)

@@ -244,6 +244,13 @@ func (c *PGCatalog) TableStats(ctx context.Context, tables []string) (map[string
 			st.WritesPerSec = max(0, (b.writes-a.writes)/dt)
 			st.ScansPerSec = max(0, (b.scans-a.scans)/dt)
 		}
+		if st.Exists {
+			// Recorded with the stats, so a report (and a lab record)
+			// replays its type-change verdicts offline (StaticCatalog).
+			if st.Columns, err = c.ColumnTypes(ctx, t); err != nil {
+				return nil, err
+			}
+		}
 		out[t] = st
 	}
 	return out, nil
@@ -348,4 +355,57 @@ func (c *PGCatalog) writeCache(tp Throughput) {
 	if err := os.WriteFile(c.cache, data, 0o644); err != nil {
 		c.log.Warn("calibration cache", "path", c.cache, "err", err)
 	}
+}
+
+var _ ColumnCatalog = (*PGCatalog)(nil)
+
+// ColumnTypes implements ColumnCatalog: pg_attribute's type and modifier of
+// every live column of table, decoded as PostgreSQL's typmodout functions
+// do (varchar/bpchar: length + 4; bit/varbit and the time types: the
+// value; numeric: ((precision << 16) | scale) + 4; -1: none).
+func (c *PGCatalog) ColumnTypes(ctx context.Context, table string) (map[string]ColumnType, error) {
+	schema, name := splitQualified(table)
+	if schema == "" {
+		schema = "public"
+	}
+	rows, err := c.pool.Query(ctx, `SELECT a.attname, t.typname, a.atttypmod
+		FROM pg_attribute a
+		JOIN pg_class cl ON cl.oid = a.attrelid
+		JOIN pg_namespace n ON n.oid = cl.relnamespace
+		JOIN pg_type t ON t.oid = a.atttypid
+		WHERE n.nspname = $1 AND cl.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, schema, name)
+	if err != nil {
+		return nil, fmt.Errorf("column types of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]ColumnType{}
+	for rows.Next() {
+		var col, typ string
+		var mod int32
+		if err := rows.Scan(&col, &typ, &mod); err != nil {
+			return nil, fmt.Errorf("column types of %s: %w", table, err)
+		}
+		out[col] = ColumnType{Name: typ, Mods: decodeTypmod(typ, mod)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("column types of %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// decodeTypmod turns an atttypmod into ColumnType.Mods.
+func decodeTypmod(typ string, mod int32) []int {
+	if mod < 0 {
+		return nil
+	}
+	switch strings.TrimPrefix(typ, "_") {
+	case "varchar", "bpchar":
+		return []int{int(mod) - 4}
+	case "numeric":
+		m := int(mod) - 4
+		return []int{(m >> 16) & 0xffff, m & 0xffff}
+	case "bit", "varbit", "timestamp", "timestamptz", "time", "timetz":
+		return []int{int(mod)}
+	}
+	return nil // interval's typmod packs fields too: left unbounded
 }

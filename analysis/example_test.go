@@ -41,6 +41,7 @@ func ExampleWithCatalog() {
 	cat := analysis.StaticCatalog{"public.orders": {
 		Exists: true, Rows: 12e6, Bytes: 12 << 30, Indexes: 3, WritesPerSec: 400, ScansPerSec: 900,
 		RewriteBytesPerSec: 70 << 20, ScanBytesPerSec: 400 << 20,
+		Columns: map[string]analysis.ColumnType{"amount": {Name: "int4"}},
 	}}
 	m := analysis.Migration{Path: "0043_retype.sql", HasDown: true,
 		Up:   []analysis.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2);", Line: 2}},
@@ -53,7 +54,7 @@ func ExampleWithCatalog() {
 	fmt.Println(r.Findings[0].Message)
 	fmt.Printf("est. lock %.0f s\n", r.EstLockSeconds)
 	// Output:
-	// changing the type of public.orders.amount to numeric rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code (public.orders: 12.0 GB, 12.0M rows, est. 3 min under ACCESS EXCLUSIVE, 400 writes/s blocked, 900 scans/s blocked)
+	// changing the type of public.orders.amount from int4 to numeric(12,2) rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code (public.orders: 12.0 GB, 12.0M rows, est. 3 min under ACCESS EXCLUSIVE, 400 writes/s blocked, 900 scans/s blocked)
 	// est. lock 176 s
 }
 

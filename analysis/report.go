@@ -175,6 +175,9 @@ type TableStats struct {
 	IndexColumns []string `json:"index_columns,omitempty"`
 	// Partitioned is true for a partitioned table (relkind p).
 	Partitioned bool `json:"partitioned,omitempty"`
+	// Columns are the types of the table's columns by name (StaticCatalog
+	// answers ColumnTypes from it; PGCatalog reads pg_attribute instead).
+	Columns map[string]ColumnType `json:"columns,omitempty"`
 	// WritesPerSec and ScansPerSec are rates between two samples of
 	// pg_stat_user_tables (inserts+updates+deletes; seq+idx scans).
 	WritesPerSec float64 `json:"writes_per_sec"`

@@ -100,7 +100,7 @@ var ruleTable = []Rule{
 		Bad:     "BEGIN;\nCREATE TABLE users (id bigint);", Good: "BEGIN;\nCREATE TABLE users (id bigint);\nCOMMIT;"},
 	{ID: "changing-column-type", Severity: SeverityError, Class: ClassBlocks, Squawk: true,
 		Summary: "ALTER COLUMN ... TYPE usually rewrites the table under an ACCESS EXCLUSIVE lock and can break clients.",
-		Why:     "Unless the change is binary-coercible (varchar(n) → varchar(m > n) or text, numeric widening, cidr → inet), the table and all its indexes are rewritten while nothing can read or write it. Clients that expect the old type may fail.",
+		Why:     "Unless the change is binary-coercible (varchar(n) → varchar(m ≥ n) or text, text → unbounded varchar, numeric precision growing at the same scale, timestamp precision growing, cidr → inet), the table and all its indexes are rewritten while nothing can read or write it. Clients that expect the old type may fail. The verdict depends on the old type: with a live database (--dsn, the daemon's canary) it is read from the catalog and the message names it (tested against PostgreSQL's relfilenode for every case); without one the message says the change \"may rewrite\", and it counts as a rewrite. text → varchar(n) always rewrites.",
 		Fix:     "Add a new column of the new type, write both (trigger or app), backfill in batches, switch readers, then drop the old column.",
 		Bad:     "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2);", Good: "ALTER TABLE orders ADD COLUMN amount_v2 numeric(12,2);"},
 	{ID: "constraint-missing-not-valid", Severity: SeverityError, Class: ClassBlocks, Squawk: true,

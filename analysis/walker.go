@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,6 +38,15 @@ type walker struct {
 	robustDrops  map[string]bool   // "table/constraint" dropped IF EXISTS earlier
 	statements   int               // statements seen in this section (for robust-stmts)
 	pendingNonTx []stmt            // non-transactional statements in an assumed transaction
+
+	// ctx is Analyze's context, for the ColumnCatalog lookups of the walk;
+	// catErr is the first error of one (Analyze returns it).
+	ctx    context.Context
+	catErr error
+	// colTypes are the column types this migration sets ("table/column");
+	// tableCols caches a ColumnCatalog's answers by table.
+	colTypes  map[string]ColumnType
+	tableCols map[string]map[string]ColumnType
 
 	// decorations are findings that want live context appended.
 	decorations []decoration
@@ -79,6 +89,8 @@ func newWalker(cfg config, m Migration, rep *Report, sup *suppressions) *walker 
 		notNullCheck: map[string]string{},
 		validNotNull: map[string]bool{},
 		robustDrops:  map[string]bool{},
+		colTypes:     map[string]ColumnType{},
+		tableCols:    map[string]map[string]ColumnType{},
 		obj:          objectState{enumValues: map[string]int{}, indexCols: map[string][]string{}, partitioned: map[string]bool{}},
 	}
 }
