@@ -85,9 +85,9 @@ func parsedColumnType(tn *pgast.TypeName) ColumnType {
 type rewriteVerdict int
 
 const (
-	noRewrite    rewriteVerdict = iota // binary-coercible: only the catalog changes
-	rewrites                           // every row is rewritten, with every index
-	mayRewrite                         // the old type is unknown
+	noRewrite  rewriteVerdict = iota // binary-coercible: only the catalog changes
+	rewrites                         // every row is rewritten, with every index
+	mayRewrite                       // the old type is unknown
 )
 
 // typeChangeVerdict decides, like PostgreSQL's ATColumnChangeRequiresRewrite,
