@@ -285,7 +285,7 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Change, up bool) (
 		if err != nil {
 			return res, fmt.Errorf("%s %d on %s: %w", dir, ch.Version, inst.Name, err)
 		}
-		var before map[string]bool
+		var before map[invalidIndex]bool
 		if concurrently {
 			before, _ = invalidIndexes(ctx, db)
 		}
