@@ -102,7 +102,7 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	runner, err := lab.New(cfg, rolloutJudge{judge}, lab.WithLogger(log), lab.WithProgress(cmd.ErrOrStderr()),
 		lab.WithCatalog(openLabCatalog))
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	dsn := f.dsn
 	if dsn == "" {

@@ -96,7 +96,7 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	ctx := cmd.Context()
 	files, err := sqlFiles(args)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	opts := []analysis.Option{analysis.WithPostgresVersion(f.pgVersion), analysis.WithAssumeInTransaction(f.assumeInTx)}
 	if len(f.include) > 0 {
@@ -118,18 +118,18 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	}
 	reports, err := lintFiles(ctx, files, f.maxFileBytes, opts, target)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	if err := analysis.WriteReports(out, f.format, reports); err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	if err := out.Flush(); err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	for _, r := range reports {
 		if r.HasErrors() {
-			return &exitError{code: 1}
+			return &exitError{code: statusFindings}
 		}
 	}
 	return nil

@@ -76,22 +76,22 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
 func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	ctx := cmd.Context()
 	if f.format != "text" && f.format != "json" && f.format != "markdown" {
-		return &exitError{code: 2, msg: fmt.Sprintf("--format %q: want text, json or markdown", f.format)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text, json or markdown", f.format)}
 	}
 	files, err := sqlFiles(args)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	m, err := loadPredictModel(f.modelPath)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	opts := []assess.Option{assess.WithThreshold(f.threshold)}
 	if len(f.severity) > 0 {
 		opts = append(opts, assess.WithAnalysisOptions(analysis.WithRuleSettings(f.severity)))
 	}
 	if !(f.threshold > 0 && f.threshold <= 1) {
-		return &exitError{code: 2, msg: fmt.Sprintf("--threshold %v: want a probability in (0, 1]", f.threshold)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("--threshold %v: want a probability in (0, 1]", f.threshold)}
 	}
 	target, err := f.target.open(ctx)
 	if err != nil {
@@ -103,17 +103,17 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	}
 	as, err := assess.New(assess.Static{M: m}, opts...)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	var items []*assess.Assessment
 	for _, path := range files {
 		in, err := predictInput(path, f.maxFileBytes)
 		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return &exitError{code: statusError, msg: err.Error()}
 		}
 		a, err := as.Assess(ctx, in)
 		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return &exitError{code: statusError, msg: err.Error()}
 		}
 		items = append(items, a)
 	}
@@ -123,7 +123,7 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	if f.failBelow > 0 {
 		for _, it := range items {
 			if it.Prediction.Confidence < f.failBelow {
-				return &exitError{code: 1}
+				return &exitError{code: statusFindings}
 			}
 		}
 	}

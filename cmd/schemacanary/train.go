@@ -78,14 +78,14 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	if f.format != "text" && f.format != "markdown" && f.format != "json" {
-		return &exitError{code: 2, msg: fmt.Sprintf("--format %q: want text, markdown or json", f.format)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text, markdown or json", f.format)}
 	}
 	recs, err := lab.ReadRecords(f.data)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	if err := lab.Refeature(ctx, recs); err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	ds := lab.Dataset(recs)
 	opts := append(assess.TrainOptions(), model.WithLambda(f.lambda), model.WithFolds(f.folds), model.WithSeed(f.seed), model.WithSource(f.source))
@@ -100,7 +100,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		}
 		if f.evalJSON != "" {
 			if err := writeEvalJSON(f.evalJSON, ev); err != nil {
-				return &exitError{code: 2, msg: err.Error()}
+				return &exitError{code: statusError, msg: err.Error()}
 			}
 		}
 	}
