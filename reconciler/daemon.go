@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
 // Daemon is `schemacanary run`: every replica serves HTTP and competes for
@@ -24,6 +26,9 @@ type Daemon struct {
 	Metrics   *Metrics
 	Retrainer *Retrainer
 	Log       *slog.Logger
+	// Alerts delivers the pipeline's events to alerts.webhooks; nil
+	// without webhooks. Run runs it.
+	Alerts *notify.Dispatcher
 
 	// closers release what Build opened, in reverse order.
 	closers []func()
@@ -72,6 +77,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 				errc <- fmt.Errorf("http: %w", err)
 			}
 		}()
+	}
+	if d.Alerts != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Alerts.Run(ctx) }() // flushes for a few seconds after ctx ends
 	}
 	lerr := d.Leader.Run(ctx, d.lead)
 	wg.Wait()
