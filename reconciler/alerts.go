@@ -76,7 +76,7 @@ func NewAlerts(cfg AlertsConfig, log *slog.Logger, red *Redactor, m *Metrics) (*
 	}
 	sinks, err := cfg.sinks(red)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
+		return nil, err // names its key (alerts.webhooks[i]...)
 	}
 	opts := []notify.Option{notify.WithLogger(log), notify.WithScrubber(red.Scrub)}
 	if m != nil {

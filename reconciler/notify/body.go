@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -34,15 +35,24 @@ type jsonBody struct {
 	Summary string `json:"summary"`
 }
 
-// Body renders e in format f.
+// Body renders e in format f: the exact bytes posted and signed.
 func Body(f Format, e Event) ([]byte, error) {
+	var v any
 	switch f {
 	case FormatJSON:
-		return json.Marshal(jsonBody{Event: e, Summary: e.Summary()})
+		v = jsonBody{Event: e, Summary: e.Summary()}
 	case FormatSlack:
-		return json.Marshal(slackMessage(e))
+		v = slackMessage(e)
+	default:
+		return nil, fmt.Errorf("unknown format %q", f)
 	}
-	return nil, fmt.Errorf("unknown format %q", f)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<" stays "<": receivers read it as written
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // SlackMessage is the body of the slack format (Slack's incoming webhooks,
@@ -97,11 +107,11 @@ func emoji(k Kind) string {
 }
 
 func slackMessage(e Event) SlackMessage {
-	fields := []SlackText{
-		field("State", e.State),
-		field("Wave", e.WaveName()),
-		field("File", e.File),
+	fields := []SlackText{field("State", e.State)}
+	if e.Kind.inRollout() {
+		fields = append(fields, field("Wave", e.WaveName()))
 	}
+	fields = append(fields, field("File", e.File))
 	if e.Confidence != nil {
 		fields = append(fields, field("Confidence", fmt.Sprintf("%.2f", *e.Confidence)))
 	}

@@ -46,14 +46,14 @@ func TestSlackBody(t *testing.T) {
 	}
 	head := msg.Blocks[0].Text
 	if head == nil || head.Type != "mrkdwn" || !strings.Contains(head.Text, ":rewind:") ||
-		!strings.Contains(head.Text, "because &lt;reasons&gt; &amp; more") {
+		!strings.Contains(head.Text, "because &lt;reasons&gt; &amp; more") || !strings.Contains(msg.Text, "because <reasons> & more") {
 		t.Errorf("head block %+v", head)
 	}
 	fields := map[string]bool{}
 	for _, f := range msg.Blocks[1].Fields {
 		fields[strings.SplitN(f.Text, "\n", 2)[0]] = true
 	}
-	for _, want := range []string{"*State*", "*Wave*", "*File*", "*Confidence*", "*Pull request*", "*Event*"} {
+	for _, want := range []string{"*State*", "*Wave*", "*File*", "*Confidence*", "*Pull request*", "*Event*"} { // rolled back: a wave
 		if !fields[want] {
 			t.Errorf("no field %s in %+v", want, msg.Blocks[1].Fields)
 		}

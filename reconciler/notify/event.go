@@ -60,6 +60,12 @@ func ParseKind(s string) (Kind, error) {
 	return "", fmt.Errorf("unknown event %q: want one of %s", s, strings.Join(names, ", "))
 }
 
+// inRollout reports whether events of kind k concern a wave (Event.Wave is
+// meaningful).
+func (k Kind) inRollout() bool {
+	return k == KindCanaryStarted || k == KindWavePromoted || k == KindRolledBack || k == KindDrift
+}
+
 // Event is one thing that happened to a change request, as sent to every
 // sink. It is a plain value; its JSON form is the body of the json format.
 type Event struct {
@@ -76,6 +82,7 @@ type Event struct {
 	// canary, promoting, rolled_back, failed, done, ...).
 	State string `json:"state"`
 	// Wave is the wave concerned: 0 is the canary, 1… the promoted waves.
+	// Meaningful for canary_started, wave_promoted, rolled_back and drift.
 	Wave int `json:"wave"`
 	// Reason is the transition's reason in words.
 	Reason string `json:"reason,omitempty"`
