@@ -12,8 +12,8 @@ type queue struct {
 	ready chan struct{}
 }
 
-func newQueue(max int) *queue {
-	return &queue{max: max, items: make([]Event, 0, max), ready: make(chan struct{}, 1)}
+func newQueue(size int) *queue {
+	return &queue{max: size, items: make([]Event, 0, size), ready: make(chan struct{}, 1)}
 }
 
 // push appends e; when the queue was full it drops the oldest event and

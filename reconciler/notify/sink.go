@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +61,10 @@ func (s Sink) LogValue() slog.Value {
 
 // MarshalJSON writes the name and format only.
 func (s Sink) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, `{"name":%q,"format":%q}`, s.Name, s.Format), nil
+	return json.Marshal(struct {
+		Name   string `json:"name"`
+		Format Format `json:"format"`
+	}{s.Name, s.Format})
 }
 
 // withDefaults fills the zero fields.
