@@ -40,6 +40,10 @@ const (
 	FeatureRisk = "risk"
 	// FeatureStatements is ln(1 + the Up statements, capped at 100).
 	FeatureStatements = "statements_log1p"
+	// FeaturePlanCostRise is ln of the largest estimated cost ratio among
+	// the workload statements the change makes at least PlanRegressionRatio
+	// times costlier (PlanChange.Regression); 0 when none (or no live view).
+	FeaturePlanCostRise = "plan_cost_rise_log"
 )
 
 // Auxiliary values in the feature vector that no model is trained on: the
@@ -69,6 +73,7 @@ var featureDocs = []FeatureDoc{
 	{FeatureDestroysData, "1 when the Up section destroys data of a pre-existing object (DROP TABLE/COLUMN, TRUNCATE, DELETE or UPDATE without WHERE)", true},
 	{FeatureRisk, "the author's front-matter risk label (1..10; 0 when absent)", true},
 	{FeatureStatements, "ln(1 + Up statements, capped at 100)", true},
+	{FeaturePlanCostRise, "ln of the largest planner-estimated cost ratio (after/before, by EXPLAIN with hypopg) among the workload's statements the change makes at least 10x costlier at a meaningful call rate; 0 when none", true},
 }
 
 // FeatureDocs returns the documented feature set in its stable order.
@@ -126,12 +131,20 @@ func (r *Report) Features() Features {
 		FeatureDestroysData:    b2f(x.DestroysData),
 		FeatureRisk:            float64(r.Risk),
 		FeatureStatements:      math.Log1p(float64(min(up, 100))),
+		FeaturePlanCostRise:    0,
 		AuxImputed:             b2f(x.Imputed),
 		AuxHoldSeconds:         x.HoldSeconds,
 	}
 	for _, fd := range r.Findings {
 		if fd.Severity == SeverityError {
 			f[AuxLintErrors]++
+		}
+	}
+	if r.Live != nil {
+		for _, pc := range r.Live.PlanChanges {
+			if pc.Regression() {
+				f[FeaturePlanCostRise] = math.Max(f[FeaturePlanCostRise], math.Log(pc.Ratio))
+			}
 		}
 	}
 	for _, t := range r.Tables {

@@ -17,9 +17,9 @@ func (w *walker) reversibility() {
 	if m.Plain {
 		return
 	}
-	var up, down []StatementReport
-	for _, s := range r.Statements {
-		if s.Section == SectionUp {
+	var up, down []*StatementReport
+	for i := range r.Statements {
+		if s := &r.Statements[i]; s.Section == SectionUp {
 			up = append(up, s)
 		} else {
 			down = append(down, s)

@@ -118,12 +118,9 @@ func (w *walker) assumeTx() bool {
 
 // add records a statement in the report and runs every check on it.
 func (w *walker) add(p parsedStmt, inDo bool) {
-	idx := 0
-	for _, s := range w.rep.Statements {
-		if s.Section == w.sec {
-			idx++
-		}
-	}
+	// The section's counter, not a recount of rep.Statements: that rescan
+	// made Analyze quadratic in the number of statements.
+	idx := w.statements
 	w.rep.Statements = append(w.rep.Statements, StatementReport{
 		Section: w.sec, Index: idx, Line: p.line, Column: p.col, SQL: p.sql,
 		Kind: kindOf(p.node), InDo: inDo,

@@ -94,7 +94,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 
 	var auth transport.AuthMethod
 	repoOpts := []gitsrc.Option{gitsrc.WithBranch(cfg.Repo.Branch), gitsrc.WithMigrationsDir(cfg.Repo.Dir),
-		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub)}
+		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub),
+		gitsrc.WithMaxFileBytes(cfg.Repo.MaxFileBytes)}
 	if cfg.Repo.TokenEnv != "" {
 		tok, err := SecretRef{Env: cfg.Repo.TokenEnv}.Resolve(red)
 		if err != nil {
@@ -186,7 +187,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	d.closers = append(d.closers, closeAssessor)
 	recOpts := []Option{WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
-		WithOnOutcome(d.TriggerRetrain)}
+		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D())}
 	if d.Alerts, err = NewAlerts(cfg.Alerts, log, red, d.Metrics); err != nil {
 		return nil, err
 	} else if d.Alerts != nil {

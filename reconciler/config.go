@@ -12,12 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
-
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -81,6 +80,10 @@ type RepoConfig struct {
 	// CloneDir is where the daemon keeps its clone; default a folder under the
 	// user cache directory.
 	CloneDir string `yaml:"clone_dir"`
+	// MaxFileBytes is the size limit of a migration file; default 1048576
+	// (1 MiB, gitsrc.DefaultMaxFileBytes). A larger file is rejected, like a
+	// file that does not parse, naming its size and the limit.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
 }
 
 // ControlConfig locates the control store. Exactly one of DSNEnv and DSNFile.
@@ -128,6 +131,10 @@ type PredictionConfig struct {
 	// MinHistory is how many finished changes the control store must hold
 	// before a retrained model replaces the bootstrap model; default 30.
 	MinHistory int `yaml:"min_history"`
+	// Timeout bounds the analysis and prediction of one change (merged or
+	// proposed); default 2m. Past it the step fails like a transient error
+	// and is retried next poll (reconcile.max_attempts).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // SchedulesConfig holds cron specs (robfig/cron syntax, with descriptors
@@ -226,6 +233,9 @@ func (c *Config) setDefaults() {
 	if c.Repo.Dir == "" {
 		c.Repo.Dir = "migrations"
 	}
+	if c.Repo.MaxFileBytes == 0 {
+		c.Repo.MaxFileBytes = gitsrc.DefaultMaxFileBytes
+	}
 	if c.Control.KPIRetention == 0 {
 		c.Control.KPIRetention = Duration(720 * time.Hour)
 	}
@@ -250,6 +260,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Prediction.MinHistory == 0 {
 		c.Prediction.MinHistory = 30
+	}
+	if c.Prediction.Timeout == 0 {
+		c.Prediction.Timeout = Duration(DefaultAnalysisTimeout)
 	}
 	if c.Schedules.Poll == "" {
 		c.Schedules.Poll = "@every 30s"
@@ -315,6 +328,9 @@ func (c *Config) Validate() error {
 		if u := c.Repo.URL[strings.Index(c.Repo.URL, "://")+3:]; strings.Contains(u[:max(0, strings.Index(u, "@"))], ":") {
 			bad("repo.url must not embed a password; use repo.token_env")
 		}
+	}
+	if c.Repo.MaxFileBytes < 0 {
+		bad("repo.max_file_bytes must be > 0, got %d", c.Repo.MaxFileBytes)
 	}
 	if (c.Control.DSNEnv == "") == (c.Control.DSNFile == "") {
 		bad("control: set exactly one of dsn_env and dsn_file")

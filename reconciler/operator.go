@@ -69,7 +69,8 @@ func osUser() string {
 }
 
 // Skip records that an operator skips version (`schemacanary skip`): the
-// next pass moves it to skipped, releasing the queue. A change in an active
+// next pass moves it to skipped, releasing the queue (a change held
+// inconclusive is rolled back from its canary first). A change in an active
 // state (canary, baking, promoting, rolling_back) cannot be skipped.
 func Skip(ctx context.Context, s *Store, version int64, by string) (State, error) {
 	c, err := s.Get(ctx, version)

@@ -53,6 +53,7 @@ func newFakeWorld(t testing.TB, opts ...Option) *fakeWorld {
 	return w
 }
 
+// reconcile runs a pass and fails the test on an error.
 func (w *fakeWorld) reconcile(t testing.TB) Result {
 	t.Helper()
 	res, err := w.rec.Reconcile(context.Background())

@@ -37,6 +37,8 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 			res.Transitions++
 			r.flushQuiet(ctx, res)
 			continue
+		case errors.Is(err, ErrStale):
+			continue // moved meanwhile (by the background prediction): read it again
 		case err != nil:
 			if ctx.Err() != nil {
 				return err // shutdown or lost leadership: no state change
@@ -97,7 +99,7 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 	}
 	switch c.State {
 	case StateDiscovered:
-		return r.stepPredict(ctx, c)
+		return r.predictBounded(ctx, c)
 	case StatePredicted:
 		return r.stepDecide(ctx, c)
 	case StateAwaitingApproval:
@@ -107,6 +109,8 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 		return err == nil, err
 	case StateCanary, StateBaking, StatePromoting, StateRollingBack:
 		return r.stepRollout(ctx, c)
+	case StateInconclusive:
+		return r.stepInconclusive(ctx, c)
 	case StateRolledBack, StateFailed:
 		return r.stepHeld(ctx, c)
 	}

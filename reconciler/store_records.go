@@ -268,6 +268,29 @@ func (s *Store) Skipper(ctx context.Context, version int64) (string, error) {
 	return by, nil
 }
 
+// Release records an operator's promotion of a change held inconclusive
+// (the first one counts).
+func (s *Store) Release(ctx context.Context, version int64, by string) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO releases (version, by_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, version, by); err != nil {
+		return fmt.Errorf("release %d: %w", version, err)
+	}
+	return nil
+}
+
+// Releaser returns who promoted version out of its inconclusive hold, ""
+// if nobody.
+func (s *Store) Releaser(ctx context.Context, version int64) (string, error) {
+	var by string
+	err := s.pool.QueryRow(ctx, `SELECT by_name FROM releases WHERE version=$1`, version).Scan(&by)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("releases of %d: %w", version, err)
+	}
+	return by, nil
+}
+
 // Rejection is a bad input: a migration file that cannot be applied.
 type Rejection struct {
 	Path, SHA256, Kind string

@@ -189,7 +189,7 @@ func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report) (*Assessme
 	}
 	gate := rep.Gate()
 	return &Assessment{Path: rep.Path, Version: rep.Version, Report: rep, Gate: gate,
-		Features: feats, Prediction: p.Adjust(Adjustments(gate)...), At: a.now().UTC()}, nil
+		Features: feats, Prediction: p.Adjust(Adjustments(gate, m)...), At: a.now().UTC()}, nil
 }
 
 // analyzeInput is the analysis report of in: Analyze's (with the target's
@@ -214,16 +214,20 @@ const GateCap = 0.05
 var UnverifiedPenalty = math.Log(4)
 
 // PlanRegressionPenalty is what each statement whose estimated cost rises
-// PlanRegressionRatio-fold subtracts from the logit: ln 4. It is a
-// deterministic adjustment, not a fitted weight: the lab does not measure
-// plans yet (docs/model.md).
+// PlanRegressionRatio-fold subtracts from the logit, ln 4, while the model
+// has no weight for analysis.FeaturePlanCostRise: a prior until learned.
+// The lab does not measure plans, so the embedded model cannot weigh the
+// feature; a refit on fleet history that learns it replaces the prior
+// (docs/model.md).
 var PlanRegressionPenalty = math.Log(4)
 
 // Adjustments turns a gate into prediction adjustments: the first certain
 // failure caps the confidence at GateCap (the others are listed with it),
-// each check that could not run costs UnverifiedPenalty, and each hold
-// requires a human.
-func Adjustments(g analysis.Gate) []model.Adjustment {
+// each check that could not run costs UnverifiedPenalty, each statement the
+// planner estimates much costlier costs PlanRegressionPenalty unless m
+// weighs analysis.FeaturePlanCostRise itself, and each hold requires a
+// human.
+func Adjustments(g analysis.Gate, m *model.Model) []model.Adjustment {
 	var adj []model.Adjustment
 	for i, f := range g.Fails {
 		a := model.Adjustment{Feature: "gate:" + f.RuleID, Text: fmt.Sprintf("certain failure (line %d): %s", f.Line, f.Message)}
@@ -237,6 +241,9 @@ func Adjustments(g analysis.Gate) []model.Adjustment {
 			Text: fmt.Sprintf("not verified (line %d): %s", f.Line, f.Message)})
 	}
 	for _, pc := range g.Slower {
+		if m.Weighs(analysis.FeaturePlanCostRise) {
+			break // the model's own reason says it
+		}
 		adj = append(adj, model.Adjustment{Feature: "gate:plan-regression", Penalty: PlanRegressionPenalty,
 			Text: fmt.Sprintf("the planner estimates a statement run %.2g times/s at %.0fx its cost (%s → %s): %s", pc.CallsPerSec, pc.Ratio, pc.NodesBefore, pc.NodesAfter, pc.Query)})
 	}

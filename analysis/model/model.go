@@ -235,6 +235,20 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 	return p, nil
 }
 
+// Weighs reports whether the model has a non-zero weight for feature (false
+// for a nil model).
+func (m *Model) Weighs(feature string) bool {
+	if m == nil {
+		return false
+	}
+	for _, c := range m.Coefficients {
+		if c.Name == feature {
+			return c.Weight != 0
+		}
+	}
+	return false
+}
+
 // Recipe returns the training options that made m (features, hazards,
 // penalty, folds, source, threshold, live stage), so that a retrained model
 // is trained the same way.

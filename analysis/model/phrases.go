@@ -17,6 +17,7 @@ const (
 	featDroppedIndex   = "dropped_index_scans_log1p"
 	featDestroysData   = "destroys_data"
 	featStatements     = "statements_log1p"
+	featPlanCostRise   = "plan_cost_rise_log"
 	featImputed        = "aux_imputed"
 	featRows           = "aux_rows"
 	featOldestXactSecs = "live_oldest_xact_seconds"
@@ -111,6 +112,12 @@ var phrases = map[string]func(v float64, f Features) string{
 			return "destroys data (drop, truncate, unbounded delete or update)"
 		}
 		return "destroys no data"
+	},
+	featPlanCostRise: func(v float64, _ Features) string {
+		if v <= 0 {
+			return "the planner estimates no workload statement much costlier"
+		}
+		return fmt.Sprintf("the planner estimates a workload statement at %.0fx its cost", math.Exp(v))
 	},
 	featStatements: func(v float64, _ Features) string {
 		n := math.Round(math.Expm1(v))

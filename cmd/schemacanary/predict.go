@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +18,7 @@ type predictFlags struct {
 	modelPath, format    string
 	failBelow, threshold float64
 	severity             map[string]string
+	maxFileBytes         int64
 }
 
 func newPredictCmd() *cobra.Command {
@@ -69,6 +69,7 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
 	fl.Float64Var(&f.failBelow, "fail-below", 0, "exit 1 when a confidence is below this (0 disables)")
 	fl.StringToStringVar(&f.severity, "severity", nil, "rule severities, as lint --severity (off disables a rule; certain failures cannot be turned off)")
 	fl.Float64Var(&f.threshold, "threshold", model.DefaultThreshold, "decision threshold: at or above it a change proceeds without approval")
+	maxFileBytesFlag(fl, &f.maxFileBytes)
 	return cmd
 }
 
@@ -106,7 +107,7 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	}
 	var items []*assess.Assessment
 	for _, path := range files {
-		in, err := predictInput(path)
+		in, err := predictInput(path, f.maxFileBytes)
 		if err != nil {
 			return &exitError{code: 2, msg: err.Error()}
 		}
@@ -130,9 +131,10 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 }
 
 // predictInput reads one file as lint does: a file goose cannot parse is
-// assessed as its goose-syntax finding (a certain failure), not an error.
-func predictInput(path string) (assess.Input, error) {
-	src, err := os.ReadFile(path)
+// assessed as its goose-syntax finding (a certain failure), not an error; a
+// file above maxBytes is an error.
+func predictInput(path string, maxBytes int64) (assess.Input, error) {
+	src, err := readMigrationFile(path, maxBytes)
 	if err != nil {
 		return assess.Input{}, err
 	}
