@@ -108,6 +108,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	byKind := map[notify.Kind]string{
 		notify.KindAwaitingApproval: "SchemacanaryApprovalRequested",
 		notify.KindCanaryStarted:    "SchemacanaryCanaryStarted",
+		notify.KindInconclusive:     "SchemacanaryChangeInconclusive",
 		notify.KindWavePromoted:     "SchemacanaryWavePromoted",
 		notify.KindRolledBack:       "SchemacanaryRollback",
 		notify.KindFailed:           "SchemacanaryChangeFailed",

@@ -31,6 +31,8 @@ func alertKind(to State) notify.Kind {
 		return notify.KindAwaitingApproval
 	case StateCanary:
 		return notify.KindCanaryStarted
+	case StateInconclusive:
+		return notify.KindInconclusive
 	case StatePromoting:
 		return notify.KindWavePromoted
 	case StateRolledBack:

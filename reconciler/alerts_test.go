@@ -105,6 +105,28 @@ func TestTransitionsRaiseAlerts(t *testing.T) {
 	}
 }
 
+// TestEveryStateHasItsAlertDecision lists, for every state, the event a
+// transition into it raises, so a new state is a decision, not an omission.
+func TestEveryStateHasItsAlertDecision(t *testing.T) {
+	t.Parallel()
+	want := map[State]notify.Kind{
+		StateDiscovered: "", StatePredicted: "", StateAwaitingApproval: notify.KindAwaitingApproval, StateApproved: "",
+		StateCanary: notify.KindCanaryStarted, StateBaking: "", StateInconclusive: notify.KindInconclusive,
+		StatePromoting: notify.KindWavePromoted, StateDone: notify.KindDone, StateRollingBack: "",
+		StateRolledBack: notify.KindRolledBack, StateReverted: "", StateFailed: notify.KindFailed, StateSkipped: "",
+	}
+	for _, s := range AllStates {
+		k, ok := want[s]
+		if !ok {
+			t.Errorf("state %s: decide which alert a transition into it raises (alertKind) and list it here", s)
+			continue
+		}
+		if got := alertKind(s); got != k {
+			t.Errorf("alertKind(%s) = %q, want %q", s, got, k)
+		}
+	}
+}
+
 // TestAwaitingApprovalAlertReachesTheReceiver: a change that waits for an
 // approval produces a signed alert at a real HTTP receiver, through the
 // Dispatcher the daemon uses.

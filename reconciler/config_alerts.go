@@ -44,8 +44,8 @@ type WebhookConfig struct {
 	// SecretFile names a file holding that key.
 	SecretFile string `yaml:"secret_file"`
 	// Events selects the kinds sent (awaiting_approval, canary_started,
-	// wave_promoted, rolled_back, failed, drift, watch_regression, done);
-	// default all.
+	// inconclusive, wave_promoted, rolled_back, failed, drift,
+	// watch_regression, done); default all.
 	Events []string `yaml:"events"`
 	// Timeout bounds one delivery attempt; default 10s.
 	Timeout Duration `yaml:"timeout"`

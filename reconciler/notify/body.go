@@ -90,6 +90,8 @@ func emoji(k Kind) string {
 		return ":raised_hand:"
 	case KindCanaryStarted:
 		return ":hatching_chick:"
+	case KindInconclusive:
+		return ":grey_question:"
 	case KindWavePromoted:
 		return ":arrow_forward:"
 	case KindRolledBack:

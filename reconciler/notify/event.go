@@ -21,6 +21,10 @@ const (
 	KindAwaitingApproval Kind = "awaiting_approval"
 	// KindCanaryStarted: the change is being applied to the canary wave.
 	KindCanaryStarted Kind = "canary_started"
+	// KindInconclusive: the canary's bake ended without enough data to
+	// judge; the change stays on the canary and holds the queue until a
+	// human promotes it or skips it.
+	KindInconclusive Kind = "inconclusive"
 	// KindWavePromoted: the previous wave passed and wave Wave (1, 2, …) is
 	// being applied; sent once per wave.
 	KindWavePromoted Kind = "wave_promoted"
@@ -44,7 +48,7 @@ const (
 
 // AllKinds returns every kind, in pipeline order.
 func AllKinds() []Kind {
-	return []Kind{KindAwaitingApproval, KindCanaryStarted, KindWavePromoted, KindRolledBack,
+	return []Kind{KindAwaitingApproval, KindCanaryStarted, KindInconclusive, KindWavePromoted, KindRolledBack,
 		KindFailed, KindDrift, KindWatchRegression, KindDone}
 }
 
@@ -63,7 +67,7 @@ func ParseKind(s string) (Kind, error) {
 // inRollout reports whether events of kind k concern a wave (Event.Wave is
 // meaningful).
 func (k Kind) inRollout() bool {
-	return k == KindCanaryStarted || k == KindWavePromoted || k == KindRolledBack || k == KindDrift
+	return k == KindCanaryStarted || k == KindInconclusive || k == KindWavePromoted || k == KindRolledBack || k == KindDrift
 }
 
 // Event is one thing that happened to a change request, as sent to every
@@ -82,7 +86,8 @@ type Event struct {
 	// canary, promoting, rolled_back, failed, done, ...).
 	State string `json:"state"`
 	// Wave is the wave concerned: 0 is the canary, 1… the promoted waves.
-	// Meaningful for canary_started, wave_promoted, rolled_back and drift.
+	// Meaningful for canary_started, inconclusive, wave_promoted,
+	// rolled_back and drift.
 	Wave int `json:"wave"`
 	// Reason is the transition's reason in words.
 	Reason string `json:"reason,omitempty"`
@@ -116,6 +121,8 @@ func (e Event) Summary() string {
 		s = ch + " awaits approval"
 	case KindCanaryStarted:
 		s = ch + ": canary started"
+	case KindInconclusive:
+		s = ch + ": canary inconclusive, held for a human (schemacanary promote or skip)"
 	case KindWavePromoted:
 		s = fmt.Sprintf("%s: canary passed, promoting %s", ch, e.WaveName())
 	case KindRolledBack:
