@@ -185,10 +185,15 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 		return nil, err
 	}
 	d.closers = append(d.closers, closeAssessor)
-	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
-		WithLogger(log), WithMetrics(d.Metrics),
+	recOpts := []Option{WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
-		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D()))
+		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D())}
+	if d.Alerts, err = NewAlerts(cfg.Alerts, log, red, d.Metrics); err != nil {
+		return nil, err
+	} else if d.Alerts != nil {
+		recOpts = append(recOpts, WithNotifier(d.Alerts))
+	}
+	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit, recOpts...)
 	if err != nil {
 		return nil, err
 	}

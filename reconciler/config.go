@@ -44,6 +44,8 @@ type Config struct {
 	Forge ForgeConfig `yaml:"forge"`
 	// Reconcile tunes the loop's reactions to failures.
 	Reconcile ReconcileConfig `yaml:"reconcile"`
+	// Alerts sends the pipeline's events to webhooks (see config_alerts.go).
+	Alerts AlertsConfig `yaml:"alerts"`
 }
 
 // ReconcileConfig tunes the reconcile loop.
@@ -224,6 +226,7 @@ func (c *Config) setDefaults() {
 	c.Fleet.SetDefaults()
 	c.Canary.SetDefaults()
 	c.Rollback.SetDefaults()
+	c.Alerts.setDefaults()
 	if c.Repo.Branch == "" {
 		c.Repo.Branch = "main"
 	}
@@ -371,6 +374,7 @@ func (c *Config) Validate() error {
 	if c.Control.KPIMaxRows < 0 {
 		bad("control.kpi_max_rows must not be negative")
 	}
+	errs = append(errs, c.Alerts.validate()...)
 	for _, err := range []error{c.Fleet.Validate(), c.Canary.Validate(), c.Rollback.Validate()} {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))

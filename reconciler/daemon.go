@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
 // Daemon is `schemacanary run`: every replica serves HTTP and competes for
@@ -24,6 +26,9 @@ type Daemon struct {
 	Metrics   *Metrics
 	Retrainer *Retrainer
 	Log       *slog.Logger
+	// Alerts delivers the pipeline's events to alerts.webhooks; nil
+	// without webhooks. Run runs it.
+	Alerts *notify.Dispatcher
 
 	// closers release what Build opened, in reverse order.
 	closers []func()
@@ -72,7 +77,8 @@ const StopGrace = 4 * time.Second
 const closeGrace = 3 * time.Second
 
 // Run serves HTTP and leads when elected, until ctx ends; then it returns
-// within StopGrace plus the HTTP server's shutdown (5 s at most).
+// within StopGrace plus the HTTP server's shutdown or the alerts' flush (5 s
+// at most).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	var wg sync.WaitGroup
@@ -86,7 +92,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Alerts outlive the leader's step in progress: what it raises while it
+	// stops is still sent (flushed for a few seconds after stopAlerts).
+	alertsCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
+	if d.Alerts != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Alerts.Run(alertsCtx) }()
+	}
 	lerr := d.runLeader(ctx)
+	stopAlerts()
 	wg.Wait()
 	select {
 	case err := <-errc:

@@ -43,6 +43,7 @@ type options struct {
 	onOutcome     func()
 	maxSteps      int
 	forgeRequired bool
+	notifier      Notifier
 
 	analysisTimeout time.Duration
 	trigger         func()

@@ -74,6 +74,7 @@ func (r *Reconciler) move(ctx context.Context, c *ChangeRequest, m Move) (*Trans
 		return nil, err
 	}
 	r.o.log.Info("change moved", "change", c.Version, "from", from, "to", m.To, "wave", m.Wave, "reason", m.Reason)
+	r.alert(c, t)
 	if m.To == StateDone || m.To == StateRolledBack || m.To == StateFailed {
 		if r.o.metrics != nil {
 			r.o.metrics.outcomes.WithLabelValues(string(m.To)).Inc()
