@@ -138,9 +138,11 @@ func (r *Reconciler) lastDecision(ctx context.Context, version int64) *judgeReco
 		if !strings.HasPrefix(evs[i].Step, "judge") {
 			continue
 		}
-		b, _ := json.Marshal(evs[i].Detail["decision"])
+		// Detail came from JSON (the store), so it encodes again; an
+		// entry that does not decode as a decision is skipped.
+		b, err := json.Marshal(evs[i].Detail["decision"])
 		var d judgeRecord
-		if json.Unmarshal(b, &d) == nil {
+		if err == nil && json.Unmarshal(b, &d) == nil {
 			return &d
 		}
 	}

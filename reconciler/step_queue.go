@@ -55,7 +55,7 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 				r.flushQuiet(ctx, res)
 				continue
 			}
-			return fmt.Errorf("change %d in %s (attempt %d, retry in %s): %w", c.Version, c.State, n, retryDelay(n), err)
+			return fmt.Errorf("change %d in %s (attempt %d of %d, tried again on the next pass): %w", c.Version, c.State, n, r.o.maxAttempts, err)
 		}
 		if !moved {
 			return nil

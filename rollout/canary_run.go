@@ -47,9 +47,9 @@ func (r *run) record(name string, err error, set func(*InstanceResult)) error {
 // RunOption tunes one Run.
 type RunOption func(*run)
 
-// OnCheckpoint sends this run's checkpoints to fn (instead of the
-// Canary's WithCheckpoints function), synchronously, before the side
-// effects of the phase it names.
+// OnCheckpoint sends this run's checkpoints to fn, synchronously, before
+// the side effects of the phase it names; the caller persists the latest
+// and passes it back to Run to resume.
 func OnCheckpoint(fn func(Checkpoint)) RunOption {
 	return func(r *run) {
 		if fn != nil {
@@ -95,7 +95,7 @@ func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Chec
 		return nil, err
 	}
 	r := &run{c: c, ch: ch, waves: waves, control: control, byName: map[string]*InstanceResult{},
-		res: &Result{Version: ch.Version, Started: time.Now()}, save: c.save}
+		res: &Result{Version: ch.Version, Started: time.Now()}, save: func(Checkpoint) {}}
 	for _, o := range opts {
 		o(r)
 	}
