@@ -60,8 +60,8 @@ func (r *Reconciler) repredictor(stored *assess.Assessment) rollout.Repredictor 
 func Observations(d rollout.Decision) []model.Observation {
 	var obs []model.Observation
 	for _, v := range d.Verdicts {
-		if v.Reference == rollout.RefGuard {
-			continue
+		if v.Reference == rollout.RefGuard || v.Test == rollout.TestTail {
+			continue // guards decide alone; the tail's share is no latency ratio
 		}
 		o := model.Observation{Significant: v.PValue < 0.05}
 		switch {
