@@ -69,9 +69,9 @@ const (
 	// TestTail is the tail test: the share of latency samples above the
 	// tail threshold (the baseline's p99, or the SLO), canary against the
 	// reference, by Fisher's exact test.
-	TestTail = "fisher-exact-tail"
-	TestGuard       = "hard-guard"
-	TestNone        = "none"
+	TestTail  = "fisher-exact-tail"
+	TestGuard = "hard-guard"
+	TestNone  = "none"
 )
 
 // Verdict is the judgement of one KPI against one reference.
