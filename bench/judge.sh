@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-go test -run='^$' -bench='HodgesLehmann|MannWhitney|JudgeBake' -benchmem -count=3 ./rollout/
-SCHEMACANARY_SCENARIOS=1 go test -count=1 -run='TestScenarioProbeSensitivity' -v -timeout 40m ./rollout/ |
+go test -run='^$' -bench='HodgesLehmann|MannWhitney|JudgeBake' -benchmem -count=3 ./rollout/judge/
+SCHEMACANARY_SCENARIOS=1 go test -count=1 -run='TestScenarioProbeSensitivity' -v -timeout 40m ./rollout/kpi/ |
 	grep -E 'detected|missed|false fail|^(ok|FAIL|---)'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/schemacanary/schemacanary/rollout/kpi"
+
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 
@@ -160,7 +162,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	for _, in := range fleet.Instances {
 		red.Add(in.DSN)
 	}
-	sources, err := rollout.NewSources(cfg.Canary.KPIs, store.KPIWindows())
+	sources, err := kpi.NewSources(cfg.Canary.KPIs, store.KPIWindows())
 	if err != nil {
 		return nil, fmt.Errorf("canary.kpis: %w", err)
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 
-	"github.com/schemacanary/schemacanary/rollout"
+	"github.com/jackc/pgx/v5"
 )
 
 // KPIWindows is the control store's rollout.SampleStore: KPI sources keep
@@ -15,7 +15,7 @@ import (
 // the old one started. Entries older than the KPI retention are pruned.
 type KPIWindows struct{ s *Store }
 
-var _ rollout.SampleStore = KPIWindows{}
+var _ kpi.SampleStore = KPIWindows{}
 
 // KPIWindows returns the store's SampleStore.
 func (s *Store) KPIWindows() KPIWindows { return KPIWindows{s: s} }

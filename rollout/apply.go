@@ -18,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 // DefaultGooseTable is goose's version table, the truth about what is applied.
@@ -34,7 +35,7 @@ type options struct {
 	log        *slog.Logger
 	observe    Observer
 	gooseTable string
-	sources    []KPISource
+	sources    []kpi.KPISource
 	judge      *judge.Judge
 }
 

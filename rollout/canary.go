@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 // Status is how a rollout ended.
@@ -57,7 +58,7 @@ func (p Reprediction) Predicts(below float64) bool {
 }
 
 // WithSources sets the KPI sources sampled on canary and control.
-func WithSources(sources ...KPISource) Option {
+func WithSources(sources ...kpi.KPISource) Option {
 	return func(o *options) error {
 		for _, s := range sources {
 			if s == nil {
@@ -162,7 +163,7 @@ type Canary struct {
 	rbCfg      RollbackConfig
 	applier    *Applier
 	rollbacker *Rollbacker
-	sources    []KPISource
+	sources    []kpi.KPISource
 	judge      *judge.Judge
 	em         emitter
 }
@@ -238,7 +239,7 @@ func forEach(ctx context.Context, instances []Instance, limit int, fn func(conte
 func (c *Canary) warm(ctx context.Context, targets []Instance) {
 	var wg sync.WaitGroup
 	for _, src := range c.sources {
-		w, ok := src.(Warmer)
+		w, ok := src.(kpi.Warmer)
 		if !ok {
 			continue
 		}
@@ -266,7 +267,7 @@ func (c *Canary) collect(ctx context.Context, targets []Instance, from, to time.
 			go func() {
 				defer wg.Done()
 				s, err := src.Collect(ctx, in.Target(), from, to)
-				if err != nil && !errors.Is(err, ErrWindowLost) && ctx.Err() == nil {
+				if err != nil && !errors.Is(err, kpi.ErrWindowLost) && ctx.Err() == nil {
 					c.em.emit(ctx, Event{Instance: in.Name, Step: StepBake, Err: err, Message: "KPI source " + src.Name() + " failed"})
 				}
 				mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 func scenariosOn(t *testing.T) {
@@ -41,7 +42,7 @@ func newScenarioFleet(t *testing.T) *scenarioFleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, err := NewProbe([]ProbeConfig{
+	probe, err := kpi.NewProbe([]kpi.ProbeConfig{
 		{Name: "hot_update", SQL: "UPDATE items SET payload = md5(random()::text) WHERE id = 4242", Rate: 50},
 		{Name: "hot_read", SQL: "SELECT payload FROM items WHERE v = 777", Rate: 20},
 	}, nil)
@@ -100,7 +101,7 @@ func TestScenarioSubtleHarmDetected(t *testing.T) {
 	hot := "UPDATE items SET payload = md5(random()::text) WHERE id = 4242"
 	// Calibrate the trigger's loop so it adds about half the hot
 	// statement's median latency on this machine.
-	calib, err := NewProbe([]ProbeConfig{{Name: "hot_update", SQL: hot, Rate: 50}}, nil)
+	calib, err := kpi.NewProbe([]kpi.ProbeConfig{{Name: "hot_update", SQL: hot, Rate: 50}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/schemacanary/schemacanary/internal/loadgen"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 // shopDB makes a database with a hot, indexed lookup and returns its DSN.
@@ -41,9 +42,9 @@ func load(t *testing.T, dsn string, rows int64) {
 	t.Cleanup(func() { g.Stop() })
 }
 
-func testCanary(t *testing.T, events *[]Event, mu *sync.Mutex, probes ...ProbeConfig) *Canary {
+func testCanary(t *testing.T, events *[]Event, mu *sync.Mutex, probes ...kpi.ProbeConfig) *Canary {
 	t.Helper()
-	probe, err := NewProbe(probes, nil)
+	probe, err := kpi.NewProbe(probes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestCanaryHarmfulChangeRolledBackOnCanaryOnly(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var events []Event
-	c := testCanary(t, &events, &mu, ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
+	c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
 	ch := testChange(900, "drop_v_idx", "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);", []string{"public.items"}, "AccessExclusiveLock")
 	res, err := c.Run(ctx, fleet, ch, nil)
 	if err != nil {
@@ -135,7 +136,7 @@ func TestCanarySafeChangePromotedAndResumable(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var events []Event
-	c := testCanary(t, &events, &mu, ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
+	c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
 	ch := testChange(901, "add_note", "ALTER TABLE items ADD COLUMN note text;", "ALTER TABLE items DROP COLUMN note;", []string{"public.items"}, "AccessExclusiveLock")
 	var bakeCP *Checkpoint
 	res, err := c.Run(ctx, fleet, ch, nil, OnCheckpoint(func(cp Checkpoint) {
@@ -208,7 +209,7 @@ func TestCanaryMigrationErrorIsHardGuard(t *testing.T) {
 	fleet, _ := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: dsns[0]}, {Name: "m1", DSN: dsns[1]}}, FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
 	var mu sync.Mutex
 	var events []Event
-	c := testCanary(t, &events, &mu, ProbeConfig{Name: "p", SQL: "SELECT 1", Rate: 20})
+	c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "p", SQL: "SELECT 1", Rate: 20})
 	ch := testChange(902, "bad", "ALTER TABLE nope ADD COLUMN x int;", "SELECT 1;", nil, "")
 	res, err := c.Run(ctx, fleet, ch, &Checkpoint{Version: 902, Phase: PhaseCanary})
 	if err != nil {
@@ -225,7 +226,7 @@ func TestCanaryLockTimeoutAborts(t *testing.T) {
 	dsns := []string{shopDB(t, 1000), shopDB(t, 1000)}
 	holdLock(t, dsns[0], "SELECT count(*) FROM items")
 	fleet, _ := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: dsns[0]}, {Name: "m1", DSN: dsns[1]}}, FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
-	probe, _ := NewProbe([]ProbeConfig{{Name: "p", SQL: "SELECT 1"}}, nil)
+	probe, _ := kpi.NewProbe([]kpi.ProbeConfig{{Name: "p", SQL: "SELECT 1"}}, nil)
 	defer probe.Close()
 	cfg := fastCanary()
 	cfg.MaxWait = 500 * time.Millisecond

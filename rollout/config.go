@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 	"gopkg.in/yaml.v3"
 )
 
@@ -244,7 +245,7 @@ type CanaryConfig struct {
 	Judge judge.JudgeConfig `yaml:"judge"`
 	// KPIs selects the KPI sources sampled on canary and control (pgstat,
 	// probes, proc, prometheus); see KPIConfig.
-	KPIs KPIConfig `yaml:"kpis"`
+	KPIs kpi.KPIConfig `yaml:"kpis"`
 }
 
 // SetDefaults fills unset fields with their defaults.

@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 // Instance is one database of the fleet with its DSN resolved. The DSN is
@@ -28,8 +30,8 @@ func (i Instance) LogValue() slog.Value {
 }
 
 // Target is the instance as a KPI source sees it.
-func (i Instance) Target() Target {
-	return Target{Instance: i.Name, DSN: i.DSN, DataDir: i.DataDir, Labels: i.Labels}
+func (i Instance) Target() kpi.Target {
+	return kpi.Target{Instance: i.Name, DSN: i.DSN, DataDir: i.DataDir, Labels: i.Labels}
 }
 
 // ErrDSN is wrapped when an instance's DSN reference cannot be resolved.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 // idleSource is the KPI source of an idle fleet: it answers every window,
@@ -16,7 +17,7 @@ type idleSource struct{}
 
 func (idleSource) Name() string { return "idle" }
 
-func (idleSource) Collect(ctx context.Context, _ Target, _, to time.Time) ([]judge.Sample, error) {
+func (idleSource) Collect(ctx context.Context, _ kpi.Target, _, to time.Time) ([]judge.Sample, error) {
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -124,7 +125,7 @@ func TestRegressionRolledBackWhateverOnInconclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, err := NewProbe([]ProbeConfig{{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20}}, nil)
+	probe, err := kpi.NewProbe([]kpi.ProbeConfig{{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

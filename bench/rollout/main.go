@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/kpi"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/schemacanary/schemacanary/internal/loadgen"
@@ -132,7 +134,7 @@ func scale(nClusters, perCluster, concurrency, load int) error {
 	if err != nil {
 		return err
 	}
-	probe, err := rollout.NewProbe([]rollout.ProbeConfig{{Name: "by_v", SQL: "SELECT payload FROM items WHERE v = 42", Rate: 20}}, nil)
+	probe, err := kpi.NewProbe([]kpi.ProbeConfig{{Name: "by_v", SQL: "SELECT payload FROM items WHERE v = 42", Rate: 20}}, nil)
 	if err != nil {
 		return err
 	}
@@ -279,7 +281,7 @@ func rollbackTime(runs int) error {
 	if err != nil {
 		return err
 	}
-	probe, err := rollout.NewProbe([]rollout.ProbeConfig{{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20}}, nil)
+	probe, err := kpi.NewProbe([]kpi.ProbeConfig{{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20}}, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/kpi"
+
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
@@ -106,7 +108,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 		}
 		return printPlan(cmd, out, applier, fleet, ch, cfg)
 	}
-	sources, err := rollout.NewSources(cfg.Canary.KPIs, nil)
+	sources, err := kpi.NewSources(cfg.Canary.KPIs, nil)
 	if err != nil {
 		return err
 	}

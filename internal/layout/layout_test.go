@@ -35,6 +35,8 @@ var rules = []rule{
 		why: "the migration file format is a leaf every package may import"},
 	{from: "rollout/judge", forbidden: []string{"rollout", "analysis", "gitsrc", "reconciler", "internal", "cmd"},
 		why: "the judge is pure statistics over samples"},
+	{from: "rollout/kpi", forbidden: []string{"rollout", "analysis", "gitsrc", "reconciler", "internal/demo", "cmd"}, allowed: []string{"rollout/judge"},
+		why: "the KPI sources measure; they know no canary, no wave and no rollback"},
 	{from: "reconciler", forbidden: []string{"internal/demo", "cmd"},
 		why: "the loop is composed by cmd and the demo, never the other way"},
 	{from: "internal/pgtest", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal/demo", "internal/loadgen", "cmd"},
@@ -113,6 +115,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"rollout", "rollout/judge", false},
 		{"gitsrc/migration", "gitsrc", true},
 		{"gitsrc", "gitsrc/migration", false},
+		{"rollout/kpi", "rollout", true},
+		{"rollout/kpi", "rollout/judge", false},
 	}
 	for _, c := range cases {
 		bad := false
