@@ -1,10 +1,11 @@
-// Package gitsrc is the Git side of schemacanary: the mirror of the
-// migrations repository (go-git), the migrations at a commit and what
-// changed between two commits, open proposals (pull-request branches), the
-// forges (GitHub through go-github, and a local forge made of branches in
-// the repository itself) and the orphan audit branch.
+// Package gitsrc is the migrations repository: its mirror (go-git), the
+// migrations at a commit, what changed between two commits, and open
+// proposals (pull-request branches); plus the helpers that write Git
+// objects without a worktree (gittree.go), which the audit branch and the
+// forges' revert branches share.
 //
 // The format of one migration file lives in the leaf package
-// gitsrc/migration; this package reads files from Git and hands out
+// gitsrc/migration; the audit branch in gitsrc/audit; GitHub and the local
+// forge in gitsrc/forge. This package reads files from Git and hands out
 // *migration.Migration values.
 package gitsrc

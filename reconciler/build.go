@@ -7,6 +7,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+
 	"github.com/schemacanary/schemacanary/rollout/kpi"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -121,35 +125,35 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	}
 	d.closers = append(d.closers, func() { repo.Close() })
 
-	auditOpts := []gitsrc.AuditOption{gitsrc.WithAuditRemote("origin"), gitsrc.WithAuditLogger(log)}
+	auditOpts := []audit.AuditOption{audit.WithAuditRemote("origin"), audit.WithAuditLogger(log)}
 	if auth != nil {
-		auditOpts = append(auditOpts, gitsrc.WithAuditAuth(auth))
+		auditOpts = append(auditOpts, audit.WithAuditAuth(auth))
 	}
-	audit, err := gitsrc.NewAudit(repo.Git(), auditOpts...)
+	aud, err := audit.NewAudit(repo.Git(), auditOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	var forge Forge
+	var fg Forge
 	switch cfg.Forge.Kind {
 	case ForgeGitHub:
 		tok, err := SecretRef{Env: cfg.Forge.TokenEnv}.Resolve(red)
 		if err != nil {
 			return nil, fmt.Errorf("forge.token_env: %w", err)
 		}
-		forge, err = gitsrc.NewGitHub(cfg.Forge.Owner, cfg.Forge.Repo, tok.Reveal(), gitsrc.WithGitHubBaseURL(cfg.Forge.BaseURL),
-			gitsrc.WithGitHubBranch(cfg.Repo.Branch), gitsrc.WithGitHubLogger(log))
+		fg, err = forge.NewGitHub(cfg.Forge.Owner, cfg.Forge.Repo, tok.Reveal(), forge.WithGitHubBaseURL(cfg.Forge.BaseURL),
+			forge.WithGitHubBranch(cfg.Repo.Branch), forge.WithGitHubLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("forge: %w", err)
 		}
 	default:
-		opts := []gitsrc.LocalOption{gitsrc.WithLocalRemote("origin"), gitsrc.WithLocalBranch(cfg.Repo.Branch), gitsrc.WithLocalLogger(log)}
+		opts := []forge.LocalOption{forge.WithLocalRemote("origin"), forge.WithLocalBranch(cfg.Repo.Branch), forge.WithLocalLogger(log)}
 		if len(cfg.Forge.Approvers) > 0 {
-			opts = append(opts, gitsrc.WithLocalApprovers(cfg.Forge.Approvers...))
+			opts = append(opts, forge.WithLocalApprovers(cfg.Forge.Approvers...))
 		}
 		if auth != nil {
-			opts = append(opts, gitsrc.WithLocalAuth(auth))
+			opts = append(opts, forge.WithLocalAuth(auth))
 		}
-		forge, err = gitsrc.NewLocalForge(repo.Git(), audit, opts...)
+		fg, err = forge.NewLocalForge(repo.Git(), aud, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("forge: %w", err)
 		}
@@ -181,7 +185,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	if err != nil {
 		return nil, err
 	}
-	d.Retrainer = NewRetrainer(store, models, labData, audit, cfg.Prediction.MinHistory, log, d.Metrics)
+	d.Retrainer = NewRetrainer(store, models, labData, aud, cfg.Prediction.MinHistory, log, d.Metrics)
 	assessor, closeAssessor, err := NewAssessor(ctx, cfg, fleet, store, models, log, red)
 	if err != nil {
 		return nil, err
@@ -195,7 +199,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	} else if d.Alerts != nil {
 		recOpts = append(recOpts, WithNotifier(d.Alerts))
 	}
-	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit, recOpts...)
+	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, fg, aud, recOpts...)
 	if err != nil {
 		return nil, err
 	}

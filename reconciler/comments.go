@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/comment"
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 type proposalItem struct {
@@ -22,13 +23,13 @@ type proposalItem struct {
 // hazards, the lint findings), then every rejected file with file:line.
 func renderProposal(items []proposalItem, rejected []*migration.MigrationError) string {
 	var b strings.Builder
-	b.WriteString(gitsrc.PredictionMarker + "\n")
+	b.WriteString(forge.PredictionMarker + "\n")
 	if len(items) > 0 {
 		cs := make([]*assess.Assessment, 0, len(items))
 		for _, it := range items {
 			cs = append(cs, it.Assessment)
 		}
-		_ = comment.Write(&b, cs, comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", gitsrc.ApproveCommand)})
+		_ = comment.Write(&b, cs, comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", forge.ApproveCommand)})
 		b.WriteString("\n")
 	}
 	if len(rejected) > 0 {
@@ -52,7 +53,7 @@ func renderDecision(c *ChangeRequest, threshold float64) string {
 	}
 	if c.State == StateAwaitingApproval {
 		return fmt.Sprintf("schemacanary: migration %d (`%s`) has confidence %.0f%%, below the threshold %.0f%%. It waits for an approval: comment `%s` (write or admin permission), or run `schemacanary approve %d --by NAME`.",
-			c.Version, c.Path, 100*conf, 100*threshold, gitsrc.ApproveCommand, c.Version)
+			c.Version, c.Path, 100*conf, 100*threshold, forge.ApproveCommand, c.Version)
 	}
 	by := "automatically"
 	if c.ApprovedBy != "" {

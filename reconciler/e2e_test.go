@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+
 	"github.com/jackc/pgx/v5"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
@@ -235,7 +236,7 @@ func settle(t *testing.T, ctx context.Context, d *Daemon) {
 
 func auditStates(t *testing.T, ctx context.Context, origin string, v int64) []string {
 	t.Helper()
-	a, err := gitsrc.OpenAudit(ctx, origin)
+	a, err := audit.OpenAudit(ctx, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 			t.Errorf("audit of %d: %v, want %v", v, got, states)
 		}
 	}
-	a, err := gitsrc.OpenAudit(ctx, w.origin)
+	a, err := audit.OpenAudit(ctx, w.origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +472,7 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 			t.Errorf("%s: index missing after the rollback", name)
 		}
 	}
-	a, err := gitsrc.OpenAudit(ctx, w.origin)
+	a, err := audit.OpenAudit(ctx, w.origin)
 	if err != nil {
 		t.Fatal(err)
 	}

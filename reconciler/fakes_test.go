@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
@@ -17,7 +20,6 @@ import (
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -294,21 +296,21 @@ type fakeForge struct {
 	comments  map[string]string // "version/key" → body
 	reverts   map[int64]bool
 	merged    map[int64]bool
-	approvals map[int64][]gitsrc.Approval
+	approvals map[int64][]forge.Approval
 }
 
 func newFakeForge() *fakeForge {
-	return &fakeForge{sticky: map[int]string{}, comments: map[string]string{}, reverts: map[int64]bool{}, merged: map[int64]bool{}, approvals: map[int64][]gitsrc.Approval{}}
+	return &fakeForge{sticky: map[int]string{}, comments: map[string]string{}, reverts: map[int64]bool{}, merged: map[int64]bool{}, approvals: map[int64][]forge.Approval{}}
 }
 
-func (f *fakeForge) UpsertPrediction(_ context.Context, ref gitsrc.ChangeRef, body string) error {
+func (f *fakeForge) UpsertPrediction(_ context.Context, ref forge.ChangeRef, body string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sticky[ref.PR] = body
 	return nil
 }
 
-func (f *fakeForge) Comment(_ context.Context, ref gitsrc.ChangeRef, key, body string) error {
+func (f *fakeForge) Comment(_ context.Context, ref forge.ChangeRef, key, body string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := fmt.Sprintf("%d/%s", ref.Version, key)
@@ -318,23 +320,23 @@ func (f *fakeForge) Comment(_ context.Context, ref gitsrc.ChangeRef, key, body s
 	return nil
 }
 
-func (f *fakeForge) OpenRevert(_ context.Context, req gitsrc.RevertRequest) (*gitsrc.Revert, error) {
+func (f *fakeForge) OpenRevert(_ context.Context, req forge.RevertRequest) (*forge.Revert, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reverts[req.Change.Version] = true
-	return &gitsrc.Revert{Branch: gitsrc.RevertBranch(req.Change.Version), PR: 100 + int(req.Change.Version)}, nil
+	return &forge.Revert{Branch: forge.RevertBranch(req.Change.Version), PR: 100 + int(req.Change.Version)}, nil
 }
 
-func (f *fakeForge) RevertMerged(_ context.Context, ref gitsrc.ChangeRef) (bool, error) {
+func (f *fakeForge) RevertMerged(_ context.Context, ref forge.ChangeRef) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.merged[ref.Version], nil
 }
 
-func (f *fakeForge) Approvals(_ context.Context, ref gitsrc.ChangeRef) ([]gitsrc.Approval, error) {
+func (f *fakeForge) Approvals(_ context.Context, ref forge.ChangeRef) ([]forge.Approval, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]gitsrc.Approval(nil), f.approvals[ref.Version]...), nil
+	return append([]forge.Approval(nil), f.approvals[ref.Version]...), nil
 }
 
 var _ Forge = (*fakeForge)(nil)
@@ -342,15 +344,15 @@ var _ Forge = (*fakeForge)(nil)
 // fakeAudit records transitions per version, idempotent like gitsrc.Audit.
 type fakeAudit struct {
 	mu  sync.Mutex
-	trs map[int64][]gitsrc.Transition
-	rec map[int64]gitsrc.ChangeRecord
+	trs map[int64][]audit.Transition
+	rec map[int64]audit.ChangeRecord
 }
 
 func newFakeAudit() *fakeAudit {
-	return &fakeAudit{trs: map[int64][]gitsrc.Transition{}, rec: map[int64]gitsrc.ChangeRecord{}}
+	return &fakeAudit{trs: map[int64][]audit.Transition{}, rec: map[int64]audit.ChangeRecord{}}
 }
 
-func (a *fakeAudit) Record(_ context.Context, rec gitsrc.ChangeRecord, tr gitsrc.Transition) (bool, error) {
+func (a *fakeAudit) Record(_ context.Context, rec audit.ChangeRecord, tr audit.Transition) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	prev := a.trs[tr.Version]

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 )
 
 // TestIdleCanaryHeldInconclusive: a canary whose bake ends without enough
@@ -201,7 +201,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 			if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive"}) {
 				t.Errorf("audit: %v", got)
 			}
-			a, err := gitsrc.OpenAudit(ctx, w.origin)
+			a, err := audit.OpenAudit(ctx, w.origin)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,10 +9,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/lab"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // Models holds the model the daemon predicts with; the Retrainer may
@@ -98,10 +99,10 @@ type Retrainer struct {
 
 // ModelAudit records retrainings on the audit branch (gitsrc.Audit).
 type ModelAudit interface {
-	RecordModel(ctx context.Context, rec gitsrc.ModelAuditRecord) (bool, error)
+	RecordModel(ctx context.Context, rec audit.ModelAuditRecord) (bool, error)
 }
 
-var _ ModelAudit = (*gitsrc.Audit)(nil)
+var _ ModelAudit = (*audit.Audit)(nil)
 
 // NewRetrainer returns a retrainer; minHistory ≥ 1 finished changes are
 // needed before it tries anything. lab is the lab dataset refits train on
@@ -166,7 +167,7 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 		t.metrics.holdoutBrier.WithLabelValues("challenger").Set(d.ChallengerScores.Brier)
 	}
 	if t.audit != nil {
-		rec := gitsrc.ModelAuditRecord{Champion: champion.Version, Challenger: d.Challenger.Version, Mode: d.Mode,
+		rec := audit.ModelAuditRecord{Champion: champion.Version, Challenger: d.Challenger.Version, Mode: d.Mode,
 			Accepted: d.Accepted, Reason: d.Reason, Figures: figures, NamedCaseFailures: d.NamedCaseFailures}
 		if _, err := t.audit.RecordModel(ctx, rec); err != nil {
 			t.log.Warn("audit retraining", "challenger", d.Challenger.Version, "err", err)

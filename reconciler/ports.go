@@ -4,11 +4,13 @@ import (
 	"context"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -116,11 +118,11 @@ func holdingsOf(version int64, ivs []rollout.InstanceVersion) Holdings {
 }
 
 // Forge is the subset of gitsrc.Forge the reconciler uses.
-type Forge = gitsrc.Forge
+type Forge = forge.Forge
 
 // Audit writes the audit branch (gitsrc.Audit).
 type Audit interface {
-	Record(ctx context.Context, rec gitsrc.ChangeRecord, tr gitsrc.Transition) (bool, error)
+	Record(ctx context.Context, rec audit.ChangeRecord, tr audit.Transition) (bool, error)
 }
 
-var _ Audit = (*gitsrc.Audit)(nil)
+var _ Audit = (*audit.Audit)(nil)

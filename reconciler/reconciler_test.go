@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
@@ -125,7 +126,7 @@ func TestReconcileThreeStories(t *testing.T) {
 	}
 	// An approval by a user without permission is ignored; one with it counts.
 	w.forge.mu.Lock()
-	w.forge.approvals[3] = []gitsrc.Approval{{By: "mallory", Allowed: false}}
+	w.forge.approvals[3] = []forge.Approval{{By: "mallory", Allowed: false}}
 	w.forge.mu.Unlock()
 	w.reconcile(t)
 	if got := w.state(t, 3); got != StateAwaitingApproval {
@@ -280,7 +281,7 @@ func TestReconcileProposalComment(t *testing.T) {
 	w.src.props = []Proposal{{PR: 7, Author: "carol", Migrations: []*migration.Migration{good}, Rejected: []*migration.MigrationError{bad.(*migration.MigrationError)}}}
 	w.reconcile(t)
 	body := w.forge.sticky[7]
-	for _, want := range []string{gitsrc.PredictionMarker, "00005_add.sql", "40%", "needs approval", "/schemacanary approve", "00006_bad.sql:1"} {
+	for _, want := range []string{forge.PredictionMarker, "00005_add.sql", "40%", "needs approval", "/schemacanary approve", "00006_bad.sql:1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("sticky comment lacks %q:\n%s", want, body)
 		}

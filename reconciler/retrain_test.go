@@ -9,18 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 type fakeModelAudit struct {
 	mu   sync.Mutex
-	recs []gitsrc.ModelAuditRecord
+	recs []audit.ModelAuditRecord
 }
 
-func (f *fakeModelAudit) RecordModel(_ context.Context, rec gitsrc.ModelAuditRecord) (bool, error) {
+func (f *fakeModelAudit) RecordModel(_ context.Context, rec audit.ModelAuditRecord) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.recs = append(f.recs, rec)

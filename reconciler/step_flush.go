@@ -8,13 +8,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // flush does the outside side effects of persisted transitions, oldest
@@ -61,7 +63,7 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 	if err != nil {
 		return err
 	}
-	ref := gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit}
+	ref := forge.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit}
 	// The state the change had right after t (c may have moved on since).
 	at := *c
 	at.State, at.Reason, at.Wave = t.To, t.Reason, t.Wave
@@ -100,7 +102,7 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 	if err != nil {
 		return err
 	}
-	tr := gitsrc.Transition{Version: t.Version, From: string(t.From), To: string(t.To), At: t.At, Reason: t.Reason,
+	tr := audit.Transition{Version: t.Version, From: string(t.From), To: string(t.To), At: t.At, Reason: t.Reason,
 		Step: fmt.Sprintf("t%d", t.ID), Actor: actorOf(c, t)}
 	if t.To == StatePromoting {
 		tr.Step = fmt.Sprintf("wave %d t%d", t.Wave, t.ID)
@@ -113,11 +115,11 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 
 // openRevert opens the revert branch/PR of a rolled back change once and
 // records it on the change.
-func (r *Reconciler) openRevert(ctx context.Context, c, at *ChangeRequest, ref gitsrc.ChangeRef) error {
+func (r *Reconciler) openRevert(ctx context.Context, c, at *ChangeRequest, ref forge.ChangeRef) error {
 	d := r.lastDecision(ctx, c.Version)
-	rev, err := r.forge.OpenRevert(ctx, gitsrc.RevertRequest{Change: ref, Body: renderRevertBody(at, d)})
+	rev, err := r.forge.OpenRevert(ctx, forge.RevertRequest{Change: ref, Body: renderRevertBody(at, d)})
 	if err != nil {
-		if errors.Is(err, gitsrc.ErrRevertConflict) {
+		if errors.Is(err, forge.ErrRevertConflict) {
 			r.o.log.Warn("revert needs a human", "change", c.Version, "err", err)
 			return nil
 		}
@@ -169,8 +171,8 @@ func actorOf(c *ChangeRequest, t Transition) string {
 }
 
 // changeRecord assembles the audit file of a change from the control store.
-func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc.ChangeRecord, error) {
-	rec := gitsrc.ChangeRecord{Version: c.Version, Name: c.Name, Path: c.Path, SHA256: c.SHA256, PR: c.PR,
+func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (audit.ChangeRecord, error) {
+	rec := audit.ChangeRecord{Version: c.Version, Name: c.Name, Path: c.Path, SHA256: c.SHA256, PR: c.PR,
 		MergeCommit: c.Commit, Author: c.Author, Risk: c.Risk}
 	if m, err := migration.ParseMigration(c.Path, c.Source); err == nil {
 		rec.Owner, rec.Ticket = m.FrontMatter.Owner, m.FrontMatter.Ticket
@@ -184,13 +186,13 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 	}
 	switch {
 	case c.ApprovedBy != "":
-		rec.Decision = &gitsrc.DecisionRecord{Outcome: "approved", By: c.ApprovedBy}
+		rec.Decision = &audit.DecisionRecord{Outcome: "approved", By: c.ApprovedBy}
 	case c.State == StateAwaitingApproval:
-		rec.Decision = &gitsrc.DecisionRecord{Outcome: "awaiting_approval"}
+		rec.Decision = &audit.DecisionRecord{Outcome: "awaiting_approval"}
 	case c.State == StateSkipped:
-		rec.Decision = &gitsrc.DecisionRecord{Outcome: "skipped", By: c.SkippedBy}
+		rec.Decision = &audit.DecisionRecord{Outcome: "skipped", By: c.SkippedBy}
 	case a != nil && a.Prediction.Decision == model.DecisionProceed:
-		rec.Decision = &gitsrc.DecisionRecord{Outcome: "auto", Reason: fmt.Sprintf("confidence %.2f ≥ %.2f", a.Prediction.Confidence, a.Prediction.Threshold)}
+		rec.Decision = &audit.DecisionRecord{Outcome: "auto", Reason: fmt.Sprintf("confidence %.2f ≥ %.2f", a.Prediction.Confidence, a.Prediction.Threshold)}
 	}
 	notes, err := r.store.RejectionNotes(ctx, c.Version)
 	if err != nil {
@@ -202,11 +204,11 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 		return rec, err
 	}
 	for _, e := range evs {
-		rec.Timeline = append(rec.Timeline, gitsrc.InstanceEvent{At: e.At, Instance: e.Instance, Step: e.Step, Result: e.Outcome})
+		rec.Timeline = append(rec.Timeline, audit.InstanceEvent{At: e.At, Instance: e.Instance, Step: e.Step, Result: e.Outcome})
 	}
 	if d := r.lastDecision(ctx, c.Version); d != nil {
 		for _, v := range d.Verdicts {
-			rec.KPIs = append(rec.KPIs, gitsrc.KPIVerdict{KPI: v.KPI + " vs " + v.Reference, Canary: v.CanaryValue, Control: v.ReferenceValue,
+			rec.KPIs = append(rec.KPIs, audit.KPIVerdict{KPI: v.KPI + " vs " + v.Reference, Canary: v.CanaryValue, Control: v.ReferenceValue,
 				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == judge.Fail.String(), Reason: v.Reason})
 		}
 	}
@@ -217,7 +219,7 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		rec.Rollback = &gitsrc.RollbackRecord{Reason: c.Reason, Instances: names, RevertBranch: c.RevertBranch}
+		rec.Rollback = &audit.RollbackRecord{Reason: c.Reason, Instances: names, RevertBranch: c.RevertBranch}
 	}
 	return rec, nil
 }
@@ -231,7 +233,7 @@ func (r *Reconciler) flushRejections(ctx context.Context) error {
 	}
 	for _, x := range rejs {
 		if r.audit != nil && x.Version > 0 {
-			rec := gitsrc.ChangeRecord{Version: x.Version, Path: x.Path, Notes: []string{x.Message}}
+			rec := audit.ChangeRecord{Version: x.Version, Path: x.Path, Notes: []string{x.Message}}
 			if c, err := r.store.Get(ctx, x.Version); err == nil {
 				if rec, err = r.changeRecord(ctx, c); err != nil {
 					return err
@@ -239,7 +241,7 @@ func (r *Reconciler) flushRejections(ctx context.Context) error {
 			} else if !errors.Is(err, ErrNotFound) {
 				return err
 			}
-			tr := gitsrc.Transition{Version: x.Version, From: "", To: "rejected", At: x.At, Reason: x.Message, Step: x.SHA256, Actor: "schemacanary"}
+			tr := audit.Transition{Version: x.Version, From: "", To: "rejected", At: x.At, Reason: x.Message, Step: x.SHA256, Actor: "schemacanary"}
 			if _, err := r.audit.Record(ctx, rec, tr); err != nil {
 				return fmt.Errorf("audit rejection of %s: %w", x.Path, err)
 			}
@@ -254,11 +256,11 @@ func (r *Reconciler) flushRejections(ctx context.Context) error {
 // auditPrediction is what the audit record shows of a stored assessment:
 // the prediction with its reasons, the gate's certain failures, holds and
 // unverified checks, and what was measured live.
-func auditPrediction(a *assess.Assessment) *gitsrc.PredictionRecord {
+func auditPrediction(a *assess.Assessment) *audit.PredictionRecord {
 	p := a.Prediction
-	pr := &gitsrc.PredictionRecord{Confidence: p.Confidence, Threshold: p.Threshold, Model: p.ModelVersion, Live: a.Live()}
+	pr := &audit.PredictionRecord{Confidence: p.Confidence, Threshold: p.Threshold, Model: p.ModelVersion, Live: a.Live()}
 	for _, x := range p.Reasons {
-		pr.Reasons = append(pr.Reasons, gitsrc.PredictionReason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
+		pr.Reasons = append(pr.Reasons, audit.PredictionReason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
 	}
 	for _, f := range a.Gate.Fails {
 		pr.Gate = append(pr.Gate, fmt.Sprintf("certain failure, line %d (%s): %s", f.Line, f.RuleID, f.Message))

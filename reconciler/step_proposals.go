@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // predictProposals analyzes and predicts every migration of every open
@@ -71,7 +71,7 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 	if r.forge == nil {
 		return nil
 	}
-	ref := gitsrc.ChangeRef{PR: p.PR}
+	ref := forge.ChangeRef{PR: p.PR}
 	switch {
 	case len(p.Migrations) > 0:
 		ref.Version, ref.Path = p.Migrations[0].Version, p.Migrations[0].Path

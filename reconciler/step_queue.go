@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/schemacanary/schemacanary/gitsrc/forge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // advance takes the head of the queue as far as it goes in this pass: one
@@ -178,7 +179,7 @@ func decisionMove(a *assess.Assessment) Move {
 
 func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, error) {
 	if r.forge != nil {
-		aps, err := r.forge.Approvals(ctx, gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit, SHA256: c.SHA256})
+		aps, err := r.forge.Approvals(ctx, forge.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit, SHA256: c.SHA256})
 		if err != nil {
 			return false, fmt.Errorf("approvals: %w", err)
 		}
@@ -204,7 +205,7 @@ func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, 
 // stepHeld checks whether a held change is released: its revert merged.
 func (r *Reconciler) stepHeld(ctx context.Context, c *ChangeRequest) (bool, error) {
 	if r.forge != nil && c.RevertBranch != "" {
-		merged, err := r.forge.RevertMerged(ctx, gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit})
+		merged, err := r.forge.RevertMerged(ctx, forge.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit})
 		if err != nil {
 			return false, fmt.Errorf("revert merged: %w", err)
 		}

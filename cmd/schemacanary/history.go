@@ -9,11 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/spf13/cobra"
-
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 type historyFlags struct {
@@ -59,7 +59,7 @@ it with --token-env. Exit status 1 when there is no audit branch or no entry for
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.repo, "repo", "", "repository: local path, file:// or https:// URL (required)")
-	fl.StringVar(&f.branch, "branch", gitsrc.AuditBranch, "audit branch")
+	fl.StringVar(&f.branch, "branch", audit.AuditBranch, "audit branch")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
 	fl.StringVar(&f.tokenEnv, "token-env", "", "environment variable holding an HTTPS token")
 	fl.BoolVar(&f.file, "file", false, "with VERSION, also print the change's Markdown record")
@@ -79,22 +79,22 @@ func runHistory(cmd *cobra.Command, f historyFlags, args []string) error {
 	if f.format != "text" && f.format != "json" {
 		return &exitError{code: statusError, msg: fmt.Sprintf("history: --format %q: want text or json", f.format)}
 	}
-	opts := []gitsrc.AuditOption{gitsrc.WithAuditBranch(f.branch)}
+	opts := []audit.AuditOption{audit.WithAuditBranch(f.branch)}
 	if f.tokenEnv != "" {
 		tok := os.Getenv(f.tokenEnv)
 		if tok == "" {
 			return &exitError{code: statusError, msg: fmt.Sprintf("history: --token-env: $%s is empty", f.tokenEnv)}
 		}
 		var auth transport.AuthMethod = &githttp.BasicAuth{Username: "x-access-token", Password: tok}
-		opts = append(opts, gitsrc.WithAuditAuth(auth))
+		opts = append(opts, audit.WithAuditAuth(auth))
 	}
 	ctx := cmd.Context()
-	audit, err := gitsrc.OpenAudit(ctx, f.repo, opts...)
+	aud, err := audit.OpenAudit(ctx, f.repo, opts...)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
-	trs, err := audit.History(ctx, version)
-	if errors.Is(err, gitsrc.ErrNoAudit) {
+	trs, err := aud.History(ctx, version)
+	if errors.Is(err, audit.ErrNoAudit) {
 		return &exitError{code: statusFindings, msg: fmt.Sprintf("history: %s has no %s branch", f.repo, f.branch)}
 	}
 	if err != nil {
@@ -103,7 +103,7 @@ func runHistory(cmd *cobra.Command, f historyFlags, args []string) error {
 	out := cmd.OutOrStdout()
 	if f.format == "json" {
 		if trs == nil {
-			trs = []gitsrc.Transition{}
+			trs = []audit.Transition{}
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -125,7 +125,7 @@ func runHistory(cmd *cobra.Command, f historyFlags, args []string) error {
 		}
 	}
 	if version > 0 && f.file {
-		doc, ok, err := audit.ReadChange(ctx, version)
+		doc, ok, err := aud.ReadChange(ctx, version)
 		if err != nil {
 			return fmt.Errorf("history: %w", err)
 		}

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/go-git/go-git/v5"
 )
 
 func TestHistoryCommand(t *testing.T) {
@@ -22,19 +22,19 @@ func TestHistoryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := gitsrc.NewAudit(repo)
+	a, err := audit.NewAudit(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	for i, tr := range []gitsrc.Transition{
+	for i, tr := range []audit.Transition{
 		{Version: 3, To: "discovered"},
 		{Version: 3, From: "discovered", To: "predicted", Reason: "confidence 31%"},
 		{Version: 4, To: "discovered"},
 		{Version: 3, From: "predicted", To: "awaiting_approval"},
 	} {
 		tr.At = at.Add(time.Duration(i) * time.Minute)
-		if _, err := a.Record(ctx, gitsrc.ChangeRecord{Version: tr.Version, Name: "risky"}, tr); err != nil {
+		if _, err := a.Record(ctx, audit.ChangeRecord{Version: tr.Version, Name: "risky"}, tr); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +81,7 @@ func TestHistoryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var trs []gitsrc.Transition
+	var trs []audit.Transition
 	if err := json.Unmarshal([]byte(out), &trs); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out)
 	}

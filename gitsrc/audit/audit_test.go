@@ -1,9 +1,8 @@
-package gitsrc
+package audit
 
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,72 +10,24 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/schemacanary/schemacanary/gitsrc/internal/gittest"
 )
-
-// newBareRemote creates an empty bare repository in a temp dir.
-func auditTestRemote(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// newClone creates an empty repository whose origin is remote.
-func auditTestClone(t *testing.T, remote string) *git.Repository {
-	t.Helper()
-	repo, err := git.PlainInit(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}}); err != nil {
-		t.Fatal(err)
-	}
-	return repo
-}
-
-func auditTestClock() func() time.Time {
-	var mu sync.Mutex
-	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	return func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		t0 = t0.Add(time.Second)
-		return t0
-	}
-}
 
 func auditTestNew(t *testing.T, repo *git.Repository, opts ...AuditOption) *Audit {
 	t.Helper()
-	a, err := NewAudit(repo, append([]AuditOption{WithAuditClock(auditTestClock())}, opts...)...)
+	a, err := NewAudit(repo, append([]AuditOption{WithAuditClock(gittest.Clock())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-// gitCLI runs the git binary when installed, to check that what go-git
-// wrote is what Git itself reads.
-func auditTestGit(t *testing.T, dir string, args ...string) (string, bool) {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		return "", false
-	}
-	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return string(out), true
-}
-
 func TestAuditRecordIsIdempotentAndPushed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	remote := auditTestRemote(t)
-	a := auditTestNew(t, auditTestClone(t, remote))
+	remote := gittest.BareRemote(t)
+	a := auditTestNew(t, gittest.Clone(t, remote))
 	rec := ChangeRecord{Version: 42, Name: "add_note", Path: "migrations/0042_add_note.sql", PR: 7, Risk: 3,
 		Prediction: &PredictionRecord{Confidence: 0.93, Threshold: 0.8, Model: "bootstrap-1",
 			Reasons: []PredictionReason{{Feature: "lock_access_exclusive", Value: 1, Contribution: -0.4, Text: "ALTER TABLE takes ACCESS EXCLUSIVE"}}},
@@ -104,7 +55,7 @@ func TestAuditRecordIsIdempotentAndPushed(t *testing.T) {
 		}
 	}
 	// A fresh reader on another clone sees exactly the four transitions.
-	b := auditTestNew(t, auditTestClone(t, remote))
+	b := auditTestNew(t, gittest.Clone(t, remote))
 	hist, err := b.History(ctx, 42)
 	if err != nil {
 		t.Fatal(err)
@@ -136,26 +87,26 @@ func TestAuditRecordIsIdempotentAndPushed(t *testing.T) {
 			t.Errorf("audit file lacks %q:\n%s", want, doc)
 		}
 	}
-	if out, ok := auditTestGit(t, remote, "log", "--format=%s", AuditBranch); ok {
+	if out, ok := gittest.CLI(t, remote, "log", "--format=%s", AuditBranch); ok {
 		want := "42 approved -> canary on pg-1 (wave 1)\n42 predicted -> approved\n42 discovered -> predicted\n42 (new) -> discovered\n"
 		if out != want {
 			t.Errorf("git log:\n%s\nwant:\n%s", out, want)
 		}
-		auditTestGit(t, remote, "fsck", "--strict")
+		gittest.CLI(t, remote, "fsck", "--strict")
 	}
 }
 
 func TestAuditConcurrentWritersLoseNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	remote := auditTestRemote(t)
+	remote := gittest.BareRemote(t)
 	const writers, per = 3, 3
 	var audits []*Audit
 	for w := 0; w < writers; w++ {
-		audits = append(audits, auditTestNew(t, auditTestClone(t, remote), WithAuditPushRetries(50)))
+		audits = append(audits, auditTestNew(t, gittest.Clone(t, remote), WithAuditPushRetries(50)))
 	}
 	auditTestWriteConcurrently(t, audits, 100, per)
-	hist, err := auditTestNew(t, auditTestClone(t, remote)).History(ctx, 0)
+	hist, err := auditTestNew(t, gittest.Clone(t, remote)).History(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,15 +153,15 @@ func auditTestWriteConcurrently(t *testing.T, audits []*Audit, first int64, per 
 func TestAuditReplaysUnpushedCommitsAfterDivergence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	remote := auditTestRemote(t)
-	repoA := auditTestClone(t, remote)
+	remote := gittest.BareRemote(t)
+	repoA := gittest.Clone(t, remote)
 	// A writes while it cannot push (remote disabled), as after a network
 	// failure; meanwhile B publishes.
 	offline := auditTestNew(t, repoA, WithAuditRemote(""))
 	if _, err := offline.Record(ctx, ChangeRecord{Version: 1}, Transition{To: "discovered"}); err != nil {
 		t.Fatal(err)
 	}
-	b := auditTestNew(t, auditTestClone(t, remote))
+	b := auditTestNew(t, gittest.Clone(t, remote))
 	if _, err := b.Record(ctx, ChangeRecord{Version: 2}, Transition{To: "discovered"}); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +189,7 @@ func TestAuditReplaysUnpushedCommitsAfterDivergence(t *testing.T) {
 func TestOpenAuditByURLAndMissingBranch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	remote := auditTestRemote(t)
+	remote := gittest.BareRemote(t)
 	empty, err := OpenAudit(ctx, "file://"+remote)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +197,7 @@ func TestOpenAuditByURLAndMissingBranch(t *testing.T) {
 	if _, err := empty.History(ctx, 0); err == nil || !strings.Contains(err.Error(), ErrNoAudit.Error()) {
 		t.Fatalf("history of empty remote: %v, want ErrNoAudit", err)
 	}
-	w := auditTestNew(t, auditTestClone(t, remote))
+	w := auditTestNew(t, gittest.Clone(t, remote))
 	if _, err := w.Record(ctx, ChangeRecord{Version: 5}, Transition{To: "discovered", Reason: "merged in\n#3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +223,7 @@ func TestOpenAuditByURLAndMissingBranch(t *testing.T) {
 
 func TestAuditRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	a := auditTestNew(t, auditTestClone(t, auditTestRemote(t)))
+	a := auditTestNew(t, gittest.Clone(t, gittest.BareRemote(t)))
 	cases := []struct {
 		name string
 		rec  ChangeRecord
@@ -290,10 +241,10 @@ func TestAuditRejectsBadInput(t *testing.T) {
 	if _, err := NewAudit(nil); err == nil {
 		t.Error("nil repo accepted")
 	}
-	if _, err := NewAudit(auditTestClone(t, t.TempDir()), WithAuditRemote("nope")); err == nil {
+	if _, err := NewAudit(gittest.Clone(t, t.TempDir()), WithAuditRemote("nope")); err == nil {
 		t.Error("unknown remote accepted")
 	}
-	if _, err := NewAudit(auditTestClone(t, t.TempDir()), WithAuditBranch("bad name")); err == nil {
+	if _, err := NewAudit(gittest.Clone(t, t.TempDir()), WithAuditBranch("bad name")); err == nil {
 		t.Error("bad branch accepted")
 	}
 }
@@ -301,7 +252,7 @@ func TestAuditRejectsBadInput(t *testing.T) {
 func TestAuditUpdateWithoutTransition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a := auditTestNew(t, auditTestClone(t, auditTestRemote(t)))
+	a := auditTestNew(t, gittest.Clone(t, gittest.BareRemote(t)))
 	if _, err := a.Update(ctx, ChangeRecord{Version: 8}); err == nil {
 		t.Fatal("update of an unknown change accepted")
 	}
@@ -328,8 +279,8 @@ func TestAuditUpdateWithoutTransition(t *testing.T) {
 func TestAuditHistoryReadsLocalCopyWhenRemoteIsGone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	remote := auditTestRemote(t)
-	repo := auditTestClone(t, remote)
+	remote := gittest.BareRemote(t)
+	repo := gittest.Clone(t, remote)
 	w := auditTestNew(t, repo)
 	if _, err := w.Record(ctx, ChangeRecord{Version: 3}, Transition{To: "discovered"}); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package gitsrc
+package forge
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 )
 
 // LocalForge is the Forge for a repository without GitHub: comments are
@@ -22,7 +24,7 @@ import (
 // `schemacanary approve` command). Safe for use by one goroutine at a time.
 type LocalForge struct {
 	repo      *git.Repository
-	audit     *Audit
+	audit     *audit.Audit
 	branch    string
 	remote    string
 	auth      transport.AuthMethod
@@ -112,7 +114,7 @@ func WithLocalClock(now func() time.Time) LocalOption {
 
 // NewLocalForge returns a LocalForge over repo (the daemon's clone, or the
 // repository itself) whose comments and approvals go to audit.
-func NewLocalForge(repo *git.Repository, audit *Audit, opts ...LocalOption) (*LocalForge, error) {
+func NewLocalForge(repo *git.Repository, audit *audit.Audit, opts ...LocalOption) (*LocalForge, error) {
 	if repo == nil || audit == nil {
 		return nil, errors.New("new local forge: repository and audit are required")
 	}
@@ -142,12 +144,12 @@ func (f *LocalForge) UpsertPrediction(ctx context.Context, ref ChangeRef, body s
 	}
 	doc := []byte(withMarker(PredictionMarker, body) + "\n")
 	path := commentFile(ref.Version, "prediction")
-	changed, err := f.audit.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
-		old, _, err := treeFileBytes(tip, path)
+	changed, err := f.audit.Commit(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		old, _, err := gitsrc.TreeFileBytes(tip, path)
 		if err != nil || bytes.Equal(old, doc) {
 			return nil, "", err
 		}
-		return map[string][]byte{path: doc}, noteMessage(ref.Version, "prediction updated", "Comment", "prediction"), nil
+		return map[string][]byte{path: doc}, audit.NoteMessage(ref.Version, "prediction updated", "Comment", "prediction"), nil
 	})
 	if err != nil {
 		return fmt.Errorf("upsert prediction %d: %w", ref.Version, err)
@@ -167,12 +169,12 @@ func (f *LocalForge) Comment(ctx context.Context, ref ChangeRef, key, body strin
 	}
 	path := commentFile(ref.Version, key)
 	doc := []byte(withMarker(commentMarker(key), body) + "\n")
-	posted, err := f.audit.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
-		_, exists, err := treeFileBytes(tip, path)
+	posted, err := f.audit.Commit(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		_, exists, err := gitsrc.TreeFileBytes(tip, path)
 		if err != nil || exists {
 			return nil, "", err
 		}
-		return map[string][]byte{path: doc}, noteMessage(ref.Version, "comment "+key, "Comment", key), nil
+		return map[string][]byte{path: doc}, audit.NoteMessage(ref.Version, "comment "+key, "Comment", key), nil
 	})
 	if err != nil {
 		return fmt.Errorf("comment %d %s: %w", ref.Version, key, err)
@@ -181,9 +183,4 @@ func (f *LocalForge) Comment(ctx context.Context, ref ChangeRef, key, body strin
 		f.log.Info("comment", "change", ref.Version, "key", key, "comment", body)
 	}
 	return nil
-}
-
-// noteMessage is the message of an audit commit that is not a transition.
-func noteMessage(version int64, subject, trailer, value string) string {
-	return fmt.Sprintf("%d %s\n\n%s: %d\n%s: %s\n", version, subject, TrailerVersion, version, trailer, value)
 }

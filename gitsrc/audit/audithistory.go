@@ -1,4 +1,4 @@
-package gitsrc
+package audit
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // Trailer keys of audit commit messages. A transition commit looks like
@@ -49,14 +50,14 @@ func transitionMessage(tr Transition) string {
 		fmt.Fprintf(&b, " on %s", tr.Instance)
 	}
 	if tr.Step != "" {
-		fmt.Fprintf(&b, " (%s)", singleLine(tr.Step))
+		fmt.Fprintf(&b, " (%s)", SingleLine(tr.Step))
 	}
 	b.WriteString("\n\n")
 	if tr.Reason != "" {
 		b.WriteString(tr.Reason + "\n\n")
 	}
 	trailer := func(k, v string) {
-		if v = singleLine(v); v != "" {
+		if v = SingleLine(v); v != "" {
 			fmt.Fprintf(&b, "%s: %s\n", k, v)
 		}
 	}
@@ -109,7 +110,7 @@ func parseTransition(c *object.Commit) (Transition, bool) {
 	}
 	paras := strings.Split(strings.TrimSpace(c.Message), "\n\n")
 	if len(paras) == 3 {
-		t.Reason = singleLine(paras[1])
+		t.Reason = SingleLine(paras[1])
 	}
 	return t, true
 }
@@ -158,7 +159,7 @@ func (a *Audit) History(ctx context.Context, version int64) ([]Transition, error
 // ReadChange returns the audit file of version (changes/<version>.md) at
 // the branch tip; ok is false when the change has none.
 func (a *Audit) ReadChange(ctx context.Context, version int64) (doc []byte, ok bool, err error) {
-	return a.readFile(ctx, changeFile(version))
+	return a.ReadFile(ctx, changeFile(version))
 }
 
 // tip fetches (with a remote) and returns the branch's tip commit, nil
@@ -182,8 +183,8 @@ func (a *Audit) tip(ctx context.Context) (*object.Commit, error) {
 	return nil, err
 }
 
-// readFile returns a file of the branch's tip; ok is false when absent.
-func (a *Audit) readFile(ctx context.Context, path string) (doc []byte, ok bool, err error) {
+// ReadFile returns a file of the branch's tip; ok is false when absent.
+func (a *Audit) ReadFile(ctx context.Context, path string) (doc []byte, ok bool, err error) {
 	tip, err := a.tip(ctx)
 	if err != nil || tip == nil {
 		return nil, false, err
@@ -192,5 +193,5 @@ func (a *Audit) readFile(ctx context.Context, path string) (doc []byte, ok bool,
 	if err != nil {
 		return nil, false, fmt.Errorf("audit read %s: %w", path, err)
 	}
-	return treeFileBytes(t, path)
+	return gitsrc.TreeFileBytes(t, path)
 }

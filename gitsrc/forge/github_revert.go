@@ -1,4 +1,4 @@
-package gitsrc
+package forge
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 )
 
 // revertPRMarker identifies the body of a revert pull request.
@@ -247,7 +248,7 @@ func (g *GitHub) createRevertCommit(ctx context.Context, req RevertRequest) (str
 		treeSHA = t.GetSHA()
 	}
 	subject, _, _ := strings.Cut(merge.GetMessage(), "\n")
-	msg := fmt.Sprintf("%s\n\nRevert %q\n\nThis reverts commit %s.\n\n%s: %d\n", revertTitle(req), subject, merge.GetSHA(), TrailerVersion, req.Change.Version)
+	msg := fmt.Sprintf("%s\n\nRevert %q\n\nThis reverts commit %s.\n\n%s: %d\n", revertTitle(req), subject, merge.GetSHA(), audit.TrailerVersion, req.Change.Version)
 	var c *github.Commit
 	err = g.call(ctx, "create commit", func() (*github.Response, error) {
 		var resp *github.Response

@@ -1,4 +1,4 @@
-package gitsrc_test
+package audit_test
 
 import (
 	"context"
@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
-
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 )
 
 // The reconciler records each state transition of a change on the audit
@@ -20,19 +19,19 @@ func ExampleAudit() {
 	dir, _ := os.MkdirTemp("", "audit-example")
 	defer os.RemoveAll(dir)
 	repo, _ := git.PlainInit(dir, true)
-	audit, _ := gitsrc.NewAudit(repo, gitsrc.WithAuditLogger(slog.New(slog.DiscardHandler)))
+	a, _ := audit.NewAudit(repo, audit.WithAuditLogger(slog.New(slog.DiscardHandler)))
 
-	rec := gitsrc.ChangeRecord{Version: 42, Name: "add_note", Path: "migrations/0042_add_note.sql", PR: 7}
+	rec := audit.ChangeRecord{Version: 42, Name: "add_note", Path: "migrations/0042_add_note.sql", PR: 7}
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	for _, tr := range []gitsrc.Transition{
+	for _, tr := range []audit.Transition{
 		{From: "", To: "discovered", At: at},
 		{From: "discovered", To: "predicted", At: at.Add(time.Second), Reason: "confidence 93%"},
 		{From: "discovered", To: "predicted", At: at.Add(time.Second), Reason: "confidence 93%"}, // a repeat
 	} {
-		committed, err := audit.Record(ctx, rec, tr)
+		committed, err := a.Record(ctx, rec, tr)
 		fmt.Println(committed, err)
 	}
-	history, _ := audit.History(ctx, 42)
+	history, _ := a.History(ctx, 42)
 	for _, t := range history {
 		fmt.Printf("%s %d %q -> %q (%s)\n", t.At.Format(time.RFC3339), t.Version, t.From, t.To, t.Reason)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -18,15 +17,15 @@ import (
 // repository's object store, without a worktree, so the audit branch and
 // revert branches can be written in bare clones and in memory.
 
-// treeChange sets (or, with Delete, removes) one file of a tree.
-type treeChange struct {
+// TreeChange sets (or, with Delete, removes) one file of a tree.
+type TreeChange struct {
 	Hash   plumbing.Hash
 	Mode   filemode.FileMode
 	Delete bool
 }
 
-// writeBlob stores data as a blob and returns its hash.
-func putBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {
+// PutBlob stores data as a blob and returns its hash.
+func PutBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {
 	obj := s.NewEncodedObject()
 	obj.SetType(plumbing.BlobObject)
 	obj.SetSize(int64(len(data)))
@@ -43,16 +42,16 @@ func putBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {
 	return s.SetEncodedObject(obj)
 }
 
-// editTree returns the hash of base (nil = empty tree) with changes applied.
+// PutTree returns the hash of base (nil = empty tree) with changes applied.
 // Keys of changes are slash-separated paths; directories left empty vanish.
-func putTree(s storer.EncodedObjectStorer, base *object.Tree, changes map[string]treeChange) (plumbing.Hash, error) {
+func PutTree(s storer.EncodedObjectStorer, base *object.Tree, changes map[string]TreeChange) (plumbing.Hash, error) {
 	entries := map[string]object.TreeEntry{}
 	if base != nil {
 		for _, e := range base.Entries {
 			entries[e.Name] = e
 		}
 	}
-	sub := map[string]map[string]treeChange{}
+	sub := map[string]map[string]TreeChange{}
 	for p, c := range changes {
 		p = strings.Trim(p, "/")
 		dir, rest, nested := strings.Cut(p, "/")
@@ -69,7 +68,7 @@ func putTree(s storer.EncodedObjectStorer, base *object.Tree, changes map[string
 			continue
 		}
 		if sub[dir] == nil {
-			sub[dir] = map[string]treeChange{}
+			sub[dir] = map[string]TreeChange{}
 		}
 		sub[dir][rest] = c
 	}
@@ -82,11 +81,11 @@ func putTree(s storer.EncodedObjectStorer, base *object.Tree, changes map[string
 			}
 			child = t
 		}
-		h, err := putTree(s, child, cs)
+		h, err := PutTree(s, child, cs)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		if h == emptyTreeHash {
+		if h == EmptyTreeHash {
 			delete(entries, dir)
 			continue
 		}
@@ -113,11 +112,11 @@ func putTree(s storer.EncodedObjectStorer, base *object.Tree, changes map[string
 	return s.SetEncodedObject(obj)
 }
 
-// emptyTreeHash is the well-known hash of Git's empty tree.
-var emptyTreeHash = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+// EmptyTreeHash is the well-known hash of Git's empty tree.
+var EmptyTreeHash = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 
-// writeCommit stores a commit and returns its hash.
-func putCommit(s storer.EncodedObjectStorer, tree plumbing.Hash, parents []plumbing.Hash, msg string, sig object.Signature) (plumbing.Hash, error) {
+// PutCommit stores a commit and returns its hash.
+func PutCommit(s storer.EncodedObjectStorer, tree plumbing.Hash, parents []plumbing.Hash, msg string, sig object.Signature) (plumbing.Hash, error) {
 	c := &object.Commit{
 		Author:       sig,
 		Committer:    sig,
@@ -132,8 +131,8 @@ func putCommit(s storer.EncodedObjectStorer, tree plumbing.Hash, parents []plumb
 	return s.SetEncodedObject(obj)
 }
 
-// readTreeFile returns the contents of path in t; ok is false when absent.
-func treeFileBytes(t *object.Tree, path string) (data []byte, ok bool, err error) {
+// TreeFileBytes returns the contents of path in t; ok is false when absent.
+func TreeFileBytes(t *object.Tree, path string) (data []byte, ok bool, err error) {
 	if t == nil {
 		return nil, false, nil
 	}
@@ -156,9 +155,9 @@ func treeFileBytes(t *object.Tree, path string) (data []byte, ok bool, err error
 	return data, true, nil
 }
 
-// treeEntryAt returns the entry for a file path in t (nil tree or absent
+// TreeFileEntry returns the entry for a file path in t (nil tree or absent
 // path: ok false).
-func treeFileEntry(t *object.Tree, path string) (object.TreeEntry, bool) {
+func TreeFileEntry(t *object.Tree, path string) (object.TreeEntry, bool) {
 	if t == nil {
 		return object.TreeEntry{}, false
 	}
@@ -169,7 +168,9 @@ func treeFileEntry(t *object.Tree, path string) (object.TreeEntry, bool) {
 	return *e, true
 }
 
-// signature is the author/committer of schemacanary's commits.
-func auditSignature(name, email string, now time.Time) object.Signature {
-	return object.Signature{Name: name, Email: email, When: now.UTC().Truncate(time.Second)}
+// TrackingRef is where schemacanary keeps its own copy of a remote branch:
+// a private namespace, so the refs/remotes/ refs that Repo.Fetch maintains
+// are never moved by the forge or the audit writer.
+func TrackingRef(remote, branch string) plumbing.ReferenceName {
+	return plumbing.ReferenceName("refs/schemacanary/remotes/" + remote + "/" + branch)
 }

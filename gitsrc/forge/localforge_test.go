@@ -1,4 +1,4 @@
-package gitsrc
+package forge
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/gitsrc/internal/gittest"
 )
 
 // devRepo is a developer's working copy pushing to a bare remote.
@@ -25,7 +28,7 @@ type devRepo struct {
 
 func newDevRepo(t *testing.T) *devRepo {
 	t.Helper()
-	remote := auditTestRemote(t)
+	remote := gittest.BareRemote(t)
 	dir := t.TempDir()
 	repo, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
 	if err != nil {
@@ -95,17 +98,17 @@ func (d *devRepo) mergeMigration(path, content string) plumbing.Hash {
 		d.t.Fatal(err)
 	}
 	// The side commit: head + the file, committed without moving main.
-	blob, err := putBlob(d.repo.Storer, []byte(content))
+	blob, err := gitsrc.PutBlob(d.repo.Storer, []byte(content))
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	hc, _ := d.repo.CommitObject(head.Hash())
 	ht, _ := hc.Tree()
-	tree, err := putTree(d.repo.Storer, ht, map[string]treeChange{path: {Hash: blob}})
+	tree, err := gitsrc.PutTree(d.repo.Storer, ht, map[string]gitsrc.TreeChange{path: {Hash: blob}})
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	side, err := putCommit(d.repo.Storer, tree, []plumbing.Hash{head.Hash()}, "add "+path+"\n", object.Signature{Name: "dev", Email: "dev@example.com", When: time.Now()})
+	side, err := gitsrc.PutCommit(d.repo.Storer, tree, []plumbing.Hash{head.Hash()}, "add "+path+"\n", object.Signature{Name: "dev", Email: "dev@example.com", When: time.Now()})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -113,14 +116,14 @@ func (d *devRepo) mergeMigration(path, content string) plumbing.Hash {
 }
 
 // daemonClone clones the remote as the daemon would and returns a forge.
-func daemonForge(t *testing.T, remote string, opts ...LocalOption) (*LocalForge, *Audit, *git.Repository) {
+func daemonForge(t *testing.T, remote string, opts ...LocalOption) (*LocalForge, *audit.Audit, *git.Repository) {
 	t.Helper()
 	repo, err := git.PlainClone(t.TempDir(), true, &git.CloneOptions{URL: remote})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := auditTestNew(t, repo)
-	f, err := NewLocalForge(repo, a, append([]LocalOption{WithLocalClock(auditTestClock())}, opts...)...)
+	a := newTestAudit(t, repo)
+	f, err := NewLocalForge(repo, a, append([]LocalOption{WithLocalClock(gittest.Clock())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +183,7 @@ func TestLocalForgeRevertLifecycle(t *testing.T) {
 			t.Errorf("revert branch lost %s: %v", keep, err)
 		}
 	}
-	if out, ok := auditTestGit(t, dev.remote, "log", "-1", "--format=%B", rv.Branch); ok {
+	if out, ok := gittest.CLI(t, dev.remote, "log", "-1", "--format=%B", rv.Branch); ok {
 		if !strings.Contains(out, "This reverts commit "+merge.String()) || !strings.Contains(out, "p99 of SELECT orders") {
 			t.Errorf("revert message:\n%s", out)
 		}
@@ -259,7 +262,7 @@ func TestLocalForgeWithoutRemote(t *testing.T) {
 	dev := newDevRepo(t)
 	dev.commit("init", map[string]string{"migrations/0001_init.sql": testMigration})
 	merge := dev.mergeMigration("migrations/0002_add_c.sql", testMigration)
-	a := auditTestNew(t, dev.repo, WithAuditRemote(""))
+	a := newTestAudit(t, dev.repo, audit.WithAuditRemote(""))
 	f, err := NewLocalForge(dev.repo, a, WithLocalRemote(""))
 	if err != nil {
 		t.Fatal(err)
@@ -326,13 +329,13 @@ func TestLocalForgeCommentsAndApprovals(t *testing.T) {
 	if got, err = f3.Approvals(ctx, ref); err != nil || got[0].Allowed {
 		t.Fatalf("no approvers configured: %+v %v", got, err)
 	}
-	tree := remoteTree(t, dev.remote, AuditBranch)
-	pred, ok, err := treeFileBytes(tree, "comments/9/prediction.md")
+	tree := remoteTree(t, dev.remote, audit.AuditBranch)
+	pred, ok, err := gitsrc.TreeFileBytes(tree, "comments/9/prediction.md")
 	if err != nil || !ok || !strings.Contains(string(pred), "confidence 55%") || !strings.HasPrefix(string(pred), PredictionMarker) {
 		t.Fatalf("prediction file: %q %v %v", pred, ok, err)
 	}
 	// Commits: 2 prediction versions + 1 comment + 2 approvals; no transitions.
-	if out, ok := auditTestGit(t, dev.remote, "log", "--format=%s", AuditBranch); ok {
+	if out, ok := gittest.CLI(t, dev.remote, "log", "--format=%s", audit.AuditBranch); ok {
 		want := "9 approval by mallory refused\n9 approved by alice\n9 comment decision\n9 prediction updated\n9 prediction updated\n"
 		if out != want {
 			t.Errorf("audit log:\n%s\nwant:\n%s", out, want)
@@ -365,4 +368,14 @@ func TestLocalForgeIgnoresForgedApprovalFiles(t *testing.T) {
 	if len(got) != 1 || got[0].Allowed || !strings.Contains(got[0].Why, "not in forge.approvers") {
 		t.Fatalf("forged approval: %+v", got)
 	}
+}
+
+// newTestAudit is the audit branch writer of repo with a test clock.
+func newTestAudit(t *testing.T, repo *git.Repository, opts ...audit.AuditOption) *audit.Audit {
+	t.Helper()
+	a, err := audit.NewAudit(repo, append([]audit.AuditOption{audit.WithAuditClock(gittest.Clock())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -1,4 +1,4 @@
-package gitsrc
+package audit
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // AuditBranch is the default name of the orphan branch holding the audit.
@@ -180,22 +181,15 @@ func OpenAudit(ctx context.Context, location string, opts ...AuditOption) (*Audi
 func (a *Audit) Branch() string { return a.branch }
 
 func (a *Audit) localRef() plumbing.ReferenceName  { return plumbing.NewBranchReferenceName(a.branch) }
-func (a *Audit) remoteRef() plumbing.ReferenceName { return trackingRef(a.remote, a.branch) }
+func (a *Audit) remoteRef() plumbing.ReferenceName { return gitsrc.TrackingRef(a.remote, a.branch) }
 
-// trackingRef is where schemacanary keeps its own copy of a remote branch:
-// a private namespace, so the refs/remotes/ refs that Repo.Fetch maintains
-// are never moved by the forge or the audit writer.
-func trackingRef(remote, branch string) plumbing.ReferenceName {
-	return plumbing.ReferenceName("refs/schemacanary/remotes/" + remote + "/" + branch)
-}
-
-// edit computes the files to write from the current tip's tree; returning
+// Edit computes the files to write from the current tip's tree; returning
 // no files means there is nothing to do. A nil value deletes the file.
-type auditEdit func(tip *object.Tree) (files map[string][]byte, msg string, err error)
+type Edit func(tip *object.Tree) (files map[string][]byte, msg string, err error)
 
-// update applies fn on the tip of the branch as one commit and pushes it.
+// Commit applies fn on the tip of the branch as one commit and pushes it.
 // It reports whether a commit was made.
-func (a *Audit) update(ctx context.Context, fn auditEdit) (bool, error) {
+func (a *Audit) Commit(ctx context.Context, fn Edit) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var lastErr error
@@ -229,23 +223,23 @@ func (a *Audit) update(ctx context.Context, fn auditEdit) (bool, error) {
 			continue
 		}
 		st := a.repo.Storer
-		changes := map[string]treeChange{}
+		changes := map[string]gitsrc.TreeChange{}
 		for p, data := range files {
 			if data == nil {
-				changes[p] = treeChange{Delete: true}
+				changes[p] = gitsrc.TreeChange{Delete: true}
 				continue
 			}
-			h, err := putBlob(st, data)
+			h, err := gitsrc.PutBlob(st, data)
 			if err != nil {
 				return false, err
 			}
-			changes[p] = treeChange{Hash: h}
+			changes[p] = gitsrc.TreeChange{Hash: h}
 		}
-		th, err := putTree(st, tree, changes)
+		th, err := gitsrc.PutTree(st, tree, changes)
 		if err != nil {
 			return false, err
 		}
-		ch, err := putCommit(st, th, parents, msg, auditSignature(a.name, a.email, a.now()))
+		ch, err := gitsrc.PutCommit(st, th, parents, msg, Signature(a.name, a.email, a.now()))
 		if err != nil {
 			return false, err
 		}
@@ -399,23 +393,23 @@ func (a *Audit) replay(local, onto *object.Commit) (*object.Commit, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit replay: %w", err)
 		}
-		changes := map[string]treeChange{}
+		changes := map[string]gitsrc.TreeChange{}
 		for _, d := range diff {
 			if d.To.Name == "" {
-				changes[d.From.Name] = treeChange{Delete: true}
+				changes[d.From.Name] = gitsrc.TreeChange{Delete: true}
 				continue
 			}
-			changes[d.To.Name] = treeChange{Hash: d.To.TreeEntry.Hash, Mode: d.To.TreeEntry.Mode}
+			changes[d.To.Name] = gitsrc.TreeChange{Hash: d.To.TreeEntry.Hash, Mode: d.To.TreeEntry.Mode}
 		}
 		bt, err := base.Tree()
 		if err != nil {
 			return nil, fmt.Errorf("audit replay: %w", err)
 		}
-		th, err := putTree(st, bt, changes)
+		th, err := gitsrc.PutTree(st, bt, changes)
 		if err != nil {
 			return nil, err
 		}
-		h, err := putCommit(st, th, []plumbing.Hash{base.Hash}, c.Message, c.Committer)
+		h, err := gitsrc.PutCommit(st, th, []plumbing.Hash{base.Hash}, c.Message, c.Committer)
 		if err != nil {
 			return nil, err
 		}

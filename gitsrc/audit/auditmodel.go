@@ -1,4 +1,4 @@
-package gitsrc
+package audit
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // ModelAuditRecord is one retraining of the prediction model, as the audit
@@ -49,9 +50,9 @@ func (a *Audit) RecordModel(ctx context.Context, rec ModelAuditRecord) (bool, er
 	if rec.Accepted {
 		verdict = "accepted"
 	}
-	msg := fmt.Sprintf("model %s: %s (%s)\n\n%s\n", name, verdict, rec.Mode, singleLine(rec.Reason))
-	committed, err := a.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
-		if _, ok, err := treeFileBytes(tip, path); err != nil || ok {
+	msg := fmt.Sprintf("model %s: %s (%s)\n\n%s\n", name, verdict, rec.Mode, SingleLine(rec.Reason))
+	committed, err := a.Commit(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		if _, ok, err := gitsrc.TreeFileBytes(tip, path); err != nil || ok {
 			return nil, "", err
 		}
 		return map[string][]byte{path: renderModelRecord(rec, verdict)}, msg, nil
@@ -65,8 +66,8 @@ func (a *Audit) RecordModel(ctx context.Context, rec ModelAuditRecord) (bool, er
 func renderModelRecord(rec ModelAuditRecord, verdict string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Model retraining %s\n\n", rec.At.Format(time.RFC3339))
-	fmt.Fprintf(&b, "- champion: `%s`\n- challenger: `%s`\n- mode: %s\n- decision: **%s**: %s\n\n", singleLine(rec.Champion),
-		singleLine(rec.Challenger), singleLine(rec.Mode), verdict, singleLine(rec.Reason))
+	fmt.Fprintf(&b, "- champion: `%s`\n- challenger: `%s`\n- mode: %s\n- decision: **%s**: %s\n\n", SingleLine(rec.Champion),
+		SingleLine(rec.Challenger), SingleLine(rec.Mode), verdict, SingleLine(rec.Reason))
 	if len(rec.Figures) > 0 {
 		names := make([]string, 0, len(rec.Figures))
 		for n := range rec.Figures {
@@ -75,12 +76,12 @@ func renderModelRecord(rec ModelAuditRecord, verdict string) []byte {
 		sort.Strings(names)
 		b.WriteString("| figure | value |\n| --- | ---: |\n")
 		for _, n := range names {
-			fmt.Fprintf(&b, "| %s | %.4g |\n", mdCell(n), rec.Figures[n])
+			fmt.Fprintf(&b, "| %s | %.4g |\n", MDCell(n), rec.Figures[n])
 		}
 		b.WriteString("\n")
 	}
 	for _, f := range rec.NamedCaseFailures {
-		fmt.Fprintf(&b, "- failed named case: %s\n", singleLine(f))
+		fmt.Fprintf(&b, "- failed named case: %s\n", SingleLine(f))
 	}
 	return []byte(b.String())
 }

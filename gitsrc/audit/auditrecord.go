@@ -1,4 +1,4 @@
-package gitsrc
+package audit
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 // Transition is one state change of a change request, as the reconciler
@@ -48,8 +49,8 @@ func (t Transition) ID() string {
 
 // normalized returns t with every text field on one line, as stored.
 func (t Transition) normalized() Transition {
-	t.From, t.To, t.Instance = singleLine(t.From), singleLine(t.To), singleLine(t.Instance)
-	t.Step, t.Reason, t.Actor = singleLine(t.Step), singleLine(t.Reason), singleLine(t.Actor)
+	t.From, t.To, t.Instance = SingleLine(t.From), SingleLine(t.To), SingleLine(t.Instance)
+	t.Step, t.Reason, t.Actor = SingleLine(t.Step), SingleLine(t.Reason), SingleLine(t.Actor)
 	return t
 }
 
@@ -171,7 +172,7 @@ func (a *Audit) Record(ctx context.Context, rec ChangeRecord, tr Transition) (co
 	if tr.Version != rec.Version || tr.Version <= 0 {
 		return false, fmt.Errorf("audit record: version %d of transition and %d of record must match and be positive", tr.Version, rec.Version)
 	}
-	if singleLine(tr.To) == "" {
+	if SingleLine(tr.To) == "" {
 		return false, fmt.Errorf("audit record %d: transition has no target state", tr.Version)
 	}
 	if tr.At.IsZero() {
@@ -180,8 +181,8 @@ func (a *Audit) Record(ctx context.Context, rec ChangeRecord, tr Transition) (co
 	tr.At = tr.At.UTC().Truncate(time.Second)
 	tr = tr.normalized()
 	path := changeFile(rec.Version)
-	committed, err = a.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
-		old, _, err := treeFileBytes(tip, path)
+	committed, err = a.Commit(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		old, _, err := gitsrc.TreeFileBytes(tip, path)
 		if err != nil {
 			return nil, "", err
 		}
@@ -207,7 +208,7 @@ func (a *Audit) Record(ctx context.Context, rec ChangeRecord, tr Transition) (co
 	return committed, nil
 }
 
-func singleLine(s string) string {
+func SingleLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
@@ -220,8 +221,8 @@ func (a *Audit) Update(ctx context.Context, rec ChangeRecord) (committed bool, e
 		return false, fmt.Errorf("audit update: version %d must be positive", rec.Version)
 	}
 	path := changeFile(rec.Version)
-	committed, err = a.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
-		old, _, err := treeFileBytes(tip, path)
+	committed, err = a.Commit(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		old, _, err := gitsrc.TreeFileBytes(tip, path)
 		if err != nil {
 			return nil, "", err
 		}
@@ -236,10 +237,15 @@ func (a *Audit) Update(ctx context.Context, rec ChangeRecord) (committed bool, e
 		if err != nil || string(doc) == string(old) {
 			return nil, "", err
 		}
-		return map[string][]byte{path: doc}, noteMessage(rec.Version, "record updated", "State-Unchanged", prev[len(prev)-1].To), nil
+		return map[string][]byte{path: doc}, NoteMessage(rec.Version, "record updated", "State-Unchanged", prev[len(prev)-1].To), nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("audit update %d: %w", rec.Version, err)
 	}
 	return committed, nil
+}
+
+// NoteMessage is the message of an audit commit that is not a transition.
+func NoteMessage(version int64, subject, trailer, value string) string {
+	return fmt.Sprintf("%d %s\n\n%s: %d\n%s: %s\n", version, subject, TrailerVersion, version, trailer, value)
 }

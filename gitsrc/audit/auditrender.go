@@ -1,4 +1,4 @@
-package gitsrc
+package audit
 
 import (
 	"bytes"
@@ -101,7 +101,7 @@ func renderChange(rec ChangeRecord, trs []Transition) ([]byte, error) {
 	if len(rec.Notes) > 0 {
 		b.WriteString("## Notes\n\n")
 		for _, n := range rec.Notes {
-			fmt.Fprintf(&b, "- %s\n", singleLine(n))
+			fmt.Fprintf(&b, "- %s\n", SingleLine(n))
 		}
 		b.WriteString("\n")
 	}
@@ -116,11 +116,11 @@ func shortSHA(sha string) string {
 }
 
 // cell escapes a value for a Markdown table cell.
-func mdCell(s string) string {
-	return strings.ReplaceAll(singleLine(s), "|", "\\|")
+func MDCell(s string) string {
+	return strings.ReplaceAll(SingleLine(s), "|", "\\|")
 }
 
-func mdTime(t time.Time) string {
+func MDTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
@@ -139,7 +139,7 @@ func renderPrediction(b *strings.Builder, p *PredictionRecord) {
 		b.WriteString("Assessed without a live database: nothing was measured live.\n\n")
 	}
 	for _, g := range p.Gate {
-		fmt.Fprintf(b, "- %s\n", singleLine(g))
+		fmt.Fprintf(b, "- %s\n", SingleLine(g))
 	}
 	if len(p.Gate) > 0 {
 		b.WriteString("\n")
@@ -147,7 +147,7 @@ func renderPrediction(b *strings.Builder, p *PredictionRecord) {
 	if len(p.Reasons) > 0 {
 		b.WriteString("| feature | value | contribution | why |\n| --- | ---: | ---: | --- |\n")
 		for _, r := range p.Reasons {
-			fmt.Fprintf(b, "| %s | %g | %+.3f | %s |\n", mdCell(r.Feature), r.Value, r.Contribution, mdCell(r.Text))
+			fmt.Fprintf(b, "| %s | %g | %+.3f | %s |\n", MDCell(r.Feature), r.Value, r.Contribution, MDCell(r.Text))
 		}
 		b.WriteString("\n")
 	}
@@ -160,13 +160,13 @@ func renderDecision(b *strings.Builder, d *DecisionRecord) {
 	b.WriteString("## Decision\n\n")
 	fmt.Fprintf(b, "`%s`", d.Outcome)
 	if d.By != "" {
-		fmt.Fprintf(b, " by %s", singleLine(d.By))
+		fmt.Fprintf(b, " by %s", SingleLine(d.By))
 	}
 	if !d.At.IsZero() {
-		fmt.Fprintf(b, " at %s", mdTime(d.At))
+		fmt.Fprintf(b, " at %s", MDTime(d.At))
 	}
 	if d.Reason != "" {
-		fmt.Fprintf(b, ": %s", singleLine(d.Reason))
+		fmt.Fprintf(b, ": %s", SingleLine(d.Reason))
 	}
 	b.WriteString("\n\n")
 }
@@ -174,7 +174,7 @@ func renderDecision(b *strings.Builder, d *DecisionRecord) {
 func renderStates(b *strings.Builder, trs []Transition) {
 	b.WriteString("## States\n\n| at | from | to | instance | step | reason |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, t := range trs {
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdTime(t.At), mdCell(t.From), mdCell(t.To), mdCell(t.Instance), mdCell(t.Step), mdCell(t.Reason))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", MDTime(t.At), MDCell(t.From), MDCell(t.To), MDCell(t.Instance), MDCell(t.Step), MDCell(t.Reason))
 	}
 	b.WriteString("\n")
 }
@@ -185,7 +185,7 @@ func renderTimeline(b *strings.Builder, ev []InstanceEvent) {
 	}
 	b.WriteString("## Timeline\n\n| at | instance | wave | step | result | detail |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, e := range ev {
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdTime(e.At), mdCell(e.Instance), mdCell(e.Wave), mdCell(e.Step), mdCell(e.Result), mdCell(e.Detail))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", MDTime(e.At), MDCell(e.Instance), MDCell(e.Wave), MDCell(e.Step), MDCell(e.Result), MDCell(e.Detail))
 	}
 	b.WriteString("\n")
 }
@@ -201,10 +201,10 @@ func renderKPIs(b *strings.Builder, ks []KPIVerdict) {
 			verdict = "**FAIL**"
 		}
 		if k.Reason != "" {
-			verdict += ": " + mdCell(k.Reason)
+			verdict += ": " + MDCell(k.Reason)
 		}
 		fmt.Fprintf(b, "| %s | %s | %g%s | %g%s | %g%s | %.4f | %+.1f%% | %s |\n",
-			mdCell(k.KPI), mdCell(k.Instance), k.Canary, k.Unit, k.Control, k.Unit, k.Baseline, k.Unit, k.PValue, 100*k.Effect, verdict)
+			MDCell(k.KPI), MDCell(k.Instance), k.Canary, k.Unit, k.Control, k.Unit, k.Baseline, k.Unit, k.PValue, 100*k.Effect, verdict)
 	}
 	b.WriteString("\n")
 	for _, k := range ks {
@@ -244,7 +244,7 @@ func renderRollback(b *strings.Builder, r *RollbackRecord) {
 		return
 	}
 	b.WriteString("## Rollback\n\n")
-	fmt.Fprintf(b, "- at: %s\n- reason: %s\n", mdTime(r.At), singleLine(r.Reason))
+	fmt.Fprintf(b, "- at: %s\n- reason: %s\n", MDTime(r.At), SingleLine(r.Reason))
 	if len(r.Instances) > 0 {
 		fmt.Fprintf(b, "- instances: %s\n", strings.Join(r.Instances, ", "))
 	}

@@ -1,4 +1,4 @@
-package gitsrc
+package forge
 
 import (
 	"crypto/sha1"
@@ -343,7 +343,7 @@ func gitSHA(kind string, data []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (f *fakeGitHub) putTree(files map[string]blobState) string {
+func (f *fakeGitHub) PutTree(files map[string]blobState) string {
 	keys := make([]string, 0, len(files))
 	for k := range files {
 		keys = append(keys, k)
@@ -362,7 +362,7 @@ func (f *fakeGitHub) putTree(files map[string]blobState) string {
 	return sha
 }
 
-func (f *fakeGitHub) putCommit(tree, msg string, parents ...string) string {
+func (f *fakeGitHub) PutCommit(tree, msg string, parents ...string) string {
 	sha := gitSHA("commit", []byte(tree+"\n"+strings.Join(parents, ",")+"\n"+msg))
 	f.commits[sha] = &fakeCommit{SHA: sha, Tree: tree, Message: msg, Parents: parents}
 	return sha
@@ -390,7 +390,7 @@ func (f *fakeGitHub) commitFiles(branch, msg string, files map[string]string, ex
 		f.blobs[sha] = []byte(content)
 		cur[p] = blobState{sha: sha, mode: "100644"}
 	}
-	c := f.putCommit(f.putTree(cur), msg, append(parents, extraParents...)...)
+	c := f.PutCommit(f.PutTree(cur), msg, append(parents, extraParents...)...)
 	f.refs["heads/"+branch] = c
 	return c
 }
@@ -482,7 +482,7 @@ func (f *fakeGitHub) createCommit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sha := f.putCommit(in.Tree, in.Message, in.Parents...)
+	sha := f.PutCommit(in.Tree, in.Message, in.Parents...)
 	f.reply(w, http.StatusCreated, f.commitJSON(f.commits[sha]))
 }
 
@@ -576,7 +576,7 @@ func (f *fakeGitHub) createTree(w http.ResponseWriter, r *http.Request) {
 			files[e.Path] = blobState{sha: sha, mode: e.Mode}
 		}
 	}
-	f.reply(w, http.StatusCreated, f.treeJSON(f.putTree(files), true))
+	f.reply(w, http.StatusCreated, f.treeJSON(f.PutTree(files), true))
 }
 
 func (f *fakeGitHub) pullJSON(p *fakePull) map[string]any {

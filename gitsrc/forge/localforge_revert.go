@@ -1,4 +1,4 @@
-package gitsrc
+package forge
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 )
 
 // OpenRevert creates refs/heads/schemacanary/revert-<version> with one
@@ -29,7 +31,7 @@ func (f *LocalForge) OpenRevert(ctx context.Context, req RevertRequest) (*Revert
 		return out, f.pushBranch(ctx, local)
 	}
 	if f.remote != "" {
-		tracking := trackingRef(f.remote, branch)
+		tracking := gitsrc.TrackingRef(f.remote, branch)
 		ok, err := f.fetch(ctx, local, tracking)
 		if err != nil {
 			return nil, fmt.Errorf("open revert %d: %w", ref.Version, err)
@@ -63,13 +65,14 @@ func (f *LocalForge) OpenRevert(ctx context.Context, req RevertRequest) (*Revert
 		return nil, fmt.Errorf("open revert %d: %w", ref.Version, err)
 	}
 	st := f.repo.Storer
-	tree, err := putTree(st, headTree, edits)
+	tree, err := gitsrc.PutTree(st, headTree, edits)
 	if err != nil {
 		return nil, fmt.Errorf("open revert %d: %w", ref.Version, err)
 	}
 	msg := revertMessage(req, merge)
-	sig := auditSignature(f.audit.name, f.audit.email, f.now())
-	h, err := putCommit(st, tree, []plumbing.Hash{head.Hash}, msg, sig)
+	name, email := f.audit.Author()
+	sig := audit.Signature(name, email, f.now())
+	h, err := gitsrc.PutCommit(st, tree, []plumbing.Hash{head.Hash}, msg, sig)
 	if err != nil {
 		return nil, fmt.Errorf("open revert %d: %w", ref.Version, err)
 	}
@@ -92,14 +95,14 @@ func revertMessage(req RevertRequest, merge *object.Commit) string {
 	if body := strings.TrimSpace(req.Body); body != "" {
 		b.WriteString("\n" + body + "\n")
 	}
-	fmt.Fprintf(&b, "\n%s: %d\n", TrailerVersion, req.Change.Version)
+	fmt.Fprintf(&b, "\n%s: %d\n", audit.TrailerVersion, req.Change.Version)
 	return b.String()
 }
 
 // revertEdits returns the tree edits that undo merge (relative to its first
 // parent) on head. A file the merge changed that head changed again is a
 // conflict (ErrRevertConflict); a file head already restored is left as is.
-func revertEdits(merge, head *object.Commit) (map[string]treeChange, error) {
+func revertEdits(merge, head *object.Commit) (map[string]gitsrc.TreeChange, error) {
 	mergeTree, err := merge.Tree()
 	if err != nil {
 		return nil, err
@@ -122,24 +125,24 @@ func revertEdits(merge, head *object.Commit) (map[string]treeChange, error) {
 	if err != nil {
 		return nil, err
 	}
-	edits := map[string]treeChange{}
+	edits := map[string]gitsrc.TreeChange{}
 	var conflicts []string
 	for _, d := range diff {
 		path := d.To.Name
 		if path == "" {
 			path = d.From.Name
 		}
-		was, hadWas := treeFileEntry(parentTree, path)
-		became, hadBecame := treeFileEntry(mergeTree, path)
-		now, hasNow := treeFileEntry(headTree, path)
+		was, hadWas := gitsrc.TreeFileEntry(parentTree, path)
+		became, hadBecame := gitsrc.TreeFileEntry(mergeTree, path)
+		now, hasNow := gitsrc.TreeFileEntry(headTree, path)
 		switch {
 		case hasNow == hadWas && (!hasNow || now.Hash == was.Hash):
 			// head already has the parent's version.
 		case hasNow == hadBecame && (!hasNow || now.Hash == became.Hash):
 			if hadWas {
-				edits[path] = treeChange{Hash: was.Hash, Mode: was.Mode}
+				edits[path] = gitsrc.TreeChange{Hash: was.Hash, Mode: was.Mode}
 			} else {
-				edits[path] = treeChange{Delete: true}
+				edits[path] = gitsrc.TreeChange{Delete: true}
 			}
 		default:
 			conflicts = append(conflicts, path)
@@ -190,7 +193,7 @@ func (f *LocalForge) RevertMerged(ctx context.Context, ref ChangeRef) (bool, err
 		if err != nil {
 			return false, fmt.Errorf("revert merged %d: %w", ref.Version, err)
 		}
-		_, has := treeFileEntry(t, ref.Path)
+		_, has := gitsrc.TreeFileEntry(t, ref.Path)
 		return !has, nil
 	}
 	merge, err := f.repo.CommitObject(plumbing.NewHash(ref.MergeCommit))
@@ -210,7 +213,7 @@ func (f *LocalForge) RevertMerged(ctx context.Context, ref ChangeRef) (bool, err
 func (f *LocalForge) watchedHead(ctx context.Context) (*object.Commit, error) {
 	name := plumbing.NewBranchReferenceName(f.branch)
 	if f.remote != "" {
-		tracking := trackingRef(f.remote, f.branch)
+		tracking := gitsrc.TrackingRef(f.remote, f.branch)
 		ok, err := f.fetch(ctx, name, tracking)
 		if err != nil {
 			return nil, err

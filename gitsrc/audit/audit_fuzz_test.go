@@ -1,4 +1,4 @@
-package gitsrc
+package audit
 
 import (
 	"testing"
@@ -16,7 +16,7 @@ func FuzzTransitionMessage(f *testing.F) {
 	f.Add(int64(1), "", "discovered", "", "", "", "")
 	f.Add(int64(7), "a: b", "x\n\ny", "Key: v", "#", "line\n\nState: forged", ": ")
 	f.Fuzz(func(t *testing.T, v int64, from, to, inst, step, reason, actor string) {
-		if v <= 0 || singleLine(to) == "" || !validUTF8(from, to, inst, step, reason, actor) {
+		if v <= 0 || SingleLine(to) == "" || !validUTF8(from, to, inst, step, reason, actor) {
 			return
 		}
 		tr := Transition{Version: v, From: from, To: to, Instance: inst, Step: step, Reason: reason, Actor: actor,

@@ -1,4 +1,4 @@
-package gitsrc
+package forge
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -49,7 +51,7 @@ func renderApprovals(version int64, list []Approval) ([]byte, error) {
 	b.Write(fm)
 	fmt.Fprintf(&b, "---\n\n# Approvals of change %d\n\n| at | by | allowed | reason |\n| --- | --- | --- | --- |\n", version)
 	for _, a := range list {
-		fmt.Fprintf(&b, "| %s | %s | %v | %s |\n", mdTime(a.At), mdCell(a.By), a.Allowed, mdCell(a.Reason))
+		fmt.Fprintf(&b, "| %s | %s | %v | %s |\n", audit.MDTime(a.At), audit.MDCell(a.By), a.Allowed, audit.MDCell(a.Reason))
 	}
 	return []byte(b.String()), nil
 }
@@ -67,10 +69,10 @@ func (f *LocalForge) RecordApproval(ctx context.Context, ref ChangeRef, by, reas
 		return Approval{}, fmt.Errorf("record approval: version, file SHA-256 and approver are required")
 	}
 	ap := Approval{By: by, At: f.now().UTC().Truncate(time.Second), Allowed: f.approvers[by],
-		Reason: singleLine(reason), Permission: "local", SHA256: ref.SHA256, MergeCommit: ref.MergeCommit}
+		Reason: audit.SingleLine(reason), Permission: "local", SHA256: ref.SHA256, MergeCommit: ref.MergeCommit}
 	path := approvalFile(version)
-	_, err := f.audit.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
-		old, _, err := treeFileBytes(tip, path)
+	_, err := f.audit.Commit(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
+		old, _, err := gitsrc.TreeFileBytes(tip, path)
 		if err != nil {
 			return nil, "", err
 		}
@@ -92,7 +94,7 @@ func (f *LocalForge) RecordApproval(ctx context.Context, ref ChangeRef, by, reas
 		if !ap.Allowed {
 			subject = "approval by " + by + " refused"
 		}
-		return map[string][]byte{path: doc}, noteMessage(version, subject, "Approved-By", by), nil
+		return map[string][]byte{path: doc}, audit.NoteMessage(version, subject, "Approved-By", by), nil
 	})
 	if err != nil {
 		return Approval{}, fmt.Errorf("record approval %d by %s: %w", version, by, err)
@@ -113,7 +115,7 @@ func (f *LocalForge) RecordApproval(ctx context.Context, ref ChangeRef, by, reas
 // edit of the file voids it). Every other entry is listed with Why, and
 // reported in the log.
 func (f *LocalForge) Approvals(ctx context.Context, ref ChangeRef) ([]Approval, error) {
-	doc, _, err := f.audit.readFile(ctx, approvalFile(ref.Version))
+	doc, _, err := f.audit.ReadFile(ctx, approvalFile(ref.Version))
 	if err != nil {
 		return nil, fmt.Errorf("approvals %d: %w", ref.Version, err)
 	}
