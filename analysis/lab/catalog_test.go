@@ -73,7 +73,7 @@ func TestTemplatesApplyAndRevert(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
 	db := labPool(t, dsn)
-	if err := createCustomers(ctx, db); err != nil {
+	if err := createCustomers(ctx, db, Customers); err != nil {
 		t.Fatal(err)
 	}
 	const rows = 3000

@@ -15,7 +15,7 @@ import (
 
 // recipe marks a template database built by this version of the lab
 // (COMMENT ON DATABASE); one with another comment is rebuilt.
-const recipe = "schemacanary lab template v2"
+const recipe = "schemacanary lab template v3"
 
 // TemplateDatabase is the name of the template database of a table size.
 func TemplateDatabase(rows int64) string { return "labtpl_" + TableName(rows) }
@@ -162,7 +162,7 @@ func (s *server) prepareTemplate(ctx context.Context, rows int64) (bool, error) 
 		return false, err
 	}
 	err = s.withDB(ctx, name, func(db *pgxpool.Pool) error {
-		if err := createCustomers(ctx, db); err != nil {
+		if err := createCustomers(ctx, db, CustomersFor(rows)); err != nil {
 			return err
 		}
 		return createTable(ctx, db, rows)

@@ -311,7 +311,7 @@ func TestLiveContextSeesWhatTheLoadUses(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
 	db := labPool(t, dsn)
-	if err := createCustomers(ctx, db); err != nil {
+	if err := createCustomers(ctx, db, Customers); err != nil {
 		t.Fatal(err)
 	}
 	if err := createTable(ctx, db, 3000); err != nil {

@@ -27,11 +27,11 @@ func loadStatements(rows int64, read, write float64) []loadgen.Statement {
 		{Name: QueryByID, Weight: 0.7 * read, SQL: fmt.Sprintf("SELECT id, status, amount FROM %s WHERE id = $1", t),
 			Args: []loadgen.Arg{loadgen.IntRange(1, hi)}},
 		{Name: QueryByCustomer, Weight: 0.3 * read, SQL: fmt.Sprintf("SELECT count(*), sum(amount) FROM %s WHERE customer_id = $1", t),
-			Args: []loadgen.Arg{loadgen.IntRange(1, Customers)}},
+			Args: []loadgen.Arg{loadgen.IntRange(1, CustomersFor(rows))}},
 		{Name: QueryUpdate, Weight: 0.7 * write, SQL: fmt.Sprintf("UPDATE %s SET amount = amount + 1, status = 'paid' WHERE id = $1", t),
 			Args: []loadgen.Arg{loadgen.IntRange(1, hi)}},
 		{Name: QueryInsert, Weight: 0.3 * write, SQL: fmt.Sprintf("INSERT INTO %s (customer_id, status, amount) VALUES ($1, 'new', 1)", t),
-			Args: []loadgen.Arg{loadgen.IntRange(1, Customers)}},
+			Args: []loadgen.Arg{loadgen.IntRange(1, CustomersFor(rows))}},
 	}
 	var out []loadgen.Statement
 	for _, st := range all {

@@ -37,7 +37,7 @@ type Config struct {
 	WriteRateWeights []float64
 	// LongTxns are how long a transaction opened before the baseline stays
 	// open after the migration starts (default 0, 1s, 5s, 30s; 0 = none),
-	// drawn by LongTxnWeights (default 0.55, 0.2, 0.15, 0.1). Half of them
+	// drawn by LongTxnWeights (default 0.6, 0.2, 0.13, 0.07). Half of them
 	// have written to the table (ROW EXCLUSIVE), half only read it.
 	LongTxns       []time.Duration
 	LongTxnWeights []float64
@@ -195,7 +195,7 @@ func (c *Config) defaults() {
 	if len(c.LongTxns) == 0 {
 		c.LongTxns = []time.Duration{0, time.Second, 5 * time.Second, 30 * time.Second}
 		if len(c.LongTxnWeights) == 0 {
-			c.LongTxnWeights = []float64{0.55, 0.2, 0.15, 0.1}
+			c.LongTxnWeights = []float64{0.6, 0.2, 0.13, 0.07}
 		}
 	}
 	if len(c.LongTxnWeights) == 0 {

@@ -216,3 +216,49 @@ func TestEvidenceUsesPerClassMedians(t *testing.T) {
 		t.Errorf("without classes, all-class medians: %v", got)
 	}
 }
+
+// A heavy run shares the machine with at most one light run, two heavy
+// runs never overlap, and a heavy run is not starved by light ones.
+func TestSchedulerRunsHeavyTrialsAlmostAlone(t *testing.T) {
+	t.Parallel()
+	light := func(i int) Trial { return Trial{Index: i, Rows: 1000} }
+	heavy := func(i int) Trial { return Trial{Index: i, Rows: 10_000_000} }
+	s := newScheduler([]Trial{light(0), light(1), heavy(2), light(3), heavy(4), light(5)}, 3, 0, time.Now())
+	a, _ := s.next()
+	b, _ := s.next()
+	if a.Index != 0 || b.Index != 1 {
+		t.Fatalf("got %d, %d", a.Index, b.Index)
+	}
+	// One lane is free, but the heavy run 2 needs two: run 3 waits behind it.
+	got := make(chan Trial, 1)
+	go func() { tr, _ := s.next(); got <- tr }()
+	select {
+	case tr := <-got:
+		t.Fatalf("run %d started while heavy run 2 waits for two lanes", tr.Index)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.done(a)
+	if tr := <-got; tr.Index != 2 {
+		t.Fatalf("after a light run ended, run %d started, want heavy 2", tr.Index)
+	}
+	// Heavy 2 and light 1 run; no lane is free.
+	go func() { tr, _ := s.next(); got <- tr }()
+	s.done(b)
+	if tr := <-got; tr.Index != 3 {
+		t.Fatalf("run %d started next to heavy 2, want light 3 (heavy 4 must wait)", tr.Index)
+	}
+	go func() { tr, _ := s.next(); got <- tr }()
+	select {
+	case tr := <-got:
+		t.Fatalf("run %d started with heavy 2 and light 3 running", tr.Index)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.done(heavy(2))
+	if tr := <-got; tr.Index != 4 {
+		t.Fatalf("run %d started after heavy 2, want heavy 4", tr.Index)
+	}
+	s.stop()
+	if _, ok := s.next(); ok {
+		t.Fatal("a stopped scheduler handed out a run")
+	}
+}

@@ -241,9 +241,11 @@ func writeDataset(path string, recs []Record) error {
 	return nil
 }
 
-// PlanFingerprint identifies a plan: equal plans give equal fingerprints.
+// PlanFingerprint identifies a plan, and the recipe of the lab's tables:
+// equal plans measured the same way give equal fingerprints.
 func PlanFingerprint(trials []Trial) string {
 	h := sha256.New()
+	fmt.Fprintln(h, recipe)
 	for _, t := range trials {
 		fmt.Fprintf(h, "%s %s %d %g %g %d %t %d %t %d\n", t.Key(), t.Template.ID, t.Rows, t.ReadRate, t.WriteRate,
 			t.LongTxn, t.LongTxnWrite, t.Risk, t.HeldOut, t.Seed)

@@ -168,13 +168,15 @@ func (r *Runner) Run(ctx context.Context, adminDSN string, out Output) (Summary,
 			todo = append(todo, tr)
 		}
 	}
-	if err := r.prepare(ctx, srv, todo); err != nil {
+	lanes, err := r.prepare(ctx, srv, todo)
+	if err != nil {
 		return sum, err
 	}
+	defer closeLanes(lanes)
 	sum.Setup = time.Since(start)
 	r.log.Info("lab prepared", "lanes", r.cfg.Lanes, "planned", len(trials), "resumed", sum.Resumed,
 		"setup", sum.Setup.Round(time.Millisecond))
-	err = r.runAll(ctx, srv, todo, out, &sum, start)
+	err = r.runAll(ctx, srv, lanes, todo, out, &sum, start)
 	sum.Elapsed = time.Since(start)
 	sum.Complete = sum.Resumed+sum.Runs == sum.Planned
 	return sum, err
@@ -209,8 +211,10 @@ func (r *Runner) checkCorpus(ctx context.Context, srv *server) ([]Template, []Co
 }
 
 // prepare builds (or reuses) the template database of every size the
-// runs need, smallest first, and drops the lanes' old databases.
-func (r *Runner) prepare(ctx context.Context, srv *server, todo []Trial) error {
+// runs need, smallest first, drops the lanes' old databases and clones
+// every lane's databases up front (a clone checkpoints the server, which
+// would disturb the trials running meanwhile).
+func (r *Runner) prepare(ctx context.Context, srv *server, todo []Trial) ([]*lane, error) {
 	need := map[int64]bool{}
 	for _, tr := range todo {
 		if tr.Template.Corpus == nil {
@@ -224,24 +228,47 @@ func (r *Runner) prepare(ctx context.Context, srv *server, todo []Trial) error {
 		t0 := time.Now()
 		built, err := srv.prepareTemplate(ctx, rows)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r.log.Info("template database ready", "db", TemplateDatabase(rows), "built", built, "took", time.Since(t0).Round(time.Millisecond))
 	}
-	for lane := range 8 {
+	for i := range 8 {
 		for _, rows := range r.cfg.Sizes {
-			if err := srv.drop(ctx, laneDatabase(lane, rows)); err != nil {
-				return err
+			if err := srv.drop(ctx, laneDatabase(i, rows)); err != nil {
+				return nil, err
 			}
 		}
 		if len(r.cfg.Corpus) == 0 {
 			continue
 		}
-		if err := srv.drop(ctx, corpusDatabase(lane)); err != nil {
-			return err
+		if err := srv.drop(ctx, corpusDatabase(i)); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	lanes := make([]*lane, r.cfg.Lanes)
+	for i := range lanes {
+		lanes[i] = &lane{id: i, tables: map[int64]*tableDB{}}
+		for _, rows := range r.cfg.Sizes {
+			if !need[rows] {
+				continue
+			}
+			t, err := srv.openTableDB(ctx, i, rows)
+			if err != nil {
+				closeLanes(lanes)
+				return nil, err
+			}
+			lanes[i].tables[rows] = t
+		}
+	}
+	return lanes, nil
+}
+
+func closeLanes(lanes []*lane) {
+	for _, ln := range lanes {
+		if ln != nil {
+			ln.close()
+		}
+	}
 }
 
 // lane is one worker with its own databases (one clone per table size,
@@ -258,10 +285,10 @@ func (ln *lane) close() {
 }
 
 // runAll hands the runs to the lanes and writes the records.
-func (r *Runner) runAll(ctx context.Context, srv *server, todo []Trial, out Output, sum *Summary, start time.Time) error {
+func (r *Runner) runAll(ctx context.Context, srv *server, lanes []*lane, todo []Trial, out Output, sum *Summary, start time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sched := newScheduler(todo, r.cfg.Budget, start)
+	sched := newScheduler(todo, len(lanes), r.cfg.Budget, start)
 	stop := context.AfterFunc(ctx, sched.stop)
 	defer stop()
 	results := make(chan Record)
@@ -271,12 +298,10 @@ func (r *Runner) runAll(ctx context.Context, srv *server, todo []Trial, out Outp
 		failures int
 		fatal    error
 	)
-	for i := range r.cfg.Lanes {
+	for _, ln := range lanes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ln := &lane{id: i, tables: map[int64]*tableDB{}}
-			defer ln.close()
 			for {
 				tr, ok := sched.next()
 				if !ok {
@@ -353,26 +378,39 @@ func (r *Runner) forget(ln *lane, tr Trial) {
 	}
 }
 
-// scheduler hands out runs in plan order, at most one heavy run at a
-// time, until the budget is spent.
+// scheduler hands out runs in plan order. A heavy run takes all lanes but
+// one (so it shares the machine with at most one light run), until the
+// budget is spent.
 type scheduler struct {
-	mu        sync.Mutex
-	cond      *sync.Cond
-	pending   []Trial
-	heavyBusy bool
-	stopped   bool
-	budget    time.Duration
-	start     time.Time
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []Trial
+	capacity int
+	busy     int
+	heavy    int // heavy runs under way
+	stopped  bool
+	budget   time.Duration
+	start    time.Time
 }
 
-func newScheduler(todo []Trial, budget time.Duration, start time.Time) *scheduler {
-	s := &scheduler{pending: append([]Trial(nil), todo...), budget: budget, start: start}
+func newScheduler(todo []Trial, lanes int, budget time.Duration, start time.Time) *scheduler {
+	s := &scheduler{pending: append([]Trial(nil), todo...), capacity: lanes, budget: budget, start: start}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
+// weight is the share of the lanes a run takes.
+func (s *scheduler) weight(tr Trial) int {
+	if tr.heavy() {
+		return max(1, s.capacity-1)
+	}
+	return 1
+}
+
 // next blocks until a run may start; false when there is none left, the
-// budget is spent or the run was stopped.
+// budget is spent or the run was stopped. A heavy run that does not fit
+// while no heavy run is under way holds back the light runs behind it, so
+// it is not starved.
 func (s *scheduler) next() (Trial, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -383,15 +421,23 @@ func (s *scheduler) next() (Trial, bool) {
 		if s.stopped || len(s.pending) == 0 {
 			return Trial{}, false
 		}
+		reserve := 0
 		for i, tr := range s.pending {
-			if tr.heavy() && s.heavyBusy {
-				continue
+			w := s.weight(tr)
+			if tr.heavy() && s.heavy > 0 {
+				continue // one heavy run at a time
 			}
-			s.pending = append(s.pending[:i], s.pending[i+1:]...)
-			if tr.heavy() {
-				s.heavyBusy = true
+			if w <= s.capacity-s.busy-reserve {
+				s.pending = append(s.pending[:i], s.pending[i+1:]...)
+				s.busy += w
+				if tr.heavy() {
+					s.heavy++
+				}
+				return tr, true
 			}
-			return tr, true
+			if tr.heavy() && reserve == 0 {
+				reserve = w
+			}
 		}
 		s.cond.Wait()
 	}
@@ -400,8 +446,9 @@ func (s *scheduler) next() (Trial, bool) {
 func (s *scheduler) done(tr Trial) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.busy -= s.weight(tr)
 	if tr.heavy() {
-		s.heavyBusy = false
+		s.heavy--
 	}
 	s.cond.Broadcast()
 }

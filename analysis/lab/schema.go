@@ -9,8 +9,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Customers is the row count of the customers table foreign keys point to.
+// Customers is the row count of the customers table foreign keys point to,
+// for tables of up to a million rows; bigger tables get one customer per
+// 100 rows (CustomersFor), so reading a customer's orders touches at most
+// about 100 rows.
 const Customers = 10000
+
+// CustomersFor is the number of customers of the table of the given size.
+func CustomersFor(rows int64) int64 { return max(Customers, rows/100) }
 
 // TableName is the table of the given size, e.g. orders_2m, orders_empty.
 func TableName(rows int64) string {
@@ -26,11 +32,12 @@ func TableName(rows int64) string {
 	}
 }
 
-// createCustomers creates the table the foreign-key templates reference.
-func createCustomers(ctx context.Context, db *pgxpool.Pool) error {
+// createCustomers creates the table the foreign-key templates reference,
+// with n customers.
+func createCustomers(ctx context.Context, db *pgxpool.Pool, n int64) error {
 	_, err := db.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS customers (id bigint PRIMARY KEY, name text NOT NULL);
 INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, %d) g ON CONFLICT DO NOTHING;
-ANALYZE customers`, Customers))
+ANALYZE customers`, n))
 	if err != nil {
 		return fmt.Errorf("lab: create customers: %w", err)
 	}
@@ -38,7 +45,7 @@ ANALYZE customers`, Customers))
 }
 
 // createTable (re)builds the orders table of the given size with
-// generate_series: every id, customers spread evenly, a third of the notes
+// generate_series: every id, CustomersFor(rows) customers spread evenly, a third of the notes
 // NULL, two secondary indexes (one the load uses, one it does not). The
 // primary key and indexes are built after the rows are in.
 func createTable(ctx context.Context, db *pgxpool.Pool, rows int64) error {
@@ -62,7 +69,7 @@ FROM generate_series(1, %[2]d) g;
 SELECT setval(pg_get_serial_sequence('%[4]s', 'id'), greatest(%[2]d, 1), %[2]d > 0);
 ALTER TABLE %[1]s ADD CONSTRAINT %[4]s_pkey PRIMARY KEY (id);
 CREATE INDEX %[4]s_customer_idx ON %[1]s (customer_id);
-CREATE INDEX %[4]s_created_idx ON %[1]s (created_at)`, t, rows, Customers, name)
+CREATE INDEX %[4]s_created_idx ON %[1]s (created_at)`, t, rows, CustomersFor(rows), name)
 	if _, err := db.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("lab: create %s: %w", name, err)
 	}

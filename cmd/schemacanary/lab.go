@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ dataset from the SQL, catalog context and live values stored in it.`,
 	fl.Float64Var(&f.secondArmShare, "second-arm-share", 0.2, "with --arm both, the share of configurations also run on the goose arm")
 	fl.Float64Var(&f.repeatShare, "repeat-share", 0.12, "share of configurations run twice to measure label noise (0: none)")
 	fl.StringVar(&f.corpus, "corpus", "", "folder of goose projects to replay (../shared/corpus/goose); empty: none")
-	fl.StringVar(&f.corpusProjects, "corpus-projects", "scroll-tech__scroll,ethpandaops__dora", "comma-separated project folders under --corpus")
+	fl.StringVar(&f.corpusProjects, "corpus-projects", "scroll-tech__scroll,ethpandaops__dora,smartcontractkit__chainlink", "comma-separated project folders under --corpus")
 	fl.Float64Var(&f.corpusShare, "corpus-share", 0.2, "share of configurations that replay a corpus file")
 	fl.DurationVar(&f.applyTimeout, "apply-timeout", 8*time.Second, "a migration running longer than this plus the trial's long transaction is cut and judged on the traffic meanwhile")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 100*time.Millisecond, "the product applier's lock_timeout per attempt")
@@ -136,7 +137,7 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 		dsn = c.DSN("postgres")
 		log.Info("scratch cluster started", "port", c.Port)
 	}
-	catalogs, err := newLabCatalogs(ctx, dsn)
+	catalogs, err := newLabCatalogs(ctx, dsn, log)
 	if err != nil {
 		return err
 	}
@@ -200,10 +201,13 @@ func printLabSummary(w io.Writer, f labFlags, sum lab.Summary, recs []lab.Record
 
 // labCatalogs opens the analysis' live catalogs with one rewrite
 // throughput, measured once on the idle server before the trials.
-type labCatalogs struct{ tp analysis.Throughput }
+type labCatalogs struct {
+	tp  analysis.Throughput
+	log *slog.Logger
+}
 
-func newLabCatalogs(ctx context.Context, dsn string) (*labCatalogs, error) {
-	cat, err := analysis.NewPGCatalog(ctx, dsn)
+func newLabCatalogs(ctx context.Context, dsn string, log *slog.Logger) (*labCatalogs, error) {
+	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithCatalogLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -212,14 +216,15 @@ func newLabCatalogs(ctx context.Context, dsn string) (*labCatalogs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &labCatalogs{tp: tp}, nil
+	return &labCatalogs{tp: tp, log: log}, nil
 }
 
 // open gives the lab's analysis the same live context lint --dsn gives:
 // sizes, traffic over a 0.5s sample (inside the lab's baseline window)
 // and the server's rewrite throughput.
 func (c *labCatalogs) open(ctx context.Context, dsn string) (analysis.Catalog, func(), error) {
-	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(500*time.Millisecond), analysis.WithThroughput(c.tp))
+	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(500*time.Millisecond), analysis.WithThroughput(c.tp),
+		analysis.WithCatalogLogger(c.log))
 	if err != nil {
 		return nil, nil, err
 	}
