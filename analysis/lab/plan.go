@@ -37,7 +37,7 @@ type Config struct {
 	WriteRateWeights []float64
 	// LongTxns are how long a transaction opened before the baseline stays
 	// open after the migration starts (default 0, 1s, 5s, 30s; 0 = none),
-	// drawn by LongTxnWeights (default 0.6, 0.2, 0.13, 0.07). Half of them
+	// drawn by LongTxnWeights (default 0.64, 0.18, 0.12, 0.06). Half of them
 	// have written to the table (ROW EXCLUSIVE), half only read it.
 	LongTxns       []time.Duration
 	LongTxnWeights []float64
@@ -45,11 +45,11 @@ type Config struct {
 	// the primary arm, whose first runs are the training data.
 	Arms []Arm
 	// SecondArmShare is the share of configurations also run on the other
-	// arms, right after the primary run (default 0.2; negative: none).
+	// arms, right after the primary run (default 0.15; negative: none).
 	SecondArmShare float64
 	// RepeatShare is the share of configurations run a second time on the
 	// primary arm, a few dozen trials later, to measure label noise
-	// (default 0.12; negative: none).
+	// (default 0.11; negative: none).
 	RepeatShare float64
 	// CorpusShare is the share of configurations that replay a corpus
 	// file, when Corpus is not empty (default 0.2).
@@ -58,8 +58,8 @@ type Config struct {
 	// most of a trial is measurement windows).
 	Lanes int
 	// Warmup, Baseline and Settle are the load's warm-up, the window before
-	// the apply and the time measured after the apply ends (defaults 300ms,
-	// 1s, 1s).
+	// the apply and the time measured after the apply ends (defaults 250ms,
+	// 1s, 800ms).
 	Warmup, Baseline, Settle time.Duration
 	// ApplyTimeout cuts a migration that runs longer than this plus the
 	// trial's long transaction (default 8s); the trial is then judged on
@@ -195,7 +195,7 @@ func (c *Config) defaults() {
 	if len(c.LongTxns) == 0 {
 		c.LongTxns = []time.Duration{0, time.Second, 5 * time.Second, 30 * time.Second}
 		if len(c.LongTxnWeights) == 0 {
-			c.LongTxnWeights = []float64{0.6, 0.2, 0.13, 0.07}
+			c.LongTxnWeights = []float64{0.64, 0.18, 0.12, 0.06}
 		}
 	}
 	if len(c.LongTxnWeights) == 0 {
@@ -205,10 +205,10 @@ func (c *Config) defaults() {
 		c.Arms = []Arm{ArmProduct}
 	}
 	if c.SecondArmShare == 0 {
-		c.SecondArmShare = 0.2
+		c.SecondArmShare = 0.15
 	}
 	if c.RepeatShare == 0 {
-		c.RepeatShare = 0.12
+		c.RepeatShare = 0.11
 	}
 	if c.CorpusShare == 0 {
 		c.CorpusShare = 0.2
@@ -218,9 +218,9 @@ func (c *Config) defaults() {
 			*d = v
 		}
 	}
-	def(&c.Warmup, 300*time.Millisecond)
+	def(&c.Warmup, 250*time.Millisecond)
 	def(&c.Baseline, time.Second)
-	def(&c.Settle, time.Second)
+	def(&c.Settle, 800*time.Millisecond)
 	def(&c.ApplyTimeout, 8*time.Second)
 	if c.Lanes == 0 {
 		c.Lanes = 3

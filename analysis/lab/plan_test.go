@@ -74,8 +74,8 @@ func TestPlanIsDeterministicAndBalanced(t *testing.T) {
 		}
 		held[tr.Template.ID] = tr.HeldOut
 	}
-	if arms[ArmProduct] != 2000+repeats || arms[ArmGoose] != 400 {
-		t.Errorf("arms %v with %d repeats: want 2000 product first runs and 400 goose runs", arms, repeats)
+	if arms[ArmProduct] != 2000+repeats || arms[ArmGoose] != 300 {
+		t.Errorf("arms %v with %d repeats: want 2000 product first runs and 300 goose runs", arms, repeats)
 	}
 	if repeats < 200 {
 		t.Errorf("%d repeats, want >= 10%% of 2000", repeats)

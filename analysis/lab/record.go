@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
@@ -110,8 +111,12 @@ type Outcome struct {
 	RevertError string `json:"revert_error,omitempty"`
 	Repaired    bool   `json:"repaired,omitempty"`
 	// FilledRows is, for a corpus replay, the rows actually made up in the
-	// tables it touches (constraints may refuse made-up rows).
+	// tables it loads (constraints may refuse made-up rows).
 	FilledRows int64 `json:"filled_rows,omitempty"`
+	// Started is when the trial began (UTC); TrialMS how long it took from
+	// preparing its database to its revert.
+	Started time.Time `json:"started"`
+	TrialMS float64   `json:"trial_ms"`
 }
 
 // ClassOutcome is one query class's latencies (ms) and counts.

@@ -49,6 +49,7 @@ func runVersion(tr Trial) int64 {
 // baseline, analysis, live context, apply through the arm's applier,
 // settle, judge, revert.
 func (r *Runner) trial(ctx context.Context, srv *server, ln *lane, tr Trial) (Record, error) {
+	t0 := time.Now()
 	e, err := r.setup(ctx, srv, ln, tr)
 	if err != nil {
 		return Record{}, err
@@ -64,7 +65,7 @@ func (r *Runner) trial(ctx context.Context, srv *server, ln *lane, tr Trial) (Re
 		LongTxnSeconds: tr.LongTxn.Seconds(), LongTxnWrite: tr.LongTxnWrite, Risk: tr.Risk,
 		Up: up, Down: down, NoTransaction: tr.Template.NoTransaction, Goose: string(src), Version: runVersion(tr),
 	}
-	rec.Outcome.FilledRows = e.filledRows
+	rec.Outcome.FilledRows, rec.Outcome.Started = e.filledRows, t0.UTC()
 	gen, err := loadgen.Start(ctx, loadgen.Config{
 		DSN: e.dsn, Statements: e.load, Rate: tr.ReadRate + tr.WriteRate, Workers: loadWorkers(tr.ReadRate + tr.WriteRate),
 		Interval: 100 * time.Millisecond, StatementTimeout: 5 * time.Second, Seed: tr.Seed, StopGrace: 6 * time.Second,
@@ -162,6 +163,7 @@ func (r *Runner) trial(ctx context.Context, srv *server, ln *lane, tr Trial) (Re
 	if err := rec.featurize(ctx); err != nil {
 		return rec, err
 	}
+	rec.Outcome.TrialMS = ms(time.Since(t0))
 	r.log.Debug("trial", "run", tr.Key(), "template", tr.Template.ID, "rows", tr.Rows, "read", tr.ReadRate, "write", tr.WriteRate,
 		"long_txn", tr.LongTxn, "apply_ms", int(rec.Outcome.ApplyMS), "wait_ms", int(rec.Outcome.WaitMS),
 		"p99_before", rec.Outcome.BaselineP99, "p99_during", rec.Outcome.CanaryP99, "errors", rec.Outcome.CanaryErrors,
