@@ -69,8 +69,10 @@ func valueExpr(c column) string {
 
 // fillTable inserts rows rows into table (foreign keys and triggers off:
 // session_replication_role = replica), making every column's value up from
-// its type. It gives up (inserting nothing) when the table's constraints
-// reject the made-up rows, and returns the rows inserted.
+// its type; when the table's constraints reject that, it tries again with
+// only the NOT NULL columns made up (a CHECK passes on NULL). It gives up,
+// inserting nothing, when both are rejected, and returns the rows
+// inserted.
 func fillTable(ctx context.Context, db *pgxpool.Pool, table string, rows int64) (int64, error) {
 	if rows <= 0 {
 		return 0, nil
@@ -79,24 +81,49 @@ func fillTable(ctx context.Context, db *pgxpool.Pool, table string, rows int64) 
 	if err != nil {
 		return 0, err
 	}
-	var names, exprs []string
+	for _, onlyRequired := range []bool{false, true} {
+		names, exprs, ok := fillColumns(cols, onlyRequired)
+		if !ok {
+			return 0, nil // a required column the lab cannot make a value up for
+		}
+		if len(names) == 0 {
+			continue
+		}
+		n, err := insertRows(ctx, db, table, names, exprs, rows)
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
+	return 0, nil
+}
+
+// fillColumns lists the columns to make up and their expressions; ok is
+// false when a NOT NULL column without default has a type the lab cannot
+// make a value up for.
+func fillColumns(cols []column, onlyRequired bool) (names, exprs []string, ok bool) {
 	for _, c := range cols {
 		if c.generated || c.identityAlways || c.hasDefault {
 			continue // its default (a sequence, now(), ...) fills it
 		}
+		if onlyRequired && !c.notNull {
+			continue
+		}
 		e := valueExpr(c)
 		if e == "" {
 			if c.notNull {
-				return 0, nil // cannot make a value up
+				return nil, nil, false
 			}
 			continue
 		}
 		names = append(names, pgx.Identifier{c.name}.Sanitize())
 		exprs = append(exprs, e)
 	}
-	if len(names) == 0 {
-		return 0, nil
-	}
+	return names, exprs, true
+}
+
+// insertRows inserts made-up rows in one transaction; a constraint that
+// rejects them gives 0 rows, not an error.
+func insertRows(ctx context.Context, db *pgxpool.Pool, table string, names, exprs []string, rows int64) (int64, error) {
 	conn, err := db.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("lab: fill %s: %w", table, err)
@@ -114,10 +141,7 @@ func fillTable(ctx context.Context, db *pgxpool.Pool, table string, rows int64) 
 		strings.Join(names, ", "), strings.Join(exprs, ", "), rows)
 	tag, err := tx.Exec(ctx, sql)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, nil // the made-up rows violate a constraint: leave the table empty
+		return 0, ctx.Err() // the made-up rows violate a constraint: nothing inserted
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("lab: fill %s: %w", table, err)

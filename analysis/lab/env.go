@@ -96,13 +96,16 @@ func (r *Runner) restoreTable(ctx context.Context, srv *server, ln *lane, tr Tri
 func (r *Runner) corpusEnv(ctx context.Context, srv *server, ln *lane, tr Trial) (*env, error) {
 	f := tr.Template.Corpus
 	name := corpusDatabase(ln.id)
+	t0 := time.Now()
 	if err := srv.create(ctx, name); err != nil {
 		return nil, err
 	}
+	created := time.Now()
 	e := &env{dsn: srv.dsn(name, nil), applyDSN: srv.dsn(name, untrackedParams)}
 	if err := buildHistory(ctx, e.applyDSN, f); err != nil {
 		return nil, err
 	}
+	built := time.Now()
 	db, err := openPool(ctx, e.applyDSN, 4)
 	if err != nil {
 		return nil, err
@@ -133,9 +136,12 @@ func (r *Runner) corpusEnv(ctx context.Context, srv *server, ln *lane, tr Trial)
 		}
 		e.filledRows += n
 	}
+	filled := time.Now()
 	if e.load, err = corpusLoad(ctx, db, tables, tr.ReadRate, tr.WriteRate); err != nil {
 		return nil, err
 	}
+	r.log.Debug("corpus database ready", "run", tr.Key(), "file", f.ID(), "history", len(f.History), "create", created.Sub(t0).Round(time.Millisecond),
+		"history_took", built.Sub(created).Round(time.Millisecond), "fill", filled.Sub(built).Round(time.Millisecond), "rows", e.filledRows)
 	if len(tables) > 0 {
 		e.holdTable = tables[0]
 	}

@@ -37,7 +37,7 @@ type Config struct {
 	WriteRateWeights []float64
 	// LongTxns are how long a transaction opened before the baseline stays
 	// open after the migration starts (default 0, 1s, 5s, 30s; 0 = none),
-	// drawn by LongTxnWeights (default 0.64, 0.18, 0.12, 0.06). Half of them
+	// drawn by LongTxnWeights (default 0.66, 0.18, 0.12, 0.04). Half of them
 	// have written to the table (ROW EXCLUSIVE), half only read it.
 	LongTxns       []time.Duration
 	LongTxnWeights []float64
@@ -195,7 +195,7 @@ func (c *Config) defaults() {
 	if len(c.LongTxns) == 0 {
 		c.LongTxns = []time.Duration{0, time.Second, 5 * time.Second, 30 * time.Second}
 		if len(c.LongTxnWeights) == 0 {
-			c.LongTxnWeights = []float64{0.64, 0.18, 0.12, 0.06}
+			c.LongTxnWeights = []float64{0.66, 0.18, 0.12, 0.04}
 		}
 	}
 	if len(c.LongTxnWeights) == 0 {
