@@ -18,6 +18,7 @@ func (w *walker) alterTable(s *stmt, a *pgast.AlterTableStmt) {
 			continue
 		}
 		before := len(w.rep.Findings)
+		w.alterTableRules(s, t, exist, cmd)
 		rewrite := w.alterCmd(s, t, exist, cmd)
 		if rewrite && exist {
 			s.rep.Rewrite = true
@@ -57,16 +58,34 @@ func (w *walker) alterCmd(s *stmt, t string, exist bool, cmd *pgast.AlterTableCm
 		w.columnType(s, t, cmd.Name, cd.TypeName)
 		w.checkTypeFit(s, t, cmd.Name, cd)
 		s.rep.Alters = append(s.rep.Alters, Object{Kind: "column", Schema: sch, Table: tbl, Name: cmd.Name})
-		rewrite = !binaryCoercibleTarget(cd, cmd.Name)
+		newT := parsedColumnType(cd.TypeName)
+		oldT, known := w.oldColumnType(t, cmd.Name)
+		verdict := typeChangeVerdict(oldT, newT, plainUsing(cd, cmd.Name))
+		w.setColumnType(t, cmd.Name, newT)
+		rewrite = verdict != noRewrite
 		if exist {
 			s.rep.BreaksApp = true
-			work := workNone
-			msg := "changing the type of %s.%s to %s can break deployed code"
-			if rewrite {
-				work = workRewrite
-				msg = "changing the type of %s.%s to %s rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code"
+			to := typeName(cd.TypeName)
+			if newT.Name != "" {
+				to = newT.String()
 			}
-			w.reportCtx("changing-column-type", s, t, LockAccessExclusive, work, msg, t, cmd.Name, typeName(cd.TypeName))
+			switch {
+			case verdict == noRewrite:
+				w.reportCtx("changing-column-type", s, t, LockAccessExclusive, workNone,
+					"changing the type of %s.%s from %s to %s is binary-coercible (no rewrite, a brief ACCESS EXCLUSIVE lock) but can break deployed code", t, cmd.Name, oldT.String(), to)
+			case verdict == rewrites && known:
+				w.reportCtx("changing-column-type", s, t, LockAccessExclusive, workRewrite,
+					"changing the type of %s.%s from %s to %s rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code", t, cmd.Name, oldT.String(), to)
+			case verdict == rewrites:
+				w.reportCtx("changing-column-type", s, t, LockAccessExclusive, workRewrite,
+					"changing the type of %s.%s to %s with this USING expression rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code", t, cmd.Name, to)
+			case known:
+				w.reportCtx("changing-column-type", s, t, LockAccessExclusive, workRewrite,
+					"changing the type of %s.%s from %s to %s may rewrite the table and its indexes under an ACCESS EXCLUSIVE lock (it does unless the session's TimeZone is UTC) and can break deployed code", t, cmd.Name, oldT.String(), to)
+			default:
+				w.reportCtx("changing-column-type", s, t, LockAccessExclusive, workRewrite,
+					"changing the type of %s.%s to %s may rewrite the table and its indexes under an ACCESS EXCLUSIVE lock (its old type is unknown: with a live database it is read from the catalog) and can break deployed code", t, cmd.Name, to)
+			}
 		}
 		return rewrite
 	case pgast.AlterTableType_AT_SetNotNull:
@@ -151,6 +170,7 @@ func (w *walker) addColumn(s *stmt, t string, exist bool, cd *pgast.ColumnDef, i
 	s.rep.Creates = append(s.rep.Creates, Object{Kind: "column", Schema: sch, Table: tbl, Name: cd.Colname})
 	w.markCreatedColumn(t, cd.Colname)
 	w.columnType(s, t, cd.Colname, cd.TypeName)
+	w.setColumnType(t, cd.Colname, parsedColumnType(cd.TypeName))
 	var (
 		notNull    = cd.IsNotNull
 		dflt       = cd.RawDefault
@@ -257,6 +277,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 			return
 		}
 		w.checkForeignKey(s, t, c)
+		w.noteForeignKey(s, t, stringList(c.FkAttrs))
 		if exist {
 			s.rep.ScanUnderLock, s.rep.ConstraintWithoutNotValid = true, true
 			s.workTable = t

@@ -149,6 +149,8 @@ type tableSample struct {
 	indexes         int
 	writes, scans   float64
 	sampledAtMicros int64
+	partitioned     bool
+	indexColumns    []string
 }
 
 const statsQuery = `
@@ -158,7 +160,12 @@ SELECT n.name, c.oid IS NOT NULL,
        COALESCE((SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid), 0)::int,
        COALESCE(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0)::float8,
        COALESCE(s.seq_scan + COALESCE(s.idx_scan, 0), 0)::float8,
-       (extract(epoch FROM clock_timestamp()) * 1e6)::int8
+       (extract(epoch FROM clock_timestamp()) * 1e6)::int8,
+       COALESCE(c.relkind = 'p', false),
+       COALESCE((SELECT array_agg((SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+                   FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n))
+                 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisvalid), '{}')
 FROM unnest($1::text[], $2::text[]) AS q(schema, name0)
 CROSS JOIN LATERAL (SELECT q.schema || '.' || q.name0 AS name) n
 LEFT JOIN pg_namespace ns ON ns.nspname = q.schema
@@ -187,8 +194,14 @@ func (c *PGCatalog) sample(ctx context.Context, tables []string) (map[string]tab
 	for rows.Next() {
 		var name string
 		var s tableSample
-		if err := rows.Scan(&name, &s.exists, &s.rows, &s.bytes, &s.indexes, &s.writes, &s.scans, &s.sampledAtMicros); err != nil {
+		var cols []*string // an expression index has no column names
+		if err := rows.Scan(&name, &s.exists, &s.rows, &s.bytes, &s.indexes, &s.writes, &s.scans, &s.sampledAtMicros, &s.partitioned, &cols); err != nil {
 			return nil, fmt.Errorf("scan table stats: %w", err)
+		}
+		for _, c := range cols {
+			if c != nil {
+				s.indexColumns = append(s.indexColumns, *c)
+			}
 		}
 		out[name] = s
 	}
@@ -225,10 +238,18 @@ func (c *PGCatalog) TableStats(ctx context.Context, tables []string) (map[string
 	for _, t := range tables {
 		a, b := first[t], second[t]
 		st := TableStats{Name: t, Exists: b.exists, Rows: b.rows, Bytes: b.bytes, Indexes: b.indexes,
+			Partitioned: b.partitioned, IndexColumns: b.indexColumns,
 			RewriteBytesPerSec: tp.RewriteBytesPerSec, ScanBytesPerSec: tp.ScanBytesPerSec}
 		if dt := float64(b.sampledAtMicros-a.sampledAtMicros) / 1e6; dt > 0 {
 			st.WritesPerSec = max(0, (b.writes-a.writes)/dt)
 			st.ScansPerSec = max(0, (b.scans-a.scans)/dt)
+		}
+		if st.Exists {
+			// Recorded with the stats, so a report (and a lab record)
+			// replays its type-change verdicts offline (StaticCatalog).
+			if st.Columns, err = c.ColumnTypes(ctx, t); err != nil {
+				return nil, err
+			}
 		}
 		out[t] = st
 	}
@@ -334,4 +355,57 @@ func (c *PGCatalog) writeCache(tp Throughput) {
 	if err := os.WriteFile(c.cache, data, 0o644); err != nil {
 		c.log.Warn("calibration cache", "path", c.cache, "err", err)
 	}
+}
+
+var _ ColumnCatalog = (*PGCatalog)(nil)
+
+// ColumnTypes implements ColumnCatalog: pg_attribute's type and modifier of
+// every live column of table, decoded as PostgreSQL's typmodout functions
+// do (varchar/bpchar: length + 4; bit/varbit and the time types: the
+// value; numeric: ((precision << 16) | scale) + 4; -1: none).
+func (c *PGCatalog) ColumnTypes(ctx context.Context, table string) (map[string]ColumnType, error) {
+	schema, name := splitQualified(table)
+	if schema == "" {
+		schema = "public"
+	}
+	rows, err := c.pool.Query(ctx, `SELECT a.attname, t.typname, a.atttypmod
+		FROM pg_attribute a
+		JOIN pg_class cl ON cl.oid = a.attrelid
+		JOIN pg_namespace n ON n.oid = cl.relnamespace
+		JOIN pg_type t ON t.oid = a.atttypid
+		WHERE n.nspname = $1 AND cl.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, schema, name)
+	if err != nil {
+		return nil, fmt.Errorf("column types of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]ColumnType{}
+	for rows.Next() {
+		var col, typ string
+		var mod int32
+		if err := rows.Scan(&col, &typ, &mod); err != nil {
+			return nil, fmt.Errorf("column types of %s: %w", table, err)
+		}
+		out[col] = ColumnType{Name: typ, Mods: decodeTypmod(typ, mod)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("column types of %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// decodeTypmod turns an atttypmod into ColumnType.Mods.
+func decodeTypmod(typ string, mod int32) []int {
+	if mod < 0 {
+		return nil
+	}
+	switch strings.TrimPrefix(typ, "_") {
+	case "varchar", "bpchar":
+		return []int{int(mod) - 4}
+	case "numeric":
+		m := int(mod) - 4
+		return []int{(m >> 16) & 0xffff, m & 0xffff}
+	case "bit", "varbit", "timestamp", "timestamptz", "time", "timetz":
+		return []int{int(mod)}
+	}
+	return nil // interval's typmod packs fields too: left unbounded
 }

@@ -118,7 +118,9 @@ func (w *walker) classify(s *stmt) {
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "trigger", Name: n.CreateTrigStmt.Trigname, Table: rangeVarName(n.CreateTrigStmt.Relation, def)})
 		w.needsTimeouts(s)
 	case *pgast.Node_CreatePolicyStmt:
-		w.touch(s, LockAccessExclusive, rangeVarName(n.CreatePolicyStmt.Table, def))
+		t := rangeVarName(n.CreatePolicyStmt.Table, def)
+		w.touch(s, LockAccessExclusive, t)
+		s.rep.Creates = append(s.rep.Creates, Object{Kind: "policy", Table: t, Name: n.CreatePolicyStmt.PolicyName})
 		w.needsTimeouts(s)
 	case *pgast.Node_AlterEnumStmt:
 		w.alterEnum(s, n.AlterEnumStmt)
@@ -154,7 +156,9 @@ func (w *walker) classify(s *stmt) {
 		s.rep.Creates = append(s.rep.Creates, Object{Kind: "extension", Name: n.CreateExtensionStmt.Extname})
 	case *pgast.Node_AlterSystemStmt, *pgast.Node_CreateTableSpaceStmt, *pgast.Node_DropTableSpaceStmt:
 		s.rep.NonTransactional = true
-	case *pgast.Node_CommentStmt, *pgast.Node_GrantStmt, *pgast.Node_DoStmt, *pgast.Node_CallStmt,
+	case *pgast.Node_GrantStmt:
+		w.revoke(s, n.GrantStmt)
+	case *pgast.Node_CommentStmt, *pgast.Node_DoStmt, *pgast.Node_CallStmt,
 		*pgast.Node_VariableShowStmt, *pgast.Node_ExplainStmt, *pgast.Node_NotifyStmt:
 	default:
 		w.needsTimeouts(s)

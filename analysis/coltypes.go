@@ -83,34 +83,6 @@ func safeDefault(n *pgast.Node) bool {
 	return false
 }
 
-// binaryCoercibleTarget reports whether ALTER COLUMN ... TYPE to this type
-// can skip the rewrite: PostgreSQL skips it for binary-coercible changes such
-// as varchar(n) → varchar(m > n), varchar → text, and cidr → inet. Without
-// the old type this is a best guess: text, varchar, varbit, citext and inet
-// targets count as coercible when no USING expression other than a plain
-// cast of the column is given; every other target (numeric included, since
-// int → numeric rewrites) counts as a rewrite.
-func binaryCoercibleTarget(cd *pgast.ColumnDef, col string) bool {
-	switch typeName(cd.TypeName) {
-	case "text", "varchar", "varbit", "inet", "citext":
-	default:
-		return false
-	}
-	if cd.RawDefault == nil { // the USING clause
-		return true
-	}
-	tc := cd.RawDefault.GetTypeCast()
-	if tc == nil {
-		return false
-	}
-	cr := tc.Arg.GetColumnRef()
-	if cr == nil {
-		return false
-	}
-	parts := stringList(cr.Fields)
-	return len(parts) > 0 && parts[len(parts)-1] == col
-}
-
 // maxIdentifierBytes is NAMEDATALEN-1: PostgreSQL truncates longer names.
 const maxIdentifierBytes = 63
 

@@ -11,6 +11,7 @@ func (w *walker) createTable(s *stmt, c *pgast.CreateStmt) {
 	s.rep.Relations = append(s.rep.Relations, t)
 	s.rep.Creates = append(s.rep.Creates, tableObject(t, "table"))
 	w.requireSchema(s, c.Relation)
+	w.notePartitioned(t, c)
 	var cols []string
 	for _, e := range c.TableElts {
 		if cd := e.GetColumnDef(); cd != nil {
@@ -19,11 +20,13 @@ func (w *walker) createTable(s *stmt, c *pgast.CreateStmt) {
 			for _, cn := range cd.Constraints {
 				if k := cn.GetConstraint(); k != nil && k.Contype == pgast.ConstrType_CONSTR_FOREIGN {
 					w.touch(s, LockShareRowExclusive, rangeVarName(k.Pktable, def))
+					w.noteForeignKey(s, t, []string{cd.Colname})
 				}
 			}
 		}
 		if k := e.GetConstraint(); k != nil && k.Contype == pgast.ConstrType_CONSTR_FOREIGN {
 			w.touch(s, LockShareRowExclusive, rangeVarName(k.Pktable, def))
+			w.noteForeignKey(s, t, stringList(k.FkAttrs))
 		}
 	}
 	if c.Partbound != nil {
@@ -45,6 +48,7 @@ func (w *walker) createIndex(s *stmt, ix *pgast.IndexStmt) {
 	schema, _ := splitQualified(t)
 	s.rep.Creates = append(s.rep.Creates, Object{Kind: "index", Schema: schema, Table: ix.Relation.GetRelname(), Name: ix.Idxname})
 	s.workTable = t
+	w.noteIndex(s, t, ix)
 	if ix.Unique && ix.WhereClause == nil {
 		w.checkUnique(s, t, indexColumns(ix.IndexParams), ix.NullsNotDistinct)
 	}

@@ -79,6 +79,7 @@ func (w *walker) drop(s *stmt, d *pgast.DropStmt) {
 			w.report("prefer-robust-stmts", s, "DROP %s %s without IF EXISTS fails when a partly applied migration is re-run", strings.ToUpper(kind), name)
 		}
 	}
+	w.dropRules(s, d)
 	if d.RemoveType == pgast.ObjectType_OBJECT_TABLE && !d.MissingOk && !w.inTx && w.statements > 0 {
 		w.report("prefer-robust-stmts", s, "DROP TABLE without IF EXISTS fails when a partly applied migration is re-run")
 	}
@@ -195,6 +196,7 @@ func (w *walker) vacuum(s *stmt, v *pgast.VacuumStmt) {
 
 // alterEnum handles ALTER TYPE ... ADD VALUE.
 func (w *walker) alterEnum(s *stmt, e *pgast.AlterEnumStmt) {
+	w.noteEnumValue(e)
 	if e.NewVal != "" && e.OldVal == "" && e.NewValNeighbor == "" {
 		w.report("require-enum-value-ordering", s, "ADD VALUE %q without BEFORE/AFTER appends it last, which changes ORDER BY results on this enum", e.NewVal)
 	}
@@ -221,6 +223,17 @@ func defElemBool(de *pgast.DefElem, def bool) bool {
 	}
 	if i := de.Arg.GetInteger(); i != nil {
 		return i.Ival != 0
+	}
+	if tn := de.Arg.GetTypeName(); tn != nil { // an unquoted word: on, off, true, false
+		names := stringList(tn.Names)
+		if len(names) == 1 {
+			switch lower(names[0]) {
+			case "false", "off", "no":
+				return false
+			case "true", "on", "yes":
+				return true
+			}
+		}
 	}
 	if c := de.Arg.GetAConst(); c != nil {
 		if c.GetBoolval() != nil {

@@ -31,7 +31,7 @@ func renderRuleDoc(r Rule) string {
 		b.WriteString("## Silence it\n\nYou cannot: PostgreSQL rejects the change as written, so no ignore comment or configuration silences this rule, and `predict` scores the change at most 0.05.\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "## Silence it\n\nOn the line before the statement, with a reason:\n\n```sql\n-- schemacanary:ignore %s <reason>\n```\n", r.ID)
+	fmt.Fprintf(&b, "## Silence it\n\nOn the line before the statement, with a reason (required: a comment without one silences nothing; the reason is shown to reviewers in the PR comment):\n\n```sql\n-- schemacanary:ignore %s <reason>\n```\n\nOr for the whole fleet, in the daemon's config (`prediction.rules: {%s: off}`, or `warning`, `error`, `info`) and with `lint --severity %s=off`.\n", r.ID, r.ID, r.ID)
 	return b.String()
 }
 

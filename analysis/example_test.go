@@ -41,6 +41,7 @@ func ExampleWithCatalog() {
 	cat := analysis.StaticCatalog{"public.orders": {
 		Exists: true, Rows: 12e6, Bytes: 12 << 30, Indexes: 3, WritesPerSec: 400, ScansPerSec: 900,
 		RewriteBytesPerSec: 70 << 20, ScanBytesPerSec: 400 << 20,
+		Columns: map[string]analysis.ColumnType{"amount": {Name: "int4"}},
 	}}
 	m := analysis.Migration{Path: "0043_retype.sql", HasDown: true,
 		Up:   []analysis.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2);", Line: 2}},
@@ -53,7 +54,7 @@ func ExampleWithCatalog() {
 	fmt.Println(r.Findings[0].Message)
 	fmt.Printf("est. lock %.0f s\n", r.EstLockSeconds)
 	// Output:
-	// changing the type of public.orders.amount to numeric rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code (public.orders: 12.0 GB, 12.0M rows, est. 3 min under ACCESS EXCLUSIVE, 400 writes/s blocked, 900 scans/s blocked)
+	// changing the type of public.orders.amount from int4 to numeric(12,2) rewrites the table and its indexes under an ACCESS EXCLUSIVE lock and can break deployed code (public.orders: 12.0 GB, 12.0M rows, est. 3 min under ACCESS EXCLUSIVE, 400 writes/s blocked, 900 scans/s blocked)
 	// est. lock 176 s
 }
 
@@ -63,10 +64,12 @@ func ExampleReport_Features() {
 		Up:   []analysis.Statement{{SQL: "CREATE INDEX orders_created_idx ON orders (created_at);", Line: 2}},
 		Down: []analysis.Statement{{SQL: "DROP INDEX orders_created_idx;", Line: 4}},
 	}
-	r, _ := analysis.Analyze(context.Background(), m)
-	f := r.Features()
-	fmt.Println(f["lock_level"], f["lock_share"], f["index_without_concurrently"], f["irreversible"], f["statements"])
-	// Output: 5 1 1 0 1
+	cat := analysis.StaticCatalog{"public.orders": {Exists: true, Rows: 2e6, Bytes: 300 << 20, WritesPerSec: 150,
+		RewriteBytesPerSec: 60 << 20, ScanBytesPerSec: 300 << 20}}
+	r, _ := analysis.Analyze(context.Background(), m, analysis.WithCatalog(cat))
+	x := r.Exposure()
+	fmt.Printf("writes blocked for %.1f s, %.0f writes queue\n", x.HoldSeconds, x.QueuedWrites)
+	// Output: writes blocked for 5.0 s, 750 writes queue
 }
 
 // Lint output in the compiler-style text format.

@@ -3,102 +3,95 @@ package analysis
 import (
 	"math"
 	"sort"
-	"strings"
 )
 
 // Features is a named numeric feature vector for the prediction model.
-// Every name in FeatureNames is always present (0 when it does not apply),
-// so vectors of different reports line up. docs/features.md documents each.
+// Every name in FeatureNames is always present, so vectors of different
+// reports line up. docs/features.md documents each.
 type Features map[string]float64
 
 // FeatureDoc documents one feature.
 type FeatureDoc struct {
 	Name string
 	Doc  string
+	// Hazard marks a feature that can only make a change riskier as it
+	// grows: the model's weight on it is constrained so that it can only
+	// lower the confidence. Every model feature is a hazard.
+	Hazard bool
 }
 
-// kindGroups maps statement kinds onto the kind_* features.
-var kindGroups = []struct {
-	feature string
-	match   func(kind string) bool
-}{
-	{"kind_create_table", func(k string) bool { return k == "create_table" || k == "create_table_as" }},
-	{"kind_alter_table", func(k string) bool { return k == "alter_table" }},
-	{"kind_create_index", func(k string) bool { return k == "create_index" }},
-	{"kind_drop_table", func(k string) bool { return k == "drop_table" }},
-	{"kind_drop_index", func(k string) bool { return k == "drop_index" }},
-	{"kind_drop_other", func(k string) bool {
-		return strings.HasPrefix(k, "drop_") && k != "drop_table" && k != "drop_index"
-	}},
-	{"kind_rename", func(k string) bool { return strings.HasPrefix(k, "rename_") }},
-	{"kind_dml", func(k string) bool { return k == "insert" || k == "update" || k == "delete" || k == "merge" }},
-	{"kind_do", func(k string) bool { return k == "do" }},
-	{"kind_create_other", func(k string) bool {
-		return strings.HasPrefix(k, "create_") && k != "create_table" && k != "create_table_as" && k != "create_index"
-	}},
-}
+// The model's features: few, causal, each growing with a hazard.
+const (
+	// FeatureLockHold is ln(1 + Exposure.HoldSeconds).
+	FeatureLockHold = "lock_hold_log1p"
+	// FeatureQueuedWrites is ln(1 + Exposure.QueuedWrites).
+	FeatureQueuedWrites = "queued_writes_log1p"
+	// FeatureQueuedReads is ln(1 + Exposure.QueuedReads).
+	FeatureQueuedReads = "queued_reads_log1p"
+	// FeatureXactConflict is ln(1 + Exposure.XactConflictSeconds).
+	FeatureXactConflict = "xact_conflict_log1p"
+	// FeatureBreaksQueries is ln(1 + Exposure.QueryRefs).
+	FeatureBreaksQueries = "breaks_queries_log1p"
+	// FeatureDroppedIndexUse is ln(1 + Exposure.DroppedIndexScans).
+	FeatureDroppedIndexUse = "dropped_index_scans_log1p"
+	// FeatureDestroysData is 1 when Up destroys data of a pre-existing object.
+	FeatureDestroysData = "destroys_data"
+	// FeatureRisk is the author's front-matter risk label (1..10; 0 absent).
+	FeatureRisk = "risk"
+	// FeatureStatements is ln(1 + the Up statements, capped at 100).
+	FeatureStatements = "statements_log1p"
+	// FeaturePlanCostRise is ln of the largest estimated cost ratio among
+	// the workload statements the change makes at least PlanRegressionRatio
+	// times costlier (PlanChange.Regression); 0 when none (or no live view).
+	FeaturePlanCostRise = "plan_cost_rise_log"
+)
 
-var lockFeatureNames = [...]string{
-	"lock_none", "lock_access_share", "lock_row_share", "lock_row_exclusive", "lock_share_update_exclusive",
-	"lock_share", "lock_share_row_exclusive", "lock_exclusive", "lock_access_exclusive",
-}
+// Auxiliary values in the feature vector that no model is trained on: the
+// baselines and the plain-words reasons read them.
+const (
+	// AuxLintErrors counts error-severity findings (the "any lint error"
+	// baseline).
+	AuxLintErrors = "aux_lint_errors"
+	// AuxImputed is 1 when there was no live context (the reasons say the
+	// table figures were assumed).
+	AuxImputed = "aux_imputed"
+	// AuxHoldSeconds is Exposure.HoldSeconds (the "lock time alone"
+	// baseline).
+	AuxHoldSeconds = "aux_hold_seconds"
+	// AuxRows is the largest pre-existing touched table's rows.
+	AuxRows = "aux_rows"
+)
 
-// featureDocs is the documented, stable feature set. H6's model trains on
-// exactly these names; add new ones at the end, never rename.
+// featureDocs is the documented, stable feature set.
 var featureDocs = []FeatureDoc{
-	{"statements", "number of Up statements (statements run by DO blocks included)"},
-	{"statements_down", "number of Down statements"},
-	{"kind_create_table", "Up statements that create a table (CREATE TABLE, CREATE TABLE AS)"},
-	{"kind_alter_table", "Up ALTER TABLE statements"},
-	{"kind_create_index", "Up CREATE INDEX statements"},
-	{"kind_drop_table", "Up DROP TABLE statements"},
-	{"kind_drop_index", "Up DROP INDEX statements"},
-	{"kind_drop_other", "Up DROP statements of other objects (views, types, functions, ...)"},
-	{"kind_rename", "Up RENAME statements"},
-	{"kind_dml", "Up INSERT/UPDATE/DELETE/MERGE statements"},
-	{"kind_do", "Up DO blocks"},
-	{"kind_create_other", "Up CREATE statements of other objects (types, functions, views, sequences, ...)"},
-	{"kind_other", "Up statements of any other kind (SET, transaction control, GRANT, ...)"},
-	{"lock_level", "strongest Up lock as an ordinal: 0 none, 1 ACCESS SHARE, 2 ROW SHARE, 3 ROW EXCLUSIVE, 4 SHARE UPDATE EXCLUSIVE, 5 SHARE, 6 SHARE ROW EXCLUSIVE, 7 EXCLUSIVE, 8 ACCESS EXCLUSIVE"},
-	{"lock_none", "one-hot: the Up section takes no table lock"},
-	{"lock_access_share", "one-hot: strongest Up lock is ACCESS SHARE"},
-	{"lock_row_share", "one-hot: strongest Up lock is ROW SHARE"},
-	{"lock_row_exclusive", "one-hot: strongest Up lock is ROW EXCLUSIVE"},
-	{"lock_share_update_exclusive", "one-hot: strongest Up lock is SHARE UPDATE EXCLUSIVE"},
-	{"lock_share", "one-hot: strongest Up lock is SHARE (blocks writes)"},
-	{"lock_share_row_exclusive", "one-hot: strongest Up lock is SHARE ROW EXCLUSIVE (blocks writes)"},
-	{"lock_exclusive", "one-hot: strongest Up lock is EXCLUSIVE (blocks writes)"},
-	{"lock_access_exclusive", "one-hot: strongest Up lock is ACCESS EXCLUSIVE (blocks reads and writes)"},
-	{"locks_blocking_writes", "Up statements on pre-existing tables whose lock blocks writes (SHARE or stronger)"},
-	{"rewrite", "1 when an Up statement rewrites a pre-existing table"},
-	{"scan_under_lock", "1 when an Up statement scans a pre-existing table under a lock that blocks writes"},
-	{"index_without_concurrently", "1 when Up creates or drops an index on a pre-existing table without CONCURRENTLY"},
-	{"constraint_without_not_valid", "1 when Up adds a CHECK or FOREIGN KEY to a pre-existing table without NOT VALID"},
-	{"destructive_up", "1 when Up destroys data (DROP TABLE/COLUMN, TRUNCATE, DELETE/UPDATE without WHERE)"},
-	{"breaks_app", "1 when Up may break running application code (rename, drop, type change, NOT NULL)"},
-	{"lossy_down", "1 when Down drops tables or columns (data written after Up would be lost without archiving)"},
-	{"irreversible", "1 when there is no Down section or it does nothing"},
-	{"not_inverse", "1 when Down does not undo everything Up does"},
-	{"transactional", "1 when goose runs the file in a transaction (no \"-- +goose NO TRANSACTION\")"},
-	{"non_tx_in_tx", "1 when a statement that cannot run in a transaction (CONCURRENTLY, VACUUM, ...) is in one"},
-	{"findings_error", "number of error-severity findings"},
-	{"findings_warning", "number of warning-severity findings"},
-	{"syntax_errors", "number of statements that do not parse"},
-	{"risk", "the author's front-matter risk label (1..10; 0 when absent)"},
-	{"has_context", "1 when live catalog context was available (the features below are 0 otherwise)"},
-	{"tables_touched", "number of pre-existing tables the Up section touches (with context)"},
-	{"rows_touched_log10", "log10(1 + sum of rows of the touched tables)"},
-	{"bytes_touched_log10", "log10(1 + sum of bytes of the touched tables, indexes included)"},
-	{"max_table_bytes_log10", "log10(1 + bytes of the largest touched table)"},
-	{"writes_per_sec_log1p", "ln(1 + sum of inserts+updates+deletes per second on the touched tables)"},
-	{"scans_per_sec_log1p", "ln(1 + sum of seq+index scans per second on the touched tables)"},
-	{"est_lock_seconds", "estimated seconds the strongest lock is held by a rewrite, scan or index build (measured server throughput)"},
-	{"est_lock_seconds_log1p", "ln(1 + est_lock_seconds)"},
-	{"writes_blocked_log1p", "ln(1 + est_lock_seconds × writes/s of the touched tables, for write-blocking locks): writes that would queue"},
+	{FeatureLockHold, "ln(1 + seconds a write-blocking lock is held on a pre-existing table: rewrite, scan or index build of its rows at the server's measured throughput, to the end of the transaction)", true},
+	{FeatureQueuedWrites, "ln(1 + writes that would queue behind that lock: hold seconds × the table's writes/s, summed over tables)", true},
+	{FeatureQueuedReads, "ln(1 + reads that would queue behind an ACCESS EXCLUSIVE lock: hold seconds × the table's scans/s)", true},
+	{FeatureXactConflict, "ln(1 + age in seconds of the oldest open transaction, when the change takes ACCESS EXCLUSIVE on a pre-existing table with traffic)", true},
+	{FeatureBreaksQueries, "ln(1 + the workload's statements (pg_stat_statements) that use a table or column the Up section drops, renames or retypes)", true},
+	{FeatureDroppedIndexUse, "ln(1 + scans so far of the indexes the Up section drops)", true},
+	{FeatureDestroysData, "1 when the Up section destroys data of a pre-existing object (DROP TABLE/COLUMN, TRUNCATE, DELETE or UPDATE without WHERE)", true},
+	{FeatureRisk, "the author's front-matter risk label (1..10; 0 when absent)", true},
+	{FeatureStatements, "ln(1 + Up statements, capped at 100)", true},
+	{FeaturePlanCostRise, "ln of the largest planner-estimated cost ratio (after/before, by EXPLAIN with hypopg) among the workload's statements the change makes at least 10x costlier at a meaningful call rate; 0 when none", true},
+}
+
+// FeatureDocs returns the documented feature set in its stable order.
+func FeatureDocs() []FeatureDoc { return append([]FeatureDoc(nil), featureDocs...) }
+
+// FeatureNames returns every model feature name, sorted.
+func FeatureNames() []string {
+	out := make([]string, len(featureDocs))
+	for i, d := range featureDocs {
+		out[i] = d.Name
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Live features, present only when a live Target inspected the migration
-// (Report.Live); without one they are absent, and the model says so.
+// (Report.Live). They are raw measurements the lab records; the model sees
+// them through the Exposure features.
 const (
 	// FeatureOldestXactSeconds is LiveContext.OldestXactSeconds.
 	FeatureOldestXactSeconds = "live_oldest_xact_seconds"
@@ -109,110 +102,58 @@ const (
 )
 
 var liveFeatureDocs = []FeatureDoc{
-	{FeatureOldestXactSeconds, "age in seconds of the oldest open transaction of another session on the target: a conflicting lock queues the traffic behind it (live target only)"},
-	{FeatureWorkloadRefs, "statements of the workload (pg_stat_statements) naming a table or column the Up section drops, renames or retypes (live target only)"},
-	{FeatureDroppedIndexScans, "ln(1 + scans so far of the indexes the Up section drops) (live target only)"},
+	{FeatureOldestXactSeconds, "age in seconds of the oldest open transaction of another session on the target (live target only)", false},
+	{FeatureWorkloadRefs, "statements of the workload (pg_stat_statements) naming a table or column the Up section drops, renames or retypes (live target only)", false},
+	{FeatureDroppedIndexScans, "ln(1 + scans so far of the indexes the Up section drops) (live target only)", false},
 }
 
-// LiveFeatureDocs documents the live features.
+// LiveFeatureDocs documents the live measurements.
 func LiveFeatureDocs() []FeatureDoc { return append([]FeatureDoc(nil), liveFeatureDocs...) }
 
-// FeatureDocs returns the documented feature set in its stable order.
-func FeatureDocs() []FeatureDoc { return append([]FeatureDoc(nil), featureDocs...) }
-
-// FeatureNames returns every feature name, sorted.
-func FeatureNames() []string {
-	out := make([]string, len(featureDocs))
-	for i, d := range featureDocs {
-		out[i] = d.Name
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Features returns the report's feature vector (see FeatureDocs).
+// Features returns the report's feature vector: the model features of
+// FeatureDocs (from Exposure), the auxiliary values, and the live
+// measurements when there was a live target.
 func (r *Report) Features() Features {
-	f := make(Features, len(featureDocs))
-	for _, d := range featureDocs {
-		f[d.Name] = 0
-	}
-	var nonTx bool
-	for _, x := range r.Findings {
-		switch x.Severity {
-		case SeverityError:
-			f["findings_error"]++
-		case SeverityWarning:
-			f["findings_warning"]++
-		}
-		switch x.RuleID {
-		case "syntax-error":
-			f["syntax_errors"]++
-		case "ban-concurrent-index-creation-in-transaction":
-			nonTx = true
-		}
-	}
-	strongest := ParseLockMode(r.StrongestLock)
+	x := r.Exposure()
+	up := 0
 	for _, s := range r.Statements {
-		if s.Section == SectionDown {
-			f["statements_down"]++
-			continue
+		if s.Section == SectionUp {
+			up++
 		}
-		f["statements"]++
-		grouped := false
-		for _, g := range kindGroups {
-			if g.match(s.Kind) {
-				f[g.feature]++
-				grouped = true
-				break
-			}
-		}
-		if !grouped {
-			f["kind_other"]++
-		}
-		if ParseLockMode(s.Lock).BlocksWrites() && (s.Rewrite || s.ScanUnderLock || s.IndexWithoutConcurrently ||
-			s.ConstraintWithoutNotValid || strings.HasPrefix(s.Kind, "alter_") || s.Kind == "drop_table" || s.Kind == "drop_index") {
-			f["locks_blocking_writes"]++
-		}
-		f["rewrite"] = math.Max(f["rewrite"], b2f(s.Rewrite))
-		f["scan_under_lock"] = math.Max(f["scan_under_lock"], b2f(s.ScanUnderLock))
-		f["index_without_concurrently"] = math.Max(f["index_without_concurrently"], b2f(s.IndexWithoutConcurrently))
-		f["constraint_without_not_valid"] = math.Max(f["constraint_without_not_valid"], b2f(s.ConstraintWithoutNotValid))
-		f["destructive_up"] = math.Max(f["destructive_up"], b2f(s.Destructive))
-		f["breaks_app"] = math.Max(f["breaks_app"], b2f(s.BreaksApp))
 	}
-	f["lock_level"] = float64(strongest)
-	f[lockFeatureNames[strongest]] = 1
-	f["lossy_down"] = b2f(r.LossyDown)
-	f["irreversible"] = b2f(r.Irreversible)
-	f["not_inverse"] = b2f(r.NotInverse)
-	f["transactional"] = b2f(!r.NoTransaction)
-	f["non_tx_in_tx"] = b2f(nonTx)
-	f["risk"] = float64(r.Risk)
-	if len(r.Context) > 0 {
-		f["has_context"] = 1
-		var rows, bytes, maxBytes, writes, scans float64
-		for _, t := range r.Tables {
-			st, ok := r.Context[t]
-			if !ok || !st.Exists {
-				continue
+	f := Features{
+		FeatureLockHold:        math.Log1p(x.HoldSeconds),
+		FeatureQueuedWrites:    math.Log1p(x.QueuedWrites),
+		FeatureQueuedReads:     math.Log1p(x.QueuedReads),
+		FeatureXactConflict:    math.Log1p(x.XactConflictSeconds),
+		FeatureBreaksQueries:   math.Log1p(x.QueryRefs),
+		FeatureDroppedIndexUse: math.Log1p(x.DroppedIndexScans),
+		FeatureDestroysData:    b2f(x.DestroysData),
+		FeatureRisk:            float64(r.Risk),
+		FeatureStatements:      math.Log1p(float64(min(up, 100))),
+		FeaturePlanCostRise:    0,
+		AuxImputed:             b2f(x.Imputed),
+		AuxHoldSeconds:         x.HoldSeconds,
+	}
+	for _, fd := range r.Findings {
+		if fd.Severity == SeverityError {
+			f[AuxLintErrors]++
+		}
+	}
+	if r.Live != nil {
+		for _, pc := range r.Live.PlanChanges {
+			if pc.Regression() {
+				f[FeaturePlanCostRise] = math.Max(f[FeaturePlanCostRise], math.Log(pc.Ratio))
 			}
-			f["tables_touched"]++
-			rows += st.Rows
-			bytes += float64(st.Bytes)
-			maxBytes = math.Max(maxBytes, float64(st.Bytes))
-			writes += st.WritesPerSec
-			scans += st.ScansPerSec
 		}
-		f["rows_touched_log10"] = math.Log10(1 + rows)
-		f["bytes_touched_log10"] = math.Log10(1 + bytes)
-		f["max_table_bytes_log10"] = math.Log10(1 + maxBytes)
-		f["writes_per_sec_log1p"] = math.Log1p(writes)
-		f["scans_per_sec_log1p"] = math.Log1p(scans)
-		f["est_lock_seconds"] = r.EstLockSeconds
-		f["est_lock_seconds_log1p"] = math.Log1p(r.EstLockSeconds)
-		if strongest.BlocksWrites() {
-			f["writes_blocked_log1p"] = math.Log1p(r.EstLockSeconds * writes)
+	}
+	for _, t := range r.Tables {
+		if st, ok := r.Context[t]; ok && st.Exists {
+			f[AuxRows] = math.Max(f[AuxRows], st.Rows)
 		}
+	}
+	if x.Imputed && len(r.Tables) > 0 {
+		f[AuxRows] = ImputedTable.Rows
 	}
 	if r.Live != nil {
 		f[FeatureOldestXactSeconds] = r.Live.OldestXactSeconds

@@ -17,6 +17,10 @@ type Gate struct {
 	Holds []Hold `json:"holds,omitempty"`
 	// Unverified are the findings of ClassUnverified, in file order.
 	Unverified []Finding `json:"unverified,omitempty"`
+	// Slower are the workload statements the planner estimates at least
+	// PlanRegressionRatio times more expensive after the change, among
+	// those that run at least PlanRegressionCallsPerSec.
+	Slower []PlanChange `json:"slower,omitempty"`
 }
 
 // Hold is one reason a change is never auto-approved.
@@ -46,6 +50,13 @@ func (r *Report) Gate() Gate {
 			g.Fails = append(g.Fails, f)
 		case ClassUnverified:
 			g.Unverified = append(g.Unverified, f)
+		}
+	}
+	if r.Live != nil {
+		for _, pc := range r.Live.PlanChanges {
+			if pc.Regression() {
+				g.Slower = append(g.Slower, pc)
+			}
 		}
 	}
 	created := map[string]bool{}

@@ -17,6 +17,7 @@ type config struct {
 	pgVersion      int
 	assumeInTx     bool
 	disabled       map[string]bool
+	severity       map[string]Severity
 	enabledOptIn   map[string]bool
 	defaultSchema  string
 	ignoreSuppress bool
@@ -91,6 +92,39 @@ func WithEnabledRules(ids ...string) Option {
 				cfg.enabledOptIn = map[string]bool{}
 			}
 			cfg.enabledOptIn[id] = true
+		}
+		return nil
+	}
+}
+
+// WithRuleSettings sets rules' severities by id: "error", "warning" or
+// "info" overrides the rule's default, "off" disables it. Unknown ids and
+// values are errors, and so is turning off a rule of ClassFails (its
+// severity may change; it still fails the gate).
+func WithRuleSettings(settings map[string]string) Option {
+	return func(cfg *config) error {
+		for id, v := range settings {
+			r, ok := ruleByID(id)
+			if !ok {
+				return fmt.Errorf("rule settings: unknown rule %q (see docs/rules)", id)
+			}
+			switch Severity(v) {
+			case SeverityError, SeverityWarning, SeverityInfo:
+				if cfg.severity == nil {
+					cfg.severity = map[string]Severity{}
+				}
+				cfg.severity[id] = Severity(v)
+			case "off":
+				if r.Class == ClassFails {
+					return fmt.Errorf("rule settings: %q is a certain failure (class %s) and cannot be turned off", id, r.Class)
+				}
+				if cfg.disabled == nil {
+					cfg.disabled = map[string]bool{}
+				}
+				cfg.disabled[id] = true
+			default:
+				return fmt.Errorf("rule settings: %s: %q: want error, warning, info or off", id, v)
+			}
 		}
 		return nil
 	}

@@ -10,6 +10,8 @@
 // control store; callers convert their migration type into a Migration.
 package analysis
 
+import "sort"
+
 // Statement is one SQL statement of a migration section, as goose splits it,
 // with the 1-based line of the file where it starts.
 type Statement struct {
@@ -167,6 +169,15 @@ type TableStats struct {
 	Bytes int64 `json:"bytes"`
 	// Indexes is the number of indexes on the table.
 	Indexes int `json:"indexes"`
+	// IndexColumns lists the key columns of each valid index, comma-joined
+	// in key order ("customer_id,created_at"); expression indexes are left
+	// out.
+	IndexColumns []string `json:"index_columns,omitempty"`
+	// Partitioned is true for a partitioned table (relkind p).
+	Partitioned bool `json:"partitioned,omitempty"`
+	// Columns are the types of the table's columns by name (StaticCatalog
+	// answers ColumnTypes from it; PGCatalog reads pg_attribute instead).
+	Columns map[string]ColumnType `json:"columns,omitempty"`
 	// WritesPerSec and ScansPerSec are rates between two samples of
 	// pg_stat_user_tables (inserts+updates+deletes; seq+idx scans).
 	WritesPerSec float64 `json:"writes_per_sec"`
@@ -208,6 +219,9 @@ type Report struct {
 	// Context is the live catalog context for each touched table, keyed by
 	// schema-qualified name, when a Catalog was given.
 	Context map[string]TableStats `json:"context,omitempty"`
+	// Ignored are the findings an ignore comment silenced, with the
+	// comment's reason (PR comments show them to reviewers).
+	Ignored []Ignored `json:"ignored,omitempty"`
 	// DataChecks are the questions about the target's rows that decide
 	// whether the Up section can succeed (see DataCheck); Target.Inspect
 	// answers them.
@@ -227,4 +241,35 @@ func (r *Report) HasErrors() bool {
 		}
 	}
 	return false
+}
+
+// Ignored is a finding an ignore comment silenced.
+type Ignored struct {
+	RuleID string `json:"rule_id"`
+	// Line is the statement's line (0: the whole file); CommentLine the
+	// ignore comment's.
+	Line        int    `json:"line"`
+	CommentLine int    `json:"comment_line"`
+	Reason      string `json:"reason"`
+}
+
+// HazardKinds names the kinds of hazard the Up section has: the sorted,
+// distinct IDs of its rules of class fails, blocks, loses-data or
+// breaks-app. Changes that share one are "of the same kind" for the
+// history of past rollbacks.
+func (r *Report) HazardKinds() []string {
+	seen := map[string]bool{}
+	kinds := []string{}
+	for _, f := range r.Findings {
+		if f.Section == SectionDown || seen[f.RuleID] {
+			continue
+		}
+		switch ClassOf(f.RuleID) {
+		case ClassFails, ClassBlocks, ClassLosesData, ClassBreaksApp:
+			seen[f.RuleID] = true
+			kinds = append(kinds, f.RuleID)
+		}
+	}
+	sort.Strings(kinds)
+	return kinds
 }

@@ -17,9 +17,9 @@ func (w *walker) reversibility() {
 	if m.Plain {
 		return
 	}
-	var up, down []StatementReport
-	for _, s := range r.Statements {
-		if s.Section == SectionUp {
+	var up, down []*StatementReport
+	for i := range r.Statements {
+		if s := &r.Statements[i]; s.Section == SectionUp {
 			up = append(up, s)
 		} else {
 			down = append(down, s)
@@ -101,11 +101,15 @@ func (w *walker) reversibility() {
 
 // reportAt emits a migration-level finding at a line.
 func (w *walker) reportAt(id string, line int, format string, args ...any) {
-	if w.cfg.disabled[id] || w.sup.suppressed(id, line) {
+	if w.cfg.disabled[id] || w.ignored(id, line) {
 		return
 	}
 	rule, _ := ruleByID(id)
-	w.rep.Findings = append(w.rep.Findings, Finding{RuleID: id, Severity: rule.Severity, Message: fmt.Sprintf(format, args...),
+	sev := rule.Severity
+	if o, ok := w.cfg.severity[id]; ok {
+		sev = o
+	}
+	w.rep.Findings = append(w.rep.Findings, Finding{RuleID: id, Severity: sev, Message: fmt.Sprintf(format, args...),
 		Fix: rule.Fix, File: w.m.Path, Line: line, Column: 1, Section: w.sec, Statement: -1})
 }
 

@@ -19,17 +19,20 @@ const (
 )
 
 type directive struct {
-	line int
-	ids  []string
-	file bool
+	line   int
+	ids    []string
+	file   bool
+	reason string
+	squawk bool
 }
 
 // suppressions holds the ignore directives of one file.
 type suppressions struct {
 	lines           []string
 	byLine          map[int]directive
-	file            map[string]bool
+	file            map[string]directive
 	directives      []directive
+	noReason        []directive // schemacanary directives without a reason (ignored)
 	disableAssumeTx bool
 }
 
@@ -37,7 +40,7 @@ type suppressions struct {
 // found with the PostgreSQL scanner, so "--" inside strings never counts;
 // when the file does not scan, comment-only lines are used.
 func newSuppressions(src string) *suppressions {
-	s := &suppressions{lines: strings.Split(src, "\n"), byLine: map[int]directive{}, file: map[string]bool{}}
+	s := &suppressions{lines: strings.Split(src, "\n"), byLine: map[int]directive{}, file: map[string]directive{}}
 	var comments []struct {
 		text string
 		line int
@@ -74,17 +77,29 @@ func newSuppressions(src string) *suppressions {
 		var rest string
 		d := directive{line: c.line}
 		switch {
-		case cutPrefix(body, ignoreFileDirective, &rest), cutPrefix(body, "squawk-ignore-file", &rest):
+		case cutPrefix(body, ignoreFileDirective, &rest):
 			d.file = true
-		case cutPrefix(body, ignoreDirective, &rest), cutPrefix(body, "squawk-ignore", &rest):
+		case cutPrefix(body, "squawk-ignore-file", &rest):
+			d.file, d.squawk = true, true
+		case cutPrefix(body, ignoreDirective, &rest):
+		case cutPrefix(body, "squawk-ignore", &rest):
+			d.squawk = true
 		default:
 			continue
 		}
-		d.ids = directiveIDs(rest)
+		d.ids, d.reason = directiveIDs(rest)
 		s.directives = append(s.directives, d)
+		if d.reason == "" && !d.squawk {
+			// A silenced hazard must say why: reviewers read the reason.
+			s.noReason = append(s.noReason, d)
+			continue
+		}
+		if d.squawk && d.reason == "" {
+			d.reason = "(squawk-ignore without a reason)"
+		}
 		if d.file {
 			for _, id := range d.ids {
-				s.file[id] = true
+				s.file[id] = d
 			}
 		} else {
 			s.byLine[c.line] = d
@@ -96,9 +111,9 @@ func newSuppressions(src string) *suppressions {
 // directiveIDs reads "id[, id...] reason words": the ids are the leading
 // comma-separated list; the first word not preceded by a comma starts the
 // reason (which may itself contain commas).
-func directiveIDs(rest string) []string {
-	var ids []string
-	for _, tok := range strings.Fields(rest) {
+func directiveIDs(rest string) (ids []string, reason string) {
+	fields := strings.Fields(rest)
+	for i, tok := range fields {
 		more := strings.HasSuffix(tok, ",")
 		for _, id := range strings.Split(strings.Trim(tok, ","), ",") {
 			if id != "" {
@@ -106,10 +121,10 @@ func directiveIDs(rest string) []string {
 			}
 		}
 		if !more {
-			break
+			return ids, strings.Join(fields[i+1:], " ")
 		}
 	}
-	return ids
+	return ids, ""
 }
 
 func cutPrefix(s, prefix string, rest *string) bool {
@@ -145,26 +160,27 @@ func matches(ids []string, id string) bool {
 }
 
 // suppressed reports whether rule id is ignored for a statement starting at
-// line (0 = migration-level: only file directives apply).
-func (s *suppressions) suppressed(id string, line int) bool {
+// line (0 = migration-level: only file directives apply), and the
+// directive that ignores it.
+func (s *suppressions) suppressed(id string, line int) (directive, bool) {
 	if s == nil {
-		return false
+		return directive{}, false
 	}
-	for x := range s.file {
+	for x, d := range s.file {
 		if matches([]string{x}, id) {
-			return true
+			return d, true
 		}
 	}
 	for l := line - 1; l >= 1 && l <= len(s.lines); l-- {
 		if d, ok := s.byLine[l]; ok && matches(d.ids, id) {
-			return true
+			return d, true
 		}
 		tl := strings.TrimSpace(s.lines[l-1])
 		if tl != "" && !strings.HasPrefix(tl, "--") {
 			break
 		}
 	}
-	return false
+	return directive{}, false
 }
 
 // unknownIDs returns directives naming rules that do not exist.

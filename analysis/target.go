@@ -121,6 +121,17 @@ type LiveContext struct {
 	DryRun string `json:"dry_run"`
 	// DataChecks answers Report.DataChecks, in the same order.
 	DataChecks []DataCheckResult `json:"data_checks,omitempty"`
+	// Statements is how many of the workload's top statements were read
+	// (pg_stat_statements; 0 when it cannot be read).
+	Statements int `json:"statements"`
+	// Broken are the workload statements the change will make fail.
+	Broken []BrokenStatement `json:"broken,omitempty"`
+	// PlanCheck is the outcome of comparing plans before and after the
+	// change's index changes (a Check* value); PlanNote says why when it
+	// did not run; PlanChanges are the statements whose plan changes.
+	PlanCheck   string       `json:"plan_check"`
+	PlanNote    string       `json:"plan_note,omitempty"`
+	PlanChanges []PlanChange `json:"plan_changes,omitempty"`
 }
 
 // Outcomes of the dry run and of a data check.
@@ -162,6 +173,9 @@ func (t *Target) Inspect(ctx context.Context, m Migration, rep *Report) error {
 	}
 	live.DryRun = CheckDisabled
 	rep.Live = live
+	if err := t.inspectWorkload(ctx, conn, m, rep); err != nil {
+		return fmt.Errorf("inspect %s: %w", m.Path, err)
+	}
 	if t.dryRun {
 		t.runDryRun(ctx, m, rep)
 	}
@@ -246,4 +260,37 @@ func pgErrorText(err error) string {
 		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 	}
 	return err.Error()
+}
+
+// workloadLimit is how many statements are read by calls and by total time.
+const workloadLimit = 100
+
+// inspectWorkload reads the workload's top statements, finds those the
+// change breaks (a breaks-workload-queries finding each, a certain
+// failure) and compares their plans across the change's index changes.
+func (t *Target) inspectWorkload(ctx context.Context, q Querier, m Migration, rep *Report) error {
+	stmts, err := readWorkload(ctx, q, workloadLimit)
+	if err != nil {
+		return err
+	}
+	live := rep.Live
+	live.Statements = len(stmts)
+	if live.Broken, err = findBroken(ctx, q, rep, stmts); err != nil {
+		return err
+	}
+	for _, b := range live.Broken {
+		addFinding(rep, m, "breaks-workload-queries", b.Line, -1, "breaks a statement the workload runs %.2g times/s: %s: %s", b.CallsPerSec, b.Why, b.Query)
+	}
+	changes, status, note, err := t.planCheck(ctx, rep, stmts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		status, note = CheckNotRun, err.Error()
+	}
+	live.PlanCheck, live.PlanNote, live.PlanChanges = status, note, changes
+	if status == CheckNotRun {
+		t.log.Info("plan check not run", "migration", m.Path, "why", note)
+	}
+	return nil
 }

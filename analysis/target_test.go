@@ -24,6 +24,7 @@ CREATE TABLE empty_t (id int);
 ALTER TABLE users ADD CONSTRAINT age_pos CHECK (age > 0) NOT VALID;
 ALTER TABLE users ADD CONSTRAINT nick_len CHECK (length(nickname) < 10) NOT VALID;
 ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
+SELECT pg_stat_statements_reset(); -- the seeding is no workload
 `
 
 func seededTarget(t *testing.T, opts ...TargetOption) (*Target, string) {
@@ -158,7 +159,7 @@ func TestDryRunOnSchemaCopy(t *testing.T) {
 			got := findingsOf(rep, "dry-run-failed")
 			switch {
 			case tc.fails == "" && (len(got) > 0 || rep.Live.DryRun != CheckPassed):
-				t.Errorf("dry run %s: %q %q", rep.Live.DryRun, got, findingsOf(rep, "check-not-run"))
+				t.Errorf("dry run %s: %q %q (gate %+v)", rep.Live.DryRun, got, findingsOf(rep, "check-not-run"), rep.Gate().Fails)
 			case tc.fails != "" && (len(got) != 1 || !strings.Contains(got[0], tc.fails) || rep.Live.DryRun != CheckFailed):
 				t.Errorf("dry run %s: %q, want one failure with %q", rep.Live.DryRun, got, tc.fails)
 			}

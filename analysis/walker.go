@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -38,8 +39,19 @@ type walker struct {
 	statements   int               // statements seen in this section (for robust-stmts)
 	pendingNonTx []stmt            // non-transactional statements in an assumed transaction
 
+	// ctx is Analyze's context, for the ColumnCatalog lookups of the walk;
+	// catErr is the first error of one (Analyze returns it).
+	ctx    context.Context
+	catErr error
+	// colTypes are the column types this migration sets ("table/column");
+	// tableCols caches a ColumnCatalog's answers by table.
+	colTypes  map[string]ColumnType
+	tableCols map[string]map[string]ColumnType
+
 	// decorations are findings that want live context appended.
 	decorations []decoration
+	// obj is the state of the object rules (objects.go).
+	obj objectState
 }
 
 // decoration asks for a finding's message to be completed with the live
@@ -77,6 +89,9 @@ func newWalker(cfg config, m Migration, rep *Report, sup *suppressions) *walker 
 		notNullCheck: map[string]string{},
 		validNotNull: map[string]bool{},
 		robustDrops:  map[string]bool{},
+		colTypes:     map[string]ColumnType{},
+		tableCols:    map[string]map[string]ColumnType{},
+		obj:          objectState{enumValues: map[string]int{}, indexCols: map[string][]string{}, partitioned: map[string]bool{}},
 	}
 }
 
@@ -115,18 +130,16 @@ func (w *walker) assumeTx() bool {
 
 // add records a statement in the report and runs every check on it.
 func (w *walker) add(p parsedStmt, inDo bool) {
-	idx := 0
-	for _, s := range w.rep.Statements {
-		if s.Section == w.sec {
-			idx++
-		}
-	}
+	// The section's counter, not a recount of rep.Statements: that rescan
+	// made Analyze quadratic in the number of statements.
+	idx := w.statements
 	w.rep.Statements = append(w.rep.Statements, StatementReport{
 		Section: w.sec, Index: idx, Line: p.line, Column: p.col, SQL: p.sql,
 		Kind: kindOf(p.node), InDo: inDo,
 	})
 	s := &stmt{p: p, rep: &w.rep.Statements[len(w.rep.Statements)-1]}
 	w.statements++
+	w.enumUse(s)
 	w.classify(s)
 	s.rep.Relations = uniqSorted(s.rep.Relations)
 	if s.rep.Rewrite || s.rep.ScanUnderLock || s.rep.IndexWithoutConcurrently {
@@ -159,10 +172,13 @@ func (w *walker) report(id string, s *stmt, format string, args ...any) int {
 	}
 	// A certain failure is a fact about PostgreSQL, not an opinion: no
 	// ignore comment silences it (unusedIgnores reports such comments).
-	if rule.Class != ClassFails && w.sup.suppressed(id, line) {
+	if rule.Class != ClassFails && w.ignored(id, line) {
 		return -1
 	}
 	sev := rule.Severity
+	if o, ok := w.cfg.severity[id]; ok {
+		sev = o
+	}
 	w.rep.Findings = append(w.rep.Findings, Finding{
 		RuleID: id, Severity: sev, Message: fmt.Sprintf(format, args...), Fix: rule.Fix,
 		File: w.m.Path, Line: line, Column: col, Section: w.sec, Statement: idx,
@@ -252,3 +268,13 @@ func (w *walker) finishSection() {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// ignored reports whether an ignore comment silences rule id at line, and
+// records the silenced finding with the comment's reason (Report.Ignored).
+func (w *walker) ignored(id string, line int) bool {
+	d, ok := w.sup.suppressed(id, line)
+	if ok {
+		w.rep.Ignored = append(w.rep.Ignored, Ignored{RuleID: id, Line: line, CommentLine: d.line, Reason: d.reason})
+	}
+	return ok
+}

@@ -11,16 +11,22 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
-// registeredMetrics reads the metric names the daemon registers from
-// reconciler's source (its collectors are unexported, and vectors without
-// children do not show in a Gather).
+// registeredMetrics reads the metric names the daemon registers from the
+// source of reconciler and reconciler/notify (their collectors are
+// unexported, and vectors without children do not show in a Gather).
 func registeredMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "reconciler", "*.go"))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, dir := range []string{"reconciler", filepath.Join("reconciler", "notify")} {
+		fs, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fs...)
 	}
 	re := regexp.MustCompile(`Name:\s*"(schemacanary_[a-z0-9_]+)"`)
 	names := map[string]bool{}
@@ -92,9 +98,37 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 		}
 	}
 	// The issue's four: rollback happened, change stuck, no leader, poll failing.
-	for _, a := range []string{"SchemacanaryRollback", "SchemacanaryChangeStuck", "SchemacanaryNoLeader", "SchemacanaryPollFailing"} {
+	for _, a := range []string{"SchemacanaryRollback", "SchemacanaryChangeStuck", "SchemacanaryNoLeader", "SchemacanaryPollFailing",
+		"SchemacanaryAlertsUndelivered"} {
 		if !alerts[a] {
 			t.Errorf("no alert %s", a)
+		}
+	}
+	// Every event the webhooks send has its rule.
+	byKind := map[notify.Kind]string{
+		notify.KindAwaitingApproval: "SchemacanaryApprovalRequested",
+		notify.KindCanaryStarted:    "SchemacanaryCanaryStarted",
+		notify.KindInconclusive:     "SchemacanaryChangeInconclusive",
+		notify.KindWavePromoted:     "SchemacanaryWavePromoted",
+		notify.KindRolledBack:       "SchemacanaryRollback",
+		notify.KindFailed:           "SchemacanaryChangeFailed",
+		notify.KindDrift:            "SchemacanaryDrift",
+		notify.KindWatchRegression:  "SchemacanaryWatchRegression",
+		notify.KindDone:             "SchemacanaryChangeDone",
+	}
+	for _, k := range notify.AllKinds() {
+		if a, ok := byKind[k]; !ok || !alerts[a] {
+			t.Errorf("event %s: no alert rule (want %q)", k, a)
+		}
+	}
+	// Every alert is exercised by alerts_test.yml.
+	tb, err := os.ReadFile(filepath.Join("prometheus", "alerts_test.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a := range alerts {
+		if !regexp.MustCompile(`alertname: ` + a + `\b`).Match(tb) {
+			t.Errorf("alert %s is not tested in alerts_test.yml", a)
 		}
 	}
 }

@@ -30,6 +30,9 @@ var (
 	ErrChecksumDrift = errors.New("already merged migration was edited")
 	// ErrDeleted: an already merged migration was deleted.
 	ErrDeleted = errors.New("already merged migration was deleted")
+	// ErrTooLarge: the file is larger than the size limit (WithMaxFileBytes,
+	// CheckFileSize); it is not read, parsed or applied.
+	ErrTooLarge = errors.New("migration file too large")
 )
 
 // MigrationError is a problem with one migration file. File is the path
@@ -68,8 +71,8 @@ func migErr(file string, line int, kind error, format string, args ...any) *Migr
 // KindName returns a stable snake_case name for the sentinel kind a
 // *MigrationError wraps ("front_matter", "goose_syntax", "missing_down",
 // "go_migration", "bad_filename", "duplicate_version", "out_of_order",
-// "checksum_drift", "deleted"), or "" for other errors. JSON output and
-// metrics use it.
+// "checksum_drift", "deleted", "too_large"), or "" for other errors. JSON
+// output and metrics use it.
 func KindName(err error) string {
 	for _, k := range kindNames {
 		if errors.Is(err, k.kind) {
@@ -92,6 +95,7 @@ var kindNames = [...]struct {
 	{ErrOutOfOrder, "out_of_order"},
 	{ErrChecksumDrift, "checksum_drift"},
 	{ErrDeleted, "deleted"},
+	{ErrTooLarge, "too_large"},
 }
 
 // MarshalJSON writes {"file","line","kind","message","commit","error"},

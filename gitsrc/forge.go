@@ -69,6 +69,9 @@ type ChangeRef struct {
 	// MergeCommit is the full hex SHA of the commit that brought the
 	// migration onto the watched branch (a merge or squash commit).
 	MergeCommit string `json:"merge_commit,omitempty"`
+	// SHA256 is the hex SHA-256 of the migration file: an approval binds
+	// to it.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // RevertRequest asks a Forge to open a revert of a change.
@@ -109,6 +112,15 @@ type Approval struct {
 	// Permission is the approver's permission on the repository as the
 	// forge reported it ("admin", "write", "read", "none"; "local").
 	Permission string `json:"permission,omitempty"`
+	// PR is the pull request the approval was given on (GitHub).
+	PR int `json:"pr,omitempty"`
+	// SHA256 and MergeCommit are the file content and the merge the
+	// approval was given for (LocalForge records them; on GitHub the pull
+	// request that merged the commit binds it).
+	SHA256      string `json:"sha256,omitempty" yaml:"sha256,omitempty"`
+	MergeCommit string `json:"merge_commit,omitempty" yaml:"merge_commit,omitempty"`
+	// Why says why an approval does not count (Allowed false).
+	Why string `json:"why,omitempty"`
 }
 
 // RevertBranch is the name of the branch that holds the revert of version.

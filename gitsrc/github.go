@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,15 +46,21 @@ type GitHubOption func(*githubConfig) error
 
 // WithGitHubBaseURL points the client at a GitHub Enterprise Server, e.g.
 // "https://ghe.example.com" ("/api/v3/" is appended when missing). "" and
-// "https://api.github.com" mean github.com, the default.
+// "https://api.github.com" mean github.com, the default. It must be https,
+// except for a loopback address (a local test server): the token travels
+// with every request.
 func WithGitHubBaseURL(u string) GitHubOption {
 	return func(c *githubConfig) error {
 		if u == "" || strings.TrimSuffix(u, "/") == "https://api.github.com" {
 			c.baseURL = ""
 			return nil
 		}
-		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return fmt.Errorf("github base URL %q: must be http(s)", u)
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || (p.Scheme != "https" && p.Scheme != "http") {
+			return fmt.Errorf("github base URL %q: must be an https URL", u)
+		}
+		if ip := net.ParseIP(p.Hostname()); p.Scheme == "http" && p.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("github base URL %q: the token would travel in clear text; use https (http only for a loopback address)", u)
 		}
 		c.baseURL = u
 		return nil

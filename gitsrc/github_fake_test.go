@@ -73,6 +73,15 @@ type fakePull struct {
 	State       string
 	MergedAt    *time.Time
 	CreatedAt   time.Time
+	// MergeSHA is the merge (or squash) commit; Commits the PR's commits
+	// with their committer dates.
+	MergeSHA string
+	Commits  []fakePRCommit
+}
+
+type fakePRCommit struct {
+	SHA  string
+	Date time.Time
 }
 
 func newFakeGitHub(t *testing.T) *fakeGitHub {
@@ -112,6 +121,8 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 	route("GET /pulls", f.listPulls)
 	route("POST /pulls", f.createPull)
 	route("GET /contents/{path...}", f.getContents)
+	route("GET /commits/{sha}/pulls", f.pullsOfCommit)
+	route("GET /pulls/{number}/commits", f.pullCommits)
 	f.srv = httptest.NewServer(f.gate(mux))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -581,7 +592,58 @@ func (f *fakeGitHub) pullJSON(p *fakePull) map[string]any {
 	if p.MergedAt != nil {
 		m["merged_at"] = p.MergedAt.UTC().Format(time.RFC3339)
 	}
+	if p.MergeSHA != "" {
+		m["merge_commit_sha"] = p.MergeSHA
+	}
 	return m
+}
+
+// pullsOfCommit answers "List pull requests associated with a commit":
+// the pulls whose merge commit or one of whose commits is sha.
+func (f *fakeGitHub) pullsOfCommit(w http.ResponseWriter, r *http.Request) {
+	sha := r.PathValue("sha")
+	out := []map[string]any{}
+	for _, p := range f.pulls {
+		hit := p.MergeSHA == sha || p.HeadSHA == sha
+		for _, c := range p.Commits {
+			hit = hit || c.SHA == sha
+		}
+		if hit {
+			out = append(out, f.pullJSON(p))
+		}
+	}
+	f.reply(w, http.StatusOK, out)
+}
+
+// pullCommits answers "List commits on a pull request".
+func (f *fakeGitHub) pullCommits(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	for _, p := range f.pulls {
+		if p.Number != n {
+			continue
+		}
+		out := []map[string]any{}
+		for _, c := range paginate(w, r, p.Commits) {
+			date := c.Date.UTC().Format(time.RFC3339)
+			out = append(out, map[string]any{"sha": c.SHA, "commit": map[string]any{
+				"message":   "commit " + c.SHA,
+				"author":    map[string]any{"name": "dev", "email": "dev@example.com", "date": date},
+				"committer": map[string]any{"name": "dev", "email": "dev@example.com", "date": date},
+			}})
+		}
+		f.reply(w, http.StatusOK, out)
+		return
+	}
+	f.fail(w, http.StatusNotFound, "Not Found")
+}
+
+// mergedPullAt is test setup: pull request number, merged as mergeSHA,
+// whose last commit was pushed at lastPush.
+func (f *fakeGitHub) mergedPullAt(number int, mergeSHA string, lastPush time.Time) {
+	merged := lastPush.Add(time.Minute)
+	f.pulls = append(f.pulls, &fakePull{Number: number, Title: fmt.Sprintf("change #%d", number), Head: fmt.Sprintf("feature-%d", number),
+		Base: "main", State: "closed", MergedAt: &merged, CreatedAt: lastPush.Add(-time.Hour), MergeSHA: mergeSHA,
+		Commits: []fakePRCommit{{SHA: fmt.Sprintf("c%d-1", number), Date: lastPush.Add(-30 * time.Minute)}, {SHA: fmt.Sprintf("c%d-2", number), Date: lastPush}}})
 }
 
 func (f *fakeGitHub) listPulls(w http.ResponseWriter, r *http.Request) {

@@ -102,8 +102,9 @@ func TestGitHubApprovalsCheckPermissionAndRefuseOnce(t *testing.T) {
 	f.addComment(5, "erin", "/schemacanary approved")               // not the command
 	f.addComment(5, "ghost", "/schemacanary approve\nlooks fine")   // unknown user: 404 -> none
 	f.addComment(5, "carol", "  /schemacanary approve  \n\nthanks") // admin
+	f.mergedPullAt(5, "merge5", time.Now().Add(-time.Hour))
 	g := newTestGitHub(t, f)
-	ref := ChangeRef{Version: 9, PR: 5}
+	ref := ChangeRef{Version: 9, PR: 5, MergeCommit: "merge5"}
 	var got []Approval
 	for i := 0; i < 3; i++ {
 		var err error
@@ -139,6 +140,46 @@ func TestGitHubApprovalsCheckPermissionAndRefuseOnce(t *testing.T) {
 	}
 	if !strings.Contains(refusals[0], "@bob") || !strings.Contains(refusals[0], `"read"`) || !strings.Contains(refusals[1], "@ghost") {
 		t.Errorf("refusals = %q", refusals)
+	}
+}
+
+// TestGitHubApprovalsCannotBeBorrowed: an approval counts only on the pull
+// request that really merged the change (GitHub's "pull requests associated
+// with a commit", not the "(#N)" of a commit message), and only when made
+// after the last push to it.
+func TestGitHubApprovalsCannotBeBorrowed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFakeGitHub(t)
+	f.perms = map[string]string{"alice": "write", "carol": "admin"}
+	push := time.Now().Add(-time.Hour)
+	f.mergedPullAt(5, "merge5", push.Add(-24*time.Hour)) // an old PR with an approval
+	f.mergedPullAt(7, "merge7", push)                    // the PR that really merged the change
+	old := f.addComment(5, "alice", "/schemacanary approve")
+	old.CreatedAt, old.UpdatedAt = push.Add(-23*time.Hour), push.Add(-23*time.Hour)
+	early := f.addComment(7, "carol", "/schemacanary approve before the last push")
+	early.CreatedAt, early.UpdatedAt = push.Add(-10*time.Minute), push.Add(-10*time.Minute)
+	g := newTestGitHub(t, f)
+
+	// The commit message says "(#5)", so ref.PR is 5; the merge commit is PR 7's.
+	ref := ChangeRef{Version: 12, PR: 5, MergeCommit: "merge7", SHA256: "abc"}
+	got, err := g.Approvals(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].By != "carol" || got[0].Allowed || !strings.Contains(got[0].Why, "after the last push") || got[0].PR != 7 {
+		t.Fatalf("approvals %+v: PR 5's old approval must not count, carol's came before the last push", got)
+	}
+	f.addComment(7, "carol", "/schemacanary approve reviewed the merged file")
+	if got, err = g.Approvals(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got); n != 2 || !got[1].Allowed || got[1].By != "carol" {
+		t.Fatalf("approvals %+v, want carol's new approval to count", got)
+	}
+	// A commit no merged pull request holds: nothing to approve on GitHub.
+	if got, err = g.Approvals(ctx, ChangeRef{Version: 13, PR: 5, MergeCommit: "direct-push"}); err != nil || len(got) != 0 {
+		t.Fatalf("direct push: %+v, %v", got, err)
 	}
 }
 

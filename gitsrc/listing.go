@@ -176,11 +176,15 @@ func (r *Repo) folderEntries(c *object.Commit) ([]fileEntry, error) {
 	return r.entriesOf(h)
 }
 
-// readBlob returns a blob's bytes.
-func (r *Repo) readBlob(h plumbing.Hash) ([]byte, error) {
+// readBlob returns a blob's bytes; a blob above the size limit is not
+// read: its error wraps ErrTooLarge (a *MigrationError naming file).
+func (r *Repo) readBlob(file string, h plumbing.Hash) ([]byte, error) {
 	b, err := r.git.BlobObject(h)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	if err := CheckFileSize(file, b.Size, r.opts.maxFileBytes); err != nil {
+		return nil, err
 	}
 	rd, err := b.Reader()
 	if err != nil {
@@ -203,8 +207,10 @@ func (r *Repo) parseBlob(e fileEntry) (*Migration, *MigrationError) {
 		return res.m, res.err
 	}
 	var res parseResult
-	if data, err := r.readBlob(e.hash); err != nil {
-		res.err = migErr(e.path, 0, ErrGooseSyntax, "read: %v", err)
+	if data, err := r.readBlob(e.path, e.hash); err != nil {
+		if !errors.As(err, &res.err) {
+			res.err = migErr(e.path, 0, ErrGooseSyntax, "read: %v", err)
+		}
 	} else if m, err := ParseMigration(e.path, data); err != nil {
 		var me *MigrationError
 		if !errors.As(err, &me) {

@@ -26,7 +26,7 @@ type LocalForge struct {
 	branch    string
 	remote    string
 	auth      transport.AuthMethod
-	approvers map[string]bool // nil: anyone may approve
+	approvers map[string]bool // nil: no approval file counts
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -68,9 +68,9 @@ func WithLocalAuth(auth transport.AuthMethod) LocalOption {
 	return func(f *LocalForge) error { f.auth = auth; return nil }
 }
 
-// WithLocalApprovers restricts who may approve to names. Without it anyone
-// who can run `schemacanary approve` may (access to the repository is the
-// permission).
+// WithLocalApprovers lists who may approve through approval files on the
+// audit branch. Without it no approval file counts (approve with
+// `schemacanary approve`, which needs the control store's credentials).
 func WithLocalApprovers(names ...string) LocalOption {
 	return func(f *LocalForge) error {
 		if len(names) == 0 {

@@ -54,19 +54,20 @@ func renderApprovals(version int64, list []Approval) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// RecordApproval records that by approves change version, as
-// approvals/<version>.md on the audit branch (one commit). It is what
-// `schemacanary approve VERSION --by NAME` calls. When approvers are
-// configured (WithLocalApprovers) and by is not one of them, the refusal
-// is recorded too and the error wraps ErrApprovalRefused. Recording the
-// same approver twice returns the first approval and commits nothing.
-func (f *LocalForge) RecordApproval(ctx context.Context, version int64, by, reason string) (Approval, error) {
+// RecordApproval records that by approves the change ref names (version,
+// file SHA-256 and merge commit), as approvals/<version>.md on the audit
+// branch (one commit). When by is not a configured approver
+// (WithLocalApprovers), the refusal is recorded too and the error wraps
+// ErrApprovalRefused. Recording the same approver twice for the same
+// content returns the first approval and commits nothing.
+func (f *LocalForge) RecordApproval(ctx context.Context, ref ChangeRef, by, reason string) (Approval, error) {
 	by = strings.TrimSpace(by)
-	if version <= 0 || by == "" {
-		return Approval{}, fmt.Errorf("record approval: version and approver are required")
+	version := ref.Version
+	if version <= 0 || by == "" || ref.SHA256 == "" {
+		return Approval{}, fmt.Errorf("record approval: version, file SHA-256 and approver are required")
 	}
-	ap := Approval{By: by, At: f.now().UTC().Truncate(time.Second), Allowed: f.approvers == nil || f.approvers[by],
-		Reason: singleLine(reason), Permission: "local"}
+	ap := Approval{By: by, At: f.now().UTC().Truncate(time.Second), Allowed: f.approvers[by],
+		Reason: singleLine(reason), Permission: "local", SHA256: ref.SHA256, MergeCommit: ref.MergeCommit}
 	path := approvalFile(version)
 	_, err := f.audit.update(ctx, func(tip *object.Tree) (map[string][]byte, string, error) {
 		old, _, err := treeFileBytes(tip, path)
@@ -78,7 +79,7 @@ func (f *LocalForge) RecordApproval(ctx context.Context, version int64, by, reas
 			return nil, "", err
 		}
 		for _, e := range list {
-			if e.By == by && e.Allowed == ap.Allowed {
+			if e.By == by && e.Allowed == ap.Allowed && e.SHA256 == ap.SHA256 && e.MergeCommit == ap.MergeCommit {
 				ap = e
 				return nil, "", nil
 			}
@@ -105,6 +106,12 @@ func (f *LocalForge) RecordApproval(ctx context.Context, version int64, by, reas
 }
 
 // Approvals returns the approvals recorded for ref.Version, oldest first.
+// The file is on a branch anyone who can push may write, so nothing in it
+// is taken on trust: an entry counts (Allowed) only when its approver is in
+// the configured allow-list (WithLocalApprovers; without one, no entry
+// counts) and it names this change's file SHA-256 and merge commit (a later
+// edit of the file voids it). Every other entry is listed with Why, and
+// reported in the log.
 func (f *LocalForge) Approvals(ctx context.Context, ref ChangeRef) ([]Approval, error) {
 	doc, _, err := f.audit.readFile(ctx, approvalFile(ref.Version))
 	if err != nil {
@@ -113,6 +120,23 @@ func (f *LocalForge) Approvals(ctx context.Context, ref ChangeRef) ([]Approval, 
 	list, err := parseApprovals(doc)
 	if err != nil {
 		return nil, fmt.Errorf("approvals %d: %w", ref.Version, err)
+	}
+	for i := range list {
+		a := &list[i]
+		a.Allowed, a.Why = false, ""
+		switch {
+		case f.approvers == nil:
+			a.Why = "no approvers are configured (forge.approvers): the local forge counts no approval file"
+		case !f.approvers[a.By]:
+			a.Why = fmt.Sprintf("%s is not in forge.approvers", a.By)
+		case a.SHA256 != ref.SHA256 || a.MergeCommit != ref.MergeCommit:
+			a.Why = "it approves other content or another merge of this version (the file changed since)"
+		default:
+			a.Allowed = true
+		}
+		if !a.Allowed {
+			f.log.Warn("approval file entry ignored", "change", ref.Version, "by", a.By, "why", a.Why)
+		}
 	}
 	return list, nil
 }

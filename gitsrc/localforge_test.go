@@ -283,7 +283,7 @@ func TestLocalForgeCommentsAndApprovals(t *testing.T) {
 	dev.commit("init", map[string]string{"migrations/0001_init.sql": testMigration})
 	dev.push()
 	f, a, _ := daemonForge(t, dev.remote, WithLocalApprovers("alice", "carol"))
-	ref := ChangeRef{Version: 9}
+	ref := ChangeRef{Version: 9, SHA256: "sha-a", MergeCommit: "merge-1"}
 	for _, body := range []string{"confidence 40%", "confidence 40%", "confidence 55%"} {
 		if err := f.UpsertPrediction(ctx, ref, body); err != nil {
 			t.Fatal(err)
@@ -297,13 +297,13 @@ func TestLocalForgeCommentsAndApprovals(t *testing.T) {
 	if err := f.Comment(ctx, ref, "Bad/Key", "x"); err == nil {
 		t.Error("bad comment key accepted")
 	}
-	if _, err := f.RecordApproval(ctx, 9, "alice", "checked the lock with the team"); err != nil {
+	if _, err := f.RecordApproval(ctx, ref, "alice", "checked the lock with the team"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.RecordApproval(ctx, 9, "mallory", "trust me"); !errors.Is(err, ErrApprovalRefused) {
+	if _, err := f.RecordApproval(ctx, ref, "mallory", "trust me"); !errors.Is(err, ErrApprovalRefused) {
 		t.Fatalf("unlisted approver: %v, want ErrApprovalRefused", err)
 	}
-	if again, err := f.RecordApproval(ctx, 9, "alice", "again"); err != nil || again.Reason != "checked the lock with the team" {
+	if again, err := f.RecordApproval(ctx, ref, "alice", "again"); err != nil || again.Reason != "checked the lock with the team" {
 		t.Fatalf("repeat approval: %+v %v", again, err)
 	}
 	// Everything is on the remote's audit branch; a fresh daemon sees it.
@@ -314,6 +314,17 @@ func TestLocalForgeCommentsAndApprovals(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].By != "alice" || !got[0].Allowed || got[1].By != "mallory" || got[1].Allowed || got[0].At.IsZero() {
 		t.Fatalf("approvals = %+v", got)
+	}
+	// The file was edited after the approval: alice's approval is void.
+	edited := ref
+	edited.SHA256 = "sha-b"
+	if got, err = f2.Approvals(ctx, edited); err != nil || got[0].Allowed || !strings.Contains(got[0].Why, "other content") {
+		t.Fatalf("approval of other content: %+v %v", got, err)
+	}
+	// Without an allow-list, no approval file counts.
+	f3, _, _ := daemonForge(t, dev.remote)
+	if got, err = f3.Approvals(ctx, ref); err != nil || got[0].Allowed {
+		t.Fatalf("no approvers configured: %+v %v", got, err)
 	}
 	tree := remoteTree(t, dev.remote, AuditBranch)
 	pred, ok, err := treeFileBytes(tree, "comments/9/prediction.md")
@@ -329,5 +340,29 @@ func TestLocalForgeCommentsAndApprovals(t *testing.T) {
 	}
 	if hist, err := a.History(ctx, 9); err != nil || len(hist) != 0 {
 		t.Errorf("comments counted as transitions: %+v %v", hist, err)
+	}
+}
+
+// TestLocalForgeIgnoresForgedApprovalFiles: anyone who can push the audit
+// branch can write approvals/<v>.md with any name and "allowed: true"; the
+// daemon's forge counts only allow-listed approvers of this very content.
+func TestLocalForgeIgnoresForgedApprovalFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dev := newDevRepo(t)
+	dev.commit("init", map[string]string{"migrations/0001_init.sql": testMigration})
+	dev.push()
+	mallory, _, _ := daemonForge(t, dev.remote, WithLocalApprovers("mallory"))
+	ref := ChangeRef{Version: 4, SHA256: "sha-x", MergeCommit: "m-4"}
+	if _, err := mallory.RecordApproval(ctx, ref, "mallory", "I say so"); err != nil {
+		t.Fatal(err)
+	}
+	daemon, _, _ := daemonForge(t, dev.remote, WithLocalApprovers("alice"))
+	got, err := daemon.Approvals(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Allowed || !strings.Contains(got[0].Why, "not in forge.approvers") {
+		t.Fatalf("forged approval: %+v", got)
 	}
 }

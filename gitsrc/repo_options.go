@@ -23,10 +23,13 @@ type repoOptions struct {
 	logger    *slog.Logger
 	pullRefs  bool
 	remoteURL string
+	// maxFileBytes bounds a migration file's size (0 = no limit).
+	maxFileBytes int64
 }
 
 func defaultRepoOptions() repoOptions {
-	return repoOptions{branch: "main", migDir: "migrations", pullRefs: true, logger: slog.New(slog.DiscardHandler)}
+	return repoOptions{branch: "main", migDir: "migrations", pullRefs: true, logger: slog.New(slog.DiscardHandler),
+		maxFileBytes: DefaultMaxFileBytes}
 }
 
 // WithBasicAuth authenticates HTTPS fetches with HTTP basic auth. For GitHub

@@ -23,6 +23,9 @@ import (
 // assessment. Call the returned function to release the target.
 func NewAssessor(ctx context.Context, cfg *Config, fleet *rollout.Fleet, history assess.History, models assess.ModelSource, log *slog.Logger, red *Redactor) (*assess.Assessor, func(), error) {
 	opts := []assess.Option{assess.WithThreshold(cfg.Prediction.Threshold), assess.WithHistory(history)}
+	if len(cfg.Prediction.Rules) > 0 {
+		opts = append(opts, assess.WithAnalysisOptions(analysis.WithRuleSettings(cfg.Prediction.Rules)))
+	}
 	done := func() {}
 	if target := openTarget(ctx, cfg, fleet, log, red); target != nil {
 		done = target.Close
@@ -91,7 +94,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 
 	var auth transport.AuthMethod
 	repoOpts := []gitsrc.Option{gitsrc.WithBranch(cfg.Repo.Branch), gitsrc.WithMigrationsDir(cfg.Repo.Dir),
-		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub)}
+		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub),
+		gitsrc.WithMaxFileBytes(cfg.Repo.MaxFileBytes)}
 	if cfg.Repo.TokenEnv != "" {
 		tok, err := SecretRef{Env: cfg.Repo.TokenEnv}.Resolve(red)
 		if err != nil {
@@ -137,6 +141,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 		}
 	default:
 		opts := []gitsrc.LocalOption{gitsrc.WithLocalRemote("origin"), gitsrc.WithLocalBranch(cfg.Repo.Branch), gitsrc.WithLocalLogger(log)}
+		if len(cfg.Forge.Approvers) > 0 {
+			opts = append(opts, gitsrc.WithLocalApprovers(cfg.Forge.Approvers...))
+		}
 		if auth != nil {
 			opts = append(opts, gitsrc.WithLocalAuth(auth))
 		}
@@ -168,16 +175,25 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	}
 	log.Info("model loaded", "model", m.Version, "from", from)
 	models := NewModels(m)
-	d.Retrainer = NewRetrainer(store, models, cfg.Prediction.MinHistory, log, d.Metrics)
+	labData, err := LabDataset(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.Retrainer = NewRetrainer(store, models, labData, audit, cfg.Prediction.MinHistory, log, d.Metrics)
 	assessor, closeAssessor, err := NewAssessor(ctx, cfg, fleet, store, models, log, red)
 	if err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, closeAssessor)
-	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit,
-		WithLogger(log), WithMetrics(d.Metrics),
+	recOpts := []Option{WithLogger(log), WithMetrics(d.Metrics),
 		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
-		WithOnOutcome(d.TriggerRetrain))
+		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D())}
+	if d.Alerts, err = NewAlerts(cfg.Alerts, log, red, d.Metrics); err != nil {
+		return nil, err
+	} else if d.Alerts != nil {
+		recOpts = append(recOpts, WithNotifier(d.Alerts))
+	}
+	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, forge, audit, recOpts...)
 	if err != nil {
 		return nil, err
 	}

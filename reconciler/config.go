@@ -2,19 +2,21 @@ package reconciler
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
-
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -42,6 +44,8 @@ type Config struct {
 	Forge ForgeConfig `yaml:"forge"`
 	// Reconcile tunes the loop's reactions to failures.
 	Reconcile ReconcileConfig `yaml:"reconcile"`
+	// Alerts sends the pipeline's events to webhooks (see config_alerts.go).
+	Alerts AlertsConfig `yaml:"alerts"`
 }
 
 // ReconcileConfig tunes the reconcile loop.
@@ -76,6 +80,10 @@ type RepoConfig struct {
 	// CloneDir is where the daemon keeps its clone; default a folder under the
 	// user cache directory.
 	CloneDir string `yaml:"clone_dir"`
+	// MaxFileBytes is the size limit of a migration file; default 1048576
+	// (1 MiB, gitsrc.DefaultMaxFileBytes). A larger file is rejected, like a
+	// file that does not parse, naming its size and the limit.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
 }
 
 // ControlConfig locates the control store. Exactly one of DSNEnv and DSNFile.
@@ -117,9 +125,16 @@ type PredictionConfig struct {
 	// CheckTimeout is the statement_timeout of each data check and the
 	// bound of the dry run; default 30s.
 	CheckTimeout Duration `yaml:"check_timeout"`
+	// Rules sets lint rules' severities for the whole fleet: rule id →
+	// error, warning, info or off (certain failures cannot be turned off).
+	Rules map[string]string `yaml:"rules"`
 	// MinHistory is how many finished changes the control store must hold
 	// before a retrained model replaces the bootstrap model; default 30.
 	MinHistory int `yaml:"min_history"`
+	// Timeout bounds the analysis and prediction of one change (merged or
+	// proposed); default 2m. Past it the step fails like a transient error
+	// and is retried next poll (reconcile.max_attempts).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // SchedulesConfig holds cron specs (robfig/cron syntax, with descriptors
@@ -164,6 +179,10 @@ type ForgeConfig struct {
 	Repo  string `yaml:"repo"`
 	// TokenEnv names the variable with the API token; default repo.token_env.
 	TokenEnv string `yaml:"token_env"`
+	// Approvers (local forge) are the names whose approval files on the
+	// audit branch count; without them only `schemacanary approve` (with
+	// the control store's credentials) approves.
+	Approvers []string `yaml:"approvers"`
 }
 
 // Duration is a time.Duration written as "30s" or "15m" in YAML: the same
@@ -207,11 +226,15 @@ func (c *Config) setDefaults() {
 	c.Fleet.SetDefaults()
 	c.Canary.SetDefaults()
 	c.Rollback.SetDefaults()
+	c.Alerts.setDefaults()
 	if c.Repo.Branch == "" {
 		c.Repo.Branch = "main"
 	}
 	if c.Repo.Dir == "" {
 		c.Repo.Dir = "migrations"
+	}
+	if c.Repo.MaxFileBytes == 0 {
+		c.Repo.MaxFileBytes = gitsrc.DefaultMaxFileBytes
 	}
 	if c.Control.KPIRetention == 0 {
 		c.Control.KPIRetention = Duration(720 * time.Hour)
@@ -237,6 +260,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Prediction.MinHistory == 0 {
 		c.Prediction.MinHistory = 30
+	}
+	if c.Prediction.Timeout == 0 {
+		c.Prediction.Timeout = Duration(DefaultAnalysisTimeout)
 	}
 	if c.Schedules.Poll == "" {
 		c.Schedules.Poll = "@every 30s"
@@ -288,10 +314,23 @@ func (c *Config) Validate() error {
 	if c.Repo.URL == "" {
 		bad("repo.url is required")
 	}
+	if u := c.Forge.BaseURL; u != "" && c.Forge.Kind == ForgeGitHub {
+		if err := checkBaseURL(u); err != nil {
+			bad("forge.base_url: %v", err)
+		}
+	}
+	if len(c.Prediction.Rules) > 0 {
+		if _, err := analysis.Analyze(context.Background(), analysis.Migration{}, analysis.WithRuleSettings(c.Prediction.Rules)); err != nil {
+			bad("prediction.rules: %v", errors.Unwrap(err))
+		}
+	}
 	if strings.Contains(c.Repo.URL, "@") && strings.Contains(c.Repo.URL, "://") {
 		if u := c.Repo.URL[strings.Index(c.Repo.URL, "://")+3:]; strings.Contains(u[:max(0, strings.Index(u, "@"))], ":") {
 			bad("repo.url must not embed a password; use repo.token_env")
 		}
+	}
+	if c.Repo.MaxFileBytes < 0 {
+		bad("repo.max_file_bytes must be > 0, got %d", c.Repo.MaxFileBytes)
 	}
 	if (c.Control.DSNEnv == "") == (c.Control.DSNFile == "") {
 		bad("control: set exactly one of dsn_env and dsn_file")
@@ -335,6 +374,7 @@ func (c *Config) Validate() error {
 	if c.Control.KPIMaxRows < 0 {
 		bad("control.kpi_max_rows must not be negative")
 	}
+	errs = append(errs, c.Alerts.validate()...)
 	for _, err := range []error{c.Fleet.Validate(), c.Canary.Validate(), c.Rollback.Validate()} {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
@@ -361,4 +401,21 @@ func githubOwnerRepo(url string) (string, string) {
 		return "", ""
 	}
 	return o, r
+}
+
+// checkBaseURL requires https for a forge API URL, unless the host is a
+// loopback address: the API token travels with every request.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("%q: the API token would travel in clear text; use https (plain http is accepted only for a loopback address)", raw)
 }

@@ -46,6 +46,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"listen", c.HTTP.Listen, "127.0.0.1:8080"},
 		{"forge", c.Forge.Kind, ForgeLocal},
 		{"retention", c.Control.KPIRetention.D(), 720 * time.Hour},
+		{"max_file_bytes", c.Repo.MaxFileBytes, int64(1 << 20)},
+		{"prediction timeout", c.Prediction.Timeout.D(), 2 * time.Minute},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -73,6 +75,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"rollout section checked", minimalConfig + "canary:\n  lock_timeout: 30s\n", "canary.lock_timeout"},
 		{"bad duration", minimalConfig + "  kpi_retention: 3 days\n", "line 9"},
 		{"password in url", "repo:\n  url: https://u:hunter2@example.com/r.git\ncontrol:\n  dsn_env: X\n", "must not embed a password"},
+		{"negative max_file_bytes", "repo:\n  url: x\n  max_file_bytes: -1\ncontrol:\n  dsn_env: X\n", "repo.max_file_bytes must be > 0"},
+		{"negative prediction timeout", minimalConfig + "prediction:\n  timeout: -5s\n", `duration "-5s" is negative`},
 		{"poll twice", "repo:\n  url: x\n  poll: 10s\ncontrol:\n  dsn_env: X\nschedules:\n  poll: '@every 5s'\n", "not both"},
 	}
 	for _, tc := range cases {

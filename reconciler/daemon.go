@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
 // Daemon is `schemacanary run`: every replica serves HTTP and competes for
@@ -24,6 +26,9 @@ type Daemon struct {
 	Metrics   *Metrics
 	Retrainer *Retrainer
 	Log       *slog.Logger
+	// Alerts delivers the pipeline's events to alerts.webhooks; nil
+	// without webhooks. Run runs it.
+	Alerts *notify.Dispatcher
 
 	// closers release what Build opened, in reverse order.
 	closers []func()
@@ -59,7 +64,21 @@ func (d *Daemon) TriggerRetrain() {
 	}
 }
 
-// Run serves HTTP and leads when elected, until ctx ends.
+// StopGrace is how long Run waits, once its context ends (SIGTERM), for the
+// step in progress to stop. Every step stops at a cancel (the analysis, an
+// apply or rollback statement, which is cancelled on the server, a bake);
+// one that does not within StopGrace is abandoned, as a killed process
+// would abandon it: every transition is persisted before its side effect
+// and every side effect is idempotent, so the next leader resumes it.
+const StopGrace = 4 * time.Second
+
+// closeGrace bounds Close: a connection pool waits for its connections, and
+// an abandoned step may still hold one.
+const closeGrace = 3 * time.Second
+
+// Run serves HTTP and leads when elected, until ctx ends; then it returns
+// within StopGrace plus the HTTP server's shutdown or the alerts' flush (5 s
+// at most).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	var wg sync.WaitGroup
@@ -73,7 +92,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	lerr := d.Leader.Run(ctx, d.lead)
+	// Alerts outlive the leader's step in progress: what it raises while it
+	// stops is still sent (flushed for a few seconds after stopAlerts).
+	alertsCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
+	if d.Alerts != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Alerts.Run(alertsCtx) }()
+	}
+	lerr := d.runLeader(ctx)
+	stopAlerts()
 	wg.Wait()
 	select {
 	case err := <-errc:
@@ -84,6 +111,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	}
 	return lerr
+}
+
+// runLeader runs the leader election and, while leading, the worker; once
+// ctx ends it waits at most StopGrace for them.
+func (d *Daemon) runLeader(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- d.Leader.Run(ctx, d.lead) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(StopGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		d.Log.Error("stopping without waiting for the step in progress: it did not stop within the grace period; the next leader resumes it",
+			"grace", StopGrace)
+		return ctx.Err()
+	}
 }
 
 // lead runs the schedules and the worker while this replica leads; ctx is
@@ -131,12 +180,28 @@ func (d *Daemon) prune(ctx context.Context) {
 	}
 }
 
-// Close releases the resources Build opened.
+// Close releases the resources Build opened, in reverse order, waiting at
+// most closeGrace: after an abandoned step (see StopGrace) a pool may wait
+// for a connection that is never returned; the process exit closes it.
 func (d *Daemon) Close() {
-	for i := len(d.closers) - 1; i >= 0; i-- {
-		d.closers[i]()
-	}
+	closers := d.closers
 	d.closers = nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		if d.Log != nil {
+			d.Log.Warn("resources not released within the grace period; leaving them to the process exit", "grace", closeGrace)
+		}
+	}
 }
 
 // pollTimeout bounds one RunOnce pass in tests and tools.

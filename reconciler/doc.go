@@ -4,7 +4,9 @@
 //
 // A CR moves through the states of DESIGN.md (discovered, predicted,
 // awaiting_approval, approved, canary, baking, promoting, done, or
-// rolling_back, rolled_back, reverted, failed). Every transition is written
+// rolling_back, rolled_back, reverted, failed; or inconclusive, a canary
+// held for a human because its bake found no data to judge by). Every
+// transition is written
 // to the control store (PostgreSQL, schema migrated by goose from embedded
 // SQL) before its side effect, every side effect is idempotent and keyed by
 // (CR, instance, step), and the goose version table on each instance is the

@@ -22,7 +22,7 @@ import (
 // e2eModel is a tiny model that predicts from the risk label only, so the
 // test decides which change needs an approval: risk 2 → 0.99, 5 → 0.88,
 // 9 → 0.12 against the threshold 0.80.
-const e2eModel = `{"format":1,"version":"e2e-risk","threshold":0.8,"intercept":2,
+const e2eModel = `{"format":2,"version":"e2e-risk","threshold":0.8,"intercept":2,"hazards":["risk"],
  "coefficients":[{"name":"risk","mean":5,"scale":1,"weight":-1}],"calibration":{"a":1,"b":0}}`
 
 // e2eWorld is a bare Git repository, a working clone that "merges" by

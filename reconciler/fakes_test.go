@@ -238,18 +238,28 @@ func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollou
 	}
 	if cp.Phase == rollout.PhaseBake {
 		out := rollout.Pass
-		if strings.Contains(ch.Name, "harmful") {
+		switch {
+		case strings.Contains(ch.Name, "harmful"):
 			out = rollout.Fail
+		case strings.Contains(ch.Name, "idle"): // no traffic: never enough data
+			out = rollout.Extend
 		}
 		v := rollout.Verdict{KPI: "latency:hot", Reference: rollout.RefControl, Outcome: out, PValue: 0.001, RelEffect: 6, Reason: "p99 600× slower"}
 		d = &rollout.Decision{Outcome: out, Reason: "latency:hot " + out.String(), Verdicts: []rollout.Verdict{v}}
 		cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhasePromote, Wave: 1}
-		if out == rollout.Fail {
+		switch out {
+		case rollout.Fail:
 			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: d.Reason}
+		case rollout.Extend:
+			d.Reason = "not enough data after max_bake 30m0s: no canary samples"
+			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseInconclusive, Reason: d.Reason}
 		}
 		if err := phase(cp); err != nil {
 			return nil, err
 		}
+	}
+	if cp.Phase == rollout.PhaseInconclusive {
+		return r.result(ch, rollout.StatusInconclusive, cp.Reason, d), nil
 	}
 	if cp.Phase == rollout.PhaseRollback {
 		if err := r.rollback(ch); err != nil {

@@ -3,6 +3,8 @@ package reconciler
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
 // Metrics are the daemon's Prometheus metrics, on their own registry (no
@@ -20,6 +22,9 @@ type Metrics struct {
 	lastPoll          prometheus.Gauge
 	rejections        prometheus.Counter
 	retrains          *prometheus.CounterVec
+	holdoutBrier      *prometheus.GaugeVec
+	webhookRejected   *prometheus.CounterVec
+	alertEvents       *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and their registry (with Go and process
@@ -49,13 +54,22 @@ func NewMetrics() *Metrics {
 		rejections: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemacanary_rejected_files_total",
 			Help: "Migration files rejected as bad input."}),
 		retrains: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_retrains_total",
-			Help: "Model retrainings by result (trained, kept_bootstrap, failed)."}, []string{"result"}),
+			Help: "Model retrainings by result (accepted, rejected, skipped, failed)."}, []string{"result"}),
+		holdoutBrier: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "schemacanary_model_holdout_brier",
+			Help: "Brier score of the last retraining's champion and challenger on the most recent history (lower is better)."}, []string{"model"}),
+		webhookRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_webhook_rejected_total",
+			Help: "Webhook requests refused, by reason (invalid signature, content length required, payload too large, too many concurrent webhook requests, payload unreadable)."}, []string{"reason"}),
+		alertEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_alert_events_total",
+			Help: "Pipeline events alerts are raised for, by kind (see package notify), whether or not alerts.webhooks are configured."}, []string{"kind"}),
 	}
 	m.reg.MustRegister(m.changes, m.rollouts, m.rollbacks, m.outcomes, m.confidence, m.pvalues,
-		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains,
+		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier, m.webhookRejected, m.alertEvents,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range AllStates {
 		m.changes.WithLabelValues(string(s))
+	}
+	for _, k := range notify.AllKinds() {
+		m.alertEvents.WithLabelValues(string(k)) // at 0, so increase() sees the first event
 	}
 	return m
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/user"
 	"strings"
 )
 
@@ -27,9 +29,16 @@ var ErrActive = errors.New("change is rolling out or rolling back")
 // reverted or skipped already.
 var ErrFinished = errors.New("change is finished")
 
-// Approve records an approval of version by name (`schemacanary approve`).
-// A change that is not yet discovered may be approved ahead. It returns the
-// change's current state ("" when not discovered).
+// ErrNotAwaiting is returned by Approve for a version that is not waiting
+// for an approval: not merged yet, or in any other state.
+var ErrNotAwaiting = errors.New("change is not awaiting an approval")
+
+// Approve records that by approves version (`schemacanary approve`), bound
+// to the content and merge commit of the change as the control store holds
+// it now, with the OS user and host it was given from. Only a change in
+// awaiting_approval can be approved: approving ahead of a merge would
+// approve whatever file later lands under that version. Recording needs
+// the control store's credentials. It returns the change's state.
 func Approve(ctx context.Context, s *Store, version int64, by string) (State, error) {
 	by = strings.TrimSpace(by)
 	if by == "" {
@@ -38,17 +47,30 @@ func Approve(ctx context.Context, s *Store, version int64, by string) (State, er
 	c, err := s.Get(ctx, version)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return "", s.Approve(ctx, version, by, "cli")
+		return "", fmt.Errorf("approve %d: %w: no merged migration has this version yet", version, ErrNotAwaiting)
 	case err != nil:
 		return "", err
 	case c.State.Terminal():
 		return c.State, fmt.Errorf("approve %d: %w (%s)", version, ErrFinished, c.State)
+	case c.State != StateAwaitingApproval:
+		return c.State, fmt.Errorf("approve %d: %w (it is %s)", version, ErrNotAwaiting, c.State)
 	}
-	return c.State, s.Approve(ctx, version, by, "cli")
+	rec := ApprovalRecord{Version: version, SHA256: c.SHA256, MergeCommit: c.Commit, By: by, Source: "cli", OSUser: osUser()}
+	rec.Host, _ = os.Hostname() // "" when the host name cannot be read: recorded as unknown
+	return c.State, s.Approve(ctx, rec)
+}
+
+// osUser is the operating-system user running the command ("" unknown).
+func osUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // Skip records that an operator skips version (`schemacanary skip`): the
-// next pass moves it to skipped, releasing the queue. A change in an active
+// next pass moves it to skipped, releasing the queue (a change held
+// inconclusive is rolled back from its canary first). A change in an active
 // state (canary, baking, promoting, rolling_back) cannot be skipped.
 func Skip(ctx context.Context, s *Store, version int64, by string) (State, error) {
 	c, err := s.Get(ctx, version)

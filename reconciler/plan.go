@@ -67,6 +67,16 @@ func PlanChange(m *gitsrc.Migration, rep *analysis.Report) *rollout.Change {
 		}
 	}
 	ch.DownLock = rollout.StrongestLock(downLocks...)
+	for _, s := range rep.Statements {
+		if s.Section != analysis.SectionUp {
+			continue
+		}
+		for _, o := range s.Creates {
+			if o.Kind == "index" {
+				ch.Indexes = append(ch.Indexes, rollout.IndexRef{Schema: o.Schema, Table: o.Table, Name: o.Name})
+			}
+		}
+	}
 	for _, d := range rep.DownDrops {
 		ch.Archive = append(ch.Archive, rollout.ArchiveTarget{Schema: d.Schema, Table: d.Table, Column: d.Column})
 	}

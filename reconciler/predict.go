@@ -14,8 +14,8 @@ import (
 
 // assess assesses a migration through the one assessment path
 // (analysis/assess): analysis, live target, gate, history and prediction.
-func (r *Reconciler) assess(ctx context.Context, mig *gitsrc.Migration, author string) (*assess.Assessment, error) {
-	a, err := r.assessor.Assess(ctx, assess.Input{Migration: AnalysisInput(mig), Author: author})
+func (r *Reconciler) assess(ctx context.Context, mig *gitsrc.Migration) (*assess.Assessment, error) {
+	a, err := r.assessor.Assess(ctx, assess.Input{Migration: AnalysisInput(mig)})
 	if err != nil {
 		return nil, fmt.Errorf("assess %s: %w", mig.Path, err)
 	}

@@ -43,6 +43,10 @@ type options struct {
 	onOutcome     func()
 	maxSteps      int
 	forgeRequired bool
+	notifier      Notifier
+
+	analysisTimeout time.Duration
+	trigger         func()
 }
 
 // Instance-down policies for WithOnInstanceDown.
@@ -107,7 +111,8 @@ func New(store *Store, src Source, assessor Assessor, roll Roller, forge Forge, 
 	if store == nil || src == nil || assessor == nil || roll == nil {
 		return nil, errors.New("reconciler: store, source, assessor and roller are required")
 	}
-	o := options{log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64}
+	o := options{log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64,
+		analysisTimeout: DefaultAnalysisTimeout}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("reconciler: %w", err)

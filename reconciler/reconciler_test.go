@@ -53,6 +53,7 @@ func newFakeWorld(t testing.TB, opts ...Option) *fakeWorld {
 	return w
 }
 
+// reconcile runs a pass and fails the test on an error.
 func (w *fakeWorld) reconcile(t testing.TB) Result {
 	t.Helper()
 	res, err := w.rec.Reconcile(context.Background())
@@ -128,7 +129,7 @@ func TestReconcileThreeStories(t *testing.T) {
 	if got := w.state(t, 3); got != StateAwaitingApproval {
 		t.Errorf("risky after a refused approval: %s", got)
 	}
-	if err := w.store.Approve(context.Background(), 3, "bob", "cli"); err != nil {
+	if _, err := Approve(context.Background(), w.store, 3, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	w.reconcile(t)

@@ -31,10 +31,11 @@ type Server struct {
 type ServerOption func(*serverOptions) error
 
 type serverOptions struct {
-	status  http.Handler
-	webhook *webhookHandler
-	log     *slog.Logger
-	leader  func() bool
+	status         http.Handler
+	webhookSecret  Secret
+	webhookTrigger func()
+	log            *slog.Logger
+	leader         func() bool
 }
 
 // WithStatusPage mounts h (the status page, NewStatusHandler) at "/".
@@ -55,7 +56,7 @@ func WithWebhook(secret Secret, trigger func()) ServerOption {
 		if secret.Empty() || trigger == nil {
 			return errors.New("webhook needs a secret and a trigger")
 		}
-		o.webhook = &webhookHandler{secret: secret, trigger: trigger}
+		o.webhookSecret, o.webhookTrigger = secret, trigger
 		return nil
 	}
 }
@@ -86,9 +87,8 @@ func NewServer(store *Store, metrics *Metrics, opts ...ServerOption) (*Server, e
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.HandleFunc("GET /api/changes", s.listChanges)
 	s.mux.HandleFunc("GET /api/changes/{version}", s.getChange)
-	if o.webhook != nil {
-		o.webhook.log = o.log
-		s.mux.Handle("/webhook/github", o.webhook)
+	if o.webhookTrigger != nil {
+		s.mux.Handle("/webhook/github", newWebhookHandler(o.webhookSecret, o.webhookTrigger, o.log, metrics, webhookLogInterval))
 	}
 	if o.status != nil {
 		s.mux.Handle("/", o.status)

@@ -24,6 +24,13 @@ const (
 	StateCanary State = "canary"
 	// StateBaking: applied on the canary; KPIs are sampled and judged.
 	StateBaking State = "baking"
+	// StateInconclusive: the bake reached max_bake without enough data to
+	// judge (no traffic is not evidence of harm); the canary wave holds the
+	// change, the rest of the fleet does not. Held for a human, who
+	// promotes it (`schemacanary promote`) or rolls it back
+	// (`schemacanary skip`); canary.on_inconclusive: promote promotes it
+	// without one.
+	StateInconclusive State = "inconclusive"
 	// StatePromoting: being applied to wave Wave (1, 2, …).
 	StatePromoting State = "promoting"
 	// StateDone: applied on the whole fleet.
@@ -44,7 +51,7 @@ const (
 // AllStates lists every state in pipeline order (metrics export all of them).
 var AllStates = []State{
 	StateDiscovered, StatePredicted, StateAwaitingApproval, StateApproved,
-	StateCanary, StateBaking, StatePromoting, StateDone,
+	StateCanary, StateBaking, StateInconclusive, StatePromoting, StateDone,
 	StateRollingBack, StateRolledBack, StateReverted, StateFailed, StateSkipped,
 }
 
@@ -54,8 +61,9 @@ var transitions = map[State][]State{
 	StatePredicted:        {StateApproved, StateAwaitingApproval, StateFailed, StateSkipped},
 	StateAwaitingApproval: {StateApproved, StateFailed, StateSkipped},
 	StateApproved:         {StateCanary, StateFailed, StateSkipped},
-	StateCanary:           {StateBaking, StatePromoting, StateDone, StateRollingBack, StateFailed},
-	StateBaking:           {StatePromoting, StateDone, StateRollingBack, StateFailed},
+	StateCanary:           {StateBaking, StateInconclusive, StatePromoting, StateDone, StateRollingBack, StateFailed},
+	StateBaking:           {StateInconclusive, StatePromoting, StateDone, StateRollingBack, StateFailed},
+	StateInconclusive:     {StatePromoting, StateRollingBack, StateFailed},
 	StatePromoting:        {StatePromoting, StateDone, StateRollingBack, StateFailed},
 	StateRollingBack:      {StateRolledBack, StateFailed},
 	StateRolledBack:       {StateReverted, StateSkipped},

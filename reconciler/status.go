@@ -27,8 +27,8 @@ type StatusChange struct {
 	// Path is the file's path in the repository.
 	Path string `json:"path"`
 	// State is the change request's state (DESIGN.md: discovered, predicted,
-	// awaiting_approval, approved, canary, baking, promoting, done,
-	// rolling_back, rolled_back, reverted, failed).
+	// awaiting_approval, approved, canary, baking, inconclusive,
+	// promoting, done, rolling_back, rolled_back, reverted, failed).
 	State string `json:"state"`
 	// Wave is the current wave while promoting ("25%"), else empty.
 	Wave string `json:"wave,omitempty"`
@@ -73,6 +73,9 @@ type StatusChangeDetail struct {
 	RollbackReason string `json:"rollback_reason,omitempty"`
 	// RevertBranch is the branch of the revert PR, when one was opened.
 	RevertBranch string `json:"revert_branch,omitempty"`
+	// Held says why the change waits for a human after its canary (an
+	// inconclusive bake) and how to release it; empty otherwise.
+	Held string `json:"held,omitempty"`
 }
 
 // StatusReason is one reason of a prediction: a feature and how much it moved

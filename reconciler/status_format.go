@@ -31,7 +31,7 @@ func stateClass(state string) string {
 		return "ok"
 	case "rolling_back", "rolled_back", "reverted", "failed":
 		return "bad"
-	case "awaiting_approval":
+	case "awaiting_approval", "inconclusive":
 		return "warn"
 	case "approved", "canary", "baking", "promoting":
 		return "run"

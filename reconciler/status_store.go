@@ -87,6 +87,9 @@ func (s *StoreStatus) GetChange(ctx context.Context, version int64) (*StatusChan
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
+	if c.State == StateInconclusive {
+		d.Held = c.Reason
+	}
 	if err := s.timeline(ctx, c, d); err != nil {
 		return nil, err
 	}

@@ -79,6 +79,11 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 			if err := r.forge.Comment(ctx, ref, "outcome", renderOutcome(&at)); err != nil {
 				return fmt.Errorf("outcome comment: %w", err)
 			}
+		case StateInconclusive:
+			body := fmt.Sprintf("schemacanary: migration %d is **held** on the canary: %s", c.Version, t.Reason)
+			if err := r.forge.Comment(ctx, ref, "inconclusive", body); err != nil {
+				return fmt.Errorf("inconclusive comment: %w", err)
+			}
 		case StateDone, StateFailed:
 			if err := r.forge.Comment(ctx, ref, "outcome-"+string(t.To), renderOutcome(&at)); err != nil {
 				return fmt.Errorf("outcome comment: %w", err)
@@ -148,6 +153,12 @@ func actorOf(c *ChangeRequest, t Transition) string {
 		return c.SkippedBy
 	case t.To == StateApproved && t.From == StateAwaitingApproval && c.ApprovedBy != "":
 		return c.ApprovedBy
+	case t.From == StateInconclusive && t.To == StateRollingBack && c.SkippedBy != "":
+		return c.SkippedBy
+	case t.From == StateInconclusive && t.To == StatePromoting:
+		if by, ok := strings.CutPrefix(t.Reason, "promoted by "); ok {
+			return strings.TrimSuffix(by, " after an inconclusive canary")
+		}
 	}
 	return "schemacanary"
 }

@@ -47,7 +47,16 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 	}
 	items := make([]proposalItem, 0, len(p.Migrations))
 	for _, m := range p.Migrations {
-		a, err := r.assess(ctx, m, p.Author)
+		actx, cancel := r.analysisContext(ctx)
+		a, err := r.assess(actx, m)
+		cancel()
+		if terr := r.timedOut(ctx, actx, m.Path, err); terr != err {
+			// The same files would time out again: not before they change.
+			r.mu.Lock()
+			r.proposals[key] = memo
+			r.mu.Unlock()
+			return terr
+		}
 		if err != nil {
 			return err
 		}

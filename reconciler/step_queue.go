@@ -37,6 +37,8 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 			res.Transitions++
 			r.flushQuiet(ctx, res)
 			continue
+		case errors.Is(err, ErrStale):
+			continue // moved meanwhile (by the background prediction): read it again
 		case err != nil:
 			if ctx.Err() != nil {
 				return err // shutdown or lost leadership: no state change
@@ -72,6 +74,7 @@ func (r *Reconciler) move(ctx context.Context, c *ChangeRequest, m Move) (*Trans
 		return nil, err
 	}
 	r.o.log.Info("change moved", "change", c.Version, "from", from, "to", m.To, "wave", m.Wave, "reason", m.Reason)
+	r.alert(c, t)
 	if m.To == StateDone || m.To == StateRolledBack || m.To == StateFailed {
 		if r.o.metrics != nil {
 			r.o.metrics.outcomes.WithLabelValues(string(m.To)).Inc()
@@ -96,7 +99,7 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 	}
 	switch c.State {
 	case StateDiscovered:
-		return r.stepPredict(ctx, c)
+		return r.predictBounded(ctx, c)
 	case StatePredicted:
 		return r.stepDecide(ctx, c)
 	case StateAwaitingApproval:
@@ -106,6 +109,8 @@ func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
 		return err == nil, err
 	case StateCanary, StateBaking, StatePromoting, StateRollingBack:
 		return r.stepRollout(ctx, c)
+	case StateInconclusive:
+		return r.stepInconclusive(ctx, c)
 	case StateRolledBack, StateFailed:
 		return r.stepHeld(ctx, c)
 	}
@@ -126,11 +131,11 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 	// A change is assessed when it reaches the head of the queue: every
 	// earlier change is then on the canary (or was taken back), so the
 	// live target shows the schema and data this change will meet.
-	a, err := r.assess(ctx, mig, c.Author)
+	a, err := r.assess(ctx, mig)
 	if err != nil {
 		return false, err
 	}
-	if err := r.store.SetTables(ctx, c.Version, a.Report.Tables); err != nil {
+	if err := r.store.SetScope(ctx, c.Version, a.Report.Tables, a.Report.HazardKinds()); err != nil {
 		return false, err
 	}
 	if _, err := r.store.SavePrediction(ctx, predictionRecord(c.Version, 0, c.SHA256, a)); err != nil {
@@ -171,19 +176,19 @@ func decisionMove(a *assess.Assessment) Move {
 
 func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, error) {
 	if r.forge != nil {
-		aps, err := r.forge.Approvals(ctx, gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit})
+		aps, err := r.forge.Approvals(ctx, gitsrc.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit, SHA256: c.SHA256})
 		if err != nil {
 			return false, fmt.Errorf("approvals: %w", err)
 		}
 		for _, a := range aps {
 			if a.Allowed {
-				if err := r.store.Approve(ctx, c.Version, a.By, "forge"); err != nil {
+				if err := r.store.Approve(ctx, ApprovalRecord{Version: c.Version, SHA256: c.SHA256, MergeCommit: c.Commit, By: a.By, Source: "forge"}); err != nil {
 					return false, err
 				}
 			}
 		}
 	}
-	by, err := r.store.Approver(ctx, c.Version)
+	by, err := r.store.Approver(ctx, c.Version, c.SHA256, c.Commit)
 	if err != nil {
 		return false, err
 	}

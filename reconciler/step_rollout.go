@@ -108,6 +108,10 @@ func (r *Reconciler) saveCheckpoint(ctx context.Context, c *ChangeRequest, cp ro
 		if c.State != StateRollingBack {
 			m = &Move{To: StateRollingBack, Wave: c.Wave, Reason: cp.Reason}
 		}
+	case rollout.PhaseInconclusive:
+		if c.State != StateInconclusive {
+			m = &Move{To: StateInconclusive, Wave: c.Wave, Reason: r.inconclusiveReason(c, cp.Reason)}
+		}
 	}
 	if m == nil {
 		return false, r.store.SaveCheckpoint(ctx, c.Version, b)
@@ -153,6 +157,12 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *ro
 		return false, fmt.Errorf("rollout: %w", runErr)
 	}
 	switch res.Status {
+	case rollout.StatusInconclusive:
+		if c.State == StateInconclusive {
+			return false, r.store.SetInstances(ctx, c.Version, h)
+		}
+		_, err := r.move(ctx, c, Move{To: StateInconclusive, Wave: c.Wave, Reason: r.inconclusiveReason(c, res.Reason), Instances: h})
+		return err == nil, err
 	case rollout.StatusPromoted:
 		if r.o.metrics != nil {
 			r.o.metrics.rollouts.WithLabelValues("fleet", "promoted").Inc()

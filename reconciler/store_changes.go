@@ -103,16 +103,6 @@ func (s *Store) Head(ctx context.Context) (*ChangeRequest, error) {
 	return c, nil
 }
 
-// Pending returns the change requests not yet rolling out that may be
-// predicted ahead of their turn (states discovered).
-func (s *Store) Pending(ctx context.Context) ([]*ChangeRequest, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+crColumns+` FROM change_requests WHERE state = $1 ORDER BY version`, StateDiscovered)
-	if err != nil {
-		return nil, fmt.Errorf("pending changes: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*ChangeRequest, error) { return scanCR(r) })
-}
-
 // Transition moves c from its current state (and wave) to m.To, recording
 // the transition, in one transaction. It fails with ErrStale when the row is
 // no longer in c's state and wave (compare-and-set), and with

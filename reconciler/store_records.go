@@ -207,18 +207,37 @@ func (s *Store) RecordRollback(ctx context.Context, version int64, reason string
 	return nil
 }
 
-// Approve records an approval; a repeated approval by the same name is kept once.
-func (s *Store) Approve(ctx context.Context, version int64, by, source string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO approvals (version, by_name, source) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, version, by, source); err != nil {
-		return fmt.Errorf("approve %d: %w", version, err)
+// ApprovalRecord is one approval as the control store keeps it: bound to
+// the version, the file's SHA-256 and the merge commit it approves.
+type ApprovalRecord struct {
+	Version     int64
+	SHA256      string
+	MergeCommit string
+	By          string
+	// Source is "forge" or "cli"; OSUser and Host say where a CLI approval
+	// was given.
+	Source, OSUser, Host string
+}
+
+// Approve records an approval (idempotent).
+func (s *Store) Approve(ctx context.Context, a ApprovalRecord) error {
+	if a.SHA256 == "" {
+		return fmt.Errorf("approve %d: the file's SHA-256 is required", a.Version)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO approvals (version, sha256, merge_commit, by_name, source, os_user, host)
+		VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`, a.Version, a.SHA256, a.MergeCommit, a.By, a.Source, a.OSUser, a.Host); err != nil {
+		return fmt.Errorf("approve %d: %w", a.Version, err)
 	}
 	return nil
 }
 
-// Approver returns the first recorded approver of version, "" if none.
-func (s *Store) Approver(ctx context.Context, version int64) (string, error) {
+// Approver returns the first approver of version for exactly this content
+// and merge commit, "" if none: an approval of other content (the file was
+// edited since) or of another merge approves nothing.
+func (s *Store) Approver(ctx context.Context, version int64, sha, mergeCommit string) (string, error) {
 	var by string
-	err := s.pool.QueryRow(ctx, `SELECT by_name FROM approvals WHERE version=$1 ORDER BY at LIMIT 1`, version).Scan(&by)
+	err := s.pool.QueryRow(ctx, `SELECT by_name FROM approvals WHERE version=$1 AND sha256=$2 AND merge_commit=$3 ORDER BY at LIMIT 1`,
+		version, sha, mergeCommit).Scan(&by)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -245,6 +264,29 @@ func (s *Store) Skipper(ctx context.Context, version int64) (string, error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("skips of %d: %w", version, err)
+	}
+	return by, nil
+}
+
+// Release records an operator's promotion of a change held inconclusive
+// (the first one counts).
+func (s *Store) Release(ctx context.Context, version int64, by string) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO releases (version, by_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, version, by); err != nil {
+		return fmt.Errorf("release %d: %w", version, err)
+	}
+	return nil
+}
+
+// Releaser returns who promoted version out of its inconclusive hold, ""
+// if nobody.
+func (s *Store) Releaser(ctx context.Context, version int64) (string, error) {
+	var by string
+	err := s.pool.QueryRow(ctx, `SELECT by_name FROM releases WHERE version=$1`, version).Scan(&by)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("releases of %d: %w", version, err)
 	}
 	return by, nil
 }
@@ -371,12 +413,14 @@ type HistoryRow struct {
 	RolledBack bool
 	Features   map[string]float64
 	MergedAt   time.Time
+	// Tables are the tables the change touched.
+	Tables []string
 }
 
 // History returns the newest finished changes (done, rolled back,
 // reverted) with their prediction features, up to limit.
 func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at),
+	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at), coalesce(c.tables, '{}'),
 			EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version),
 			coalesce((SELECT p.features FROM predictions p WHERE p.version = c.version AND p.sha256 = c.sha256 ORDER BY p.pr = 0 DESC, p.id DESC LIMIT 1), '{}')
 		FROM change_requests c WHERE c.state IN ($1,$2,$3) ORDER BY c.version DESC LIMIT $4`,
@@ -387,43 +431,52 @@ func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryRow, error) {
 		var h HistoryRow
 		var f []byte
-		err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.RolledBack, &f)
-		_ = json.Unmarshal(f, &h.Features)
-		return h, err
+		if err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.Tables, &h.RolledBack, &f); err != nil {
+			return h, err
+		}
+		if err := json.Unmarshal(f, &h.Features); err != nil {
+			return h, fmt.Errorf("features of %d: %w", h.Version, err)
+		}
+		return h, nil
 	})
 }
 
 // PastOutcomes counts the finished and rolled-back changes of the fleet, of
-// author, and of changes touching any of tables, and the fleet's
-// rollbacks in the last 7 days: the input of the history features
-// (assess.History).
-func (s *Store) PastOutcomes(ctx context.Context, author string, tables []string) (model.History, error) {
+// those touching any of tables, and of those sharing any of kinds (hazard
+// rule IDs): the history features of a new change (assess.History).
+func (s *Store) PastOutcomes(ctx context.Context, tables, kinds []string) (model.History, error) {
 	var h model.History
 	err := s.pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE state IN ('done','rolled_back','reverted')),
 			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
-			count(*) FILTER (WHERE author = $1 AND state IN ('done','rolled_back','reverted')),
-			count(*) FILTER (WHERE author = $1 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
-			count(*) FILTER (WHERE tables && $2 AND state IN ('done','rolled_back','reverted')),
-			count(*) FILTER (WHERE tables && $2 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
-			(SELECT count(*) FROM rollbacks WHERE started_at > now() - interval '7 days')
-		FROM change_requests c`, author, tables).Scan(&h.Finished, &h.RolledBack, &h.AuthorFinished, &h.AuthorRolledBack,
-		&h.TableFinished, &h.TableRolledBack, &h.RecentRollbacks)
+			count(*) FILTER (WHERE tables && $1 AND state IN ('done','rolled_back','reverted')),
+			count(*) FILTER (WHERE tables && $1 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version)),
+			count(*) FILTER (WHERE kinds && $2 AND state IN ('done','rolled_back','reverted')),
+			count(*) FILTER (WHERE kinds && $2 AND EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version))
+		FROM change_requests c`, nonNil(tables), nonNil(kinds)).Scan(&h.Finished, &h.RolledBack,
+		&h.TableFinished, &h.TableRolledBack, &h.KindFinished, &h.KindRolledBack)
 	if err != nil {
 		return h, fmt.Errorf("history: %w", err)
 	}
 	return h, nil
 }
 
-// SetTables records the tables a change touches (from its analysis).
-func (s *Store) SetTables(ctx context.Context, version int64, tables []string) error {
-	if tables == nil {
-		tables = []string{}
-	}
-	if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET tables=$2 WHERE version=$1`, version, tables); err != nil {
-		return fmt.Errorf("change %d: record tables: %w", version, err)
+// SetScope records the tables a change touches and its kinds of hazard
+// (from its analysis), for the history of later changes.
+func (s *Store) SetScope(ctx context.Context, version int64, tables, kinds []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET tables=$2, kinds=$3 WHERE version=$1`,
+		version, nonNil(tables), nonNil(kinds)); err != nil {
+		return fmt.Errorf("change %d: record tables and kinds: %w", version, err)
 	}
 	return nil
+}
+
+// nonNil is s, or an empty slice for nil (a text[] column is NOT NULL).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // SetRevert records the revert branch and pull request of a change.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
@@ -131,11 +132,24 @@ func NewApplier(cfg CanaryConfig, opts ...Option) (*Applier, error) {
 	return &Applier{cfg: cfg, em: emitter{log: o.log, observe: o.observe}, gooseTable: o.gooseTable}, nil
 }
 
+// cancelGrace is how long a cancelled statement gets to stop on the server
+// (PostgreSQL's cancel request) before its connection is closed.
+const cancelGrace = 2 * time.Second
+
 // openDB opens a single-connection pool whose session has our timeouts.
+// Cancelling a statement's context cancels it on the server before the call
+// returns (a cancel request, then the connection is closed after
+// cancelGrace; pgx's default closes first and cancels in the background,
+// which a process that exits right after may never send), so a stopping
+// daemon leaves no DDL running, and no lock held, behind it: goose's
+// transaction is rolled back and the next Apply starts clean.
 func openDB(ctx context.Context, inst Instance, params map[string]string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(inst.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelGrace}
 	}
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
@@ -271,7 +285,7 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Change, up bool) (
 		if err != nil {
 			return res, fmt.Errorf("%s %d on %s: %w", dir, ch.Version, inst.Name, err)
 		}
-		var before map[string]bool
+		var before map[invalidIndex]bool
 		if concurrently {
 			before, _ = invalidIndexes(ctx, db)
 		}
@@ -287,6 +301,10 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Change, up bool) (
 		case up && errors.Is(err, goose.ErrAlreadyApplied), !up && errors.Is(err, goose.ErrNotApplied):
 			res.AlreadyDone = true
 			return res, nil
+		case ctx.Err() != nil:
+			// Stopped (shutdown, lost leadership): not the migration's
+			// failure. goose's transaction was rolled back on the server.
+			return res, fmt.Errorf("%s %d on %s interrupted: %w", dir, ch.Version, inst.Name, ctx.Err())
 		}
 		var left []string
 		if concurrently && before != nil {

@@ -4,67 +4,89 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
-// invalidIndexes lists the INVALID indexes of the database (pg_index.indisvalid).
-func invalidIndexes(ctx context.Context, db *sql.DB) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid`)
+// invalidIndex is an INVALID index of the database (pg_index.indisvalid).
+type invalidIndex struct{ Schema, Table, Name string }
+
+// sql is the index's quoted, schema-qualified name.
+func (i invalidIndex) sql() string { return pgx.Identifier{i.Schema, i.Name}.Sanitize() }
+
+// invalidIndexes lists the INVALID indexes of the database.
+func invalidIndexes(ctx context.Context, db *sql.DB) (map[invalidIndex]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT n.nspname, t.relname, c.relname
+		FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_class t ON t.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE NOT i.indisvalid`)
 	if err != nil {
 		return nil, fmt.Errorf("list invalid indexes: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[invalidIndex]bool{}
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var ix invalidIndex
+		if err := rows.Scan(&ix.Schema, &ix.Table, &ix.Name); err != nil {
 			return nil, err
 		}
-		out[name] = true
+		out[ix] = true
 	}
 	return out, rows.Err()
 }
 
-// dropNewInvalidIndexes drops the INVALID indexes that appeared since
-// before: a failed CREATE INDEX CONCURRENTLY leaves one behind. It returns
-// the dropped ones and those it could not drop.
-func (a *Applier) dropNewInvalidIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Change, before map[string]bool) (dropped, left []string) {
+// createdBy reports whether ch creates ix: by exact schema and name, or,
+// when unnamedOK, as an unnamed index of the same table.
+func createdBy(ch *Change, ix invalidIndex, unnamedOK bool) bool {
+	for _, r := range ch.Indexes {
+		if r.Schema != ix.Schema {
+			continue
+		}
+		if r.Name == ix.Name || (unnamedOK && r.Name == "" && r.Table == ix.Table) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropNewInvalidIndexes drops the INVALID indexes the failed attempt
+// created: those that appeared since before and that ch creates (by exact
+// name; an unnamed one of ch's by its table). Anyone else's INVALID index
+// is left alone. It returns the dropped ones and those it could not drop.
+func (a *Applier) dropNewInvalidIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Change, before map[invalidIndex]bool) (dropped, left []string) {
 	after, err := invalidIndexes(ctx, db)
 	if err != nil {
 		a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepCleanup, Err: err, Message: "cannot list invalid indexes"})
 		return nil, []string{"(unknown: " + err.Error() + ")"}
 	}
-	for name := range after {
-		if before[name] {
+	for ix := range after {
+		if before[ix] || !createdBy(ch, ix, true) {
 			continue
 		}
-		if a.dropIndex(ctx, db, inst, ch, name) {
-			dropped = append(dropped, name)
+		if a.dropIndex(ctx, db, inst, ch, ix.sql()) {
+			dropped = append(dropped, ix.sql())
 		} else {
-			left = append(left, name)
+			left = append(left, ix.sql())
 		}
 	}
 	return dropped, left
 }
 
-// dropLeftoverIndexes drops INVALID indexes whose name the change's source
-// mentions: leftovers of an attempt that died before its cleanup.
+// dropLeftoverIndexes drops INVALID indexes that ch creates by name, on a
+// database where ch is not applied: leftovers of an attempt that died
+// before its cleanup. Unnamed indexes are not guessed at.
 func (a *Applier) dropLeftoverIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Change) []string {
 	all, err := invalidIndexes(ctx, db)
 	if err != nil {
 		return nil
 	}
-	src := strings.ToLower(string(ch.Source))
 	var dropped []string
-	for name := range all {
-		short := name
-		if i := strings.LastIndexByte(short, '.'); i >= 0 {
-			short = short[i+1:]
-		}
-		short = strings.Trim(short, `"`)
-		if strings.Contains(src, strings.ToLower(short)) && a.dropIndex(ctx, db, inst, ch, name) {
-			dropped = append(dropped, name)
+	for ix := range all {
+		if createdBy(ch, ix, false) && a.dropIndex(ctx, db, inst, ch, ix.sql()) {
+			dropped = append(dropped, ix.sql())
 		}
 	}
 	return dropped
@@ -77,7 +99,7 @@ func (a *Applier) dropIndex(ctx context.Context, db *sql.DB, inst Instance, ch *
 	var err error
 	deadline := time.Now().Add(a.cfg.MaxWait)
 	for attempt := 1; attempt == 1 || time.Now().Before(deadline); attempt++ {
-		// name comes from regclass::text, which quotes as needed.
+		// name is quoted and schema-qualified (invalidIndex.sql).
 		if _, err = db.ExecContext(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err == nil {
 			a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepCleanup, Attempt: attempt,
 				Message: "dropped INVALID index " + name + " left by a failed CONCURRENTLY build"})

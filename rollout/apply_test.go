@@ -277,7 +277,8 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY, v int)")
 	inst := Instance{Name: "db1", DSN: dsn}
 	src := "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY hot_v_idx ON hot (v);\n-- +goose Down\nDROP INDEX CONCURRENTLY hot_v_idx;\n"
-	ch := &Change{Version: 14, Name: "idx", Source: []byte(src), Tables: []string{"public.hot"}, Lock: "ShareUpdateExclusiveLock", NoTransaction: true}
+	ch := &Change{Version: 14, Name: "idx", Source: []byte(src), Tables: []string{"public.hot"}, Lock: "ShareUpdateExclusiveLock", NoTransaction: true,
+		Indexes: []IndexRef{{Schema: "public", Table: "hot", Name: "hot_v_idx"}}}
 	validIdx := "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'hot_v_idx' AND i.indisvalid"
 	anyIdx := "SELECT count(*) FROM pg_class WHERE relname = 'hot_v_idx'"
 
@@ -317,6 +318,32 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	}
 	if queryInt(t, dsn, validIdx) != 1 || queryInt(t, dsn, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") != 0 {
 		t.Fatalf("index not valid or INVALID leftovers remain: %+v", res)
+	}
+
+	// 3. Someone else's INVALID index whose name the migration's text
+	// contains ("hot_v" in "hot_v_idx") is not the change's: it stays.
+	if _, err := a.Revert(ctx, inst, ch); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, dsn, "INSERT INTO hot VALUES (3, 7), (4, 7)")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE UNIQUE INDEX CONCURRENTLY hot_v ON hot (v)"); err == nil {
+		t.Fatal("a unique index over duplicates was built")
+	}
+	conn.Close(ctx)
+	otherInvalid := "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'hot_v' AND NOT i.indisvalid"
+	if queryInt(t, dsn, otherInvalid) != 1 {
+		t.Fatal("no INVALID index hot_v to leave alone")
+	}
+	res, err = a.Apply(ctx, inst, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queryInt(t, dsn, otherInvalid) != 1 || len(res.CleanedIndexes) != 0 {
+		t.Fatalf("the apply dropped an INVALID index it did not create (cleaned %v)", res.CleanedIndexes)
 	}
 }
 

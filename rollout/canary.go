@@ -23,6 +23,11 @@ const (
 	// StatusFailed: the rollout stopped part way and needs a human; the
 	// error is a *PartialError listing which instance holds the version.
 	StatusFailed Status = "failed"
+	// StatusInconclusive: the bake reached max_bake without enough data to
+	// judge (CanaryConfig.OnInconclusive hold); the canary wave holds the
+	// change and the rest of the fleet does not, until a human promotes it
+	// (Run again from a PhasePromote checkpoint) or rolls it back.
+	StatusInconclusive Status = "inconclusive"
 )
 
 // Repredictor re-scores the change being baked from the judge's latest
@@ -91,6 +96,10 @@ const (
 	PhasePromote  Phase = "promote"
 	PhaseRollback Phase = "rollback"
 	PhaseDone     Phase = "done"
+	// PhaseInconclusive: the bake ended without enough data and the change
+	// is held on the canary wave (CanaryConfig.OnInconclusive hold); a Run
+	// resumed from it ends at once with StatusInconclusive.
+	PhaseInconclusive Phase = "inconclusive"
 )
 
 // Checkpoint is the resumable state of a rollout. The goose tables remain

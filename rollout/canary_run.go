@@ -74,9 +74,11 @@ func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []Inst
 
 // Run takes ch through fleet: baseline KPIs on the canary wave, apply to
 // it, bake while the judge compares canary with control and baseline every
-// interval, then roll the canary back (on Fail, a hard guard, a live
-// re-prediction below rollback_below, or too little data by max_bake) or
-// promote the change wave by wave.
+// interval, then roll the canary back (on Fail, a hard guard, or a live
+// re-prediction below rollback_below) or promote the change wave by wave.
+// A bake that reaches max_bake without enough data is inconclusive: held on
+// the canary (StatusInconclusive) or promoted, as CanaryConfig.OnInconclusive
+// says; too little data is never taken for harm.
 //
 // resume is the last Checkpoint of an interrupted Run of the same change
 // (nil to start afresh); the goose tables say what is applied, so every
@@ -152,6 +154,9 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 		})
 		r.res.CanaryApplied = time.Now()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rollout %d interrupted while applying the canary: %w", ch.Version, err)
+		}
 		if len(errs) > 0 {
 			return r.canaryApplyFailed(ctx, errs)
 		}
@@ -163,14 +168,28 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			r.res.CanaryApplied = cp.BakeFrom
 		}
 		d := r.bake(ctx, cp.BakeFrom)
-		r.res.Decision, r.res.Decided = &d, time.Now()
-		if d.Outcome != Pass {
-			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
-			r.save(cp)
-		} else {
-			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
-			r.save(cp)
+		if err := ctx.Err(); err != nil {
+			// Interrupted: no verdict; a resumed run bakes again.
+			return fmt.Errorf("rollout %d interrupted while baking: %w", ch.Version, err)
 		}
+		if d.Outcome == Extend && c.cfg.OnInconclusive == InconclusivePromote {
+			d.Reason = "inconclusive (canary.on_inconclusive: promote): " + d.Reason
+		}
+		r.res.Decision, r.res.Decided = &d, time.Now()
+		switch {
+		case d.Outcome == Pass, d.Outcome == Extend && c.cfg.OnInconclusive == InconclusivePromote:
+			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
+		case d.Outcome == Extend:
+			cp = Checkpoint{Version: ch.Version, Phase: PhaseInconclusive, Reason: d.Reason}
+		default:
+			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
+		}
+		r.save(cp)
+	}
+	if cp.Phase == PhaseInconclusive {
+		r.res.Status, r.res.Reason = StatusInconclusive, cp.Reason
+		c.em.emit(ctx, Event{Version: ch.Version, Wave: -1, Step: StepDone, Message: "held on the canary wave: " + cp.Reason})
+		return nil
 	}
 	if cp.Phase == PhaseRollback {
 		return r.rollback(ctx, cp.Reason)
@@ -233,7 +252,8 @@ func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d 
 
 // bake samples canary and control every interval from bakeFrom and asks
 // the judge after each one. It returns the deciding Decision: Fail at once,
-// Pass once the bake is over, Fail with "not enough data" at max_bake.
+// Pass once the bake is over, Extend ("not enough data": inconclusive) at
+// max_bake.
 func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 	c := r.c
 	canary := r.waves[0]
@@ -293,8 +313,9 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			return d
 		}
 		if elapsed >= maxBake {
-			d.Outcome = Fail
-			d.Reason = fmt.Sprintf("still not enough data after max_bake %s: %s", maxBake, d.Reason)
+			// Too little data (an idle fleet) is no evidence of harm.
+			d.Outcome = Extend
+			d.Reason = fmt.Sprintf("not enough data after max_bake %s: %s", maxBake, d.Reason)
 			return d
 		}
 	}
@@ -403,6 +424,13 @@ func (r *run) promote(ctx context.Context, from int) error {
 	return nil
 }
 
+// How long finish reads the goose tables of the instances whose state this
+// run does not know: normally, and when the run was cancelled.
+const (
+	finishTimeout         = 30 * time.Second
+	finishTimeoutStopping = 2 * time.Second
+)
+
 // finish records each instance's final goose state and the end time.
 // Instances this run changed successfully are known; only the others (not
 // touched, or failed) are read from their goose tables.
@@ -423,7 +451,14 @@ func (r *run) finish(ctx context.Context) {
 			}
 		}
 	}
-	ctx = context.WithoutCancel(ctx)
+	// The goose tables are read even after a cancel, for an exact result,
+	// but briefly: a stopping daemon must not wait on a slow instance.
+	limit := finishTimeout
+	if ctx.Err() != nil {
+		limit = finishTimeoutStopping
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	defer cancel()
 	for _, s := range r.c.states(ctx, unknown, r.ch.Version, max(r.waves[0].Concurrency, 10)) {
 		r.byName[s.Instance].Applied = s.Applied && s.Err == nil
 	}

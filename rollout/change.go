@@ -51,6 +51,17 @@ type Change struct {
 	NoTransaction bool
 	// Bake overrides CanaryConfig.Bake when > 0 (front matter "bake").
 	Bake time.Duration
+	// Indexes are the indexes the Up section creates. After a failed
+	// CREATE INDEX CONCURRENTLY, only an INVALID index named here is
+	// dropped (by exact schema and name; an unnamed one by its table, and
+	// only when it appeared during the failed attempt).
+	Indexes []IndexRef
+}
+
+// IndexRef names an index a change creates: its schema, its table, and its
+// name ("" when the statement lets PostgreSQL choose it).
+type IndexRef struct {
+	Schema, Table, Name string
 }
 
 // ArchiveTarget is one column (Column != "") or whole table (Column == "")

@@ -227,6 +227,13 @@ type CanaryConfig struct {
 	// MaxWait caps the total time spent waiting for long transactions
 	// before giving up with ErrLockTimeout; default 10m.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// OnInconclusive is what happens when a bake reaches MaxBake without
+	// enough data to judge (an idle fleet: no traffic is no evidence of
+	// harm): "hold" (default) keeps the change on the canary wave and ends
+	// the run with StatusInconclusive, for a human to promote or roll back;
+	// "promote" promotes it as if it had passed. A failing judgement still
+	// rolls back either way.
+	OnInconclusive string `yaml:"on_inconclusive"`
 	// ConsecutiveFails is how many judged intervals in a row must fail
 	// before the canary is rolled back (a noise burst in one interval does
 	// not roll back; hard guards always act at once); default 2.
@@ -262,7 +269,19 @@ func (c *CanaryConfig) SetDefaults() {
 	if c.ConsecutiveFails == 0 {
 		c.ConsecutiveFails = 2
 	}
+	if c.OnInconclusive == "" {
+		c.OnInconclusive = InconclusiveHold
+	}
 }
+
+// Policies of CanaryConfig.OnInconclusive.
+const (
+	// InconclusiveHold keeps an inconclusive change on the canary wave for a
+	// human (StatusInconclusive).
+	InconclusiveHold = "hold"
+	// InconclusivePromote promotes an inconclusive change.
+	InconclusivePromote = "promote"
+)
 
 // Validate reports every invalid value, each error naming its key.
 func (c *CanaryConfig) Validate() error {
@@ -289,6 +308,11 @@ func (c *CanaryConfig) Validate() error {
 	}
 	if c.LockTimeout > 10*time.Second {
 		errs = append(errs, cfgErr("canary.lock_timeout", "%s blocks all traffic on the table for that long per attempt; keep it <= 10s", c.LockTimeout))
+	}
+	switch c.OnInconclusive {
+	case InconclusiveHold, InconclusivePromote, "":
+	default:
+		errs = append(errs, cfgErr("canary.on_inconclusive", "%q: want hold or promote", c.OnInconclusive))
 	}
 	if c.ConsecutiveFails < 0 {
 		errs = append(errs, cfgErr("canary.consecutive_fails", "must be >= 1, got %d", c.ConsecutiveFails))

@@ -127,3 +127,34 @@ func (r *Rollbacker) reset(ctx context.Context, db *sql.DB, inst Instance, versi
 	}
 	return "no restart", nil
 }
+
+// liftLeftoverFence resets a database-level default_transaction_read_only
+// = on, which with fence: database only a rollback sets (schemacanary owns
+// that setting then), and reports whether there was one to lift.
+func (r *Rollbacker) liftLeftoverFence(ctx context.Context, db *sql.DB) (bool, error) {
+	var dbname string
+	var fenced bool
+	err := db.QueryRowContext(ctx, `SELECT current_database(), EXISTS (
+			SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+			WHERE d.datname = current_database() AND s.setrole = 0
+			  AND 'default_transaction_read_only=on' = ANY (s.setconfig))`).Scan(&dbname, &fenced)
+	if err != nil || !fenced {
+		if err != nil {
+			err = fmt.Errorf("read the database fence: %w", err)
+		}
+		return false, err
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unfenceTimeout)
+	defer cancel()
+	// This session started read-only too (db holds one connection).
+	if _, err := db.ExecContext(uctx, `SET default_transaction_read_only = off`); err != nil {
+		return false, fmt.Errorf("unfence database %s: %w", dbname, err)
+	}
+	if _, err := db.ExecContext(uctx, "ALTER DATABASE "+ident(dbname)+" RESET default_transaction_read_only"); err != nil {
+		return false, fmt.Errorf("unfence database %s: %w", dbname, err)
+	}
+	if _, err := terminateSessions(uctx, db, r.cfg.AppRoles, false); err != nil {
+		return true, fmt.Errorf("unfence database %s: %w", dbname, err)
+	}
+	return true, nil
+}

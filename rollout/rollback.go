@@ -62,6 +62,10 @@ type RollbackResult struct {
 	Started, Committed, Finished time.Time
 }
 
+// unfenceTimeout bounds lifting a database fence (it runs even after a
+// cancel).
+const unfenceTimeout = 10 * time.Second
+
 // Rollback reverts ch on inst. reason is written into the archive tables'
 // comments and the events. Calling it again after success is a no-op
 // (AlreadyDone), so a crashed rollback is resumed by calling it again.
@@ -91,6 +95,18 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Change, re
 	}
 	if !applied {
 		res.AlreadyDone = true
+		if r.cfg.Fence == FenceDatabase {
+			// A rollback killed after its down committed but before it
+			// lifted the fence left the database read-only: lift it now.
+			lifted, err := r.liftLeftoverFence(ctx, db)
+			if err != nil {
+				emit(StepUnfence, 0, "could not lift the database fence an interrupted rollback left", err)
+				return res, fmt.Errorf("rollback %d on %s: %w", ch.Version, inst.Name, err)
+			}
+			if lifted {
+				emit(StepUnfence, 0, "database read-write again (the fence of an interrupted rollback)", nil)
+			}
+		}
 		emit(StepRollback, 0, "not applied; nothing to roll back", nil)
 		return res, nil
 	}
@@ -101,7 +117,11 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Change, re
 		unfence, err := r.fenceDatabase(ctx, db)
 		if unfence != nil {
 			defer func() {
-				if err := unfence(context.WithoutCancel(ctx)); err != nil {
+				// Lifted even when the rollback was cancelled, but not
+				// waited on for ever.
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unfenceTimeout)
+				defer cancel()
+				if err := unfence(uctx); err != nil {
 					emit(StepUnfence, 0, "could not lift the database fence", err)
 				} else {
 					emit(StepUnfence, 0, "database read-write again", nil)
@@ -136,6 +156,12 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Change, re
 			res.Committed = time.Now()
 			emit(StepDown, time.Since(start), fmt.Sprintf("fenced %v, archived %d table(s), down committed, goose row deleted", res.Fenced, len(res.Archived)), nil)
 			break
+		}
+		if ctx.Err() != nil {
+			// Stopped (shutdown, lost leadership): the transaction was
+			// cancelled on the server and rolled back; the goose row is
+			// still there, so the next Rollback starts over.
+			return res, fmt.Errorf("rollback %d on %s interrupted: %w", ch.Version, inst.Name, ctx.Err())
 		}
 		if !isLockTimeout(err) {
 			emit(StepDown, time.Since(start), "rollback transaction failed", err)

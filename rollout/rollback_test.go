@@ -268,3 +268,69 @@ func TestDownSQL(t *testing.T) {
 		t.Error("no Down section accepted")
 	}
 }
+
+// A rollback with fence: database killed after its down committed but
+// before it lifted the fence leaves the database read-only; the resumed
+// rollback finds the change not applied and lifts the fence.
+func TestResumedRollbackLiftsLeftoverFence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	mustExec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)")
+	inst := Instance{Name: "db1", DSN: dsn}
+	ch := testChange(42, "add_note", "ALTER TABLE orders ADD COLUMN note text;", "ALTER TABLE orders DROP COLUMN note;",
+		[]string{"public.orders"}, "AccessExclusiveLock")
+	a, err := NewApplier(fastCanary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, inst, ch); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := NewRollbacker(RollbackConfig{Fence: FenceDatabase, AppRoles: []string{"app_nobody"}, DrainTimeout: 100 * time.Millisecond}, fastCanary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Rollback(ctx, inst, ch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the fence is set again, as a rollback killed before its
+	// unfence would have left it.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var dbname string
+	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&dbname); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{dbname}.Sanitize()+" SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := func() string {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var v string
+		if err := c.QueryRow(ctx, "SHOW default_transaction_read_only").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if readOnly() != "on" {
+		t.Fatal("the leftover fence did not take")
+	}
+	res, err := rb.Rollback(ctx, inst, ch, "test (resumed)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.AlreadyDone {
+		t.Errorf("resumed rollback: %+v, want already done", res)
+	}
+	if got := readOnly(); got != "off" {
+		t.Errorf("new sessions: default_transaction_read_only %s after the resumed rollback, want off", got)
+	}
+}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"math"
+	"math/bits"
 	"sort"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -92,11 +93,20 @@ func midRanks(v []float64) ([]float64, float64) {
 	return ranks, tie
 }
 
-// exactUpperTail returns P(U >= u) for groups of n and m without ties. The
-// number of arrangements with U = k is the coefficient of q^k in the
+// exactUpperTail returns P(U >= u) for groups of n and m without ties, in
+// [0, 1] by construction: the exact count of arrangements with U >= u over
+// the exact count of all arrangements, each rounded once to float64.
+//
+// The number of arrangements with U = k is the coefficient of q^k in the
 // Gaussian binomial [n+m choose n]_q = prod_{i=1..n} (1 - q^(m+i)) / (1 - q^i),
-// built one factor at a time (every partial product is itself a Gaussian
-// binomial, with non-negative coefficients): O(n * n*m) operations.
+// built one factor at a time: O(n * n*m) operations. Multiplying by
+// (1 - q^(m+i)) makes intermediate coefficients negative, and in floating
+// point the later running sums then cancel catastrophically (the tail came
+// out as -5e-18 at n=23, m=48). The coefficients are therefore computed in
+// integers modulo 2^128: subtraction and addition wrap, but every final
+// coefficient (and the total C(n+m, n) <= C(100, 50) < 2^97) is a
+// non-negative integer below 2^128, so the wrapped arithmetic gives it
+// exactly. The tail is then the exact sum of the coefficients k >= u.
 func exactUpperTail(n, m, u int) float64 {
 	maxU := n * m
 	if u <= 0 {
@@ -108,26 +118,47 @@ func exactUpperTail(n, m, u int) float64 {
 	if n > m {
 		n, m = m, n // the distribution of U is the same
 	}
-	c := make([]float64, maxU+1)
-	c[0] = 1
+	c := make([]uint128, maxU+1)
+	c[0] = uint128{lo: 1}
 	for i := 1; i <= n; i++ {
 		// Multiply by (1 - q^(m+i)), from the top down.
 		for k := maxU; k >= m+i; k-- {
-			c[k] -= c[k-m-i]
+			c[k] = c[k].sub(c[k-m-i])
 		}
 		// Divide by (1 - q^i): a running sum with stride i, bottom up.
 		for k := i; k <= maxU; k++ {
-			c[k] += c[k-i]
+			c[k] = c[k].add(c[k-i])
 		}
 	}
-	var total, tail float64
+	var total, tail uint128
 	for k, x := range c {
-		total += x
+		total = total.add(x)
 		if k >= u {
-			tail += x
+			tail = tail.add(x)
 		}
 	}
-	return tail / total
+	return tail.float64() / total.float64()
+}
+
+// uint128 is an unsigned 128-bit integer whose arithmetic wraps modulo 2^128.
+type uint128 struct{ hi, lo uint64 }
+
+func (a uint128) add(b uint128) uint128 {
+	lo, carry := bits.Add64(a.lo, b.lo, 0)
+	hi, _ := bits.Add64(a.hi, b.hi, carry)
+	return uint128{hi: hi, lo: lo}
+}
+
+func (a uint128) sub(b uint128) uint128 {
+	lo, borrow := bits.Sub64(a.lo, b.lo, 0)
+	hi, _ := bits.Sub64(a.hi, b.hi, borrow)
+	return uint128{hi: hi, lo: lo}
+}
+
+// float64 rounds a to the nearest float64 (monotone: a <= b gives
+// a.float64() <= b.float64()).
+func (a uint128) float64() float64 {
+	return float64(a.hi)*0x1p64 + float64(a.lo)
 }
 
 // hlMaxGroup bounds the group sizes HodgesLehmann pairs up (250000 differences).
@@ -282,26 +313,93 @@ func TwoProportionGreater(x1, n1, x2, n2 int64) (z, p float64) {
 // events out of n1) has a higher rate than group 2 (x2 out of n2): the
 // hypergeometric probability of x1 or more of the x1+x2 events falling in
 // group 1 (R's fisher.test(matrix(c(x1, n1-x1, x2, n2-x2), 2, byrow=TRUE),
-// alternative="greater")).
+// alternative="greater"), SciPy's fisher_exact(..., alternative="greater")).
+//
+// The result is in [0, 1] by construction: it is a sum of positive terms
+// over a larger sum of positive terms. The terms are probabilities relative
+// to the mode, built by the ratio of neighbours and summed outward from it
+// (no cancellation, no differences of log-gamma values); a tail above the
+// mode whose first term underflows is carried as a logarithm. Counts outside
+// 0 <= x <= n give 1.
 func FisherExactGreater(x1, n1, x2, n2 int64) float64 {
-	if n1 <= 0 || n2 <= 0 {
+	if n1 <= 0 || n2 <= 0 || x1 < 0 || x2 < 0 || x1 > n1 || x2 > n2 {
 		return 1
 	}
-	N, K := n1+n2, x1+x2
-	hi := min(K, n1)
-	lchoose := func(a, b int64) float64 {
-		la, _ := math.Lgamma(float64(a + 1))
-		lb, _ := math.Lgamma(float64(b + 1))
-		lc, _ := math.Lgamma(float64(a - b + 1))
-		return la - lb - lc
+	h := hypergeom{N: n1 + n2, K: x1 + x2, n: n1}
+	lo, hi := max(0, h.K-n2), min(h.K, n1)
+	if x1 <= lo {
+		return 1
 	}
-	den := lchoose(N, n1)
-	var p float64
-	for k := x1; k <= hi; k++ {
-		if K-k > n2 || K-k < 0 {
-			continue
+	mode := int64(math.Floor(float64(h.K+1) * float64(n1+1) / float64(h.N+2)))
+	mode = min(max(mode, lo), hi)
+	if x1 <= mode {
+		// Terms relative to f(mode): upper = sum over x1..hi, below = lo..x1-1.
+		upper := h.sumAway(mode, hi)
+		t := 1.0
+		for k := mode; k > x1; k-- {
+			t *= h.down(k)
+			upper += t
 		}
-		p += math.Exp(lchoose(K, k) + lchoose(N-K, n1-k) - den)
+		below := t * h.down(x1) * h.sumAway(x1-1, lo)
+		return upper / (upper + below)
 	}
-	return math.Min(p, 1)
+	// x1 above the mode: rest = sum over lo..x1-1 relative to f(mode), and
+	// the tail x1..hi as log f(x1)/f(mode) plus the sum relative to f(x1).
+	rest := h.sumAway(mode, lo)
+	var logFirst float64
+	for k := mode; k < x1; k++ {
+		logFirst += math.Log(h.up(k))
+		if k+1 < x1 {
+			rest += math.Exp(logFirst)
+		}
+	}
+	tail := h.sumAway(x1, hi)
+	if logFirst > -700 {
+		t := math.Exp(logFirst) * tail
+		return t / (t + rest)
+	}
+	// The tail is below 1e-300 of the rest (rest >= 1): rest + tail == rest.
+	return math.Exp(logFirst + math.Log(tail) - math.Log(rest))
+}
+
+// hypergeom is the distribution of the number of marked items among n drawn
+// without replacement from N items of which K are marked.
+type hypergeom struct{ N, K, n int64 }
+
+// up is f(k+1)/f(k).
+func (h hypergeom) up(k int64) float64 {
+	return float64(h.K-k) * float64(h.n-k) / (float64(k+1) * float64(h.N-h.K-h.n+k+1))
+}
+
+// down is f(k-1)/f(k).
+func (h hypergeom) down(k int64) float64 {
+	return float64(k) * float64(h.N-h.K-h.n+k) / (float64(h.K-k+1) * float64(h.n-k+1))
+}
+
+// tailEps is the relative size below which the terms not yet added cannot
+// change a sum.
+const tailEps = 1e-17
+
+// sumAway returns the sum of f(k)/f(from) for k from from to to (inclusive),
+// walking away from the mode. The distribution is log-concave, so the ratio
+// of neighbours only falls along such a walk and the terms left are bounded
+// by a geometric series; the walk stops once that bound is below tailEps of
+// the sum.
+func (h hypergeom) sumAway(from, to int64) float64 {
+	ratio, dir := h.up, int64(1)
+	if to < from {
+		ratio, dir = h.down, -1
+	}
+	sum, t := 0.0, 1.0
+	for k := from; ; k += dir {
+		sum += t
+		if k == to {
+			return sum
+		}
+		r := ratio(k)
+		t *= r
+		if r < 1 && t/(1-r) < tailEps*sum {
+			return sum
+		}
+	}
 }

@@ -51,10 +51,11 @@ type Static struct{ M *model.Model }
 // Model implements ModelSource.
 func (s Static) Model() *model.Model { return s.M }
 
-// History gives the history of past outcomes for a change's author and
-// tables (the control store). Without one, the history is empty.
+// History gives the history of past outcomes of changes to the same tables
+// and of the same kinds (analysis.Report.HazardKinds) as a change: the
+// control store. Without one, the history is empty.
 type History interface {
-	PastOutcomes(ctx context.Context, author string, tables []string) (model.History, error)
+	PastOutcomes(ctx context.Context, tables, kinds []string) (model.History, error)
 }
 
 // Assessor assesses migrations. Safe for concurrent use.
@@ -139,11 +140,9 @@ func New(models ModelSource, opts ...Option) (*Assessor, error) {
 // Threshold is the decision threshold.
 func (a *Assessor) Threshold() float64 { return a.threshold }
 
-// Input is one migration to assess and who wrote it.
+// Input is one migration to assess.
 type Input struct {
 	Migration analysis.Migration
-	// Author selects the author's history (may be empty).
-	Author string
 	// Invalid, when set, is why goose cannot parse the file (a finding of
 	// rule goose-syntax): the assessment is that finding alone, and the
 	// gate fails it.
@@ -155,10 +154,6 @@ type Input struct {
 // be read, or ctx ends; a migration with hazards is an assessment, not an
 // error.
 func (a *Assessor) Assess(ctx context.Context, in Input) (*Assessment, error) {
-	m := a.models.Model()
-	if m == nil {
-		return nil, errors.New("assess: no model loaded")
-	}
 	rep, err := a.analyzeInput(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
@@ -168,20 +163,33 @@ func (a *Assessor) Assess(ctx context.Context, in Input) (*Assessment, error) {
 			return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
 		}
 	}
+	return a.Predict(ctx, rep)
+}
+
+// Predict finishes an assessment from an analysis report (with its live
+// context, when there was a target): the history, the features, the gate
+// and the prediction. Assess calls it; so do tests that build a report
+// with chosen live figures.
+func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report) (*Assessment, error) {
+	m := a.models.Model()
+	if m == nil {
+		return nil, errors.New("assess: no model loaded")
+	}
 	var hist model.History
 	if a.history != nil {
-		if hist, err = a.history.PastOutcomes(ctx, in.Author, rep.Tables); err != nil {
-			return nil, fmt.Errorf("assess %s: history: %w", in.Migration.Path, err)
+		var err error
+		if hist, err = a.history.PastOutcomes(ctx, rep.Tables, rep.HazardKinds()); err != nil {
+			return nil, fmt.Errorf("assess %s: history: %w", rep.Path, err)
 		}
 	}
 	feats := model.Merge(model.Features(rep.Features()), hist.Features())
 	p, err := m.Predict(feats, model.WithThreshold(a.threshold))
 	if err != nil {
-		return nil, fmt.Errorf("assess %s: %w", in.Migration.Path, err)
+		return nil, fmt.Errorf("assess %s: %w", rep.Path, err)
 	}
 	gate := rep.Gate()
-	return &Assessment{Path: in.Migration.Path, Version: in.Migration.Version, Report: rep, Gate: gate,
-		Features: feats, Prediction: p.Adjust(Adjustments(gate)...), At: a.now().UTC()}, nil
+	return &Assessment{Path: rep.Path, Version: rep.Version, Report: rep, Gate: gate,
+		Features: feats, Prediction: p.Adjust(Adjustments(gate, m)...), At: a.now().UTC()}, nil
 }
 
 // analyzeInput is the analysis report of in: Analyze's (with the target's
@@ -205,11 +213,21 @@ const GateCap = 0.05
 // the logit: ln 4, dividing the odds of a safe deployment by 4.
 var UnverifiedPenalty = math.Log(4)
 
+// PlanRegressionPenalty is what each statement whose estimated cost rises
+// PlanRegressionRatio-fold subtracts from the logit, ln 4, while the model
+// has no weight for analysis.FeaturePlanCostRise: a prior until learned.
+// The lab does not measure plans, so the embedded model cannot weigh the
+// feature; a refit on fleet history that learns it replaces the prior
+// (docs/model.md).
+var PlanRegressionPenalty = math.Log(4)
+
 // Adjustments turns a gate into prediction adjustments: the first certain
 // failure caps the confidence at GateCap (the others are listed with it),
-// each check that could not run costs UnverifiedPenalty, and each hold
-// requires a human.
-func Adjustments(g analysis.Gate) []model.Adjustment {
+// each check that could not run costs UnverifiedPenalty, each statement the
+// planner estimates much costlier costs PlanRegressionPenalty unless m
+// weighs analysis.FeaturePlanCostRise itself, and each hold requires a
+// human.
+func Adjustments(g analysis.Gate, m *model.Model) []model.Adjustment {
 	var adj []model.Adjustment
 	for i, f := range g.Fails {
 		a := model.Adjustment{Feature: "gate:" + f.RuleID, Text: fmt.Sprintf("certain failure (line %d): %s", f.Line, f.Message)}
@@ -221,6 +239,13 @@ func Adjustments(g analysis.Gate) []model.Adjustment {
 	for _, f := range g.Unverified {
 		adj = append(adj, model.Adjustment{Feature: "gate:" + f.RuleID, Penalty: UnverifiedPenalty,
 			Text: fmt.Sprintf("not verified (line %d): %s", f.Line, f.Message)})
+	}
+	for _, pc := range g.Slower {
+		if m.Weighs(analysis.FeaturePlanCostRise) {
+			break // the model's own reason says it
+		}
+		adj = append(adj, model.Adjustment{Feature: "gate:plan-regression", Penalty: PlanRegressionPenalty,
+			Text: fmt.Sprintf("the planner estimates a statement run %.2g times/s at %.0fx its cost (%s → %s): %s", pc.CallsPerSec, pc.Ratio, pc.NodesBefore, pc.NodesAfter, pc.Query)})
 	}
 	for _, h := range g.Holds {
 		adj = append(adj, model.Adjustment{Feature: "gate:hold", Hold: true,
@@ -238,4 +263,23 @@ func (a *Assessor) Repredict(stored *Assessment, obs []model.Observation) (model
 		return model.Prediction{}, errors.New("assess: no model loaded")
 	}
 	return m.Repredict(stored.Prediction, model.BakeEvidence(obs))
+}
+
+// TrainOptions is the product's training recipe: the model features of
+// analysis.FeatureDocs, each constrained as a hazard (a larger value can
+// only lower the confidence). `schemacanary train` uses it; a retrained
+// model repeats the recipe its predecessor recorded (model.Model.Recipe).
+func TrainOptions() []model.TrainOption {
+	var names, hazards []string
+	for _, d := range analysis.FeatureDocs() {
+		names = append(names, d.Name)
+		if d.Hazard {
+			hazards = append(hazards, d.Name)
+		}
+	}
+	// Past rollbacks of the same tables and kind of change: constant in lab
+	// data (no history), so the model learns them from fleet history only.
+	history := []string{model.FeatureHistoryTableRollbackRate, model.FeatureHistoryKindRollbackRate}
+	names, hazards = append(names, history...), append(hazards, history...)
+	return []model.TrainOption{model.WithFeatures(names...), model.WithHazards(hazards...)}
 }

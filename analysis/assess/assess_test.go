@@ -103,7 +103,7 @@ func TestAdjustmentsForUncheckedChecks(t *testing.T) {
 	t.Parallel()
 	g := analysis.Gate{Unverified: []analysis.Finding{{RuleID: "check-not-run", Message: "no CREATEDB", Line: 1}, {RuleID: "check-not-run", Message: "timeout", Line: 4}}}
 	p := model.Prediction{Confidence: 0.9, Logit: math.Log(9), Base: math.Log(9), Threshold: 0.8, Decision: model.DecisionProceed}
-	got := p.Adjust(Adjustments(g)...)
+	got := p.Adjust(Adjustments(g, nil)...)
 	want := math.Log(9) - 2*UnverifiedPenalty // odds 9 / 16
 	if math.Abs(got.Logit-want) > 1e-12 || got.Decision != model.DecisionNeedsApproval {
 		t.Errorf("logit %.4f (%s), want %.4f needs_approval", got.Logit, got.Decision, want)
@@ -141,4 +141,41 @@ func TestRepredictFollowsTheEvidence(t *testing.T) {
 		t.Errorf("reasons %+v", harm.Reasons)
 	}
 	sumsUp(t, harm)
+}
+
+func bootstrapSource() ModelSource {
+	m, err := model.Bootstrap()
+	if err != nil {
+		panic(err)
+	}
+	return Static{M: m}
+}
+
+// A plan regression costs PlanRegressionPenalty only while the model has no
+// weight of its own for analysis.FeaturePlanCostRise (a prior until
+// learned), so it is never counted twice.
+func TestPlanRegressionPriorUntilLearned(t *testing.T) {
+	t.Parallel()
+	pc := analysis.PlanChange{CostBefore: 5, CostAfter: 4000, Ratio: 800}
+	pc.CallsPerSec = 15
+	g := analysis.Gate{Slower: []analysis.PlanChange{pc}}
+	p := model.Prediction{Confidence: 0.9, Logit: math.Log(9), Base: math.Log(9), Threshold: 0.8, Decision: model.DecisionProceed}
+	boot, err := model.Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if boot.Weighs(analysis.FeaturePlanCostRise) {
+		t.Skip("the embedded model has learned plan_cost_rise_log itself")
+	}
+	got := p.Adjust(Adjustments(g, boot)...)
+	if want := math.Log(9) - PlanRegressionPenalty; math.Abs(got.Logit-want) > 1e-12 {
+		t.Errorf("bootstrap model: logit %.4f, want %.4f (the prior)", got.Logit, want)
+	}
+	learned := *boot
+	learned.Coefficients = append(append([]model.Coefficient(nil), boot.Coefficients...),
+		model.Coefficient{Name: analysis.FeaturePlanCostRise, Mean: 0.1, Scale: 1, Weight: -0.8})
+	got = p.Adjust(Adjustments(g, &learned)...)
+	if got.Logit != p.Logit {
+		t.Errorf("a model weighing the plan rise itself still got the prior: logit %.4f, want %.4f", got.Logit, p.Logit)
+	}
 }

@@ -76,10 +76,60 @@ func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 		for _, rs := range p.Reasons {
 			fmt.Fprintf(b, "| %s | %s | %s |\n", arrow(rs.Contribution), escape(rs.Text), signed(rs.Contribution))
 		}
-		b.WriteString("\n<sub>effect: the reason's term of the log-odds; negative pushes toward a rollback.</sub>\n\n")
+		fmt.Fprintf(b, "\n<sub>effect: the reason's term of the log-odds, from %.0f%% for a change with no hazard; negative pushes toward a rollback.</sub>\n\n",
+			100/(1+math.Exp(-p.Base)))
 	}
+	writeWorkload(b, r, opt)
+	writeIgnored(b, r)
 	writeLocks(b, r, opt)
 	writeFindings(b, r)
+}
+
+// writeWorkload shows what the change does to the statements the database
+// runs: those it breaks, and those whose plan it changes.
+func writeWorkload(b *strings.Builder, r *analysis.Report, opt Options) {
+	live := r.Live
+	if live == nil {
+		return
+	}
+	if len(live.Broken) > 0 {
+		fmt.Fprintf(b, "**Breaks %d statement%s of the workload** (pg_stat_statements):\n\n", len(live.Broken), plural(len(live.Broken)))
+		for _, x := range live.Broken {
+			fmt.Fprintf(b, "- %.2g calls/s: %s: `%s`\n", x.CallsPerSec, escape(x.Why), escape(truncate(oneLine(x.Query), opt.MaxSQL*2)))
+		}
+		b.WriteString("\n")
+	}
+	if len(live.PlanChanges) > 0 {
+		b.WriteString("**Plan changes** (the planner's estimates with the index change made hypothetically; no table touched):\n\n")
+		b.WriteString("| statement | calls/s | cost before → after | | plan before → after |\n| --- | ---: | --- | ---: | --- |\n")
+		for _, pc := range live.PlanChanges {
+			fmt.Fprintf(b, "| `%s` | %.2g | %.1f → %.1f | %s | %s → %s |\n", escape(truncate(oneLine(pc.Query), opt.MaxSQL)), pc.CallsPerSec,
+				pc.CostBefore, pc.CostAfter, ratioWords(pc.Ratio), escape(pc.NodesBefore), escape(pc.NodesAfter))
+		}
+		b.WriteString("\n")
+	} else if live.PlanCheck == analysis.CheckNotRun && live.PlanNote != "" {
+		fmt.Fprintf(b, "Plans not compared: %s\n\n", escape(live.PlanNote))
+	}
+}
+
+func ratioWords(r float64) string {
+	if r >= 1 {
+		return fmt.Sprintf("%.1fx costlier", r)
+	}
+	return fmt.Sprintf("%.1fx cheaper", 1/r)
+}
+
+// writeIgnored lists the findings the author silenced, with their reasons:
+// a reviewer must see what was waved through and why.
+func writeIgnored(b *strings.Builder, r *analysis.Report) {
+	if len(r.Ignored) == 0 {
+		return
+	}
+	b.WriteString("Silenced by the author:\n\n")
+	for _, ig := range r.Ignored {
+		fmt.Fprintf(b, "- `%s` at line %d: %s\n", ig.RuleID, ig.Line, escape(ig.Reason))
+	}
+	b.WriteString("\n")
 }
 
 // writeMeasured says what was checked on a live target, or that nothing
@@ -87,7 +137,7 @@ func writeItem(b *strings.Builder, it *assess.Assessment, opt Options) {
 func writeMeasured(b *strings.Builder, a *assess.Assessment) {
 	live := a.Report.Live
 	if live == nil {
-		b.WriteString("Not checked against a live database: table sizes, traffic, the workload, the dry run and the data checks were not measured; the model takes those features at their training mean.\n\n")
+		b.WriteString("Not checked against a live database: table sizes, traffic, the workload, the dry run and the data checks were not measured; every touched table is assumed large and busy, and the reasons say where.\n\n")
 		return
 	}
 	counts := map[string]int{}

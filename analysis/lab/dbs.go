@@ -95,6 +95,11 @@ func (s *server) create(ctx context.Context, name string) error {
 		if _, err := db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 			s.log.Debug("no pg_stat_statements: workload context will be empty", "err", err)
 		}
+		// The plan check (analysis.Target) compares plans with hypopg, as
+		// the product does on a fleet that has it.
+		if _, err := db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS hypopg"); err != nil {
+			s.log.Debug("no hypopg: plans will not be compared", "err", err)
+		}
 		return nil
 	})
 }

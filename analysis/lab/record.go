@@ -171,6 +171,7 @@ func (r *Record) featurize(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: analyze %s: %w", r.Template, err)
 	}
+	r.Context = rep.Context
 	if r.LiveContext != nil {
 		live := *r.LiveContext
 		rep.Live = &live
@@ -208,11 +209,18 @@ func ReadRecords(path string) ([]Record, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	defer fh.Close()
-	recs, _, err := readRecords(fh, false)
+	recs, err := ReadRecordsFrom(fh)
 	if err != nil {
 		return nil, fmt.Errorf("lab: %s: %w", path, err)
 	}
 	return recs, nil
+}
+
+// ReadRecordsFrom reads records (plain or gzip JSON lines; header lines of
+// a work file are skipped) from r.
+func ReadRecordsFrom(r io.Reader) ([]Record, error) {
+	recs, _, err := readRecords(r, false)
+	return recs, err
 }
 
 // readRecords decodes JSON lines (gzip when the magic says so). With
@@ -264,4 +272,18 @@ func WriteRecords(w io.Writer, recs []Record) error {
 		}
 	}
 	return nil
+}
+
+// Dataset is the records as model examples: features, label, template
+// (the group) and family.
+func Dataset(recs []Record) model.Dataset {
+	ds := make(model.Dataset, len(recs))
+	for i, r := range recs {
+		e := r.Example
+		if r.Template != "" {
+			e.Group, e.Family = r.Template, r.Family
+		}
+		ds[i] = e
+	}
+	return ds
 }

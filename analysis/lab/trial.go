@@ -58,7 +58,7 @@ func (r *Runner) trial(ctx context.Context, srv *server, ln *lane, tr Trial) (Re
 	up, down := tr.Template.Render(e.table)
 	src := tr.Template.Goose(e.table)
 	rec := Record{
-		Example: model.Example{Group: tr.Template.ID, HeldOut: tr.HeldOut},
+		Example: model.Example{Group: tr.Template.ID, Family: tr.Template.Family},
 		Index:   tr.Index, Arm: tr.Arm, Repeat: tr.Repeat,
 		Source: tr.Template.kind(), Template: tr.Template.ID, Family: tr.Template.Family,
 		Rows: tr.Rows, ReadRate: tr.ReadRate, WriteRate: tr.WriteRate,
@@ -118,7 +118,7 @@ func (r *Runner) trial(ctx context.Context, srv *server, ln *lane, tr Trial) (Re
 	// The load has run for a whole baseline, so its statistics are
 	// flushed: measure what it uses right before the apply, as the
 	// reconciler does before a canary.
-	if rec.LiveContext, err = measureLive(ctx, e.db, rec.migration()); err != nil {
+	if rec.LiveContext, err = measureLive(ctx, e.applyDSN, rec.migration(), r.log); err != nil {
 		return rec, err
 	}
 

@@ -14,6 +14,16 @@ import (
 //go:embed bootstrap.json
 var bootstrapJSON []byte
 
+// labJSONL is the lab dataset the bootstrap model was trained on.
+//
+//go:embed lab.jsonl.gz
+var labJSONL []byte
+
+// LabData returns the embedded lab dataset (gzip JSON lines of
+// analysis/lab records): what a retrained model learns from besides the
+// fleet's history. The slice must not be modified.
+func LabData() []byte { return labJSONL }
+
 // ErrNoBootstrap is returned by Bootstrap when the binary was built without
 // a bootstrap model.
 var ErrNoBootstrap = errors.New("model: no bootstrap model embedded")

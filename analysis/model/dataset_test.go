@@ -9,25 +9,9 @@ import (
 	"testing"
 )
 
-func TestSplitAndFoldsKeepGroupsApart(t *testing.T) {
+func TestFoldsKeepGroupsApart(t *testing.T) {
 	t.Parallel()
 	ds := synthetic(1000, []float64{1}, 0, 3, 17)
-	tr, ho := ds.Split(0.25, 7)
-	if len(tr)+len(ho) != len(ds) {
-		t.Fatalf("split lost examples: %d + %d != %d", len(tr), len(ho), len(ds))
-	}
-	if f := float64(len(ho)) / float64(len(ds)); f < 0.2 || f > 0.32 {
-		t.Errorf("held-out fraction %.2f, want about 0.25", f)
-	}
-	in := map[string]bool{}
-	for _, e := range tr {
-		in[e.Group] = true
-	}
-	for _, e := range ho {
-		if in[e.Group] {
-			t.Fatalf("group %s on both sides", e.Group)
-		}
-	}
 	fold := ds.Folds(5, 1)
 	of := map[string]int{}
 	sizes := make([]int, 5)
@@ -43,22 +27,13 @@ func TestSplitAndFoldsKeepGroupsApart(t *testing.T) {
 			t.Errorf("fold %d has %d examples, want about 200", k, s)
 		}
 	}
-	// Marked examples define the held-out part.
-	marked := append(Dataset(nil), ds...)
-	for i := range marked {
-		marked[i].HeldOut = marked[i].Group == "g0"
-	}
-	_, ho = marked.Split(0.5, 1)
-	if len(ho) != 17 {
-		t.Errorf("marked split held out %d, want the 17 of g0", len(ho))
-	}
 }
 
 func TestJSONLRoundTripPlainAndGzip(t *testing.T) {
 	t.Parallel()
 	ds := synthetic(20, []float64{1, 2}, 0, 1, 5)
 	ds[3].Weight = 2.5
-	ds[4].HeldOut = true
+	ds[4].Family = "f1"
 	var plain bytes.Buffer
 	if err := ds.WriteJSONL(&plain); err != nil {
 		t.Fatal(err)

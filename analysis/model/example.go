@@ -27,8 +27,9 @@ type Example struct {
 	Group string `json:"group"`
 	// Weight scales the example's share of the loss; 0 means 1.
 	Weight float64 `json:"weight,omitempty"`
-	// HeldOut marks examples of the held-out split (see Dataset.Split).
-	HeldOut bool `json:"heldout,omitempty"`
+	// Family groups templates of one kind (the lab's families); Evaluate
+	// also leaves whole families out. Empty: the group is its own family.
+	Family string `json:"family,omitempty"`
 }
 
 func (e Example) weight() float64 {
@@ -104,58 +105,6 @@ func (ds Dataset) WriteJSONL(w io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// Split returns the training part and the held-out part. Examples marked
-// HeldOut form the held-out part; when none is marked, whole groups are
-// drawn (seeded) until about frac of the examples are held out. Either way no
-// group appears on both sides.
-func (ds Dataset) Split(frac float64, seed uint64) (train, heldOut Dataset) {
-	marked := false
-	for _, e := range ds {
-		if e.HeldOut {
-			marked = true
-			break
-		}
-	}
-	if !marked {
-		hold := map[string]bool{}
-		groups := ds.Groups()
-		rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
-		rng.Shuffle(len(groups), func(i, j int) { groups[i], groups[j] = groups[j], groups[i] })
-		count := ds.groupCounts()
-		target := int(frac * float64(len(ds)))
-		n := 0
-		for _, g := range groups {
-			if n >= target {
-				break
-			}
-			hold[g] = true
-			n += count[g]
-		}
-		for _, e := range ds {
-			if hold[e.Group] {
-				heldOut = append(heldOut, e)
-			} else {
-				train = append(train, e)
-			}
-		}
-		return train, heldOut
-	}
-	heldGroups := map[string]bool{}
-	for _, e := range ds {
-		if e.HeldOut {
-			heldGroups[e.Group] = true
-		}
-	}
-	for _, e := range ds {
-		if heldGroups[e.Group] {
-			heldOut = append(heldOut, e)
-		} else {
-			train = append(train, e)
-		}
-	}
-	return train, heldOut
 }
 
 // Groups returns the distinct groups, sorted.

@@ -6,22 +6,10 @@ import (
 	"strings"
 )
 
-// Feature names of analysis.Report.Features that the baselines and the
-// plain-words explanations refer to.
-const (
-	// FeatureRisk is the author's front-matter risk label (1..10).
-	FeatureRisk = "risk"
-	// FeatureLintErrors counts error-severity lint findings.
-	FeatureLintErrors = "findings_error"
-)
-
 // Describe says in plain words what feature name with value v means for a
 // change whose full vector is f, e.g. "rewrites a 2M-row table". Unknown
 // features are described generically from their name.
 func Describe(name string, v float64, f Features) string {
-	if a, b, ok := strings.Cut(name, "*"); ok {
-		return Describe(a, f[a], f) + ", and " + Describe(b, f[b], f)
-	}
 	if p, ok := phrases[name]; ok {
 		return p(v, f)
 	}

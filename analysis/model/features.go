@@ -1,10 +1,8 @@
 package model
 
 import (
-	"fmt"
 	"math"
 	"sort"
-	"strings"
 )
 
 // Features is a named numeric feature vector. It has the same shape as
@@ -15,14 +13,13 @@ type Features map[string]float64
 // Feature names the package itself defines. The analysis package defines the
 // DDL and catalog features; history features come from History.
 const (
-	// FeatureHistoryAuthorRollbackRate is the fraction of the author's past
-	// changes that were rolled back (smoothed toward the fleet rate).
-	FeatureHistoryAuthorRollbackRate = "history_author_rollback_rate"
-	// FeatureHistoryTableRollbackRate is the same for the touched tables.
+	// FeatureHistoryTableRollbackRate is the fraction of past changes to
+	// the touched tables that were rolled back (smoothed toward the fleet
+	// rate): a hazard.
 	FeatureHistoryTableRollbackRate = "history_table_rollback_rate"
-	// FeatureHistoryRecentIncidents counts rollbacks on the fleet in the
-	// last 7 days.
-	FeatureHistoryRecentIncidents = "history_recent_incidents"
+	// FeatureHistoryKindRollbackRate is the same for past changes of the
+	// same kind (sharing a hazard rule): a hazard.
+	FeatureHistoryKindRollbackRate = "history_kind_rollback_rate"
 )
 
 // Merge returns a new vector with the features of all sets; later sets win
@@ -37,39 +34,10 @@ func Merge(sets ...Features) Features {
 	return out
 }
 
-// Interaction is the product of two features, named "A*B". It lets a linear
-// model say "a rewrite is dangerous on a big table" rather than "rewrites
-// are somewhat dangerous and big tables are somewhat dangerous".
-type Interaction struct {
-	A string `json:"a"`
-	B string `json:"b"`
-}
-
-// Name is the feature name of the product, "A*B".
-func (in Interaction) Name() string { return in.A + "*" + in.B }
-
-// ParseInteraction parses "A*B".
-func ParseInteraction(s string) (Interaction, error) {
-	a, b, ok := strings.Cut(s, "*")
-	if !ok || a == "" || b == "" || strings.Contains(b, "*") {
-		return Interaction{}, fmt.Errorf("model: interaction %q: want A*B", s)
-	}
-	return Interaction{A: a, B: b}, nil
-}
-
-// value looks a (possibly interaction) feature up; ok is false when missing.
+// value looks a feature up; ok is false when it is missing.
 func value(f Features, name string) (float64, bool) {
-	if v, ok := f[name]; ok {
-		return v, true
-	}
-	if a, b, ok := strings.Cut(name, "*"); ok {
-		va, oka := f[a]
-		vb, okb := f[b]
-		if oka && okb {
-			return va * vb, true
-		}
-	}
-	return 0, false
+	v, ok := f[name]
+	return v, ok
 }
 
 // Coefficient is one input of a trained model: how it is standardized and
@@ -114,8 +82,8 @@ func buildScaler(ds Dataset, names []string) []Coefficient {
 }
 
 // featureNames is the sorted union of feature names in ds, restricted to
-// only when it is not empty, plus the interactions.
-func featureNames(ds Dataset, only []string, inter []Interaction) []string {
+// only when it is not empty.
+func featureNames(ds Dataset, only []string) []string {
 	seen := map[string]bool{}
 	if len(only) > 0 {
 		for _, n := range only {
@@ -127,9 +95,6 @@ func featureNames(ds Dataset, only []string, inter []Interaction) []string {
 				seen[k] = true
 			}
 		}
-	}
-	for _, in := range inter {
-		seen[in.Name()] = true
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {

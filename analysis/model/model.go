@@ -12,7 +12,9 @@ import (
 )
 
 // FormatVersion is the JSON format version Marshal writes and Load accepts.
-const FormatVersion = 1
+// Version 2 models predict from the causal feature set (docs/features.md);
+// version 1 models (one-hot locks, lint counts, interactions) are refused.
+const FormatVersion = 2
 
 // DefaultThreshold is the confidence at or above which a change proceeds
 // without a human approval.
@@ -40,9 +42,11 @@ type Metrics struct {
 	CrossValidated Scores `json:"cross_validated"`
 	// Calibration is the reliability table of the out-of-fold predictions.
 	Calibration []CalibrationBin `json:"calibration"`
-	// HeldOut scores a model trained without the held-out groups on them,
-	// when the model was made by Evaluate (nil otherwise).
-	HeldOut *Scores `json:"held_out,omitempty"`
+	// LeaveOneTemplateOut is the evaluation of the same recipe on templates
+	// it never saw (Evaluate), when training ran one (nil otherwise).
+	LeaveOneTemplateOut *Result `json:"leave_one_template_out,omitempty"`
+	// LeaveOneFamilyOut is the same by family.
+	LeaveOneFamilyOut *Result `json:"leave_one_family_out,omitempty"`
 	// Iterations of L-BFGS for the final fit.
 	Iterations int `json:"iterations"`
 }
@@ -64,9 +68,17 @@ type Model struct {
 	Threshold    float64       `json:"threshold"`
 	Intercept    float64       `json:"intercept"`
 	Coefficients []Coefficient `json:"coefficients"`
-	Interactions []Interaction `json:"interactions,omitempty"`
 	Calibration  Platt         `json:"calibration"`
 	Metrics      Metrics       `json:"metrics"`
+	// Hazards are the features whose weights were constrained so that
+	// they can only lower the confidence (WithHazards); Recipe retrains
+	// with them.
+	Hazards []string `json:"hazards,omitempty"`
+	// Features are the features the recipe asked for (WithFeatures), also
+	// those constant in the training data and so without a coefficient
+	// (the history features, in lab data): a retraining on data where they
+	// vary learns them. Empty: the coefficients' names.
+	Features []string `json:"features,omitempty"`
 	// Live re-scores a change during its bake (Repredict); nil when the
 	// model was trained without outcomes to fit it on.
 	Live *LiveStage `json:"live,omitempty"`
@@ -85,7 +97,7 @@ const (
 
 // Reason is one feature's contribution to a prediction.
 type Reason struct {
-	// Feature is the feature name ("A*B" for an interaction).
+	// Feature is the feature name ("gate:<rule>" for a gate adjustment).
 	Feature string `json:"feature"`
 	// Value is the raw feature value.
 	Value float64 `json:"value"`
@@ -107,8 +119,8 @@ type Prediction struct {
 	// Logit is log(Confidence/(1-Confidence)); it equals Base plus the sum
 	// of all Contributions.
 	Logit float64 `json:"logit"`
-	// Base is the logit of a change whose features are all at the training
-	// mean.
+	// Base is the logit of a change with no hazard at all (every hazard
+	// feature 0, any other feature at its training mean).
 	Base float64 `json:"base"`
 	// Reasons are the strongest contributions (at most 5), strongest first;
 	// contributions that read the same are merged into one reason.
@@ -170,16 +182,36 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 		}
 	}
 	a, b := m.Calibration.A, m.Calibration.B
+	// A hazard's contribution is measured from its absence (value 0), so
+	// Base is the confidence of a change with no hazard at all and every
+	// hazard's contribution is <= 0; other features are measured from their
+	// training mean.
+	hazard := make(map[string]bool, len(m.Hazards))
+	for _, h := range m.Hazards {
+		hazard[h] = true
+	}
+	ref := func(c Coefficient) float64 {
+		if hazard[c.Name] {
+			return 0
+		}
+		return c.Mean
+	}
 	p := Prediction{Threshold: cfg.threshold, ModelVersion: m.Version, Base: a*m.Intercept + b}
+	for _, c := range m.Coefficients {
+		p.Base += a * c.Weight * (ref(c) - c.Mean) / c.Scale
+	}
 	logit := p.Base
 	for _, c := range m.Coefficients {
 		v, ok := value(f, c.Name)
 		if !ok {
 			p.Missing = append(p.Missing, c.Name)
+			v = c.Mean
+		}
+		contrib := a * c.Weight * (v - ref(c)) / c.Scale
+		logit += contrib
+		if !ok {
 			continue
 		}
-		contrib := a * c.Weight * (v - c.Mean) / c.Scale
-		logit += contrib
 		if contrib != 0 {
 			p.Contributions = append(p.Contributions, Reason{Feature: c.Name, Value: v, Contribution: contrib})
 		}
@@ -201,6 +233,34 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 	}
 	p.Reasons = topReasons(p.Contributions, cfg.reasons)
 	return p, nil
+}
+
+// Weighs reports whether the model has a non-zero weight for feature (false
+// for a nil model).
+func (m *Model) Weighs(feature string) bool {
+	if m == nil {
+		return false
+	}
+	for _, c := range m.Coefficients {
+		if c.Name == feature {
+			return c.Weight != 0
+		}
+	}
+	return false
+}
+
+// Recipe returns the training options that made m (features, hazards,
+// penalty, folds, source, threshold, live stage), so that a retrained model
+// is trained the same way.
+func (m *Model) Recipe() []TrainOption {
+	names := m.Features
+	if len(names) == 0 {
+		for _, c := range m.Coefficients {
+			names = append(names, c.Name)
+		}
+	}
+	return []TrainOption{WithFeatures(names...), WithHazards(m.Hazards...), WithLambda(m.Lambda),
+		WithFolds(max(m.Metrics.Folds, 2)), WithSource(m.Source), WithDecisionThreshold(m.Threshold), WithLiveStage(m.Live)}
 }
 
 // Marshal encodes the model as indented JSON.
@@ -278,6 +338,9 @@ func topReasons(cs []Reason, n int) []Reason {
 	var out []Reason
 	at := map[string]int{}
 	for _, c := range cs {
+		if math.Abs(c.Contribution) < 0.005 {
+			continue // too small to be a reason (still in Contributions)
+		}
 		if i, ok := at[c.Text]; ok {
 			out[i].Contribution += c.Contribution
 			continue

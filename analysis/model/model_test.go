@@ -135,7 +135,7 @@ func TestCalibratedConfidenceMatchesObservedRate(t *testing.T) {
 func TestContributionsSumToLogit(t *testing.T) {
 	t.Parallel()
 	ds := synthetic(3000, []float64{1, -1, 0.5, 0.2}, 0, 9, 30)
-	m, err := Train(context.Background(), ds, WithInteractions(Interaction{"f0", "f1"}))
+	m, err := Train(context.Background(), ds, WithHazards("f1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestSerializationRoundTrips(t *testing.T) {
 	if again.Version != m.Version {
 		t.Errorf("retraining gave version %s, first %s", again.Version, m.Version)
 	}
-	bad := bytes.Replace(b, []byte(`"format": 1`), []byte(`"format": 99`), 1)
+	bad := bytes.Replace(b, []byte(`"format": 2`), []byte(`"format": 99`), 1)
 	if _, err := Unmarshal(bad); !errors.Is(err, ErrFormat) {
 		t.Errorf("format 99: err = %v, want ErrFormat", err)
 	}
@@ -231,7 +231,7 @@ func TestTrainRejects(t *testing.T) {
 	if _, err := Train(context.Background(), nil); !errors.Is(err, ErrEmptyDataset) {
 		t.Errorf("empty: err = %v, want ErrEmptyDataset", err)
 	}
-	for _, o := range []TrainOption{WithLambda(-1), WithFolds(1), WithDecisionThreshold(1), WithMaxIterations(0), WithHeldOutFraction(0)} {
+	for _, o := range []TrainOption{WithLambda(-1), WithFolds(1), WithDecisionThreshold(1), WithMaxIterations(0)} {
 		if _, err := Train(context.Background(), synthetic(100, []float64{1}, 0, 1, 10), o); err == nil {
 			t.Errorf("invalid option accepted")
 		}

@@ -14,21 +14,20 @@ import (
 type TrainOption func(*trainConfig) error
 
 type trainConfig struct {
-	lambda       float64
-	folds        int
-	seed         uint64
-	maxIter      int
-	threshold    float64
-	interactions []Interaction
-	only         []string
-	source       string
-	now          func() time.Time
-	heldOutFrac  float64
-	live         *LiveStage
+	lambda    float64
+	folds     int
+	seed      uint64
+	maxIter   int
+	threshold float64
+	hazards   map[string]bool
+	only      []string
+	source    string
+	now       func() time.Time
+	live      *LiveStage
 }
 
 func defaultTrainConfig() trainConfig {
-	return trainConfig{lambda: 0.01, folds: 5, seed: 1, maxIter: 500, threshold: DefaultThreshold, source: "unknown", now: time.Now, heldOutFrac: 0.25}
+	return trainConfig{lambda: 0.01, folds: 5, seed: 1, maxIter: 500, threshold: DefaultThreshold, source: "unknown", now: time.Now}
 }
 
 // WithLambda sets the L2 penalty on standardized coefficients (default
@@ -83,21 +82,23 @@ func WithDecisionThreshold(t float64) TrainOption {
 	}
 }
 
-// WithInteractions adds product features.
-func WithInteractions(in ...Interaction) TrainOption {
+// WithHazards constrains the weight of each named feature so that a larger
+// value can only lower the confidence (weight <= 0 toward "safe"): a
+// hazard may never count in a change's favor, whatever the data says.
+func WithHazards(names ...string) TrainOption {
 	return func(c *trainConfig) error {
-		for _, i := range in {
-			if i.A == "" || i.B == "" {
-				return fmt.Errorf("model: empty interaction %+v", i)
-			}
+		if c.hazards == nil {
+			c.hazards = map[string]bool{}
 		}
-		c.interactions = append(c.interactions, in...)
+		for _, n := range names {
+			c.hazards[n] = true
+		}
 		return nil
 	}
 }
 
 // WithFeatures restricts the model to these features (default: every
-// feature present in the data). Interactions are added on top.
+// feature present in the data).
 func WithFeatures(names ...string) TrainOption {
 	return func(c *trainConfig) error {
 		if len(names) == 0 {
@@ -138,18 +139,6 @@ func WithClock(now func() time.Time) TrainOption {
 	}
 }
 
-// WithHeldOutFraction sets the share of examples Evaluate holds out when the
-// dataset marks none (default 0.25, in (0,1)).
-func WithHeldOutFraction(f float64) TrainOption {
-	return func(c *trainConfig) error {
-		if !(f > 0 && f < 1) {
-			return fmt.Errorf("model: held-out fraction %v not in (0,1)", f)
-		}
-		c.heldOutFrac = f
-		return nil
-	}
-}
-
 // Train fits a calibrated model on ds: standardize the features, fit the
 // logistic regression in each of k grouped folds to get out-of-fold logits,
 // fit Platt scaling on those, then fit the final regression on all of ds.
@@ -169,18 +158,24 @@ func train(ctx context.Context, ds Dataset, cfg trainConfig) (*Model, error) {
 	if len(ds) == 0 || !ds.hasBothOutcomes() {
 		return nil, ErrEmptyDataset
 	}
-	cols := buildScaler(ds, featureNames(ds, cfg.only, cfg.interactions))
+	cols := buildScaler(ds, featureNames(ds, cfg.only))
 	if len(cols) == 0 {
 		return nil, fmt.Errorf("model: no feature varies in the %d examples", len(ds))
 	}
 	x := buildDesign(ds, cols)
 
+	signs := make([]float64, len(cols)+1) // the intercept (last) is free
+	for j, c := range cols {
+		if cfg.hazards[c.Name] {
+			signs[j] = -1
+		}
+	}
 	// Final fit first: it warm-starts the fold fits.
-	full, err := fitLogistic(ctx, x, cfg.lambda, cfg.maxIter, nil)
+	full, err := fitSigned(ctx, x, cfg.lambda, cfg.maxIter, nil, signs)
 	if err != nil {
 		return nil, err
 	}
-	oof, err := outOfFold(ctx, ds, x, cfg, full.vector())
+	oof, err := outOfFold(ctx, ds, x, cfg, full.vector(), signs)
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +186,21 @@ func train(ctx context.Context, ds Dataset, cfg trainConfig) (*Model, error) {
 	m := &Model{
 		Format: FormatVersion, TrainedAt: cfg.now().UTC(), Source: cfg.source,
 		Lambda: cfg.lambda, Threshold: cfg.threshold, Intercept: full.intercept,
-		Interactions: cfg.interactions, Calibration: platt, Live: cfg.live,
+		Calibration: platt, Live: cfg.live,
 	}
 	for j, c := range cols {
 		c.Weight = full.coef[j]
 		m.Coefficients = append(m.Coefficients, c)
+	}
+	// The recipe's hazards and features, with those that had no variance
+	// here, so that Recipe retrains with all of them.
+	for _, n := range featureNames(ds, cfg.only) {
+		if cfg.hazards[n] {
+			m.Hazards = append(m.Hazards, n)
+		}
+	}
+	if len(cfg.only) > 0 {
+		m.Features = featureNames(ds, cfg.only)
 	}
 	p := make([]float64, len(oof))
 	y := make([]bool, len(oof))
@@ -218,7 +223,7 @@ func train(ctx context.Context, ds Dataset, cfg trainConfig) (*Model, error) {
 
 // outOfFold returns, for every example, the raw logit of a model fitted
 // without its fold.
-func outOfFold(ctx context.Context, ds Dataset, x *design, cfg trainConfig, warm []float64) ([]float64, error) {
+func outOfFold(ctx context.Context, ds Dataset, x *design, cfg trainConfig, warm, signs []float64) ([]float64, error) {
 	fold := ds.Folds(cfg.folds, cfg.seed)
 	oof := make([]float64, x.n)
 	for k := 0; k < cfg.folds; k++ {
@@ -226,7 +231,7 @@ func outOfFold(ctx context.Context, ds Dataset, x *design, cfg trainConfig, warm
 		if tr.n == 0 || tr.n == x.n {
 			continue
 		}
-		f, err := fitLogistic(ctx, tr, cfg.lambda, cfg.maxIter, warm)
+		f, err := fitSigned(ctx, tr, cfg.lambda, cfg.maxIter, warm, signs)
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", k, err)
 		}
@@ -261,6 +266,9 @@ func versionOf(m *Model) string {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
 		h.Write(b[:])
+	}
+	for _, n := range m.Hazards {
+		h.Write([]byte("hazard:" + n))
 	}
 	for _, c := range m.Coefficients {
 		h.Write([]byte(c.Name))

@@ -50,9 +50,9 @@ func run(args []string, stdin io.Reader, stderr io.Writer) error {
 		defer f.Close()
 		r = f
 	}
-	var cmp model.Comparison
-	if err := json.NewDecoder(r).Decode(&cmp); err != nil {
+	var ev model.Evaluation
+	if err := json.NewDecoder(r).Decode(&ev); err != nil {
 		return fmt.Errorf("read evaluation %s: %w", *in, err)
 	}
-	return calplot.SaveComparison(*out, &cmp)
+	return calplot.SaveEvaluation(*out, &ev)
 }

@@ -16,10 +16,21 @@ although its predicted confidence is below prediction.threshold. The leader pick
 up on its next poll: awaiting_approval → approved → canary. The approval is audited
 on the schemacanary-audit branch with NAME as the actor.
 
+An approval names what it approves: the migration file's SHA-256 and the merge
+commit the control store holds for the change now. If the file is later edited
+or merged again under the same version, the approval no longer applies and the
+change waits again.
+
+Only a change in awaiting_approval can be approved; approving ahead of a merge
+or a change in any other state is refused (exit 1) and records nothing.
+Recording needs the control store's credentials (control.dsn), so whoever can
+run this command can write to the control store: grant it like a database
+role. Besides NAME, the operating-system user and host the command ran from
+are recorded.
+
 With the GitHub forge, approvals are usually given by commenting
-"/schemacanary approve" on the PR (write or admin permission required); this
-command works with either forge. A version not yet discovered may be approved
-ahead of its merge.`,
+"/schemacanary approve" on the PR (write or admin permission required, given
+after the PR's last push); this command works with either forge.`,
 		Example: `  schemacanary approve 42 --by alice -c schemacanary.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

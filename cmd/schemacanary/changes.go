@@ -141,7 +141,7 @@ func runChanges(cmd *cobra.Command, f changesFlags) error {
 		printChangesText(w, out)
 	}
 	if nerr > 0 {
-		return &exitError{code: 1}
+		return &exitError{code: statusFindings}
 	}
 	return nil
 }

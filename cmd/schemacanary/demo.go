@@ -55,11 +55,11 @@ takes about three minutes on two cores.`,
 			_, err := demo.Run(cmd.Context(), demo.Options{Out: cmd.OutOrStdout(), Log: log, Keep: keep,
 				Model: model, Timing: demo.Timing{Bake: bake}})
 			if errors.Is(err, demo.ErrNoPostgres) {
-				return &exitError{code: 2, msg: "schemacanary demo needs the PostgreSQL server binaries: apt-get install postgresql postgresql-contrib (or set PG_BINDIR)"}
+				return &exitError{code: statusError, msg: "schemacanary demo needs the PostgreSQL server binaries: apt-get install postgresql postgresql-contrib (or set PG_BINDIR)"}
 			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "demo failed:", err)
-				return &exitError{code: 1}
+				return &exitError{code: statusFindings}
 			}
 			return nil
 		},

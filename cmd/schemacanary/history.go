@@ -72,18 +72,18 @@ func runHistory(cmd *cobra.Command, f historyFlags, args []string) error {
 	if len(args) == 1 {
 		v, err := strconv.ParseInt(args[0], 10, 64)
 		if err != nil || v <= 0 {
-			return &exitError{code: 2, msg: fmt.Sprintf("history: VERSION %q is not a positive number", args[0])}
+			return &exitError{code: statusError, msg: fmt.Sprintf("history: VERSION %q is not a positive number", args[0])}
 		}
 		version = v
 	}
 	if f.format != "text" && f.format != "json" {
-		return &exitError{code: 2, msg: fmt.Sprintf("history: --format %q: want text or json", f.format)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("history: --format %q: want text or json", f.format)}
 	}
 	opts := []gitsrc.AuditOption{gitsrc.WithAuditBranch(f.branch)}
 	if f.tokenEnv != "" {
 		tok := os.Getenv(f.tokenEnv)
 		if tok == "" {
-			return &exitError{code: 2, msg: fmt.Sprintf("history: --token-env: $%s is empty", f.tokenEnv)}
+			return &exitError{code: statusError, msg: fmt.Sprintf("history: --token-env: $%s is empty", f.tokenEnv)}
 		}
 		var auth transport.AuthMethod = &githttp.BasicAuth{Username: "x-access-token", Password: tok}
 		opts = append(opts, gitsrc.WithAuditAuth(auth))
@@ -95,7 +95,7 @@ func runHistory(cmd *cobra.Command, f historyFlags, args []string) error {
 	}
 	trs, err := audit.History(ctx, version)
 	if errors.Is(err, gitsrc.ErrNoAudit) {
-		return &exitError{code: 1, msg: fmt.Sprintf("history: %s has no %s branch", f.repo, f.branch)}
+		return &exitError{code: statusFindings, msg: fmt.Sprintf("history: %s has no %s branch", f.repo, f.branch)}
 	}
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
@@ -134,7 +134,7 @@ func runHistory(cmd *cobra.Command, f historyFlags, args []string) error {
 		}
 	}
 	if version > 0 && len(trs) == 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("history: no audit entries for change %d", version)}
+		return &exitError{code: statusFindings, msg: fmt.Sprintf("history: no audit entries for change %d", version)}
 	}
 	return nil
 }

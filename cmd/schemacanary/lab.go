@@ -120,7 +120,7 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	// older than 1s holds a conflicting lock, 30 retries with backoff.
 	applier, err := rollout.NewApplier(rollout.CanaryConfig{LockTimeout: f.lockTimeout})
 	if err != nil {
-		return err
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, Arms: arms, ApplyTimeout: f.applyTimeout, Budget: f.budget,
 		SecondArmShare: noneIfZero(f.secondArmShare), RepeatShare: noneIfZero(f.repeatShare), CorpusShare: noneIfZero(f.corpusShare)}

@@ -24,6 +24,8 @@ type lintFlags struct {
 	pgVersion        int
 	assumeInTx       bool
 	include, exclude []string
+	severity         map[string]string
+	maxFileBytes     int64
 }
 
 func newLintCmd() *cobra.Command {
@@ -77,6 +79,8 @@ Exit status: 0 no error-severity finding, 1 at least one, 2 usage or I/O error.`
 	fl.BoolVar(&f.assumeInTx, "assume-in-transaction", false, "plain SQL files run inside one transaction (goose files always do unless NO TRANSACTION)")
 	fl.StringSliceVar(&f.include, "include", nil, "opt-in rules to enable (e.g. require-table-schema)")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "rules to disable")
+	fl.StringToStringVar(&f.severity, "severity", nil, "rule severities, e.g. ban-char-field=off,prefer-robust-stmts=error (error, warning, info or off)")
+	maxFileBytesFlag(fl, &f.maxFileBytes)
 	return cmd
 }
 
@@ -92,7 +96,7 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	ctx := cmd.Context()
 	files, err := sqlFiles(args)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	opts := []analysis.Option{analysis.WithPostgresVersion(f.pgVersion), analysis.WithAssumeInTransaction(f.assumeInTx)}
 	if len(f.include) > 0 {
@@ -100,6 +104,9 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	}
 	if len(f.exclude) > 0 {
 		opts = append(opts, analysis.WithDisabledRules(f.exclude...))
+	}
+	if len(f.severity) > 0 {
+		opts = append(opts, analysis.WithRuleSettings(f.severity))
 	}
 	target, err := f.target.open(ctx)
 	if err != nil {
@@ -109,20 +116,20 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 		defer target.Close()
 		opts = append(opts, analysis.WithCatalog(target.Catalog()), analysis.WithPostgresVersion(target.Catalog().ServerMajor()))
 	}
-	reports, err := lintFiles(ctx, files, opts, target)
+	reports, err := lintFiles(ctx, files, f.maxFileBytes, opts, target)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	if err := analysis.WriteReports(out, f.format, reports); err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	if err := out.Flush(); err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	for _, r := range reports {
 		if r.HasErrors() {
-			return &exitError{code: 1}
+			return &exitError{code: statusFindings}
 		}
 	}
 	return nil
@@ -132,14 +139,14 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 // safe for concurrent use) and returns the reports in file order. One
 // worker per core takes the next file in turn: a goroutine per file would
 // pay again for growing its stack through the parse tree's recursion.
-func lintFiles(ctx context.Context, files []string, opts []analysis.Option, target *analysis.Target) ([]*analysis.Report, error) {
+func lintFiles(ctx context.Context, files []string, maxBytes int64, opts []analysis.Option, target *analysis.Target) ([]*analysis.Report, error) {
 	reports := make([]*analysis.Report, len(files))
 	var next atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		g.Go(func() error {
 			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
-				r, err := lintFile(ctx, files[i], opts, target)
+				r, err := lintFile(ctx, files[i], maxBytes, opts, target)
 				if err != nil {
 					return err
 				}
@@ -156,9 +163,10 @@ func lintFiles(ctx context.Context, files []string, opts []analysis.Option, targ
 
 // lintFile reads and analyzes one file, and inspects it on the target when
 // there is one; a file goose cannot parse becomes a report with one
-// goose-syntax finding.
-func lintFile(ctx context.Context, path string, opts []analysis.Option, target *analysis.Target) (*analysis.Report, error) {
-	src, err := os.ReadFile(path)
+// goose-syntax finding. A file above maxBytes is an error (exit 2), as the
+// daemon would refuse it unread.
+func lintFile(ctx context.Context, path string, maxBytes int64, opts []analysis.Option, target *analysis.Target) (*analysis.Report, error) {
+	src, err := readMigrationFile(path, maxBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -18,11 +18,11 @@ func operatorAction(cmd *cobra.Command, g *globalFlags, cfgPath, arg, noun, by s
 	act func(context.Context, *reconciler.Store, int64, string) (reconciler.State, error)) error {
 	v, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || v <= 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("VERSION %q: a positive integer", arg)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("VERSION %q: a positive integer", arg)}
 	}
 	cfg, err := reconciler.LoadConfig(cfgPath)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	red := &reconciler.Redactor{}
 	log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))

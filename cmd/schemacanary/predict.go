@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"math"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +17,8 @@ type predictFlags struct {
 	target               targetFlags
 	modelPath, format    string
 	failBelow, threshold float64
+	severity             map[string]string
+	maxFileBytes         int64
 }
 
 func newPredictCmd() *cobra.Command {
@@ -45,8 +47,9 @@ scratch copy (pg_dump --schema-only into a scratch database on the same
 server; needs CREATEDB), and data checks on the rows (duplicates for a new
 UNIQUE, NULLs for SET NOT NULL, violations of a new CHECK or FOREIGN KEY,
 values that do not fit a narrowed type). A check that cannot run lowers the
-confidence and says why. Without --dsn none of that is measured, and the
-output says so.
+confidence and says why. Without --dsn none of that is measured: every
+touched table is assumed large and busy (a missing measurement never makes
+a change look safer), and the output says so.
 
 Without --model the bootstrap model embedded in the binary is used.
 --format markdown prints the pull-request comment the daemon posts.
@@ -64,26 +67,31 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
 	fl.StringVar(&f.modelPath, "model", "", "model JSON written by `schemacanary train --out` (default: the embedded bootstrap model)")
 	fl.StringVar(&f.format, "format", "text", "output format: text, json or markdown")
 	fl.Float64Var(&f.failBelow, "fail-below", 0, "exit 1 when a confidence is below this (0 disables)")
+	fl.StringToStringVar(&f.severity, "severity", nil, "rule severities, as lint --severity (off disables a rule; certain failures cannot be turned off)")
 	fl.Float64Var(&f.threshold, "threshold", model.DefaultThreshold, "decision threshold: at or above it a change proceeds without approval")
+	maxFileBytesFlag(fl, &f.maxFileBytes)
 	return cmd
 }
 
 func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	ctx := cmd.Context()
 	if f.format != "text" && f.format != "json" && f.format != "markdown" {
-		return &exitError{code: 2, msg: fmt.Sprintf("--format %q: want text, json or markdown", f.format)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text, json or markdown", f.format)}
 	}
 	files, err := sqlFiles(args)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	m, err := loadPredictModel(f.modelPath)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	opts := []assess.Option{assess.WithThreshold(f.threshold)}
+	if len(f.severity) > 0 {
+		opts = append(opts, assess.WithAnalysisOptions(analysis.WithRuleSettings(f.severity)))
+	}
 	if !(f.threshold > 0 && f.threshold <= 1) {
-		return &exitError{code: 2, msg: fmt.Sprintf("--threshold %v: want a probability in (0, 1]", f.threshold)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("--threshold %v: want a probability in (0, 1]", f.threshold)}
 	}
 	target, err := f.target.open(ctx)
 	if err != nil {
@@ -95,17 +103,17 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	}
 	as, err := assess.New(assess.Static{M: m}, opts...)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	var items []*assess.Assessment
 	for _, path := range files {
-		in, err := predictInput(path)
+		in, err := predictInput(path, f.maxFileBytes)
 		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return &exitError{code: statusError, msg: err.Error()}
 		}
 		a, err := as.Assess(ctx, in)
 		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return &exitError{code: statusError, msg: err.Error()}
 		}
 		items = append(items, a)
 	}
@@ -115,7 +123,7 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	if f.failBelow > 0 {
 		for _, it := range items {
 			if it.Prediction.Confidence < f.failBelow {
-				return &exitError{code: 1}
+				return &exitError{code: statusFindings}
 			}
 		}
 	}
@@ -123,9 +131,10 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 }
 
 // predictInput reads one file as lint does: a file goose cannot parse is
-// assessed as its goose-syntax finding (a certain failure), not an error.
-func predictInput(path string) (assess.Input, error) {
-	src, err := os.ReadFile(path)
+// assessed as its goose-syntax finding (a certain failure), not an error; a
+// file above maxBytes is an error.
+func predictInput(path string, maxBytes int64) (assess.Input, error) {
+	src, err := readMigrationFile(path, maxBytes)
 	if err != nil {
 		return assess.Input{}, err
 	}
@@ -157,11 +166,23 @@ func writePredictions(cmd *cobra.Command, format string, items []*assess.Assessm
 	for _, it := range items {
 		p := it.Prediction
 		fmt.Fprintf(out, "%s: confidence %.2f, %s (threshold %.2f, model %s)\n", it.Path, p.Confidence, p.Decision, p.Threshold, p.ModelVersion)
+		fmt.Fprintf(out, "  %.2f for a change with no hazard; each reason below is its term of the log-odds\n", 1/(1+math.Exp(-p.Base)))
 		for _, r := range p.Reasons {
 			fmt.Fprintf(out, "  %+.2f  %s\n", r.Contribution, r.Text)
 		}
+		if live := it.Report.Live; live != nil {
+			for _, x := range live.Broken {
+				fmt.Fprintf(out, "  breaks (%.2g calls/s): %s: %s\n", x.CallsPerSec, x.Why, x.Query)
+			}
+			for _, pc := range live.PlanChanges {
+				fmt.Fprintf(out, "  plan change (%.2g calls/s): cost %.1f -> %.1f (x%.2f), %s -> %s: %s\n", pc.CallsPerSec, pc.CostBefore, pc.CostAfter, pc.Ratio, pc.NodesBefore, pc.NodesAfter, pc.Query)
+			}
+			if live.PlanCheck == analysis.CheckNotRun && live.PlanNote != "" {
+				fmt.Fprintf(out, "  plans not compared: %s\n", live.PlanNote)
+			}
+		}
 		if !it.Live() {
-			fmt.Fprintf(out, "  (no live target: sizes, traffic, workload, dry run and data checks not measured; %d model features taken at their training mean; pass --dsn)\n", len(p.Missing))
+			fmt.Fprintln(out, "  (no live database: sizes, traffic, workload, dry run and data checks not measured; every touched table assumed large and busy; pass --dsn)")
 		}
 	}
 	return nil

@@ -117,6 +117,16 @@ func TestPredictDSNMatchesDaemon(t *testing.T) { // not parallel: it sets enviro
 	if err := json.Unmarshal([]byte(out), &cli); err != nil || len(cli) != 1 {
 		t.Fatalf("predict json: %v (%d)", err, len(cli))
 	}
+	// The text output says what was measured: nothing "not measured" with
+	// a live database, and the assumption spelled out without one.
+	text, code := runCLI(t, "predict", "--dsn", target, "--calibration-cache", cache, file)
+	if code != 0 || strings.Contains(text, "not measured") || strings.Contains(text, "no live database") {
+		t.Errorf("predict --dsn (exit %d) claims something was not measured:\n%s", code, text)
+	}
+	offline, _ := runCLI(t, "predict", file)
+	if !strings.Contains(offline, "no live database") {
+		t.Errorf("predict without --dsn does not say nothing was measured:\n%s", offline)
+	}
 
 	t.Setenv("SCHEMACANARY_TEST_TARGET", target)
 	cfg, err := reconciler.ParseConfig([]byte(`
@@ -163,7 +173,7 @@ fleet:
 	}
 	in := reconciler.AnalysisInput(mig)
 	in.Path = file
-	daemon, err := as.Assess(ctx, assess.Input{Migration: in, Author: "dana@shop.example"})
+	daemon, err := as.Assess(ctx, assess.Input{Migration: in})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,8 +49,9 @@ Progress (wave, instance, step, verdicts with p-values) goes to stdout, logs to
 stderr. --dry-run prints the plan (waves, control, lock settings, what a rollback
 would archive, which instances already hold the version) and changes nothing.
 
-Exit status: 0 promoted, 3 rolled back, 1 error (including a lock timeout or a
-partial rollout, whose message lists which instance holds the version).`,
+Exit status: 0 promoted; 1 not promoted (rolled back, held inconclusive, a lock
+timeout, or a partial rollout, whose message lists which instance holds the
+version); 2 usage, configuration or connection error.`,
 		Example: `  schemacanary rollout migrations/0042_add_note.sql -c schemacanary.yaml --dry-run
   schemacanary rollout migrations/0042_add_note.sql -c schemacanary.yaml
   schemacanary rollout migrations/0042_add_note.sql -c schemacanary.yaml --format json > result.json`,
@@ -66,7 +68,7 @@ partial rollout, whose message lists which instance holds the version).`,
 
 func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string) error {
 	if f.format != "text" && f.format != "json" {
-		return &exitError{code: 1, msg: fmt.Sprintf("--format %q: want text or json", f.format)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text or json", f.format)}
 	}
 	cfg, err := reconciler.LoadConfig(f.config)
 	if err != nil {
@@ -125,14 +127,15 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 		}
 	}
 	switch {
+	case runErr != nil && errors.Is(runErr, rollout.ErrLockTimeout):
+		// The change did not go through: an outcome, not a failure to run.
+		return &exitError{code: statusFindings, msg: runErr.Error()}
 	case runErr != nil:
 		return runErr
 	case res.Status == rollout.StatusPromoted:
 		return nil
-	case res.RolledBack():
-		return &exitError{code: 3}
 	}
-	return &exitError{code: 1, msg: fmt.Sprintf("rollout ended %s: %s", res.Status, res.Reason)}
+	return &exitError{code: statusFindings, msg: fmt.Sprintf("rollout ended %s: %s", res.Status, res.Reason)}
 }
 
 // progress prints events as they come (from several goroutines).

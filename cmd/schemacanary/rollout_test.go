@@ -93,7 +93,7 @@ canary:
 	}
 
 	out, code = run("rollout", harmful, "-c", cfg)
-	if code != 3 || !strings.Contains(out, "ROLLED_BACK") || !strings.Contains(out, "latency:by_v vs") || !strings.Contains(out, " p=") {
+	if code != statusFindings || !strings.Contains(out, "ROLLED_BACK") || !strings.Contains(out, "latency:by_v vs") || !strings.Contains(out, " p=") {
 		t.Fatalf("harmful change (exit %d):\n%s", code, out)
 	}
 	for _, dsn := range dsns {

@@ -43,6 +43,7 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newRunCmd(&g),
 		newApproveCmd(&g),
 		newSkipCmd(&g),
+		newPromoteCmd(&g),
 	)
 	return root
 }

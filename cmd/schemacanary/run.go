@@ -38,7 +38,7 @@ logged. See docs/operations.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := reconciler.LoadConfig(cfgPath)
 			if err != nil {
-				return &exitError{code: 2, msg: err.Error()}
+				return &exitError{code: statusError, msg: err.Error()}
 			}
 			red := &reconciler.Redactor{}
 			log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))

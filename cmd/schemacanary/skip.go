@@ -12,11 +12,13 @@ func newSkipCmd(g *globalFlags) *cobra.Command {
 	var cfgPath, by string
 	cmd := &cobra.Command{
 		Use:   "skip VERSION",
-		Short: "Release the queue held by a rolled back or failed change",
+		Short: "Release the queue held by a rolled back, failed or inconclusive change",
 		Long: `skip records that an operator gives up on migration VERSION. A rolled back or
 failed change holds the queue (later migrations wait) until its revert merges or it
 is skipped; on its next poll the leader moves it to skipped and goes on with the
-next version. A change that is rolling out or rolling back cannot be skipped.
+next version. A change held after an inconclusive canary is rolled back from the
+canary first, then skipped. A change that is rolling out or rolling back cannot be
+skipped.
 Skipping does not touch any database: whatever a failed change left on an instance
 (see /api/changes/VERSION for each instance's state) is for you to fix.`,
 		Example: `  schemacanary skip 42 -c schemacanary.yaml

@@ -39,7 +39,7 @@ func (f *targetFlags) resolveDSN() (string, error) {
 	}
 	dsn := os.Getenv(f.dsnEnv)
 	if dsn == "" {
-		return "", &exitError{code: 2, msg: fmt.Sprintf("--dsn-env: $%s is empty", f.dsnEnv)}
+		return "", &exitError{code: statusError, msg: fmt.Sprintf("--dsn-env: $%s is empty", f.dsnEnv)}
 	}
 	return dsn, nil
 }
@@ -54,7 +54,7 @@ func (f *targetFlags) open(ctx context.Context) (*analysis.Target, error) {
 		analysis.WithDryRun(f.dryRun), analysis.WithDataChecks(f.dataChecks), analysis.WithCheckTimeout(f.checkTimeout),
 		analysis.WithTargetCatalog(analysis.WithSampleInterval(f.sample), analysis.WithCalibrationCache(f.calibrationCache)))
 	if err != nil {
-		return nil, &exitError{code: 2, msg: err.Error()}
+		return nil, &exitError{code: statusError, msg: err.Error()}
 	}
 	return t, nil
 }

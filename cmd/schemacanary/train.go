@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/lab"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
@@ -17,10 +16,9 @@ import (
 type trainFlags struct {
 	data, out, evalJSON, source, format string
 	eval                                bool
-	lambda                              string
-	folds                               int
+	lambda                              float64
+	folds, bootstrap                    int
 	seed                                uint64
-	interactions                        string
 }
 
 func newTrainCmd() *cobra.Command {
@@ -29,39 +27,49 @@ func newTrainCmd() *cobra.Command {
 		Use:   "train --data FILE [--eval] [--out model.json]",
 		Short: "Train, calibrate and evaluate the deployment-safety model",
 		Long: `train fits the prediction model on a labeled dataset (JSON lines, gzip or
-plain: the lab's output, or history exported by the daemon): an
-L2-regularized logistic regression on standardized features (L-BFGS),
-calibrated with Platt scaling on grouped out-of-fold predictions so that a
-confidence of 0.80 means 80% of such changes deployed safely.
+plain: the lab's records, or history exported by the daemon).
 
---eval holds out whole groups (the lab's templates; the records marked
-"heldout") and prints, for the model and two baselines (the author's risk
-label alone, and "any error-severity lint finding"), the grouped k-fold and
-held-out AUC, Brier score and log-loss, and the model's held-out
-calibration table. With --interactions auto (the default) the model is also
-evaluated with interaction features (hazard × table size, lock × long
-transaction); they are used only if they win on the held-out split.
+The model is a logistic regression over the few causal features of
+docs/features.md (how long a write-blocking lock is held and how much
+traffic queues behind it, what the change breaks in the workload, whether
+it destroys data, the author's risk label, the number of statements), each
+constrained as a hazard: its weight can only lower the confidence. It is
+fitted with L-BFGS under an L2 penalty (--lambda, fixed: nothing is tuned on
+the evaluation) and calibrated with Platt scaling on grouped out-of-fold
+predictions, so that "0.80" means 80% of such changes deployed safely.
+Lab records are re-featured from their stored SQL, catalog context and live
+measurements first, so the dataset always matches the current features.
 
---out writes the chosen model, trained on all the data, as versioned JSON
-with its metrics; --eval-json also writes the evaluation as JSON, which
-cmd/calplot draws as the held-out calibration plot (make lab does both).`,
+--eval scores the model and three baselines (the author's risk label alone,
+"any error-severity lint finding", the physical lock-time estimate alone)
+on examples whose template (then whose family) the model never saw: every
+prediction comes from a model trained without its group. It prints AUC,
+Brier score, the share of unsafe and of safe changes that would proceed at
+the threshold, and the calibration curve, each with a 95% interval from
+resampling whole groups, and whether the goals are met.
+
+--out writes the model trained on all the data, with its evaluation and
+the live stage (the re-prediction during a bake, fitted on the trials'
+outcomes); --eval-json also writes the evaluation, which cmd/calplot draws
+(make lab does both).
+
+Exit status: 0, 2 on usage or I/O errors.`,
 		Example: `  schemacanary train --data analysis/model/lab.jsonl.gz --eval
-  schemacanary train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --eval-json eval.json
-  schemacanary train --data history.jsonl --interactions none --lambda 0.1 --out model.json`,
+  schemacanary train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --eval-json eval.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.data, "data", "", "dataset (JSON lines, optionally gzip); required")
-	fl.BoolVar(&f.eval, "eval", false, "evaluate on the grouped held-out split and k-fold, with baselines")
+	fl.BoolVar(&f.eval, "eval", false, "evaluate leaving templates and families out, with baselines and intervals")
 	fl.StringVar(&f.out, "out", "", "write the trained model here (JSON)")
 	fl.StringVar(&f.evalJSON, "eval-json", "", "also write the evaluation here as JSON (implies --eval; go run ./cmd/calplot plots it)")
 	fl.StringVar(&f.source, "source", "lab", "what the data is, recorded in the model version (lab, history)")
 	fl.StringVar(&f.format, "format", "text", "evaluation output: text, markdown or json")
-	fl.StringVar(&f.lambda, "lambda", "auto", `L2 penalty on standardized coefficients, or "auto": the lowest grouped k-fold log-loss on the training part over 0.001..3`)
-	fl.IntVar(&f.folds, "folds", 5, "k of the grouped cross-validation")
-	fl.Uint64Var(&f.seed, "seed", 1, "seed of the fold assignment (and of the held-out draw when the data marks none)")
-	fl.StringVar(&f.interactions, "interactions", "auto", `"auto" (try the default interactions), "none", or a comma-separated list of A*B`)
+	fl.Float64Var(&f.lambda, "lambda", 0.01, "L2 penalty on standardized coefficients")
+	fl.IntVar(&f.folds, "folds", 5, "k of the grouped cross-validation behind the calibration")
+	fl.IntVar(&f.bootstrap, "bootstrap", 1000, "group resamples behind each 95% interval")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the fold assignment and the resampling")
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -69,105 +77,67 @@ cmd/calplot draws as the held-out calibration plot (make lab does both).`,
 func runTrain(cmd *cobra.Command, f trainFlags) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
-	ds, err := model.ReadFile(f.data)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+	if f.format != "text" && f.format != "markdown" && f.format != "json" {
+		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text, markdown or json", f.format)}
 	}
-	common := []model.TrainOption{model.WithFolds(f.folds), model.WithSeed(f.seed), model.WithSource(f.source)}
-	lambda, err := chooseLambda(cmd, ds, f, common)
+	recs, err := lab.ReadRecords(f.data)
 	if err != nil {
-		return err
+		return &exitError{code: statusError, msg: err.Error()}
 	}
-	common = append(common, model.WithLambda(lambda))
-	variants := []model.Variant{{Name: "model (logistic)"}}
-	switch f.interactions {
-	case "none", "":
-	case "auto":
-		variants = append(variants, model.Variant{Name: "model (logistic + interactions)", Options: []model.TrainOption{model.WithInteractions(model.DefaultInteractions()...)}})
-	default:
-		var ins []model.Interaction
-		for _, s := range strings.Split(f.interactions, ",") {
-			in, err := model.ParseInteraction(strings.TrimSpace(s))
-			if err != nil {
-				return &exitError{code: 2, msg: err.Error()}
+	if err := lab.Refeature(ctx, recs); err != nil {
+		return &exitError{code: statusError, msg: err.Error()}
+	}
+	ds := lab.Dataset(recs)
+	opts := append(assess.TrainOptions(), model.WithLambda(f.lambda), model.WithFolds(f.folds), model.WithSeed(f.seed), model.WithSource(f.source))
+	var ev *model.Evaluation
+	if f.eval || f.evalJSON != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "evaluating on %d examples (every template, then every family, left out in turn)...\n", len(ds))
+		if ev, err = model.Evaluate(ctx, ds, model.Baselines(), f.bootstrap, opts...); err != nil {
+			return err
+		}
+		if err := writeEvaluation(cmd, ev, f.format); err != nil {
+			return err
+		}
+		if f.evalJSON != "" {
+			if err := writeEvalJSON(f.evalJSON, ev); err != nil {
+				return &exitError{code: statusError, msg: err.Error()}
 			}
-			ins = append(ins, in)
 		}
-		variants = append(variants, model.Variant{Name: "model (logistic + interactions)", Options: []model.TrainOption{model.WithInteractions(ins...)}})
 	}
-	if !f.eval && f.evalJSON == "" {
-		m, err := model.Train(ctx, ds, append(common, variants[len(variants)-1].Options...)...)
-		if err != nil {
-			return err
-		}
-		if err := m.WriteText(out, 15); err != nil {
-			return err
-		}
-		return saveModel(cmd, m, f)
-	}
-	cmp, err := model.Compare(ctx, ds, model.Baselines(), variants, common...)
+	m, err := model.Train(ctx, ds, opts...)
 	if err != nil {
 		return err
 	}
-	if err := writeComparison(cmd, cmp, f.format); err != nil {
-		return err
+	if ev != nil {
+		m.Metrics.LeaveOneTemplateOut, m.Metrics.LeaveOneFamilyOut = ev.Model("template"), ev.Model("family")
 	}
-	if f.evalJSON != "" {
-		if err := writeEvalJSON(f.evalJSON, cmp); err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+	if f.format == "text" {
+		if err := m.WriteText(out, 0); err != nil {
+			return err
 		}
 	}
-	if f.out == "" {
-		return nil
-	}
-	m, err := cmp.TrainChosen(ctx, ds, variants, common...)
-	if err != nil {
-		return err
-	}
-	return saveModel(cmd, m, f)
+	return saveModel(cmd, m, recs, f.out)
 }
 
-func writeComparison(cmd *cobra.Command, cmp *model.Comparison, format string) error {
+func writeEvaluation(cmd *cobra.Command, ev *model.Evaluation, format string) error {
 	out := cmd.OutOrStdout()
 	switch format {
 	case "json":
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(cmp)
-	case "markdown", "text":
-		for i, ev := range cmp.Evaluations {
-			if i > 0 {
-				fmt.Fprintln(out)
-			}
-			var err error
-			if format == "markdown" {
-				fmt.Fprintf(out, "#### %s\n\n", cmp.Variants[i])
-				err = ev.WriteMarkdown(out)
-			} else {
-				fmt.Fprintf(out, "== %s ==\n", cmp.Variants[i])
-				err = ev.WriteText(out)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(out, "\nchosen: %s (best held-out AUC; a more complex variant must win to be used)\n", cmp.Variants[cmp.Best])
-		return nil
-	default:
-		return &exitError{code: 2, msg: fmt.Sprintf("--format %q: want text, markdown or json", format)}
+		return enc.Encode(ev)
+	case "markdown":
+		return ev.WriteMarkdown(out)
 	}
+	return ev.WriteText(out)
 }
 
-// saveModel writes m to --out, with the live stage (the re-prediction
-// during a bake) fitted on the dataset's trial outcomes when it has them
-// (the lab's records do; exported history does not).
-func saveModel(cmd *cobra.Command, m *model.Model, f trainFlags) error {
-	if f.out == "" {
+// saveModel writes m to path, with the live stage (the re-prediction during
+// a bake) fitted on the records' trial outcomes when they have them (the
+// lab's do; exported history does not).
+func saveModel(cmd *cobra.Command, m *model.Model, recs []lab.Record, path string) error {
+	if path == "" {
 		return nil
-	}
-	recs, err := lab.ReadRecords(f.data)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
 	}
 	ls, err := lab.FitLiveStage(cmd.Context(), recs, m)
 	switch {
@@ -181,40 +151,17 @@ func saveModel(cmd *cobra.Command, m *model.Model, f trainFlags) error {
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "live stage fitted on %d trials: intercept %+.2f, weights %v\n", ls.Examples, ls.Intercept, ls.Weights)
 	}
-	if err := m.Save(f.out); err != nil {
+	if err := m.Save(path); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "model %s written to %s\n", m.Version, f.out)
+	fmt.Fprintf(cmd.ErrOrStderr(), "model %s written to %s\n", m.Version, path)
 	return nil
 }
 
-// chooseLambda parses --lambda, or with "auto" selects it by grouped k-fold
-// log-loss on the training part of the split (never on the held-out part).
-func chooseLambda(cmd *cobra.Command, ds model.Dataset, f trainFlags, common []model.TrainOption) (float64, error) {
-	if f.lambda != "auto" {
-		l, err := strconv.ParseFloat(f.lambda, 64)
-		if err != nil {
-			return 0, &exitError{code: 2, msg: fmt.Sprintf("--lambda %q: want a number or auto", f.lambda)}
-		}
-		return l, nil
-	}
-	tr, _ := ds.Split(0.25, f.seed)
-	l, scores, err := model.SelectLambda(cmd.Context(), tr, []float64{0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3}, common...)
-	if err != nil {
-		return 0, err
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "lambda by grouped k-fold log-loss on the training part:")
-	for _, s := range scores {
-		fmt.Fprintf(cmd.OutOrStdout(), " %g→%.3f", s.Lambda, s.KFold.LogLoss)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "; chosen %g\n\n", l)
-	return l, nil
-}
-
-// writeEvalJSON writes the comparison to path, replacing it only once it
+// writeEvalJSON writes the evaluation to path, replacing it only once it
 // is complete.
-func writeEvalJSON(path string, cmp *model.Comparison) error {
-	b, err := json.MarshalIndent(cmp, "", "  ")
+func writeEvalJSON(path string, ev *model.Evaluation) error {
+	b, err := json.MarshalIndent(ev, "", "  ")
 	if err != nil {
 		return fmt.Errorf("--eval-json: %w", err)
 	}

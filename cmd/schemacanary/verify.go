@@ -49,18 +49,18 @@ func runVerify(cmd *cobra.Command, f verifyFlags, path string) error {
 		dsn = os.Getenv(f.dsnEnv)
 	}
 	if dsn == "" {
-		return &exitError{code: 2, msg: "verify: --dsn or --dsn-env is required"}
+		return &exitError{code: statusError, msg: "verify: --dsn or --dsn-env is required"}
 	}
 	if f.format != "text" && f.format != "json" {
-		return &exitError{code: 2, msg: fmt.Sprintf("verify: unknown --format %q", f.format)}
+		return &exitError{code: statusError, msg: fmt.Sprintf("verify: unknown --format %q", f.format)}
 	}
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	m, err := loadMigration(path, src)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	var opts []analysis.VerifyOption
 	if f.pgBin != "" {
@@ -68,14 +68,14 @@ func runVerify(cmd *cobra.Command, f verifyFlags, path string) error {
 	}
 	res, err := analysis.Verify(cmd.Context(), dsn, m, opts...)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return &exitError{code: statusError, msg: err.Error()}
 	}
 	out := cmd.OutOrStdout()
 	if f.format == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return &exitError{code: statusError, msg: err.Error()}
 		}
 	} else {
 		for _, s := range res.Steps {
@@ -86,7 +86,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags, path string) error {
 			fmt.Fprintf(out, "%-9s %8s  %s\n", s.Name, s.Duration.Round(1e6), status)
 		}
 		if err := analysis.WriteReports(out, analysis.FormatText, []*analysis.Report{{Findings: res.Findings}}); err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return &exitError{code: statusError, msg: err.Error()}
 		}
 		for _, d := range res.DownDiff {
 			fmt.Fprintln(out, "  down: "+strings.TrimSpace(d))
@@ -99,7 +99,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags, path string) error {
 		}
 	}
 	if !res.OK() {
-		return &exitError{code: 1}
+		return &exitError{code: statusFindings}
 	}
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
@@ -82,4 +84,46 @@ func (r *runningDaemon) stop() error {
 	}
 	r.d.Close()
 	return err
+}
+
+// assessmentLines summarizes what the stored assessment of change version
+// saw on the live canary before it was touched: the statements it breaks,
+// the plan changes the planner estimates, and the strongest reasons.
+func (r *runningDaemon) assessmentLines(ctx context.Context, version int64) []string {
+	c, err := r.d.Store.Get(ctx, version)
+	if err != nil {
+		return nil
+	}
+	a, err := r.d.Store.Assessment(ctx, version, c.SHA256)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if live := a.Report.Live; live != nil {
+		for _, b := range live.Broken {
+			out = append(out, fmt.Sprintf("breaks a statement run %.1f/s: %s", b.CallsPerSec, b.Why))
+		}
+		for _, pc := range live.PlanChanges {
+			out = append(out, fmt.Sprintf("plan change, %.1f calls/s: cost %.0f -> %.0f (%.0fx): %s", pc.CallsPerSec, pc.CostBefore, pc.CostAfter, pc.Ratio, oneLine(pc.Query, 70)))
+		}
+		if live.PlanCheck == analysis.CheckNotRun && live.PlanNote != "" {
+			out = append(out, "plans not compared: "+live.PlanNote)
+		}
+	}
+	for i, rs := range a.Prediction.Reasons {
+		if i == 2 {
+			break
+		}
+		out = append(out, fmt.Sprintf("reason %+.2f: %s", rs.Contribution, rs.Text))
+	}
+	return out
+}
+
+// oneLine squeezes s onto one line of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }

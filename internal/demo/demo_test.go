@@ -58,6 +58,7 @@ func TestDemoScenario(t *testing.T) {
 			t.Errorf("the timeline lacks %q", s)
 		}
 	}
+	checkExcerptShape(t, readmeExcerpt(t), out.String())
 	if _, err := os.Stat(sum.RepoDir); !os.IsNotExist(err) {
 		t.Errorf("the demo left %s behind", sum.RepoDir)
 	}

@@ -80,6 +80,7 @@ func (e *environment) setUp(ctx context.Context) error {
 		return err
 	}
 	e.watch = newWatcher(e.daemon.status, e.p)
+	e.watch.assessed = func(v int64) []string { return e.daemon.assessmentLines(ctx, v) }
 	e.p.line("daemon running in-process: polls every %v, canary bake %v (KPIs every %v), local forge; status page %s",
 		e.opts.Timing.Poll, e.opts.Timing.Bake, e.opts.Timing.Interval, e.statusURL())
 	return e.waitAdopted(ctx)

@@ -18,6 +18,9 @@ type watcher struct {
 	p       *printer
 	seen    map[string]bool
 	verdict map[string]bool
+	// assessed, when set, gives the lines to print about a change's stored
+	// assessment once it is predicted.
+	assessed func(version int64) []string
 }
 
 func newWatcher(src reconciler.StatusSource, p *printer) *watcher {
@@ -119,6 +122,11 @@ func (w *watcher) print(d *reconciler.StatusChangeDetail) {
 			msg = msg[:107] + "…"
 		}
 		w.p.line("#%d %s %-17s %-16s %s", d.Version, mark, e.Step, where, msg)
+		if e.Step == "predicted" && w.assessed != nil {
+			for _, l := range w.assessed(d.Version) {
+				w.p.detail("%s", l)
+			}
+		}
 		if strings.HasPrefix(e.Step, "judge") {
 			w.printVerdicts(d)
 		}

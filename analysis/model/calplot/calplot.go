@@ -18,10 +18,12 @@ import (
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
-// Curve is one predictor's calibration bins.
+// Curve is one predictor's calibration bins, with optional intervals of
+// the observed rate (Lo, Hi: one per bin) drawn as error bars.
 type Curve struct {
-	Name string
-	Bins []model.CalibrationBin
+	Name   string
+	Bins   []model.CalibrationBin
+	Lo, Hi []float64
 }
 
 var palette = []color.Color{
@@ -31,18 +33,28 @@ var palette = []color.Color{
 	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
-// SaveComparison draws the held-out calibration of a comparison's chosen
-// variant (the model and the baselines it was compared with) into path.
-func SaveComparison(path string, cmp *model.Comparison) error {
-	if cmp == nil || cmp.Best < 0 || cmp.Best >= len(cmp.Evaluations) || cmp.Evaluations[cmp.Best] == nil {
-		return errors.New("calplot: the comparison has no chosen evaluation")
+// SaveEvaluation draws the leave-one-template-out calibration of the model
+// and the baselines of an evaluation into path, with the model's 95%
+// interval of the observed rate per bin as error bars.
+func SaveEvaluation(path string, ev *model.Evaluation) error {
+	if ev == nil || ev.Model("template") == nil {
+		return errors.New("calplot: the evaluation has no leave-one-template-out result")
 	}
-	ev := cmp.Evaluations[cmp.Best]
-	curves := make([]Curve, 0, len(ev.Results))
+	var curves []Curve
 	for _, r := range ev.Results {
-		curves = append(curves, Curve{Name: r.Name, Bins: r.Calibration})
+		if r.By != "template" {
+			continue
+		}
+		c := Curve{Name: r.Name}
+		for _, b := range r.Calibration {
+			c.Bins = append(c.Bins, b.CalibrationBin)
+			if r.Name == "model" {
+				c.Lo, c.Hi = append(c.Lo, b.ObservedLo), append(c.Hi, b.ObservedHi)
+			}
+		}
+		curves = append(curves, c)
 	}
-	return Save(path, fmt.Sprintf("held-out calibration (%d examples, %d unseen templates)", ev.HeldOutExamples, len(ev.HeldOutGroups)), curves)
+	return Save(path, fmt.Sprintf("calibration on unseen templates (%d examples, %d templates)", ev.Examples, ev.Templates), curves)
 }
 
 // Save draws the curves into path; the extension chooses the format (.png
@@ -88,6 +100,21 @@ func Save(path, title string, curves []Curve) error {
 		scatter.Radius = vg.Points(3)
 		p.Add(line, scatter)
 		p.Legend.Add(c.Name, line, scatter)
+		if len(c.Lo) == len(c.Bins) && len(c.Lo) > 0 {
+			errs := make(plotter.YErrors, len(c.Bins))
+			for k, b := range c.Bins {
+				errs[k].Low, errs[k].High = b.Observed-c.Lo[k], c.Hi[k]-b.Observed
+			}
+			bars, err := plotter.NewYErrorBars(struct {
+				plotter.XYs
+				plotter.YErrors
+			}{pts, errs})
+			if err != nil {
+				return fmt.Errorf("calplot: %s: %w", c.Name, err)
+			}
+			bars.Color = col
+			p.Add(bars)
+		}
 	}
 	if err := p.Save(6*vg.Inch, 5*vg.Inch, path); err != nil {
 		return fmt.Errorf("calplot: save %s: %w", path, err)

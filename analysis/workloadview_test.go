@@ -1,0 +1,156 @@
+package analysis
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/schemacanary/schemacanary/internal/pgtest"
+)
+
+// workloadTarget seeds a database with a hot workload (pg_stat_statements
+// records it) and returns a target on it, with hypopg installed.
+func workloadTarget(t *testing.T) (*Target, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dsn := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS hypopg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("hypopg: %v (CI installs postgresql-15-hypopg)", err)
+		}
+		t.Skipf("hypopg not installed: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL, status text, note text, total numeric);
+INSERT INTO orders (customer_id, status, note, total) SELECT g % 5000, 'new', 'n', g FROM generate_series(1, 100000) g;
+CREATE INDEX orders_customer_idx ON orders (customer_id);
+CREATE INDEX orders_unused_idx ON orders (total);
+ANALYZE orders;
+SELECT pg_stat_statements_reset()`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if _, err := conn.Exec(ctx, "SELECT id, status, note FROM orders WHERE customer_id = $1", i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO orders (customer_id, status) VALUES ($1, 'new')", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg, err := OpenTarget(ctx, dsn, WithDryRun(false), WithDataChecks(false),
+		WithTargetCatalog(WithSampleInterval(0), WithThroughput(Throughput{RewriteBytesPerSec: 50e6, ScanBytesPerSec: 300e6})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.Close)
+	return tg, dsn
+}
+
+// TestWorkloadView: on a seeded workload, dropping a column the hot query
+// selects breaks it (a certain failure); dropping the index it uses makes
+// its estimated cost rise at least tenfold; dropping an unused index
+// changes no plan; a new index shows the queries that would use it; and
+// the plan check holds no lock stronger than a SELECT's.
+func TestWorkloadView(t *testing.T) {
+	tg, dsn := workloadTarget(t)
+	hot := "SELECT id, status, note FROM orders WHERE customer_id = $1"
+
+	rep := inspect(t, tg, "ALTER TABLE orders DROP COLUMN note;", false)
+	if len(rep.Live.Broken) != 1 || !strings.Contains(rep.Live.Broken[0].Query, "customer_id") || !strings.Contains(rep.Live.Broken[0].Why, "orders.note") {
+		t.Errorf("drop of a selected column: broken %+v (of %d statements)", rep.Live.Broken, rep.Live.Statements)
+	}
+	if g := rep.Gate(); !g.Failed() || g.Fails[0].RuleID != "breaks-workload-queries" {
+		t.Errorf("gate %+v", g)
+	}
+	rep = inspect(t, tg, "ALTER TABLE orders ADD COLUMN region text NOT NULL;", false)
+	if len(rep.Live.Broken) != 1 || !strings.Contains(rep.Live.Broken[0].Query, "INSERT") {
+		t.Errorf("new NOT NULL column without default: broken %+v", rep.Live.Broken)
+	}
+	if rep = inspect(t, tg, "ALTER TABLE orders DROP COLUMN total;", false); len(rep.Live.Broken) != 0 {
+		t.Errorf("drop of a column no statement uses: broken %+v", rep.Live.Broken)
+	}
+
+	// Watch the plan check's locks from another session while it runs.
+	var (
+		mu    sync.Mutex
+		modes = map[string]bool{}
+		stop  = make(chan struct{})
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			rows, err := conn.Query(ctx, `SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE a.application_name = $1 AND l.locktype = 'relation'`, planApplicationName)
+			if err != nil {
+				return
+			}
+			for rows.Next() {
+				var m string
+				if rows.Scan(&m) == nil {
+					mu.Lock()
+					modes[m] = true
+					mu.Unlock()
+				}
+			}
+			rows.Close()
+		}
+	}()
+	dropUsed := inspect(t, tg, "DROP INDEX CONCURRENTLY IF EXISTS orders_customer_idx;", true)
+	dropUnused := inspect(t, tg, "DROP INDEX CONCURRENTLY IF EXISTS orders_unused_idx;", true)
+	create := inspect(t, tg, "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_status_idx ON orders (customer_id, status);", true)
+	close(stop)
+	<-done
+
+	var rise *PlanChange
+	for i, pc := range dropUsed.Live.PlanChanges {
+		if strings.HasPrefix(pc.Query, hot[:30]) {
+			rise = &dropUsed.Live.PlanChanges[i]
+		}
+	}
+	if rise == nil || rise.Ratio < 10 || !strings.Contains(rise.NodesBefore, "orders_customer_idx") || strings.Contains(rise.NodesAfter, "orders_customer_idx") {
+		t.Fatalf("dropping the hot query's index: %+v (check %s: %s)", dropUsed.Live.PlanChanges, dropUsed.Live.PlanCheck, dropUsed.Live.PlanNote)
+	}
+	t.Logf("dropping orders_customer_idx: %s cost %.1f -> %.1f (%.0fx), %s -> %s", rise.Query, rise.CostBefore, rise.CostAfter, rise.Ratio, rise.NodesBefore, rise.NodesAfter)
+	if dropUnused.Live.PlanCheck != CheckPassed || len(dropUnused.Live.PlanChanges) != 0 {
+		t.Errorf("dropping an unused index: %s, %+v", dropUnused.Live.PlanCheck, dropUnused.Live.PlanChanges)
+	}
+	var uses bool
+	for _, pc := range create.Live.PlanChanges {
+		uses = uses || strings.Contains(pc.NodesAfter, "orders_status_idx (hypothetical)")
+	}
+	if !uses {
+		t.Errorf("CREATE INDEX: no statement would use it: %+v (%s)", create.Live.PlanChanges, create.Live.PlanNote)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for m := range modes {
+		if m != "AccessShareLock" {
+			t.Errorf("the plan check took %s", m)
+		}
+	}
+	if !modes["AccessShareLock"] {
+		t.Log("no lock of the plan check was sampled (it ran between samples)")
+	}
+}

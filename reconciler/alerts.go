@@ -1,0 +1,95 @@
+package reconciler
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/schemacanary/schemacanary/reconciler/notify"
+)
+
+// Notifier receives the pipeline's events (package notify's Dispatcher).
+// Notify is called synchronously from the reconcile loop after the
+// transition is stored: it must return at once and never fail the loop.
+type Notifier interface {
+	Notify(notify.Event)
+}
+
+var _ Notifier = (*notify.Dispatcher)(nil)
+
+// WithNotifier sends an event to n for every transition that raises one
+// (alertKind). Default: none (events are still counted in the metrics).
+func WithNotifier(n Notifier) Option {
+	return func(o *options) error { o.notifier = n; return nil }
+}
+
+// alertKind is the event a transition into state to raises, "" for none.
+// Drift and watch regressions are not transitions (yet): the pre-flight
+// and the production watch raise them when they exist.
+func alertKind(to State) notify.Kind {
+	switch to {
+	case StateAwaitingApproval:
+		return notify.KindAwaitingApproval
+	case StateCanary:
+		return notify.KindCanaryStarted
+	case StateInconclusive:
+		return notify.KindInconclusive
+	case StatePromoting:
+		return notify.KindWavePromoted
+	case StateRolledBack:
+		return notify.KindRolledBack
+	case StateFailed:
+		return notify.KindFailed
+	case StateDone:
+		return notify.KindDone
+	}
+	return ""
+}
+
+// alert counts and sends the event of stored transition t of c (c already
+// in its new state). It never blocks and never fails.
+func (r *Reconciler) alert(c *ChangeRequest, t *Transition) {
+	k := alertKind(t.To)
+	if k == "" {
+		return
+	}
+	if r.o.metrics != nil {
+		r.o.metrics.alertEvents.WithLabelValues(string(k)).Inc()
+	}
+	if r.o.notifier == nil {
+		return
+	}
+	e := notify.Event{ID: fmt.Sprintf("%d.%d", c.Version, t.ID), Kind: k, Version: c.Version, File: c.Path,
+		State: string(t.To), Wave: t.Wave, Reason: t.Reason, PR: c.PR, Time: t.At}
+	if c.Confidence != nil {
+		conf := *c.Confidence
+		e.Confidence = &conf
+	}
+	r.o.notifier.Notify(e)
+	r.o.log.Debug("alert raised", slog.String("event", string(k)), slog.Int64("change", c.Version), slog.String("id", e.ID))
+}
+
+// NewAlerts builds the Dispatcher of cfg's webhooks (nil, nil without any):
+// it resolves their URLs and secrets (registering them with red), and
+// registers the delivery metrics on m's registry. Build calls it; the
+// Daemon runs it.
+func NewAlerts(cfg AlertsConfig, log *slog.Logger, red *Redactor, m *Metrics) (*notify.Dispatcher, error) {
+	if len(cfg.Webhooks) == 0 {
+		return nil, nil
+	}
+	sinks, err := cfg.sinks(red)
+	if err != nil {
+		return nil, err // names its key (alerts.webhooks[i]...)
+	}
+	opts := []notify.Option{notify.WithLogger(log), notify.WithScrubber(red.Scrub)}
+	if m != nil {
+		opts = append(opts, notify.WithRegisterer(m.Registry()))
+	}
+	if cfg.StatusURL != "" {
+		opts = append(opts, notify.WithStatusURL(cfg.StatusURL))
+	}
+	d, err := notify.New(sinks, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	return d, nil
+}
