@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -100,6 +101,13 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	log := g.logger(cmd.ErrOrStderr())
 	if f.refeature != "" {
 		return refeature(ctx, f.refeature, f.out)
+	}
+	// Refuse before any work: a missing folder would only show when the
+	// first record is written.
+	if dir := filepath.Dir(f.out); dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return &exitError{code: statusError, msg: fmt.Sprintf("lab: --out %s: folder %s does not exist", f.out, dir)}
+		}
 	}
 	arms, err := lab.ParseArms(f.arm)
 	if err != nil {
