@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/schemacanary
 PKGS     := ./...
 # Fuzz targets run briefly on every `make test`; each line is PACKAGE:TARGET.
-FUZZ     := ./gitsrc:FuzzParseSections ./gitsrc:FuzzParseFrontMatter ./gitsrc:FuzzParseMigration ./gitsrc:FuzzTransitionMessage ./analysis:FuzzAnalyze ./analysis/internal/pgast:FuzzParse
+FUZZ     := ./gitsrc/migration:FuzzParseSections ./gitsrc/migration:FuzzParseFrontMatter ./gitsrc/migration:FuzzParseMigration ./gitsrc:FuzzTransitionMessage ./analysis:FuzzAnalyze ./analysis/internal/pgast:FuzzParse
 FUZZTIME ?= 4s
 # Files `make generate` writes; `make lint` fails when they differ from what is committed.
 GENERATED := analysis/internal/pgast/ast_gen.go analysis/internal/pgast/decode_gen.go

@@ -344,10 +344,18 @@ func (c *PGCatalog) writeCache(tp Throughput) {
 	}
 	all := map[string]Throughput{}
 	if data, err := os.ReadFile(c.cache); err == nil {
-		_ = json.Unmarshal(data, &all)
+		if err := json.Unmarshal(data, &all); err != nil {
+			// A damaged cache is rewritten with this measurement alone.
+			c.log.Warn("calibration cache unreadable: rewriting it", "path", c.cache, "err", err)
+			all = map[string]Throughput{}
+		}
 	}
 	all[tp.Server] = tp
-	data, _ := json.MarshalIndent(all, "", "  ")
+	data, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		c.log.Warn("calibration cache", "path", c.cache, "err", err)
+		return
+	}
 	if err := os.MkdirAll(filepath.Dir(c.cache), 0o755); err != nil {
 		c.log.Warn("calibration cache", "path", c.cache, "err", err)
 		return

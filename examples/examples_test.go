@@ -13,11 +13,12 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for goose
 	"github.com/pressly/goose/v3"
 	"gopkg.in/yaml.v3"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
@@ -65,7 +66,7 @@ func TestExampleMigrationsParseStrictly(t *testing.T) {
 		files map[string][]byte
 	}{{"migrations", base}, {"demo", demo}} {
 		for name, src := range set.files {
-			m, err := gitsrc.ParseMigration(filepath.Join(set.dir, name), src)
+			m, err := migration.ParseMigration(filepath.Join(set.dir, name), src)
 			if err != nil {
 				t.Errorf("%s/%s: %v", set.dir, name, err)
 				continue

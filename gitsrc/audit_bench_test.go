@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"testing"
+
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
-	"testing"
 )
 
 // BenchmarkAuditRecord measures one transition written to the audit branch

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // ChangeRequest is one migration merged on the watched branch: the file as
@@ -19,7 +20,7 @@ import (
 type ChangeRequest struct {
 	// Migration is the parsed file. Treat it as read-only: it may be shared
 	// with the Repo's parse cache.
-	Migration *Migration `json:"migration"`
+	Migration *migration.Migration `json:"migration"`
 	// Commit is the sha of the first-parent commit on the watched branch
 	// that added the file (the merge commit for merged pull requests).
 	Commit string `json:"commit"`
@@ -47,7 +48,7 @@ type ChangeSet struct {
 	// (within one commit, in version order).
 	Changes []ChangeRequest `json:"changes"`
 	// Errors are the violations found, each naming file, line and commit.
-	Errors []*MigrationError `json:"errors,omitempty"`
+	Errors []*migration.MigrationError `json:"errors,omitempty"`
 }
 
 // Err joins the set's errors, nil when there are none.
@@ -216,7 +217,7 @@ func (r *Repo) applyCommit(st *branchState, c *object.Commit, changed, gone []fi
 			// A file rejected when merged may be fixed in place.
 			added = append(added, e)
 		default:
-			cs.Errors = append(cs.Errors, r.commitErr(c, e.path, ErrChecksumDrift,
+			cs.Errors = append(cs.Errors, r.commitErr(c, e.path, migration.ErrChecksumDrift,
 				"edited after it was merged; merged migrations are immutable: add a new migration instead"))
 			st.files[e.name] = e
 		}
@@ -243,12 +244,12 @@ func (r *Repo) applyCommit(st *branchState, c *object.Commit, changed, gone []fi
 			renamed[a.name] = true
 			st.files[a.name], st.valid[a.name], st.used[a.version] = a, true, a.path
 			if a.hash != d.hash {
-				cs.Errors = append(cs.Errors, r.commitErr(c, a.path, ErrChecksumDrift,
+				cs.Errors = append(cs.Errors, r.commitErr(c, a.path, migration.ErrChecksumDrift,
 					"renamed from %s and edited after it was merged", d.name))
 			}
 			continue
 		}
-		cs.Errors = append(cs.Errors, r.commitErr(c, d.path, ErrDeleted,
+		cs.Errors = append(cs.Errors, r.commitErr(c, d.path, migration.ErrDeleted,
 			"deleted after it was merged; goose keeps it applied: add a new migration that reverts it instead"))
 	}
 	for _, a := range added {
@@ -263,12 +264,12 @@ func (r *Repo) applyCommit(st *branchState, c *object.Commit, changed, gone []fi
 func (r *Repo) addFile(st *branchState, c *object.Commit, a fileEntry, cs *ChangeSet) {
 	st.files[a.name] = a
 	m, merr := r.parseBlob(a)
-	var problem *MigrationError
+	var problem *migration.MigrationError
 	switch {
 	case a.version > 0 && st.used[a.version] != "" && st.used[a.version] != a.path:
-		problem = r.commitErr(c, a.path, ErrDuplicateVersion, "version %d is already used by %s", a.version, st.used[a.version])
+		problem = r.commitErr(c, a.path, migration.ErrDuplicateVersion, "version %d is already used by %s", a.version, st.used[a.version])
 	case a.version > 0 && a.version < st.max:
-		problem = r.commitErr(c, a.path, ErrOutOfOrder,
+		problem = r.commitErr(c, a.path, migration.ErrOutOfOrder,
 			"version %d is lower than %d (%s), already merged; renumber it above %d", a.version, st.max, st.used[st.max], st.max)
 	case merr != nil:
 		e := *merr
@@ -299,8 +300,8 @@ func (r *Repo) addFile(st *branchState, c *object.Commit, a fileEntry, cs *Chang
 	})
 }
 
-func (r *Repo) commitErr(c *object.Commit, file string, kind error, format string, args ...any) *MigrationError {
-	e := migErr(file, 0, kind, format, args...)
+func (r *Repo) commitErr(c *object.Commit, file string, kind error, format string, args ...any) *migration.MigrationError {
+	e := migration.Errorf(file, 0, kind, format, args...)
 	e.Commit = c.Hash.String()
 	e.Msg += fmt.Sprintf(" (commit %.7s)", e.Commit)
 	return e

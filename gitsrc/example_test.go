@@ -2,11 +2,12 @@ package gitsrc_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -14,36 +15,6 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
-
-func ExampleParseMigration() {
-	src := []byte(`-- ---
--- risk: 7
--- owner: payments
--- bake: 15m
--- ---
--- +goose Up
-ALTER TABLE orders ADD COLUMN note text;
--- +goose Down
-ALTER TABLE orders DROP COLUMN note;
-`)
-	m, err := gitsrc.ParseMigration("migrations/0042_add_note.sql", src)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(m.Version, m.Name, m.FrontMatter.Risk, m.FrontMatter.Owner, m.FrontMatter.Bake)
-	fmt.Printf("up line %d: %s\n", m.Up[0].Line, m.Up[0].SQL)
-
-	// Every problem is a *MigrationError naming file and line.
-	_, err = gitsrc.ParseMigration("migrations/0043_x.sql", []byte("-- ---\n-- risk: 12\n-- ---\n-- +goose Up\nSELECT 1;\n"))
-	var me *gitsrc.MigrationError
-	fmt.Println(errors.As(err, &me), errors.Is(err, gitsrc.ErrFrontMatter), me.Line)
-	fmt.Println(err)
-	// Output:
-	// 42 add_note 7 payments 15m0s
-	// up line 7: ALTER TABLE orders ADD COLUMN note text;
-	// true true 2
-	// migrations/0043_x.sql:2: invalid front matter: risk 12 is out of range 1..10
-}
 
 func ExampleRepo_Changes() {
 	ctx := context.Background()
@@ -78,7 +49,7 @@ func ExampleRepo_Changes() {
 		fmt.Printf("change %d %s PR #%d by %s, risk %d\n", cr.Migration.Version, cr.Migration.Path, cr.PR, cr.Author, cr.Migration.FrontMatter.Risk)
 	}
 	for _, e := range cs.Errors {
-		fmt.Printf("error %s:%d %s\n", e.File, e.Line, gitsrc.KindName(e))
+		fmt.Printf("error %s:%d %s\n", e.File, e.Line, migration.KindName(e))
 	}
 	// Output:
 	// change 1 migrations/0001_orders.sql PR #12 by Ada, risk 3

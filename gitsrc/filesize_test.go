@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 )
 
 // bigMigration is a valid strict migration of at least size bytes (INSERT
@@ -28,14 +31,14 @@ func TestOversizedFileRejected(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("migrations/0001_orders.sql", migration(3, "orders"))
+	f.write("migrations/0001_orders.sql", validMigration(3, "orders"))
 	base := f.commit("baseline")
-	big := bigMigration("seed", int(DefaultMaxFileBytes)+10)
+	big := bigMigration("seed", int(migration.DefaultMaxFileBytes)+10)
 	f.write("migrations/0002_seed.sql", big)
-	f.write("migrations/0003_items.sql", migration(3, "items"))
+	f.write("migrations/0003_items.sql", validMigration(3, "items"))
 	f.commit("seed data (#2)")
 	f.checkout("pr", true)
-	f.write("migrations/0004_more.sql", bigMigration("more", int(DefaultMaxFileBytes)+1))
+	f.write("migrations/0004_more.sql", bigMigration("more", int(migration.DefaultMaxFileBytes)+1))
 	f.commit("more seed data")
 	f.checkout("main", false)
 
@@ -48,9 +51,9 @@ func TestOversizedFileRejected(t *testing.T) {
 	if len(cs.Errors) != 1 {
 		t.Fatalf("errors = %v, want one ErrTooLarge", cs.Err())
 	}
-	assertMigErr(t, cs.Errors[0], "migrations/0002_seed.sql", 0, ErrTooLarge, msg)
-	if KindName(cs.Errors[0]) != "too_large" {
-		t.Errorf("KindName = %q, want too_large", KindName(cs.Errors[0]))
+	migrationtest.AssertError(t, cs.Errors[0], "migrations/0002_seed.sql", 0, migration.ErrTooLarge, msg)
+	if migration.KindName(cs.Errors[0]) != "too_large" {
+		t.Errorf("KindName = %q, want too_large", migration.KindName(cs.Errors[0]))
 	}
 	if len(cs.Changes) != 1 || cs.Changes[0].Migration.Version != 3 {
 		t.Errorf("changes = %d, want only 0003", len(cs.Changes))
@@ -60,7 +63,7 @@ func TestOversizedFileRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Errors) != 1 || !errors.Is(l.Errors[0], ErrTooLarge) || len(l.Migrations) != 2 {
+	if len(l.Errors) != 1 || !errors.Is(l.Errors[0], migration.ErrTooLarge) || len(l.Migrations) != 2 {
 		t.Errorf("List: %d migrations, errors %v; want 2 and one ErrTooLarge", len(l.Migrations), l.Errors)
 	}
 
@@ -71,7 +74,7 @@ func TestOversizedFileRejected(t *testing.T) {
 	var found bool
 	for _, p := range ps {
 		for _, e := range p.Errors {
-			found = found || (errors.Is(e, ErrTooLarge) && e.File == "migrations/0004_more.sql")
+			found = found || (errors.Is(e, migration.ErrTooLarge) && e.File == "migrations/0004_more.sql")
 		}
 	}
 	if !found {
@@ -88,26 +91,8 @@ func TestOversizedFileRejected(t *testing.T) {
 	}
 }
 
-func TestCheckFileSize(t *testing.T) {
+func TestWithMaxFileBytesRefusesNegative(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		size, limit int64
-		want        string // "" = nil
-	}{
-		{100, 100, ""},
-		{101, 0, ""},
-		{101, 100, "migrations/0001_x.sql: migration file too large: 101 B (101 bytes) is above the limit of 100 B (100 bytes)"},
-		{13 << 20, 1 << 20, "13.0 MiB (13631488 bytes) is above the limit of 1.00 MiB (1048576 bytes)"},
-		{1536, 1024, "1.50 KiB (1536 bytes)"},
-	} {
-		err := CheckFileSize("migrations/0001_x.sql", tt.size, tt.limit)
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("CheckFileSize(%d, %d) = %v, want nil", tt.size, tt.limit, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrTooLarge)):
-			t.Errorf("CheckFileSize(%d, %d) = %v, want ErrTooLarge containing %q", tt.size, tt.limit, err, tt.want)
-		}
-	}
 	if _, err := Open(context.Background(), t.TempDir(), WithMaxFileBytes(-1)); err == nil || !strings.Contains(err.Error(), "negative") {
 		t.Errorf("WithMaxFileBytes(-1): %v, want a negative-limit error", err)
 	}

@@ -38,8 +38,8 @@ func newFixture(t testing.TB) *fixture {
 	return &fixture{t: t, dir: dir, g: g, wt: wt, clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
-// migration returns a valid strict migration creating table name.
-func migration(risk int, table string) string {
+// validMigration returns a valid strict migration creating table name.
+func validMigration(risk int, table string) string {
 	return fmt.Sprintf("-- ---\n-- risk: %d\n-- owner: team-%s\n-- ---\n-- +goose Up\nCREATE TABLE %s (id int);\n-- +goose Down\nDROP TABLE %s;\n", risk, table, table, table)
 }
 

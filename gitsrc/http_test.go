@@ -50,7 +50,7 @@ func TestOpenOverHTTPWithBasicAuth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(2, "a"))
+	f.write("migrations/0001_a.sql", validMigration(2, "a"))
 	first := f.commit("a (#1)")
 	root := t.TempDir()
 	bare := filepath.Join(root, "app.git")
@@ -71,7 +71,7 @@ func TestOpenOverHTTPWithBasicAuth(t *testing.T) {
 	}
 
 	// Push a new commit to the served repository; Fetch picks it up.
-	f.write("migrations/0002_b.sql", migration(2, "b"))
+	f.write("migrations/0002_b.sql", validMigration(2, "b"))
 	second := f.commit("b (#2)")
 	served, err := git.PlainOpen(bare)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Listing is the migrations folder at one commit.
@@ -21,10 +22,10 @@ type Listing struct {
 	// Commit is the full sha the listing was taken at.
 	Commit string `json:"commit"`
 	// Migrations are the valid files, in version order.
-	Migrations []*Migration `json:"migrations"`
+	Migrations []*migration.Migration `json:"migrations"`
 	// Errors are the files that fail to parse or validate, and duplicate
 	// versions, in file-name order.
-	Errors []*MigrationError `json:"errors,omitempty"`
+	Errors []*migration.MigrationError `json:"errors,omitempty"`
 }
 
 // List parses every migration in the folder at rev (a sha, an abbreviated
@@ -58,7 +59,7 @@ func (r *Repo) List(ctx context.Context, rev string) (*Listing, error) {
 			continue
 		}
 		if prev, dup := seen[v]; dup {
-			out.Errors = append(out.Errors, migErr(e.path, 0, ErrDuplicateVersion, "version %d is also used by %s", v, prev))
+			out.Errors = append(out.Errors, migration.Errorf(e.path, 0, migration.ErrDuplicateVersion, "version %d is also used by %s", v, prev))
 			continue
 		}
 		seen[v] = e.path
@@ -157,7 +158,7 @@ func (r *Repo) decodeEntries(tree plumbing.Hash) ([]fileEntry, error) {
 			continue
 		}
 		fe := fileEntry{name: e.Name, path: path.Join(r.opts.migDir, e.Name), hash: e.Hash}
-		if v, _, err := ParseVersion(e.Name); err == nil {
+		if v, _, err := migration.ParseVersion(e.Name); err == nil {
 			fe.version = v
 		} else if strings.HasSuffix(e.Name, ".go") {
 			num, _, _ := strings.Cut(e.Name, "_")
@@ -183,7 +184,7 @@ func (r *Repo) readBlob(file string, h plumbing.Hash) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", h, err)
 	}
-	if err := CheckFileSize(file, b.Size, r.opts.maxFileBytes); err != nil {
+	if err := migration.CheckFileSize(file, b.Size, r.opts.maxFileBytes); err != nil {
 		return nil, err
 	}
 	rd, err := b.Reader()
@@ -201,7 +202,7 @@ func (r *Repo) readBlob(file string, h plumbing.Hash) ([]byte, error) {
 // parseBlob parses a file strictly, through the cache. A read failure is
 // reported as a MigrationError too, so one broken object does not hide the
 // rest of the folder.
-func (r *Repo) parseBlob(e fileEntry) (*Migration, *MigrationError) {
+func (r *Repo) parseBlob(e fileEntry) (*migration.Migration, *migration.MigrationError) {
 	key := cacheKey{blob: e.hash, path: e.path}
 	if res, ok := r.mc.get(key); ok {
 		return res.m, res.err
@@ -209,12 +210,12 @@ func (r *Repo) parseBlob(e fileEntry) (*Migration, *MigrationError) {
 	var res parseResult
 	if data, err := r.readBlob(e.path, e.hash); err != nil {
 		if !errors.As(err, &res.err) {
-			res.err = migErr(e.path, 0, ErrGooseSyntax, "read: %v", err)
+			res.err = migration.Errorf(e.path, 0, migration.ErrGooseSyntax, "read: %v", err)
 		}
-	} else if m, err := ParseMigration(e.path, data); err != nil {
-		var me *MigrationError
+	} else if m, err := migration.ParseMigration(e.path, data); err != nil {
+		var me *migration.MigrationError
 		if !errors.As(err, &me) {
-			me = migErr(e.path, 0, ErrGooseSyntax, "%v", err)
+			me = migration.Errorf(e.path, 0, migration.ErrGooseSyntax, "%v", err)
 		}
 		res.err = me
 	} else {
@@ -230,8 +231,8 @@ type cacheKey struct {
 }
 
 type parseResult struct {
-	m   *Migration
-	err *MigrationError
+	m   *migration.Migration
+	err *migration.MigrationError
 }
 
 // migrationCache holds parse results by (blob, path). It is bounded: when

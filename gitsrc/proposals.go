@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Proposal is an unmerged branch (or GitHub pull request head) that touches
@@ -36,7 +37,7 @@ type Proposal struct {
 	// Errors are its violations relative to the watched branch: edits or
 	// deletions of merged files, versions that collide with or fall below
 	// what the watched branch has merged meanwhile, and bad files.
-	Errors []*MigrationError `json:"errors,omitempty"`
+	Errors []*migration.MigrationError `json:"errors,omitempty"`
 }
 
 // Proposals lists every fetched branch other than the watched one, and every
@@ -140,20 +141,20 @@ func (r *Repo) proposal(head *object.Commit, headEntries []fileEntry, ref *plumb
 		case !had:
 			if cur, onHead := st.files[e.name]; onHead {
 				if cur.hash != e.hash {
-					cs.Errors = append(cs.Errors, r.commitErr(tip, e.path, ErrDuplicateVersion,
+					cs.Errors = append(cs.Errors, r.commitErr(tip, e.path, migration.ErrDuplicateVersion,
 						"%s was merged meanwhile with different content; rebase and renumber", e.name))
 				}
 				continue // the same file was merged meanwhile
 			}
 			adds = append(adds, e)
 		case old.hash != e.hash:
-			cs.Errors = append(cs.Errors, r.commitErr(tip, e.path, ErrChecksumDrift,
+			cs.Errors = append(cs.Errors, r.commitErr(tip, e.path, migration.ErrChecksumDrift,
 				"edits a merged migration; merged migrations are immutable: add a new migration instead"))
 		}
 		delete(merged, e.name)
 	}
 	for _, d := range sortedEntries(merged) {
-		cs.Errors = append(cs.Errors, r.commitErr(tip, d.path, ErrDeleted,
+		cs.Errors = append(cs.Errors, r.commitErr(tip, d.path, migration.ErrDeleted,
 			"deletes a merged migration; add a new migration that reverts it instead"))
 	}
 	sort.SliceStable(adds, func(i, j int) bool { return adds[i].version < adds[j].version })

@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 )
 
 func TestProposals(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.write("migrations/0001_orders.sql", migration(3, "orders"))
+	f.write("migrations/0001_orders.sql", validMigration(3, "orders"))
 	f.commit("baseline")
 
 	// good: adds 0002, fine.
 	f.checkout("good", true)
-	f.write("migrations/0002_items.sql", migration(4, "items"))
+	f.write("migrations/0002_items.sql", validMigration(4, "items"))
 	f.commit("add items")
 	f.checkout("main", false)
 
@@ -27,20 +30,20 @@ func TestProposals(t *testing.T) {
 	// stale: branched before main merged 0003, adds 0002 with a different
 	// name (collides with good once good is merged) and edits 0001.
 	f.checkout("stale", true)
-	f.write("migrations/0001_orders.sql", migration(9, "orders"))
-	f.write("migrations/0002_other.sql", migration(2, "other"))
+	f.write("migrations/0001_orders.sql", validMigration(9, "orders"))
+	f.write("migrations/0002_other.sql", validMigration(2, "other"))
 	f.commit("edit and add")
 	f.checkout("main", false)
 
 	// main merges good, then adds 0003 directly.
-	f.write("migrations/0002_items.sql", migration(4, "items"))
+	f.write("migrations/0002_items.sql", validMigration(4, "items"))
 	f.commit("Merge pull request #2 from ada/good")
-	f.write("migrations/0003_c.sql", migration(1, "c"))
+	f.write("migrations/0003_c.sql", validMigration(1, "c"))
 	f.commit("c (#3)")
 
 	// late: adds 0003_late and 0004 after main has 0003.
 	f.checkout("late", true)
-	f.write("migrations/0004_d.sql", migration(1, "d"))
+	f.write("migrations/0004_d.sql", validMigration(1, "d"))
 	late := f.commit("add d")
 	f.checkout("main", false)
 	f.setRef("refs/pull/9/head", f.ref("late"))
@@ -82,8 +85,8 @@ func checkProposals(t *testing.T, r *Repo, late string) {
 	if len(stale.Changes) != 0 || len(stale.Errors) != 2 {
 		t.Fatalf("stale changes %d errors %v", len(stale.Changes), stale.Errors)
 	}
-	assertMigErr(t, stale.Errors[0], "migrations/0001_orders.sql", 0, ErrChecksumDrift, "edits a merged migration")
-	assertMigErr(t, stale.Errors[1], "migrations/0002_other.sql", 0, ErrDuplicateVersion, "already used by migrations/0002_items.sql")
+	migrationtest.AssertError(t, stale.Errors[0], "migrations/0001_orders.sql", 0, migration.ErrChecksumDrift, "edits a merged migration")
+	migrationtest.AssertError(t, stale.Errors[1], "migrations/0002_other.sql", 0, migration.ErrDuplicateVersion, "already used by migrations/0002_items.sql")
 	if stale.Base == "" || stale.Errors[0].Commit != stale.Head {
 		t.Errorf("stale base %q commit %q", stale.Base, stale.Errors[0].Commit)
 	}
@@ -92,20 +95,20 @@ func checkProposals(t *testing.T, r *Repo, late string) {
 func TestProposalOutOfOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a.sql", validMigration(1, "a"))
 	f.commit("a")
 	f.checkout("slow", true)
-	f.write("migrations/0002_b.sql", migration(1, "b"))
+	f.write("migrations/0002_b.sql", validMigration(1, "b"))
 	f.commit("b")
 	f.checkout("main", false)
-	f.write("migrations/0003_c.sql", migration(1, "c"))
+	f.write("migrations/0003_c.sql", validMigration(1, "c"))
 	f.commit("c")
 	r := openFixture(t, f)
 	ps, err := r.Proposals(context.Background())
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("%+v %v", ps, err)
 	}
-	if len(ps[0].Errors) != 1 || !errors.Is(ps[0].Errors[0], ErrOutOfOrder) {
+	if len(ps[0].Errors) != 1 || !errors.Is(ps[0].Errors[0], migration.ErrOutOfOrder) {
 		t.Fatalf("errors %v", ps[0].Errors)
 	}
 }

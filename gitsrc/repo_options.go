@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Option configures Open. Options validate their arguments and Open rejects
@@ -29,7 +30,7 @@ type repoOptions struct {
 
 func defaultRepoOptions() repoOptions {
 	return repoOptions{branch: "main", migDir: "migrations", pullRefs: true, logger: slog.New(slog.DiscardHandler),
-		maxFileBytes: DefaultMaxFileBytes}
+		maxFileBytes: migration.DefaultMaxFileBytes}
 }
 
 // WithBasicAuth authenticates HTTPS fetches with HTTP basic auth. For GitHub

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 )
 
 func openFixture(t *testing.T, f *fixture, opts ...Option) *Repo {
@@ -29,14 +31,14 @@ func TestChangesMergedMigrations(t *testing.T) {
 	f.write("migrations/README.md", "not a migration\n")
 	f.write("migrations/helpers.go", "package migrations\n")
 	root := f.commit("init")
-	f.write("migrations/0001_orders.sql", migration(3, "orders"))
+	f.write("migrations/0001_orders.sql", validMigration(3, "orders"))
 	c1 := f.commit("Add orders (#12)\n\nbody")
 	// A feature branch merged with a merge commit.
 	f.checkout("feature", true)
-	f.write("migrations/0002_items.sql", migration(5, "items"))
+	f.write("migrations/0002_items.sql", validMigration(5, "items"))
 	feat := f.commit("add items")
 	f.checkout("main", false)
-	f.write("migrations/0002_items.sql", migration(5, "items"))
+	f.write("migrations/0002_items.sql", validMigration(5, "items"))
 	merge := f.commit("Merge pull request #34 from ada/feature\n\nitems", plumbing.NewHash(feat))
 
 	r := openFixture(t, f)
@@ -105,54 +107,54 @@ func TestChangesViolations(t *testing.T) {
 		msg   string
 	}{
 		{"edited merged file", func(f *fixture) {
-			f.write("migrations/0002_items.sql", migration(4, "items"))
+			f.write("migrations/0002_items.sql", validMigration(4, "items"))
 			f.commit("tweak items")
-		}, ErrChecksumDrift, "migrations/0002_items.sql", 0, "edited after it was merged"},
+		}, migration.ErrChecksumDrift, "migrations/0002_items.sql", 0, "edited after it was merged"},
 		{"deleted merged file", func(f *fixture) {
 			f.remove("migrations/0002_items.sql")
 			f.commit("drop items migration")
-		}, ErrDeleted, "migrations/0002_items.sql", 0, "deleted after it was merged"},
+		}, migration.ErrDeleted, "migrations/0002_items.sql", 0, "deleted after it was merged"},
 		{"renamed and edited", func(f *fixture) {
 			f.remove("migrations/0002_items.sql")
-			f.write("migrations/0002_things.sql", migration(5, "things"))
+			f.write("migrations/0002_things.sql", validMigration(5, "things"))
 			f.commit("rename")
-		}, ErrChecksumDrift, "migrations/0002_things.sql", 0, "renamed from 0002_items.sql"},
+		}, migration.ErrChecksumDrift, "migrations/0002_things.sql", 0, "renamed from 0002_items.sql"},
 		{"duplicate version", func(f *fixture) {
-			f.write("migrations/0002_other.sql", migration(2, "other"))
+			f.write("migrations/0002_other.sql", validMigration(2, "other"))
 			f.commit("dup")
-		}, ErrDuplicateVersion, "migrations/0002_other.sql", 0, "version 2 is already used by migrations/0002_items.sql"},
+		}, migration.ErrDuplicateVersion, "migrations/0002_other.sql", 0, "version 2 is already used by migrations/0002_items.sql"},
 		{"out of order", func(f *fixture) {
-			f.write("migrations/0003_early.sql", migration(2, "early"))
+			f.write("migrations/0003_early.sql", validMigration(2, "early"))
 			f.commit("late arrival")
-		}, ErrOutOfOrder, "migrations/0003_early.sql", 0, "version 3 is lower than 5 (migrations/0005_orders.sql)"},
+		}, migration.ErrOutOfOrder, "migrations/0003_early.sql", 0, "version 3 is lower than 5 (migrations/0005_orders.sql)"},
 		{"go migration", func(f *fixture) {
 			f.write("migrations/0006_backfill.go", "package migrations\n")
 			f.commit("go")
-		}, ErrGoMigration, "migrations/0006_backfill.go", 0, "SQL migrations"},
+		}, migration.ErrGoMigration, "migrations/0006_backfill.go", 0, "SQL migrations"},
 		{"missing down", func(f *fixture) {
 			f.write("migrations/0006_x.sql", "-- ---\n-- risk: 2\n-- ---\n-- +goose Up\nSELECT 1;\n")
 			f.commit("no down")
-		}, ErrMissingDown, "migrations/0006_x.sql", 4, "Down"},
+		}, migration.ErrMissingDown, "migrations/0006_x.sql", 4, "Down"},
 		{"bad front matter", func(f *fixture) {
 			f.write("migrations/0006_x.sql", "-- ---\n-- risk: 2\n-- reviewer: bob\n-- ---\n-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n")
 			f.commit("bad fm")
-		}, ErrFrontMatter, "migrations/0006_x.sql", 3, `unknown key "reviewer"`},
+		}, migration.ErrFrontMatter, "migrations/0006_x.sql", 3, `unknown key "reviewer"`},
 		{"goose syntax", func(f *fixture) {
 			f.write("migrations/0006_x.sql", "-- ---\n-- risk: 2\n-- ---\n-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\nSELECT 1;\n")
 			f.commit("unterminated block")
-		}, ErrGooseSyntax, "migrations/0006_x.sql", 7, "StatementBegin"},
+		}, migration.ErrGooseSyntax, "migrations/0006_x.sql", 7, "StatementBegin"},
 		{"bad filename", func(f *fixture) {
-			f.write("migrations/add_x.sql", migration(2, "x"))
+			f.write("migrations/add_x.sql", validMigration(2, "x"))
 			f.commit("unversioned")
-		}, ErrBadFilename, "migrations/add_x.sql", 0, "positive version"},
+		}, migration.ErrBadFilename, "migrations/add_x.sql", 0, "positive version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			f := newFixture(t)
-			f.write("migrations/0005_orders.sql", migration(3, "orders"))
-			f.write("migrations/0002_items.sql", migration(3, "items"))
+			f.write("migrations/0005_orders.sql", validMigration(3, "orders"))
+			f.write("migrations/0002_items.sql", validMigration(3, "items"))
 			base := f.commit("baseline")
 			tt.setup(f)
 			r := openFixture(t, f)
@@ -163,7 +165,7 @@ func TestChangesViolations(t *testing.T) {
 			if len(cs.Errors) != 1 {
 				t.Fatalf("errors = %v, want exactly one %v", cs.Err(), tt.kind)
 			}
-			assertMigErr(t, cs.Errors[0], tt.file, tt.line, tt.kind, tt.msg)
+			migrationtest.AssertError(t, cs.Errors[0], tt.file, tt.line, tt.kind, tt.msg)
 			if cs.Errors[0].Commit != cs.Head {
 				t.Errorf("error commit %s, want %s", cs.Errors[0].Commit, cs.Head)
 			}
@@ -179,14 +181,14 @@ func TestChangesFixedInPlace(t *testing.T) {
 	f := newFixture(t)
 	f.write("migrations/0001_a.sql", "-- ---\n-- risk: 2\n-- ---\n-- +goose Up\nSELECT 1;\n")
 	f.commit("broken")
-	f.write("migrations/0001_a.sql", migration(2, "a"))
+	f.write("migrations/0001_a.sql", validMigration(2, "a"))
 	fix := f.commit("fix")
 	r := openFixture(t, f)
 	cs, err := r.Changes(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs.Errors) != 1 || !errors.Is(cs.Errors[0], ErrMissingDown) {
+	if len(cs.Errors) != 1 || !errors.Is(cs.Errors[0], migration.ErrMissingDown) {
 		t.Fatalf("errors %v", cs.Err())
 	}
 	if len(cs.Changes) != 1 || cs.Changes[0].Commit != fix {
@@ -198,8 +200,8 @@ func TestListAndFetch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("db/0002_b.sql", migration(2, "b"))
-	f.write("db/0001_a.sql", migration(1, "a"))
+	f.write("db/0002_b.sql", validMigration(2, "b"))
+	f.write("db/0001_a.sql", validMigration(1, "a"))
 	f.write("db/0003_bad.sql", "-- +goose Up\nSELECT 1;\n")
 	first := f.commit("two")
 	// A file:// URL is read in place, like a path.
@@ -221,10 +223,10 @@ func TestListAndFetch(t *testing.T) {
 	if len(l.Errors) != 1 {
 		t.Fatalf("errors %v", l.Errors)
 	}
-	assertMigErr(t, l.Errors[0], "db/0003_bad.sql", 1, ErrFrontMatter, "no front matter")
+	migrationtest.AssertError(t, l.Errors[0], "db/0003_bad.sql", 1, migration.ErrFrontMatter, "no front matter")
 
 	// A new commit is invisible until Fetch.
-	f.write("db/0004_d.sql", migration(1, "d"))
+	f.write("db/0004_d.sql", validMigration(1, "d"))
 	second := f.commit("four")
 	if h, _ := r.Head(ctx); h != first {
 		t.Fatalf("head moved before fetch: %s", h)
@@ -250,7 +252,7 @@ func TestOpenErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a.sql", validMigration(1, "a"))
 	f.commit("one")
 	if _, err := Open(ctx, f.dir, WithBranch("trunk")); !errors.Is(err, ErrNoBranch) {
 		t.Errorf("missing branch: %v", err)
@@ -279,7 +281,7 @@ func TestOpenWithDirReusesMirror(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a.sql", validMigration(1, "a"))
 	f.commit("one")
 	dir := t.TempDir() + "/mirror"
 	r, err := Open(ctx, f.dir, WithDir(dir))
@@ -287,7 +289,7 @@ func TestOpenWithDirReusesMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close() // keeps dir
-	f.write("migrations/0002_b.sql", migration(1, "b"))
+	f.write("migrations/0002_b.sql", validMigration(1, "b"))
 	head := f.commit("two")
 	r, err = Open(ctx, f.dir, WithDir(dir))
 	if err != nil {
@@ -306,7 +308,7 @@ func TestOpenRepairsRefsACrashEmptied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a.sql", validMigration(1, "a"))
 	head := f.commit("one")
 	dir := t.TempDir() + "/mirror"
 	r, err := Open(ctx, f.dir, WithDir(dir))
@@ -359,10 +361,10 @@ func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a.sql", validMigration(1, "a"))
 	f.commit("a")
 	f.checkout("b", true)
-	f.write("migrations/0002_b.sql", migration(1, "b"))
+	f.write("migrations/0002_b.sql", validMigration(1, "b"))
 	f.commit("b")
 	f.checkout("main", false)
 	r := openFixture(t, f)
@@ -387,7 +389,7 @@ func TestConcurrentUse(t *testing.T) {
 			done <- nil
 		}()
 	}
-	f.write("migrations/0003_c.sql", migration(1, "c"))
+	f.write("migrations/0003_c.sql", validMigration(1, "c"))
 	f.commit("c")
 	go func() { done <- r.Fetch(ctx) }()
 	for range 4 {
@@ -407,16 +409,16 @@ func TestConcurrentUse(t *testing.T) {
 func TestChangesIgnoresSubfoldersAndOtherFiles(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.write("migrations/0001_a.sql", migration(1, "a"))
+	f.write("migrations/0001_a.sql", validMigration(1, "a"))
 	f.write("migrations/0001_a/notes.sql", "not a migration: goose does not recurse\n")
 	f.write("migrations/0001_a-b.txt", "x\n")
 	base := f.commit("base")
 	f.write("migrations/0001_a/more.sql", "still not\n")
-	f.write("migrations/0002_b.sql", migration(1, "b"))
+	f.write("migrations/0002_b.sql", validMigration(1, "b"))
 	f.write("migrations/0001_a-b.txt", "y\n")
 	f.commit("more")
 	f.remove("migrations/0001_a/notes.sql")
-	f.write("migrations/0003_c.sql", migration(1, "c"))
+	f.write("migrations/0003_c.sql", validMigration(1, "c"))
 	f.commit("again")
 	r := openFixture(t, f)
 	for _, since := range []string{"", base} {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // rawTree returns the encoded bytes of a tree object (nil for the zero
@@ -162,7 +163,7 @@ func rawFileEntry(dir string, e rawEntry) (fileEntry, bool) {
 		return fileEntry{}, false
 	}
 	fe := fileEntry{name: name, path: path.Join(dir, name), hash: plumbing.Hash(e.hash)}
-	if v, _, err := ParseVersion(name); err == nil {
+	if v, _, err := migration.ParseVersion(name); err == nil {
 		fe.version = v
 	} else if strings.HasSuffix(name, ".go") {
 		num, _, _ := strings.Cut(name, "_")

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // BenchmarkPolls10k runs 10,000 reconcile passes against real Postgres (the
@@ -32,12 +32,12 @@ func BenchmarkPolls10k(b *testing.B) {
 			// A different open PR every 50 polls: the sticky-comment cache
 			// must forget closed ones.
 			pr := 100 + i/50
-			m, err := gitsrc.ParseMigration(fmt.Sprintf("migrations/%05d_p.sql", pr), []byte(migrationSrc(3, "SELECT 1;", "SELECT 1;")))
+			m, err := migration.ParseMigration(fmt.Sprintf("migrations/%05d_p.sql", pr), []byte(migrationSrc(3, "SELECT 1;", "SELECT 1;")))
 			if err != nil {
 				b.Fatal(err)
 			}
 			w.src.mu.Lock()
-			w.src.props = []Proposal{{PR: pr, Ref: fmt.Sprintf("refs/pull/%d/head", pr), Migrations: []*gitsrc.Migration{m}}}
+			w.src.props = []Proposal{{PR: pr, Ref: fmt.Sprintf("refs/pull/%d/head", pr), Migrations: []*migration.Migration{m}}}
 			w.src.mu.Unlock()
 			if _, err := w.rec.Reconcile(ctx); err != nil {
 				b.Fatal(err)

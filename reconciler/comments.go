@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/comment"
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 type proposalItem struct {
-	Migration  *gitsrc.Migration
+	Migration  *migration.Migration
 	Assessment *assess.Assessment
 }
 
@@ -18,7 +20,7 @@ type proposalItem struct {
 // that finds it again, then analysis/comment's rendering of every
 // migration (confidence, what happens on merge, the reasons, the locks and
 // hazards, the lint findings), then every rejected file with file:line.
-func renderProposal(items []proposalItem, rejected []*gitsrc.MigrationError) string {
+func renderProposal(items []proposalItem, rejected []*migration.MigrationError) string {
 	var b strings.Builder
 	b.WriteString(gitsrc.PredictionMarker + "\n")
 	if len(items) > 0 {

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -187,7 +188,7 @@ type ForgeConfig struct {
 
 // Duration is a time.Duration written as "30s" or "15m" in YAML: the same
 // type as a migration's front-matter bake (its D method gives the value).
-type Duration = gitsrc.Duration
+type Duration = migration.Duration
 
 // ErrConfig is wrapped by every configuration error from LoadConfig and
 // ParseConfig.
@@ -234,7 +235,7 @@ func (c *Config) setDefaults() {
 		c.Repo.Dir = "migrations"
 	}
 	if c.Repo.MaxFileBytes == 0 {
-		c.Repo.MaxFileBytes = gitsrc.DefaultMaxFileBytes
+		c.Repo.MaxFileBytes = migration.DefaultMaxFileBytes
 	}
 	if c.Control.KPIRetention == 0 {
 		c.Control.KPIRetention = Duration(720 * time.Hour)

@@ -426,6 +426,12 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 		"    tolerances: {latency: 1000, error_rate: 1, lock_waits: 1000000}\n    error_rate_limit: 1\n    lock_wait_limit: 1000000\n  consecutive_fails: 1000\n", 1)
 	w.cfg = strings.Replace(w.cfg, "  live_catalog: false\n", "", 1)
 	w.cfg = regexp.MustCompile(`(?m)^  model: .*\n`).ReplaceAllString(w.cfg, "")
+	// A million rows: without its index the probe's lookup is a sequential
+	// scan of the whole table, and that stays far slower than an index
+	// lookup even when a loaded host queues every probe on both sides.
+	for _, dsn := range w.fleet {
+		execSQL(t, ctx, dsn, "INSERT INTO items (v) SELECT g FROM generate_series(200001, 1000000) g", "ANALYZE items")
+	}
 	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	w.merge("00002_drop_v_index.sql", migrationSrc(2, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
 	d := w.build(ctx)
@@ -453,6 +459,11 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	}
 	c := state(2)
 	if c.State != StateRolledBack || !strings.Contains(c.Reason, "predicted failure") {
+		if det, err := NewStoreStatus(d.Store).GetChange(ctx, 2); err == nil && det != nil {
+			for _, e := range det.Timeline {
+				t.Logf("timeline of 2: %s %s", e.Step, e.Message)
+			}
+		}
 		t.Fatalf("harmful change: %s (%s), want rolled_back for a predicted failure", c.State, c.Reason)
 	}
 	for name, dsn := range w.fleet {

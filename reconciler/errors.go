@@ -3,7 +3,6 @@ package reconciler
 import (
 	"errors"
 	"fmt"
-	"time"
 )
 
 // The error types of a reconcile step decide what happens next (as in
@@ -36,26 +35,3 @@ func (e *StallError) Unwrap() error { return e.Err }
 // ErrNotLeader is returned by a reconcile started on a replica that does not
 // hold the leader lock.
 var ErrNotLeader = errors.New("not the leader")
-
-// PartialRolloutError reports exactly which instances hold which version
-// after a rollout step failed part way.
-type PartialRolloutError struct {
-	Version  int64
-	Step     string
-	Holdings Holdings
-	Err      error
-}
-
-func (e *PartialRolloutError) Error() string {
-	return fmt.Sprintf("change %d: %s failed: %v; versions now: %s", e.Version, e.Step, e.Err, e.Holdings)
-}
-
-// Unwrap returns the cause.
-func (e *PartialRolloutError) Unwrap() error { return e.Err }
-
-// retryDelay is the wait before retrying a transient failure; it grows with
-// the attempts and is capped.
-func retryDelay(attempt int) time.Duration {
-	d := time.Second << min(attempt, 8)
-	return min(d, 5*time.Minute)
-}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
@@ -24,12 +26,12 @@ type fakeSource struct {
 	mu       sync.Mutex
 	commits  []string
 	merged   map[string][]Merged // commit → changes introduced by it
-	rejected map[string][]*gitsrc.MigrationError
+	rejected map[string][]*migration.MigrationError
 	props    []Proposal
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{merged: map[string][]Merged{}, rejected: map[string][]*gitsrc.MigrationError{}}
+	return &fakeSource{merged: map[string][]Merged{}, rejected: map[string][]*migration.MigrationError{}}
 }
 
 // merge adds a commit introducing the migration file (path, src).
@@ -39,8 +41,8 @@ func (s *fakeSource) merge(t testing.TB, path, src string) {
 	defer s.mu.Unlock()
 	commit := fmt.Sprintf("%040d", len(s.commits)+1)
 	s.commits = append(s.commits, commit)
-	m, err := gitsrc.ParseMigration(path, []byte(src))
-	var me *gitsrc.MigrationError
+	m, err := migration.ParseMigration(path, []byte(src))
+	var me *migration.MigrationError
 	switch {
 	case errors.As(err, &me):
 		s.rejected[commit] = append(s.rejected[commit], me)

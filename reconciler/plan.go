@@ -3,15 +3,16 @@ package reconciler
 import (
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // AnalysisInput copies a parsed goose migration into analysis' input type,
 // field for field (analysis does not import gitsrc).
-func AnalysisInput(m *gitsrc.Migration) analysis.Migration {
-	conv := func(in []gitsrc.Statement) []analysis.Statement {
+func AnalysisInput(m *migration.Migration) analysis.Migration {
+	conv := func(in []migration.Statement) []analysis.Statement {
 		out := make([]analysis.Statement, len(in))
 		for i, s := range in {
 			out[i] = analysis.Statement{SQL: s.SQL, Line: s.Line}
@@ -34,7 +35,7 @@ func AnalysisInput(m *gitsrc.Migration) analysis.Migration {
 // nil report the change still rolls out, assuming the strongest lock and
 // archiving nothing (callers should pass AllowDataLoss=false changes only
 // with a report).
-func PlanChange(m *gitsrc.Migration, rep *analysis.Report) *rollout.Change {
+func PlanChange(m *migration.Migration, rep *analysis.Report) *rollout.Change {
 	ch := &rollout.Change{
 		Version:       m.Version,
 		Name:          m.Name,

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -23,7 +24,7 @@ CREATE TABLE order_notes (id bigint PRIMARY KEY, body text);
 DROP TABLE order_notes;
 ALTER TABLE orders DROP COLUMN note;
 `)
-	m, err := gitsrc.ParseMigration("migrations/0042_add_note.sql", src)
+	m, err := migration.ParseMigration("migrations/0042_add_note.sql", src)
 	if err != nil {
 		t.Fatal(err)
 	}

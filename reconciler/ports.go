@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -29,12 +31,12 @@ type Source interface {
 // MergedSet is what Source.Merged found.
 type MergedSet struct {
 	Changes  []Merged
-	Rejected []*gitsrc.MigrationError
+	Rejected []*migration.MigrationError
 }
 
 // Merged is one migration merged on the watched branch.
 type Merged struct {
-	Migration *gitsrc.Migration
+	Migration *migration.Migration
 	Commit    string
 	Author    string
 	Message   string
@@ -49,8 +51,8 @@ type Proposal struct {
 	PR         int
 	Head       string
 	Author     string
-	Migrations []*gitsrc.Migration
-	Rejected   []*gitsrc.MigrationError
+	Migrations []*migration.Migration
+	Rejected   []*migration.MigrationError
 }
 
 // Assessor assesses a migration (analysis, live target, gate, history,

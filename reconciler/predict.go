@@ -6,15 +6,16 @@ import (
 	"math"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // assess assesses a migration through the one assessment path
 // (analysis/assess): analysis, live target, gate, history and prediction.
-func (r *Reconciler) assess(ctx context.Context, mig *gitsrc.Migration) (*assess.Assessment, error) {
+func (r *Reconciler) assess(ctx context.Context, mig *migration.Migration) (*assess.Assessment, error) {
 	a, err := r.assessor.Assess(ctx, assess.Input{Migration: AnalysisInput(mig)})
 	if err != nil {
 		return nil, fmt.Errorf("assess %s: %w", mig.Path, err)

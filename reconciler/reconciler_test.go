@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
@@ -270,12 +272,12 @@ func TestReconcileRejectsBadInputs(t *testing.T) {
 func TestReconcileProposalComment(t *testing.T) {
 	t.Parallel()
 	w := newFakeWorld(t)
-	good, err := gitsrc.ParseMigration("migrations/00005_add.sql", []byte(migrationSrc(8, "ALTER TABLE t ADD COLUMN y int;", "ALTER TABLE t DROP COLUMN y;")))
+	good, err := migration.ParseMigration("migrations/00005_add.sql", []byte(migrationSrc(8, "ALTER TABLE t ADD COLUMN y int;", "ALTER TABLE t DROP COLUMN y;")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, bad := gitsrc.ParseMigration("migrations/00006_bad.sql", []byte("-- +goose Up\nSELECT 1;\n"))
-	w.src.props = []Proposal{{PR: 7, Author: "carol", Migrations: []*gitsrc.Migration{good}, Rejected: []*gitsrc.MigrationError{bad.(*gitsrc.MigrationError)}}}
+	_, bad := migration.ParseMigration("migrations/00006_bad.sql", []byte("-- +goose Up\nSELECT 1;\n"))
+	w.src.props = []Proposal{{PR: 7, Author: "carol", Migrations: []*migration.Migration{good}, Rejected: []*migration.MigrationError{bad.(*migration.MigrationError)}}}
 	w.reconcile(t)
 	body := w.forge.sticky[7]
 	for _, want := range []string{gitsrc.PredictionMarker, "00005_add.sql", "40%", "needs approval", "/schemacanary approve", "00006_bad.sql:1"} {

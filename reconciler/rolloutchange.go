@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -13,7 +14,7 @@ import (
 // stored source and its stored assessment (the analysis is not run
 // again): it gives the same change after a restart.
 func (r *Reconciler) rolloutChange(ctx context.Context, c *ChangeRequest) (*rollout.Change, *assess.Assessment, error) {
-	mig, err := gitsrc.ParseMigration(c.Path, c.Source)
+	mig, err := migration.ParseMigration(c.Path, c.Source)
 	if err != nil {
 		return nil, nil, &StallError{Version: c.Version, Err: err}
 	}

@@ -9,7 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -50,7 +51,7 @@ func statusSummary(c *ChangeRequest) StatusChange {
 	if c.State == StatePromoting || c.State == StateCanary {
 		sc.Wave = waveLabel(c.Wave)
 	}
-	if m, err := gitsrc.ParseLenient(c.Path, c.Source); err == nil {
+	if m, err := migration.ParseLenient(c.Path, c.Source); err == nil {
 		sc.Owner = m.FrontMatter.Owner
 	}
 	return sc
@@ -66,7 +67,7 @@ func (s *StoreStatus) GetChange(ctx context.Context, version int64) (*StatusChan
 		return nil, err
 	}
 	d := &StatusChangeDetail{StatusChange: statusSummary(c), Commit: c.Commit, RevertBranch: c.RevertBranch}
-	if m, err := gitsrc.ParseLenient(c.Path, c.Source); err == nil {
+	if m, err := migration.ParseLenient(c.Path, c.Source); err == nil {
 		d.Ticket = m.FrontMatter.Ticket
 	}
 	switch {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -138,9 +140,11 @@ func (r *Reconciler) lastDecision(ctx context.Context, version int64) *judgeReco
 		if !strings.HasPrefix(evs[i].Step, "judge") {
 			continue
 		}
-		b, _ := json.Marshal(evs[i].Detail["decision"])
+		// Detail came from JSON (the store), so it encodes again; an
+		// entry that does not decode as a decision is skipped.
+		b, err := json.Marshal(evs[i].Detail["decision"])
 		var d judgeRecord
-		if json.Unmarshal(b, &d) == nil {
+		if err == nil && json.Unmarshal(b, &d) == nil {
 			return &d
 		}
 	}
@@ -167,7 +171,7 @@ func actorOf(c *ChangeRequest, t Transition) string {
 func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc.ChangeRecord, error) {
 	rec := gitsrc.ChangeRecord{Version: c.Version, Name: c.Name, Path: c.Path, SHA256: c.SHA256, PR: c.PR,
 		MergeCommit: c.Commit, Author: c.Author, Risk: c.Risk}
-	if m, err := gitsrc.ParseMigration(c.Path, c.Source); err == nil {
+	if m, err := migration.ParseMigration(c.Path, c.Source); err == nil {
 		rec.Owner, rec.Ticket = m.FrontMatter.Owner, m.FrontMatter.Ticket
 	}
 	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)

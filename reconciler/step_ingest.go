@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // ingest fetches the repository and records every migration merged since the
@@ -49,7 +49,7 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 	}
 	for _, me := range set.Rejected {
 		rej := rejectionOf(me, head)
-		if errors.Is(me, gitsrc.ErrDeleted) && rej.Version > 0 {
+		if errors.Is(me, migration.ErrDeleted) && rej.Version > 0 {
 			// The merged revert of a rolled back change deletes its file.
 			if c, err := r.store.Get(ctx, rej.Version); err == nil && (c.State.Holding() || c.State == StateReverted) {
 				continue
@@ -71,16 +71,16 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 }
 
 // rejectionOf turns a parse/validation error into a stored rejection.
-func rejectionOf(me *gitsrc.MigrationError, commit string) Rejection {
+func rejectionOf(me *migration.MigrationError, commit string) Rejection {
 	kind := "invalid"
-	for _, k := range []error{gitsrc.ErrFrontMatter, gitsrc.ErrGooseSyntax, gitsrc.ErrMissingDown, gitsrc.ErrGoMigration,
-		gitsrc.ErrBadFilename, gitsrc.ErrDuplicateVersion, gitsrc.ErrOutOfOrder, gitsrc.ErrChecksumDrift, gitsrc.ErrDeleted} {
+	for _, k := range []error{migration.ErrFrontMatter, migration.ErrGooseSyntax, migration.ErrMissingDown, migration.ErrGoMigration,
+		migration.ErrBadFilename, migration.ErrDuplicateVersion, migration.ErrOutOfOrder, migration.ErrChecksumDrift, migration.ErrDeleted} {
 		if errors.Is(me, k) {
 			kind = k.Error()
 			break
 		}
 	}
-	v, _, _ := gitsrc.ParseVersion(me.File)
+	v, _, _ := migration.ParseVersion(me.File)
 	sum := sha256.Sum256([]byte(me.Error()))
 	return Rejection{Path: me.File, SHA256: hex.EncodeToString(sum[:8]), Kind: kind, Version: v, Line: me.Line, Message: me.Error(), Commit: commit}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
@@ -74,7 +76,7 @@ func (r *Reconciler) predictProposal(ctx context.Context, p Proposal) error {
 	case len(p.Migrations) > 0:
 		ref.Version, ref.Path = p.Migrations[0].Version, p.Migrations[0].Path
 	case len(p.Rejected) > 0:
-		ref.Version, _, _ = gitsrc.ParseVersion(p.Rejected[0].File)
+		ref.Version, _, _ = migration.ParseVersion(p.Rejected[0].File)
 		ref.Path = p.Rejected[0].File
 	}
 	if err := r.forge.UpsertPrediction(ctx, ref, body); err != nil {

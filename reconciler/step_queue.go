@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -55,7 +57,7 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 				r.flushQuiet(ctx, res)
 				continue
 			}
-			return fmt.Errorf("change %d in %s (attempt %d, retry in %s): %w", c.Version, c.State, n, retryDelay(n), err)
+			return fmt.Errorf("change %d in %s (attempt %d of %d, tried again on the next pass): %w", c.Version, c.State, n, r.o.maxAttempts, err)
 		}
 		if !moved {
 			return nil
@@ -124,7 +126,7 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 		_, err := r.move(ctx, c, Move{To: StateDone, Reason: "already applied on every instance (adopted)", Instances: h})
 		return err == nil, err
 	}
-	mig, err := gitsrc.ParseMigration(c.Path, c.Source)
+	mig, err := migration.ParseMigration(c.Path, c.Source)
 	if err != nil {
 		return false, &StallError{Version: c.Version, Err: err}
 	}

@@ -140,11 +140,14 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *ro
 			r.o.metrics.rollouts.WithLabelValues(pe.Op, "partial").Inc()
 		}
 		if pe.Op == "rollout" && r.o.onDown == OnDownRollback && c.State != StateRollingBack {
-			cp, _ := json.Marshal(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: reason})
+			cp, err := json.Marshal(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: reason})
+			if err != nil {
+				return false, fmt.Errorf("change %d: rollback checkpoint: %w", c.Version, err)
+			}
 			if err := r.store.RecordRollback(ctx, c.Version, reason, h, false); err != nil {
 				return false, err
 			}
-			_, err := r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h, Checkpoint: cp})
+			_, err = r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h, Checkpoint: cp})
 			return err == nil, err
 		}
 		_, err := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
@@ -277,10 +280,6 @@ func (r *Reconciler) event(ctx context.Context, e Event) {
 
 // partialHoldings extracts the versions of a partial rollout error in err.
 func partialHoldings(err error) map[string]int64 {
-	var p *PartialRolloutError
-	if errors.As(err, &p) {
-		return p.Holdings
-	}
 	var pe *rollout.PartialError
 	if errors.As(err, &pe) {
 		return holdingsOf(pe.Version, pe.Instances)

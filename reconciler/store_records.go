@@ -113,9 +113,12 @@ type Event struct {
 // RecordEvent stores an event once; a second event with the same key is
 // ignored and reported false.
 func (s *Store) RecordEvent(ctx context.Context, e Event) (bool, error) {
-	d, _ := json.Marshal(e.Detail)
-	if e.Detail == nil {
-		d = []byte("{}")
+	d := []byte("{}")
+	if e.Detail != nil {
+		var err error
+		if d, err = json.Marshal(e.Detail); err != nil {
+			return false, fmt.Errorf("record event %d/%s/%s: detail: %w", e.Version, e.Instance, e.Step, err)
+		}
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO rollout_events (version, instance, step, outcome, detail)
 		VALUES ($1,$2,$3,$4,$5) ON CONFLICT (version, instance, step) DO NOTHING`, e.Version, e.Instance, e.Step, e.Outcome, d)
@@ -134,9 +137,13 @@ func (s *Store) Events(ctx context.Context, version int64) ([]Event, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
 		var e Event
 		var d []byte
-		err := r.Scan(&e.Version, &e.Instance, &e.Step, &e.Outcome, &d, &e.At)
-		_ = json.Unmarshal(d, &e.Detail)
-		return e, err
+		if err := r.Scan(&e.Version, &e.Instance, &e.Step, &e.Outcome, &d, &e.At); err != nil {
+			return e, err
+		}
+		if err := json.Unmarshal(d, &e.Detail); err != nil {
+			return e, fmt.Errorf("event %d/%s/%s: detail: %w", e.Version, e.Instance, e.Step, err)
+		}
+		return e, nil
 	})
 }
 
@@ -193,8 +200,10 @@ func (s *Store) PruneKPISamples(ctx context.Context, maxAge time.Duration, maxRo
 
 // RecordRollback stores the start (finished=false) or end of a rollback.
 func (s *Store) RecordRollback(ctx context.Context, version int64, reason string, inst map[string]int64, finished bool) error {
-	b, _ := json.Marshal(inst)
-	var err error
+	b, err := json.Marshal(inst)
+	if err != nil {
+		return fmt.Errorf("rollback of %d: instances: %w", version, err)
+	}
 	if finished {
 		_, err = s.pool.Exec(ctx, `INSERT INTO rollbacks (version, reason, instances, finished_at) VALUES ($1,$2,$3,now())
 			ON CONFLICT (version) DO UPDATE SET instances=$3, finished_at=now()`, version, reason, b)
@@ -380,8 +389,11 @@ type ModelRecord struct {
 
 // SaveModel stores a trained model.
 func (s *Store) SaveModel(ctx context.Context, m ModelRecord) error {
-	mt, _ := json.Marshal(m.Metrics)
-	_, err := s.pool.Exec(ctx, `INSERT INTO models (version, examples, metrics, blob) VALUES ($1,$2,$3,$4) ON CONFLICT (version) DO NOTHING`,
+	mt, err := json.Marshal(m.Metrics)
+	if err != nil {
+		return fmt.Errorf("save model %s: metrics: %w", m.Version, err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO models (version, examples, metrics, blob) VALUES ($1,$2,$3,$4) ON CONFLICT (version) DO NOTHING`,
 		m.Version, m.Examples, mt, m.Blob)
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", m.Version, err)
@@ -401,7 +413,9 @@ func (s *Store) LatestModel(ctx context.Context) (*ModelRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("latest model: %w", err)
 	}
-	_ = json.Unmarshal(mt, &m.Metrics)
+	if err := json.Unmarshal(mt, &m.Metrics); err != nil {
+		return nil, fmt.Errorf("latest model %s: metrics: %w", m.Version, err)
+	}
 	return &m, nil
 }
 

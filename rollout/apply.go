@@ -35,7 +35,6 @@ type options struct {
 	gooseTable string
 	sources    []KPISource
 	judge      *Judge
-	checkpoint func(Checkpoint)
 }
 
 func buildOptions(opts []Option) (options, error) {

@@ -78,13 +78,6 @@ func WithJudge(j *Judge) Option {
 	}
 }
 
-// WithCheckpoints receives a Checkpoint after every phase change and
-// every judged interval; the reconciler persists the latest and passes it
-// back to Run to resume.
-func WithCheckpoints(fn func(Checkpoint)) Option {
-	return func(o *options) error { o.checkpoint = fn; return nil }
-}
-
 // Phase is where a rollout stands.
 type Phase string
 
@@ -169,7 +162,6 @@ type Canary struct {
 	rollbacker *Rollbacker
 	sources    []KPISource
 	judge      *Judge
-	checkpoint func(Checkpoint)
 	em         emitter
 }
 
@@ -202,8 +194,7 @@ func NewCanary(canary CanaryConfig, rollback RollbackConfig, opts ...Option) (*C
 			return nil, err
 		}
 	}
-	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j,
-		checkpoint: o.checkpoint, em: a.em}, nil
+	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j, em: a.em}, nil
 }
 
 // Applier returns the canary's applier (same settings).
@@ -211,12 +202,6 @@ func (c *Canary) Applier() *Applier { return c.applier }
 
 // Rollbacker returns the canary's rollbacker (same settings).
 func (c *Canary) Rollbacker() *Rollbacker { return c.rollbacker }
-
-func (c *Canary) save(cp Checkpoint) {
-	if c.checkpoint != nil {
-		c.checkpoint(cp)
-	}
-}
 
 // forEach runs fn over instances with at most limit at once and returns
 // the errors by instance name.

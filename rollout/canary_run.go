@@ -47,9 +47,9 @@ func (r *run) record(name string, err error, set func(*InstanceResult)) error {
 // RunOption tunes one Run.
 type RunOption func(*run)
 
-// OnCheckpoint sends this run's checkpoints to fn (instead of the
-// Canary's WithCheckpoints function), synchronously, before the side
-// effects of the phase it names.
+// OnCheckpoint sends this run's checkpoints to fn, synchronously, before
+// the side effects of the phase it names; the caller persists the latest
+// and passes it back to Run to resume.
 func OnCheckpoint(fn func(Checkpoint)) RunOption {
 	return func(r *run) {
 		if fn != nil {
@@ -95,7 +95,7 @@ func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Chec
 		return nil, err
 	}
 	r := &run{c: c, ch: ch, waves: waves, control: control, byName: map[string]*InstanceResult{},
-		res: &Result{Version: ch.Version, Started: time.Now()}, save: c.save}
+		res: &Result{Version: ch.Version, Started: time.Now()}, save: func(Checkpoint) {}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -272,17 +272,23 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 	}
 	targets := append(append([]Instance{}, canary.Instances...), r.control...)
 	iv := c.cfg.Interval
-	// Resuming: start at the current window, earlier ones are lost.
-	k0 := max(int(time.Since(bakeFrom)/iv), 0)
 	var canarySamples, controlSamples []Sample
 	fails := 0
-	for k := k0; ; k++ {
+	// observed is how much of the bake was watched in this run. Windows
+	// that went by unwatched (a resumed run, or a loaded host where judging
+	// took longer than an interval) do not count: the bake lasts for at
+	// least bake of observed time, so a slow host cannot shorten it.
+	var observed time.Duration
+	for k := 0; ; k++ {
+		// A window already over cannot be watched: go on from the current one.
+		k = max(k, int(time.Since(bakeFrom)/iv))
 		from := bakeFrom.Add(time.Duration(k) * iv)
 		to := from.Add(iv)
 		s := c.collect(cctx, targets, from, to)
 		if ctx.Err() != nil {
 			return Decision{Outcome: Fail, Reason: "interrupted: " + ctx.Err().Error(), At: time.Now()}
 		}
+		observed += iv
 		cs, os := split(s, names)
 		canarySamples = append(canarySamples, cs...)
 		controlSamples = append(controlSamples, os...)
@@ -301,7 +307,7 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 		}
 		if d.Outcome == Fail {
 			fails++
-			if fails >= c.cfg.ConsecutiveFails || elapsed >= maxBake {
+			if fails >= c.cfg.ConsecutiveFails || observed >= maxBake {
 				return d
 			}
 			c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1,
@@ -309,10 +315,10 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			continue
 		}
 		fails = 0
-		if elapsed >= bake && d.Outcome == Pass {
+		if observed >= bake && d.Outcome == Pass {
 			return d
 		}
-		if elapsed >= maxBake {
+		if observed >= maxBake {
 			// Too little data (an idle fleet) is no evidence of harm.
 			d.Outcome = Extend
 			d.Reason = fmt.Sprintf("not enough data after max_bake %s: %s", maxBake, d.Reason)

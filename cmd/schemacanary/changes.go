@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/spf13/cobra"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -27,13 +29,13 @@ type changesFlags struct {
 
 // changesOutput is the JSON document `schemacanary changes --format json` prints.
 type changesOutput struct {
-	Repo      string                   `json:"repo"`
-	Branch    string                   `json:"branch"`
-	Since     string                   `json:"since"`
-	Head      string                   `json:"head"`
-	Changes   []gitsrc.ChangeRequest   `json:"changes"`
-	Errors    []*gitsrc.MigrationError `json:"errors"`
-	Proposals []gitsrc.Proposal        `json:"proposals,omitempty"`
+	Repo      string                      `json:"repo"`
+	Branch    string                      `json:"branch"`
+	Since     string                      `json:"since"`
+	Head      string                      `json:"head"`
+	Changes   []gitsrc.ChangeRequest      `json:"changes"`
+	Errors    []*migration.MigrationError `json:"errors"`
+	Proposals []gitsrc.Proposal           `json:"proposals,omitempty"`
 }
 
 func newChangesCmd() *cobra.Command {
@@ -119,7 +121,7 @@ func runChanges(cmd *cobra.Command, f changesFlags) error {
 		out.Changes = []gitsrc.ChangeRequest{}
 	}
 	if out.Errors == nil {
-		out.Errors = []*gitsrc.MigrationError{}
+		out.Errors = []*migration.MigrationError{}
 	}
 	nerr := len(cs.Errors)
 	if f.proposals {
@@ -193,7 +195,7 @@ func printCRs(w io.Writer, indent string, crs []gitsrc.ChangeRequest) {
 	}
 }
 
-func printErrs(w io.Writer, indent string, errs []*gitsrc.MigrationError) {
+func printErrs(w io.Writer, indent string, errs []*migration.MigrationError) {
 	if len(errs) == 0 {
 		return
 	}
@@ -203,7 +205,7 @@ func printErrs(w io.Writer, indent string, errs []*gitsrc.MigrationError) {
 	}
 }
 
-func bakeString(d gitsrc.Duration) string {
+func bakeString(d migration.Duration) string {
 	if d == 0 {
 		return ""
 	}

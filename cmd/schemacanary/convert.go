@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
@@ -34,11 +35,11 @@ func loadMigration(path string, src []byte) (analysis.Migration, error) {
 	if !isGooseFile(src) {
 		return plainSQL(path, src), nil
 	}
-	m, err := gitsrc.ParseLenient(path, src)
-	if errors.Is(err, gitsrc.ErrBadFilename) {
-		var secs *gitsrc.Sections
-		if secs, err = gitsrc.ParseSections(path, src); err == nil {
-			m = &gitsrc.Migration{Path: path, Sections: *secs, Source: src}
+	m, err := migration.ParseLenient(path, src)
+	if errors.Is(err, migration.ErrBadFilename) {
+		var secs *migration.Sections
+		if secs, err = migration.ParseSections(path, src); err == nil {
+			m = &migration.Migration{Path: path, Sections: *secs, Source: src}
 		}
 	}
 	if err != nil {
@@ -51,7 +52,7 @@ func loadMigration(path string, src []byte) (analysis.Migration, error) {
 // goose-syntax finding, so it is printed like any other finding.
 func parseErrorReport(path string, err error) *analysis.Report {
 	line, msg := 1, err.Error()
-	var me *gitsrc.MigrationError
+	var me *migration.MigrationError
 	if errors.As(err, &me) {
 		if me.Line > 0 {
 			line = me.Line

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
 )
 
 func sharedCorpus(t *testing.T, name string) string {
@@ -56,8 +57,8 @@ func TestLintGooseCorpus(t *testing.T) {
 		}
 		m, err := loadMigration(path, src)
 		if err != nil {
-			var me *gitsrc.MigrationError
-			if !errors.As(err, &me) || !errors.Is(err, gitsrc.ErrGooseSyntax) || me.Line < 1 {
+			var me *migration.MigrationError
+			if !errors.As(err, &me) || !errors.Is(err, migration.ErrGooseSyntax) || me.Line < 1 {
 				t.Errorf("%s: goose parse error without a line: %v", path, err)
 			}
 			r := parseErrorReport(path, err)

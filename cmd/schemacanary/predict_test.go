@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
@@ -167,7 +168,7 @@ fleet:
 		t.Fatal(err)
 	}
 	defer done()
-	mig, err := gitsrc.ParseMigration("00007_accounts.sql", []byte(src))
+	mig, err := migration.ParseMigration("00007_accounts.sql", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,16 +5,16 @@ import (
 	"io"
 	"os"
 
-	"github.com/spf13/pflag"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
-	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/spf13/pflag"
 )
 
 // maxFileBytesFlag adds --max-file-bytes to a command that reads migration
 // files: the same limit, with the same default, as the daemon's
 // repo.max_file_bytes.
 func maxFileBytesFlag(fl *pflag.FlagSet, p *int64) {
-	fl.Int64Var(p, "max-file-bytes", gitsrc.DefaultMaxFileBytes,
+	fl.Int64Var(p, "max-file-bytes", migration.DefaultMaxFileBytes,
 		"refuse migration files larger than this many bytes, as the daemon does (repo.max_file_bytes); 0: no limit")
 }
 
@@ -34,7 +34,7 @@ func readMigrationFile(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := gitsrc.CheckFileSize(path, st.Size(), limit); err != nil {
+	if err := migration.CheckFileSize(path, st.Size(), limit); err != nil {
 		return nil, err
 	}
 	return io.ReadAll(f)

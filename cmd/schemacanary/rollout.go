@@ -10,10 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/spf13/cobra"
 
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -78,7 +79,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	if err != nil {
 		return err
 	}
-	mig, err := gitsrc.ParseMigration(path, src)
+	mig, err := migration.ParseMigration(path, src)
 	if err != nil {
 		return err
 	}

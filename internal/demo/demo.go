@@ -21,8 +21,9 @@ import (
 	"path"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+
 	"github.com/schemacanary/schemacanary/examples"
-	"github.com/schemacanary/schemacanary/gitsrc"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
@@ -180,7 +181,7 @@ func demoSource(file string) ([]byte, error) {
 
 // versionOf parses a demo file's version.
 func versionOf(file string) int64 {
-	v, _, err := gitsrc.ParseVersion(file)
+	v, _, err := migration.ParseVersion(file)
 	if err != nil {
 		panic(fmt.Sprintf("demo file %s: %v", file, err)) // the embedded files are tested
 	}

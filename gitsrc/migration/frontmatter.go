@@ -1,4 +1,4 @@
-package gitsrc
+package migration
 
 import (
 	"bytes"
@@ -95,7 +95,7 @@ func parseFrontMatter(file string, src []byte) (fm FrontMatter, found bool, end 
 			break
 		}
 		if !strings.HasPrefix(line, "--") {
-			return fm, true, 0, migErr(file, i+1, ErrFrontMatter, "front-matter line must start with \"-- \" (closing \"-- ---\" missing?)")
+			return fm, true, 0, Errorf(file, i+1, ErrFrontMatter, "front-matter line must start with \"-- \" (closing \"-- ---\" missing?)")
 		}
 		rest := strings.TrimPrefix(line, "--")
 		rest = strings.TrimPrefix(rest, " ")
@@ -103,18 +103,18 @@ func parseFrontMatter(file string, src []byte) (fm FrontMatter, found bool, end 
 		body.WriteByte('\n')
 	}
 	if end == 0 {
-		return fm, true, 0, migErr(file, 1, ErrFrontMatter, "front matter opened with \"-- ---\" is never closed")
+		return fm, true, 0, Errorf(file, 1, ErrFrontMatter, "front matter opened with \"-- ---\" is never closed")
 	}
 	dec := yaml.NewDecoder(&body)
 	dec.KnownFields(true)
 	if err := dec.Decode(&fm); err != nil && !errors.Is(err, io.EOF) {
-		return fm, true, end, migErr(file, yamlErrLine(err, 1), ErrFrontMatter, "%s", yamlErrMsg(err))
+		return fm, true, end, Errorf(file, yamlErrLine(err, 1), ErrFrontMatter, "%s", yamlErrMsg(err))
 	}
 	if fm.Risk == 0 && riskLine(lines[:end]) == 0 {
-		return fm, true, end, migErr(file, 1, ErrFrontMatter, "risk is required (integer 1..10)")
+		return fm, true, end, Errorf(file, 1, ErrFrontMatter, "risk is required (integer 1..10)")
 	}
 	if fm.Risk < 1 || fm.Risk > 10 {
-		return fm, true, end, migErr(file, riskLine(lines[:end]), ErrFrontMatter, "risk %d is out of range 1..10", fm.Risk)
+		return fm, true, end, Errorf(file, riskLine(lines[:end]), ErrFrontMatter, "risk %d is out of range 1..10", fm.Risk)
 	}
 	return fm, true, end, nil
 }

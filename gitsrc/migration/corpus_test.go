@@ -1,9 +1,12 @@
-package gitsrc
+package migration_test
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 )
 
 // TestCorpusParseLenient reads every real-world goose file in the shared
@@ -30,7 +33,7 @@ func TestCorpusParseLenient(t *testing.T) {
 			t.Fatal(err)
 		}
 		rel, _ := filepath.Rel(corpus, f)
-		m, err := ParseLenient(rel, src)
+		m, err := migration.ParseLenient(rel, src)
 		if err != nil {
 			failed = append(failed, err)
 			continue
@@ -40,6 +43,6 @@ func TestCorpusParseLenient(t *testing.T) {
 	if len(failed) != 1 {
 		t.Fatalf("failures %v, want only %s", failed, chainlinkBroken)
 	}
-	assertMigErr(t, failed[0], filepath.Join("smartcontractkit__chainlink", chainlinkBroken), 13, ErrGooseSyntax, "missing semicolon")
+	migrationtest.AssertError(t, failed[0], filepath.Join("smartcontractkit__chainlink", chainlinkBroken), 13, migration.ErrGooseSyntax, "missing semicolon")
 	t.Logf("%d files, %d statements, rejected: %v", len(files), statements, failed[0])
 }

@@ -1,4 +1,4 @@
-package gitsrc
+package migration_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
@@ -92,14 +93,14 @@ func gooseProvider(t *testing.T, fsys fstest.MapFS, dry bool) (*goose.Provider, 
 
 // loadDir reads the *.sql files of dir, minus skip, into a MapFS and parses
 // each with ParseLenient (sorted by version).
-func loadDir(t *testing.T, dir string, skip func(name string) bool) (fstest.MapFS, []*Migration) {
+func loadDir(t *testing.T, dir string, skip func(name string) bool) (fstest.MapFS, []*migration.Migration) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fsys := fstest.MapFS{}
-	var ms []*Migration
+	var ms []*migration.Migration
 	for _, f := range files {
 		name := filepath.Base(f)
 		if skip != nil && skip(name) {
@@ -109,7 +110,7 @@ func loadDir(t *testing.T, dir string, skip func(name string) bool) (fstest.MapF
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ParseLenient(name, src)
+		m, err := migration.ParseLenient(name, src)
 		if err != nil {
 			t.Fatalf("ParseLenient: %v", err)
 		}
@@ -120,7 +121,7 @@ func loadDir(t *testing.T, dir string, skip func(name string) bool) (fstest.MapF
 	return fsys, ms
 }
 
-func statementsOf(ms []*Migration, down bool) []string {
+func statementsOf(ms []*migration.Migration, down bool) []string {
 	var out []string
 	if down {
 		ms = slices.Clone(ms)
@@ -161,7 +162,7 @@ func assertSameStatements(t *testing.T, what string, got, want []string) {
 
 // checkEquivalence runs Up then DownTo(0) with goose's Provider and asserts
 // that goose executed exactly our statements, in order.
-func checkEquivalence(t *testing.T, fsys fstest.MapFS, ms []*Migration, dry bool) {
+func checkEquivalence(t *testing.T, fsys fstest.MapFS, ms []*migration.Migration, dry bool) {
 	t.Helper()
 	ctx := context.Background()
 	p, rec, db := gooseProvider(t, fsys, dry)
@@ -253,8 +254,8 @@ func TestGooseRejectsWhatWeReject(t *testing.T) {
 	}
 	for name, src := range bad {
 		t.Run(name, func(t *testing.T) {
-			_, err := ParseSections("0001_x.sql", []byte(src))
-			if !errors.Is(err, ErrGooseSyntax) {
+			_, err := migration.ParseSections("0001_x.sql", []byte(src))
+			if !errors.Is(err, migration.ErrGooseSyntax) {
 				t.Fatalf("ParseSections: %v, want ErrGooseSyntax", err)
 			}
 		})
@@ -290,11 +291,11 @@ func TestGooseRejectsWhatWeReject(t *testing.T) {
 // final semicolon).
 const chainlinkBroken = "0035_create_feeds_managers.sql"
 
-// corpusDir returns ../../shared/corpus/goose, or "" (skipping the rest of
+// corpusDir returns ../../../shared/corpus/goose, or "" (skipping the rest of
 // the test) when absent outside CI.
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "corpus", "goose")
+	dir := filepath.Join("..", "..", "..", "shared", "corpus", "goose")
 	if _, err := os.Stat(dir); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("corpus missing: %v", err)

@@ -1,4 +1,4 @@
-package gitsrc
+package migration
 
 import (
 	"encoding/json"
@@ -64,7 +64,9 @@ func (e *MigrationError) Error() string {
 // Unwrap returns the sentinel kind.
 func (e *MigrationError) Unwrap() error { return e.Kind }
 
-func migErr(file string, line int, kind error, format string, args ...any) *MigrationError {
+// Errorf returns a *MigrationError of kind (one of the Err* sentinels) at
+// file:line (line 0: the whole file) with a formatted message.
+func Errorf(file string, line int, kind error, format string, args ...any) *MigrationError {
 	return &MigrationError{File: file, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 

@@ -1,4 +1,4 @@
-package gitsrc
+package migration_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package gitsrc
+package migration
 
 import (
 	"bufio"
@@ -77,24 +77,24 @@ func ParseSections(file string, src []byte) (*Sections, error) {
 		if strings.HasPrefix(strings.TrimSpace(line), "--") && strings.Contains(line, "+goose") {
 			ann, err := gooseAnnotation(line)
 			if err != nil {
-				return nil, migErr(file, lineNo, ErrGooseSyntax, "%s", err)
+				return nil, Errorf(file, lineNo, ErrGooseSyntax, "%s", err)
 			}
 			switch ann {
 			case "Up":
 				if state != stStart {
-					return nil, migErr(file, lineNo, ErrGooseSyntax, "duplicate '-- +goose Up' annotation")
+					return nil, Errorf(file, lineNo, ErrGooseSyntax, "duplicate '-- +goose Up' annotation")
 				}
 				state, out.UpLine = stUp, lineNo
 				continue
 			case "Down":
 				if state != stUp && state != stEndUp {
 					if state == stStart {
-						return nil, migErr(file, lineNo, ErrGooseSyntax, "'-- +goose Down' before '-- +goose Up'")
+						return nil, Errorf(file, lineNo, ErrGooseSyntax, "'-- +goose Down' before '-- +goose Up'")
 					}
-					return nil, migErr(file, lineNo, ErrGooseSyntax, "'-- +goose Down' inside a StatementBegin block or after another Down")
+					return nil, Errorf(file, lineNo, ErrGooseSyntax, "'-- +goose Down' inside a StatementBegin block or after another Down")
 				}
 				if rest := strings.TrimSpace(buf.String()); rest != "" {
-					return nil, migErr(file, startLine, ErrGooseSyntax, "unfinished statement before '-- +goose Down': missing semicolon?")
+					return nil, Errorf(file, startLine, ErrGooseSyntax, "unfinished statement before '-- +goose Down': missing semicolon?")
 				}
 				buf.Reset()
 				state, out.HasDown, out.DownLine = stDown, true, lineNo
@@ -106,7 +106,7 @@ func ParseSections(file string, src []byte) (*Sections, error) {
 				case stDown, stEndDown:
 					state = stBeginDown
 				default:
-					return nil, migErr(file, lineNo, ErrGooseSyntax, "'-- +goose StatementBegin' must follow '-- +goose Up' or '-- +goose Down' and not nest")
+					return nil, Errorf(file, lineNo, ErrGooseSyntax, "'-- +goose StatementBegin' must follow '-- +goose Up' or '-- +goose Down' and not nest")
 				}
 				continue
 			case "StatementEnd":
@@ -116,7 +116,7 @@ func ParseSections(file string, src []byte) (*Sections, error) {
 				case stBeginDown:
 					state = stEndDown
 				default:
-					return nil, migErr(file, lineNo, ErrGooseSyntax, "'-- +goose StatementEnd' without a StatementBegin")
+					return nil, Errorf(file, lineNo, ErrGooseSyntax, "'-- +goose StatementEnd' without a StatementBegin")
 				}
 			case "NO TRANSACTION":
 				out.NoTransaction = true
@@ -132,7 +132,7 @@ func ParseSections(file string, src []byte) (*Sections, error) {
 			continue
 		}
 		if state == stStart {
-			return nil, migErr(file, lineNo, ErrGooseSyntax, "SQL before '-- +goose Up'")
+			return nil, Errorf(file, lineNo, ErrGooseSyntax, "SQL before '-- +goose Up'")
 		}
 		if state != stEndUp && state != stEndDown {
 			if buf.Len() == 0 {
@@ -162,16 +162,16 @@ func ParseSections(file string, src []byte) (*Sections, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, migErr(file, lineNo, ErrGooseSyntax, "read: %v", err)
+		return nil, Errorf(file, lineNo, ErrGooseSyntax, "read: %v", err)
 	}
 	switch state {
 	case stStart:
-		return nil, migErr(file, 1, ErrGooseSyntax, "no '-- +goose Up' annotation")
+		return nil, Errorf(file, 1, ErrGooseSyntax, "no '-- +goose Up' annotation")
 	case stBeginUp, stBeginDown:
-		return nil, migErr(file, startLine, ErrGooseSyntax, "missing '-- +goose StatementEnd'")
+		return nil, Errorf(file, startLine, ErrGooseSyntax, "missing '-- +goose StatementEnd'")
 	}
 	if strings.TrimSpace(buf.String()) != "" {
-		return nil, migErr(file, startLine, ErrGooseSyntax, "unfinished statement: missing semicolon?")
+		return nil, Errorf(file, startLine, ErrGooseSyntax, "unfinished statement: missing semicolon?")
 	}
 	return &out, nil
 }

@@ -1,4 +1,4 @@
-package gitsrc
+package migration
 
 import (
 	"crypto/sha256"
@@ -35,20 +35,20 @@ func (m *Migration) Filename() string { return path.Base(m.Path) }
 func ParseVersion(file string) (version int64, name string, err error) {
 	base := path.Base(file)
 	if strings.HasSuffix(base, ".go") {
-		return 0, "", migErr(file, 0, ErrGoMigration, "schemacanary only takes SQL migrations; port %s to a .sql file", base)
+		return 0, "", Errorf(file, 0, ErrGoMigration, "schemacanary only takes SQL migrations; port %s to a .sql file", base)
 	}
 	if !strings.HasSuffix(base, ".sql") {
-		return 0, "", migErr(file, 0, ErrBadFilename, "not a .sql file")
+		return 0, "", Errorf(file, 0, ErrBadFilename, "not a .sql file")
 	}
 	stem := strings.TrimSuffix(base, ".sql")
 	num, rest, ok := strings.Cut(stem, "_")
 	if !ok {
 		// goose's NumericComponent requires the separator too.
-		return 0, "", migErr(file, 0, ErrBadFilename, "%q has no \"_\" after the version (want VERSION_name.sql)", base)
+		return 0, "", Errorf(file, 0, ErrBadFilename, "%q has no \"_\" after the version (want VERSION_name.sql)", base)
 	}
 	v, perr := strconv.ParseInt(num, 10, 64)
 	if perr != nil || v < 1 {
-		return 0, "", migErr(file, 0, ErrBadFilename, "%q does not start with a positive version number", base)
+		return 0, "", Errorf(file, 0, ErrBadFilename, "%q does not start with a positive version number", base)
 	}
 	return v, rest, nil
 }
@@ -67,10 +67,10 @@ func ParseMigration(file string, src []byte) (*Migration, error) {
 		return nil, err
 	}
 	if !found {
-		return nil, migErr(file, 1, ErrFrontMatter, "no front matter: the file must start with a \"-- ---\" block that sets risk (1..10)")
+		return nil, Errorf(file, 1, ErrFrontMatter, "no front matter: the file must start with a \"-- ---\" block that sets risk (1..10)")
 	}
 	if !m.HasDown {
-		return nil, migErr(file, m.UpLine, ErrMissingDown, "add a '-- +goose Down' section that undoes the Up section")
+		return nil, Errorf(file, m.UpLine, ErrMissingDown, "add a '-- +goose Down' section that undoes the Up section")
 	}
 	m.FrontMatter = fm
 	return m, nil

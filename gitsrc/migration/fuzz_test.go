@@ -1,4 +1,4 @@
-package gitsrc
+package migration
 
 import (
 	"errors"
@@ -53,32 +53,6 @@ func FuzzParseFrontMatter(f *testing.F) {
 		}
 		if found && (fm.Risk < 1 || fm.Risk > 10 || end < 2) {
 			t.Fatalf("accepted front matter with risk %d, end %d", fm.Risk, end)
-		}
-	})
-}
-
-func FuzzParseMigration(f *testing.F) {
-	f.Add("0001_a.sql", good)
-	f.Add("0002_b.sql", "-- ---\n-- risk: 2\n-- ---\n-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose StatementEnd\n-- +goose Down\nSELECT 1;\n")
-	f.Add("x.go", "package x\n")
-	f.Add("0003.sql", "-- ---\n-- risk: 0\n-- ---\n")
-	f.Fuzz(func(t *testing.T, name, src string) {
-		m, err := ParseMigration(name, []byte(src))
-		if err != nil {
-			var me *MigrationError
-			if !errors.As(err, &me) || KindName(err) == "" {
-				t.Fatalf("error is not a *MigrationError with a known kind: %v", err)
-			}
-			if me.File != name {
-				t.Fatalf("error names %q, want %q", me.File, name)
-			}
-			return
-		}
-		if m.Version < 1 || m.FrontMatter.Risk < 1 || m.FrontMatter.Risk > 10 || !m.HasDown || m.UpLine < 1 || m.DownLine <= m.UpLine {
-			t.Fatalf("accepted an invalid migration: %+v", m)
-		}
-		if string(m.Source) != src || len(m.SHA256) != 64 {
-			t.Fatalf("source or digest not kept")
 		}
 	})
 }
