@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis"
@@ -166,7 +168,7 @@ func (r *fakeRoller) Holdings(_ context.Context, v int64) (Holdings, error) {
 	return holdingsOf(v, r.states(v)), nil
 }
 
-func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string, d *rollout.Decision) *rollout.Result {
+func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string, d *judge.Decision) *rollout.Result {
 	res := &rollout.Result{Version: ch.Version, Status: st, Reason: reason, Decision: d}
 	for wi, w := range r.waves {
 		for _, in := range w {
@@ -174,7 +176,7 @@ func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string
 				Apply: &rollout.StepResult{}})
 		}
 	}
-	res.Samples = []rollout.Sample{{Instance: r.waves[0][0], KPI: "latency:hot", Value: 3}}
+	res.Samples = []judge.Sample{{Instance: r.waves[0][0], KPI: "latency:hot", Value: 3}}
 	return res
 }
 
@@ -222,10 +224,10 @@ func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollou
 		}
 		return ctx.Err()
 	}
-	var d *rollout.Decision
+	var d *judge.Decision
 	if cp.Phase == rollout.PhaseCanary || cp.Phase == rollout.PhaseBaseline {
 		if strings.Contains(ch.Name, "broken") {
-			d = &rollout.Decision{Outcome: rollout.Fail, Guard: "migration", Reason: "migration error: syntax error"}
+			d = &judge.Decision{Outcome: judge.Fail, Guard: "migration", Reason: "migration error: syntax error"}
 			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: d.Reason}
 		} else {
 			if err := r.apply(0, ch); err != nil {
@@ -239,20 +241,20 @@ func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollou
 		}
 	}
 	if cp.Phase == rollout.PhaseBake {
-		out := rollout.Pass
+		out := judge.Pass
 		switch {
 		case strings.Contains(ch.Name, "harmful"):
-			out = rollout.Fail
+			out = judge.Fail
 		case strings.Contains(ch.Name, "idle"): // no traffic: never enough data
-			out = rollout.Extend
+			out = judge.Extend
 		}
-		v := rollout.Verdict{KPI: "latency:hot", Reference: rollout.RefControl, Outcome: out, PValue: 0.001, RelEffect: 6, Reason: "p99 600× slower"}
-		d = &rollout.Decision{Outcome: out, Reason: "latency:hot " + out.String(), Verdicts: []rollout.Verdict{v}}
+		v := judge.Verdict{KPI: "latency:hot", Reference: judge.RefControl, Outcome: out, PValue: 0.001, RelEffect: 6, Reason: "p99 600× slower"}
+		d = &judge.Decision{Outcome: out, Reason: "latency:hot " + out.String(), Verdicts: []judge.Verdict{v}}
 		cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhasePromote, Wave: 1}
 		switch out {
-		case rollout.Fail:
+		case judge.Fail:
 			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: d.Reason}
-		case rollout.Extend:
+		case judge.Extend:
 			d.Reason = "not enough data after max_bake 30m0s: no canary samples"
 			cp = rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseInconclusive, Reason: d.Reason}
 		}

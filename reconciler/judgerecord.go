@@ -1,6 +1,6 @@
 package reconciler
 
-import "github.com/schemacanary/schemacanary/rollout"
+import "github.com/schemacanary/schemacanary/rollout/judge"
 
 // judgeRecord is a judge decision as the control store keeps it (plain
 // JSON, outcome names as strings).
@@ -21,7 +21,7 @@ type verdictRecord struct {
 	Reason         string  `json:"reason"`
 }
 
-func newJudgeRecord(d rollout.Decision) judgeRecord {
+func newJudgeRecord(d judge.Decision) judgeRecord {
 	j := judgeRecord{Outcome: d.Outcome.String(), Reason: d.Reason}
 	for _, v := range d.Verdicts {
 		j.Verdicts = append(j.Verdicts, verdictRecord{KPI: v.KPI, Reference: v.Reference, Outcome: v.Outcome.String(),
@@ -34,7 +34,7 @@ func newJudgeRecord(d rollout.Decision) judgeRecord {
 func (j judgeRecord) failed() []verdictRecord {
 	var out []verdictRecord
 	for _, v := range j.Verdicts {
-		if v.Outcome == rollout.Fail.String() {
+		if v.Outcome == judge.Fail.String() {
 			out = append(out, v)
 		}
 	}

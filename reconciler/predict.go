@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
@@ -39,7 +41,7 @@ func predictionRecord(version int64, pr int, sha string, a *assess.Assessment) P
 // repredictor is the live re-prediction of a change during its bake: the
 // stored assessment re-scored with the judge's comparisons so far.
 func (r *Reconciler) repredictor(stored *assess.Assessment) rollout.Repredictor {
-	return func(_ context.Context, d rollout.Decision) (rollout.Reprediction, error) {
+	return func(_ context.Context, d judge.Decision) (rollout.Reprediction, error) {
 		p, err := r.assessor.Repredict(stored, Observations(d))
 		if err != nil {
 			return rollout.Reprediction{}, err
@@ -57,19 +59,19 @@ func (r *Reconciler) repredictor(stored *assess.Assessment) rollout.Repredictor 
 // Observations turns the judge's verdicts into the model's bake
 // observations: latency, error-rate and lock-wait comparisons, each
 // significant when its one-sided test rejects "not worse" at alpha 0.05.
-func Observations(d rollout.Decision) []model.Observation {
+func Observations(d judge.Decision) []model.Observation {
 	var obs []model.Observation
 	for _, v := range d.Verdicts {
-		if v.Reference == rollout.RefGuard {
-			continue
+		if v.Reference == judge.RefGuard || v.Test == judge.TestTail {
+			continue // guards decide alone; the tail's share is no latency ratio
 		}
 		o := model.Observation{Significant: v.PValue < 0.05}
 		switch {
-		case strings.HasPrefix(v.KPI, rollout.KPILatencyPrefix):
+		case strings.HasPrefix(v.KPI, judge.KPILatencyPrefix):
 			o.KPI, o.Increase = "latency", v.RelEffect
-		case v.KPI == rollout.KPIErrorRate:
+		case v.KPI == judge.KPIErrorRate:
 			o.KPI, o.Increase = "errors", v.Effect
-		case v.KPI == rollout.KPILockWaits:
+		case v.KPI == judge.KPILockWaits:
 			o.KPI, o.Increase = "lock_waits", v.Effect
 		default:
 			continue

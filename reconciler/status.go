@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/schemacanary/schemacanary/rollout"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // StatusSource is what the status page reads: a read-only view of the
@@ -119,7 +119,7 @@ type StatusKPI struct {
 	Canary  []StatusPoint `json:"canary"`
 	Control []StatusPoint `json:"control"`
 	// Verdict is the last verdict of the judge on this KPI; nil before any.
-	Verdict *rollout.Verdict `json:"verdict,omitempty"`
+	Verdict *judge.Verdict `json:"verdict,omitempty"`
 }
 
 // StatusPoint is one sample.

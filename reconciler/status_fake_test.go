@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/schemacanary/schemacanary/rollout"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // fakeStatusSource is an in-memory StatusSource for the status page tests.
@@ -105,14 +105,14 @@ func demoLikeStatus(start time.Time) *fakeStatusSource {
 		},
 	}
 	harmful.KPIs = []StatusKPI{
-		{KPI: rollout.KPILatencyPrefix + "orders_by_customer", Unit: "ms (p95)",
+		{KPI: judge.KPILatencyPrefix + "orders_by_customer", Unit: "ms (p95)",
 			Canary: series(0.9, 0.3, 10, 128, 2, 40, 300, 97), Control: series(0.85, 0.3, 10, 128, 2, 0, 1, 0),
-			Verdict: &rollout.Verdict{KPI: rollout.KPILatencyPrefix + "orders_by_customer", Reference: rollout.RefControl, Outcome: rollout.Fail,
-				Test: rollout.TestMannWhitney, PValue: 3.1e-9, CanaryValue: 351.2, ReferenceValue: 0.85, Reason: "412× slower"}},
-		{KPI: rollout.KPIErrorRate, Unit: "ratio",
+			Verdict: &judge.Verdict{KPI: judge.KPILatencyPrefix + "orders_by_customer", Reference: judge.RefControl, Outcome: judge.Fail,
+				Test: judge.TestMannWhitney, PValue: 3.1e-9, CanaryValue: 351.2, ReferenceValue: 0.85, Reason: "412× slower"}},
+		{KPI: judge.KPIErrorRate, Unit: "ratio",
 			Canary: series(0.002, 0.8, 10, 128, 2, 0, 1, 0), Control: series(0.002, 0.8, 10, 128, 2, 0, 1, 0),
-			Verdict: &rollout.Verdict{KPI: rollout.KPIErrorRate, Reference: rollout.RefControl, Outcome: rollout.Pass,
-				Test: rollout.TestTwoProp, PValue: 0.62, CanaryValue: 0.0021, ReferenceValue: 0.0019}},
+			Verdict: &judge.Verdict{KPI: judge.KPIErrorRate, Reference: judge.RefControl, Outcome: judge.Pass,
+				Test: judge.TestTwoProp, PValue: 0.62, CanaryValue: 0.0021, ReferenceValue: 0.0019}},
 	}
 	risky := &StatusChangeDetail{
 		StatusChange: StatusChange{Version: 17, Name: "widen_products_price", Path: "migrations/00017_widen_products_price.sql",

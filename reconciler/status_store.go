@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 
-	"github.com/schemacanary/schemacanary/rollout"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // StoreStatus serves the status page from the control store. It only reads.
@@ -138,7 +138,7 @@ func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusC
 			if dec := decodeDecision(e.Detail); dec != nil {
 				ev.Message = fmt.Sprintf("%s: %s", dec.Outcome, dec.Reason)
 				for _, v := range dec.Verdicts {
-					if v.Reference == rollout.RefControl || v.Reference == rollout.RefGuard {
+					if v.Reference == judge.RefControl || v.Reference == judge.RefGuard {
 						s.setVerdict(d, v)
 					}
 				}
@@ -152,7 +152,7 @@ func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusC
 
 // setVerdict attaches a verdict to its KPI, creating the KPI entry when the
 // samples have not been read yet.
-func (s *StoreStatus) setVerdict(d *StatusChangeDetail, v rollout.Verdict) {
+func (s *StoreStatus) setVerdict(d *StatusChangeDetail, v judge.Verdict) {
 	for i := range d.KPIs {
 		if d.KPIs[i].KPI == v.KPI {
 			vv := v
@@ -166,7 +166,7 @@ func (s *StoreStatus) setVerdict(d *StatusChangeDetail, v rollout.Verdict) {
 
 // decodeDecision reads the judge decision stored in a "judge" event. Outcomes
 // are stored as their text ("pass", "fail", "extend").
-func decodeDecision(detail map[string]any) *rollout.Decision {
+func decodeDecision(detail map[string]any) *judge.Decision {
 	raw, ok := detail["decision"]
 	if !ok {
 		return nil
@@ -175,17 +175,17 @@ func decodeDecision(detail map[string]any) *rollout.Decision {
 	if err != nil {
 		return nil
 	}
-	var dec rollout.Decision
+	var dec judge.Decision
 	if json.Unmarshal(b, &dec) == nil {
 		return &dec
 	}
 	// rollout.Outcome marshals as text; read it back by name.
 	type storedVerdict struct {
-		rollout.Verdict
+		judge.Verdict
 		Outcome string `json:"outcome"`
 	}
 	var sd struct {
-		rollout.Decision
+		judge.Decision
 		Outcome  string          `json:"outcome"`
 		Verdicts []storedVerdict `json:"verdicts"`
 	}
@@ -194,7 +194,7 @@ func decodeDecision(detail map[string]any) *rollout.Decision {
 	}
 	dec = sd.Decision
 	dec.Outcome = outcomeNamed(sd.Outcome)
-	dec.Verdicts = make([]rollout.Verdict, 0, len(sd.Verdicts))
+	dec.Verdicts = make([]judge.Verdict, 0, len(sd.Verdicts))
 	for _, v := range sd.Verdicts {
 		v.Verdict.Outcome = outcomeNamed(v.Outcome)
 		dec.Verdicts = append(dec.Verdicts, v.Verdict)
@@ -203,13 +203,13 @@ func decodeDecision(detail map[string]any) *rollout.Decision {
 }
 
 // outcomeNamed is the inverse of rollout.Outcome.String.
-func outcomeNamed(s string) rollout.Outcome {
-	for _, o := range []rollout.Outcome{rollout.Pass, rollout.Fail} {
+func outcomeNamed(s string) judge.Outcome {
+	for _, o := range []judge.Outcome{judge.Pass, judge.Fail} {
 		if o.String() == s {
 			return o
 		}
 	}
-	return rollout.Extend
+	return judge.Extend
 }
 
 // kpis reads the change's KPI samples, averaged per role and second across
@@ -250,9 +250,9 @@ func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDe
 	// Failed KPIs first, then latency, then the rest by name.
 	rank := func(k StatusKPI) int {
 		switch {
-		case k.Verdict != nil && k.Verdict.Outcome == rollout.Fail:
+		case k.Verdict != nil && k.Verdict.Outcome == judge.Fail:
 			return 0
-		case strings.HasPrefix(k.KPI, rollout.KPILatencyPrefix):
+		case strings.HasPrefix(k.KPI, judge.KPILatencyPrefix):
 			return 1
 		}
 		return 2
@@ -269,15 +269,15 @@ func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDe
 // kpiUnit labels a KPI's values (rollout/kpi.go documents them).
 func kpiUnit(kpi string) string {
 	switch {
-	case strings.HasPrefix(kpi, rollout.KPILatencyPrefix):
+	case strings.HasPrefix(kpi, judge.KPILatencyPrefix):
 		return "ms"
-	case rollout.KindOf(kpi) == rollout.KindProportion:
+	case judge.KindOf(kpi) == judge.KindProportion:
 		return "ratio"
-	case kpi == rollout.KPICPU:
+	case kpi == judge.KPICPU:
 		return "cores"
-	case kpi == rollout.KPIMemory:
+	case kpi == judge.KPIMemory:
 		return "bytes"
-	case kpi == rollout.KPILockWaits:
+	case kpi == judge.KPILockWaits:
 		return "sessions"
 	}
 	return ""

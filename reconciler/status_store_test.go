@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schemacanary/schemacanary/rollout"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // TestStoreStatusReadsARolledBackChange stores a change the way the
@@ -62,15 +62,15 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 			KPISample{Version: 16, Instance: "canary-1", KPI: "latency:orders_by_customer", Role: "canary", Value: 300 + float64(i), At: at},
 			KPISample{Version: 16, Instance: "prod-1", KPI: "latency:orders_by_customer", Role: "control", Value: 1, At: at},
 			KPISample{Version: 16, Instance: "prod-2", KPI: "latency:orders_by_customer", Role: "control", Value: 3, At: at.Add(200 * time.Millisecond)},
-			KPISample{Version: 16, Instance: "canary-1", KPI: rollout.KPIErrorRate, Role: "canary", Value: 0.01, At: at})
+			KPISample{Version: 16, Instance: "canary-1", KPI: judge.KPIErrorRate, Role: "canary", Value: 0.01, At: at})
 	}
 	if err := st.AddKPISamples(ctx, samples); err != nil {
 		t.Fatal(err)
 	}
-	dec := rollout.Decision{Outcome: rollout.Fail, Reason: "latency 150× the control", Verdicts: []rollout.Verdict{
-		{KPI: "latency:orders_by_customer", Reference: rollout.RefControl, Outcome: rollout.Fail, Test: rollout.TestMannWhitney, PValue: 1e-5},
-		{KPI: rollout.KPIErrorRate, Reference: rollout.RefControl, Outcome: rollout.Pass, Test: rollout.TestTwoProp, PValue: 0.4},
-		{KPI: "latency:orders_by_customer", Reference: rollout.RefBaseline, Outcome: rollout.Fail, Test: rollout.TestMannWhitney, PValue: 1e-4},
+	dec := judge.Decision{Outcome: judge.Fail, Reason: "latency 150× the control", Verdicts: []judge.Verdict{
+		{KPI: "latency:orders_by_customer", Reference: judge.RefControl, Outcome: judge.Fail, Test: judge.TestMannWhitney, PValue: 1e-5},
+		{KPI: judge.KPIErrorRate, Reference: judge.RefControl, Outcome: judge.Pass, Test: judge.TestTwoProp, PValue: 0.4},
+		{KPI: "latency:orders_by_customer", Reference: judge.RefBaseline, Outcome: judge.Fail, Test: judge.TestMannWhitney, PValue: 1e-4},
 	}}
 	if _, err := st.RecordEvent(ctx, Event{Version: 16, Instance: "*", Step: "judge", Outcome: "fail", Detail: map[string]any{"decision": dec}}); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 		t.Errorf("latency series: canary %d points, control %d points (first %v), unit %q; want 10, 10 averaged to 2, ms",
 			len(lat.Canary), len(lat.Control), lat.Control, lat.Unit)
 	}
-	if lat.Verdict == nil || lat.Verdict.Reference != rollout.RefControl || lat.Verdict.PValue != 1e-5 {
+	if lat.Verdict == nil || lat.Verdict.Reference != judge.RefControl || lat.Verdict.PValue != 1e-5 {
 		t.Errorf("latency verdict = %+v, want the one against the control", lat.Verdict)
 	}
 	var sawJudge bool

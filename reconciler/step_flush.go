@@ -8,12 +8,13 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc"
-	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // flush does the outside side effects of persisted transitions, oldest
@@ -206,7 +207,7 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (gitsrc
 	if d := r.lastDecision(ctx, c.Version); d != nil {
 		for _, v := range d.Verdicts {
 			rec.KPIs = append(rec.KPIs, gitsrc.KPIVerdict{KPI: v.KPI + " vs " + v.Reference, Canary: v.CanaryValue, Control: v.ReferenceValue,
-				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == rollout.Fail.String(), Reason: v.Reason})
+				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == judge.Fail.String(), Reason: v.Reason})
 		}
 	}
 	if c.State == StateRolledBack || c.State == StateReverted || c.RevertBranch != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // DefaultGooseTable is goose's version table, the truth about what is applied.
@@ -34,7 +35,7 @@ type options struct {
 	observe    Observer
 	gooseTable string
 	sources    []KPISource
-	judge      *Judge
+	judge      *judge.Judge
 }
 
 func buildOptions(opts []Option) (options, error) {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // Status is how a rollout ended.
@@ -33,7 +35,7 @@ const (
 // Repredictor re-scores the change being baked from the judge's latest
 // decision (the live re-prediction). The reconciler supplies one per run
 // (Repredicting) from the change's stored assessment.
-type Repredictor func(ctx context.Context, d Decision) (Reprediction, error)
+type Repredictor func(ctx context.Context, d judge.Decision) (Reprediction, error)
 
 // Reprediction is a live re-prediction of a change during its bake.
 type Reprediction struct {
@@ -68,7 +70,7 @@ func WithSources(sources ...KPISource) Option {
 }
 
 // WithJudge sets the judge; default NewJudge(JudgeConfig{}).
-func WithJudge(j *Judge) Option {
+func WithJudge(j *judge.Judge) Option {
 	return func(o *options) error {
 		if j == nil {
 			return errors.New("rollout: WithJudge(nil)")
@@ -107,7 +109,7 @@ type Checkpoint struct {
 	Reason string `json:"reason,omitempty"`
 	// Baseline is the KPIs sampled before the change (canary and control),
 	// kept so that a bake resumed after a crash still compares with them.
-	Baseline []Sample `json:"baseline,omitempty"`
+	Baseline []judge.Sample `json:"baseline,omitempty"`
 }
 
 // InstanceResult is one instance's part in a rollout.
@@ -131,15 +133,15 @@ type Result struct {
 	Status  Status `json:"status"`
 	Reason  string `json:"reason"`
 	// Decision is the judge's last decision (nil if it never judged).
-	Decision *Decision `json:"decision,omitempty"`
+	Decision *judge.Decision `json:"decision,omitempty"`
 	// Judgements counts the judged intervals.
 	Judgements int `json:"judgements"`
 	// Instances in wave order.
 	Instances []InstanceResult `json:"instances"`
 	// Samples are the KPI samples of the bake (canary and control) and of
 	// the baseline, for charts.
-	Samples  []Sample `json:"samples,omitempty"`
-	Baseline []Sample `json:"baseline,omitempty"`
+	Samples  []judge.Sample `json:"samples,omitempty"`
+	Baseline []judge.Sample `json:"baseline,omitempty"`
 	// Started, CanaryApplied, Decided, Finished time the rollout.
 	Started       time.Time `json:"started"`
 	CanaryApplied time.Time `json:"canary_applied,omitzero"`
@@ -161,7 +163,7 @@ type Canary struct {
 	applier    *Applier
 	rollbacker *Rollbacker
 	sources    []KPISource
-	judge      *Judge
+	judge      *judge.Judge
 	em         emitter
 }
 
@@ -190,7 +192,7 @@ func NewCanary(canary CanaryConfig, rollback RollbackConfig, opts ...Option) (*C
 	}
 	j := o.judge
 	if j == nil {
-		if j, err = NewJudge(canary.Judge); err != nil {
+		if j, err = judge.NewJudge(canary.Judge); err != nil {
 			return nil, err
 		}
 	}
@@ -254,9 +256,9 @@ func (c *Canary) warm(ctx context.Context, targets []Instance) {
 }
 
 // collect samples every source on every target over [from, to).
-func (c *Canary) collect(ctx context.Context, targets []Instance, from, to time.Time) []Sample {
+func (c *Canary) collect(ctx context.Context, targets []Instance, from, to time.Time) []judge.Sample {
 	var mu sync.Mutex
-	var out []Sample
+	var out []judge.Sample
 	var wg sync.WaitGroup
 	for _, src := range c.sources {
 		for _, in := range targets {
@@ -277,7 +279,7 @@ func (c *Canary) collect(ctx context.Context, targets []Instance, from, to time.
 	return out
 }
 
-func split(samples []Sample, names map[string]bool) (in, out []Sample) {
+func split(samples []judge.Sample, names map[string]bool) (in, out []judge.Sample) {
 	for _, s := range samples {
 		if names[s.Instance] {
 			in = append(in, s)

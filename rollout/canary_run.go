@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // run is the state of one Run call.
@@ -22,7 +24,7 @@ type run struct {
 	control   []Instance
 	byName    map[string]*InstanceResult
 	mu        sync.Mutex
-	baseline  []Sample
+	baseline  []judge.Sample
 }
 
 func (r *run) inst(name string) *InstanceResult {
@@ -172,14 +174,14 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			// Interrupted: no verdict; a resumed run bakes again.
 			return fmt.Errorf("rollout %d interrupted while baking: %w", ch.Version, err)
 		}
-		if d.Outcome == Extend && c.cfg.OnInconclusive == InconclusivePromote {
+		if d.Outcome == judge.Extend && c.cfg.OnInconclusive == InconclusivePromote {
 			d.Reason = "inconclusive (canary.on_inconclusive: promote): " + d.Reason
 		}
 		r.res.Decision, r.res.Decided = &d, time.Now()
 		switch {
-		case d.Outcome == Pass, d.Outcome == Extend && c.cfg.OnInconclusive == InconclusivePromote:
+		case d.Outcome == judge.Pass, d.Outcome == judge.Extend && c.cfg.OnInconclusive == InconclusivePromote:
 			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
-		case d.Outcome == Extend:
+		case d.Outcome == judge.Extend:
 			cp = Checkpoint{Version: ch.Version, Phase: PhaseInconclusive, Reason: d.Reason}
 		default:
 			cp = Checkpoint{Version: ch.Version, Phase: PhaseRollback, Reason: d.Reason}
@@ -241,8 +243,8 @@ func (r *run) canaryApplyFailed(ctx context.Context, errs map[string]error) erro
 }
 
 // sample collects KPIs on targets in interval-sized windows over d.
-func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d time.Duration) []Sample {
-	var out []Sample
+func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d time.Duration) []judge.Sample {
+	var out []judge.Sample
 	iv := r.c.cfg.Interval
 	for t := from; t.Before(from.Add(d)) && ctx.Err() == nil; t = t.Add(iv) {
 		out = append(out, r.c.collect(ctx, targets, t, t.Add(iv))...)
@@ -254,7 +256,7 @@ func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d 
 // the judge after each one. It returns the deciding Decision: Fail at once,
 // Pass once the bake is over, Extend ("not enough data": inconclusive) at
 // max_bake.
-func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
+func (r *run) bake(ctx context.Context, bakeFrom time.Time) judge.Decision {
 	c := r.c
 	canary := r.waves[0]
 	cctx := withWave(ctx, 0, canary.Name)
@@ -272,7 +274,7 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 	}
 	targets := append(append([]Instance{}, canary.Instances...), r.control...)
 	iv := c.cfg.Interval
-	var canarySamples, controlSamples []Sample
+	var canarySamples, controlSamples []judge.Sample
 	fails := 0
 	// observed is how much of the bake was watched in this run. Windows
 	// that went by unwatched (a resumed run, or a loaded host where judging
@@ -286,7 +288,7 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 		to := from.Add(iv)
 		s := c.collect(cctx, targets, from, to)
 		if ctx.Err() != nil {
-			return Decision{Outcome: Fail, Reason: "interrupted: " + ctx.Err().Error(), At: time.Now()}
+			return judge.Decision{Outcome: judge.Fail, Reason: "interrupted: " + ctx.Err().Error(), At: time.Now()}
 		}
 		observed += iv
 		cs, os := split(s, names)
@@ -299,13 +301,13 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			Message: fmt.Sprintf("interval %d: %s: %s", k+1, d.Outcome, d.Reason)})
 		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom, Baseline: r.baseline})
 		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
-		if d.Outcome == Fail && d.Guard != "" {
+		if d.Outcome == judge.Fail && d.Guard != "" {
 			return d
 		}
 		if pd, ok := r.predictedFailure(cctx, d, k+1); ok {
 			return pd
 		}
-		if d.Outcome == Fail {
+		if d.Outcome == judge.Fail {
 			fails++
 			if fails >= c.cfg.ConsecutiveFails || observed >= maxBake {
 				return d
@@ -315,12 +317,12 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) Decision {
 			continue
 		}
 		fails = 0
-		if observed >= bake && d.Outcome == Pass {
+		if observed >= bake && d.Outcome == judge.Pass {
 			return d
 		}
 		if observed >= maxBake {
 			// Too little data (an idle fleet) is no evidence of harm.
-			d.Outcome = Extend
+			d.Outcome = judge.Extend
 			d.Reason = fmt.Sprintf("not enough data after max_bake %s: %s", maxBake, d.Reason)
 			return d
 		}
@@ -335,7 +337,7 @@ const GuardPredictedFailure = "predicted_failure"
 // the re-prediction calls for a rollback, returns d turned into that
 // verdict. A re-prediction that fails is logged as an event and ignored:
 // the judge still decides.
-func (r *run) predictedFailure(ctx context.Context, d Decision, k int) (Decision, bool) {
+func (r *run) predictedFailure(ctx context.Context, d judge.Decision, k int) (judge.Decision, bool) {
 	below := r.c.rbCfg.RollbackThreshold()
 	if r.repredict == nil || below <= 0 {
 		return d, false
@@ -353,7 +355,7 @@ func (r *run) predictedFailure(ctx context.Context, d Decision, k int) (Decision
 	if !p.Predicts(below) {
 		return d, false
 	}
-	d.Outcome, d.Guard = Fail, GuardPredictedFailure
+	d.Outcome, d.Guard = judge.Fail, GuardPredictedFailure
 	d.Reason = fmt.Sprintf("predicted failure: the live re-prediction is %.3f (%.3f before the bake), below rollback_below %.2f", p.Confidence, p.Prior, below)
 	if p.Why != "" {
 		d.Reason += ": " + p.Why

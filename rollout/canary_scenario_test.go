@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 func scenariosOn(t *testing.T) {
@@ -111,7 +113,7 @@ func TestScenarioSubtleHarmDetected(t *testing.T) {
 		v := int64(2000 + run)
 		// Calibrate the trigger before each run, under the current load:
 		// it adds about half the hot statement's median latency.
-		var samples []Sample
+		var samples []judge.Sample
 		for try := 0; ; try++ {
 			from := time.Now().Add(300 * time.Millisecond)
 			samples, err = calib.Collect(ctx, target, from, from.Add(time.Second))
@@ -123,7 +125,7 @@ func TestScenarioSubtleHarmDetected(t *testing.T) {
 			}
 		}
 		var lat []time.Duration
-		for _, x := range SelectKPI(samples, KPILatencyPrefix+"hot_update") {
+		for _, x := range judge.SelectKPI(samples, judge.KPILatencyPrefix+"hot_update") {
 			lat = append(lat, time.Duration(x.Value*float64(time.Millisecond)))
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

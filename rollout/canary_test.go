@@ -10,6 +10,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/internal/loadgen"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // shopDB makes a database with a hot, indexed lookup and returns its DSN.
@@ -85,7 +86,7 @@ func TestCanaryHarmfulChangeRolledBackOnCanaryOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != Fail {
+	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != judge.Fail {
 		t.Fatalf("want rolled back on a Fail, got %s: %s", res.Status, res.Reason)
 	}
 	var failed []string

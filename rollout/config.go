@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
 	"gopkg.in/yaml.v3"
 )
 
@@ -240,7 +241,7 @@ type CanaryConfig struct {
 	ConsecutiveFails int `yaml:"consecutive_fails"`
 	// Judge tunes the statistics (alpha, tolerances, minimum samples,
 	// hard guards); see JudgeConfig.
-	Judge JudgeConfig `yaml:"judge"`
+	Judge judge.JudgeConfig `yaml:"judge"`
 	// KPIs selects the KPI sources sampled on canary and control (pgstat,
 	// probes, proc, prometheus); see KPIConfig.
 	KPIs KPIConfig `yaml:"kpis"`
@@ -323,7 +324,7 @@ func (c *CanaryConfig) Validate() error {
 	if c.MaxBackoff < c.Backoff {
 		errs = append(errs, cfgErr("canary.max_backoff", "%s is below canary.backoff %s", c.MaxBackoff, c.Backoff))
 	}
-	if _, err := NewJudge(c.Judge); err != nil {
+	if _, err := judge.NewJudge(c.Judge); err != nil {
 		errs = append(errs, cfgErr("canary.judge", "%v", err))
 	}
 	if err := c.KPIs.Validate(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // Step names a step of a rollout in events, logs and the control store.
@@ -45,7 +47,7 @@ type Event struct {
 	// Message says what happened in words (no secrets).
 	Message string
 	// Decision is set on StepJudge events.
-	Decision *Decision
+	Decision *judge.Decision
 	// Err is set when the step failed.
 	Err error
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // idleSource is the KPI source of an idle fleet: it answers every window,
@@ -15,7 +16,7 @@ type idleSource struct{}
 
 func (idleSource) Name() string { return "idle" }
 
-func (idleSource) Collect(ctx context.Context, _ Target, _, to time.Time) ([]Sample, error) {
+func (idleSource) Collect(ctx context.Context, _ Target, _, to time.Time) ([]judge.Sample, error) {
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -75,7 +76,7 @@ func TestIdleFleetIsInconclusive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Decision == nil || res.Decision.Outcome != Extend || !strings.Contains(res.Decision.Reason, "not enough data after max_bake 2s") {
+			if res.Decision == nil || res.Decision.Outcome != judge.Extend || !strings.Contains(res.Decision.Reason, "not enough data after max_bake 2s") {
 				t.Fatalf("decision %+v, want Extend saying not enough data after max_bake", res.Decision)
 			}
 			if policy == InconclusivePromote {
@@ -141,7 +142,7 @@ func TestRegressionRolledBackWhateverOnInconclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != Fail {
+	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != judge.Fail {
 		t.Fatalf("regression with on_inconclusive: promote: %s %q, want rolled back on a Fail", res.Status, res.Reason)
 	}
 	if queryInt(t, canaryDSN, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {

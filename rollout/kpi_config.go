@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // KPIConfig selects and configures the KPI sources (YAML `canary.kpis`).
@@ -152,10 +154,10 @@ func (s *Sources) Warm(ctx context.Context, targets []Target) error {
 // source/target pairs do not stop the others: they are joined into the
 // returned error (each wrapping its cause, e.g. ErrWindowLost) alongside
 // the samples that were collected.
-func (s *Sources) Collect(ctx context.Context, targets []Target, from, to time.Time) ([]Sample, error) {
+func (s *Sources) Collect(ctx context.Context, targets []Target, from, to time.Time) ([]judge.Sample, error) {
 	var (
 		mu   sync.Mutex
-		out  []Sample
+		out  []judge.Sample
 		errs []error
 		wg   sync.WaitGroup
 	)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // SampleStore keeps what KPI sources need to answer a window twice and to
@@ -174,15 +176,15 @@ type passive[S any] struct {
 	// taken (the window then starts a little late).
 	slack time.Duration
 	take  func(ctx context.Context, t Target) (S, error)
-	diff  func(t Target, prev, cur S, from, to time.Time) []Sample
+	diff  func(t Target, prev, cur S, from, to time.Time) []judge.Sample
 }
 
-func (p *passive[S]) collect(ctx context.Context, t Target, from, to time.Time) ([]Sample, error) {
+func (p *passive[S]) collect(ctx context.Context, t Target, from, to time.Time) ([]judge.Sample, error) {
 	if !to.After(from) {
 		return nil, fmt.Errorf("%s %s: empty window %s..%s", p.source, t.Instance, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 	}
 	wk := windowKey(p.source, t.Instance, from, to)
-	var out []Sample
+	var out []judge.Sample
 	if ok, err := loadJSON(ctx, p.store, wk, &out); err != nil || ok {
 		return out, err
 	}
@@ -221,7 +223,7 @@ func (p *passive[S]) collect(ctx context.Context, t Target, from, to time.Time) 
 	}
 	out = p.diff(t, prev, cur, from, to)
 	if out == nil {
-		out = []Sample{}
+		out = []judge.Sample{}
 	}
 	return out, saveJSON(ctx, p.store, wk, out)
 }

@@ -6,25 +6,27 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 func TestKindOfAndSelect(t *testing.T) {
 	t.Parallel()
-	for kpi, want := range map[string]Kind{
-		KPIErrorRate: KindProportion, "error_rate:probe": KindProportion, KPIDeadlocks: KindProportion,
-		KPIConflicts: KindProportion, "latency:x": KindContinuous, KPICPU: KindContinuous,
-		KPILockWaits: KindContinuous, "error_rates_custom": KindContinuous,
+	for kpi, want := range map[string]judge.Kind{
+		judge.KPIErrorRate: judge.KindProportion, "error_rate:probe": judge.KindProportion, judge.KPIDeadlocks: judge.KindProportion,
+		judge.KPIConflicts: judge.KindProportion, "latency:x": judge.KindContinuous, judge.KPICPU: judge.KindContinuous,
+		judge.KPILockWaits: judge.KindContinuous, "error_rates_custom": judge.KindContinuous,
 	} {
-		if got := KindOf(kpi); got != want {
+		if got := judge.KindOf(kpi); got != want {
 			t.Errorf("KindOf(%s) = %v, want %v", kpi, got, want)
 		}
 	}
 	t0 := time.Unix(100, 0)
-	s := []Sample{{KPI: "b", At: t0.Add(2)}, {KPI: "a", At: t0}, {KPI: "b", At: t0.Add(1)}}
-	if got := SelectKPI(s, "b"); len(got) != 2 || !got[0].At.Before(got[1].At) {
+	s := []judge.Sample{{KPI: "b", At: t0.Add(2)}, {KPI: "a", At: t0}, {KPI: "b", At: t0.Add(1)}}
+	if got := judge.SelectKPI(s, "b"); len(got) != 2 || !got[0].At.Before(got[1].At) {
 		t.Errorf("SelectKPI = %+v, want two b samples in time order", got)
 	}
-	if got := KPINames(s); fmt.Sprint(got) != "[a b]" {
+	if got := judge.KPINames(s); fmt.Sprint(got) != "[a b]" {
 		t.Errorf("KPINames = %v", got)
 	}
 }
@@ -67,11 +69,11 @@ type kpiFakeSource struct{}
 
 func (kpiFakeSource) Name() string { return "fake" }
 
-func (kpiFakeSource) Collect(_ context.Context, t Target, from, to time.Time) ([]Sample, error) {
+func (kpiFakeSource) Collect(_ context.Context, t Target, from, to time.Time) ([]judge.Sample, error) {
 	if t.Instance == "broken" {
 		return nil, fmt.Errorf("fake: %w", ErrWindowLost)
 	}
-	return []Sample{{Instance: t.Instance, KPI: "latency:x", At: from, Value: 1}}, nil
+	return []judge.Sample{{Instance: t.Instance, KPI: "latency:x", At: from, Value: 1}}, nil
 }
 
 func TestSourcesCollectAndConfig(t *testing.T) {

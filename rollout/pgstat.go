@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // PgstatConfig configures the pgstat KPI source (YAML `canary.kpis.pgstat`).
@@ -73,7 +74,7 @@ func NewPgstat(cfg PgstatConfig, store SampleStore) (*Pgstat, error) {
 func (s *Pgstat) Name() string { return "pgstat" }
 
 // Collect implements KPISource.
-func (s *Pgstat) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sample, error) {
+func (s *Pgstat) Collect(ctx context.Context, t Target, from, to time.Time) ([]judge.Sample, error) {
 	return s.p.collect(ctx, t, from, to)
 }
 
@@ -211,23 +212,23 @@ func (s *Pgstat) snapshot(ctx context.Context, t Target) (pgstatSnap, error) {
 // diff turns two snapshots into the window's samples. A counter that went
 // down (a stats reset, pg_stat_statements evicting a query) yields no
 // sample for that KPI rather than a negative one.
-func (s *Pgstat) diff(t Target, prev, cur pgstatSnap, _, to time.Time) []Sample {
-	var out []Sample
+func (s *Pgstat) diff(t Target, prev, cur pgstatSnap, _, to time.Time) []judge.Sample {
+	var out []judge.Sample
 	add := func(kpi string, value float64, count, errs int64) {
-		out = append(out, Sample{Instance: t.Instance, KPI: kpi, At: to, Value: value, Count: count, Errors: errs})
+		out = append(out, judge.Sample{Instance: t.Instance, KPI: kpi, At: to, Value: value, Count: count, Errors: errs})
 	}
 	xacts := (cur.Commits - prev.Commits) + (cur.Rollbacks - prev.Rollbacks)
 	if xacts > 0 && cur.Commits >= prev.Commits && cur.Rollbacks >= prev.Rollbacks {
 		rb := cur.Rollbacks - prev.Rollbacks
-		add(KPIErrorRate, float64(rb)/float64(xacts), xacts, rb)
+		add(judge.KPIErrorRate, float64(rb)/float64(xacts), xacts, rb)
 		if d := cur.Deadlocks - prev.Deadlocks; d >= 0 {
-			add(KPIDeadlocks, float64(d)/float64(xacts), xacts, d)
+			add(judge.KPIDeadlocks, float64(d)/float64(xacts), xacts, d)
 		}
 		if c := cur.Conflicts - prev.Conflicts; c >= 0 {
-			add(KPIConflicts, float64(c)/float64(xacts), xacts, c)
+			add(judge.KPIConflicts, float64(c)/float64(xacts), xacts, c)
 		}
 	}
-	add(KPILockWaits, float64(cur.LockWaits), 1, 0)
+	add(judge.KPILockWaits, float64(cur.LockWaits), 1, 0)
 	names := make([]string, 0, len(cur.Classes))
 	for n := range cur.Classes {
 		names = append(names, n)
@@ -237,7 +238,7 @@ func (s *Pgstat) diff(t Target, prev, cur pgstatSnap, _, to time.Time) []Sample 
 		c, p := cur.Classes[n], prev.Classes[n]
 		calls, ms := c.Calls-p.Calls, c.TimeMs-p.TimeMs
 		if calls >= s.minCalls && ms >= 0 {
-			add(KPILatencyPrefix+n, ms/float64(calls), calls, 0)
+			add(judge.KPILatencyPrefix+n, ms/float64(calls), calls, 0)
 		}
 	}
 	return out

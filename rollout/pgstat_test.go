@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // kpiTestDB creates a database with an "items" table of 1000 rows.
@@ -128,7 +129,7 @@ func TestPgstatDeltas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]Sample{}
+	got := map[string]judge.Sample{}
 	for _, s := range samples {
 		if s.Instance != "db1" || !s.At.Equal(to) {
 			t.Errorf("sample %+v: want instance db1 at window end", s)
@@ -138,13 +139,13 @@ func TestPgstatDeltas(t *testing.T) {
 	if s := got["latency:items_by_id"]; s.Count != 40 || s.Value <= 0 || s.Value > 50 {
 		t.Errorf("latency:items_by_id = %+v, want 40 calls with a small mean", s)
 	}
-	if s := got[KPIErrorRate]; s.Errors != 5 || s.Count < 45 {
+	if s := got[judge.KPIErrorRate]; s.Errors != 5 || s.Count < 45 {
 		t.Errorf("error_rate = %+v, want 5 rollbacks out of >= 45 transactions", s)
 	}
-	if s := got[KPIDeadlocks]; s.Errors != 0 || s.Count == 0 {
+	if s := got[judge.KPIDeadlocks]; s.Errors != 0 || s.Count == 0 {
 		t.Errorf("deadlocks = %+v", s)
 	}
-	if s := got[KPILockWaits]; s.Value < 1 {
+	if s := got[judge.KPILockWaits]; s.Value < 1 {
 		t.Errorf("lock_waits = %+v, want >= 1 waiting session", s)
 	}
 
@@ -172,8 +173,8 @@ func TestPgstatDeltas(t *testing.T) {
 }
 
 // samplesJSONish normalizes times (monotonic clock readings) for comparison.
-func samplesJSONish(s []Sample) []Sample {
-	out := append([]Sample(nil), s...)
+func samplesJSONish(s []judge.Sample) []judge.Sample {
+	out := append([]judge.Sample(nil), s...)
 	for i := range out {
 		out[i].At = out[i].At.UTC().Round(0)
 	}

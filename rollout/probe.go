@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // ProbeConfig is one SQL probe (YAML `canary.kpis.probes[]`): a statement
@@ -115,12 +116,12 @@ type probeRun struct {
 
 // Collect implements KPISource. It measures from max(from, now) to to; a
 // window already past that was not collected returns ErrWindowLost.
-func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sample, error) {
+func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]judge.Sample, error) {
 	if !to.After(from) {
 		return nil, fmt.Errorf("probe %s: empty window", t.Instance)
 	}
 	key := windowKey("probe", t.Instance, from, to)
-	var out []Sample
+	var out []judge.Sample
 	if ok, err := loadJSON(ctx, p.store, key, &out); err != nil || ok {
 		return out, err
 	}
@@ -140,7 +141,7 @@ func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sa
 	runs := make(chan probeRun, 1024)
 	var (
 		mu       sync.Mutex
-		lat      []Sample
+		lat      []judge.Sample
 		calls    = make([]int64, len(p.probes))
 		failures = make([]int64, len(p.probes))
 		wg       sync.WaitGroup
@@ -163,7 +164,7 @@ func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sa
 				if err != nil {
 					failures[r.probe]++
 				} else {
-					lat = append(lat, Sample{Instance: t.Instance, KPI: KPILatencyPrefix + pr.Name, At: r.scheduled,
+					lat = append(lat, judge.Sample{Instance: t.Instance, KPI: judge.KPILatencyPrefix + pr.Name, At: r.scheduled,
 						Value: float64(elapsed) / float64(time.Millisecond), Count: 1})
 				}
 				mu.Unlock()
@@ -179,7 +180,7 @@ func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sa
 	out = lat
 	for i, pr := range p.probes {
 		if calls[i] > 0 {
-			out = append(out, Sample{Instance: t.Instance, KPI: KPIErrorRate + ":" + pr.Name, At: to,
+			out = append(out, judge.Sample{Instance: t.Instance, KPI: judge.KPIErrorRate + ":" + pr.Name, At: to,
 				Value: float64(failures[i]) / float64(calls[i]), Count: calls[i], Errors: failures[i]})
 		}
 	}

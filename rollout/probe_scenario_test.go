@@ -11,6 +11,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/internal/loadgen"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // The sensitivity workload, reusable by the canary integration tests: a
@@ -78,7 +79,7 @@ type sensitivityRun struct {
 	// FailedAt is the 1-based interval whose judgement failed (0 = never).
 	FailedAt int
 	// Decisions holds the judgement after each interval.
-	Decisions []Decision
+	Decisions []judge.Decision
 	// Ratio is the hot statement's median latency on the canary after the
 	// change over before it, measured by the background load (independent
 	// of the probe).
@@ -101,7 +102,7 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 	}
 	defer probe.Close()
 	sources := NewSourcesFrom(probe)
-	judge, err := NewJudge(JudgeConfig{})
+	jd, err := judge.NewJudge(judge.JudgeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 	// Each window starts when the previous Collect returned: a probe lets
 	// its in-flight executions finish after the window ends.
 	start := time.Now()
-	var baseline []Sample
+	var baseline []judge.Sample
 	for k := 0; k < baselineIntervals; k++ {
 		from := time.Now()
 		s, err := sources.Collect(ctx, []Target{canary, control}, from, from.Add(interval))
@@ -134,7 +135,7 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 	conn.Close(ctx)
 
 	var run sensitivityRun
-	var cs, ks []Sample
+	var cs, ks []judge.Sample
 	bakeFrom := time.Now()
 	for k := 0; k < intervals; k++ {
 		from := time.Now()
@@ -149,16 +150,16 @@ func runSensitivity(t testing.TB, factor float64, interval time.Duration, baseli
 				ks = append(ks, x)
 			}
 		}
-		d := judge.Judge(cs, ks, baseline)
+		d := jd.Judge(cs, ks, baseline)
 		run.Decisions = append(run.Decisions, d)
-		if d.Outcome == Fail && run.FailedAt == 0 {
+		if d.Outcome == judge.Fail && run.FailedAt == 0 {
 			run.FailedAt = k + 1
 			break
 		}
 	}
 	res := noise.Snapshot()
-	before := Median(res.Between("hot", start, changeAt))
-	after := Median(res.Between("hot", bakeFrom, time.Now()))
+	before := judge.Median(res.Between("hot", start, changeAt))
+	after := judge.Median(res.Between("hot", bakeFrom, time.Now()))
 	if before > 0 {
 		run.Ratio = after / before
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 func TestProbeLatencyAndErrors(t *testing.T) {
@@ -55,7 +56,7 @@ func TestProbeLatencyAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sleepy := SelectKPI(samples, "latency:sleepy")
+	sleepy := judge.SelectKPI(samples, "latency:sleepy")
 	// ~60 at 40/s over 1.5 s; fewer when a loaded machine starts the
 	// schedule late, never more.
 	if len(sleepy) < 20 || len(sleepy) > 61 {
@@ -67,19 +68,19 @@ func TestProbeLatencyAndErrors(t *testing.T) {
 			break
 		}
 	}
-	if got := SelectKPI(samples, "latency:broken"); len(got) != 0 {
+	if got := judge.SelectKPI(samples, "latency:broken"); len(got) != 0 {
 		t.Errorf("failed executions must not give latency samples: %d", len(got))
 	}
-	er := SelectKPI(samples, "error_rate:broken")
+	er := judge.SelectKPI(samples, "error_rate:broken")
 	if len(er) != 1 || er[0].Errors != er[0].Count || er[0].Count < 10 || er[0].Value != 1 {
 		t.Errorf("error_rate:broken = %+v, want every execution failed", er)
 	}
-	if KindOf("error_rate:broken") != KindProportion {
+	if judge.KindOf("error_rate:broken") != judge.KindProportion {
 		t.Error("probe error rates must be judged as proportions")
 	}
 	var slow int
 	var worst float64
-	for _, s := range SelectKPI(samples, "latency:items") {
+	for _, s := range judge.SelectKPI(samples, "latency:items") {
 		if s.Value > 100 {
 			slow++
 		}

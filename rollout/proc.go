@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // ProcConfig configures the proc KPI source (YAML `canary.kpis.proc`): CPU
@@ -72,7 +73,7 @@ func NewProc(cfg ProcConfig, store SampleStore) (*Proc, error) {
 func (p *Proc) Name() string { return "proc" }
 
 // Collect implements KPISource.
-func (p *Proc) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sample, error) {
+func (p *Proc) Collect(ctx context.Context, t Target, from, to time.Time) ([]judge.Sample, error) {
 	return p.p.collect(ctx, t, from, to)
 }
 
@@ -215,11 +216,11 @@ func (p *Proc) memory(pid int, rss int64) int64 {
 	return rss
 }
 
-func (p *Proc) diff(t Target, prev, cur procSnap, _, to time.Time) []Sample {
-	out := []Sample{{Instance: t.Instance, KPI: KPIMemory, At: to, Value: float64(cur.MemBytes), Count: 1}}
+func (p *Proc) diff(t Target, prev, cur procSnap, _, to time.Time) []judge.Sample {
+	out := []judge.Sample{{Instance: t.Instance, KPI: judge.KPIMemory, At: to, Value: float64(cur.MemBytes), Count: 1}}
 	wall := cur.At.Sub(prev.At).Seconds()
 	if cur.Postmaster == prev.Postmaster && wall > 0 && cur.CPUTicks >= prev.CPUTicks {
-		out = append(out, Sample{Instance: t.Instance, KPI: KPICPU, At: to,
+		out = append(out, judge.Sample{Instance: t.Instance, KPI: judge.KPICPU, At: to,
 			Value: float64(cur.CPUTicks-prev.CPUTicks) / p.ticks / wall, Count: 1})
 	}
 	return out

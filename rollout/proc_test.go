@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // TestProcFakeRoot checks the /proc parsing on a hand-made proc tree: a
@@ -61,7 +63,7 @@ func TestProcFakeRoot(t *testing.T) {
 	later.At = snap.At.Add(2 * time.Second)
 	later.CPUTicks += 100 // one second of CPU over two seconds
 	got := p.diff(target, snap, later, snap.At, later.At)
-	if len(got) != 2 || got[1].KPI != KPICPU || !statNear(got[1].Value, 0.5, 1e-9) || got[0].Value != float64(wantMem) {
+	if len(got) != 2 || got[1].KPI != judge.KPICPU || math.Abs(got[1].Value-0.5) > 1e-9 || got[0].Value != float64(wantMem) {
 		t.Errorf("diff = %+v, want cpu 0.5 and memory", got)
 	}
 	if _, err := NewProc(ProcConfig{Root: filepath.Join(root, "missing")}, nil); !errors.Is(err, ErrBadConfig) {
@@ -100,7 +102,7 @@ func TestProcRealCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu, mem := SelectKPI(samples, KPICPU), SelectKPI(samples, KPIMemory)
+	cpu, mem := judge.SelectKPI(samples, judge.KPICPU), judge.SelectKPI(samples, judge.KPIMemory)
 	// How much of a core the busy backend gets depends on what else runs
 	// on the machine; it is more than nothing and less than all cores.
 	if len(cpu) != 1 || cpu[0].Value <= 0.01 || cpu[0].Value > float64(runtime.NumCPU())+0.5 {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // PrometheusConfig configures the prometheus KPI source (YAML
@@ -116,14 +117,14 @@ func (p *Prometheus) Expand(tmpl string, t Target) string {
 
 // Collect implements KPISource: it waits until to + Lag, then runs every
 // query as a range query over [from, to) at Step.
-func (p *Prometheus) Collect(ctx context.Context, t Target, from, to time.Time) ([]Sample, error) {
+func (p *Prometheus) Collect(ctx context.Context, t Target, from, to time.Time) ([]judge.Sample, error) {
 	if !to.After(from) {
 		return nil, fmt.Errorf("prometheus %s: empty window", t.Instance)
 	}
 	if err := sleepUntil(ctx, to.Add(p.cfg.Lag)); err != nil {
 		return nil, err
 	}
-	out := []Sample{}
+	out := []judge.Sample{}
 	for _, q := range p.queries {
 		expr := p.Expand(q.tmpl, t)
 		qctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
@@ -142,7 +143,7 @@ func (p *Prometheus) Collect(ctx context.Context, t Target, from, to time.Time) 
 				if math.IsNaN(v) || math.IsInf(v, 0) || !at.Before(to) || at.Before(from) {
 					continue
 				}
-				out = append(out, Sample{Instance: t.Instance, KPI: q.kpi, At: at, Value: v, Count: 1})
+				out = append(out, judge.Sample{Instance: t.Instance, KPI: q.kpi, At: at, Value: v, Count: 1})
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // startPrometheus runs the real Prometheus server (Debian package
@@ -108,7 +109,7 @@ func TestPrometheusRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latency := SelectKPI(samples, "latency:probe")
+	latency := judge.SelectKPI(samples, "latency:probe")
 	if len(latency) < 3 || len(latency) > 4 {
 		t.Errorf("latency:probe: %d samples, want 3-4 at 1 s steps over 4 s", len(latency))
 	}
@@ -117,7 +118,7 @@ func TestPrometheusRealServer(t *testing.T) {
 			t.Errorf("sample %+v: want 12.5 for db=orders inside the window", s)
 		}
 	}
-	if up := SelectKPI(samples, "up"); len(up) == 0 || up[0].Value != 2 {
+	if up := judge.SelectKPI(samples, "up"); len(up) == 0 || up[0].Value != 2 {
 		t.Errorf("up = %+v, want value 2 from $weight", up)
 	}
 	// Prometheus keeps history: the window asked again gives the same.

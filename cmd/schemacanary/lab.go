@@ -12,12 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/spf13/cobra"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/lab"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
-	"github.com/schemacanary/schemacanary/rollout"
 )
 
 type labFlags struct {
@@ -116,7 +117,7 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	// The lab compares each canary with its own baseline only, on a machine
 	// other work shares, so latency must at least double (and by 2 ms) to
 	// count: stalls and meltdowns, not scheduling noise.
-	judge, err := rollout.NewJudge(rollout.JudgeConfig{
+	judge, err := judge.NewJudge(judge.JudgeConfig{
 		Tolerances: map[string]float64{"latency": f.latencyTolerance},
 		AbsFloors:  map[string]float64{"latency": 2},
 	})
@@ -274,32 +275,32 @@ func rolloutStep(ctx context.Context, dsn string, m lab.Migration,
 // latency sample of its query class, each window's calls and errors an
 // error_rate sample, and the lock-wait gauge a lock_waits series; the
 // canary is compared with its own baseline.
-type rolloutJudge struct{ j *rollout.Judge }
+type rolloutJudge struct{ j *judge.Judge }
 
 var _ lab.Judge = rolloutJudge{}
 
 func (r rolloutJudge) Judge(_ context.Context, w lab.Window) (lab.Verdict, error) {
-	samples := func(lat map[string][]float64, calls, errs int, waits []float64, from int64) []rollout.Sample {
+	samples := func(lat map[string][]float64, calls, errs int, waits []float64, from int64) []judge.Sample {
 		at := time.UnixMilli(from)
-		var out []rollout.Sample
+		var out []judge.Sample
 		for class, v := range lat {
 			for _, ms := range v {
-				out = append(out, rollout.Sample{Instance: "lab", KPI: rollout.KPILatencyPrefix + class, At: at, Value: ms})
+				out = append(out, judge.Sample{Instance: "lab", KPI: judge.KPILatencyPrefix + class, At: at, Value: ms})
 			}
 		}
 		if calls > 0 {
-			out = append(out, rollout.Sample{Instance: "lab", KPI: rollout.KPIErrorRate, At: at,
+			out = append(out, judge.Sample{Instance: "lab", KPI: judge.KPIErrorRate, At: at,
 				Value: float64(errs) / float64(calls), Count: int64(calls), Errors: int64(errs)})
 		}
 		for _, n := range waits {
-			out = append(out, rollout.Sample{Instance: "lab", KPI: rollout.KPILockWaits, At: at, Value: n})
+			out = append(out, judge.Sample{Instance: "lab", KPI: judge.KPILockWaits, At: at, Value: n})
 		}
 		return out
 	}
 	base := samples(w.Baseline, w.BaselineCalls, w.BaselineErrors, w.BaselineLockWaits, w.BaselineStart)
 	canary := samples(w.Canary, w.CanaryCalls, w.CanaryErrors, w.CanaryLockWaits, w.CanaryStart)
 	d := r.j.Judge(canary, nil, base)
-	return lab.Verdict{Safe: d.Outcome != rollout.Fail, Reason: d.Reason}, nil
+	return lab.Verdict{Safe: d.Outcome != judge.Fail, Reason: d.Reason}, nil
 }
 
 // createDataset opens path for writing, gzip-compressed when it ends in .gz.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/spf13/cobra"
@@ -171,7 +173,7 @@ func (p *progress) event(e rollout.Event) {
 		line += ": " + e.Err.Error()
 	}
 	fmt.Fprintln(p.w, line)
-	if e.Decision != nil && e.Decision.Outcome != rollout.Extend {
+	if e.Decision != nil && e.Decision.Outcome != judge.Extend {
 		for _, v := range e.Decision.Verdicts {
 			fmt.Fprintln(p.w, "      "+v.String())
 		}

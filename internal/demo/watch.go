@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/schemacanary/schemacanary/reconciler"
-	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // watcher follows one change request in the control store and prints each
@@ -172,8 +173,8 @@ func kpiValue(v float64, unit string) string {
 	return s
 }
 
-func ratio(v *rollout.Verdict) string {
-	if v.Outcome == rollout.Fail && v.ReferenceValue > 0 && v.CanaryValue/v.ReferenceValue >= 2 {
+func ratio(v *judge.Verdict) string {
+	if v.Outcome == judge.Fail && v.ReferenceValue > 0 && v.CanaryValue/v.ReferenceValue >= 2 {
 		return fmt.Sprintf("  (%.0f× slower)", v.CanaryValue/v.ReferenceValue)
 	}
 	return ""

@@ -31,6 +31,10 @@ var rules = []rule{
 		why: "rollout applies, watches and reverts; it knows no model, no Git and no loop"},
 	{from: "gitsrc", forbidden: []string{"analysis", "rollout", "reconciler", "internal/demo", "cmd"},
 		why: "gitsrc is the repository, the forges and the audit branch; no Postgres, no models"},
+	{from: "gitsrc/migration", forbidden: []string{"gitsrc", "analysis", "rollout", "reconciler", "internal", "cmd"},
+		why: "the migration file format is a leaf every package may import"},
+	{from: "rollout/judge", forbidden: []string{"rollout", "analysis", "gitsrc", "reconciler", "internal", "cmd"},
+		why: "the judge is pure statistics over samples"},
 	{from: "reconciler", forbidden: []string{"internal/demo", "cmd"},
 		why: "the loop is composed by cmd and the demo, never the other way"},
 	{from: "internal/pgtest", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal/demo", "internal/loadgen", "cmd"},
@@ -105,6 +109,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"reconciler/store", "analysis/model", false},
 		{"internal/demo", "cmd/schemacanary", true},
 		{"cmd/schemacanary", "reconciler", false},
+		{"rollout/judge", "rollout", true},
+		{"rollout", "rollout/judge", false},
+		{"gitsrc/migration", "gitsrc", true},
+		{"gitsrc", "gitsrc/migration", false},
 	}
 	for _, c := range cases {
 		bad := false

@@ -1,4 +1,4 @@
-package rollout
+package judge
 
 import (
 	"fmt"
@@ -66,8 +66,12 @@ const (
 	TestMannWhitney = "mann-whitney-u"
 	TestTwoProp     = "two-proportion-z"
 	TestFisher      = "fisher-exact"
-	TestGuard       = "hard-guard"
-	TestNone        = "none"
+	// TestTail is the tail test: the share of latency samples above the
+	// tail threshold (the baseline's p99, or the SLO), canary against the
+	// reference, by Fisher's exact test.
+	TestTail  = "fisher-exact-tail"
+	TestGuard = "hard-guard"
+	TestNone  = "none"
 )
 
 // Verdict is the judgement of one KPI against one reference.
@@ -175,6 +179,32 @@ type JudgeConfig struct {
 	LockWaitLimit float64 `yaml:"lock_wait_limit,omitempty" json:"lock_wait_limit,omitempty"`
 	// Ignore lists KPI names or prefixes the judge leaves out.
 	Ignore []string `yaml:"ignore,omitempty" json:"ignore,omitempty"`
+	// Tail tunes the tail test on latency KPIs.
+	Tail TailConfig `yaml:"tail,omitempty" json:"tail,omitempty"`
+}
+
+// TailConfig tunes the tail test, which sees what a comparison of whole
+// distributions misses: a few percent of one query class turned very slow.
+// For each latency KPI it counts the samples above a threshold (the SLO
+// when one is set, else the Quantile of the canary's own pre-change
+// baseline) on the canary and on each reference, and fails the KPI when
+// the canary's share is higher by more than Tolerance with Fisher's exact
+// test below Alpha, against every reference with data (Combine "all").
+type TailConfig struct {
+	// Quantile of the baseline that sets the threshold; default 0.99.
+	Quantile float64 `yaml:"quantile,omitempty" json:"quantile,omitempty"`
+	// SLO are latency thresholds in milliseconds keyed like Tolerances
+	// ("latency" for every class, "latency:orders_page" for one); a KPI
+	// with an SLO needs no baseline quantile.
+	SLO map[string]float64 `yaml:"slo,omitempty" json:"slo,omitempty"`
+	// Tolerance is the floor on the difference of shares above the
+	// threshold (0.01 = one percentage point); default 0.01. A negative
+	// value turns the tail test off.
+	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	// MinBaseline is the fewest baseline samples a quantile threshold
+	// needs (a p99 of a few samples is the maximum); default 100. With
+	// fewer and no SLO, the KPI gets no tail verdict.
+	MinBaseline int `yaml:"min_baseline,omitempty" json:"min_baseline,omitempty"`
 }
 
 // defaultTolerances and defaultAbsFloors back JudgeConfig's zero values.
@@ -246,6 +276,9 @@ func NewJudge(cfg JudgeConfig) (*Judge, error) {
 	}
 	if cfg.LockWaitLimit < 0 {
 		return nil, fmt.Errorf("%w: judge lock_wait_limit %g: must be >= 0", ErrBadConfig, cfg.LockWaitLimit)
+	}
+	if err := cfg.Tail.setDefaults(); err != nil {
+		return nil, err
 	}
 	return &Judge{cfg: cfg}, nil
 }
@@ -350,7 +383,16 @@ func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 				CanaryN: len(c), Reason: "no reference samples for this KPI"})
 		}
 		d.Verdicts = append(d.Verdicts, vs...)
-		switch j.combine(vs) {
+		outcome := j.combine(vs)
+		// The tail test can only add a failure: a tail that is not worse
+		// never passes a KPI the whole-distribution test extends or fails.
+		if ts := j.tailVerdicts(kpi, c, SelectKPI(control, kpi), base); len(ts) > 0 {
+			d.Verdicts = append(d.Verdicts, ts...)
+			if j.combine(ts) == Fail {
+				outcome = Fail
+			}
+		}
+		switch outcome {
 		case Fail:
 			failed = append(failed, kpi)
 		case Extend:

@@ -1,8 +1,9 @@
-package rollout
+package judge
 
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // compare judges one KPI of the canary against one reference.
@@ -114,6 +115,121 @@ func (j *Judge) compareProportion(kpi, ref string, canary, reference []Sample) V
 	default:
 		v.Outcome = Pass
 		v.Reason = fmt.Sprintf("rate %.4f vs %.4f not significantly higher (p=%.3g)", v.CanaryValue, v.ReferenceValue, v.PValue)
+	}
+	return v
+}
+
+// setDefaults fills the tail test's defaults and checks its ranges.
+func (t *TailConfig) setDefaults() error {
+	if t.Quantile == 0 {
+		t.Quantile = 0.99
+	}
+	if !(t.Quantile > 0.5 && t.Quantile < 1) {
+		return fmt.Errorf("%w: judge tail quantile %g: must be in (0.5, 1)", ErrBadConfig, t.Quantile)
+	}
+	if t.Tolerance == 0 {
+		t.Tolerance = 0.01
+	}
+	if math.IsNaN(t.Tolerance) || t.Tolerance >= 1 {
+		return fmt.Errorf("%w: judge tail tolerance %g: must be below 1 (negative: off)", ErrBadConfig, t.Tolerance)
+	}
+	if t.MinBaseline == 0 {
+		t.MinBaseline = 100
+	}
+	if t.MinBaseline < 20 {
+		return fmt.Errorf("%w: judge tail min_baseline %d: must be >= 20", ErrBadConfig, t.MinBaseline)
+	}
+	for k, v := range t.SLO {
+		if !(v > 0) {
+			return fmt.Errorf("%w: judge tail slo %s=%g: must be > 0 (milliseconds)", ErrBadConfig, k, v)
+		}
+	}
+	return nil
+}
+
+// tailThreshold is the latency above which a sample is in the tail: the
+// KPI's SLO, else the configured quantile of the canary's own (drift
+// corrected) baseline; ok is false when there is neither.
+func (j *Judge) tailThreshold(kpi string, baseline []Sample) (thr float64, what string, ok bool) {
+	if slo := kpiLookup(j.cfg.Tail.SLO, kpi, 0); slo > 0 {
+		return slo, fmt.Sprintf("the SLO %.4g ms", slo), true
+	}
+	if len(baseline) < j.cfg.Tail.MinBaseline {
+		return 0, "", false
+	}
+	q := j.cfg.Tail.Quantile
+	thr = Quantile(sampleValues(baseline), q)
+	return thr, fmt.Sprintf("the baseline's p%g (%.4g ms)", 100*q, thr), true
+}
+
+// tailVerdicts runs the tail test of a latency KPI against the control and
+// the baseline; none when the test is off, the KPI is not a latency or
+// there is no threshold.
+func (j *Judge) tailVerdicts(kpi string, canary, control, baseline []Sample) []Verdict {
+	if j.cfg.Tail.Tolerance < 0 || !isLatency(kpi) {
+		return nil
+	}
+	thr, what, ok := j.tailThreshold(kpi, baseline)
+	if !ok {
+		return nil
+	}
+	var out []Verdict
+	for _, ref := range []struct {
+		name    string
+		samples []Sample
+	}{{RefControl, control}, {RefBaseline, baseline}} {
+		if len(ref.samples) == 0 {
+			continue
+		}
+		out = append(out, j.compareTail(kpi, ref.name, canary, ref.samples, thr, what))
+	}
+	return out
+}
+
+// isLatency reports whether kpi is a latency class ("latency" or
+// "latency:<class>").
+func isLatency(kpi string) bool {
+	return kpi == "latency" || strings.HasPrefix(kpi, KPILatencyPrefix)
+}
+
+// above counts the samples whose value exceeds thr.
+func above(s []Sample, thr float64) int64 {
+	var k int64
+	for _, x := range s {
+		if x.Value > thr {
+			k++
+		}
+	}
+	return k
+}
+
+// compareTail: the share of samples above thr, canary against reference,
+// one-sided Fisher's exact test plus an absolute floor on the difference.
+func (j *Judge) compareTail(kpi, ref string, canary, reference []Sample, thr float64, what string) Verdict {
+	n1, n2 := int64(len(canary)), int64(len(reference))
+	v := Verdict{KPI: kpi, Reference: ref, Test: TestTail, PValue: 1, Tolerance: j.cfg.Tail.Tolerance,
+		CanaryN: int(n1), ReferenceN: int(n2)}
+	if n1 < int64(j.cfg.MinSamples) || n2 < int64(j.cfg.MinSamples) {
+		v.Outcome = Extend
+		v.Reason = fmt.Sprintf("tail: too few samples (%d canary, %d %s; need %d each)", n1, n2, ref, j.cfg.MinSamples)
+		return v
+	}
+	k1, k2 := above(canary, thr), above(reference, thr)
+	v.CanaryValue, v.ReferenceValue = float64(k1)/float64(n1), float64(k2)/float64(n2)
+	v.Effect = v.CanaryValue - v.ReferenceValue
+	v.RelEffect = v.Effect
+	v.PValue = FisherExactGreater(k1, n1, k2, n2)
+	significant := v.PValue < j.cfg.Alpha
+	switch {
+	case significant && v.Effect > v.Tolerance:
+		v.Outcome = Fail
+		v.Reason = fmt.Sprintf("tail worse: %.1f%% of canary samples above %s vs %.1f%% (%d/%d vs %d/%d), p=%.3g", 100*v.CanaryValue, what, 100*v.ReferenceValue, k1, n1, k2, n2, v.PValue)
+	case significant:
+		v.Outcome = Pass
+		v.Reason = fmt.Sprintf("tail: significant (p=%.3g) but %+.2f points within %.2f", v.PValue, 100*v.Effect, 100*v.Tolerance)
+	default:
+		v.Outcome = Pass
+		v.Reason = fmt.Sprintf("tail: %.1f%% vs %.1f%% above %s, not significantly more (p=%.3g)", 100*v.CanaryValue, 100*v.ReferenceValue, what, v.PValue)
 	}
 	return v
 }
