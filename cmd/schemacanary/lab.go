@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout"
+
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
 	"github.com/spf13/cobra"

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/rollout/judge"
+
 	"github.com/schemacanary/schemacanary/analysis/lab"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/rollout"
@@ -20,7 +22,7 @@ import (
 func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	judge, err := rollout.NewJudge(rollout.JudgeConfig{Tolerances: map[string]float64{"latency": 1}, AbsFloors: map[string]float64{"latency": 2}})
+	judge, err := judge.NewJudge(judge.JudgeConfig{Tolerances: map[string]float64{"latency": 1}, AbsFloors: map[string]float64{"latency": 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
