@@ -49,8 +49,13 @@ scenarios: ## Long repeated scenarios (20 runs under load, crash restarts), one 
 demo: build ## The whole pipeline end to end on a local fleet of real Postgres clusters.
 	./$(BIN) demo
 
-lab: build ## Regenerate the labeled dataset from real runs, then the embedded bootstrap model and its calibration plot.
-	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --lanes 3 --budget 29m
+# The lab resumes a killed run from analysis/model/lab.jsonl.gz.partial (same flags); LAB_BUDGET caps one
+# invocation (a later `make lab` continues). CORPUS holds the third-party goose histories it replays.
+CORPUS     ?= ../shared/corpus/goose
+LAB_BUDGET ?= 115m
+lab: build ## Regenerate the labeled dataset from real runs (resumable), then the embedded bootstrap model and its calibration plot.
+	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --examples 2000 --lanes 3 --arm both \
+		--corpus $(CORPUS) --corpus-projects scroll-tech__scroll,ethpandaops__dora,smartcontractkit__chainlink --budget $(LAB_BUDGET)
 	./$(BIN) train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --eval-json bin/lab-eval.json
 	$(GO) run ./cmd/calplot -in bin/lab-eval.json -out docs/calibration.png
 

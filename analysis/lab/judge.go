@@ -8,19 +8,23 @@ import "context"
 // scheduled start (open loop), so a stalled table shows as huge latencies.
 type Window struct {
 	// Baseline holds the latencies of executions scheduled in the window
-	// before the migration; Canary those scheduled from its start until a
-	// short settle time after it ended.
+	// before the migration; Canary those scheduled from the moment the
+	// applier stopped waiting for long transactions (it requests no lock
+	// while it waits) until a short settle time after it returned.
 	Baseline map[string][]float64
 	Canary   map[string][]float64
 	// Calls and Errors count executions (errors: failed statements, e.g. a
-	// dropped column or a statement timeout) in each window.
-	BaselineCalls, BaselineErrors int
-	CanaryCalls, CanaryErrors     int
+	// dropped column or a statement timeout) in each window; the Class
+	// maps count errors per query class.
+	BaselineCalls, BaselineErrors          int
+	CanaryCalls, CanaryErrors              int
+	BaselineClassErrors, CanaryClassErrors map[string]int
 	// BaselineLockWaits and CanaryLockWaits sample the number of sessions
 	// waiting for a lock, every LockWaitInterval.
 	BaselineLockWaits, CanaryLockWaits []float64
-	// BaselineStart, CanaryStart and CanaryEnd bound the windows (Unix ms).
-	BaselineStart, CanaryStart, CanaryEnd int64
+	// BaselineStart, BaselineEnd (the apply's start), CanaryStart and
+	// CanaryEnd bound the windows (Unix ms).
+	BaselineStart, BaselineEnd, CanaryStart, CanaryEnd int64
 }
 
 // Verdict is a judge's answer for one window.

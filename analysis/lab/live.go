@@ -3,25 +3,44 @@ package lab
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
+// evidenceMinCalls is the fewest executions each window of a query class
+// needs for its median shift to count as evidence.
+const evidenceMinCalls = 10
+
 // Evidence is what the trial's KPIs showed, as the bake evidence the
 // product's judge gives the live re-prediction (model.BakeEvidence): the
-// relative rise of the median latency (the judge compares medians by
-// Hodges-Lehmann shifts, not tails), the rise of the error rate, and the
-// sessions seen waiting for a lock. A trial window
-// holds hundreds of executions, so a rise counts as significant when both
-// windows have at least minCalls executions (errors: at least two failed
-// statements; lock waits: at least one waiting session).
+// relative rise of each query class's median latency (the judge compares
+// classes separately, by Hodges-Lehmann shifts of medians, not tails;
+// BakeEvidence keeps the largest), the rise of the error rate, and the
+// sessions seen waiting for a lock. A rise counts as significant when both
+// windows of the class have at least evidenceMinCalls executions (errors:
+// at least two failed statements; lock waits: at least one waiting
+// session). Records without per-class latencies use the all-class medians.
 func (r *Record) Evidence() model.Features {
-	const minCalls = 20
 	o := r.Outcome
-	enough := o.BaselineCalls >= minCalls && o.CanaryCalls >= minCalls
 	var obs []model.Observation
-	if o.BaselineP50 > 0 {
-		obs = append(obs, model.Observation{KPI: "latency", Increase: o.CanaryP50/o.BaselineP50 - 1, Significant: enough})
+	if len(o.Classes) > 0 {
+		names := make([]string, 0, len(o.Classes))
+		for n := range o.Classes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			c := o.Classes[n]
+			if c.BaselineP50 > 0 && c.CanaryN > 0 {
+				obs = append(obs, model.Observation{KPI: "latency", Increase: c.CanaryP50/c.BaselineP50 - 1,
+					Significant: c.BaselineN >= evidenceMinCalls && c.CanaryN >= evidenceMinCalls})
+			}
+		}
+	} else if o.BaselineP50 > 0 {
+		const minCalls = 20
+		obs = append(obs, model.Observation{KPI: "latency", Increase: o.CanaryP50/o.BaselineP50 - 1,
+			Significant: o.BaselineCalls >= minCalls && o.CanaryCalls >= minCalls})
 	}
 	if o.CanaryCalls > 0 {
 		base := 0.0

@@ -5,36 +5,67 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
 func TestPlanIsDeterministicAndBalanced(t *testing.T) {
 	t.Parallel()
-	cfg := Config{Examples: 600, Seed: 42}
+	corpus := []Template{
+		{ID: "corpus/p/1", Family: "corpus_p", Kind: KindCorpus, Up: []string{"CREATE TABLE a (id int)"}},
+		{ID: "corpus/p/2", Family: "corpus_p", Kind: KindCorpus, Up: []string{"CREATE TABLE b (id int)"}},
+	}
+	cfg := Config{Examples: 2000, Seed: 42, Arms: []Arm{ArmProduct, ArmGoose}, Corpus: corpus}
 	a, err := Plan(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := Plan(cfg)
-	if !reflect.DeepEqual(a, b) {
+	if !reflect.DeepEqual(a, b) || PlanFingerprint(a) != PlanFingerprint(b) {
 		t.Fatal("same seed, different plans")
 	}
-	c, _ := Plan(Config{Examples: 600, Seed: 43})
-	if reflect.DeepEqual(a, c) {
+	c, _ := Plan(Config{Examples: 2000, Seed: 43, Arms: []Arm{ArmProduct, ArmGoose}, Corpus: corpus})
+	if reflect.DeepEqual(a, c) || PlanFingerprint(a) == PlanFingerprint(c) {
 		t.Fatal("different seeds, same plan")
 	}
 	per := map[string]int{}
 	sizes := map[int64]int{}
-	long := 0
+	writes := map[float64]int{}
+	long := map[time.Duration]int{}
+	arms := map[Arm]int{}
+	keys := map[string]bool{}
+	var repeats, corpusRuns, heavy int
 	held := map[string]bool{}
-	for i, tr := range a {
-		if tr.Index != i {
-			t.Fatalf("trial %d has index %d", i, tr.Index)
+	seenIndex := map[int]bool{}
+	for _, tr := range a {
+		if keys[tr.Key()] {
+			t.Fatalf("run %s planned twice", tr.Key())
 		}
-		per[tr.Template.ID]++
-		sizes[tr.Rows]++
-		if tr.LongTxn {
-			long++
+		keys[tr.Key()] = true
+		arms[tr.Arm]++
+		if tr.Repeat > 0 {
+			repeats++
+			if !seenIndex[tr.Index] {
+				t.Fatalf("repeat of %d before its first run", tr.Index)
+			}
+			continue
 		}
+		seenIndex[tr.Index] = true
+		if tr.Arm != ArmProduct {
+			continue
+		}
+		if tr.Template.Kind == KindCorpus {
+			corpusRuns++
+		} else {
+			per[tr.Template.ID]++
+			sizes[tr.Rows]++
+		}
+		if tr.heavy() {
+			heavy++
+		}
+		writes[tr.WriteRate]++
+		long[tr.LongTxn]++
 		if tr.Risk < 1 || tr.Risk > 10 {
 			t.Fatalf("risk %d out of 1..10", tr.Risk)
 		}
@@ -43,24 +74,43 @@ func TestPlanIsDeterministicAndBalanced(t *testing.T) {
 		}
 		held[tr.Template.ID] = tr.HeldOut
 	}
-	n := len(Templates())
+	if arms[ArmProduct] != 2000+repeats || arms[ArmGoose] != 300 {
+		t.Errorf("arms %v with %d repeats: want 2000 product first runs and 300 goose runs", arms, repeats)
+	}
+	if repeats < 200 {
+		t.Errorf("%d repeats, want >= 10%% of 2000", repeats)
+	}
+	if corpusRuns < 330 || corpusRuns > 470 {
+		t.Errorf("%d corpus replays, want about 400", corpusRuns)
+	}
+	n := len(Catalog())
 	if len(per) != n {
 		t.Errorf("%d templates used, want all %d", len(per), n)
 	}
-	for id, k := range per {
-		if k < 600/n || k > 600/n+1 {
-			t.Errorf("template %s drawn %d times, want %d or %d", id, k, 600/n, 600/n+1)
+	lo, hi := 1<<30, 0
+	for _, k := range per {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	if hi-lo > 1 {
+		t.Errorf("templates drawn between %d and %d times, want balanced rounds", lo, hi)
+	}
+	if len(sizes) != 6 || sizes[0] == 0 || sizes[10_000_000] == 0 || sizes[10_000_000] > sizes[1_000]/5 {
+		t.Errorf("size draw %v: want all six, from empty to 10M, the largest rarely", sizes)
+	}
+	if writes[0] == 0 || writes[2000] == 0 || len(writes) != 5 {
+		t.Errorf("write rates %v: want 0 to 2000/s", writes)
+	}
+	for _, d := range []time.Duration{0, time.Second, 5 * time.Second, 30 * time.Second} {
+		if long[d] == 0 {
+			t.Errorf("no trial with a %v transaction: %v", d, long)
 		}
 	}
-	if len(sizes) != 5 || sizes[2_000_000] >= sizes[1_000] {
-		t.Errorf("size draw %v: want all five, the largest less often", sizes)
-	}
-	if long < 100 || long > 200 {
-		t.Errorf("%d long transactions, want about 150", long)
+	if heavy < 200 || heavy > 700 {
+		t.Errorf("%d heavy trials", heavy)
 	}
 	// Every family keeps templates on both sides of the split.
 	famHeld, famTrain := map[string]bool{}, map[string]bool{}
-	for _, tp := range Templates() {
+	for _, tp := range append(Catalog(), corpus...) {
 		if held[tp.ID] {
 			famHeld[tp.Family] = true
 		} else {
@@ -79,22 +129,52 @@ func TestPlanIsDeterministicAndBalanced(t *testing.T) {
 	}
 }
 
+// The second arm runs right after its primary run; shares of 0 mean none.
+func TestPlanSchedulesArmsAndRepeats(t *testing.T) {
+	t.Parallel()
+	runs, err := Plan(Config{Examples: 50, Arms: []Arm{ArmGoose, ArmProduct}, SecondArmShare: 1, RepeatShare: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 100 {
+		t.Fatalf("%d runs, want 100", len(runs))
+	}
+	for i := 0; i < len(runs); i += 2 {
+		if runs[i].Arm != ArmGoose || runs[i+1].Arm != ArmProduct || runs[i].Index != runs[i+1].Index {
+			t.Fatalf("runs %d,%d: %s/%s of %d/%d", i, i+1, runs[i].Arm, runs[i+1].Arm, runs[i].Index, runs[i+1].Index)
+		}
+	}
+	only, _ := Plan(Config{Examples: 50, SecondArmShare: -1, RepeatShare: -1})
+	if len(only) != 50 {
+		t.Fatalf("%d runs, want 50", len(only))
+	}
+}
+
 func TestConfigRejectsNonsense(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]Config{
-		"tiny table":      {Sizes: []int64{10}},
-		"zero rate":       {Rates: []float64{0}},
+		"negative table":  {Sizes: []int64{-1}},
+		"zero read rate":  {ReadRates: []float64{0}},
+		"negative writes": {WriteRates: []float64{-5}},
 		"lanes":           {Lanes: 50},
 		"weights":         {Sizes: []int64{1000, 2000}, SizeWeights: []float64{1}},
 		"short baseline":  {Baseline: 1},
 		"duplicate ids":   {Templates: []Template{{ID: "a", Up: []string{"x"}}, {ID: "a", Up: []string{"y"}}}},
 		"held-out share":  {HeldOutShare: 1},
-		"long txn share":  {LongTxnShare: 2},
+		"repeat share":    {RepeatShare: 2},
 		"negative weight": {Sizes: []int64{1000}, SizeWeights: []float64{-1}},
+		"arm":             {Arms: []Arm{"blue"}},
+		"long txn":        {LongTxns: []time.Duration{-time.Second}},
 	} {
 		if err := cfg.Validate(); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%s: err = %v, want ErrBadConfig", name, err)
 		}
+	}
+	if _, err := ParseArms("both"); err != nil {
+		t.Error(err)
+	}
+	if _, err := ParseArms("green"); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("ParseArms(green) = %v", err)
 	}
 }
 
@@ -114,5 +194,71 @@ func TestRiskLabelUnderratesTableSize(t *testing.T) {
 	small, big := mean(1_000), mean(2_000_000)
 	if d := big - small; d < 0.2 || d > 1.2 {
 		t.Errorf("mean label 1k rows %.2f, 2M rows %.2f: size should add a little (0.2..1.2), got %.2f", small, big, d)
+	}
+}
+
+// Per-class median shifts are the evidence, as the judge compares classes.
+func TestEvidenceUsesPerClassMedians(t *testing.T) {
+	t.Parallel()
+	r := Record{Outcome: Outcome{BaselineP50: 1, CanaryP50: 1.1, BaselineCalls: 100, CanaryCalls: 100,
+		Classes: map[string]ClassOutcome{
+			QueryByID:       {BaselineN: 80, CanaryN: 80, BaselineP50: 1, CanaryP50: 1},
+			QueryInsert:     {BaselineN: 20, CanaryN: 20, BaselineP50: 1, CanaryP50: 21},
+			QueryByCustomer: {BaselineN: 3, CanaryN: 3, BaselineP50: 1, CanaryP50: 500},
+		}}}
+	ev := r.Evidence()
+	// insert: 20x slower with enough calls counts; by_customer has too few.
+	if got, want := ev[model.EvidenceLatency], 3.0445; got < want-0.01 || got > want+0.01 {
+		t.Errorf("latency evidence %v, want ln(21) = %v", got, want)
+	}
+	r.Outcome.Classes = nil
+	if got := r.Evidence()[model.EvidenceLatency]; got > 0.1 {
+		t.Errorf("without classes, all-class medians: %v", got)
+	}
+}
+
+// A heavy run shares the machine with at most one light run, two heavy
+// runs never overlap, and a heavy run is not starved by light ones.
+func TestSchedulerRunsHeavyTrialsAlmostAlone(t *testing.T) {
+	t.Parallel()
+	light := func(i int) Trial { return Trial{Index: i, Rows: 1000} }
+	heavy := func(i int) Trial { return Trial{Index: i, Rows: 10_000_000} }
+	s := newScheduler([]Trial{light(0), light(1), heavy(2), light(3), heavy(4), light(5)}, 3, 0, time.Now())
+	a, _ := s.next()
+	b, _ := s.next()
+	if a.Index != 0 || b.Index != 1 {
+		t.Fatalf("got %d, %d", a.Index, b.Index)
+	}
+	// One lane is free, but the heavy run 2 needs two: run 3 waits behind it.
+	got := make(chan Trial, 1)
+	go func() { tr, _ := s.next(); got <- tr }()
+	select {
+	case tr := <-got:
+		t.Fatalf("run %d started while heavy run 2 waits for two lanes", tr.Index)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.done(a)
+	if tr := <-got; tr.Index != 2 {
+		t.Fatalf("after a light run ended, run %d started, want heavy 2", tr.Index)
+	}
+	// Heavy 2 and light 1 run; no lane is free.
+	go func() { tr, _ := s.next(); got <- tr }()
+	s.done(b)
+	if tr := <-got; tr.Index != 3 {
+		t.Fatalf("run %d started next to heavy 2, want light 3 (heavy 4 must wait)", tr.Index)
+	}
+	go func() { tr, _ := s.next(); got <- tr }()
+	select {
+	case tr := <-got:
+		t.Fatalf("run %d started with heavy 2 and light 3 running", tr.Index)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.done(heavy(2))
+	if tr := <-got; tr.Index != 4 {
+		t.Fatalf("run %d started after heavy 2, want heavy 4", tr.Index)
+	}
+	s.stop()
+	if _, ok := s.next(); ok {
+		t.Fatal("a stopped scheduler handed out a run")
 	}
 }

@@ -8,18 +8,24 @@ import (
 )
 
 // progress draws "[#####.....] 123/640 19% unsafe 37% 4m02s eta 16m10s" on
-// one terminal line.
+// one terminal line; runs resumed from an earlier run count as done but
+// not in the rate.
 type progress struct {
-	w     io.Writer
-	total int
-	start time.Time
+	w       io.Writer
+	total   int
+	resumed int
+	start   time.Time
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, total: total, start: time.Now()}
+func newProgress(w io.Writer, total, resumed int) *progress {
+	p := &progress{w: w, total: total, resumed: resumed, start: time.Now()}
+	if resumed > 0 && w != nil {
+		fmt.Fprintf(w, "resuming: %d of %d runs already measured\n", resumed, total)
+	}
+	return p
 }
 
-func (p *progress) update(n, unsafe int) {
+func (p *progress) update(n, examples, unsafe int) {
 	if p.w == nil || p.total == 0 {
 		return
 	}
@@ -27,11 +33,11 @@ func (p *progress) update(n, unsafe int) {
 	filled := n * width / p.total
 	el := time.Since(p.start)
 	eta := time.Duration(0)
-	if n > 0 {
-		eta = time.Duration(float64(el) / float64(n) * float64(p.total-n))
+	if made := n - p.resumed; made > 0 {
+		eta = time.Duration(float64(el) / float64(made) * float64(p.total-n))
 	}
 	fmt.Fprintf(p.w, "\r[%s%s] %d/%d %3d%% unsafe %2d%% %s eta %s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
-		n, p.total, 100*n/p.total, 100*unsafe/max(n, 1), el.Round(time.Second), eta.Round(time.Second))
+		n, p.total, 100*n/p.total, 100*unsafe/max(examples, 1), el.Round(time.Second), eta.Round(time.Second))
 }
 
 func (p *progress) done() {

@@ -10,163 +10,199 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
 
 // Record is one line of the lab dataset: a model.Example (features, safe,
-// group = template id, heldout) plus everything needed to understand it and
-// to recompute its features offline (Refeature).
+// group = template id, heldout) plus the raw measured inputs the features
+// are computed from (the SQL, the catalog context, the live values, the
+// baseline latencies, the configuration), so Refeature can recompute the
+// features offline whenever the feature set changes, and the outcome.
+// docs/lab-datasheet.md describes every field.
 type Record struct {
 	model.Example
-	Index    int    `json:"index"`
+	// Index is the configuration; Arm and Repeat say which run of it this
+	// is (Key). The training data are the primary arm's Repeat 0 runs.
+	Index  int `json:"index"`
+	Arm    Arm `json:"arm"`
+	Repeat int `json:"repeat,omitempty"`
+	// Source is KindTemplate, KindComposed or KindCorpus; Template and
+	// Family name the template (for a corpus replay:
+	// "corpus/<project>/<file>" and "corpus_<owner>").
+	Source   string `json:"source"`
 	Template string `json:"template"`
 	Family   string `json:"family"`
-	// Rows, Rate and LongTxn are the configuration.
-	Rows    int64   `json:"rows"`
-	Rate    float64 `json:"rate"`
-	LongTxn bool    `json:"long_txn"`
+	// Rows, ReadRate, WriteRate, LongTxnSeconds and LongTxnWrite are the
+	// configuration (see Trial).
+	Rows           int64   `json:"rows"`
+	ReadRate       float64 `json:"read_rate"`
+	WriteRate      float64 `json:"write_rate"`
+	LongTxnSeconds float64 `json:"long_txn_seconds"`
+	LongTxnWrite   bool    `json:"long_txn_write,omitempty"`
 	// Risk is the drawn author label (also the "risk" feature).
 	Risk int `json:"risk"`
-	// Up, Down and NoTransaction are the migration as applied.
+	// Up, Down and NoTransaction are the migration as applied (statements,
+	// or for a corpus file each section as one script); Goose is the goose
+	// file handed to the applier and Version its goose version.
 	Up            []string `json:"up"`
 	Down          []string `json:"down"`
 	NoTransaction bool     `json:"no_transaction,omitempty"`
-	// Context is the live catalog context the analysis saw.
+	Goose         string   `json:"goose"`
+	Version       int64    `json:"version"`
+	// Context is the live catalog context the analysis saw (measured during
+	// the baseline window).
 	Context map[string]analysis.TableStats `json:"context,omitempty"`
-	// Live are measured features that are not part of the offline report:
-	// analysis.LiveFeatureDocs (measured by analysis.MeasureLive) and
-	// FeatureBaselineP50, FeatureBaselineP99.
-	Live map[string]float64 `json:"live,omitempty"`
+	// LiveContext is what analysis.MeasureLive saw right before the apply:
+	// the oldest open transaction, the workload's use of what the change
+	// removes.
+	LiveContext *analysis.LiveContext `json:"live_context,omitempty"`
 	// Outcome is what was measured.
 	Outcome Outcome `json:"outcome"`
 }
 
+// Key identifies the run: "<index>/<arm>/<repeat>", as Trial.Key.
+func (r *Record) Key() string { return fmt.Sprintf("%d/%s/%d", r.Index, r.Arm, r.Repeat) }
+
 // Outcome is the measured result of one trial.
 type Outcome struct {
 	// ApplyError is the migration's error ("" when it succeeded);
-	// TimedOut is set when it ran past Config.ApplyTimeout.
-	ApplyError string  `json:"apply_error,omitempty"`
-	TimedOut   bool    `json:"timed_out,omitempty"`
-	ApplyMS    float64 `json:"apply_ms"`
-	// Latency quantiles of all load statements, in milliseconds.
+	// TimedOut is set when it was still running (or waiting) at the
+	// trial's apply timeout, LockTimeout when the applier gave up on its
+	// lock.
+	ApplyError  string `json:"apply_error,omitempty"`
+	TimedOut    bool   `json:"timed_out,omitempty"`
+	LockTimeout bool   `json:"lock_timeout,omitempty"`
+	// ApplyMS is the whole Apply call; WaitMS the part of it the applier
+	// spent waiting, without requesting a lock, for long transactions
+	// (excluded from the canary window); Attempts how often it ran the
+	// migration.
+	ApplyMS  float64 `json:"apply_ms"`
+	WaitMS   float64 `json:"wait_ms,omitempty"`
+	Attempts int     `json:"attempts,omitempty"`
+	// Latency quantiles of all load statements, in milliseconds, over the
+	// baseline and canary windows.
 	BaselineP50 float64 `json:"baseline_p50_ms"`
 	BaselineP99 float64 `json:"baseline_p99_ms"`
 	CanaryP50   float64 `json:"canary_p50_ms"`
 	CanaryP99   float64 `json:"canary_p99_ms"`
 	CanaryMax   float64 `json:"canary_max_ms"`
+	// Classes are the same per query class (the judge compares per class).
+	Classes map[string]ClassOutcome `json:"classes,omitempty"`
 	// Calls and errors of the load.
 	BaselineCalls  int `json:"baseline_calls"`
 	CanaryCalls    int `json:"canary_calls"`
 	CanaryErrors   int `json:"canary_errors"`
 	BaselineErrors int `json:"baseline_errors,omitempty"`
-	// MaxLockWaits is the most sessions seen waiting for a lock at once.
+	// BaselineMS and CanaryMS are the windows' lengths.
+	BaselineMS float64 `json:"baseline_ms,omitempty"`
+	CanaryMS   float64 `json:"canary_ms,omitempty"`
+	// MaxLockWaits is the most sessions seen waiting for a lock at once
+	// during the canary window.
 	MaxLockWaits float64 `json:"max_lock_waits"`
 	// Verdict is the judge's (or the apply guard's) decision.
 	Verdict Verdict `json:"verdict"`
-	// Repaired is set when Down did not restore the table and it was rebuilt.
-	Repaired bool `json:"repaired,omitempty"`
+	// RevertError is the applier's error running Down ("" when it worked
+	// or nothing was applied); Repaired is set when the table still
+	// differed afterwards and was cloned again from its template.
+	RevertError string `json:"revert_error,omitempty"`
+	Repaired    bool   `json:"repaired,omitempty"`
+	// FilledRows is, for a corpus replay, the rows actually made up in the
+	// tables it loads (constraints may refuse made-up rows).
+	FilledRows int64 `json:"filled_rows,omitempty"`
+	// Started is when the trial began (UTC); TrialMS how long it took from
+	// preparing its database to its revert.
+	Started time.Time `json:"started"`
+	TrialMS float64   `json:"trial_ms"`
+}
+
+// ClassOutcome is one query class's latencies (ms) and counts.
+type ClassOutcome struct {
+	BaselineN    int     `json:"baseline_n"`
+	CanaryN      int     `json:"canary_n"`
+	BaselineP50  float64 `json:"baseline_p50_ms"`
+	BaselineP99  float64 `json:"baseline_p99_ms"`
+	CanaryP50    float64 `json:"canary_p50_ms"`
+	CanaryP99    float64 `json:"canary_p99_ms"`
+	CanaryErrors int     `json:"canary_errors,omitempty"`
 }
 
 // Baseline KPI features: the application's median and p99 latency (ms)
 // right before the change, as ln(1+ms). A busy server turns a short lock
 // into a long queue. The reconciler has them from the canary's pre-change
-// KPIs; the lab from its baseline window.
+// KPIs; the lab from its baseline window (Outcome.BaselineP50/P99).
 const (
 	FeatureBaselineP50 = "live_baseline_p50_ms_log1p"
 	FeatureBaselineP99 = "live_baseline_p99_ms_log1p"
 )
 
-func baselineFromQuantiles(p50, p99 float64) map[string]float64 {
-	return map[string]float64{FeatureBaselineP50: math.Log1p(p50), FeatureBaselineP99: math.Log1p(p99)}
-}
-
 // migration is the analysis input for the record's SQL.
 func (r *Record) migration() analysis.Migration {
-	m := analysis.Migration{Path: r.Template + ".sql", HasDown: len(r.Down) > 0, NoTransaction: r.NoTransaction, Risk: r.Risk}
+	return analysisMigration(r.Template, r.Up, r.Down, r.NoTransaction, r.Risk)
+}
+
+func analysisMigration(id string, up, down []string, noTx bool, risk int) analysis.Migration {
+	m := analysis.Migration{Path: gooseName(id) + ".sql", HasDown: len(down) > 0, NoTransaction: noTx, Risk: risk}
 	line := 2
-	for _, s := range r.Up {
+	for _, s := range up {
 		m.Up = append(m.Up, analysis.Statement{SQL: s, Line: line})
-		line++
+		line += 1 + strings.Count(s, "\n")
 	}
 	line++
-	for _, s := range r.Down {
+	for _, s := range down {
 		m.Down = append(m.Down, analysis.Statement{SQL: s, Line: line})
-		line++
+		line += 1 + strings.Count(s, "\n")
 	}
 	return m
 }
 
-// featurize analyzes the record's migration with catalog (nil for none) and
-// sets Features: the report's features, the risk label and Live.
-func (r *Record) featurize(ctx context.Context, catalog analysis.Catalog) error {
+// featurize analyzes the record's migration with the static catalog of its
+// stored context and sets Features: the report's features (with the stored
+// live context), the risk label and the baseline latencies.
+func (r *Record) featurize(ctx context.Context) error {
 	var opts []analysis.Option
-	if catalog != nil {
-		opts = append(opts, analysis.WithCatalog(catalog))
+	if len(r.Context) > 0 {
+		opts = append(opts, analysis.WithCatalog(analysis.StaticCatalog(r.Context)))
 	}
 	rep, err := analysis.Analyze(ctx, r.migration(), opts...)
 	if err != nil {
 		return fmt.Errorf("lab: analyze %s: %w", r.Template, err)
 	}
 	r.Context = rep.Context
-	if len(r.Live) > 0 {
-		// What analysis.MeasureLive measured before the apply.
-		rep.Live = &analysis.LiveContext{
-			OldestXactSeconds: r.Live[analysis.FeatureOldestXactSeconds],
-			WorkloadStats:     true,
-			WorkloadRefs:      r.Live[analysis.FeatureWorkloadRefs],
-			DroppedIndexScans: math.Expm1(r.Live[analysis.FeatureDroppedIndexScans]),
-		}
+	if r.LiveContext != nil {
+		live := *r.LiveContext
+		rep.Live = &live
 	}
 	f := model.Features(rep.Features())
 	if _, ok := f[model.FeatureRisk]; !ok {
 		f[model.FeatureRisk] = float64(r.Risk)
 	}
-	r.Features = f
-	r.baselineFromOutcome()
-	for k, v := range r.Live {
-		f[k] = v
+	if r.Outcome.BaselineCalls > 0 {
+		f[FeatureBaselineP50] = math.Log1p(r.Outcome.BaselineP50)
+		f[FeatureBaselineP99] = math.Log1p(r.Outcome.BaselineP99)
 	}
+	r.Features = f
 	return nil
 }
 
-// baselineFromOutcome fills the baseline latency features, when missing,
-// from the same window's quantiles in the stored outcome: for records
-// written before these features existed, and for a trial whose load had
-// not yet reported any execution when the features were read.
-func (r *Record) baselineFromOutcome() {
-	if _, ok := r.Live[FeatureBaselineP99]; ok || r.Outcome.BaselineCalls == 0 {
-		return
-	}
-	if r.Live == nil {
-		r.Live = map[string]float64{}
-	}
-	for k, v := range baselineFromQuantiles(r.Outcome.BaselineP50, r.Outcome.BaselineP99) {
-		r.Live[k] = v
-		if r.Features != nil {
-			r.Features[k] = v
-		}
-	}
-}
-
 // Refeature recomputes every record's features from its stored SQL, risk,
-// live values and catalog context, without a database: use it after the
-// analysis gains or renames features, instead of measuring again.
+// catalog context, live context and baseline latencies, without a
+// database: use it after the analysis gains or renames features, instead
+// of measuring again.
 func Refeature(ctx context.Context, recs []Record) error {
 	for i := range recs {
-		var cat analysis.Catalog
-		if len(recs[i].Context) > 0 {
-			cat = analysis.StaticCatalog(recs[i].Context)
-		}
-		if err := recs[i].featurize(ctx, cat); err != nil {
+		if err := recs[i].featurize(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ReadRecords reads a dataset written by Run (plain or gzip JSON lines).
+// ReadRecords reads a dataset written by Run (plain or gzip JSON lines;
+// header lines of a work file are skipped).
 func ReadRecords(path string) ([]Record, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -175,36 +211,55 @@ func ReadRecords(path string) ([]Record, error) {
 	defer fh.Close()
 	recs, err := ReadRecordsFrom(fh)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("lab: %s: %w", path, err)
 	}
 	return recs, nil
 }
 
-// ReadRecordsFrom reads records (plain or gzip JSON lines) from r.
-func ReadRecordsFrom(rd io.Reader) ([]Record, error) {
-	path := "records"
-	br := bufio.NewReader(rd)
-	var r io.Reader = br
+// ReadRecordsFrom reads records (plain or gzip JSON lines; header lines of
+// a work file are skipped) from r.
+func ReadRecordsFrom(r io.Reader) ([]Record, error) {
+	recs, _, err := readRecords(r, false)
+	return recs, err
+}
+
+// readRecords decodes JSON lines (gzip when the magic says so). With
+// tolerant, a torn last line (a killed writer) ends the input instead of
+// failing it; good is then the byte length of the whole lines read.
+func readRecords(r io.Reader, tolerant bool) (recs []Record, good int64, err error) {
+	br := bufio.NewReader(r)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("lab: %s: %w", path, err)
+			return nil, 0, err
 		}
 		defer zr.Close()
-		r = zr
+		br = bufio.NewReader(zr)
 	}
-	dec := json.NewDecoder(r)
-	var out []Record
-	for {
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) && (len(line) == 0 || tolerant) {
+			return recs, good, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			if tolerant && errors.Is(err, io.ErrUnexpectedEOF) {
+				return recs, good, nil
+			}
+			return nil, 0, err
+		}
+		if isHeader(line) {
+			good += int64(len(line))
+			continue
+		}
 		var rec Record
-		err := dec.Decode(&rec)
-		if errors.Is(err, io.EOF) {
-			return out, nil
+		if err := json.Unmarshal(line, &rec); err != nil {
+			if tolerant {
+				return recs, good, nil
+			}
+			return nil, 0, fmt.Errorf("record %d: %w", n, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("lab: %s record %d: %w", path, len(out)+1, err)
-		}
-		out = append(out, rec)
+		recs = append(recs, rec)
+		good += int64(len(line))
 	}
 }
 

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,14 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/schemacanary/schemacanary/analysis"
 )
 
 // CatalogFunc opens the live catalog of the database at dsn for the
-// analysis; close releases it.
+// analysis; close releases it. It is called once per trial.
 type CatalogFunc func(ctx context.Context, dsn string) (cat analysis.Catalog, close func(), err error)
 
 // Option configures a Runner.
@@ -51,16 +47,46 @@ func WithCatalog(open CatalogFunc) Option {
 	}
 }
 
+// WithApplier sets the applier of an arm. ArmProduct has none by default
+// (the caller wires the product's in); ArmGoose defaults to GooseApplier.
+func WithApplier(arm Arm, a Applier) Option {
+	return func(r *Runner) error {
+		if a == nil {
+			return fmt.Errorf("lab: WithApplier(%s, nil)", arm)
+		}
+		r.appliers[arm] = a
+		return nil
+	}
+}
+
+// WithCorpus replays the goose files of the named project folders under
+// dir (../shared/corpus/goose): Run applies each project's files in order
+// on an empty database, and every file that applies becomes a template
+// replayed on a schema built from the files before it.
+func WithCorpus(dir string, projects ...string) Option {
+	return func(r *Runner) error {
+		if dir == "" || len(projects) == 0 {
+			return errors.New("lab: WithCorpus needs a folder and projects")
+		}
+		r.corpusDir, r.corpusProjects = dir, projects
+		return nil
+	}
+}
+
 // Runner runs a lab. Create it with New; Run may be called once.
 type Runner struct {
-	cfg      Config
-	judge    Judge
-	log      *slog.Logger
-	progress io.Writer
-	catalog  CatalogFunc
+	cfg            Config
+	judge          Judge
+	appliers       map[Arm]Applier
+	log            *slog.Logger
+	progress       io.Writer
+	catalog        CatalogFunc
+	corpusDir      string
+	corpusProjects []string
 }
 
 // New validates cfg and returns a Runner that labels outcomes with judge.
+// Every arm of cfg.Arms needs an applier (WithApplier; ArmGoose has one).
 func New(cfg Config, judge Judge, opts ...Option) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -68,10 +94,15 @@ func New(cfg Config, judge Judge, opts ...Option) (*Runner, error) {
 	if judge == nil {
 		return nil, fmt.Errorf("%w: nil judge", ErrBadConfig)
 	}
-	r := &Runner{cfg: cfg, judge: judge, log: slog.New(slog.DiscardHandler)}
+	r := &Runner{cfg: cfg, judge: judge, log: slog.New(slog.DiscardHandler), appliers: map[Arm]Applier{ArmGoose: GooseApplier{}}}
 	for _, o := range opts {
 		if err := o(r); err != nil {
 			return nil, err
+		}
+	}
+	for _, a := range cfg.Arms {
+		if r.appliers[a] == nil {
+			return nil, fmt.Errorf("%w: no applier for arm %s (WithApplier)", ErrBadConfig, a)
 		}
 	}
 	return r, nil
@@ -79,184 +110,154 @@ func New(cfg Config, judge Judge, opts ...Option) (*Runner, error) {
 
 // Summary counts what a run produced.
 type Summary struct {
-	Planned  int           `json:"planned"`
-	Examples int           `json:"examples"`
-	Unsafe   int           `json:"unsafe"`
-	Repaired int           `json:"repaired"`
-	Elapsed  time.Duration `json:"elapsed"`
+	// Planned runs; Resumed of them were in the output already; Runs were
+	// made now; Failed could not be measured (they are retried by the next
+	// run).
+	Planned int `json:"planned"`
+	Resumed int `json:"resumed"`
+	Runs    int `json:"runs"`
+	Failed  int `json:"failed"`
+	// Examples and Unsafe count the training runs (primary arm, first
+	// run) made now.
+	Examples int `json:"examples"`
+	Unsafe   int `json:"unsafe"`
+	Repaired int `json:"repaired"`
+	// Corpus says, per project, which files could be replayed.
+	Corpus []CorpusCheck `json:"corpus,omitempty"`
+	// Setup is the time spent preparing the template databases.
+	Setup   time.Duration `json:"setup"`
+	Elapsed time.Duration `json:"elapsed"`
+	// Complete is true when every planned run is in the output.
+	Complete bool `json:"complete"`
 }
 
-// lane is one database with its own copy of every table.
-type lane struct {
-	id      int
-	dsn     string
-	db      *pgxpool.Pool
-	shape   map[int64]string
-	catalog analysis.Catalog
-	close   func()
-}
+// maxFailures aborts a run whose trials keep failing.
+const maxFailures = 25
 
-// Run plans the trials, prepares one database per lane on the server at
-// adminDSN (a superuser DSN whose database is only used to create the lane
-// databases lab_0, lab_1, ...; existing ones are dropped), runs every trial
-// and writes one JSON Record per line to out, in completion order.
-func (r *Runner) Run(ctx context.Context, adminDSN string, out io.Writer) (Summary, error) {
+// Run prepares the template databases on the server at adminDSN (a
+// superuser DSN whose database is only used to create others; the lanes'
+// databases lab_<lane>_* are dropped and cloned again), replays the corpus
+// check, plans the runs, skips those out already has, and runs the rest
+// on cfg.Lanes lanes, writing each record to out as it finishes.
+func (r *Runner) Run(ctx context.Context, adminDSN string, out Output) (Summary, error) {
 	start := time.Now()
+	srv, err := newServer(adminDSN, r.log)
+	if err != nil {
+		return Summary{}, err
+	}
+	var sum Summary
+	if r.corpusDir != "" {
+		if r.cfg.Corpus, sum.Corpus, err = r.checkCorpus(ctx, srv); err != nil {
+			return sum, err
+		}
+	}
 	trials, err := Plan(r.cfg)
 	if err != nil {
-		return Summary{}, err
+		return sum, err
 	}
-	lanes, err := r.prepare(ctx, adminDSN)
+	sum.Planned = len(trials)
+	done, err := out.Begin(PlanFingerprint(trials))
 	if err != nil {
-		return Summary{}, err
+		return sum, err
+	}
+	var todo []Trial
+	for _, tr := range trials {
+		if done[tr.Key()] {
+			sum.Resumed++
+		} else {
+			todo = append(todo, tr)
+		}
+	}
+	lanes, err := r.prepare(ctx, srv, todo)
+	if err != nil {
+		return sum, err
 	}
 	defer closeLanes(lanes)
-	r.log.Info("lab prepared", "lanes", len(lanes), "trials", len(trials), "setup", time.Since(start).Round(time.Millisecond))
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan Trial)
-	results := make(chan Record)
-	errc := make(chan error, len(lanes))
-	var wg sync.WaitGroup
-	for _, ln := range lanes {
-		wg.Add(1)
-		go func(ln *lane) {
-			defer wg.Done()
-			for tr := range work {
-				rec, err := r.trial(ctx, ln, tr)
-				if err != nil {
-					errc <- fmt.Errorf("trial %d (%s on %s): %w", tr.Index, tr.Template.ID, TableName(tr.Rows), err)
-					cancel()
-					return
-				}
-				select {
-				case results <- rec:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}(ln)
-	}
-	go func() {
-		defer close(work)
-		for _, tr := range trials {
-			if r.cfg.Budget > 0 && time.Since(start) > r.cfg.Budget {
-				r.log.Warn("time budget spent: no new trials", "budget", r.cfg.Budget, "started", tr.Index)
-				return
-			}
-			select {
-			case work <- tr:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(results) }()
-
-	sum := Summary{Planned: len(trials)}
-	bar := newProgress(r.progress, len(trials))
-	enc := json.NewEncoder(out)
-	var writeErr error
-	for rec := range results {
-		if writeErr == nil {
-			if err := enc.Encode(&rec); err != nil {
-				writeErr = fmt.Errorf("lab: write record: %w", err)
-				cancel()
-			}
-		}
-		sum.Examples++
-		if !rec.Safe {
-			sum.Unsafe++
-		}
-		if rec.Outcome.Repaired {
-			sum.Repaired++
-		}
-		bar.update(sum.Examples, sum.Unsafe)
-	}
-	bar.done()
+	sum.Setup = time.Since(start)
+	r.log.Info("lab prepared", "lanes", r.cfg.Lanes, "planned", len(trials), "resumed", sum.Resumed,
+		"setup", sum.Setup.Round(time.Millisecond))
+	err = r.runAll(ctx, srv, lanes, todo, out, &sum, start)
 	sum.Elapsed = time.Since(start)
-	select {
-	case err := <-errc:
-		return sum, err
-	default:
-	}
-	if writeErr != nil {
-		return sum, writeErr
-	}
-	if err := ctx.Err(); err != nil && sum.Examples < len(trials) {
-		return sum, fmt.Errorf("lab: stopped after %d of %d trials: %w", sum.Examples, len(trials), err)
-	}
-	return sum, nil
+	sum.Complete = sum.Resumed+sum.Runs == sum.Planned
+	return sum, err
 }
 
-// prepare builds lane 0's database and tables, then clones it for the
-// other lanes (CREATE DATABASE ... TEMPLATE copies files, far faster than
-// building 2M-row tables again).
-func (r *Runner) prepare(ctx context.Context, adminDSN string) ([]*lane, error) {
-	admin, err := pgx.Connect(ctx, adminDSN)
+// checkCorpus loads the corpus and applies every project in order on a
+// scratch database to find the files that can be replayed.
+func (r *Runner) checkCorpus(ctx context.Context, srv *server) ([]Template, []CorpusCheck, error) {
+	projects, err := LoadCorpus(r.corpusDir, r.corpusProjects)
 	if err != nil {
-		return nil, fmt.Errorf("lab: connect: %w", err)
+		return nil, nil, err
 	}
-	defer admin.Close(context.WithoutCancel(ctx))
-	cc, err := pgx.ParseConfig(adminDSN)
-	if err != nil {
-		return nil, fmt.Errorf("lab: parse dsn: %w", err)
+	var ts []Template
+	var checks []CorpusCheck
+	for _, pr := range projects {
+		const name = "lab_corpus_check"
+		if err := srv.create(ctx, name); err != nil {
+			return nil, nil, err
+		}
+		files, chk, err := CheckCorpus(ctx, srv.dsn(name, untrackedParams), pr)
+		if derr := srv.drop(ctx, name); err == nil {
+			err = derr
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		r.log.Info("corpus checked", "project", pr.Name, "files", chk.Files, "replayable", chk.Applied, "skipped", len(chk.Skipped))
+		ts = append(ts, CorpusTemplates(files)...)
+		checks = append(checks, chk)
+	}
+	return ts, checks, nil
+}
+
+// prepare builds (or reuses) the template database of every size the
+// runs need, smallest first, drops the lanes' old databases and clones
+// every lane's databases up front (a clone checkpoints the server, which
+// would disturb the trials running meanwhile).
+func (r *Runner) prepare(ctx context.Context, srv *server, todo []Trial) ([]*lane, error) {
+	need := map[int64]bool{}
+	for _, tr := range todo {
+		if tr.Template.Corpus == nil {
+			need[tr.Rows] = true
+		}
+	}
+	for _, rows := range r.cfg.Sizes {
+		if !need[rows] {
+			continue
+		}
+		t0 := time.Now()
+		built, err := srv.prepareTemplate(ctx, rows)
+		if err != nil {
+			return nil, err
+		}
+		r.log.Info("template database ready", "db", TemplateDatabase(rows), "built", built, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	for i := range 8 {
+		for _, rows := range r.cfg.Sizes {
+			if err := srv.drop(ctx, laneDatabase(i, rows)); err != nil {
+				return nil, err
+			}
+		}
+		if len(r.cfg.Corpus) == 0 {
+			continue
+		}
+		if err := srv.drop(ctx, corpusDatabase(i)); err != nil {
+			return nil, err
+		}
 	}
 	lanes := make([]*lane, r.cfg.Lanes)
 	for i := range lanes {
-		name := fmt.Sprintf("lab_%d", i)
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			return nil, fmt.Errorf("lab: drop %s: %w", name, err)
-		}
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE lab_0"); err != nil {
-		return nil, fmt.Errorf("lab: create lab_0: %w", err)
-	}
-	first, err := r.openLane(ctx, adminDSN, cc, 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.buildTables(ctx, first); err != nil {
-		first.close()
-		return nil, err
-	}
-	first.close() // a template database must have no sessions
-	for i := 1; i < len(lanes); i++ {
-		t0 := time.Now()
-		name := fmt.Sprintf("lab_%d", i)
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE lab_0 STRATEGY FILE_COPY"); err != nil {
-			// Before PostgreSQL 15 there is no STRATEGY; FILE_COPY is the only way.
-			if _, err2 := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE lab_0"); err2 != nil {
-				return nil, fmt.Errorf("lab: clone %s: %w", name, errors.Join(err, err2))
-			}
-		}
-		r.log.Debug("lane cloned", "lane", i, "took", time.Since(t0).Round(time.Millisecond))
-	}
-	for i := range lanes {
-		ln, err := r.openLane(ctx, adminDSN, cc, i)
-		if err != nil {
-			closeLanes(lanes)
-			return nil, err
-		}
-		lanes[i] = ln
+		lanes[i] = &lane{id: i, tables: map[int64]*tableDB{}}
 		for _, rows := range r.cfg.Sizes {
-			fp, err := fingerprint(ctx, ln.db, TableName(rows))
+			if !need[rows] {
+				continue
+			}
+			t, err := srv.openTableDB(ctx, i, rows)
 			if err != nil {
 				closeLanes(lanes)
 				return nil, err
 			}
-			ln.shape[rows] = fp
-		}
-		if r.catalog != nil {
-			cat, closeCat, err := r.catalog(ctx, ln.dsn)
-			if err != nil {
-				closeLanes(lanes)
-				return nil, fmt.Errorf("lab: open catalog: %w", err)
-			}
-			ln.catalog = cat
-			dbClose := ln.close
-			ln.close = func() { closeCat(); dbClose() }
+			lanes[i].tables[rows] = t
 		}
 	}
 	return lanes, nil
@@ -270,62 +271,191 @@ func closeLanes(lanes []*lane) {
 	}
 }
 
-// openLane connects to lane i's database (lab_i).
-func (r *Runner) openLane(ctx context.Context, adminDSN string, cc *pgx.ConnConfig, i int) (*lane, error) {
-	name := fmt.Sprintf("lab_%d", i)
-	pc, err := pgxpool.ParseConfig(adminDSN)
-	if err != nil {
-		return nil, fmt.Errorf("lab: parse dsn: %w", err)
-	}
-	pc.ConnConfig.Database = name
-	pc.MaxConns = 6
-	untracked(pc)
-	db, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("lab: connect %s: %w", name, err)
-	}
-	return &lane{id: i, db: db, shape: map[int64]string{}, close: db.Close, dsn: (&pgconnURL{cfg: cc, db: name}).String()}, nil
+// lane is one worker with its own databases (one clone per table size,
+// made when first needed).
+type lane struct {
+	id     int
+	tables map[int64]*tableDB
 }
 
-// buildTables creates the customers table and one orders table per size.
-func (r *Runner) buildTables(ctx context.Context, ln *lane) error {
-	// The workload features read pg_stat_statements when the server loads it.
-	if _, err := ln.db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
-		r.log.Warn("no pg_stat_statements: workload features will be 0", "err", err)
+func (ln *lane) close() {
+	for _, t := range ln.tables {
+		t.close()
 	}
-	if err := createCustomers(ctx, ln.db); err != nil {
-		return err
+}
+
+// runAll hands the runs to the lanes and writes the records.
+func (r *Runner) runAll(ctx context.Context, srv *server, lanes []*lane, todo []Trial, out Output, sum *Summary, start time.Time) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sched := newScheduler(todo, len(lanes), r.cfg.Budget, start)
+	stop := context.AfterFunc(ctx, sched.stop)
+	defer stop()
+	results := make(chan Record)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failures int
+		fatal    error
+	)
+	for _, ln := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				tr, ok := sched.next()
+				if !ok {
+					return
+				}
+				rec, err := r.trial(ctx, srv, ln, tr)
+				sched.done(tr)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					r.log.Warn("trial failed", "run", tr.Key(), "template", tr.Template.ID, "rows", tr.Rows, "err", err)
+					r.forget(ln, tr)
+					mu.Lock()
+					failures++
+					if failures >= maxFailures && fatal == nil {
+						fatal = fmt.Errorf("lab: %d trials failed, the last: %s: %w", failures, tr.Key(), err)
+						cancel()
+					}
+					mu.Unlock()
+					continue
+				}
+				select {
+				case results <- rec:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 	}
-	for _, rows := range r.cfg.Sizes {
-		t0 := time.Now()
-		if err := createTable(ctx, ln.db, rows); err != nil {
-			return err
+	go func() { wg.Wait(); close(results) }()
+
+	bar := newProgress(r.progress, sum.Planned, sum.Resumed)
+	var writeErr error
+	for rec := range results {
+		if writeErr == nil {
+			if err := out.Write(&rec); err != nil {
+				writeErr = err
+				cancel()
+				continue
+			}
 		}
-		r.log.Debug("table ready", "table", TableName(rows), "took", time.Since(t0).Round(time.Millisecond))
+		sum.Runs++
+		if rec.Arm == r.cfg.Arms[0] && rec.Repeat == 0 {
+			sum.Examples++
+			if !rec.Safe {
+				sum.Unsafe++
+			}
+		}
+		if rec.Outcome.Repaired {
+			sum.Repaired++
+		}
+		bar.update(sum.Resumed+sum.Runs, sum.Examples, sum.Unsafe)
+	}
+	bar.done()
+	sum.Failed = failures
+	switch {
+	case fatal != nil:
+		return fatal
+	case writeErr != nil:
+		return writeErr
+	case ctx.Err() != nil && sum.Resumed+sum.Runs < sum.Planned:
+		return fmt.Errorf("lab: stopped after %d of %d runs: %w", sum.Resumed+sum.Runs, sum.Planned, ctx.Err())
 	}
 	return nil
 }
 
-// pgconnURL renders a libpq URL for another database on the same server.
-type pgconnURL struct {
-	cfg *pgx.ConnConfig
-	db  string
+// forget drops a lane's clone after a failed trial, so the next trial on
+// that size clones it again.
+func (r *Runner) forget(ln *lane, tr Trial) {
+	if t, ok := ln.tables[tr.Rows]; ok && tr.Template.Corpus == nil {
+		t.close()
+		delete(ln.tables, tr.Rows)
+	}
 }
 
-func (u *pgconnURL) String() string {
-	user := u.cfg.User
-	if u.cfg.Password != "" {
-		user += ":" + u.cfg.Password
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", user, u.cfg.Host, u.cfg.Port, u.db)
+// scheduler hands out runs in plan order. A heavy run takes all lanes but
+// one (so it shares the machine with at most one light run), until the
+// budget is spent.
+type scheduler struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []Trial
+	capacity int
+	busy     int
+	heavy    int // heavy runs under way
+	stopped  bool
+	budget   time.Duration
+	start    time.Time
 }
 
-// untracked keeps the lab's own statements (table builds, migrations,
-// reverts, probes) out of pg_stat_statements, so the workload features see
-// only the application load.
-func untracked(pc *pgxpool.Config) {
-	if pc.ConnConfig.RuntimeParams == nil {
-		pc.ConnConfig.RuntimeParams = map[string]string{}
+func newScheduler(todo []Trial, lanes int, budget time.Duration, start time.Time) *scheduler {
+	s := &scheduler{pending: append([]Trial(nil), todo...), capacity: lanes, budget: budget, start: start}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// weight is the share of the lanes a run takes.
+func (s *scheduler) weight(tr Trial) int {
+	if tr.heavy() {
+		return max(1, s.capacity-1)
 	}
-	pc.ConnConfig.RuntimeParams["pg_stat_statements.track"] = "none"
+	return 1
+}
+
+// next blocks until a run may start; false when there is none left, the
+// budget is spent or the run was stopped. A heavy run that does not fit
+// while no heavy run is under way holds back the light runs behind it, so
+// it is not starved.
+func (s *scheduler) next() (Trial, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.budget > 0 && time.Since(s.start) > s.budget {
+			s.stopped = true
+		}
+		if s.stopped || len(s.pending) == 0 {
+			return Trial{}, false
+		}
+		reserve := 0
+		for i, tr := range s.pending {
+			w := s.weight(tr)
+			if tr.heavy() && s.heavy > 0 {
+				continue // one heavy run at a time
+			}
+			if w <= s.capacity-s.busy-reserve {
+				s.pending = append(s.pending[:i], s.pending[i+1:]...)
+				s.busy += w
+				if tr.heavy() {
+					s.heavy++
+				}
+				return tr, true
+			}
+			if tr.heavy() && reserve == 0 {
+				reserve = w
+			}
+		}
+		s.cond.Wait()
+	}
+}
+
+func (s *scheduler) done(tr Trial) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy -= s.weight(tr)
+	if tr.heavy() {
+		s.heavy--
+	}
+	s.cond.Broadcast()
+}
+
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	s.cond.Broadcast()
 }

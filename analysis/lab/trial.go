@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schemacanary/schemacanary/analysis"
@@ -16,20 +14,60 @@ import (
 	"github.com/schemacanary/schemacanary/internal/loadgen"
 )
 
-// trial runs one configuration on a lane: load, baseline, (long
-// transaction), apply, settle, judge, revert.
-func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) {
-	table := TableName(tr.Rows)
-	up, down := tr.Template.Render(table)
+// env is where one trial runs: a database, its load and how to put it
+// back afterwards.
+type env struct {
+	dsn, applyDSN string
+	db            *pgxpool.Pool
+	table         string // "" for a corpus replay
+	load          []loadgen.Statement
+	// holdTable is the table the long transaction locks ("" none).
+	holdTable  string
+	filledRows int64
+	// restore reverts the migration and puts the database back; it
+	// reports whether the table had to be cloned again and the revert's
+	// error.
+	restore func(ctx context.Context, m Migration, applied bool, down []string) (repaired bool, revertErr string, err error)
+	close   func()
+}
+
+// runVersion is the goose version of a run: unique per run, so a version a
+// failed revert left behind never collides. A corpus replay keeps its
+// file's own version.
+func runVersion(tr Trial) int64 {
+	if tr.Template.Corpus != nil {
+		return tr.Template.Corpus.Version
+	}
+	arm := int64(0)
+	if tr.Arm == ArmGoose {
+		arm = 1
+	}
+	return 1_000_000 + int64(tr.Index)*16 + arm*8 + int64(tr.Repeat)
+}
+
+// trial runs one configuration on a lane: load, long transaction,
+// baseline, analysis, live context, apply through the arm's applier,
+// settle, judge, revert.
+func (r *Runner) trial(ctx context.Context, srv *server, ln *lane, tr Trial) (Record, error) {
+	t0 := time.Now()
+	e, err := r.setup(ctx, srv, ln, tr)
+	if err != nil {
+		return Record{}, err
+	}
+	defer e.close()
+	up, down := tr.Template.Render(e.table)
+	src := tr.Template.Goose(e.table)
 	rec := Record{
 		Example: model.Example{Group: tr.Template.ID, Family: tr.Template.Family},
-		Index:   tr.Index, Template: tr.Template.ID, Family: tr.Template.Family,
-		Rows: tr.Rows, Rate: tr.Rate, LongTxn: tr.LongTxn, Risk: tr.Risk,
-		Up: up, Down: down, NoTransaction: tr.Template.NoTransaction,
+		Index:   tr.Index, Arm: tr.Arm, Repeat: tr.Repeat,
+		Source: tr.Template.kind(), Template: tr.Template.ID, Family: tr.Template.Family,
+		Rows: tr.Rows, ReadRate: tr.ReadRate, WriteRate: tr.WriteRate,
+		LongTxnSeconds: tr.LongTxn.Seconds(), LongTxnWrite: tr.LongTxnWrite, Risk: tr.Risk,
+		Up: up, Down: down, NoTransaction: tr.Template.NoTransaction, Goose: string(src), Version: runVersion(tr),
 	}
-	t0 := time.Now()
+	rec.Outcome.FilledRows, rec.Outcome.Started = e.filledRows, t0.UTC()
 	gen, err := loadgen.Start(ctx, loadgen.Config{
-		DSN: ln.dsn, Statements: loadStatements(tr.Rows), Rate: tr.Rate, Workers: 4,
+		DSN: e.dsn, Statements: e.load, Rate: tr.ReadRate + tr.WriteRate, Workers: loadWorkers(tr.ReadRate + tr.WriteRate),
 		Interval: 100 * time.Millisecond, StatementTimeout: 5 * time.Second, Seed: tr.Seed, StopGrace: 6 * time.Second,
 	})
 	if err != nil {
@@ -41,31 +79,34 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 			gen.Stop()
 		}
 	}()
-	loadStarted := time.Now()
+	// The long transaction opens with the load, so when the migration
+	// starts it is older than the warm-up plus the baseline (older than
+	// the product applier's 1s threshold), and it stays open tr.LongTxn
+	// longer.
+	var longWG sync.WaitGroup
+	longErr := make(chan error, 1)
+	if tr.LongTxn > 0 && e.holdTable != "" {
+		longWG.Add(1)
+		go func() {
+			defer longWG.Done()
+			longErr <- holdTransaction(ctx, e.db, e.holdTable, tr.LongTxnWrite, r.cfg.Warmup+r.cfg.Baseline+tr.LongTxn)
+		}()
+	}
 	if err := sleep(ctx, r.cfg.Warmup); err != nil {
 		return rec, err
 	}
 	baseStart := time.Now()
-	locks := startLockSampler(ctx, ln.db, 100*time.Millisecond)
+	locks := startLockSampler(ctx, e.db, 100*time.Millisecond)
+	defer locks.stop()
 
 	// The analysis reads the live catalog while the baseline is measured.
+	var rep *analysis.Report
 	var anaErr error
 	anaDone := make(chan struct{})
 	go func() {
 		defer close(anaDone)
-		anaErr = rec.featurize(ctx, ln.catalog)
+		rep, anaErr = r.analyzeLive(ctx, e.dsn, rec.migration())
 	}()
-
-	var longWG sync.WaitGroup
-	longErr := make(chan error, 1)
-	if tr.LongTxn {
-		hold := r.cfg.Baseline - 200*time.Millisecond + r.cfg.LongTxn
-		longWG.Add(1)
-		go func() {
-			defer longWG.Done()
-			longErr <- holdReadTransaction(ctx, ln.db, table, 200*time.Millisecond, hold)
-		}()
-	}
 	if err := sleep(ctx, time.Until(baseStart.Add(r.cfg.Baseline))); err != nil {
 		return rec, err
 	}
@@ -73,178 +114,123 @@ func (r *Runner) trial(ctx context.Context, ln *lane, tr Trial) (Record, error) 
 	if anaErr != nil {
 		return rec, anaErr
 	}
+	rec.Context = rep.Context
 	// The load has run for a whole baseline, so its statistics are
 	// flushed: measure what it uses right before the apply, as the
 	// reconciler does before a canary.
-	live, err := liveFeatures(ctx, ln.db, up)
-	if err != nil {
-		return rec, err
-	}
-	for k, v := range baselineFeatures(gen.Snapshot(), baseStart, time.Now()) {
-		live[k] = v
-	}
-	rec.Live = live
-	// The features again, now with the live measurements (exactly what
-	// Refeature computes from the stored record).
-	if err := rec.featurize(ctx, analysis.StaticCatalog(rec.Context)); err != nil {
+	if rec.LiveContext, err = measureLive(ctx, e.applyDSN, rec.migration(), r.log); err != nil {
 		return rec, err
 	}
 
+	m := migrationFor(rec.Version, tr.Template.ID, src, tr.Template.NoTransaction, rep)
+	applyCtx, cancelApply := context.WithTimeout(ctx, r.cfg.ApplyTimeout+tr.LongTxn)
 	applyStart := time.Now()
-	applyErr := apply(ctx, ln.db, up, tr.Template.NoTransaction, r.cfg.ApplyTimeout)
+	res, applyErr := r.appliers[tr.Arm].Apply(applyCtx, e.applyDSN, m)
 	applyEnd := time.Now()
-	rec.Outcome.ApplyMS = float64(applyEnd.Sub(applyStart)) / float64(time.Millisecond)
+	timedOut := applyCtx.Err() != nil
+	cancelApply()
 	if ctx.Err() != nil {
 		return rec, ctx.Err()
 	}
+	rec.Outcome.ApplyMS = ms(applyEnd.Sub(applyStart))
+	rec.Outcome.WaitMS, rec.Outcome.Attempts = ms(res.Waited), res.Attempts
+	canaryStart := applyStart.Add(min(res.Waited, applyEnd.Sub(applyStart)))
 	canaryEnd := applyEnd.Add(r.cfg.Settle)
 	if err := sleep(ctx, time.Until(canaryEnd)); err != nil {
 		return rec, err
 	}
 	waits := locks.stop()
-	stopAt := time.Now()
-	res := gen.Stop()
+	load := gen.Stop()
 	stopped = true
-	loadStopped := time.Now()
 	longWG.Wait()
-	if tr.LongTxn {
+	if tr.LongTxn > 0 && e.holdTable != "" {
 		if err := <-longErr; err != nil {
-			r.log.Warn("long transaction", "trial", tr.Index, "err", err)
+			r.log.Debug("long transaction", "run", tr.Key(), "err", err)
 		}
 	}
 
-	w := window(res, baseStart, applyStart, canaryEnd, waits)
+	w := window(load, baseStart, applyStart, canaryStart, canaryEnd, waits)
 	fillOutcome(&rec.Outcome, w)
-	rec.baselineFromOutcome()
-	switch {
-	case applyErr != nil && errors.Is(applyErr, context.DeadlineExceeded):
-		// The rollout's statement_timeout is far longer than the lab's, so a
-		// slow migration is not a failure by itself: what it did to the
-		// traffic while it ran decides. A blocking rewrite stalls the load
-		// (unsafe); a CONCURRENTLY build on a big table usually does not.
-		rec.Outcome.TimedOut = true
-		rec.Outcome.ApplyError = applyErr.Error()
-		v, err := r.judge.Judge(ctx, w)
-		if err != nil {
-			return rec, fmt.Errorf("judge: %w", err)
-		}
-		v.Reason = fmt.Sprintf("still running at the %v timeout; traffic meanwhile: %s", r.cfg.ApplyTimeout, v.Reason)
-		rec.Outcome.Verdict = v
-	case applyErr != nil:
-		rec.Outcome.ApplyError = applyErr.Error()
-		rec.Outcome.Verdict = Verdict{Safe: false, Reason: "migration failed: " + applyErr.Error()}
-	default:
-		v, err := r.judge.Judge(ctx, w)
-		if err != nil {
-			return rec, fmt.Errorf("judge: %w", err)
-		}
-		rec.Outcome.Verdict = v
+	if err := r.label(ctx, &rec, w, applyErr, timedOut); err != nil {
+		return rec, err
 	}
-	rec.Safe = rec.Outcome.Verdict.Safe
 
 	revertAt := time.Now()
-	repaired, err := r.revert(ctx, ln, tr.Rows, down)
+	rec.Outcome.Repaired, rec.Outcome.RevertError, err = e.restore(ctx, m, applyErr == nil, down)
 	if err != nil {
 		return rec, err
 	}
-	r.log.Debug("trial phases", "index", tr.Index, "load_start", loadStarted.Sub(t0).Round(time.Millisecond),
-		"to_apply", applyStart.Sub(baseStart).Round(time.Millisecond), "load_stop", loadStopped.Sub(stopAt).Round(time.Millisecond),
-		"judge", revertAt.Sub(loadStopped).Round(time.Millisecond), "revert", time.Since(revertAt).Round(time.Millisecond), "total", time.Since(t0).Round(time.Millisecond))
-	rec.Outcome.Repaired = repaired
-	r.log.Debug("trial", "index", tr.Index, "template", tr.Template.ID, "table", table, "rate", tr.Rate, "long_txn", tr.LongTxn,
-		"apply_ms", int(rec.Outcome.ApplyMS), "p99_before", rec.Outcome.BaselineP99, "p99_during", rec.Outcome.CanaryP99,
-		"errors", rec.Outcome.CanaryErrors, "safe", rec.Safe, "reason", rec.Outcome.Verdict.Reason)
+	if err := rec.featurize(ctx); err != nil {
+		return rec, err
+	}
+	rec.Outcome.TrialMS = ms(time.Since(t0))
+	r.log.Debug("trial", "run", tr.Key(), "template", tr.Template.ID, "rows", tr.Rows, "read", tr.ReadRate, "write", tr.WriteRate,
+		"long_txn", tr.LongTxn, "apply_ms", int(rec.Outcome.ApplyMS), "wait_ms", int(rec.Outcome.WaitMS),
+		"p99_before", rec.Outcome.BaselineP99, "p99_during", rec.Outcome.CanaryP99, "errors", rec.Outcome.CanaryErrors,
+		"safe", rec.Safe, "reason", rec.Outcome.Verdict.Reason, "revert", time.Since(revertAt).Round(time.Millisecond))
 	return rec, nil
 }
 
-// apply runs the Up statements as goose would: in one transaction, or one
-// by one for NO TRANSACTION, under a deadline.
-func apply(ctx context.Context, db *pgxpool.Pool, stmts []string, noTx bool, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn, err := db.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire: %w", err)
-	}
-	defer conn.Release()
-	if noTx {
-		for _, s := range stmts {
-			if _, err := conn.Exec(ctx, s); err != nil {
-				return timeoutOr(ctx, err)
-			}
+// label sets the verdict: a migration that failed is unsafe (the rollout's
+// hard guard); one cut at the apply timeout, or whose applier never got
+// its lock, is judged on what it did to the traffic meanwhile (the
+// rollout's statement_timeout is 30 min, so slowness alone is no failure);
+// otherwise the judge decides.
+func (r *Runner) label(ctx context.Context, rec *Record, w Window, applyErr error, timedOut bool) error {
+	prefix := ""
+	switch {
+	case timedOut:
+		rec.Outcome.TimedOut = true
+		rec.Outcome.ApplyError = "timed out"
+		if applyErr != nil {
+			rec.Outcome.ApplyError = applyErr.Error()
 		}
+		prefix = fmt.Sprintf("still running after %v; traffic meanwhile: ", (time.Duration(rec.Outcome.ApplyMS) * time.Millisecond).Round(100*time.Millisecond))
+	case errors.Is(applyErr, ErrLockTimeout):
+		rec.Outcome.LockTimeout = true
+		rec.Outcome.ApplyError = applyErr.Error()
+		prefix = "lock never acquired; traffic meanwhile: "
+	case applyErr != nil:
+		rec.Outcome.ApplyError = applyErr.Error()
+		rec.Outcome.Verdict = Verdict{Safe: false, Reason: "migration failed: " + firstLine(applyErr.Error())}
+		rec.Safe = false
 		return nil
 	}
-	tx, err := conn.Begin(ctx)
+	v, err := r.judge.Judge(ctx, w)
 	if err != nil {
-		return timeoutOr(ctx, err)
+		return fmt.Errorf("judge: %w", err)
 	}
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the statement error is the one that matters
-			return timeoutOr(ctx, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return timeoutOr(ctx, err)
-	}
+	v.Reason = prefix + v.Reason
+	rec.Outcome.Verdict = v
+	rec.Safe = v.Safe
 	return nil
 }
 
-// timeoutOr reports a deadline as context.DeadlineExceeded whatever pgx
-// wrapped it in.
-func timeoutOr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
-	}
-	return err
-}
-
-// revert runs the Down statements (errors tolerated: Up may have failed) and
-// rebuilds the table when its shape was not restored.
-func (r *Runner) revert(ctx context.Context, ln *lane, rows int64, down []string) (bool, error) {
-	// A CONCURRENTLY build or drop cut short by the timeout leaves an
-	// INVALID index behind; drop it so Down's CREATE INDEX IF NOT EXISTS
-	// rebuilds it instead of skipping it.
-	if err := dropInvalidIndexes(ctx, ln.db, TableName(rows)); err != nil {
-		r.log.Debug("drop invalid indexes", "err", err)
-	}
-	for _, s := range down {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		_, err := ln.db.Exec(cctx, s)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			r.log.Debug("down statement failed", "sql", s, "err", err)
+// analyzeLive analyzes m with the live catalog of dsn (when the Runner has
+// one).
+func (r *Runner) analyzeLive(ctx context.Context, dsn string, m analysis.Migration) (*analysis.Report, error) {
+	var opts []analysis.Option
+	if r.catalog != nil {
+		cat, closeCat, err := r.catalog(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("lab: open catalog: %w", err)
 		}
+		defer closeCat()
+		opts = append(opts, analysis.WithCatalog(cat))
 	}
-	if ctx.Err() != nil {
-		return false, ctx.Err()
-	}
-	fp, err := fingerprint(ctx, ln.db, TableName(rows))
+	rep, err := analysis.Analyze(ctx, m, opts...)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("lab: analyze %s: %w", m.Path, err)
 	}
-	if fp == ln.shape[rows] {
-		return false, nil
-	}
-	r.log.Warn("table not restored by down; rebuilding", "lane", ln.id, "table", TableName(rows))
-	if err := createTable(ctx, ln.db, rows); err != nil {
-		return true, err
-	}
-	fp, err = fingerprint(ctx, ln.db, TableName(rows))
-	if err != nil {
-		return true, err
-	}
-	ln.shape[rows] = fp
-	return true, nil
+	return rep, nil
 }
 
-// holdReadTransaction opens a transaction after delay, reads the table (an
-// ACCESS SHARE lock held to the end) and commits after hold.
-func holdReadTransaction(ctx context.Context, db *pgxpool.Pool, table string, delay, hold time.Duration) error {
-	if err := sleep(ctx, delay); err != nil {
-		return err
-	}
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// holdTransaction opens a transaction that locks table as a reader
+// (ACCESS SHARE) or a writer (ROW EXCLUSIVE, with a transaction id) and
+// commits after hold.
+func holdTransaction(ctx context.Context, db *pgxpool.Pool, table string, write bool, hold time.Duration) error {
 	conn, err := db.Acquire(ctx)
 	if err != nil {
 		return err
@@ -254,125 +240,23 @@ func holdReadTransaction(ctx context.Context, db *pgxpool.Pool, table string, de
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	if _, err := tx.Exec(ctx, "SELECT id FROM "+table+" LIMIT 1"); err != nil {
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit, a no-op
+	q := "LOCK TABLE " + quoteQualified(table) + " IN ACCESS SHARE MODE"
+	if write {
+		q = "LOCK TABLE " + quoteQualified(table) + " IN ROW EXCLUSIVE MODE"
+	}
+	if _, err := tx.Exec(ctx, q); err != nil {
 		return err
+	}
+	if write {
+		if _, err := tx.Exec(ctx, "SELECT txid_current()"); err != nil {
+			return err
+		}
 	}
 	if err := sleep(ctx, hold); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
-}
-
-// lockSampler counts sessions waiting for a lock at a fixed interval.
-type lockSampler struct {
-	mu      sync.Mutex
-	samples []lockSample
-	cancel  context.CancelFunc
-	done    chan struct{}
-}
-
-type lockSample struct {
-	at time.Time
-	n  float64
-}
-
-func startLockSampler(ctx context.Context, db *pgxpool.Pool, every time.Duration) *lockSampler {
-	ctx, cancel := context.WithCancel(ctx)
-	ls := &lockSampler{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(ls.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			var n float64
-			qctx, qcancel := context.WithTimeout(ctx, every)
-			err := db.QueryRow(qctx, `SELECT count(*)::float8 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE NOT l.granted AND a.datname = current_database()`).Scan(&n)
-			qcancel()
-			if err == nil {
-				ls.mu.Lock()
-				ls.samples = append(ls.samples, lockSample{time.Now(), n})
-				ls.mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return ls
-}
-
-func (ls *lockSampler) stop() []lockSample {
-	ls.cancel()
-	<-ls.done
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return ls.samples
-}
-
-// window splits the load's executions by scheduled time.
-func window(res *loadgen.Result, baseStart, applyStart, canaryEnd time.Time, waits []lockSample) Window {
-	w := Window{Baseline: map[string][]float64{}, Canary: map[string][]float64{},
-		BaselineStart: baseStart.UnixMilli(), CanaryStart: applyStart.UnixMilli(), CanaryEnd: canaryEnd.UnixMilli()}
-	for _, o := range res.Observations {
-		ms := float64(o.Latency) / float64(time.Millisecond)
-		switch {
-		case !o.Scheduled.Before(baseStart) && o.Scheduled.Before(applyStart):
-			w.BaselineCalls++
-			if o.Err != "" {
-				w.BaselineErrors++
-			} else {
-				w.Baseline[o.Statement] = append(w.Baseline[o.Statement], ms)
-			}
-		case !o.Scheduled.Before(applyStart) && o.Scheduled.Before(canaryEnd):
-			w.CanaryCalls++
-			if o.Err != "" {
-				w.CanaryErrors++
-			} else {
-				w.Canary[o.Statement] = append(w.Canary[o.Statement], ms)
-			}
-		}
-	}
-	for _, s := range waits {
-		switch {
-		case s.at.Before(applyStart):
-			w.BaselineLockWaits = append(w.BaselineLockWaits, s.n)
-		case s.at.Before(canaryEnd):
-			w.CanaryLockWaits = append(w.CanaryLockWaits, s.n)
-		}
-	}
-	return w
-}
-
-func fillOutcome(o *Outcome, w Window) {
-	all := func(m map[string][]float64) []float64 {
-		var v []float64
-		for _, s := range m {
-			v = append(v, s...)
-		}
-		sort.Float64s(v)
-		return v
-	}
-	b, c := all(w.Baseline), all(w.Canary)
-	o.BaselineP50, o.BaselineP99 = quantile(b, 0.5), quantile(b, 0.99)
-	o.CanaryP50, o.CanaryP99, o.CanaryMax = quantile(c, 0.5), quantile(c, 0.99), quantile(c, 1)
-	o.BaselineCalls, o.BaselineErrors = w.BaselineCalls, w.BaselineErrors
-	o.CanaryCalls, o.CanaryErrors = w.CanaryCalls, w.CanaryErrors
-	for _, n := range w.CanaryLockWaits {
-		o.MaxLockWaits = max(o.MaxLockWaits, n)
-	}
-}
-
-// quantile of sorted values (nearest rank); 0 for none.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q * float64(len(sorted)-1))
-	return sorted[i]
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -387,35 +271,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func dropInvalidIndexes(ctx context.Context, db *pgxpool.Pool, table string) error {
-	rows, err := db.Query(ctx, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisvalid", table)
-	if err != nil {
-		return err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if _, err := db.Exec(ctx, "DROP INDEX IF EXISTS "+n); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// baselineFeatures are the application's latency quantiles over the
-// baseline window, as the canary's pre-change KPIs give them.
-func baselineFeatures(res *loadgen.Result, from, to time.Time) map[string]float64 {
-	var all []float64
-	for name := range res.Stats {
-		all = append(all, res.Between(name, from, to)...)
-	}
-	if len(all) == 0 {
-		return nil
-	}
-	sort.Float64s(all)
-	return baselineFromQuantiles(quantile(all, 0.5), quantile(all, 0.99))
 }

@@ -3,30 +3,30 @@ package lab
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/schemacanary/schemacanary/analysis"
 )
 
-// liveFeatures measures, on q's database, the live features of a migration
-// with these Up statements exactly as the product does before a canary
-// (analysis.MeasureLive: the oldest open transaction and the workload's
-// use of what the change removes), and returns them by feature name.
-func liveFeatures(ctx context.Context, q analysis.Querier, up []string) (map[string]float64, error) {
-	m := analysis.Migration{Path: "trial.sql", HasDown: true}
-	for i, s := range up {
-		m.Up = append(m.Up, analysis.Statement{SQL: s, Line: i + 1})
-	}
+// measureLive measures the live context of migration m on the database at
+// dsn exactly as the product does before a canary: analysis.Target.Inspect
+// (the oldest open transaction, the workload's use of what the change
+// removes, the statements it breaks and the plan check with hypopg). The
+// dry run and the data checks are off: they decide the gate, not the
+// features, and would add their own load to the trial. dsn should keep the
+// lab's statements out of pg_stat_statements (untrackedParams).
+func measureLive(ctx context.Context, dsn string, m analysis.Migration, log *slog.Logger) (*analysis.LiveContext, error) {
 	rep, err := analysis.Analyze(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("lab: analyze: %w", err)
 	}
-	if rep.Live, err = analysis.MeasureLive(ctx, q, rep); err != nil {
+	t, err := analysis.OpenTarget(ctx, dsn, analysis.WithDryRun(false), analysis.WithDataChecks(false), analysis.WithTargetLogger(log))
+	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	f := rep.Features()
-	out := map[string]float64{}
-	for _, d := range analysis.LiveFeatureDocs() {
-		out[d.Name] = f[d.Name]
+	defer t.Close()
+	if err := t.Inspect(ctx, m, rep); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
 	}
-	return out, nil
+	return rep.Live, nil
 }

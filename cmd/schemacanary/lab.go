@@ -3,11 +3,16 @@ package main
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
@@ -19,62 +24,76 @@ import (
 )
 
 type labFlags struct {
-	out, dsn, refeature  string
-	seed                 uint64
-	examples, lanes      int
-	longTxnShare         float64
-	applyTimeout, budget time.Duration
-	latencyTolerance     float64
+	out, dsn, refeature, arm    string
+	corpus, corpusProjects      string
+	seed                        uint64
+	examples, lanes             int
+	secondArmShare, repeatShare float64
+	corpusShare                 float64
+	applyTimeout, budget        time.Duration
+	lockTimeout                 time.Duration
+	latencyTolerance            float64
 }
 
 func newLabCmd(g *globalFlags) *cobra.Command {
 	var f labFlags
 	cmd := &cobra.Command{
-		Use:   "lab --out FILE [--seed N] [--examples N]",
+		Use:   "lab --out FILE [--seed N] [--examples N] [--arm product|goose|both] [--corpus DIR]",
 		Short: "Build the labeled training dataset by applying migrations to a scratch PostgreSQL under load",
 		Long: `lab measures what schema changes really do. It starts a scratch PostgreSQL
-cluster (or uses --dsn), builds tables of 1k to 2M rows with generate_series,
-and for each planned configuration (a migration template from a catalog of
-57 — added columns with volatile defaults, SET NOT NULL, type changes,
-indexes with and without CONCURRENTLY, foreign keys with and without NOT
-VALID, dropped indexes the load uses, renames, backfills, triggers, ... —
-crossed with a table size, a load level and, sometimes, a long transaction)
-it:
+cluster (or uses --dsn), builds one template database per table size (empty
+to 10M rows, reused by later runs on the same server) and clones it for each
+lane; with --corpus it also replays third-party goose files on a schema
+built from their project's own history. For each planned configuration (a
+template from a catalog of more than 160 — hand-written and composed
+multi-statement files — or a corpus file, crossed with a table size, read
+and write rates up to 2,000 writes/s, and an open transaction of 0/1/5/30 s
+in front of the DDL) it:
 
-  1. runs an open-loop OLTP load on the table and measures a baseline,
-  2. analyzes the migration with live catalog context (the features),
-  3. draws the risk label an author would have written, with authors'
-     typical errors (they underrate locks on big tables),
-  4. applies the migration and keeps measuring until shortly after it ends,
-  5. asks rollout's judge (Mann-Whitney U + effect-size floors, error-rate
-     guard) whether the canary would have been rolled back; a migration
-     that errors or passes --apply-timeout is unsafe,
-  6. runs the Down section so the table is reused.
+  1. runs an open-loop load on the table and measures a baseline,
+  2. analyzes the migration with live catalog context and measures the live
+     context (oldest transaction, workload use of what the change removes),
+  3. draws the risk label an author would have written,
+  4. applies the migration through an arm: "product" is the rollout's
+     lock-safe applier (waits without queueing behind old transactions,
+     lock_timeout, retries), "goose" is plain goose,
+  5. asks rollout's judge whether the canary would have been rolled back
+     (a migration that errors is unsafe),
+  6. reverts it (through the same applier) so the table is reused.
 
-The choice of configurations and labels depends only on --seed; the outcomes
-are what the server measured. Each line of FILE (gzip-compressed when it
-ends in .gz) is a JSON record that "schemacanary train" reads directly.
-Expect about 25 minutes for 600 examples on 2 cores (--budget caps it).
+FILE holds the training data: the first arm's first run of each
+configuration, one JSON record per line (gzip when it ends in .gz) that
+"schemacanary train" reads directly. The other runs (--arm both: the goose
+arm on --second-arm-share of the configurations; repeats of
+--repeat-share of them, which measure label noise) go to FILE with -extra
+before the extension. Records are written as they are measured to
+FILE.partial: a killed run started again with the same flags continues
+from there. docs/lab-datasheet.md describes every column.
 
 --refeature FILE skips measuring: it recomputes the features of an existing
-dataset from the SQL and the catalog context stored in it, for when the
-analysis gains features.`,
-		Example: `  schemacanary lab --out analysis/model/lab.jsonl.gz --seed 1
-  schemacanary lab --out /tmp/small.jsonl --examples 60 --lanes 1
+dataset from the SQL, catalog context and live values stored in it.`,
+		Example: `  schemacanary lab --out analysis/model/lab.jsonl.gz --seed 1 --arm both --corpus ../shared/corpus/goose
+  schemacanary lab --out /tmp/small.jsonl --examples 60 --lanes 1 --budget 5m
   schemacanary lab --refeature analysis/model/lab.jsonl.gz --out analysis/model/lab.jsonl.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd, g, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.out, "out", "", "dataset file to write (.jsonl or .jsonl.gz); required")
-	fl.StringVar(&f.dsn, "dsn", "", "superuser DSN of a scratch server to use instead of starting one (databases lab_N are dropped and recreated)")
+	fl.StringVar(&f.dsn, "dsn", "", "superuser DSN of a scratch server to use instead of starting one (databases lab_* are dropped and recreated; labtpl_* are reused)")
 	fl.StringVar(&f.refeature, "refeature", "", "recompute the features of this dataset instead of measuring")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the configuration and label draws")
-	fl.IntVar(&f.examples, "examples", 600, "number of configurations to run")
-	fl.DurationVar(&f.budget, "budget", 0, "stop starting trials after this long (0: run them all)")
-	fl.IntVar(&f.lanes, "lanes", 3, "configurations run in parallel, each on its own database")
-	fl.Float64Var(&f.longTxnShare, "long-txn-share", 0.25, "share of configurations with a concurrent long transaction")
-	fl.DurationVar(&f.applyTimeout, "apply-timeout", 8*time.Second, "a migration running longer is unsafe")
+	fl.IntVar(&f.examples, "examples", 2000, "number of configurations (training examples) to plan")
+	fl.DurationVar(&f.budget, "budget", 0, "stop starting trials after this long (0: run them all); a later run resumes")
+	fl.IntVar(&f.lanes, "lanes", 3, "trials run in parallel, each on its own databases")
+	fl.StringVar(&f.arm, "arm", "product", "how migrations are applied: product (the rollout's lock-safe applier), goose (plain goose), or both (product is the training data)")
+	fl.Float64Var(&f.secondArmShare, "second-arm-share", 0.15, "with --arm both, the share of configurations also run on the goose arm")
+	fl.Float64Var(&f.repeatShare, "repeat-share", 0.11, "share of configurations run twice to measure label noise (0: none)")
+	fl.StringVar(&f.corpus, "corpus", "", "folder of goose projects to replay (../shared/corpus/goose); empty: none")
+	fl.StringVar(&f.corpusProjects, "corpus-projects", "scroll-tech__scroll,ethpandaops__dora,smartcontractkit__chainlink", "comma-separated project folders under --corpus")
+	fl.Float64Var(&f.corpusShare, "corpus-share", 0.2, "share of configurations that replay a corpus file")
+	fl.DurationVar(&f.applyTimeout, "apply-timeout", 8*time.Second, "a migration running longer than this plus the trial's long transaction is cut and judged on the traffic meanwhile")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 100*time.Millisecond, "the product applier's lock_timeout per attempt")
 	fl.Float64Var(&f.latencyTolerance, "latency-tolerance", 1.0, "the judge's latency effect floor, relative to the baseline median (1.0 = twice as slow)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -86,6 +105,17 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	if f.refeature != "" {
 		return refeature(ctx, f.refeature, f.out)
 	}
+	// Refuse before any work: a missing folder would only show when the
+	// first record is written.
+	if dir := filepath.Dir(f.out); dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return &exitError{code: statusError, msg: fmt.Sprintf("lab: --out %s: folder %s does not exist", f.out, dir)}
+		}
+	}
+	arms, err := lab.ParseArms(f.arm)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
 	// The lab compares each canary with its own baseline only, on a machine
 	// other work shares, so latency must at least double (and by 2 ms) to
 	// count: stalls and meltdowns, not scheduling noise.
@@ -96,20 +126,20 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	if err != nil {
 		return err
 	}
-	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, LongTxnShare: f.longTxnShare, ApplyTimeout: f.applyTimeout, Budget: f.budget}
-	if f.longTxnShare == 0 {
-		cfg.LongTxnShare = -1
-	}
-	runner, err := lab.New(cfg, rolloutJudge{judge}, lab.WithLogger(log), lab.WithProgress(cmd.ErrOrStderr()),
-		lab.WithCatalog(openLabCatalog))
+	// The product arm is the canary's own applier with its defaults (only
+	// lock_timeout is a flag): wait without queueing while a transaction
+	// older than 1s holds a conflicting lock, 30 retries with backoff.
+	applier, err := rollout.NewApplier(rollout.CanaryConfig{LockTimeout: f.lockTimeout})
 	if err != nil {
 		return &exitError{code: statusError, msg: err.Error()}
 	}
+	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, Arms: arms, ApplyTimeout: f.applyTimeout, Budget: f.budget,
+		SecondArmShare: noneIfZero(f.secondArmShare), RepeatShare: noneIfZero(f.repeatShare), CorpusShare: noneIfZero(f.corpusShare)}
 	dsn := f.dsn
 	if dsn == "" {
 		c, err := pgtest.Start(ctx, pgtest.Options{Name: "lab", Settings: map[string]string{
-			"shared_buffers": "'512MB'", "max_wal_size": "'4GB'", "checkpoint_timeout": "'30min'",
-			"maintenance_work_mem": "'256MB'", "autovacuum_naptime": "'5s'",
+			"shared_buffers": "'1GB'", "max_wal_size": "'8GB'", "checkpoint_timeout": "'30min'",
+			"maintenance_work_mem": "'256MB'", "autovacuum_naptime": "'5s'", "max_connections": "300",
 		}})
 		if err != nil {
 			return err
@@ -118,31 +148,129 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 		dsn = c.DSN("postgres")
 		log.Info("scratch cluster started", "port", c.Port)
 	}
-	w, closeOut, err := createDataset(f.out)
+	catalogs, err := newLabCatalogs(ctx, dsn, log)
 	if err != nil {
 		return err
 	}
-	sum, err := runner.Run(ctx, dsn, w)
-	if cerr := closeOut(); err == nil {
-		err = cerr
+	log.Info("rewrite throughput calibrated", "rewrite_mb_s", catalogs.tp.RewriteBytesPerSec/1e6, "scan_mb_s", catalogs.tp.ScanBytesPerSec/1e6)
+	opts := []lab.Option{lab.WithLogger(log), lab.WithProgress(cmd.ErrOrStderr()), lab.WithCatalog(catalogs.open),
+		lab.WithApplier(lab.ArmProduct, rolloutApplier{applier})}
+	if f.corpus != "" {
+		opts = append(opts, lab.WithCorpus(f.corpus, strings.Split(f.corpusProjects, ",")...))
 	}
+	runner, err := lab.New(cfg, rolloutJudge{judge}, opts...)
 	if err != nil {
-		return err
+		return &exitError{code: 2, msg: err.Error()}
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%d of %d planned examples (%d unsafe, %d tables rebuilt) in %s -> %s\n",
-		sum.Examples, sum.Planned, sum.Unsafe, sum.Repaired, sum.Elapsed.Round(time.Second), f.out)
-	return nil
+	out := lab.NewResumable(f.out)
+	sum, err := runner.Run(ctx, dsn, out)
+	if errors.Is(err, lab.ErrPlanChanged) {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	recs, ferr := out.Finish(arms[0], err == nil && sum.Complete)
+	if err == nil {
+		err = ferr
+	}
+	printLabSummary(cmd.OutOrStdout(), f, sum, recs, arms[0])
+	return err
 }
 
-// openLabCatalog gives the lab's analysis the same live context lint --dsn
-// gives: sizes, traffic over a 0.5s sample (inside the lab's baseline window)
+// noneIfZero maps a share of 0 (none) to the lab's "none" (negative).
+func noneIfZero(share float64) float64 {
+	if share == 0 {
+		return -1
+	}
+	return share
+}
+
+func printLabSummary(w io.Writer, f labFlags, sum lab.Summary, recs []lab.Record, primary lab.Arm) {
+	var train []lab.Record
+	for _, r := range recs {
+		if r.Arm == primary && r.Repeat == 0 {
+			train = append(train, r)
+		}
+	}
+	state := "complete"
+	if !sum.Complete {
+		state = fmt.Sprintf("incomplete (%d of %d runs; run again to resume)", sum.Resumed+sum.Runs, sum.Planned)
+	}
+	fmt.Fprintf(w, "%d runs now, %d resumed, %d failed, in %s (setup %s); %s\n", sum.Runs, sum.Resumed, sum.Failed,
+		sum.Elapsed.Round(time.Second), sum.Setup.Round(time.Second), state)
+	for _, c := range sum.Corpus {
+		fmt.Fprintf(w, "corpus %s: %d of %d files replayable, %d skipped\n", c.Project, c.Applied, c.Files, len(c.Skipped))
+	}
+	fmt.Fprintf(w, "%s (training, %s arm): ", f.out, primary)
+	lab.Describe(train).WriteText(w)
+	n := lab.LabelNoise(recs)
+	fmt.Fprintf(w, "label noise: %d of %d repeated configurations disagree (%.1f%%)\n", n.Disagree, n.Pairs, 100*n.Rate)
+	if c := lab.CompareArms(recs); c.Pairs > 0 {
+		fmt.Fprintf(w, "arms on %d configurations: unsafe %.0f%% product vs %.0f%% goose; only the product's run safe in %d (%d of %d with a long transaction), only goose's in %d\n",
+			c.Pairs, 100*c.ProductUnsafeRate, 100*c.GooseUnsafeRate, c.OnlyProductSafe, c.LongTxnFlipped, c.LongTxnPairs, c.OnlyGooseSafe)
+	}
+	fmt.Fprintf(w, "other runs -> %s\n", lab.ExtraPath(f.out))
+}
+
+// labCatalogs opens the analysis' live catalogs with one rewrite
+// throughput, measured once on the idle server before the trials.
+type labCatalogs struct {
+	tp  analysis.Throughput
+	log *slog.Logger
+}
+
+func newLabCatalogs(ctx context.Context, dsn string, log *slog.Logger) (*labCatalogs, error) {
+	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithCatalogLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
+	tp, err := cat.Calibrate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &labCatalogs{tp: tp, log: log}, nil
+}
+
+// open gives the lab's analysis the same live context lint --dsn gives:
+// sizes, traffic over a 0.5s sample (inside the lab's baseline window)
 // and the server's rewrite throughput.
-func openLabCatalog(ctx context.Context, dsn string) (analysis.Catalog, func(), error) {
-	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(500*time.Millisecond))
+func (c *labCatalogs) open(ctx context.Context, dsn string) (analysis.Catalog, func(), error) {
+	cat, err := analysis.NewPGCatalog(ctx, dsn, analysis.WithSampleInterval(500*time.Millisecond), analysis.WithThroughput(c.tp),
+		analysis.WithCatalogLogger(c.log))
 	if err != nil {
 		return nil, nil, err
 	}
 	return cat, cat.Close, nil
+}
+
+// rolloutApplier is the product arm: the rollout's lock-safe Applier (the
+// code the canary runs) behind the lab's Applier interface.
+type rolloutApplier struct{ a *rollout.Applier }
+
+var _ lab.Applier = rolloutApplier{}
+
+// Apply runs m's Up section through rollout.Applier.Apply.
+func (r rolloutApplier) Apply(ctx context.Context, dsn string, m lab.Migration) (lab.ApplyResult, error) {
+	return rolloutStep(ctx, dsn, m, r.a.Apply)
+}
+
+// Revert runs m's Down section through rollout.Applier.Revert.
+func (r rolloutApplier) Revert(ctx context.Context, dsn string, m lab.Migration) (lab.ApplyResult, error) {
+	return rolloutStep(ctx, dsn, m, r.a.Revert)
+}
+
+func rolloutStep(ctx context.Context, dsn string, m lab.Migration,
+	step func(context.Context, rollout.Instance, *rollout.Change) (*rollout.StepResult, error)) (lab.ApplyResult, error) {
+	ch := &rollout.Change{Version: m.Version, Name: m.Name, Source: m.Source, Tables: m.Tables,
+		Lock: m.Lock, DownLock: m.DownLock, NoTransaction: m.NoTransaction, AllowDataLoss: true}
+	sr, err := step(ctx, rollout.Instance{Name: "lab", DSN: dsn}, ch)
+	var res lab.ApplyResult
+	if sr != nil {
+		res = lab.ApplyResult{Attempts: sr.Attempts, Waited: sr.Waited, AlreadyDone: sr.AlreadyDone}
+	}
+	if errors.Is(err, rollout.ErrLockTimeout) {
+		err = fmt.Errorf("%w: %w", lab.ErrLockTimeout, err)
+	}
+	return res, err
 }
 
 // rolloutJudge feeds a lab window to rollout's judge: every execution is a
