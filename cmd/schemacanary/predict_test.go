@@ -101,8 +101,12 @@ func TestLintAndPredictAgreeOnCorpus(t *testing.T) {
 func TestPredictDSNMatchesDaemon(t *testing.T) { // not parallel: it sets environment variables
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// The setup session stays open; its 20,000 inserts would reach the
+	// statistics whenever it next flushes (up to 10 s later), inside one of
+	// the two write-rate samples. Flush them now.
 	target, _ := newTestDB(t, `CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text);
-		INSERT INTO accounts SELECT g, 'u' || g || '@x', 'free' FROM generate_series(1, 20000) g; ANALYZE accounts`)
+		INSERT INTO accounts SELECT g, 'u' || g || '@x', 'free' FROM generate_series(1, 20000) g; ANALYZE accounts`,
+		"SELECT pg_stat_force_next_flush()", "SELECT 1")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "00007_accounts.sql")
 	src := "-- ---\n-- risk: 4\n-- ---\n-- +goose Up\nALTER TABLE accounts ADD COLUMN note text;\nCREATE INDEX accounts_plan_idx ON accounts (plan);\nALTER TABLE accounts ALTER COLUMN email SET NOT NULL;\n-- +goose Down\nDROP INDEX accounts_plan_idx;\nALTER TABLE accounts DROP COLUMN note;\n"
