@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
@@ -72,7 +73,7 @@ func (r *Reconciler) alert(c *ChangeRequest, t *Transition) {
 // it resolves their URLs and secrets (registering them with red), and
 // registers the delivery metrics on m's registry. Build calls it; the
 // Daemon runs it.
-func NewAlerts(cfg AlertsConfig, log *slog.Logger, red *Redactor, m *Metrics) (*notify.Dispatcher, error) {
+func NewAlerts(cfg AlertsConfig, log *slog.Logger, red *secret.Redactor, m *Metrics) (*notify.Dispatcher, error) {
 	if len(cfg.Webhooks) == 0 {
 		return nil, nil
 	}

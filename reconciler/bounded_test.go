@@ -14,6 +14,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // slowAssessor is fakeAssessor, except that a file whose path contains
@@ -135,7 +136,7 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(w.store, d.Metrics, WithStatusPage(status), WithWebhook(NewSecret("hush"), d.Trigger))
+	srv, err := NewServer(w.store, d.Metrics, WithStatusPage(status), WithWebhook(secret.NewSecret("hush"), d.Trigger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func (a stuckAssessor) Assess(context.Context, assess.Input) (*assess.Assessment
 func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDatabase(t)
-	store, err := OpenStore(context.Background(), NewSecret(dsn), &Redactor{}, nil)
+	store, err := OpenStore(context.Background(), secret.NewSecret(dsn), &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leader, err := NewLeader(NewSecret(dsn), &Redactor{}, WithLeaderInterval(50*time.Millisecond), WithLeaderKey(4711))
+	leader, err := NewLeader(secret.NewSecret(dsn), &secret.Redactor{}, WithLeaderInterval(50*time.Millisecond), WithLeaderKey(4711))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/internal/secret"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 
@@ -27,7 +28,7 @@ import (
 // prediction.live_catalog) the canary instance as the live target. Build
 // uses it; so does the test that holds `predict --dsn` to the daemon's
 // assessment. Call the returned function to release the target.
-func NewAssessor(ctx context.Context, cfg *Config, fleet *rollout.Fleet, history assess.History, models assess.ModelSource, log *slog.Logger, red *Redactor) (*assess.Assessor, func(), error) {
+func NewAssessor(ctx context.Context, cfg *Config, fleet *rollout.Fleet, history assess.History, models assess.ModelSource, log *slog.Logger, red *secret.Redactor) (*assess.Assessor, func(), error) {
 	opts := []assess.Option{assess.WithThreshold(cfg.Prediction.Threshold), assess.WithHistory(history)}
 	if len(cfg.Prediction.Rules) > 0 {
 		opts = append(opts, assess.WithAnalysisOptions(analysis.WithRuleSettings(cfg.Prediction.Rules)))
@@ -50,7 +51,7 @@ func NewAssessor(ctx context.Context, cfg *Config, fleet *rollout.Fleet, history
 // assessed. It returns nil (and logs why) when prediction.live_catalog is
 // off or the instance cannot be reached: assessments then say that nothing
 // was measured live.
-func openTarget(ctx context.Context, cfg *Config, fleet *rollout.Fleet, log *slog.Logger, red *Redactor) *analysis.Target {
+func openTarget(ctx context.Context, cfg *Config, fleet *rollout.Fleet, log *slog.Logger, red *secret.Redactor) *analysis.Target {
 	if !*cfg.Prediction.LiveCatalog || len(fleet.Instances) == 0 {
 		return nil
 	}
@@ -78,7 +79,7 @@ func openTarget(ctx context.Context, cfg *Config, fleet *rollout.Fleet, log *slo
 // schema), clones the repository, and builds the forge, audit, analyzer,
 // model, fleet, canary, leader elector and HTTP server. log should already
 // redact through red. Close the Daemon to release everything.
-func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d *Daemon, err error) {
+func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redactor) (d *Daemon, err error) {
 	built := &Daemon{Config: cfg, Log: log, Metrics: NewMetrics()}
 	d = built
 	defer func() {
@@ -103,7 +104,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 		gitsrc.WithLogger(log), gitsrc.WithPullRequestRefs(cfg.Forge.Kind == ForgeGitHub),
 		gitsrc.WithMaxFileBytes(cfg.Repo.MaxFileBytes)}
 	if cfg.Repo.TokenEnv != "" {
-		tok, err := SecretRef{Env: cfg.Repo.TokenEnv}.Resolve(red)
+		tok, err := secret.Ref{Env: cfg.Repo.TokenEnv}.Resolve(red)
 		if err != nil {
 			return nil, fmt.Errorf("repo.token_env: %w", err)
 		}
@@ -136,7 +137,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	var fg Forge
 	switch cfg.Forge.Kind {
 	case ForgeGitHub:
-		tok, err := SecretRef{Env: cfg.Forge.TokenEnv}.Resolve(red)
+		tok, err := secret.Ref{Env: cfg.Forge.TokenEnv}.Resolve(red)
 		if err != nil {
 			return nil, fmt.Errorf("forge.token_env: %w", err)
 		}
@@ -214,7 +215,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *Redactor) (d
 	}
 	srvOpts := []ServerOption{WithStatusPage(status), WithServerLogger(log), WithLeaderStatus(d.Leader.Leading)}
 	if cfg.HTTP.WebhookSecretEnv != "" {
-		sec, err := SecretRef{Env: cfg.HTTP.WebhookSecretEnv}.Resolve(red)
+		sec, err := secret.Ref{Env: cfg.HTTP.WebhookSecretEnv}.Resolve(red)
 		if err != nil {
 			return nil, fmt.Errorf("http.webhook_secret_env: %w", err)
 		}

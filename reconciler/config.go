@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/internal/secret"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -100,7 +101,9 @@ type ControlConfig struct {
 }
 
 // DSN returns the reference to the control DSN.
-func (c ControlConfig) DSN() SecretRef { return SecretRef{Env: c.DSNEnv, File: c.DSNFile} }
+func (c ControlConfig) DSN() secret.Ref {
+	return secret.Ref{Env: c.DSNEnv, File: c.DSNFile}
+}
 
 // PredictionConfig tunes the decision.
 type PredictionConfig struct {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
@@ -57,7 +58,9 @@ type WebhookConfig struct {
 }
 
 // secret returns the reference to the HMAC key (empty when unsigned).
-func (w WebhookConfig) secret() SecretRef { return SecretRef{Env: w.SecretEnv, File: w.SecretFile} }
+func (w WebhookConfig) secret() secret.Ref {
+	return secret.Ref{Env: w.SecretEnv, File: w.SecretFile}
+}
 
 func (a *AlertsConfig) setDefaults() {
 	for i := range a.Webhooks {
@@ -140,14 +143,14 @@ func checkAlertURL(raw string) error {
 
 // sinks resolves the webhooks' URLs and secrets (registering them with
 // red) into notify sinks.
-func (a *AlertsConfig) sinks(red *Redactor) ([]notify.Sink, error) {
+func (a *AlertsConfig) sinks(red *secret.Redactor) ([]notify.Sink, error) {
 	out := make([]notify.Sink, 0, len(a.Webhooks))
 	for i, w := range a.Webhooks {
 		key := fmt.Sprintf("alerts.webhooks[%d]", i)
 		s := notify.Sink{Name: w.Name, URL: w.URL, Format: notify.Format(w.Format), Timeout: w.Timeout.D(),
 			MaxAttempts: w.MaxAttempts, QueueSize: w.Queue}
 		if w.URLEnv != "" {
-			u, err := SecretRef{Env: w.URLEnv}.Resolve(red)
+			u, err := secret.Ref{Env: w.URLEnv}.Resolve(red)
 			if err != nil {
 				return nil, fmt.Errorf("%s.url_env: %w", key, err)
 			}
@@ -158,7 +161,7 @@ func (a *AlertsConfig) sinks(red *Redactor) ([]notify.Sink, error) {
 		} else {
 			red.Add(w.URL) // the path may hold a token
 		}
-		if ref := w.secret(); ref != (SecretRef{}) {
+		if ref := w.secret(); ref != (secret.Ref{}) {
 			sec, err := ref.Resolve(red)
 			if err != nil {
 				return nil, fmt.Errorf("%s secret: %w", key, err)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 const alertsYAML = `alerts:
@@ -94,7 +96,7 @@ func TestNewAlertsResolvesSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var red Redactor
+	var red secret.Redactor
 	m := NewMetrics()
 	d, err := NewAlerts(c.Alerts, slog.New(slog.DiscardHandler), &red, m)
 	if err != nil || d == nil {
@@ -119,7 +121,7 @@ func TestNewAlertsResolvesSecrets(t *testing.T) {
 	}
 
 	c.Alerts.Webhooks[0].SecretEnv = "SC_TEST_ALERT_UNSET"
-	if _, err := NewAlerts(c.Alerts, slog.New(slog.DiscardHandler), &red, nil); !errors.Is(err, ErrSecretUnset) ||
+	if _, err := NewAlerts(c.Alerts, slog.New(slog.DiscardHandler), &red, nil); !errors.Is(err, secret.ErrUnset) ||
 		!strings.Contains(err.Error(), "alerts.webhooks[0] secret: environment variable SC_TEST_ALERT_UNSET") {
 		t.Errorf("missing secret env: %v", err)
 	}

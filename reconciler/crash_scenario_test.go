@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // buildBinary builds cmd/schemacanary into a temp dir.
@@ -65,7 +67,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := OpenControl(ctx, cfg, &Redactor{}, nil)
+	store, err := OpenControl(ctx, cfg, &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // e2eModel is a tiny model that predicts from the risk label only, so the
@@ -200,8 +201,8 @@ func (w *e2eWorld) build(ctx context.Context) *Daemon {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	red := &Redactor{}
-	log := slog.New(NewRedactingHandler(slog.NewTextHandler(testWriter{w.t}, &slog.HandlerOptions{Level: slog.LevelInfo}), red))
+	red := &secret.Redactor{}
+	log := slog.New(secret.NewRedactingHandler(slog.NewTextHandler(testWriter{w.t}, &slog.HandlerOptions{Level: slog.LevelInfo}), red))
 	d, err := Build(ctx, cfg, log, red)
 	if err != nil {
 		w.t.Fatal(err)

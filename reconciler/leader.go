@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // LeaderLockKey is the advisory lock key every replica competes for on the
@@ -21,8 +22,8 @@ const LeaderLockKey int64 = 0x736368656d61636e
 // is released by the server, and a leader that cannot ping its connection
 // stops acting at once (its work context is canceled).
 type Leader struct {
-	dsn      Secret
-	red      *Redactor
+	dsn      secret.Secret
+	red      *secret.Redactor
 	log      *slog.Logger
 	metrics  *Metrics
 	interval time.Duration
@@ -62,7 +63,7 @@ func WithLeaderKey(k int64) LeaderOption {
 }
 
 // NewLeader returns an elector for the control database at dsn.
-func NewLeader(dsn Secret, red *Redactor, opts ...LeaderOption) (*Leader, error) {
+func NewLeader(dsn secret.Secret, red *secret.Redactor, opts ...LeaderOption) (*Leader, error) {
 	l := &Leader{dsn: dsn, red: red, log: slog.New(slog.DiscardHandler), interval: 2 * time.Second, key: LeaderLockKey}
 	for _, o := range opts {
 		if err := o(l); err != nil {

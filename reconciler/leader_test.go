@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // TestLeaderExactlyOneActs runs three replicas against one control
@@ -26,7 +27,7 @@ func TestLeaderExactlyOneActs(t *testing.T) {
 	var wg sync.WaitGroup
 	leaders := make([]*Leader, 3)
 	for i := range leaders {
-		l, err := NewLeader(NewSecret(dsn), &Redactor{}, WithLeaderInterval(100*time.Millisecond), WithLeaderKey(4242))
+		l, err := NewLeader(secret.NewSecret(dsn), &secret.Redactor{}, WithLeaderInterval(100*time.Millisecond), WithLeaderKey(4242))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/user"
 	"strings"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // OpenControl resolves the control DSN of cfg and opens the control store
 // (for the approve and skip commands).
-func OpenControl(ctx context.Context, cfg *Config, red *Redactor, log *slog.Logger) (*Store, error) {
+func OpenControl(ctx context.Context, cfg *Config, red *secret.Redactor, log *slog.Logger) (*Store, error) {
 	dsn, err := cfg.Control.DSN().Resolve(red)
 	if err != nil {
 		return nil, fmt.Errorf("control store dsn: %w", err)

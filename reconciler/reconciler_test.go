@@ -13,6 +13,7 @@ import (
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -27,7 +28,7 @@ func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := OpenStore(ctx, NewSecret(pgtest.NewDatabase(t)), &Redactor{}, nil)
+	s, err := OpenStore(ctx, secret.NewSecret(pgtest.NewDatabase(t)), &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

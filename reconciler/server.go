@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // Server is the daemon's HTTP server: /metrics, /healthz, /readyz,
@@ -32,7 +33,7 @@ type ServerOption func(*serverOptions) error
 
 type serverOptions struct {
 	status         http.Handler
-	webhookSecret  Secret
+	webhookSecret  secret.Secret
 	webhookTrigger func()
 	log            *slog.Logger
 	leader         func() bool
@@ -51,7 +52,7 @@ func WithStatusPage(h http.Handler) ServerOption {
 
 // WithWebhook serves the GitHub webhook at /webhook/github: requests signed
 // with secret trigger a poll through trigger. Without it the path is 404.
-func WithWebhook(secret Secret, trigger func()) ServerOption {
+func WithWebhook(secret secret.Secret, trigger func()) ServerOption {
 	return func(o *serverOptions) error {
 		if secret.Empty() || trigger == nil {
 			return errors.New("webhook needs a secret and a trigger")

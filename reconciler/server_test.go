@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 func sign(secret, body string) string {
@@ -28,7 +30,7 @@ func TestServerEndpoints(t *testing.T) {
 	var polls atomic.Int32
 	m := NewMetrics()
 	status := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "status page") })
-	srv, err := NewServer(w.store, m, WithWebhook(NewSecret("hush"), func() { polls.Add(1) }), WithStatusPage(status),
+	srv, err := NewServer(w.store, m, WithWebhook(secret.NewSecret("hush"), func() { polls.Add(1) }), WithStatusPage(status),
 		WithLeaderStatus(func() bool { return true }))
 	if err != nil {
 		t.Fatal(err)

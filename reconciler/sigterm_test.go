@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // maxStop is how long a SIGTERMed daemon may take to exit: "a few seconds",
@@ -131,7 +133,7 @@ func newSigtermWorld(t *testing.T, ctx context.Context, bin string, edit func(cf
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.store, err = OpenControl(ctx, cfg, &Redactor{}, nil); err != nil {
+	if w.store, err = OpenControl(ctx, cfg, &secret.Redactor{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.store.Close)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 //go:embed migrations/*.sql
@@ -26,13 +27,13 @@ const controlVersionTable = "schemacanary_control_version"
 // PostgreSQL. Only the reconciler uses it. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
-	red  *Redactor
+	red  *secret.Redactor
 }
 
 // OpenStore connects to the control database and migrates its schema (goose,
 // embedded SQL, under a session lock so replicas starting together are safe).
 // red scrubs the DSN from errors; it may be nil.
-func OpenStore(ctx context.Context, dsn Secret, red *Redactor, log *slog.Logger) (*Store, error) {
+func OpenStore(ctx context.Context, dsn secret.Secret, red *secret.Redactor, log *slog.Logger) (*Store, error) {
 	red.Add(dsn.Reveal())
 	cfg, err := pgxpool.ParseConfig(dsn.Reveal())
 	if err != nil {

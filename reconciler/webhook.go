@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // Webhook limits. GitHub caps payloads at 25 MB, but the push and
@@ -32,14 +34,14 @@ const (
 // counted in schemacanary_webhook_rejected_total and logged as one summary
 // line per interval, never one line per request.
 type webhookHandler struct {
-	secret  Secret
+	secret  secret.Secret
 	trigger func()
 	slots   chan struct{}
 	rejects *rejectLog
 	metrics *Metrics
 }
 
-func newWebhookHandler(secret Secret, trigger func(), log *slog.Logger, m *Metrics, interval time.Duration) *webhookHandler {
+func newWebhookHandler(secret secret.Secret, trigger func(), log *slog.Logger, m *Metrics, interval time.Duration) *webhookHandler {
 	return &webhookHandler{
 		secret:  secret,
 		trigger: trigger,

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 // countingBody records how many bytes the handler read from it.
@@ -59,7 +61,7 @@ func (s *syncBuffer) String() string {
 // more than the limit are refused before a byte of the body is read.
 func TestWebhookRefusesUnread(t *testing.T) {
 	var polls atomic.Int32
-	h := newWebhookHandler(NewSecret("hush"), func() { polls.Add(1) }, slog.New(slog.DiscardHandler), NewMetrics(), time.Minute)
+	h := newWebhookHandler(secret.NewSecret("hush"), func() { polls.Add(1) }, slog.New(slog.DiscardHandler), NewMetrics(), time.Minute)
 	big := bytes.Repeat([]byte("x"), maxWebhookBody+1)
 	small := []byte(`{"ref":"refs/heads/main"}`)
 	cases := []struct {
@@ -113,7 +115,7 @@ func TestWebhookRefusesUnread(t *testing.T) {
 // one more request is refused with 503 at once rather than buffered.
 func TestWebhookCapsConcurrentRequests(t *testing.T) {
 	m := NewMetrics()
-	h := newWebhookHandler(NewSecret("hush"), func() {}, slog.New(slog.DiscardHandler), m, time.Minute)
+	h := newWebhookHandler(secret.NewSecret("hush"), func() {}, slog.New(slog.DiscardHandler), m, time.Minute)
 	body := []byte(`{"zen":"slow"}`)
 	var wg sync.WaitGroup
 	writers := make([]*io.PipeWriter, maxWebhookConcurrency)
@@ -187,7 +189,7 @@ func TestWebhookCapsConcurrentRequests(t *testing.T) {
 // request.
 func TestWebhookSummarisesRefusals(t *testing.T) {
 	var logs syncBuffer
-	h := newWebhookHandler(NewSecret("hush"), func() {}, slog.New(slog.NewTextHandler(&logs, nil)), nil, 300*time.Millisecond)
+	h := newWebhookHandler(secret.NewSecret("hush"), func() {}, slog.New(slog.NewTextHandler(&logs, nil)), nil, 300*time.Millisecond)
 	body := []byte(`{"ref":"refs/heads/main"}`)
 	for i := 0; i < 100; i++ {
 		req := httptest.NewRequest(http.MethodPost, "/webhook/github", bytes.NewReader(body))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
@@ -24,8 +25,8 @@ func operatorAction(cmd *cobra.Command, g *globalFlags, cfgPath, arg, noun, by s
 	if err != nil {
 		return &exitError{code: statusError, msg: err.Error()}
 	}
-	red := &reconciler.Redactor{}
-	log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
+	red := &secret.Redactor{}
+	log := slog.New(secret.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
 	s, err := reconciler.OpenControl(cmd.Context(), cfg, red, log)
 	if err != nil {
 		return err

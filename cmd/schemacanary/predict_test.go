@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/internal/secret"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
@@ -149,7 +150,7 @@ fleet:
 		t.Fatal(err)
 	}
 	control, _ := newTestDB(t)
-	store, err := reconciler.OpenStore(ctx, reconciler.NewSecret(control), &reconciler.Redactor{}, nil)
+	store, err := reconciler.OpenStore(ctx, secret.NewSecret(control), &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ fleet:
 	if err := os.Rename(cache, filepath.Join(dir, "schemacanary", "calibration.json")); err != nil {
 		t.Fatal(err)
 	}
-	as, done, err := reconciler.NewAssessor(ctx, cfg, fleet, store, reconciler.NewModels(m), slog.New(slog.DiscardHandler), &reconciler.Redactor{})
+	as, done, err := reconciler.NewAssessor(ctx, cfg, fleet, store, reconciler.NewModels(m), slog.New(slog.DiscardHandler), &secret.Redactor{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
@@ -40,8 +41,8 @@ logged. See docs/operations.md.`,
 			if err != nil {
 				return &exitError{code: statusError, msg: err.Error()}
 			}
-			red := &reconciler.Redactor{}
-			log := slog.New(reconciler.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
+			red := &secret.Redactor{}
+			log := slog.New(secret.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
 			d, err := reconciler.Build(cmd.Context(), cfg, log, red)
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 )
 
@@ -40,7 +41,7 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	red := &reconciler.Redactor{}
+	red := &secret.Redactor{}
 	d, err := reconciler.Build(ctx, cfg, e.opts.Log, red)
 	if err != nil {
 		return nil, fmt.Errorf("demo: start the daemon: %w", err)

@@ -49,6 +49,8 @@ var rules = []rule{
 		why: "the test clusters are a leaf"},
 	{from: "internal/loadgen", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal/demo", "internal/pgtest", "cmd"},
 		why: "the load generator is a leaf"},
+	{from: "internal/secret", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal", "cmd"},
+		why: "secret resolution and redaction is a leaf the store, the loop's alerts and the wiring share"},
 	{from: "", forbidden: []string{"cmd"}, why: "nothing imports a command"},
 }
 

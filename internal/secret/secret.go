@@ -1,4 +1,6 @@
-package reconciler
+// Package secret resolves credentials from the environment or files into values that never print,
+// and scrubs them from errors and logs.
+package secret
 
 import (
 	"context"
@@ -44,28 +46,28 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
 // MarshalText writes "[REDACTED]".
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
-// SecretRef names where a secret lives: an environment variable or a file.
+// Ref names where a secret lives: an environment variable or a file.
 // Exactly one of Env and File is set. The value is read by Resolve, never by
 // config loading, so a config file can be checked on a machine without the
 // secrets.
-type SecretRef struct {
+type Ref struct {
 	Env  string
 	File string
 }
 
-// ErrSecretUnset is returned by SecretRef.Resolve when the environment
+// ErrUnset is returned by Ref.Resolve when the environment
 // variable is unset or empty, or the file is empty.
-var ErrSecretUnset = errors.New("secret is not set")
+var ErrUnset = errors.New("secret is not set")
 
 // Resolve reads the secret and registers it with the redactor so it can never
 // reach a log line or error text produced through it.
-func (r SecretRef) Resolve(red *Redactor) (Secret, error) {
+func (r Ref) Resolve(red *Redactor) (Secret, error) {
 	var v string
 	switch {
 	case r.Env != "":
 		v = os.Getenv(r.Env)
 		if v == "" {
-			return Secret{}, fmt.Errorf("environment variable %s: %w", r.Env, ErrSecretUnset)
+			return Secret{}, fmt.Errorf("environment variable %s: %w", r.Env, ErrUnset)
 		}
 	case r.File != "":
 		b, err := os.ReadFile(r.File)
@@ -74,10 +76,10 @@ func (r SecretRef) Resolve(red *Redactor) (Secret, error) {
 		}
 		v = strings.TrimSpace(string(b))
 		if v == "" {
-			return Secret{}, fmt.Errorf("secret file %s: %w", r.File, ErrSecretUnset)
+			return Secret{}, fmt.Errorf("secret file %s: %w", r.File, ErrUnset)
 		}
 	default:
-		return Secret{}, ErrSecretUnset
+		return Secret{}, ErrUnset
 	}
 	red.Add(v)
 	return Secret{v: v}, nil
