@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
@@ -26,21 +27,21 @@ func WithNotifier(n Notifier) Option {
 // alertKind is the event a transition into state to raises, "" for none.
 // Drift and watch regressions are not transitions (yet): the pre-flight
 // and the production watch raise them when they exist.
-func alertKind(to State) notify.Kind {
+func alertKind(to change.State) notify.Kind {
 	switch to {
-	case StateAwaitingApproval:
+	case change.StateAwaitingApproval:
 		return notify.KindAwaitingApproval
-	case StateCanary:
+	case change.StateCanary:
 		return notify.KindCanaryStarted
-	case StateInconclusive:
+	case change.StateInconclusive:
 		return notify.KindInconclusive
-	case StatePromoting:
+	case change.StatePromoting:
 		return notify.KindWavePromoted
-	case StateRolledBack:
+	case change.StateRolledBack:
 		return notify.KindRolledBack
-	case StateFailed:
+	case change.StateFailed:
 		return notify.KindFailed
-	case StateDone:
+	case change.StateDone:
 		return notify.KindDone
 	}
 	return ""
@@ -48,7 +49,7 @@ func alertKind(to State) notify.Kind {
 
 // alert counts and sends the event of stored transition t of c (c already
 // in its new state). It never blocks and never fails.
-func (r *Reconciler) alert(c *ChangeRequest, t *Transition) {
+func (r *Reconciler) alert(c *change.Request, t *change.Transition) {
 	k := alertKind(t.To)
 	if k == "" {
 		return

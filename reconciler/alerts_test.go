@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
@@ -65,7 +66,7 @@ func TestTransitionsRaiseAlerts(t *testing.T) {
 	w.forge.merged[2] = true
 	w.forge.mu.Unlock()
 	w.reconcile(t)
-	if got := w.state(t, 3); got != StateAwaitingApproval {
+	if got := w.state(t, 3); got != change.StateAwaitingApproval {
 		t.Fatalf("risky: %s, want awaiting_approval", got)
 	}
 
@@ -109,13 +110,13 @@ func TestTransitionsRaiseAlerts(t *testing.T) {
 // transition into it raises, so a new state is a decision, not an omission.
 func TestEveryStateHasItsAlertDecision(t *testing.T) {
 	t.Parallel()
-	want := map[State]notify.Kind{
-		StateDiscovered: "", StatePredicted: "", StateAwaitingApproval: notify.KindAwaitingApproval, StateApproved: "",
-		StateCanary: notify.KindCanaryStarted, StateBaking: "", StateInconclusive: notify.KindInconclusive,
-		StatePromoting: notify.KindWavePromoted, StateDone: notify.KindDone, StateRollingBack: "",
-		StateRolledBack: notify.KindRolledBack, StateReverted: "", StateFailed: notify.KindFailed, StateSkipped: "",
+	want := map[change.State]notify.Kind{
+		change.StateDiscovered: "", change.StatePredicted: "", change.StateAwaitingApproval: notify.KindAwaitingApproval, change.StateApproved: "",
+		change.StateCanary: notify.KindCanaryStarted, change.StateBaking: "", change.StateInconclusive: notify.KindInconclusive,
+		change.StatePromoting: notify.KindWavePromoted, change.StateDone: notify.KindDone, change.StateRollingBack: "",
+		change.StateRolledBack: notify.KindRolledBack, change.StateReverted: "", change.StateFailed: notify.KindFailed, change.StateSkipped: "",
 	}
-	for _, s := range AllStates {
+	for _, s := range change.AllStates {
 		k, ok := want[s]
 		if !ok {
 			t.Errorf("state %s: decide which alert a transition into it raises (alertKind) and list it here", s)
@@ -155,7 +156,7 @@ func TestAwaitingApprovalAlertReachesTheReceiver(t *testing.T) {
 	w := newFakeWorld(t, WithNotifier(d))
 	w.src.merge(t, "migrations/00001_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateAwaitingApproval {
+	if got := w.state(t, 1); got != change.StateAwaitingApproval {
 		t.Fatalf("state %s, want awaiting_approval", got)
 	}
 	select {
@@ -209,7 +210,7 @@ func TestHangingAlertReceiverDoesNotHoldThePipeline(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the reconcile pass is stuck behind the alert receiver")
 	}
-	if got := w.state(t, 1); got != StateDone {
+	if got := w.state(t, 1); got != change.StateDone {
 		t.Errorf("state %s, want done", got)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // TestApprovalsNameWhatTheyApprove: the CLI refuses a version that is not
@@ -21,18 +23,18 @@ func TestApprovalsNameWhatTheyApprove(t *testing.T) {
 	}
 	w.src.merge(t, "migrations/00006_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN c int;", "ALTER TABLE t DROP COLUMN c;"))
 	w.reconcile(t)
-	if got := w.state(t, 6); got != StateAwaitingApproval {
+	if got := w.state(t, 6); got != change.StateAwaitingApproval {
 		t.Fatalf("risky change: %s", got)
 	}
 	var n int
-	if err := w.store.pool.QueryRow(ctx, `SELECT count(*) FROM approvals`).Scan(&n); err != nil || n != 0 {
+	if err := w.store.Pool().QueryRow(ctx, `SELECT count(*) FROM approvals`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d approvals recorded by a refused approve (%v)", n, err)
 	}
 	if _, err := Approve(ctx, w.store, 6, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	var osUser, host, sha string
-	if err := w.store.pool.QueryRow(ctx, `SELECT os_user, host, sha256 FROM approvals WHERE version = 6`).Scan(&osUser, &host, &sha); err != nil {
+	if err := w.store.Pool().QueryRow(ctx, `SELECT os_user, host, sha256 FROM approvals WHERE version = 6`).Scan(&osUser, &host, &sha); err != nil {
 		t.Fatal(err)
 	}
 	wantHost, _ := os.Hostname()
@@ -53,7 +55,7 @@ func TestApprovalsNameWhatTheyApprove(t *testing.T) {
 		t.Fatalf("approval of one merge approves another: %q %v", by, err)
 	}
 	w.reconcile(t)
-	if got := w.state(t, 6); got == StateAwaitingApproval {
+	if got := w.state(t, 6); got == change.StateAwaitingApproval {
 		t.Errorf("approval of the current content did not approve it")
 	}
 	if _, err := Approve(ctx, w.store, 6, "carol"); !errors.Is(err, ErrNotAwaiting) && !errors.Is(err, ErrFinished) {

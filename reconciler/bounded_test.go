@@ -15,6 +15,9 @@ import (
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
 // slowAssessor is fakeAssessor, except that a file whose path contains
@@ -85,10 +88,10 @@ func TestAnalysisTimeout(t *testing.T) {
 
 	// Behind the head, nothing is analyzed.
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateAwaitingApproval {
+	if got := w.state(t, 1); got != change.StateAwaitingApproval {
 		t.Fatalf("head: %s, want awaiting_approval", got)
 	}
-	if got := w.state(t, 2); got != StateDiscovered {
+	if got := w.state(t, 2); got != change.StateDiscovered {
 		t.Fatalf("change behind the head: %s, want discovered", got)
 	}
 	if n := analyses(); n != 0 {
@@ -102,7 +105,7 @@ func TestAnalysisTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms (prediction.timeout)") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("pass at the timed-out head: %v, want the timeout named", err)
 	}
-	if got := w.state(t, 1); got != StateDone {
+	if got := w.state(t, 1); got != change.StateDone {
 		t.Errorf("approved change: %s, want done", got)
 	}
 	w.reconcile(t)
@@ -110,7 +113,7 @@ func TestAnalysisTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != StateFailed || !strings.Contains(c.Reason, "prediction.timeout") {
+	if c.State != change.StateFailed || !strings.Contains(c.Reason, "prediction.timeout") {
 		t.Errorf("after max_attempts: %s %q, want failed naming prediction.timeout", c.State, c.Reason)
 	}
 	if n := analyses(); n != 2 {
@@ -132,11 +135,11 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Daemon{Config: cfg, Store: w.store, Reconcile: w.rec, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
-	status, err := NewStatusHandler(NewStoreStatus(w.store))
+	status, err := web.NewStatusHandler(store.NewStatus(w.store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(w.store, d.Metrics, WithStatusPage(status), WithWebhook(secret.NewSecret("hush"), d.Trigger))
+	srv, err := web.NewServer(w.store, d.Metrics.Registry(), web.WithStatusPage(status), web.WithWebhook(secret.NewSecret("hush"), d.Trigger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +193,7 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 	case <-time.After(deadlock):
 		t.Fatal("the loop did not stop after its context was cancelled")
 	}
-	if got := w.state(t, 1); got != StateDiscovered {
+	if got := w.state(t, 1); got != change.StateDiscovered {
 		t.Errorf("after the interrupted analysis: %s, want discovered (resumed by the next leader)", got)
 	}
 }
@@ -213,15 +216,15 @@ func (a stuckAssessor) Assess(context.Context, assess.Input) (*assess.Assessment
 func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDatabase(t)
-	store, err := OpenStore(context.Background(), secret.NewSecret(dsn), &secret.Redactor{}, nil)
+	st, err := store.Open(context.Background(), secret.NewSecret(dsn), &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(store.Close)
+	t.Cleanup(st.Close)
 	src := newFakeSource()
 	src.merge(t, "migrations/00001_stuck.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 	an := stuckAssessor{started: make(chan struct{})}
-	rec, err := New(store, src, an, newFakeRoller([]string{"c1"}, []string{"m1"}), newFakeForge(), newFakeAudit())
+	rec, err := New(st, src, an, newFakeRoller([]string{"c1"}, []string{"m1"}), newFakeForge(), newFakeAudit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +236,7 @@ func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{Config: cfg, Store: store, Reconcile: rec, Leader: leader, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
+	d := &Daemon{Config: cfg, Store: st, Reconcile: rec, Leader: leader, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)

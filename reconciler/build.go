@@ -9,6 +9,8 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 
@@ -92,12 +94,12 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	if err != nil {
 		return nil, fmt.Errorf("control store dsn: %w", err)
 	}
-	store, err := OpenStore(ctx, dsn, red, log)
+	st, err := store.Open(ctx, dsn, red, log)
 	if err != nil {
 		return nil, err
 	}
-	d.Store = store
-	d.closers = append(d.closers, store.Close)
+	d.Store = st
+	d.closers = append(d.closers, st.Close)
 
 	var auth transport.AuthMethod
 	repoOpts := []gitsrc.Option{gitsrc.WithBranch(cfg.Repo.Branch), gitsrc.WithMigrationsDir(cfg.Repo.Dir),
@@ -167,7 +169,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	for _, in := range fleet.Instances {
 		red.Add(in.DSN)
 	}
-	sources, err := kpi.NewSources(cfg.Canary.KPIs, store.KPIWindows())
+	sources, err := kpi.NewSources(cfg.Canary.KPIs, st.KPIWindows())
 	if err != nil {
 		return nil, fmt.Errorf("canary.kpis: %w", err)
 	}
@@ -176,7 +178,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	if err != nil {
 		return nil, fmt.Errorf("canary: %w", err)
 	}
-	m, from, err := InitialModel(ctx, store, cfg.Prediction.Model)
+	m, from, err := InitialModel(ctx, st, cfg.Prediction.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +188,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	if err != nil {
 		return nil, err
 	}
-	d.Retrainer = NewRetrainer(store, models, labData, aud, cfg.Prediction.MinHistory, log, d.Metrics)
-	assessor, closeAssessor, err := NewAssessor(ctx, cfg, fleet, store, models, log, red)
+	d.Retrainer = NewRetrainer(st, models, labData, aud, cfg.Prediction.MinHistory, log, d.Metrics)
+	assessor, closeAssessor, err := NewAssessor(ctx, cfg, fleet, st, models, log, red)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +202,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	} else if d.Alerts != nil {
 		recOpts = append(recOpts, WithNotifier(d.Alerts))
 	}
-	rec, err := New(store, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, fg, aud, recOpts...)
+	rec, err := New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, fg, aud, recOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,19 +211,19 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	if err != nil {
 		return nil, err
 	}
-	status, err := NewStatusHandler(NewStoreStatus(store), WithStatusLogger(log))
+	status, err := web.NewStatusHandler(store.NewStatus(st), web.WithStatusLogger(log))
 	if err != nil {
 		return nil, err
 	}
-	srvOpts := []ServerOption{WithStatusPage(status), WithServerLogger(log), WithLeaderStatus(d.Leader.Leading)}
+	srvOpts := []web.ServerOption{web.WithStatusPage(status), web.WithServerLogger(log), web.WithLeaderStatus(d.Leader.Leading)}
 	if cfg.HTTP.WebhookSecretEnv != "" {
 		sec, err := secret.Ref{Env: cfg.HTTP.WebhookSecretEnv}.Resolve(red)
 		if err != nil {
 			return nil, fmt.Errorf("http.webhook_secret_env: %w", err)
 		}
-		srvOpts = append(srvOpts, WithWebhook(sec, d.Trigger))
+		srvOpts = append(srvOpts, web.WithWebhook(sec, d.Trigger))
 	}
-	d.Server, err = NewServer(store, d.Metrics, srvOpts...)
+	d.Server, err = web.NewServer(st, d.Metrics.Registry(), srvOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
@@ -46,12 +47,12 @@ func renderProposal(items []proposalItem, rejected []*migration.MigrationError) 
 }
 
 // renderDecision is the comment posted after merge with the decision.
-func renderDecision(c *ChangeRequest, threshold float64) string {
+func renderDecision(c *change.Request, threshold float64) string {
 	conf := 0.0
 	if c.Confidence != nil {
 		conf = *c.Confidence
 	}
-	if c.State == StateAwaitingApproval {
+	if c.State == change.StateAwaitingApproval {
 		return fmt.Sprintf("schemacanary: migration %d (`%s`) has confidence %.0f%%, below the threshold %.0f%%. It waits for an approval: comment `%s` (write or admin permission), or run `schemacanary approve %d --by NAME`.",
 			c.Version, c.Path, 100*conf, 100*threshold, forge.ApproveCommand, c.Version)
 	}
@@ -64,11 +65,11 @@ func renderDecision(c *ChangeRequest, threshold float64) string {
 }
 
 // renderOutcome is the comment posted when a change finishes.
-func renderOutcome(c *ChangeRequest) string {
+func renderOutcome(c *change.Request) string {
 	switch c.State {
-	case StateDone:
+	case change.StateDone:
 		return fmt.Sprintf("schemacanary: migration %d is applied on the whole fleet (%s).", c.Version, Holdings(c.Instances))
-	case StateRolledBack:
+	case change.StateRolledBack:
 		s := fmt.Sprintf("schemacanary: migration %d was **rolled back**: %s\n\nVersions now: %s.", c.Version, c.Reason, Holdings(c.Instances))
 		if c.RevertBranch != "" {
 			s += fmt.Sprintf("\n\nRevert: branch `%s`", c.RevertBranch)
@@ -85,9 +86,9 @@ func renderOutcome(c *ChangeRequest) string {
 }
 
 // renderRevertBody explains a revert PR: the reason and the failed KPIs.
-func renderRevertBody(c *ChangeRequest, d *judgeRecord) string {
+func renderRevertBody(c *change.Request, d *judgeRecord) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "schemacanary rolled back migration %d (`%s`, merged in %s).\n\n**Reason:** %s\n\n", c.Version, c.Path, shortSHA(c.Commit), c.Reason)
+	fmt.Fprintf(&b, "schemacanary rolled back migration %d (`%s`, merged in %s).\n\n**Reason:** %s\n\n", c.Version, c.Path, change.ShortCommit(c.Commit), c.Reason)
 	if d != nil {
 		if failed := d.failed(); len(failed) > 0 {
 			b.WriteString("| KPI | vs | canary | reference | p-value | effect |\n| --- | --- | --- | --- | --- | --- |\n")

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 )
 
 // buildBinary builds cmd/schemacanary into a temp dir.
@@ -67,11 +69,11 @@ func TestCrashSafetyScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := OpenControl(ctx, cfg, &secret.Redactor{}, nil)
+	st, err := OpenControl(ctx, cfg, &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer st.Close()
 	logf, err := os.Create(filepath.Join(w.dir, "daemon.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,14 +96,14 @@ func TestCrashSafetyScenario(t *testing.T) {
 	// queue moves on, and returns how many changes have reached a terminal
 	// state (all n of them: converged).
 	settle := func() int {
-		crs, err := store.List(ctx, n+10)
+		crs, err := st.List(ctx, n+10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		done := 0
 		for _, c := range crs {
-			if c.State == StateRolledBack {
-				if _, err := Skip(ctx, store, c.Version, "operator"); err != nil {
+			if c.State == change.StateRolledBack {
+				if _, err := Skip(ctx, st, c.Version, "operator"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -139,7 +141,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 	cmd := start()
 	waitForCtx(t, ctx, converged, "every change to converge")
 	waitForCtx(t, ctx, func() bool {
-		trs, err := store.Unaudited(ctx, 1)
+		trs, err := st.Unaudited(ctx, 1)
 		return err == nil && len(trs) == 0
 	}, "the outbox to drain")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -147,17 +149,17 @@ func TestCrashSafetyScenario(t *testing.T) {
 	t.Logf("%d changes converged after %d SIGKILLs", n, kills)
 
 	for v := int64(1); v <= int64(n); v++ {
-		c, err := store.Get(ctx, v)
+		c, err := st.Get(ctx, v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := 1
 		if harmful(int(v)) {
 			want = 0
-			if c.State != StateSkipped || !slices.Contains(stateList(t, ctx, store, v), StateRolledBack) {
+			if c.State != change.StateSkipped || !slices.Contains(stateList(t, ctx, st, v), change.StateRolledBack) {
 				t.Errorf("harmful %d: %s without a rollback", v, c.State)
 			}
-		} else if c.State != StateDone {
+		} else if c.State != change.StateDone {
 			t.Errorf("safe %d: %s", v, c.State)
 		}
 		for in, dsn := range w.fleet {
@@ -167,7 +169,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 			}
 		}
 		var sts []string
-		for _, s := range stateList(t, ctx, store, v) {
+		for _, s := range stateList(t, ctx, st, v) {
 			sts = append(sts, string(s))
 		}
 		if got := auditStates(t, ctx, w.origin, v); !slices.Equal(got, sts) {
@@ -195,13 +197,13 @@ func tailLog(t *testing.T, path string, n int) {
 	t.Logf("last %d lines of the daemon log:\n%s", len(lines), strings.Join(lines, "\n"))
 }
 
-func stateList(t *testing.T, ctx context.Context, s *Store, v int64) []State {
+func stateList(t *testing.T, ctx context.Context, s *store.Store, v int64) []change.State {
 	t.Helper()
 	trs, err := s.Transitions(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []State
+	var out []change.State
 	for _, tr := range trs {
 		out = append(out, tr.To)
 	}

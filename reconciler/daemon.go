@@ -11,6 +11,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/schemacanary/schemacanary/reconciler/notify"
+	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
 // Daemon is `schemacanary run`: every replica serves HTTP and competes for
@@ -19,10 +21,10 @@ import (
 // Webhooks and outcomes trigger a poll or a retrain at once.
 type Daemon struct {
 	Config    *Config
-	Store     *Store
+	Store     *store.Store
 	Reconcile *Reconciler
 	Leader    *Leader
-	Server    *Server
+	Server    *web.Server
 	Metrics   *Metrics
 	Retrainer *Retrainer
 	Log       *slog.Logger

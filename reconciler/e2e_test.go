@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 
 	"github.com/jackc/pgx/v5"
 
@@ -269,20 +271,20 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 	d := w.build(ctx)
 	settle(t, ctx, d)
 
-	state := func(v int64) State {
+	state := func(v int64) change.State {
 		c, err := d.Store.Get(ctx, v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c.State
 	}
-	if s := state(1); s != StateDone {
+	if s := state(1); s != change.StateDone {
 		t.Fatalf("safe change: %s", s)
 	}
-	if s := state(2); s != StateRolledBack {
+	if s := state(2); s != change.StateRolledBack {
 		t.Fatalf("harmful change: %s", s)
 	}
-	if s := state(3); s != StateDiscovered {
+	if s := state(3); s != change.StateDiscovered {
 		t.Fatalf("risky change behind the held one: %s (it is assessed when it reaches the head)", s)
 	}
 	for name, dsn := range w.fleet {
@@ -299,17 +301,17 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 	}
 	w.mergeBranch("schemacanary/revert-2")
 	settle(t, ctx, d)
-	if s := state(2); s != StateReverted {
+	if s := state(2); s != change.StateReverted {
 		t.Fatalf("harmful change after its revert merged: %s", s)
 	}
-	if s := state(3); s != StateAwaitingApproval {
+	if s := state(3); s != change.StateAwaitingApproval {
 		t.Fatalf("risky change: %s", s)
 	}
 	if _, err := Approve(ctx, d.Store, 3, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, ctx, d)
-	if s := state(3); s != StateDone {
+	if s := state(3); s != change.StateDone {
 		t.Fatalf("risky change after approval: %s", s)
 	}
 	for name, dsn := range w.fleet {
@@ -370,7 +372,7 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 	}()
 	waitFor(t, func() bool {
 		c, err := d.Store.Get(ctx, 1)
-		return err == nil && c.State == StateBaking
+		return err == nil && c.State == change.StateBaking
 	}, "the canary bake")
 	if err := down.Stop(); err != nil {
 		t.Fatal(err)
@@ -382,7 +384,7 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != StateFailed {
+	if c.State != change.StateFailed {
 		t.Fatalf("state %s (%s), want failed", c.State, c.Reason)
 	}
 	want := map[string]int64{"c1": 1, "m1": 1, "m2": Unreachable}
@@ -437,7 +439,7 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	w.merge("00002_drop_v_index.sql", migrationSrc(2, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
 	d := w.build(ctx)
-	state := func(v int64) *ChangeRequest {
+	state := func(v int64) *change.Request {
 		c, err := d.Store.Get(ctx, v)
 		if err != nil {
 			t.Fatal(err)
@@ -449,19 +451,19 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 		// The bootstrap model may ask for a human on either change; approve
 		// it, so that the canary decides.
 		for _, v := range []int64{1, 2} {
-			if c := state(v); c.State == StateAwaitingApproval {
+			if c := state(v); c.State == change.StateAwaitingApproval {
 				if _, err := Approve(ctx, d.Store, v, "bob"); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 	}
-	if c := state(1); c.State != StateDone {
+	if c := state(1); c.State != change.StateDone {
 		t.Fatalf("safe change: %s (%s)", c.State, c.Reason)
 	}
 	c := state(2)
-	if c.State != StateRolledBack || !strings.Contains(c.Reason, "predicted failure") {
-		if det, err := NewStoreStatus(d.Store).GetChange(ctx, 2); err == nil && det != nil {
+	if c.State != change.StateRolledBack || !strings.Contains(c.Reason, "predicted failure") {
+		if det, err := store.NewStatus(d.Store).GetChange(ctx, 2); err == nil && det != nil {
 			for _, e := range det.Timeline {
 				t.Logf("timeline of 2: %s %s", e.Step, e.Message)
 			}
@@ -484,7 +486,7 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	if !strings.Contains(string(doc), "predicted failure") {
 		t.Errorf("audit file of 2 does not say predicted failure:\n%s", doc)
 	}
-	det, err := NewStoreStatus(d.Store).GetChange(ctx, 2)
+	det, err := store.NewStatus(d.Store).GetChange(ctx, 2)
 	if err != nil || det == nil {
 		t.Fatalf("status of 2: %v", err)
 	}

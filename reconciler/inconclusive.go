@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -27,7 +28,7 @@ var ErrNotInconclusive = errors.New("change is not held inconclusive")
 // (`schemacanary promote`); the leader promotes it on its next poll. It
 // refuses any other state, so a release cannot be given ahead of time. It
 // returns the change's state.
-func Promote(ctx context.Context, s *Store, version int64, by string) (State, error) {
+func Promote(ctx context.Context, s Operations, version int64, by string) (change.State, error) {
 	by = strings.TrimSpace(by)
 	if by == "" {
 		return "", errors.New("promote: --by NAME is required")
@@ -36,7 +37,7 @@ func Promote(ctx context.Context, s *Store, version int64, by string) (State, er
 	if err != nil {
 		return "", err
 	}
-	if c.State != StateInconclusive {
+	if c.State != change.StateInconclusive {
 		return c.State, fmt.Errorf("promote %d: %w (%s)", version, ErrNotInconclusive, c.State)
 	}
 	return c.State, s.Release(ctx, version, by)
@@ -44,14 +45,14 @@ func Promote(ctx context.Context, s *Store, version int64, by string) (State, er
 
 // inconclusiveReason is the reason of the move to inconclusive: why, and
 // how a human releases it.
-func (r *Reconciler) inconclusiveReason(c *ChangeRequest, why string) string {
+func (r *Reconciler) inconclusiveReason(c *change.Request, why string) string {
 	return fmt.Sprintf("inconclusive: %s; held on the canary for a human (canary.on_inconclusive: hold): `schemacanary promote %d --by NAME` promotes it, `schemacanary skip %d` rolls it back",
 		why, c.Version, c.Version)
 }
 
 // stepInconclusive releases a held inconclusive change once a human has:
 // a skip rolls the canary back, a promotion promotes the next waves.
-func (r *Reconciler) stepInconclusive(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) stepInconclusive(ctx context.Context, c *change.Request) (bool, error) {
 	by, err := r.store.Skipper(ctx, c.Version)
 	if err != nil {
 		return false, err
@@ -65,7 +66,7 @@ func (r *Reconciler) stepInconclusive(ctx context.Context, c *ChangeRequest) (bo
 		if err := r.store.RecordRollback(ctx, c.Version, reason, c.Instances, false); err != nil {
 			return false, err
 		}
-		_, err = r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, SkippedBy: by, Checkpoint: cp})
+		_, err = r.move(ctx, c, change.Move{To: change.StateRollingBack, Wave: c.Wave, Reason: reason, SkippedBy: by, Checkpoint: cp})
 		return err == nil, err
 	}
 	by, err = r.store.Releaser(ctx, c.Version)
@@ -79,6 +80,6 @@ func (r *Reconciler) stepInconclusive(ctx context.Context, c *ChangeRequest) (bo
 	if err != nil {
 		return false, err
 	}
-	_, err = r.move(ctx, c, Move{To: StatePromoting, Wave: 1, Reason: fmt.Sprintf("promoted by %s after an inconclusive canary", by), Checkpoint: cp})
+	_, err = r.move(ctx, c, change.Move{To: change.StatePromoting, Wave: 1, Reason: fmt.Sprintf("promoted by %s after an inconclusive canary", by), Checkpoint: cp})
 	return err == nil, err
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
 // TestIdleCanaryHeldInconclusive: a canary whose bake ends without enough
@@ -25,7 +28,7 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newFakeWorld(t)
-	if _, err := Promote(ctx, w.store, 1, "dana"); !errors.Is(err, ErrNotFound) {
+	if _, err := Promote(ctx, w.store, 1, "dana"); !errors.Is(err, change.ErrNotFound) {
 		t.Errorf("promote before the change exists: %v, want not found", err)
 	}
 	w.src.merge(t, "migrations/00001_idle_note.sql", migrationSrc(2, "ALTER TABLE t ADD COLUMN note text;", "ALTER TABLE t DROP COLUMN note;"))
@@ -35,7 +38,7 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != StateInconclusive || w.roll.rolled[1] {
+	if c.State != change.StateInconclusive || w.roll.rolled[1] {
 		t.Fatalf("idle canary: %s (rolled back %v), want inconclusive and not rolled back", c.State, w.roll.rolled[1])
 	}
 	for _, want := range []string{"not enough data after max_bake", "schemacanary promote 1 --by NAME", "schemacanary skip 1"} {
@@ -49,7 +52,7 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 	if c.Instances["c1"] != 1 || c.Instances["m1"] != 0 {
 		t.Errorf("recorded instances %v", c.Instances)
 	}
-	if got := w.state(t, 2); got != StateDiscovered {
+	if got := w.state(t, 2); got != change.StateDiscovered {
 		t.Errorf("next change: %s, want discovered (the queue is held; it is assessed at the head)", got)
 	}
 	if !strings.Contains(res.Waiting, "inconclusive") {
@@ -62,11 +65,11 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 		t.Errorf("no PR comment on the hold: %v", w.forge.comments)
 	}
 	// The status page and the API say why.
-	status, err := NewStatusHandler(NewStoreStatus(w.store))
+	status, err := web.NewStatusHandler(store.NewStatus(w.store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(w.store, nil, WithStatusPage(status))
+	srv, err := web.NewServer(w.store, nil, web.WithStatusPage(status))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 
 	// Still held on the next pass; then a human promotes it.
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateInconclusive {
+	if got := w.state(t, 1); got != change.StateInconclusive {
 		t.Fatalf("without a human: %s", got)
 	}
 	if _, err := Promote(ctx, w.store, 2, "dana"); !errors.Is(err, ErrNotInconclusive) {
@@ -96,10 +99,10 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateDone {
+	if got := w.state(t, 1); got != change.StateDone {
 		t.Fatalf("after the promotion: %s, want done", got)
 	}
-	if got := w.state(t, 2); got != StateDone {
+	if got := w.state(t, 2); got != change.StateDone {
 		t.Errorf("next change after the release: %s, want done", got)
 	}
 	if w.roll.versions["m2"] < 1 || w.roll.applies["m1/1"] != 1 || w.roll.applies["c1/1"] != 1 {
@@ -119,20 +122,20 @@ func TestSkipRollsBackInconclusive(t *testing.T) {
 	w.src.merge(t, "migrations/00001_idle_note.sql", migrationSrc(2, "ALTER TABLE t ADD COLUMN note text;", "ALTER TABLE t DROP COLUMN note;"))
 	w.src.merge(t, "migrations/00002_next.sql", migrationSrc(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateInconclusive {
+	if got := w.state(t, 1); got != change.StateInconclusive {
 		t.Fatalf("idle canary: %s", got)
 	}
 	if _, err := Skip(ctx, w.store, 1, "dana"); err != nil {
 		t.Fatal(err)
 	}
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateSkipped {
+	if got := w.state(t, 1); got != change.StateSkipped {
 		t.Fatalf("after skip: %s, want skipped", got)
 	}
 	if !w.roll.rolled[1] || w.roll.versions["c1"] != 2 {
 		t.Errorf("canary not rolled back before the skip: rolled %v, versions %v", w.roll.rolled[1], w.roll.versions)
 	}
-	if got := w.state(t, 2); got != StateDone {
+	if got := w.state(t, 2); got != change.StateDone {
 		t.Errorf("next change: %s, want done", got)
 	}
 	if got := w.audit.states(1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive", "rolling_back", "rolled_back", "skipped"}) {
@@ -183,16 +186,16 @@ func TestEndToEndIdleFleet(t *testing.T) {
 				return queryInt(t, w.fleet[in], "SELECT count(*) FROM goose_db_version WHERE version_id = 1")
 			}
 			if policy == "promote" {
-				if c.State != StateDone || applied("m1") != 1 {
+				if c.State != change.StateDone || applied("m1") != 1 {
 					t.Fatalf("on_inconclusive: promote: %s, main holds %d; want done everywhere", c.State, applied("m1"))
 				}
 				trs := stateList(t, ctx, d.Store, 1)
-				if slices.Contains(trs, StateRollingBack) || slices.Contains(trs, StateInconclusive) {
+				if slices.Contains(trs, change.StateRollingBack) || slices.Contains(trs, change.StateInconclusive) {
 					t.Errorf("states %v: want promoted straight through", trs)
 				}
 				return
 			}
-			if c.State != StateInconclusive || !strings.Contains(c.Reason, "not enough data after max_bake 2s") {
+			if c.State != change.StateInconclusive || !strings.Contains(c.Reason, "not enough data after max_bake 2s") {
 				t.Fatalf("idle fleet: %s %q, want inconclusive saying why", c.State, c.Reason)
 			}
 			if applied("c1") != 1 || queryInt(t, w.fleet["m1"], "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") != 0 {
@@ -213,7 +216,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 				t.Fatal(err)
 			}
 			settle(t, ctx, d)
-			if s, n := stateOf(t, ctx, d.Store, 1), applied("m1"); s != StateDone || n != 1 {
+			if s, n := stateOf(t, ctx, d.Store, 1), applied("m1"); s != change.StateDone || n != 1 {
 				t.Fatalf("after promote: %s, main holds %d; want done", s, n)
 			}
 			if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive", "promoting", "done"}) {
@@ -223,7 +226,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 	}
 }
 
-func stateOf(t *testing.T, ctx context.Context, s *Store, v int64) State {
+func stateOf(t *testing.T, ctx context.Context, s *store.Store, v int64) change.State {
 	t.Helper()
 	c, err := s.Get(ctx, v)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
@@ -23,7 +24,6 @@ type Metrics struct {
 	rejections        prometheus.Counter
 	retrains          *prometheus.CounterVec
 	holdoutBrier      *prometheus.GaugeVec
-	webhookRejected   *prometheus.CounterVec
 	alertEvents       *prometheus.CounterVec
 }
 
@@ -57,15 +57,13 @@ func NewMetrics() *Metrics {
 			Help: "Model retrainings by result (accepted, rejected, skipped, failed)."}, []string{"result"}),
 		holdoutBrier: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "schemacanary_model_holdout_brier",
 			Help: "Brier score of the last retraining's champion and challenger on the most recent history (lower is better)."}, []string{"model"}),
-		webhookRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_webhook_rejected_total",
-			Help: "Webhook requests refused, by reason (invalid signature, content length required, payload too large, too many concurrent webhook requests, payload unreadable)."}, []string{"reason"}),
 		alertEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_alert_events_total",
 			Help: "Pipeline events alerts are raised for, by kind (see package notify), whether or not alerts.webhooks are configured."}, []string{"kind"}),
 	}
 	m.reg.MustRegister(m.changes, m.rollouts, m.rollbacks, m.outcomes, m.confidence, m.pvalues,
-		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier, m.webhookRejected, m.alertEvents,
+		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier, m.alertEvents,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, s := range AllStates {
+	for _, s := range change.AllStates {
 		m.changes.WithLabelValues(string(s))
 	}
 	for _, k := range notify.AllKinds() {
@@ -77,8 +75,8 @@ func NewMetrics() *Metrics {
 // Registry returns the registry to serve.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-func (m *Metrics) setStates(counts map[State]int) {
-	for _, s := range AllStates {
+func (m *Metrics) setStates(counts map[change.State]int) {
+	for _, s := range change.AllStates {
 		m.changes.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/lab"
@@ -48,8 +50,8 @@ func (p *Models) Set(m *model.Model) {
 // bootstrap model trained on lab data. A stored model of an older format
 // (trained on features this version no longer computes) is passed over for
 // the next candidate; from says so.
-func InitialModel(ctx context.Context, store *Store, path string) (m *model.Model, from string, err error) {
-	if rec, err := store.LatestModel(ctx); err != nil {
+func InitialModel(ctx context.Context, st *store.Store, path string) (m *model.Model, from string, err error) {
+	if rec, err := st.LatestModel(ctx); err != nil {
 		return nil, "", err
 	} else if rec != nil {
 		m, err := model.Unmarshal(rec.Blob)
@@ -87,7 +89,7 @@ func InitialModel(ctx context.Context, store *Store, path string) (m *model.Mode
 // far as a comparison is recorded in the control store, the audit branch
 // and /metrics.
 type Retrainer struct {
-	store      *Store
+	store      *store.Store
 	models     *Models
 	lab        model.Dataset
 	audit      ModelAudit
@@ -107,11 +109,11 @@ var _ ModelAudit = (*audit.Audit)(nil)
 // NewRetrainer returns a retrainer; minHistory ≥ 1 finished changes are
 // needed before it tries anything. lab is the lab dataset refits train on
 // besides history (LabDataset); audit may be nil.
-func NewRetrainer(store *Store, models *Models, lab model.Dataset, audit ModelAudit, minHistory int, log *slog.Logger, m *Metrics) *Retrainer {
+func NewRetrainer(st *store.Store, models *Models, lab model.Dataset, audit ModelAudit, minHistory int, log *slog.Logger, m *Metrics) *Retrainer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Retrainer{store: store, models: models, lab: lab, audit: audit, minHistory: max(minHistory, 1), log: log, metrics: m}
+	return &Retrainer{store: st, models: models, lab: lab, audit: audit, minHistory: max(minHistory, 1), log: log, metrics: m}
 }
 
 // LabDataset is the embedded lab dataset, re-featured with the current
@@ -181,7 +183,7 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, t.count("failed", err)
 	}
-	if err := t.store.SaveModel(ctx, ModelRecord{Version: d.Challenger.Version, Examples: d.History, Blob: blob, Metrics: figures}); err != nil {
+	if err := t.store.SaveModel(ctx, change.ModelRecord{Version: d.Challenger.Version, Examples: d.History, Blob: blob, Metrics: figures}); err != nil {
 		return false, t.count("failed", err)
 	}
 	t.models.Set(d.Challenger)

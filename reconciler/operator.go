@@ -10,16 +10,18 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 )
 
 // OpenControl resolves the control DSN of cfg and opens the control store
 // (for the approve and skip commands).
-func OpenControl(ctx context.Context, cfg *Config, red *secret.Redactor, log *slog.Logger) (*Store, error) {
+func OpenControl(ctx context.Context, cfg *Config, red *secret.Redactor, log *slog.Logger) (*store.Store, error) {
 	dsn, err := cfg.Control.DSN().Resolve(red)
 	if err != nil {
 		return nil, fmt.Errorf("control store dsn: %w", err)
 	}
-	s, err := OpenStore(ctx, dsn, red, log)
+	s, err := store.Open(ctx, dsn, red, log)
 	return s, red.Err(err)
 }
 
@@ -41,23 +43,23 @@ var ErrNotAwaiting = errors.New("change is not awaiting an approval")
 // awaiting_approval can be approved: approving ahead of a merge would
 // approve whatever file later lands under that version. Recording needs
 // the control store's credentials. It returns the change's state.
-func Approve(ctx context.Context, s *Store, version int64, by string) (State, error) {
+func Approve(ctx context.Context, s Operations, version int64, by string) (change.State, error) {
 	by = strings.TrimSpace(by)
 	if by == "" {
 		return "", errors.New("approve: --by NAME is required")
 	}
 	c, err := s.Get(ctx, version)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, change.ErrNotFound):
 		return "", fmt.Errorf("approve %d: %w: no merged migration has this version yet", version, ErrNotAwaiting)
 	case err != nil:
 		return "", err
 	case c.State.Terminal():
 		return c.State, fmt.Errorf("approve %d: %w (%s)", version, ErrFinished, c.State)
-	case c.State != StateAwaitingApproval:
+	case c.State != change.StateAwaitingApproval:
 		return c.State, fmt.Errorf("approve %d: %w (it is %s)", version, ErrNotAwaiting, c.State)
 	}
-	rec := ApprovalRecord{Version: version, SHA256: c.SHA256, MergeCommit: c.Commit, By: by, Source: "cli", OSUser: osUser()}
+	rec := change.ApprovalRecord{Version: version, SHA256: c.SHA256, MergeCommit: c.Commit, By: by, Source: "cli", OSUser: osUser()}
 	rec.Host, _ = os.Hostname() // "" when the host name cannot be read: recorded as unknown
 	return c.State, s.Approve(ctx, rec)
 }
@@ -74,10 +76,10 @@ func osUser() string {
 // next pass moves it to skipped, releasing the queue (a change held
 // inconclusive is rolled back from its canary first). A change in an active
 // state (canary, baking, promoting, rolling_back) cannot be skipped.
-func Skip(ctx context.Context, s *Store, version int64, by string) (State, error) {
+func Skip(ctx context.Context, s Operations, version int64, by string) (change.State, error) {
 	c, err := s.Get(ctx, version)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, change.ErrNotFound):
 		return "", s.Skip(ctx, version, by)
 	case err != nil:
 		return "", err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
@@ -69,15 +70,6 @@ type Assessor interface {
 
 var _ Assessor = (*assess.Assessor)(nil)
 
-// Reason is one term of a prediction, as the control store and the API
-// show it.
-type Reason struct {
-	Feature      string  `json:"feature"`
-	Value        float64 `json:"value"`
-	Contribution float64 `json:"contribution"`
-	Text         string  `json:"text"`
-}
-
 // Roller takes a change through the fleet (rollout.Canary.Run): baseline,
 // canary wave, bake with the judge, then promotion wave by wave or
 // rollback. The goose version table of each instance says what is applied,
@@ -126,3 +118,83 @@ type Audit interface {
 }
 
 var _ Audit = (*audit.Audit)(nil)
+
+// Store is the control store as the loop uses it (reconciler/store
+// implements it): the change requests and their transitions, what each
+// step records beside them, and the outbox the flush step drains. Its
+// parts are the narrow ports each concern needs.
+type Store interface {
+	Changes
+	Records
+	Decisions
+	Outbox
+}
+
+// Changes are the change requests and the state machine's transitions.
+type Changes interface {
+	// Discover inserts a merged change as discovered; false when it exists.
+	Discover(ctx context.Context, c *change.Request) (bool, error)
+	// Get returns one change request, or change.ErrNotFound.
+	Get(ctx context.Context, version int64) (*change.Request, error)
+	// Head returns the oldest change request that is not terminal (nil
+	// when none is).
+	Head(ctx context.Context) (*change.Request, error)
+	// Transition moves c as m says, or returns change.ErrStale when c is
+	// no longer in the state it was read in.
+	Transition(ctx context.Context, c *change.Request, m change.Move) (*change.Transition, error)
+	// Attempt counts a failed attempt of the current step and returns the
+	// count.
+	Attempt(ctx context.Context, version int64, reason string) (int, error)
+	SetScope(ctx context.Context, version int64, tables, kinds []string) error
+	SetRevert(ctx context.Context, version int64, branch string, pr int) error
+	SetInstances(ctx context.Context, version int64, inst map[string]int64) error
+	SaveCheckpoint(ctx context.Context, version int64, cp []byte) error
+	CountByState(ctx context.Context) (map[change.State]int, error)
+	// Cursor is the last merge commit ingested; SetCursor moves it.
+	Cursor(ctx context.Context) (string, error)
+	SetCursor(ctx context.Context, commit string) error
+}
+
+// Records are what the steps store beside a change: its prediction and
+// assessment, its events, KPI samples and rollbacks.
+type Records interface {
+	SavePrediction(ctx context.Context, p change.PredictionRecord) (bool, error)
+	// Assessment returns the stored assessment of version at sha, or
+	// change.ErrNotFound.
+	Assessment(ctx context.Context, version int64, sha string) (*assess.Assessment, error)
+	RecordEvent(ctx context.Context, e change.Event) (bool, error)
+	Events(ctx context.Context, version int64) ([]change.Event, error)
+	AddKPISamples(ctx context.Context, samples []change.KPISample) error
+	RecordRollback(ctx context.Context, version int64, reason string, inst map[string]int64, finished bool) error
+}
+
+// Decisions are the humans' recorded decisions: approvals, skips and
+// releases of an inconclusive change.
+type Decisions interface {
+	Approve(ctx context.Context, a change.ApprovalRecord) error
+	// Approver returns who approved version at sha and mergeCommit ("" when
+	// nobody did).
+	Approver(ctx context.Context, version int64, sha, mergeCommit string) (string, error)
+	Skip(ctx context.Context, version int64, by string) error
+	Skipper(ctx context.Context, version int64) (string, error)
+	Release(ctx context.Context, version int64, by string) error
+	Releaser(ctx context.Context, version int64) (string, error)
+}
+
+// Outbox is what the flush step drains: transitions not yet on the audit
+// branch and rejected files not yet reported.
+type Outbox interface {
+	Unaudited(ctx context.Context, limit int) ([]change.Transition, error)
+	MarkAudited(ctx context.Context, id int64) error
+	Reject(ctx context.Context, r change.Rejection) (bool, error)
+	Unreported(ctx context.Context) ([]change.Rejection, error)
+	MarkReported(ctx context.Context, r change.Rejection) error
+	RejectionNotes(ctx context.Context, version int64) ([]string, error)
+}
+
+// Operations is what the operator actions (Approve, Skip, Promote) need:
+// the change they act on and the place to record the decision.
+type Operations interface {
+	Get(ctx context.Context, version int64) (*change.Request, error)
+	Decisions
+}

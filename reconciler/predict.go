@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
@@ -29,11 +30,11 @@ func (r *Reconciler) assess(ctx context.Context, mig *migration.Migration) (*ass
 }
 
 // predictionRecord is what the control store keeps of an assessment.
-func predictionRecord(version int64, pr int, sha string, a *assess.Assessment) PredictionRecord {
-	rec := PredictionRecord{Version: version, PR: pr, SHA256: sha, Confidence: a.Prediction.Confidence,
+func predictionRecord(version int64, pr int, sha string, a *assess.Assessment) change.PredictionRecord {
+	rec := change.PredictionRecord{Version: version, PR: pr, SHA256: sha, Confidence: a.Prediction.Confidence,
 		ModelVersion: a.Prediction.ModelVersion, Features: a.Features, Assessment: a}
 	for _, x := range a.Prediction.Reasons {
-		rec.Reasons = append(rec.Reasons, Reason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
+		rec.Reasons = append(rec.Reasons, change.Reason{Feature: x.Feature, Value: x.Value, Contribution: x.Contribution, Text: x.Text})
 	}
 	return rec
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // Reconciler runs reconcile passes: ingest merged migrations, predict open
@@ -16,7 +18,7 @@ import (
 // state lives in the Store, so a new Reconciler resumes where a killed one
 // stopped.
 type Reconciler struct {
-	store    *Store
+	store    Store
 	src      Source
 	assessor Assessor
 	roll     Roller
@@ -107,8 +109,8 @@ func WithOnOutcome(fn func()) Option {
 
 // New builds a Reconciler. store, src, assessor and roll are required;
 // forge and audit may be nil (no comments, no audit branch).
-func New(store *Store, src Source, assessor Assessor, roll Roller, forge Forge, audit Audit, opts ...Option) (*Reconciler, error) {
-	if store == nil || src == nil || assessor == nil || roll == nil {
+func New(st Store, src Source, assessor Assessor, roll Roller, forge Forge, audit Audit, opts ...Option) (*Reconciler, error) {
+	if st == nil || src == nil || assessor == nil || roll == nil {
 		return nil, errors.New("reconciler: store, source, assessor and roller are required")
 	}
 	o := options{log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64,
@@ -118,7 +120,7 @@ func New(store *Store, src Source, assessor Assessor, roll Roller, forge Forge, 
 			return nil, fmt.Errorf("reconciler: %w", err)
 		}
 	}
-	return &Reconciler{store: store, src: src, assessor: assessor, roll: roll, forge: forge, audit: audit, o: o, proposals: map[string]string{}}, nil
+	return &Reconciler{store: st, src: src, assessor: assessor, roll: roll, forge: forge, audit: audit, o: o, proposals: map[string]string{}}, nil
 }
 
 // Result summarizes one reconcile pass.
@@ -184,7 +186,7 @@ func (r *Reconciler) summarize(ctx context.Context, res Result, err error, d tim
 			m.setStates(counts)
 		}
 	}
-	attrs := []any{"duration", d, "head", shortSHA(res.Head), "discovered", res.Discovered,
+	attrs := []any{"duration", d, "head", change.ShortCommit(res.Head), "discovered", res.Discovered,
 		"rejected", res.Rejected, "proposals", res.Proposals, "transitions", res.Transitions, "flushed", res.Flushed}
 	if res.Waiting != "" {
 		attrs = append(attrs, "waiting", res.Waiting)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
@@ -24,11 +26,11 @@ func migrationSrc(risk int, up, down string) string {
 }
 
 // newTestStore opens a control store on a fresh database.
-func newTestStore(t testing.TB) *Store {
+func newTestStore(t testing.TB) *store.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := OpenStore(ctx, secret.NewSecret(pgtest.NewDatabase(t)), &secret.Redactor{}, nil)
+	s, err := store.Open(ctx, secret.NewSecret(pgtest.NewDatabase(t)), &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func newTestStore(t testing.TB) *Store {
 }
 
 type fakeWorld struct {
-	store *Store
+	store *store.Store
 	src   *fakeSource
 	roll  *fakeRoller
 	forge *fakeForge
@@ -67,7 +69,7 @@ func (w *fakeWorld) reconcile(t testing.TB) Result {
 	return res
 }
 
-func (w *fakeWorld) state(t *testing.T, v int64) State {
+func (w *fakeWorld) state(t *testing.T, v int64) change.State {
 	t.Helper()
 	c, err := w.store.Get(context.Background(), v)
 	if err != nil {
@@ -89,15 +91,15 @@ func TestReconcileThreeStories(t *testing.T) {
 	if res.Discovered != 3 {
 		t.Fatalf("discovered %d, want 3", res.Discovered)
 	}
-	if got := w.state(t, 1); got != StateDone {
+	if got := w.state(t, 1); got != change.StateDone {
 		t.Errorf("safe: %s, want done", got)
 	}
-	if got := w.state(t, 2); got != StateRolledBack {
+	if got := w.state(t, 2); got != change.StateRolledBack {
 		t.Errorf("harmful: %s, want rolled_back", got)
 	}
 	// The rolled back change holds the queue: the risky one is assessed
 	// only when it reaches the head, against the schema it will meet.
-	if got := w.state(t, 3); got != StateDiscovered {
+	if got := w.state(t, 3); got != change.StateDiscovered {
 		t.Errorf("risky behind a held change: %s, want discovered", got)
 	}
 	if !strings.Contains(res.Waiting, "revert") {
@@ -116,10 +118,10 @@ func TestReconcileThreeStories(t *testing.T) {
 	w.forge.merged[2] = true
 	w.forge.mu.Unlock()
 	w.reconcile(t)
-	if got := w.state(t, 2); got != StateReverted {
+	if got := w.state(t, 2); got != change.StateReverted {
 		t.Errorf("harmful after revert merge: %s", got)
 	}
-	if got := w.state(t, 3); got != StateAwaitingApproval {
+	if got := w.state(t, 3); got != change.StateAwaitingApproval {
 		t.Errorf("risky: %s, want awaiting_approval", got)
 	}
 	if _, ok := w.forge.comments["3/decision"]; !ok {
@@ -130,14 +132,14 @@ func TestReconcileThreeStories(t *testing.T) {
 	w.forge.approvals[3] = []forge.Approval{{By: "mallory", Allowed: false}}
 	w.forge.mu.Unlock()
 	w.reconcile(t)
-	if got := w.state(t, 3); got != StateAwaitingApproval {
+	if got := w.state(t, 3); got != change.StateAwaitingApproval {
 		t.Errorf("risky after a refused approval: %s", got)
 	}
 	if _, err := Approve(context.Background(), w.store, 3, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	w.reconcile(t)
-	if got := w.state(t, 3); got != StateDone {
+	if got := w.state(t, 3); got != change.StateDone {
 		t.Errorf("risky after approval: %s, want done", got)
 	}
 
@@ -173,20 +175,20 @@ func TestReconcileSkipReleasesQueue(t *testing.T) {
 	w.src.merge(t, "migrations/00001_broken.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 	w.src.merge(t, "migrations/00002_next.sql", migrationSrc(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateRolledBack {
+	if got := w.state(t, 1); got != change.StateRolledBack {
 		t.Fatalf("broken: %s, want rolled_back", got)
 	}
-	if got := w.state(t, 2); got != StateDiscovered {
+	if got := w.state(t, 2); got != change.StateDiscovered {
 		t.Fatalf("next: %s, want discovered (held, not assessed yet)", got)
 	}
 	if err := w.store.Skip(context.Background(), 1, "ops"); err != nil {
 		t.Fatal(err)
 	}
 	w.reconcile(t)
-	if got := w.state(t, 1); got != StateSkipped {
+	if got := w.state(t, 1); got != change.StateSkipped {
 		t.Errorf("broken after skip: %s", got)
 	}
-	if got := w.state(t, 2); got != StateDone {
+	if got := w.state(t, 2); got != change.StateDone {
 		t.Errorf("next after skip: %s, want done", got)
 	}
 }
@@ -211,7 +213,7 @@ func TestReconcileInstanceDown(t *testing.T) {
 			if policy == OnDownRollback {
 				wantInst["c1"], wantInst["m1"] = 0, 0
 			}
-			if c.State != StateFailed {
+			if c.State != change.StateFailed {
 				t.Fatalf("state %s (err %v), want failed", c.State, err)
 			}
 			for in, v := range wantInst {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -36,7 +37,7 @@ func (f *fakeModelAudit) RecordModel(_ context.Context, rec audit.ModelAuditReco
 func TestRetrainerRecordsEveryAttempt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := newTestStore(t)
+	st := newTestStore(t)
 	labDS, err := LabDataset(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -51,21 +52,21 @@ func TestRetrainerRecordsEveryAttempt(t *testing.T) {
 	}
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for v := int64(1); v <= 30; v++ {
-		e, state := safe[int(v)*7%len(safe)], StateDone
+		e, state := safe[int(v)*7%len(safe)], change.StateDone
 		if v == 9 || v == 21 {
-			e, state = unsafe[int(v)%len(unsafe)], StateRolledBack
+			e, state = unsafe[int(v)%len(unsafe)], change.StateRolledBack
 		}
 		feats, _ := json.Marshal(e.Features)
-		if _, err := store.pool.Exec(ctx, `INSERT INTO change_requests (version, name, path, sha256, source, state, merged_at, tables)
+		if _, err := st.Pool().Exec(ctx, `INSERT INTO change_requests (version, name, path, sha256, source, state, merged_at, tables)
 			VALUES ($1, $2, $3, $4, '', $5, $6, '{public.orders}')`, v, fmt.Sprint("c", v), fmt.Sprint("m/", v, ".sql"), fmt.Sprint("sha", v), string(state), t0.Add(time.Duration(v)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.pool.Exec(ctx, `INSERT INTO predictions (version, sha256, confidence, model_version, features) VALUES ($1, $2, 0.5, 'm', $3)`,
+		if _, err := st.Pool().Exec(ctx, `INSERT INTO predictions (version, sha256, confidence, model_version, features) VALUES ($1, $2, 0.5, 'm', $3)`,
 			v, fmt.Sprint("sha", v), feats); err != nil {
 			t.Fatal(err)
 		}
-		if state == StateRolledBack {
-			if _, err := store.pool.Exec(ctx, `INSERT INTO rollbacks (version, reason) VALUES ($1, 'judge')`, v); err != nil {
+		if state == change.StateRolledBack {
+			if _, err := st.Pool().Exec(ctx, `INSERT INTO rollbacks (version, reason) VALUES ($1, 'judge')`, v); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -77,7 +78,7 @@ func TestRetrainerRecordsEveryAttempt(t *testing.T) {
 	models := NewModels(m)
 	audit := &fakeModelAudit{}
 	metrics := NewMetrics()
-	rt := NewRetrainer(store, models, labDS, audit, 30, nil, metrics)
+	rt := NewRetrainer(st, models, labDS, audit, 30, nil, metrics)
 	changed, err := rt.Retrain(ctx)
 	if err != nil {
 		t.Fatal(err)

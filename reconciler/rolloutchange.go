@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/rollout"
@@ -13,7 +14,7 @@ import (
 // rolloutChange builds the rollout.Change of a change request from its
 // stored source and its stored assessment (the analysis is not run
 // again): it gives the same change after a restart.
-func (r *Reconciler) rolloutChange(ctx context.Context, c *ChangeRequest) (*rollout.Change, *assess.Assessment, error) {
+func (r *Reconciler) rolloutChange(ctx context.Context, c *change.Request) (*rollout.Change, *assess.Assessment, error) {
 	mig, err := migration.ParseMigration(c.Path, c.Source)
 	if err != nil {
 		return nil, nil, &StallError{Version: c.Version, Err: err}

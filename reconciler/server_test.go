@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
 func sign(secret, body string) string {
@@ -30,8 +32,8 @@ func TestServerEndpoints(t *testing.T) {
 	var polls atomic.Int32
 	m := NewMetrics()
 	status := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "status page") })
-	srv, err := NewServer(w.store, m, WithWebhook(secret.NewSecret("hush"), func() { polls.Add(1) }), WithStatusPage(status),
-		WithLeaderStatus(func() bool { return true }))
+	srv, err := web.NewServer(w.store, m.Registry(), web.WithWebhook(secret.NewSecret("hush"), func() { polls.Add(1) }), web.WithStatusPage(status),
+		web.WithLeaderStatus(func() bool { return true }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,14 +90,14 @@ func TestServerEndpoints(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	var d struct {
-		Version     int64        `json:"version"`
-		State       State        `json:"state"`
-		Transitions []Transition `json:"transitions"`
+		Version     int64               `json:"version"`
+		State       change.State        `json:"state"`
+		Transitions []change.Transition `json:"transitions"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Version != 1 || d.State != StateDone || len(d.Transitions) != 7 {
+	if d.Version != 1 || d.State != change.StateDone || len(d.Transitions) != 7 {
 		t.Errorf("detail: %+v", d)
 	}
 }
@@ -103,7 +105,7 @@ func TestServerEndpoints(t *testing.T) {
 func TestServerReadyzFailsWithoutStore(t *testing.T) {
 	t.Parallel()
 	s := newTestStore(t)
-	srv, err := NewServer(s, nil)
+	srv, err := web.NewServer(s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

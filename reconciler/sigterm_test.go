@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 )
 
 // maxStop is how long a SIGTERMed daemon may take to exit: "a few seconds",
@@ -113,7 +115,7 @@ type sigtermWorld struct {
 	bin     string
 	cfgPath string
 	logPath string
-	store   *Store
+	store   *store.Store
 	ctx     context.Context
 }
 
@@ -144,7 +146,7 @@ func (w *sigtermWorld) writeConfig() { writeTestFile(w.t, w.cfgPath, w.cfg) }
 
 func (w *sigtermWorld) start() *daemonProc { return startDaemon(w.t, w.bin, w.cfgPath, w.logPath) }
 
-func (w *sigtermWorld) state(v int64) State {
+func (w *sigtermWorld) state(v int64) change.State {
 	c, err := w.store.Get(w.ctx, v)
 	if err != nil {
 		return ""
@@ -152,7 +154,7 @@ func (w *sigtermWorld) state(v int64) State {
 	return c.State
 }
 
-func (w *sigtermWorld) waitState(v int64, want State) {
+func (w *sigtermWorld) waitState(v int64, want change.State) {
 	w.t.Helper()
 	waitForCtx(w.t, w.ctx, func() bool { return w.state(v) == want }, fmt.Sprintf("change %d to be %s (it is %s)", v, want, w.state(v)))
 }
@@ -204,11 +206,11 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		took := d.term()
 		t.Logf("SIGTERM during analysis: exited in %s", took.Round(time.Millisecond))
-		if s := w.state(1); s != StateDiscovered {
+		if s := w.state(1); s != change.StateDiscovered {
 			t.Fatalf("after SIGTERM mid-analysis: %s, want discovered (the analysis was not finished)", s)
 		}
 		d = w.start()
-		w.waitState(1, StateAwaitingApproval) // risk 9: analyzed, predicted, waits for a human
+		w.waitState(1, change.StateAwaitingApproval) // risk 9: analyzed, predicted, waits for a human
 		t.Logf("SIGTERM while idle: exited in %s", d.term().Round(time.Millisecond))
 	})
 
@@ -221,7 +223,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		waitForCtx(t, ctx, func() bool { return running(t, canary, "pg_sleep") > 0 }, "the canary's apply to run")
 		took := d.term()
 		t.Logf("SIGTERM during apply: exited in %s", took.Round(time.Millisecond))
-		if s := w.state(1); s != StateCanary {
+		if s := w.state(1); s != change.StateCanary {
 			t.Fatalf("after SIGTERM mid-apply: %s, want canary", s)
 		}
 		if n := running(t, canary, "pg_sleep"); n != 0 {
@@ -234,7 +236,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 			execSQL(t, ctx, dsn, "UPDATE apply_delay SET d = 0")
 		}
 		d = w.start()
-		w.waitState(1, StateDone)
+		w.waitState(1, change.StateDone)
 		d.term()
 		for in, dsn := range w.fleet {
 			if n := gooseRows(t, dsn, 1); n != 1 {
@@ -247,11 +249,11 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		w := newSigtermWorld(t, ctx, bin, func(cfg string) string { return strings.Replace(cfg, "  bake: 2s\n", "  bake: 60s\n", 1) })
 		w.merge("00001_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 		d := w.start()
-		w.waitState(1, StateBaking)
+		w.waitState(1, change.StateBaking)
 		time.Sleep(time.Second)
 		took := d.term()
 		t.Logf("SIGTERM during bake: exited in %s", took.Round(time.Millisecond))
-		if s := w.state(1); s != StateBaking {
+		if s := w.state(1); s != change.StateBaking {
 			t.Fatalf("after SIGTERM mid-bake: %s, want baking", s)
 		}
 		if gooseRows(t, w.fleet["c1"], 1) != 1 || gooseRows(t, w.fleet["m1"], 1) != 0 {
@@ -260,7 +262,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		w.cfg = strings.Replace(w.cfg, "  bake: 60s\n", "  bake: 2s\n", 1)
 		w.writeConfig()
 		d = w.start()
-		w.waitState(1, StateDone)
+		w.waitState(1, change.StateDone)
 		d.term()
 		for in, dsn := range w.fleet {
 			if n := gooseRows(t, dsn, 1); n != 1 {
@@ -278,7 +280,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		waitForCtx(t, ctx, func() bool { return running(t, canary, "pg_sleep") > 0 }, "the canary's rollback to run")
 		took := d.term()
 		t.Logf("SIGTERM during rollback: exited in %s", took.Round(time.Millisecond))
-		if s := w.state(1); s != StateRollingBack {
+		if s := w.state(1); s != change.StateRollingBack {
 			t.Fatalf("after SIGTERM mid-rollback: %s, want rolling_back", s)
 		}
 		if n := running(t, canary, "pg_sleep"); n != 0 {
@@ -289,7 +291,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		}
 		execSQL(t, ctx, canary, "UPDATE rollback_delay SET d = 0")
 		d = w.start()
-		w.waitState(1, StateRolledBack)
+		w.waitState(1, change.StateRolledBack)
 		d.term()
 		if gooseRows(t, canary, 1) != 0 || queryInt(t, canary, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
 			t.Errorf("after the resumed rollback the canary holds the change or lacks its index")

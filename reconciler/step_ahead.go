@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // A change is analyzed and predicted when it reaches the head of the queue
@@ -46,7 +48,7 @@ func (r *Reconciler) timedOut(ctx, actx context.Context, what string, err error)
 }
 
 // predictBounded runs c's prediction step under the analysis timeout.
-func (r *Reconciler) predictBounded(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) predictBounded(ctx context.Context, c *change.Request) (bool, error) {
 	actx, cancel := r.analysisContext(ctx)
 	defer cancel()
 	r.o.log.Info("analyzing", "change", c.Version, "path", c.Path, "bytes", len(c.Source), "timeout", r.o.analysisTimeout)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
@@ -58,7 +59,7 @@ func (r *Reconciler) flushQuiet(ctx context.Context, res *Result) {
 	}
 }
 
-func (r *Reconciler) effects(ctx context.Context, t Transition) error {
+func (r *Reconciler) effects(ctx context.Context, t change.Transition) error {
 	c, err := r.store.Get(ctx, t.Version)
 	if err != nil {
 		return err
@@ -69,27 +70,27 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 	at.State, at.Reason, at.Wave = t.To, t.Reason, t.Wave
 	if r.forge != nil {
 		switch t.To {
-		case StateAwaitingApproval:
+		case change.StateAwaitingApproval:
 			if err := r.forge.Comment(ctx, ref, "decision", renderDecision(&at, r.assessor.Threshold())); err != nil {
 				return fmt.Errorf("decision comment: %w", err)
 			}
-		case StateApproved:
+		case change.StateApproved:
 			if err := r.forge.Comment(ctx, ref, "decision-approved", renderDecision(&at, r.assessor.Threshold())); err != nil {
 				return fmt.Errorf("decision comment: %w", err)
 			}
-		case StateRolledBack:
+		case change.StateRolledBack:
 			if err := r.openRevert(ctx, c, &at, ref); err != nil {
 				return err
 			}
 			if err := r.forge.Comment(ctx, ref, "outcome", renderOutcome(&at)); err != nil {
 				return fmt.Errorf("outcome comment: %w", err)
 			}
-		case StateInconclusive:
+		case change.StateInconclusive:
 			body := fmt.Sprintf("schemacanary: migration %d is **held** on the canary: %s", c.Version, t.Reason)
 			if err := r.forge.Comment(ctx, ref, "inconclusive", body); err != nil {
 				return fmt.Errorf("inconclusive comment: %w", err)
 			}
-		case StateDone, StateFailed:
+		case change.StateDone, change.StateFailed:
 			if err := r.forge.Comment(ctx, ref, "outcome-"+string(t.To), renderOutcome(&at)); err != nil {
 				return fmt.Errorf("outcome comment: %w", err)
 			}
@@ -104,7 +105,7 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 	}
 	tr := audit.Transition{Version: t.Version, From: string(t.From), To: string(t.To), At: t.At, Reason: t.Reason,
 		Step: fmt.Sprintf("t%d", t.ID), Actor: actorOf(c, t)}
-	if t.To == StatePromoting {
+	if t.To == change.StatePromoting {
 		tr.Step = fmt.Sprintf("wave %d t%d", t.Wave, t.ID)
 	}
 	if _, err := r.audit.Record(ctx, rec, tr); err != nil {
@@ -115,7 +116,7 @@ func (r *Reconciler) effects(ctx context.Context, t Transition) error {
 
 // openRevert opens the revert branch/PR of a rolled back change once and
 // records it on the change.
-func (r *Reconciler) openRevert(ctx context.Context, c, at *ChangeRequest, ref forge.ChangeRef) error {
+func (r *Reconciler) openRevert(ctx context.Context, c, at *change.Request, ref forge.ChangeRef) error {
 	d := r.lastDecision(ctx, c.Version)
 	rev, err := r.forge.OpenRevert(ctx, forge.RevertRequest{Change: ref, Body: renderRevertBody(at, d)})
 	if err != nil {
@@ -154,15 +155,15 @@ func (r *Reconciler) lastDecision(ctx context.Context, version int64) *judgeReco
 	return nil
 }
 
-func actorOf(c *ChangeRequest, t Transition) string {
+func actorOf(c *change.Request, t change.Transition) string {
 	switch {
-	case t.To == StateSkipped && c.SkippedBy != "":
+	case t.To == change.StateSkipped && c.SkippedBy != "":
 		return c.SkippedBy
-	case t.To == StateApproved && t.From == StateAwaitingApproval && c.ApprovedBy != "":
+	case t.To == change.StateApproved && t.From == change.StateAwaitingApproval && c.ApprovedBy != "":
 		return c.ApprovedBy
-	case t.From == StateInconclusive && t.To == StateRollingBack && c.SkippedBy != "":
+	case t.From == change.StateInconclusive && t.To == change.StateRollingBack && c.SkippedBy != "":
 		return c.SkippedBy
-	case t.From == StateInconclusive && t.To == StatePromoting:
+	case t.From == change.StateInconclusive && t.To == change.StatePromoting:
 		if by, ok := strings.CutPrefix(t.Reason, "promoted by "); ok {
 			return strings.TrimSuffix(by, " after an inconclusive canary")
 		}
@@ -171,7 +172,7 @@ func actorOf(c *ChangeRequest, t Transition) string {
 }
 
 // changeRecord assembles the audit file of a change from the control store.
-func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (audit.ChangeRecord, error) {
+func (r *Reconciler) changeRecord(ctx context.Context, c *change.Request) (audit.ChangeRecord, error) {
 	rec := audit.ChangeRecord{Version: c.Version, Name: c.Name, Path: c.Path, SHA256: c.SHA256, PR: c.PR,
 		MergeCommit: c.Commit, Author: c.Author, Risk: c.Risk}
 	if m, err := migration.ParseMigration(c.Path, c.Source); err == nil {
@@ -181,15 +182,15 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (audit.
 	switch {
 	case err == nil:
 		rec.Prediction = auditPrediction(a)
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, change.ErrNotFound):
 		return rec, err
 	}
 	switch {
 	case c.ApprovedBy != "":
 		rec.Decision = &audit.DecisionRecord{Outcome: "approved", By: c.ApprovedBy}
-	case c.State == StateAwaitingApproval:
+	case c.State == change.StateAwaitingApproval:
 		rec.Decision = &audit.DecisionRecord{Outcome: "awaiting_approval"}
-	case c.State == StateSkipped:
+	case c.State == change.StateSkipped:
 		rec.Decision = &audit.DecisionRecord{Outcome: "skipped", By: c.SkippedBy}
 	case a != nil && a.Prediction.Decision == model.DecisionProceed:
 		rec.Decision = &audit.DecisionRecord{Outcome: "auto", Reason: fmt.Sprintf("confidence %.2f ≥ %.2f", a.Prediction.Confidence, a.Prediction.Threshold)}
@@ -212,7 +213,7 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *ChangeRequest) (audit.
 				PValue: v.PValue, Effect: v.RelEffect, Failed: v.Outcome == judge.Fail.String(), Reason: v.Reason})
 		}
 	}
-	if c.State == StateRolledBack || c.State == StateReverted || c.RevertBranch != "" {
+	if c.State == change.StateRolledBack || c.State == change.StateReverted || c.RevertBranch != "" {
 		inst := Holdings(c.Instances)
 		names := make([]string, 0, len(inst))
 		for n := range inst {
@@ -238,7 +239,7 @@ func (r *Reconciler) flushRejections(ctx context.Context) error {
 				if rec, err = r.changeRecord(ctx, c); err != nil {
 					return err
 				}
-			} else if !errors.Is(err, ErrNotFound) {
+			} else if !errors.Is(err, change.ErrNotFound) {
 				return err
 			}
 			tr := audit.Transition{Version: x.Version, From: "", To: "rejected", At: x.At, Reason: x.Message, Step: x.SHA256, Actor: "schemacanary"}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // ingest fetches the repository and records every migration merged since the
@@ -29,11 +30,11 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 	}
 	set, err := r.src.Merged(ctx, since, head)
 	if err != nil {
-		return fmt.Errorf("changes %s..%s: %w", shortSHA(since), shortSHA(head), err)
+		return fmt.Errorf("changes %s..%s: %w", change.ShortCommit(since), change.ShortCommit(head), err)
 	}
 	for _, m := range set.Changes {
 		mig := m.Migration
-		cr := &ChangeRequest{
+		cr := &change.Request{
 			Version: mig.Version, Name: mig.Name, Path: mig.Path, SHA256: mig.SHA256, Commit: m.Commit,
 			Author: m.Author, Message: m.Message, PR: m.PR, MergedAt: m.MergedAt, Risk: mig.FrontMatter.Risk,
 			Source: mig.Source,
@@ -44,14 +45,14 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 		}
 		if created {
 			res.Discovered++
-			r.o.log.Info("change discovered", "change", cr.Version, "path", cr.Path, "commit", shortSHA(cr.Commit), "pr", cr.PR)
+			r.o.log.Info("change discovered", "change", cr.Version, "path", cr.Path, "commit", change.ShortCommit(cr.Commit), "pr", cr.PR)
 		}
 	}
 	for _, me := range set.Rejected {
 		rej := rejectionOf(me, head)
 		if errors.Is(me, migration.ErrDeleted) && rej.Version > 0 {
 			// The merged revert of a rolled back change deletes its file.
-			if c, err := r.store.Get(ctx, rej.Version); err == nil && (c.State.Holding() || c.State == StateReverted) {
+			if c, err := r.store.Get(ctx, rej.Version); err == nil && (c.State.Holding() || c.State == change.StateReverted) {
 				continue
 			}
 		}
@@ -71,7 +72,7 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 }
 
 // rejectionOf turns a parse/validation error into a stored rejection.
-func rejectionOf(me *migration.MigrationError, commit string) Rejection {
+func rejectionOf(me *migration.MigrationError, commit string) change.Rejection {
 	kind := "invalid"
 	for _, k := range []error{migration.ErrFrontMatter, migration.ErrGooseSyntax, migration.ErrMissingDown, migration.ErrGoMigration,
 		migration.ErrBadFilename, migration.ErrDuplicateVersion, migration.ErrOutOfOrder, migration.ErrChecksumDrift, migration.ErrDeleted} {
@@ -82,5 +83,5 @@ func rejectionOf(me *migration.MigrationError, commit string) Rejection {
 	}
 	v, _, _ := migration.ParseVersion(me.File)
 	sum := sha256.Sum256([]byte(me.Error()))
-	return Rejection{Path: me.File, SHA256: hex.EncodeToString(sum[:8]), Kind: kind, Version: v, Line: me.Line, Message: me.Error(), Commit: commit}
+	return change.Rejection{Path: me.File, SHA256: hex.EncodeToString(sum[:8]), Kind: kind, Version: v, Line: me.Line, Message: me.Error(), Commit: commit}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
@@ -34,13 +35,13 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 			res.Waiting = wait.Error()
 			return nil
 		case errors.As(err, &stall):
-			if _, terr := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: stall.Err.Error(), Instances: partialHoldings(err)}); terr != nil {
+			if _, terr := r.move(ctx, c, change.Move{To: change.StateFailed, Wave: c.Wave, Reason: stall.Err.Error(), Instances: partialHoldings(err)}); terr != nil {
 				return terr
 			}
 			res.Transitions++
 			r.flushQuiet(ctx, res)
 			continue
-		case errors.Is(err, ErrStale):
+		case errors.Is(err, change.ErrStale):
 			continue // moved meanwhile (by the background prediction): read it again
 		case err != nil:
 			if ctx.Err() != nil {
@@ -51,7 +52,7 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 				return errors.Join(err, aerr)
 			}
 			if n >= r.o.maxAttempts && !c.State.Active() {
-				if _, terr := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: fmt.Sprintf("%d attempts failed: %v", n, err)}); terr != nil {
+				if _, terr := r.move(ctx, c, change.Move{To: change.StateFailed, Wave: c.Wave, Reason: fmt.Sprintf("%d attempts failed: %v", n, err)}); terr != nil {
 					return terr
 				}
 				res.Transitions++
@@ -70,7 +71,7 @@ func (r *Reconciler) advance(ctx context.Context, res *Result) error {
 }
 
 // move persists a transition and counts it.
-func (r *Reconciler) move(ctx context.Context, c *ChangeRequest, m Move) (*Transition, error) {
+func (r *Reconciler) move(ctx context.Context, c *change.Request, m change.Move) (*change.Transition, error) {
 	from := c.State
 	t, err := r.store.Transition(ctx, c, m)
 	if err != nil {
@@ -78,7 +79,7 @@ func (r *Reconciler) move(ctx context.Context, c *ChangeRequest, m Move) (*Trans
 	}
 	r.o.log.Info("change moved", "change", c.Version, "from", from, "to", m.To, "wave", m.Wave, "reason", m.Reason)
 	r.alert(c, t)
-	if m.To == StateDone || m.To == StateRolledBack || m.To == StateFailed {
+	if m.To == change.StateDone || m.To == change.StateRolledBack || m.To == change.StateFailed {
 		if r.o.metrics != nil {
 			r.o.metrics.outcomes.WithLabelValues(string(m.To)).Inc()
 		}
@@ -91,40 +92,40 @@ func (r *Reconciler) move(ctx context.Context, c *ChangeRequest, m Move) (*Trans
 
 // step runs the action of c's state and persists the resulting transition.
 // It reports whether c moved.
-func (r *Reconciler) step(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) step(ctx context.Context, c *change.Request) (bool, error) {
 	if !c.State.Active() {
 		if by, err := r.store.Skipper(ctx, c.Version); err != nil {
 			return false, err
-		} else if by != "" && CanMove(c.State, StateSkipped) == nil {
-			_, err := r.move(ctx, c, Move{To: StateSkipped, Wave: c.Wave, Reason: "skipped by " + by, SkippedBy: by})
+		} else if by != "" && change.CanMove(c.State, change.StateSkipped) == nil {
+			_, err := r.move(ctx, c, change.Move{To: change.StateSkipped, Wave: c.Wave, Reason: "skipped by " + by, SkippedBy: by})
 			return err == nil, err
 		}
 	}
 	switch c.State {
-	case StateDiscovered:
+	case change.StateDiscovered:
 		return r.predictBounded(ctx, c)
-	case StatePredicted:
+	case change.StatePredicted:
 		return r.stepDecide(ctx, c)
-	case StateAwaitingApproval:
+	case change.StateAwaitingApproval:
 		return r.stepApproval(ctx, c)
-	case StateApproved:
-		_, err := r.move(ctx, c, Move{To: StateCanary, Wave: 0, Reason: "canary wave starts"})
+	case change.StateApproved:
+		_, err := r.move(ctx, c, change.Move{To: change.StateCanary, Wave: 0, Reason: "canary wave starts"})
 		return err == nil, err
-	case StateCanary, StateBaking, StatePromoting, StateRollingBack:
+	case change.StateCanary, change.StateBaking, change.StatePromoting, change.StateRollingBack:
 		return r.stepRollout(ctx, c)
-	case StateInconclusive:
+	case change.StateInconclusive:
 		return r.stepInconclusive(ctx, c)
-	case StateRolledBack, StateFailed:
+	case change.StateRolledBack, change.StateFailed:
 		return r.stepHeld(ctx, c)
 	}
 	return false, fmt.Errorf("change %d: unexpected state %q at the queue head", c.Version, c.State)
 }
 
-func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) stepPredict(ctx context.Context, c *change.Request) (bool, error) {
 	// A version every instance already holds (e.g. applied before the
 	// daemon ran) is adopted as done without a rollout.
 	if h, err := r.roll.Holdings(ctx, c.Version); err == nil && len(h) > 0 && len(h.Holding(c.Version)) == len(h) {
-		_, err := r.move(ctx, c, Move{To: StateDone, Reason: "already applied on every instance (adopted)", Instances: h})
+		_, err := r.move(ctx, c, change.Move{To: change.StateDone, Reason: "already applied on every instance (adopted)", Instances: h})
 		return err == nil, err
 	}
 	mig, err := migration.ParseMigration(c.Path, c.Source)
@@ -145,7 +146,7 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 		return false, err
 	}
 	conf := a.Prediction.Confidence
-	_, err = r.move(ctx, c, Move{To: StatePredicted, Confidence: &conf,
+	_, err = r.move(ctx, c, change.Move{To: change.StatePredicted, Confidence: &conf,
 		Reason: fmt.Sprintf("confidence %.2f (model %s)", conf, a.Prediction.ModelVersion)})
 	return err == nil, err
 }
@@ -153,7 +154,7 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *ChangeRequest) (bool, e
 // stepDecide reads the stored assessment's decision: proceed, or wait for
 // an approval (below the threshold, a certain failure, or a change that is
 // never auto-approved).
-func (r *Reconciler) stepDecide(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) stepDecide(ctx context.Context, c *change.Request) (bool, error) {
 	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)
 	if err != nil {
 		return false, err
@@ -164,20 +165,20 @@ func (r *Reconciler) stepDecide(ctx context.Context, c *ChangeRequest) (bool, er
 
 // decisionMove is the transition a stored assessment decides, with the
 // reason in words.
-func decisionMove(a *assess.Assessment) Move {
+func decisionMove(a *assess.Assessment) change.Move {
 	p := a.Prediction
 	switch {
 	case p.Decision == model.DecisionProceed:
-		return Move{To: StateApproved, Reason: fmt.Sprintf("confidence %.2f ≥ threshold %.2f", p.Confidence, p.Threshold)}
+		return change.Move{To: change.StateApproved, Reason: fmt.Sprintf("confidence %.2f ≥ threshold %.2f", p.Confidence, p.Threshold)}
 	case a.Gate.Failed():
-		return Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f: certain failure (line %d): %s", p.Confidence, a.Gate.Fails[0].Line, a.Gate.Fails[0].Message)}
+		return change.Move{To: change.StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f: certain failure (line %d): %s", p.Confidence, a.Gate.Fails[0].Line, a.Gate.Fails[0].Message)}
 	case p.Held:
-		return Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("never auto-approved (line %d): %s", a.Gate.Holds[0].Line, a.Gate.Holds[0].Reason)}
+		return change.Move{To: change.StateAwaitingApproval, Reason: fmt.Sprintf("never auto-approved (line %d): %s", a.Gate.Holds[0].Line, a.Gate.Holds[0].Reason)}
 	}
-	return Move{To: StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f < threshold %.2f", p.Confidence, p.Threshold)}
+	return change.Move{To: change.StateAwaitingApproval, Reason: fmt.Sprintf("confidence %.2f < threshold %.2f", p.Confidence, p.Threshold)}
 }
 
-func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) stepApproval(ctx context.Context, c *change.Request) (bool, error) {
 	if r.forge != nil {
 		aps, err := r.forge.Approvals(ctx, forge.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit, SHA256: c.SHA256})
 		if err != nil {
@@ -185,7 +186,7 @@ func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, 
 		}
 		for _, a := range aps {
 			if a.Allowed {
-				if err := r.store.Approve(ctx, ApprovalRecord{Version: c.Version, SHA256: c.SHA256, MergeCommit: c.Commit, By: a.By, Source: "forge"}); err != nil {
+				if err := r.store.Approve(ctx, change.ApprovalRecord{Version: c.Version, SHA256: c.SHA256, MergeCommit: c.Commit, By: a.By, Source: "forge"}); err != nil {
 					return false, err
 				}
 			}
@@ -198,28 +199,21 @@ func (r *Reconciler) stepApproval(ctx context.Context, c *ChangeRequest) (bool, 
 	if by == "" {
 		return false, &WaitError{Version: c.Version, For: "an approval"}
 	}
-	_, err = r.move(ctx, c, Move{To: StateApproved, Reason: "approved by " + by, ApprovedBy: by})
+	_, err = r.move(ctx, c, change.Move{To: change.StateApproved, Reason: "approved by " + by, ApprovedBy: by})
 	return err == nil, err
 }
 
 // stepHeld checks whether a held change is released: its revert merged.
-func (r *Reconciler) stepHeld(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) stepHeld(ctx context.Context, c *change.Request) (bool, error) {
 	if r.forge != nil && c.RevertBranch != "" {
 		merged, err := r.forge.RevertMerged(ctx, forge.ChangeRef{Version: c.Version, Path: c.Path, PR: c.PR, MergeCommit: c.Commit})
 		if err != nil {
 			return false, fmt.Errorf("revert merged: %w", err)
 		}
-		if merged && CanMove(c.State, StateReverted) == nil {
-			_, err := r.move(ctx, c, Move{To: StateReverted, Wave: c.Wave, Reason: "revert merged"})
+		if merged && change.CanMove(c.State, change.StateReverted) == nil {
+			_, err := r.move(ctx, c, change.Move{To: change.StateReverted, Wave: c.Wave, Reason: "revert merged"})
 			return err == nil, err
 		}
 	}
 	return false, &WaitError{Version: c.Version, For: fmt.Sprintf("its revert to merge or `schemacanary skip %d` (%s)", c.Version, c.State)}
-}
-
-func waveLabel(w int) string {
-	if w == 0 {
-		return "canary"
-	}
-	return fmt.Sprintf("wave%d", w)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -16,7 +17,7 @@ import (
 // rolling_back) with the checkpoint, so a killed daemon resumes from the
 // last persisted phase. The end of the run decides done, rolled_back or
 // failed.
-func (r *Reconciler) stepRollout(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (r *Reconciler) stepRollout(ctx context.Context, c *change.Request) (bool, error) {
 	ch, a, err := r.rolloutChange(ctx, c)
 	if err != nil {
 		return false, err
@@ -54,14 +55,14 @@ func (r *Reconciler) stepRollout(ctx context.Context, c *ChangeRequest) (bool, e
 
 // resumeOf is the checkpoint to resume c's rollout from, derived from the
 // state when none was stored.
-func resumeOf(c *ChangeRequest) (*rollout.Checkpoint, error) {
+func resumeOf(c *change.Request) (*rollout.Checkpoint, error) {
 	if len(c.Checkpoint) > 0 {
 		var cp rollout.Checkpoint
 		if err := json.Unmarshal(c.Checkpoint, &cp); err != nil {
 			return nil, fmt.Errorf("stored checkpoint of %d: %w", c.Version, err)
 		}
 		if cp.Version == c.Version {
-			if c.State == StateRollingBack && cp.Phase != rollout.PhaseRollback {
+			if c.State == change.StateRollingBack && cp.Phase != rollout.PhaseRollback {
 				cp = rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}
 			}
 			if cp.Phase == rollout.PhaseBake {
@@ -74,11 +75,11 @@ func resumeOf(c *ChangeRequest) (*rollout.Checkpoint, error) {
 		}
 	}
 	switch c.State {
-	case StateBaking:
+	case change.StateBaking:
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseBake, BakeFrom: time.Now()}, nil
-	case StatePromoting:
+	case change.StatePromoting:
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhasePromote, Wave: c.Wave}, nil
-	case StateRollingBack:
+	case change.StateRollingBack:
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}, nil
 	}
 	return nil, nil
@@ -86,38 +87,38 @@ func resumeOf(c *ChangeRequest) (*rollout.Checkpoint, error) {
 
 // saveCheckpoint persists cp, with the transition it implies. It reports
 // whether c moved.
-func (r *Reconciler) saveCheckpoint(ctx context.Context, c *ChangeRequest, cp rollout.Checkpoint) (bool, error) {
+func (r *Reconciler) saveCheckpoint(ctx context.Context, c *change.Request, cp rollout.Checkpoint) (bool, error) {
 	b, err := json.Marshal(cp)
 	if err != nil {
 		return false, err
 	}
-	var m *Move
+	var m *change.Move
 	switch cp.Phase {
 	case rollout.PhaseBake:
-		if c.State == StateCanary {
-			m = &Move{To: StateBaking, Reason: "applied on the canary wave; baking"}
+		if c.State == change.StateCanary {
+			m = &change.Move{To: change.StateBaking, Reason: "applied on the canary wave; baking"}
 		}
 	case rollout.PhasePromote:
-		if c.State == StateCanary || c.State == StateBaking || (c.State == StatePromoting && c.Wave != cp.Wave) {
-			m = &Move{To: StatePromoting, Wave: cp.Wave, Reason: fmt.Sprintf("promoting wave %d", cp.Wave)}
-			if c.State == StateBaking {
+		if c.State == change.StateCanary || c.State == change.StateBaking || (c.State == change.StatePromoting && c.Wave != cp.Wave) {
+			m = &change.Move{To: change.StatePromoting, Wave: cp.Wave, Reason: fmt.Sprintf("promoting wave %d", cp.Wave)}
+			if c.State == change.StateBaking {
 				m.Reason = fmt.Sprintf("canary passed; promoting wave %d", cp.Wave)
 			}
 		}
 	case rollout.PhaseRollback:
-		if c.State != StateRollingBack {
-			m = &Move{To: StateRollingBack, Wave: c.Wave, Reason: cp.Reason}
+		if c.State != change.StateRollingBack {
+			m = &change.Move{To: change.StateRollingBack, Wave: c.Wave, Reason: cp.Reason}
 		}
 	case rollout.PhaseInconclusive:
-		if c.State != StateInconclusive {
-			m = &Move{To: StateInconclusive, Wave: c.Wave, Reason: r.inconclusiveReason(c, cp.Reason)}
+		if c.State != change.StateInconclusive {
+			m = &change.Move{To: change.StateInconclusive, Wave: c.Wave, Reason: r.inconclusiveReason(c, cp.Reason)}
 		}
 	}
 	if m == nil {
 		return false, r.store.SaveCheckpoint(ctx, c.Version, b)
 	}
 	m.Checkpoint = b
-	if m.To == StateRollingBack {
+	if m.To == change.StateRollingBack {
 		if err := r.store.RecordRollback(ctx, c.Version, cp.Reason, c.Instances, false); err != nil {
 			return false, err
 		}
@@ -130,7 +131,7 @@ func (r *Reconciler) saveCheckpoint(ctx context.Context, c *ChangeRequest, cp ro
 }
 
 // finishRollout turns the end of a run into the change's next state.
-func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *rollout.Change, res *rollout.Result, runErr error) (bool, error) {
+func (r *Reconciler) finishRollout(ctx context.Context, c *change.Request, ch *rollout.Change, res *rollout.Result, runErr error) (bool, error) {
 	h := resultHoldings(ch.Version, res)
 	var pe *rollout.PartialError
 	if errors.As(runErr, &pe) {
@@ -139,7 +140,7 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *ro
 		if r.o.metrics != nil {
 			r.o.metrics.rollouts.WithLabelValues(pe.Op, "partial").Inc()
 		}
-		if pe.Op == "rollout" && r.o.onDown == OnDownRollback && c.State != StateRollingBack {
+		if pe.Op == "rollout" && r.o.onDown == OnDownRollback && c.State != change.StateRollingBack {
 			cp, err := json.Marshal(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: reason})
 			if err != nil {
 				return false, fmt.Errorf("change %d: rollback checkpoint: %w", c.Version, err)
@@ -147,10 +148,10 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *ro
 			if err := r.store.RecordRollback(ctx, c.Version, reason, h, false); err != nil {
 				return false, err
 			}
-			_, err = r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h, Checkpoint: cp})
+			_, err = r.move(ctx, c, change.Move{To: change.StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h, Checkpoint: cp})
 			return err == nil, err
 		}
-		_, err := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
+		_, err := r.move(ctx, c, change.Move{To: change.StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
 		return err == nil, err
 	}
 	if res == nil {
@@ -161,24 +162,24 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *ro
 	}
 	switch res.Status {
 	case rollout.StatusInconclusive:
-		if c.State == StateInconclusive {
+		if c.State == change.StateInconclusive {
 			return false, r.store.SetInstances(ctx, c.Version, h)
 		}
-		_, err := r.move(ctx, c, Move{To: StateInconclusive, Wave: c.Wave, Reason: r.inconclusiveReason(c, res.Reason), Instances: h})
+		_, err := r.move(ctx, c, change.Move{To: change.StateInconclusive, Wave: c.Wave, Reason: r.inconclusiveReason(c, res.Reason), Instances: h})
 		return err == nil, err
 	case rollout.StatusPromoted:
 		if r.o.metrics != nil {
 			r.o.metrics.rollouts.WithLabelValues("fleet", "promoted").Inc()
 		}
-		_, err := r.move(ctx, c, Move{To: StateDone, Wave: c.Wave, Reason: res.Reason, Instances: h})
+		_, err := r.move(ctx, c, change.Move{To: change.StateDone, Wave: c.Wave, Reason: res.Reason, Instances: h})
 		return err == nil, err
 	case rollout.StatusRolledBack, rollout.StatusAborted:
 		reason := res.Reason
 		if runErr != nil {
 			reason = fmt.Sprintf("%s (%v)", reason, runErr)
 		}
-		if c.State != StateRollingBack {
-			if _, err := r.move(ctx, c, Move{To: StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h}); err != nil {
+		if c.State != change.StateRollingBack {
+			if _, err := r.move(ctx, c, change.Move{To: change.StateRollingBack, Wave: c.Wave, Reason: reason, Instances: h}); err != nil {
 				return false, err
 			}
 		}
@@ -188,14 +189,14 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *ChangeRequest, ch *ro
 		if r.o.metrics != nil {
 			r.o.metrics.rollbacks.WithLabelValues(string(res.Status)).Inc()
 		}
-		_, err := r.move(ctx, c, Move{To: StateRolledBack, Wave: c.Wave, Reason: reason, Instances: h})
+		_, err := r.move(ctx, c, change.Move{To: change.StateRolledBack, Wave: c.Wave, Reason: reason, Instances: h})
 		return true, err
 	default:
 		reason := res.Reason
 		if runErr != nil {
 			reason = fmt.Sprintf("%s: %v", reason, runErr)
 		}
-		_, err := r.move(ctx, c, Move{To: StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
+		_, err := r.move(ctx, c, change.Move{To: change.StateFailed, Wave: c.Wave, Reason: reason, Instances: h})
 		return err == nil, err
 	}
 }
@@ -219,7 +220,7 @@ func resultHoldings(version int64, res *rollout.Result) Holdings {
 // recordResult keeps the run's history: per-instance events (keyed by
 // change, instance and step), KPI samples and the judge's decision. Best
 // effort: it is history, not state.
-func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *rollout.Result) {
+func (r *Reconciler) recordResult(ctx context.Context, c *change.Request, res *rollout.Result) {
 	if res == nil {
 		return
 	}
@@ -229,7 +230,7 @@ func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *ro
 			if in.Error != "" && !in.Applied && in.Rollback == nil {
 				out = "failed"
 			}
-			r.event(ctx, Event{Version: c.Version, Instance: in.Name, Step: fmt.Sprintf("apply wave %d", in.Wave), Outcome: out,
+			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: fmt.Sprintf("apply wave %d", in.Wave), Outcome: out,
 				Detail: map[string]any{"error": in.Error}})
 		}
 		if in.Rollback != nil {
@@ -237,7 +238,7 @@ func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *ro
 			if in.Applied {
 				out = "failed"
 			}
-			r.event(ctx, Event{Version: c.Version, Instance: in.Name, Step: "rollback", Outcome: out, Detail: map[string]any{"error": in.Error}})
+			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: "rollback", Outcome: out, Detail: map[string]any{"error": in.Error}})
 		}
 	}
 	roles := map[string]string{}
@@ -249,12 +250,12 @@ func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *ro
 			roles[in.Name] = "canary"
 		}
 	}
-	samples := make([]KPISample, 0, len(res.Samples)+len(res.Baseline))
+	samples := make([]change.KPISample, 0, len(res.Samples)+len(res.Baseline))
 	for _, s := range res.Samples {
-		samples = append(samples, KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: roles[s.Instance], Value: s.Value, At: s.At})
+		samples = append(samples, change.KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: roles[s.Instance], Value: s.Value, At: s.At})
 	}
 	for _, s := range res.Baseline {
-		samples = append(samples, KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: "baseline", Value: s.Value, At: s.At})
+		samples = append(samples, change.KPISample{Version: c.Version, Instance: s.Instance, KPI: s.KPI, Role: "baseline", Value: s.Value, At: s.At})
 	}
 	if err := r.store.AddKPISamples(ctx, samples); err != nil {
 		r.o.log.Warn("store KPI samples", "change", c.Version, "err", err)
@@ -262,7 +263,7 @@ func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *ro
 	if res.Decision != nil {
 		// One judge record per run outcome; a resumed run may judge again.
 		step := "judge " + res.Decision.Outcome.String()
-		r.event(ctx, Event{Version: c.Version, Instance: "*", Step: step, Outcome: res.Decision.Outcome.String(),
+		r.event(ctx, change.Event{Version: c.Version, Instance: "*", Step: step, Outcome: res.Decision.Outcome.String(),
 			Detail: map[string]any{"decision": newJudgeRecord(*res.Decision)}})
 		if r.o.metrics != nil {
 			for _, v := range res.Decision.Verdicts {
@@ -272,7 +273,7 @@ func (r *Reconciler) recordResult(ctx context.Context, c *ChangeRequest, res *ro
 	}
 }
 
-func (r *Reconciler) event(ctx context.Context, e Event) {
+func (r *Reconciler) event(ctx context.Context, e change.Event) {
 	if _, err := r.store.RecordEvent(ctx, e); err != nil {
 		r.o.log.Warn("record event", "change", e.Version, "instance", e.Instance, "step", e.Step, "err", err)
 	}

@@ -10,13 +10,14 @@ import (
 
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // operatorAction records an operator's decision (approve, skip) on change
 // VERSION in the control store named by the configuration file, and prints
 // what was recorded. noun names the decision in the output ("approval").
 func operatorAction(cmd *cobra.Command, g *globalFlags, cfgPath, arg, noun, by string,
-	act func(context.Context, *reconciler.Store, int64, string) (reconciler.State, error)) error {
+	act func(context.Context, reconciler.Operations, int64, string) (change.State, error)) error {
 	v, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || v <= 0 {
 		return &exitError{code: statusError, msg: fmt.Sprintf("VERSION %q: a positive integer", arg)}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
@@ -150,11 +151,11 @@ fleet:
 		t.Fatal(err)
 	}
 	control, _ := newTestDB(t)
-	store, err := reconciler.OpenStore(ctx, secret.NewSecret(control), &secret.Redactor{}, nil)
+	st, err := store.Open(ctx, secret.NewSecret(control), &secret.Redactor{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer st.Close()
 	m, err := model.Bootstrap()
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ fleet:
 	if err := os.Rename(cache, filepath.Join(dir, "schemacanary", "calibration.json")); err != nil {
 		t.Fatal(err)
 	}
-	as, done, err := reconciler.NewAssessor(ctx, cfg, fleet, store, reconciler.NewModels(m), slog.New(slog.DiscardHandler), &secret.Redactor{})
+	as, done, err := reconciler.NewAssessor(ctx, cfg, fleet, st, reconciler.NewModels(m), slog.New(slog.DiscardHandler), &secret.Redactor{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
+	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
 // runningDaemon is the reconciler daemon the demo runs in-process, built
@@ -18,7 +20,7 @@ import (
 // builds it.
 type runningDaemon struct {
 	d      *reconciler.Daemon
-	status reconciler.StatusSource
+	status web.StatusSource
 	url    string
 	cancel context.CancelFunc
 	done   chan error
@@ -47,7 +49,7 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 		return nil, fmt.Errorf("demo: start the daemon: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &runningDaemon{d: d, status: reconciler.NewStoreStatus(d.Store), cancel: cancel, done: make(chan error, 1),
+	r := &runningDaemon{d: d, status: store.NewStatus(d.Store), cancel: cancel, done: make(chan error, 1),
 		url: "http://" + d.Server.Addr() + "/"}
 	go func() { r.done <- d.Run(runCtx) }()
 	return r, nil

@@ -80,14 +80,14 @@ type Summary struct {
 	Took      time.Duration
 }
 
-// change is one of the three demo changes.
-type change struct {
+// demoChange is one of the three demo changes.
+type demoChange struct {
 	file, kind, title string
 	who               author
 	want              []string // the state the walk waits for
 }
 
-var demoChanges = []change{
+var demoChanges = []demoChange{
 	{file: "00015_add_orders_coupon_code.sql", kind: "safe", title: "Add a coupon code to orders",
 		who: author{"Dana Lee", "dana@shop.example"}, want: []string{"done"}},
 	{file: "00016_drop_orders_customer_index.sql", kind: "harmful", title: "Drop an unused index on orders",

@@ -118,7 +118,7 @@ func (e *environment) waitAdopted(ctx context.Context) error {
 }
 
 // walk pushes one demo change and follows it to its expected end.
-func (e *environment) walk(ctx context.Context, i int, c change) (*Outcome, error) {
+func (e *environment) walk(ctx context.Context, i int, c demoChange) (*Outcome, error) {
 	v := versionOf(c.file)
 	e.p.section(fmt.Sprintf("change %d/%d: %s (%s)", i+1, len(demoChanges), c.file, c.kind))
 	src, err := demoSource(c.file)

@@ -7,15 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/web"
 	"github.com/schemacanary/schemacanary/rollout/judge"
-
-	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 // watcher follows one change request in the control store and prints each
 // new step of its timeline and the judge's KPI verdicts.
 type watcher struct {
-	src     reconciler.StatusSource
+	src     web.StatusSource
 	p       *printer
 	seen    map[string]bool
 	verdict map[string]bool
@@ -24,7 +24,7 @@ type watcher struct {
 	assessed func(version int64) []string
 }
 
-func newWatcher(src reconciler.StatusSource, p *printer) *watcher {
+func newWatcher(src web.StatusSource, p *printer) *watcher {
 	return &watcher{src: src, p: p, seen: map[string]bool{}, verdict: map[string]bool{}}
 }
 
@@ -34,7 +34,7 @@ var ErrTimeout = fmt.Errorf("demo: timed out")
 // waitFor prints the change's progress until its state is one of want, and
 // returns the final detail. It fails when the change reaches a state in
 // stop (e.g. failed) or the deadline passes.
-func (w *watcher) waitFor(ctx context.Context, version int64, timeout time.Duration, want ...string) (*reconciler.StatusChangeDetail, error) {
+func (w *watcher) waitFor(ctx context.Context, version int64, timeout time.Duration, want ...string) (*change.StatusChangeDetail, error) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
@@ -95,7 +95,7 @@ func (w *watcher) waitLeave(ctx context.Context, version int64, timeout time.Dur
 	}
 }
 
-func lastMessage(d *reconciler.StatusChangeDetail) string {
+func lastMessage(d *change.StatusChangeDetail) string {
 	if len(d.Timeline) == 0 {
 		return ""
 	}
@@ -103,7 +103,7 @@ func lastMessage(d *reconciler.StatusChangeDetail) string {
 }
 
 // print prints the timeline entries not printed yet, then new verdicts.
-func (w *watcher) print(d *reconciler.StatusChangeDetail) {
+func (w *watcher) print(d *change.StatusChangeDetail) {
 	for _, e := range d.Timeline {
 		key := fmt.Sprintf("%d|%s|%s|%s|%s", d.Version, e.At.Format(time.RFC3339Nano), e.Step, e.Instance, e.Message)
 		if w.seen[key] {
@@ -136,7 +136,7 @@ func (w *watcher) print(d *reconciler.StatusChangeDetail) {
 }
 
 // printVerdicts prints each KPI's verdict against the control once it has one.
-func (w *watcher) printVerdicts(d *reconciler.StatusChangeDetail) {
+func (w *watcher) printVerdicts(d *change.StatusChangeDetail) {
 	for _, k := range d.KPIs {
 		v := k.Verdict
 		if v == nil {

@@ -43,6 +43,12 @@ var rules = []rule{
 		why: "the judge is pure statistics over samples"},
 	{from: "rollout/kpi", forbidden: []string{"rollout", "analysis", "gitsrc", "reconciler", "internal/demo", "cmd"}, allowed: []string{"rollout/judge"},
 		why: "the KPI sources measure; they know no canary, no wave and no rollback"},
+	{from: "reconciler/change", forbidden: []string{"reconciler", "gitsrc", "rollout", "internal", "cmd"}, allowed: []string{"gitsrc/migration", "rollout/judge"},
+		why: "the change request and its records are plain values the loop, the store and the pages share"},
+	{from: "reconciler/store", forbidden: []string{"reconciler", "gitsrc", "internal/demo", "cmd"}, allowed: []string{"reconciler/change", "gitsrc/migration"},
+		why: "the control store persists change requests; it knows no loop, no Git and no HTTP"},
+	{from: "reconciler/web", forbidden: []string{"reconciler", "gitsrc", "rollout", "internal/demo", "cmd"}, allowed: []string{"reconciler/change", "rollout/judge", "gitsrc/migration"},
+		why: "the HTTP surface reads through its ports; it knows no store, no loop and no Git"},
 	{from: "reconciler", forbidden: []string{"internal/demo", "cmd"},
 		why: "the loop is composed by cmd and the demo, never the other way"},
 	{from: "internal/pgtest", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal/demo", "internal/loadgen", "cmd"},
@@ -145,6 +151,14 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"gitsrc/forge", "gitsrc/audit", false},
 		{"gitsrc/audit", "gitsrc/forge", true},
 		{"rollout/kpi", "rollout/judge", false},
+		{"reconciler/store", "reconciler", true},
+		{"reconciler/store", "reconciler/change", false},
+		{"reconciler/store", "gitsrc", true},
+		{"reconciler/change", "reconciler/store", true},
+		{"reconciler", "reconciler/change", false},
+		{"internal/secret", "reconciler", true},
+		{"reconciler/web", "reconciler/store", true},
+		{"reconciler/web", "reconciler/change", false},
 	}
 	for _, c := range cases {
 		if _, bad := broken(c.pkg, c.dep); bad != c.bad {

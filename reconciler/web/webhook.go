@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"crypto/hmac"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
@@ -38,23 +39,24 @@ type webhookHandler struct {
 	trigger func()
 	slots   chan struct{}
 	rejects *rejectLog
-	metrics *Metrics
+	// rejected counts refused requests by reason; nil counts nothing.
+	rejected *prometheus.CounterVec
 }
 
-func newWebhookHandler(secret secret.Secret, trigger func(), log *slog.Logger, m *Metrics, interval time.Duration) *webhookHandler {
+func newWebhookHandler(secret secret.Secret, trigger func(), log *slog.Logger, rejected *prometheus.CounterVec, interval time.Duration) *webhookHandler {
 	return &webhookHandler{
-		secret:  secret,
-		trigger: trigger,
-		slots:   make(chan struct{}, maxWebhookConcurrency),
-		rejects: &rejectLog{log: log, interval: interval},
-		metrics: m,
+		secret:   secret,
+		trigger:  trigger,
+		slots:    make(chan struct{}, maxWebhookConcurrency),
+		rejects:  &rejectLog{log: log, interval: interval},
+		rejected: rejected,
 	}
 }
 
 func (h *webhookHandler) reject(w http.ResponseWriter, r *http.Request, code int, reason string) {
 	h.rejects.add(reason, r.RemoteAddr)
-	if h.metrics != nil {
-		h.metrics.webhookRejected.WithLabelValues(reason).Inc()
+	if h.rejected != nil {
+		h.rejected.WithLabelValues(reason).Inc()
 	}
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

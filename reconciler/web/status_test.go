@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"io"
@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 func TestStatusHandlerPages(t *testing.T) {
 	t.Parallel()
 	src := demoLikeStatus(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-	src.changes[12] = &StatusChangeDetail{StatusChange: StatusChange{Version: 12, Name: `<script>alert(1)</script>`, State: "predicted", Confidence: -1}}
+	src.changes[12] = &change.StatusChangeDetail{StatusChange: change.StatusChange{Version: 12, Name: `<script>alert(1)</script>`, State: "predicted", Confidence: -1}}
 	h, err := NewStatusHandler(src)
 	if err != nil {
 		t.Fatal(err)

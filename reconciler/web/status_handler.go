@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 //go:embed statuspage/*.html
@@ -100,9 +102,9 @@ type page struct {
 	Title   string
 	Root    string
 	Refresh int
-	Changes []StatusChange
+	Changes []change.StatusChange
 
-	Change          *StatusChangeDetail
+	Change          *change.StatusChangeDetail
 	Charts          []template.HTML
 	MaxContribution float64
 }

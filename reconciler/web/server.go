@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"context"
@@ -11,21 +11,22 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // Server is the daemon's HTTP server: /metrics, /healthz, /readyz,
 // /api/changes, /api/changes/{version}, the GitHub webhook at
 // /webhook/github, and the status page at / when one is given.
 type Server struct {
-	store   *Store
-	metrics *Metrics
-	leader  func() bool
-	mux     *http.ServeMux
-	srv     *http.Server
-	ln      net.Listener
-	log     *slog.Logger
+	store  API
+	leader func() bool
+	mux    *http.ServeMux
+	srv    *http.Server
+	ln     net.Listener
+	log    *slog.Logger
 }
 
 // ServerOption configures a Server.
@@ -72,24 +73,46 @@ func WithLeaderStatus(fn func() bool) ServerOption {
 	return func(o *serverOptions) error { o.leader = fn; return nil }
 }
 
-// NewServer builds the server; Serve starts it.
-func NewServer(store *Store, metrics *Metrics, opts ...ServerOption) (*Server, error) {
+// API is what the JSON API and /readyz read: the control store
+// (reconciler/store implements it). Methods must be safe for concurrent use.
+type API interface {
+	// Ping checks the control database.
+	Ping(ctx context.Context) error
+	// List returns up to limit change requests, newest version first.
+	List(ctx context.Context, limit int) ([]*change.Request, error)
+	// Get returns one change request, or change.ErrNotFound.
+	Get(ctx context.Context, version int64) (*change.Request, error)
+	Transitions(ctx context.Context, version int64) ([]change.Transition, error)
+	// Prediction returns the newest prediction of version at sha, or an error.
+	Prediction(ctx context.Context, version int64, sha string) (*change.PredictionRecord, error)
+	Events(ctx context.Context, version int64) ([]change.Event, error)
+}
+
+// NewServer builds the server; Serve starts it. It serves reg at /metrics
+// (nil: no /metrics) and registers its own counter of refused webhook
+// requests there.
+func NewServer(store API, reg *prometheus.Registry, opts ...ServerOption) (*Server, error) {
 	o := serverOptions{log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	s := &Server{store: store, metrics: metrics, leader: o.leader, mux: http.NewServeMux(), log: o.log}
-	if metrics != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{}))
+	s := &Server{store: store, leader: o.leader, mux: http.NewServeMux(), log: o.log}
+	var rejected *prometheus.CounterVec
+	if reg != nil {
+		rejected = newRejectedCounter()
+		if err := reg.Register(rejected); err != nil {
+			return nil, fmt.Errorf("server: metrics: %w", err)
+		}
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.HandleFunc("GET /api/changes", s.listChanges)
 	s.mux.HandleFunc("GET /api/changes/{version}", s.getChange)
 	if o.webhookTrigger != nil {
-		s.mux.Handle("/webhook/github", newWebhookHandler(o.webhookSecret, o.webhookTrigger, o.log, metrics, webhookLogInterval))
+		s.mux.Handle("/webhook/github", newWebhookHandler(o.webhookSecret, o.webhookTrigger, o.log, rejected, webhookLogInterval))
 	}
 	if o.status != nil {
 		s.mux.Handle("/", o.status)
@@ -169,17 +192,17 @@ func (s *Server) listChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if crs == nil {
-		crs = []*ChangeRequest{}
+		crs = []*change.Request{}
 	}
 	writeJSON(w, map[string]any{"changes": crs})
 }
 
 // ChangeDetail is the JSON of /api/changes/{version}.
 type ChangeDetail struct {
-	*ChangeRequest
-	Transitions []Transition      `json:"transitions"`
-	Prediction  *PredictionRecord `json:"prediction,omitempty"`
-	Events      []Event           `json:"events"`
+	*change.Request
+	Transitions []change.Transition      `json:"transitions"`
+	Prediction  *change.PredictionRecord `json:"prediction,omitempty"`
+	Events      []change.Event           `json:"events"`
 }
 
 func (s *Server) getChange(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +213,7 @@ func (s *Server) getChange(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	c, err := s.store.Get(ctx, v)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, change.ErrNotFound) {
 		http.Error(w, fmt.Sprintf("no change %d", v), http.StatusNotFound)
 		return
 	}
@@ -198,7 +221,7 @@ func (s *Server) getChange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	d := ChangeDetail{ChangeRequest: c}
+	d := ChangeDetail{Request: c}
 	if d.Transitions, err = s.store.Transitions(ctx, v); err != nil {
 		s.fail(w, err)
 		return
@@ -223,4 +246,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// newRejectedCounter is schemacanary_webhook_rejected_total.
+func newRejectedCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_webhook_rejected_total",
+		Help: "Webhook requests refused, by reason (invalid signature, content length required, payload too large, too many concurrent webhook requests, payload unreadable)."}, []string{"reason"})
 }

@@ -1,4 +1,4 @@
-package reconciler
+package store
 
 import (
 	"context"
@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 const crColumns = `version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source,
 	state, wave, reason, confidence, approved_by, skipped_by, revert_branch, revert_pr, instances, attempts,
 	checkpoint, created_at, updated_at`
 
-func scanCR(row pgx.Row) (*ChangeRequest, error) {
-	var c ChangeRequest
+func scanCR(row pgx.Row) (*change.Request, error) {
+	var c change.Request
 	var merged *time.Time
 	var inst []byte
 	err := row.Scan(&c.Version, &c.Name, &c.Path, &c.SHA256, &c.Commit, &c.Author, &c.Message, &c.PR, &merged,
@@ -37,7 +38,7 @@ func scanCR(row pgx.Row) (*ChangeRequest, error) {
 
 // Discover inserts a new change request in state discovered together with its
 // first transition. It reports false when the version already exists.
-func (s *Store) Discover(ctx context.Context, c *ChangeRequest) (bool, error) {
+func (s *Store) Discover(ctx context.Context, c *change.Request) (bool, error) {
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var merged *time.Time
@@ -46,7 +47,7 @@ func (s *Store) Discover(ctx context.Context, c *ChangeRequest) (bool, error) {
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO change_requests (version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source, state)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (version) DO NOTHING`,
-			c.Version, c.Name, c.Path, c.SHA256, c.Commit, c.Author, c.Message, c.PR, merged, c.Risk, c.Source, StateDiscovered)
+			c.Version, c.Name, c.Path, c.SHA256, c.Commit, c.Author, c.Message, c.PR, merged, c.Risk, c.Source, change.StateDiscovered)
 		if err != nil {
 			return err
 		}
@@ -55,7 +56,7 @@ func (s *Store) Discover(ctx context.Context, c *ChangeRequest) (bool, error) {
 		}
 		created = true
 		_, err = tx.Exec(ctx, `INSERT INTO transitions (version, from_state, to_state, reason) VALUES ($1, '', $2, $3)`,
-			c.Version, StateDiscovered, "merged in "+shortSHA(c.Commit))
+			c.Version, change.StateDiscovered, "merged in "+change.ShortCommit(c.Commit))
 		return err
 	})
 	if err != nil {
@@ -65,10 +66,10 @@ func (s *Store) Discover(ctx context.Context, c *ChangeRequest) (bool, error) {
 }
 
 // Get returns one change request.
-func (s *Store) Get(ctx context.Context, version int64) (*ChangeRequest, error) {
+func (s *Store) Get(ctx context.Context, version int64) (*change.Request, error) {
 	c, err := scanCR(s.pool.QueryRow(ctx, `SELECT `+crColumns+` FROM change_requests WHERE version = $1`, version))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("change %d: %w", version, ErrNotFound)
+		return nil, fmt.Errorf("change %d: %w", version, change.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get change %d: %w", version, err)
@@ -77,12 +78,12 @@ func (s *Store) Get(ctx context.Context, version int64) (*ChangeRequest, error) 
 }
 
 // List returns up to limit change requests, newest version first.
-func (s *Store) List(ctx context.Context, limit int) ([]*ChangeRequest, error) {
+func (s *Store) List(ctx context.Context, limit int) ([]*change.Request, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+crColumns+` FROM change_requests ORDER BY version DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list changes: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*ChangeRequest, error) { return scanCR(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*change.Request, error) { return scanCR(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list changes: %w", err)
 	}
@@ -91,9 +92,9 @@ func (s *Store) List(ctx context.Context, limit int) ([]*ChangeRequest, error) {
 
 // Head returns the change request at the head of the queue: the lowest
 // version not in a terminal state, or nil when the queue is empty.
-func (s *Store) Head(ctx context.Context) (*ChangeRequest, error) {
+func (s *Store) Head(ctx context.Context) (*change.Request, error) {
 	c, err := scanCR(s.pool.QueryRow(ctx, `SELECT `+crColumns+` FROM change_requests
-		WHERE state NOT IN ($1, $2, $3) ORDER BY version LIMIT 1`, StateDone, StateReverted, StateSkipped))
+		WHERE state NOT IN ($1, $2, $3) ORDER BY version LIMIT 1`, change.StateDone, change.StateReverted, change.StateSkipped))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -108,8 +109,8 @@ func (s *Store) Head(ctx context.Context) (*ChangeRequest, error) {
 // no longer in c's state and wave (compare-and-set), and with
 // ErrBadTransition when the state machine forbids the move. On success c is
 // updated in place.
-func (s *Store) Transition(ctx context.Context, c *ChangeRequest, m Move) (*Transition, error) {
-	if err := CanMove(c.State, m.To); err != nil {
+func (s *Store) Transition(ctx context.Context, c *change.Request, m change.Move) (*change.Transition, error) {
+	if err := change.CanMove(c.State, m.To); err != nil {
 		return nil, fmt.Errorf("change %d: %w", c.Version, err)
 	}
 	inst := c.Instances
@@ -139,7 +140,7 @@ func (s *Store) Transition(ctx context.Context, c *ChangeRequest, m Move) (*Tran
 	if m.Checkpoint != nil {
 		cp = m.Checkpoint
 	}
-	t := &Transition{Version: c.Version, From: c.State, To: m.To, Wave: m.Wave, Reason: m.Reason}
+	t := &change.Transition{Version: c.Version, From: c.State, To: m.To, Wave: m.Wave, Reason: m.Reason}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE change_requests SET state=$3, wave=$4, reason=$5, confidence=$6, approved_by=$7,
 			skipped_by=$8, revert_branch=$9, revert_pr=$10, instances=$11, checkpoint=$13, attempts=0, updated_at=now()
@@ -149,7 +150,7 @@ func (s *Store) Transition(ctx context.Context, c *ChangeRequest, m Move) (*Tran
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrStale
+			return change.ErrStale
 		}
 		return tx.QueryRow(ctx, `INSERT INTO transitions (version, from_state, to_state, wave, reason)
 			VALUES ($1,$2,$3,$4,$5) RETURNING id, at`, c.Version, c.State, m.To, m.Wave, m.Reason).Scan(&t.ID, &t.At)
@@ -197,23 +198,23 @@ func (s *Store) Attempt(ctx context.Context, version int64, reason string) (int,
 }
 
 // Transitions returns the transitions of one change, oldest first.
-func (s *Store) Transitions(ctx context.Context, version int64) ([]Transition, error) {
+func (s *Store) Transitions(ctx context.Context, version int64) ([]change.Transition, error) {
 	return s.transitions(ctx, `WHERE version = $1 ORDER BY id`, version)
 }
 
 // Unaudited returns up to limit transitions whose side effects (audit entry,
 // comments, revert) are not done yet, oldest first.
-func (s *Store) Unaudited(ctx context.Context, limit int) ([]Transition, error) {
+func (s *Store) Unaudited(ctx context.Context, limit int) ([]change.Transition, error) {
 	return s.transitions(ctx, `WHERE NOT audited ORDER BY id LIMIT $1`, limit)
 }
 
-func (s *Store) transitions(ctx context.Context, where string, args ...any) ([]Transition, error) {
+func (s *Store) transitions(ctx context.Context, where string, args ...any) ([]change.Transition, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, version, from_state, to_state, wave, reason, at, audited FROM transitions `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("transitions: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transition, error) {
-		var t Transition
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change.Transition, error) {
+		var t change.Transition
 		err := r.Scan(&t.ID, &t.Version, &t.From, &t.To, &t.Wave, &t.Reason, &t.At, &t.Audited)
 		return t, err
 	})
@@ -228,12 +229,12 @@ func (s *Store) MarkAudited(ctx context.Context, id int64) error {
 }
 
 // CountByState returns the number of change requests per state.
-func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
+func (s *Store) CountByState(ctx context.Context) (map[change.State]int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT state, count(*) FROM change_requests GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("count by state: %w", err)
 	}
-	out := map[State]int{}
+	out := map[change.State]int{}
 	defer rows.Close()
 	for rows.Next() {
 		var st string
@@ -241,14 +242,7 @@ func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
 		if err := rows.Scan(&st, &n); err != nil {
 			return nil, err
 		}
-		out[State(st)] = n
+		out[change.State(st)] = n
 	}
 	return out, rows.Err()
-}
-
-func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }

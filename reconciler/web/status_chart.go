@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // chartMark is a vertical marker on a KPI chart.
@@ -25,8 +27,8 @@ const (
 // renderKPIChart draws one KPI's canary and control series as an inline SVG
 // line chart, with vertical marks (the canary apply, the rollback). It is
 // self-contained: no script, no external asset.
-func renderKPIChart(k StatusKPI, marks []chartMark) template.HTML {
-	var all []StatusPoint
+func renderKPIChart(k change.StatusKPI, marks []chartMark) template.HTML {
+	var all []change.StatusPoint
 	all = append(all, k.Canary...)
 	all = append(all, k.Control...)
 	title := html.EscapeString(k.KPI)
@@ -111,7 +113,7 @@ func renderKPIChart(k StatusKPI, marks []chartMark) template.HTML {
 		fmt.Fprintf(&b, `<g class="mark %s"><line x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d" text-anchor="%s">%s</text></g>`,
 			m.Class, x(m.At), x(m.At), padTop, chartH-padBottom, lx, padTop+12, anchor, html.EscapeString(m.Label))
 	}
-	series := func(class string, pts []StatusPoint) {
+	series := func(class string, pts []change.StatusPoint) {
 		if len(pts) == 0 {
 			return
 		}

@@ -1,12 +1,16 @@
-package reconciler
+// Package change is the change request: one merged migration's record in the control store, its
+// states and the transitions the state machine allows, and the read model the status page and
+// the API show. The loop (reconciler) drives it; the control store (reconciler/store) persists it.
+package change
 
 import (
+	"fmt"
 	"time"
 )
 
-// ChangeRequest is one merged migration and its progress, as the control
+// Request is one merged migration and its progress, as the control
 // store holds it. Returned values are copies.
-type ChangeRequest struct {
+type Request struct {
 	Version  int64     `json:"version"`
 	Name     string    `json:"name"`
 	Path     string    `json:"path"`
@@ -67,4 +71,30 @@ type Move struct {
 	Instances    map[string]int64
 	// Checkpoint, when set, replaces the stored rollout checkpoint.
 	Checkpoint []byte
+}
+
+// Reason is one term of a prediction, as the control store and the API
+// show it.
+type Reason struct {
+	Feature      string  `json:"feature"`
+	Value        float64 `json:"value"`
+	Contribution float64 `json:"contribution"`
+	Text         string  `json:"text"`
+}
+
+// WaveLabel names wave w as the status page, the API and the audit branch show it: "canary" for
+// wave 0, then "wave1", "wave2", ….
+func WaveLabel(w int) string {
+	if w == 0 {
+		return "canary"
+	}
+	return fmt.Sprintf("wave%d", w)
+}
+
+// ShortCommit abbreviates a commit hash to 12 characters, as the change's messages show it.
+func ShortCommit(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
 }

@@ -1,9 +1,8 @@
-package reconciler
+package store
 
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -30,10 +29,10 @@ type Store struct {
 	red  *secret.Redactor
 }
 
-// OpenStore connects to the control database and migrates its schema (goose,
+// Open connects to the control database and migrates its schema (goose,
 // embedded SQL, under a session lock so replicas starting together are safe).
 // red scrubs the DSN from errors; it may be nil.
-func OpenStore(ctx context.Context, dsn secret.Secret, red *secret.Redactor, log *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, dsn secret.Secret, red *secret.Redactor, log *slog.Logger) (*Store, error) {
 	red.Add(dsn.Reveal())
 	cfg, err := pgxpool.ParseConfig(dsn.Reveal())
 	if err != nil {
@@ -96,10 +95,3 @@ func (s *Store) Close() { s.pool.Close() }
 
 // Ping checks the control database (readiness).
 func (s *Store) Ping(ctx context.Context) error { return s.red.Err(s.pool.Ping(ctx)) }
-
-// ErrNotFound is returned when a change request does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrStale is returned by Transition when the change request is no longer in
-// the expected state (another replica moved it, or a retry already did).
-var ErrStale = errors.New("change request moved on")

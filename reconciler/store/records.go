@@ -1,4 +1,4 @@
-package reconciler
+package store
 
 import (
 	"context"
@@ -10,26 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
-
-// PredictionRecord is a stored prediction.
-type PredictionRecord struct {
-	Version      int64              `json:"version"`
-	PR           int                `json:"pr,omitempty"`
-	SHA256       string             `json:"sha256"`
-	Confidence   float64            `json:"confidence"`
-	ModelVersion string             `json:"model_version"`
-	Reasons      []Reason           `json:"reasons,omitempty"`
-	Features     map[string]float64 `json:"features,omitempty"`
-	CreatedAt    time.Time          `json:"created_at"`
-	// Assessment is the whole assessment the prediction came from (nil for
-	// predictions stored before assessments were kept).
-	Assessment *assess.Assessment `json:"assessment,omitempty"`
-}
 
 // SavePrediction stores a prediction; it reports false when the same
 // (version, pr, sha256) was already predicted.
-func (s *Store) SavePrediction(ctx context.Context, p PredictionRecord) (bool, error) {
+func (s *Store) SavePrediction(ctx context.Context, p change.PredictionRecord) (bool, error) {
 	reasons, err := json.Marshal(p.Reasons)
 	if err != nil {
 		return false, fmt.Errorf("save prediction of %d: reasons: %w", p.Version, err)
@@ -55,14 +41,14 @@ func (s *Store) SavePrediction(ctx context.Context, p PredictionRecord) (bool, e
 
 // Prediction returns the newest prediction for a merged change (pr = 0 rows
 // and PR rows alike, the newest first), or ErrNotFound.
-func (s *Store) Prediction(ctx context.Context, version int64, sha string) (*PredictionRecord, error) {
-	var p PredictionRecord
+func (s *Store) Prediction(ctx context.Context, version int64, sha string) (*change.PredictionRecord, error) {
+	var p change.PredictionRecord
 	var reasons, feats, as []byte
 	err := s.pool.QueryRow(ctx, `SELECT version, pr, sha256, confidence, model_version, reasons, features, assessment, created_at
 		FROM predictions WHERE version=$1 AND sha256=$2 ORDER BY pr = 0 DESC, id DESC LIMIT 1`, version, sha).
 		Scan(&p.Version, &p.PR, &p.SHA256, &p.Confidence, &p.ModelVersion, &reasons, &feats, &as, &p.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("prediction of %d: %w", version, ErrNotFound)
+		return nil, fmt.Errorf("prediction of %d: %w", version, change.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prediction of %d: %w", version, err)
@@ -88,7 +74,7 @@ func (s *Store) Assessment(ctx context.Context, version int64, sha string) (*ass
 	err := s.pool.QueryRow(ctx, `SELECT assessment FROM predictions WHERE version=$1 AND sha256=$2 AND pr = 0 AND assessment IS NOT NULL
 		ORDER BY id DESC LIMIT 1`, version, sha).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("assessment of %d: %w", version, ErrNotFound)
+		return nil, fmt.Errorf("assessment of %d: %w", version, change.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("assessment of %d: %w", version, err)
@@ -100,19 +86,9 @@ func (s *Store) Assessment(ctx context.Context, version int64, sha string) (*ass
 	return &a, nil
 }
 
-// Event is one side effect on one instance, keyed (version, instance, step).
-type Event struct {
-	Version  int64          `json:"version"`
-	Instance string         `json:"instance"`
-	Step     string         `json:"step"`
-	Outcome  string         `json:"outcome"`
-	Detail   map[string]any `json:"detail,omitempty"`
-	At       time.Time      `json:"at"`
-}
-
 // RecordEvent stores an event once; a second event with the same key is
 // ignored and reported false.
-func (s *Store) RecordEvent(ctx context.Context, e Event) (bool, error) {
+func (s *Store) RecordEvent(ctx context.Context, e change.Event) (bool, error) {
 	d := []byte("{}")
 	if e.Detail != nil {
 		var err error
@@ -129,13 +105,13 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (bool, error) {
 }
 
 // Events returns the events of one change in order.
-func (s *Store) Events(ctx context.Context, version int64) ([]Event, error) {
+func (s *Store) Events(ctx context.Context, version int64) ([]change.Event, error) {
 	rows, err := s.pool.Query(ctx, `SELECT version, instance, step, outcome, detail, at FROM rollout_events WHERE version=$1 ORDER BY id`, version)
 	if err != nil {
 		return nil, fmt.Errorf("events of %d: %w", version, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
-		var e Event
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change.Event, error) {
+		var e change.Event
 		var d []byte
 		if err := r.Scan(&e.Version, &e.Instance, &e.Step, &e.Outcome, &d, &e.At); err != nil {
 			return e, err
@@ -147,18 +123,8 @@ func (s *Store) Events(ctx context.Context, version int64) ([]Event, error) {
 	})
 }
 
-// KPISample is one historical KPI measurement.
-type KPISample struct {
-	Version  int64
-	Instance string
-	KPI      string
-	Role     string // canary, control, baseline
-	Value    float64
-	At       time.Time
-}
-
 // AddKPISamples stores samples with COPY.
-func (s *Store) AddKPISamples(ctx context.Context, samples []KPISample) error {
+func (s *Store) AddKPISamples(ctx context.Context, samples []change.KPISample) error {
 	if len(samples) == 0 {
 		return nil
 	}
@@ -216,20 +182,8 @@ func (s *Store) RecordRollback(ctx context.Context, version int64, reason string
 	return nil
 }
 
-// ApprovalRecord is one approval as the control store keeps it: bound to
-// the version, the file's SHA-256 and the merge commit it approves.
-type ApprovalRecord struct {
-	Version     int64
-	SHA256      string
-	MergeCommit string
-	By          string
-	// Source is "forge" or "cli"; OSUser and Host say where a CLI approval
-	// was given.
-	Source, OSUser, Host string
-}
-
 // Approve records an approval (idempotent).
-func (s *Store) Approve(ctx context.Context, a ApprovalRecord) error {
+func (s *Store) Approve(ctx context.Context, a change.ApprovalRecord) error {
 	if a.SHA256 == "" {
 		return fmt.Errorf("approve %d: the file's SHA-256 is required", a.Version)
 	}
@@ -300,19 +254,9 @@ func (s *Store) Releaser(ctx context.Context, version int64) (string, error) {
 	return by, nil
 }
 
-// Rejection is a bad input: a migration file that cannot be applied.
-type Rejection struct {
-	Path, SHA256, Kind string
-	Version            int64
-	Line               int
-	Message, Commit    string
-	Reported           bool
-	At                 time.Time
-}
-
 // Reject stores a rejection once per (path, sha256, kind); it reports
 // whether it is new.
-func (s *Store) Reject(ctx context.Context, r Rejection) (bool, error) {
+func (s *Store) Reject(ctx context.Context, r change.Rejection) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO rejections (path, sha256, kind, version, line, message, commit) VALUES ($1,$2,$3,$4,$5,$6,$7)
 		ON CONFLICT DO NOTHING`, r.Path, r.SHA256, r.Kind, r.Version, r.Line, r.Message, r.Commit)
 	if err != nil {
@@ -322,33 +266,33 @@ func (s *Store) Reject(ctx context.Context, r Rejection) (bool, error) {
 }
 
 // Unreported returns rejections whose audit entry / comment is not done yet.
-func (s *Store) Unreported(ctx context.Context) ([]Rejection, error) {
+func (s *Store) Unreported(ctx context.Context) ([]change.Rejection, error) {
 	rows, err := s.pool.Query(ctx, `SELECT path, sha256, kind, version, line, message, commit, reported, at FROM rejections WHERE NOT reported ORDER BY at`)
 	if err != nil {
 		return nil, fmt.Errorf("rejections: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Rejection, error) {
-		var x Rejection
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change.Rejection, error) {
+		var x change.Rejection
 		err := r.Scan(&x.Path, &x.SHA256, &x.Kind, &x.Version, &x.Line, &x.Message, &x.Commit, &x.Reported, &x.At)
 		return x, err
 	})
 }
 
 // Rejections returns every rejection, newest first, up to limit.
-func (s *Store) Rejections(ctx context.Context, limit int) ([]Rejection, error) {
+func (s *Store) Rejections(ctx context.Context, limit int) ([]change.Rejection, error) {
 	rows, err := s.pool.Query(ctx, `SELECT path, sha256, kind, version, line, message, commit, reported, at FROM rejections ORDER BY at DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("rejections: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Rejection, error) {
-		var x Rejection
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change.Rejection, error) {
+		var x change.Rejection
 		err := r.Scan(&x.Path, &x.SHA256, &x.Kind, &x.Version, &x.Line, &x.Message, &x.Commit, &x.Reported, &x.At)
 		return x, err
 	})
 }
 
 // MarkReported records that a rejection was reported.
-func (s *Store) MarkReported(ctx context.Context, r Rejection) error {
+func (s *Store) MarkReported(ctx context.Context, r change.Rejection) error {
 	_, err := s.pool.Exec(ctx, `UPDATE rejections SET reported=true WHERE path=$1 AND sha256=$2 AND kind=$3`, r.Path, r.SHA256, r.Kind)
 	if err != nil {
 		return fmt.Errorf("mark rejection reported: %w", err)
@@ -378,17 +322,8 @@ func (s *Store) SetCursor(ctx context.Context, commit string) error {
 	return nil
 }
 
-// ModelRecord is a trained model stored in the control store.
-type ModelRecord struct {
-	Version   string
-	Examples  int
-	Metrics   map[string]float64
-	Blob      []byte
-	TrainedAt time.Time
-}
-
 // SaveModel stores a trained model.
-func (s *Store) SaveModel(ctx context.Context, m ModelRecord) error {
+func (s *Store) SaveModel(ctx context.Context, m change.ModelRecord) error {
 	mt, err := json.Marshal(m.Metrics)
 	if err != nil {
 		return fmt.Errorf("save model %s: metrics: %w", m.Version, err)
@@ -402,8 +337,8 @@ func (s *Store) SaveModel(ctx context.Context, m ModelRecord) error {
 }
 
 // LatestModel returns the newest stored model, or nil.
-func (s *Store) LatestModel(ctx context.Context) (*ModelRecord, error) {
-	var m ModelRecord
+func (s *Store) LatestModel(ctx context.Context) (*change.ModelRecord, error) {
+	var m change.ModelRecord
 	var mt []byte
 	err := s.pool.QueryRow(ctx, `SELECT version, examples, metrics, blob, trained_at FROM models ORDER BY id DESC LIMIT 1`).
 		Scan(&m.Version, &m.Examples, &mt, &m.Blob, &m.TrainedAt)
@@ -419,31 +354,19 @@ func (s *Store) LatestModel(ctx context.Context) (*ModelRecord, error) {
 	return &m, nil
 }
 
-// HistoryRow is one finished change with the features it was predicted on.
-type HistoryRow struct {
-	Version    int64
-	Author     string
-	State      State
-	RolledBack bool
-	Features   map[string]float64
-	MergedAt   time.Time
-	// Tables are the tables the change touched.
-	Tables []string
-}
-
 // History returns the newest finished changes (done, rolled back,
 // reverted) with their prediction features, up to limit.
-func (s *Store) History(ctx context.Context, limit int) ([]HistoryRow, error) {
+func (s *Store) History(ctx context.Context, limit int) ([]change.HistoryRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at), coalesce(c.tables, '{}'),
 			EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version),
 			coalesce((SELECT p.features FROM predictions p WHERE p.version = c.version AND p.sha256 = c.sha256 ORDER BY p.pr = 0 DESC, p.id DESC LIMIT 1), '{}')
 		FROM change_requests c WHERE c.state IN ($1,$2,$3) ORDER BY c.version DESC LIMIT $4`,
-		StateDone, StateRolledBack, StateReverted, limit)
+		change.StateDone, change.StateRolledBack, change.StateReverted, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryRow, error) {
-		var h HistoryRow
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change.HistoryRow, error) {
+		var h change.HistoryRow
 		var f []byte
 		if err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.Tables, &h.RolledBack, &f); err != nil {
 			return h, err

@@ -1,4 +1,4 @@
-package reconciler
+package store
 
 import (
 	"context"
@@ -9,32 +9,31 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
-// StoreStatus serves the status page from the control store. It only reads.
+// Status serves the status page from the control store. It only reads.
 // Safe for concurrent use.
-type StoreStatus struct {
+type Status struct {
 	store *Store
 	// limit caps the changes listed.
 	limit int
 }
 
-var _ StatusSource = (*StoreStatus)(nil)
-
-// NewStoreStatus returns the control store's StatusSource; the list shows the
+// NewStatus returns the status page's view of the control store; the list shows the
 // newest 500 change requests.
-func NewStoreStatus(st *Store) *StoreStatus { return &StoreStatus{store: st, limit: 500} }
+func NewStatus(st *Store) *Status { return &Status{store: st, limit: 500} }
 
-// ListChanges implements StatusSource.
-func (s *StoreStatus) ListChanges(ctx context.Context) ([]StatusChange, error) {
+// ListChanges implements the status page's source.
+func (s *Status) ListChanges(ctx context.Context) ([]change.StatusChange, error) {
 	crs, err := s.store.List(ctx, s.limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]StatusChange, 0, len(crs))
+	out := make([]change.StatusChange, 0, len(crs))
 	for _, c := range crs {
 		out = append(out, statusSummary(c))
 	}
@@ -42,14 +41,14 @@ func (s *StoreStatus) ListChanges(ctx context.Context) ([]StatusChange, error) {
 }
 
 // statusSummary maps a stored change request to a list row.
-func statusSummary(c *ChangeRequest) StatusChange {
-	sc := StatusChange{Version: c.Version, Name: c.Name, Path: c.Path, State: string(c.State), Confidence: -1,
+func statusSummary(c *change.Request) change.StatusChange {
+	sc := change.StatusChange{Version: c.Version, Name: c.Name, Path: c.Path, State: string(c.State), Confidence: -1,
 		Risk: c.Risk, Author: c.Author, PR: c.PR, UpdatedAt: c.UpdatedAt}
 	if c.Confidence != nil {
 		sc.Confidence = *c.Confidence
 	}
-	if c.State == StatePromoting || c.State == StateCanary {
-		sc.Wave = waveLabel(c.Wave)
+	if c.State == change.StatePromoting || c.State == change.StateCanary {
+		sc.Wave = change.WaveLabel(c.Wave)
 	}
 	if m, err := migration.ParseLenient(c.Path, c.Source); err == nil {
 		sc.Owner = m.FrontMatter.Owner
@@ -57,38 +56,38 @@ func statusSummary(c *ChangeRequest) StatusChange {
 	return sc
 }
 
-// GetChange implements StatusSource.
-func (s *StoreStatus) GetChange(ctx context.Context, version int64) (*StatusChangeDetail, error) {
+// GetChange implements the status page's source.
+func (s *Status) GetChange(ctx context.Context, version int64) (*change.StatusChangeDetail, error) {
 	c, err := s.store.Get(ctx, version)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, change.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	d := &StatusChangeDetail{StatusChange: statusSummary(c), Commit: c.Commit, RevertBranch: c.RevertBranch}
+	d := &change.StatusChangeDetail{StatusChange: statusSummary(c), Commit: c.Commit, RevertBranch: c.RevertBranch}
 	if m, err := migration.ParseLenient(c.Path, c.Source); err == nil {
 		d.Ticket = m.FrontMatter.Ticket
 	}
 	switch {
 	case c.ApprovedBy != "":
 		d.Decision = "approved by " + c.ApprovedBy
-	case c.State == StateAwaitingApproval:
+	case c.State == change.StateAwaitingApproval:
 		d.Decision = fmt.Sprintf("awaiting approval: run `schemacanary approve %d --by NAME`", c.Version)
 	}
 	if p, err := s.store.Prediction(ctx, c.Version, c.SHA256); err == nil {
 		d.ModelVersion = p.ModelVersion
 		for _, r := range p.Reasons {
-			d.Reasons = append(d.Reasons, StatusReason{Feature: r.Feature, Text: r.Text, Contribution: r.Contribution})
+			d.Reasons = append(d.Reasons, change.StatusReason{Feature: r.Feature, Text: r.Text, Contribution: r.Contribution})
 		}
 		sort.SliceStable(d.Reasons, func(i, j int) bool { return math.Abs(d.Reasons[i].Contribution) > math.Abs(d.Reasons[j].Contribution) })
-		if d.Decision == "" && c.State != StateDiscovered && c.State != StatePredicted {
+		if d.Decision == "" && c.State != change.StateDiscovered && c.State != change.StatePredicted {
 			d.Decision = fmt.Sprintf("proceed (confidence %.2f)", p.Confidence)
 		}
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if !errors.Is(err, change.ErrNotFound) {
 		return nil, err
 	}
-	if c.State == StateInconclusive {
+	if c.State == change.StateInconclusive {
 		d.Held = c.Reason
 	}
 	if err := s.timeline(ctx, c, d); err != nil {
@@ -102,22 +101,22 @@ func (s *StoreStatus) GetChange(ctx context.Context, version int64) (*StatusChan
 
 // timeline merges the state transitions and the per-instance events, and
 // finds the apply and rollback moments.
-func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusChangeDetail) error {
+func (s *Status) timeline(ctx context.Context, c *change.Request, d *change.StatusChangeDetail) error {
 	trs, err := s.store.Transitions(ctx, c.Version)
 	if err != nil {
 		return err
 	}
 	for _, t := range trs {
-		ev := StatusEvent{At: t.At, Step: string(t.To), Message: t.Reason,
-			Failed: t.To == StateRollingBack || t.To == StateRolledBack || t.To == StateFailed}
-		if t.To == StateCanary || t.To == StateBaking || t.To == StatePromoting {
-			ev.Wave = waveLabel(t.Wave)
+		ev := change.StatusEvent{At: t.At, Step: string(t.To), Message: t.Reason,
+			Failed: t.To == change.StateRollingBack || t.To == change.StateRolledBack || t.To == change.StateFailed}
+		if t.To == change.StateCanary || t.To == change.StateBaking || t.To == change.StatePromoting {
+			ev.Wave = change.WaveLabel(t.Wave)
 		}
 		d.Timeline = append(d.Timeline, ev)
 		switch {
-		case t.To == StateBaking && d.AppliedAt.IsZero():
+		case t.To == change.StateBaking && d.AppliedAt.IsZero():
 			d.AppliedAt = t.At
-		case t.To == StateRollingBack && d.RolledBackAt.IsZero():
+		case t.To == change.StateRollingBack && d.RolledBackAt.IsZero():
 			d.RolledBackAt = t.At
 			d.RollbackReason = t.Reason
 		}
@@ -127,7 +126,7 @@ func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusC
 		return err
 	}
 	for _, e := range evs {
-		ev := StatusEvent{At: e.At, Step: e.Step, Message: e.Outcome, Failed: e.Outcome == "fail" || e.Outcome == "failed"}
+		ev := change.StatusEvent{At: e.At, Step: e.Step, Message: e.Outcome, Failed: e.Outcome == "fail" || e.Outcome == "failed"}
 		if msg, _ := e.Detail["error"].(string); msg != "" {
 			ev.Message += ": " + msg
 		}
@@ -152,7 +151,7 @@ func (s *StoreStatus) timeline(ctx context.Context, c *ChangeRequest, d *StatusC
 
 // setVerdict attaches a verdict to its KPI, creating the KPI entry when the
 // samples have not been read yet.
-func (s *StoreStatus) setVerdict(d *StatusChangeDetail, v judge.Verdict) {
+func (s *Status) setVerdict(d *change.StatusChangeDetail, v judge.Verdict) {
 	for i := range d.KPIs {
 		if d.KPIs[i].KPI == v.KPI {
 			vv := v
@@ -161,7 +160,7 @@ func (s *StoreStatus) setVerdict(d *StatusChangeDetail, v judge.Verdict) {
 		}
 	}
 	vv := v
-	d.KPIs = append(d.KPIs, StatusKPI{KPI: v.KPI, Unit: kpiUnit(v.KPI), Verdict: &vv})
+	d.KPIs = append(d.KPIs, change.StatusKPI{KPI: v.KPI, Unit: kpiUnit(v.KPI), Verdict: &vv})
 }
 
 // decodeDecision reads the judge decision stored in a "judge" event. Outcomes
@@ -214,7 +213,7 @@ func outcomeNamed(s string) judge.Outcome {
 
 // kpis reads the change's KPI samples, averaged per role and second across
 // instances (the baseline is the canary before the change).
-func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDetail) error {
+func (s *Status) kpis(ctx context.Context, version int64, d *change.StatusChangeDetail) error {
 	idx := map[string]int{}
 	for i, k := range d.KPIs {
 		idx[k.KPI] = i
@@ -227,7 +226,7 @@ func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDe
 	defer rows.Close()
 	for rows.Next() {
 		var kpi, role string
-		var p StatusPoint
+		var p change.StatusPoint
 		if err := rows.Scan(&kpi, &role, &p.At, &p.Value); err != nil {
 			return fmt.Errorf("status: KPI samples of %d: %w", version, err)
 		}
@@ -235,7 +234,7 @@ func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDe
 		if !ok {
 			i = len(d.KPIs)
 			idx[kpi] = i
-			d.KPIs = append(d.KPIs, StatusKPI{KPI: kpi, Unit: kpiUnit(kpi)})
+			d.KPIs = append(d.KPIs, change.StatusKPI{KPI: kpi, Unit: kpiUnit(kpi)})
 		}
 		switch role {
 		case "control":
@@ -248,7 +247,7 @@ func (s *StoreStatus) kpis(ctx context.Context, version int64, d *StatusChangeDe
 		return fmt.Errorf("status: KPI samples of %d: %w", version, err)
 	}
 	// Failed KPIs first, then latency, then the rest by name.
-	rank := func(k StatusKPI) int {
+	rank := func(k change.StatusKPI) int {
 		switch {
 		case k.Verdict != nil && k.Verdict.Outcome == judge.Fail:
 			return 0

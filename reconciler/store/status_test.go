@@ -1,16 +1,14 @@
-package reconciler
+package store
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
@@ -21,24 +19,24 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newTestStore(t)
-	src, err := os.ReadFile(filepath.Join("..", "examples", "demo", "00016_drop_orders_customer_index.sql"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "demo", "00016_drop_orders_customer_index.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &ChangeRequest{Version: 16, Name: "drop_orders_customer_index", Path: "migrations/00016_drop_orders_customer_index.sql",
+	c := &change.Request{Version: 16, Name: "drop_orders_customer_index", Path: "migrations/00016_drop_orders_customer_index.sql",
 		SHA256: "abc", Commit: "0123456789abcdef", Author: "Sam", PR: 116, Risk: 2, Source: src}
 	if _, err := st.Discover(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SavePrediction(ctx, PredictionRecord{Version: 16, SHA256: "abc", Confidence: 0.87, ModelVersion: "m1",
-		Reasons: []Reason{{Feature: "risk", Text: "rated 2/10", Contribution: 0.3}, {Feature: "destructive_up", Text: "drops an index", Contribution: -0.9}}}); err != nil {
+	if _, err := st.SavePrediction(ctx, change.PredictionRecord{Version: 16, SHA256: "abc", Confidence: 0.87, ModelVersion: "m1",
+		Reasons: []change.Reason{{Feature: "risk", Text: "rated 2/10", Contribution: 0.3}, {Feature: "destructive_up", Text: "drops an index", Contribution: -0.9}}}); err != nil {
 		t.Fatal(err)
 	}
 	conf := 0.87
 	var applied, rolled time.Time
-	for _, m := range []Move{{To: StatePredicted, Confidence: &conf}, {To: StateApproved, Reason: "confidence above 0.80"},
-		{To: StateCanary}, {To: StateBaking, Reason: "applied on the canary wave"},
-		{To: StateRollingBack, Reason: "judge: fail: latency:orders_by_customer"}, {To: StateRolledBack, Reason: "rolled back"}} {
+	for _, m := range []change.Move{{To: change.StatePredicted, Confidence: &conf}, {To: change.StateApproved, Reason: "confidence above 0.80"},
+		{To: change.StateCanary}, {To: change.StateBaking, Reason: "applied on the canary wave"},
+		{To: change.StateRollingBack, Reason: "judge: fail: latency:orders_by_customer"}, {To: change.StateRolledBack, Reason: "rolled back"}} {
 		cur, err := st.Get(ctx, 16)
 		if err != nil {
 			t.Fatal(err)
@@ -48,21 +46,21 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 			t.Fatalf("move to %s: %v", m.To, err)
 		}
 		switch m.To {
-		case StateBaking:
+		case change.StateBaking:
 			applied = tr.At
-		case StateRollingBack:
+		case change.StateRollingBack:
 			rolled = tr.At
 		}
 	}
 	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
-	var samples []KPISample
+	var samples []change.KPISample
 	for i := 0; i < 10; i++ {
 		at := t0.Add(time.Duration(i) * time.Second)
 		samples = append(samples,
-			KPISample{Version: 16, Instance: "canary-1", KPI: "latency:orders_by_customer", Role: "canary", Value: 300 + float64(i), At: at},
-			KPISample{Version: 16, Instance: "prod-1", KPI: "latency:orders_by_customer", Role: "control", Value: 1, At: at},
-			KPISample{Version: 16, Instance: "prod-2", KPI: "latency:orders_by_customer", Role: "control", Value: 3, At: at.Add(200 * time.Millisecond)},
-			KPISample{Version: 16, Instance: "canary-1", KPI: judge.KPIErrorRate, Role: "canary", Value: 0.01, At: at})
+			change.KPISample{Version: 16, Instance: "canary-1", KPI: "latency:orders_by_customer", Role: "canary", Value: 300 + float64(i), At: at},
+			change.KPISample{Version: 16, Instance: "prod-1", KPI: "latency:orders_by_customer", Role: "control", Value: 1, At: at},
+			change.KPISample{Version: 16, Instance: "prod-2", KPI: "latency:orders_by_customer", Role: "control", Value: 3, At: at.Add(200 * time.Millisecond)},
+			change.KPISample{Version: 16, Instance: "canary-1", KPI: judge.KPIErrorRate, Role: "canary", Value: 0.01, At: at})
 	}
 	if err := st.AddKPISamples(ctx, samples); err != nil {
 		t.Fatal(err)
@@ -72,11 +70,11 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 		{KPI: judge.KPIErrorRate, Reference: judge.RefControl, Outcome: judge.Pass, Test: judge.TestTwoProp, PValue: 0.4},
 		{KPI: "latency:orders_by_customer", Reference: judge.RefBaseline, Outcome: judge.Fail, Test: judge.TestMannWhitney, PValue: 1e-4},
 	}}
-	if _, err := st.RecordEvent(ctx, Event{Version: 16, Instance: "*", Step: "judge", Outcome: "fail", Detail: map[string]any{"decision": dec}}); err != nil {
+	if _, err := st.RecordEvent(ctx, change.Event{Version: 16, Instance: "*", Step: "judge", Outcome: "fail", Detail: map[string]any{"decision": dec}}); err != nil {
 		t.Fatal(err)
 	}
 
-	ss := NewStoreStatus(st)
+	ss := NewStatus(st)
 	list, err := ss.ListChanges(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -122,15 +120,4 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 		t.Errorf("unknown version: %v, %v; want nil, nil", d, err)
 	}
 
-	// The page renders from the store.
-	h, err := NewStatusHandler(ss)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/changes/16", nil))
-	body, _ := io.ReadAll(rec.Body)
-	if rec.Code != 200 || !strings.Contains(string(body), `class="mark rollback"`) || !strings.Contains(string(body), "SHOP-171") {
-		t.Errorf("page from the store: %d\n%s", rec.Code, body)
-	}
 }

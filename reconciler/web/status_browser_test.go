@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func chromiumPath(t *testing.T) string {
 
 // TestStatusPageInHeadlessBrowser renders the status page in a real headless
 // Chromium, checks what a reader sees, and saves screenshots to
-// reconciler/testdata/statuspage-out/ (ignored by git).
+// reconciler/web/testdata/statuspage-out/ (ignored by git).
 func TestStatusPageInHeadlessBrowser(t *testing.T) {
 	t.Parallel()
 	bin := chromiumPath(t)

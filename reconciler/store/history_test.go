@@ -1,10 +1,11 @@
-package reconciler
+package store
 
 import (
 	"context"
 	"testing"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 // PastOutcomes counts the fleet's finished changes, those touching the
@@ -13,20 +14,20 @@ import (
 func TestPastOutcomesByTablesAndKinds(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	type change struct {
+	type past struct {
 		v             int64
 		tables, kinds []string
-		state         State
+		state         change.State
 		rolledBack    bool
 	}
-	for _, c := range []change{
-		{1, []string{"orders"}, []string{"changing-column-type"}, StateRolledBack, true},
-		{2, []string{"orders"}, nil, StateDone, false},
-		{3, []string{"products"}, []string{"changing-column-type"}, StateReverted, true},
-		{4, []string{"products"}, []string{"require-concurrent-index-creation"}, StateDone, false},
-		{5, []string{"orders"}, []string{"changing-column-type"}, StateCanary, false}, // not finished
+	for _, c := range []past{
+		{1, []string{"orders"}, []string{"changing-column-type"}, change.StateRolledBack, true},
+		{2, []string{"orders"}, nil, change.StateDone, false},
+		{3, []string{"products"}, []string{"changing-column-type"}, change.StateReverted, true},
+		{4, []string{"products"}, []string{"require-concurrent-index-creation"}, change.StateDone, false},
+		{5, []string{"orders"}, []string{"changing-column-type"}, change.StateCanary, false}, // not finished
 	} {
-		if _, err := s.Discover(ctx, &ChangeRequest{Version: c.v, Name: "m", Path: "m.sql", SHA256: "x", Commit: "c", Source: []byte("-- +goose Up\n")}); err != nil {
+		if _, err := s.Discover(ctx, &change.Request{Version: c.v, Name: "m", Path: "m.sql", SHA256: "x", Commit: "c", Source: []byte("-- +goose Up\n")}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.SetScope(ctx, c.v, c.tables, c.kinds); err != nil {

@@ -1,4 +1,4 @@
-package reconciler
+package web
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
@@ -61,7 +62,7 @@ func (s *syncBuffer) String() string {
 // more than the limit are refused before a byte of the body is read.
 func TestWebhookRefusesUnread(t *testing.T) {
 	var polls atomic.Int32
-	h := newWebhookHandler(secret.NewSecret("hush"), func() { polls.Add(1) }, slog.New(slog.DiscardHandler), NewMetrics(), time.Minute)
+	h := newWebhookHandler(secret.NewSecret("hush"), func() { polls.Add(1) }, slog.New(slog.DiscardHandler), nil, time.Minute)
 	big := bytes.Repeat([]byte("x"), maxWebhookBody+1)
 	small := []byte(`{"ref":"refs/heads/main"}`)
 	cases := []struct {
@@ -114,8 +115,10 @@ func TestWebhookRefusesUnread(t *testing.T) {
 // TestWebhookCapsConcurrentRequests: with every slot held by a slow sender,
 // one more request is refused with 503 at once rather than buffered.
 func TestWebhookCapsConcurrentRequests(t *testing.T) {
-	m := NewMetrics()
-	h := newWebhookHandler(secret.NewSecret("hush"), func() {}, slog.New(slog.DiscardHandler), m, time.Minute)
+	reg := prometheus.NewRegistry()
+	rejected := newRejectedCounter()
+	reg.MustRegister(rejected)
+	h := newWebhookHandler(secret.NewSecret("hush"), func() {}, slog.New(slog.DiscardHandler), rejected, time.Minute)
 	body := []byte(`{"zen":"slow"}`)
 	var wg sync.WaitGroup
 	writers := make([]*io.PipeWriter, maxWebhookConcurrency)
@@ -168,7 +171,7 @@ func TestWebhookCapsConcurrentRequests(t *testing.T) {
 	if len(h.slots) != 0 {
 		t.Fatalf("%d slots still held", len(h.slots))
 	}
-	mfs, _ := m.Registry().Gather()
+	mfs, _ := reg.Gather()
 	found := false
 	for _, mf := range mfs {
 		if mf.GetName() == "schemacanary_webhook_rejected_total" {

@@ -1,0 +1,93 @@
+package change
+
+import (
+	"errors"
+	"time"
+
+	"github.com/schemacanary/schemacanary/analysis/assess"
+)
+
+// ErrNotFound is returned when a change request does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrStale is returned by Transition when the change request is no longer in
+// the expected state (another replica moved it, or a retry already did).
+var ErrStale = errors.New("change request moved on")
+
+// PredictionRecord is a stored prediction.
+type PredictionRecord struct {
+	Version      int64              `json:"version"`
+	PR           int                `json:"pr,omitempty"`
+	SHA256       string             `json:"sha256"`
+	Confidence   float64            `json:"confidence"`
+	ModelVersion string             `json:"model_version"`
+	Reasons      []Reason           `json:"reasons,omitempty"`
+	Features     map[string]float64 `json:"features,omitempty"`
+	CreatedAt    time.Time          `json:"created_at"`
+	// Assessment is the whole assessment the prediction came from (nil for
+	// predictions stored before assessments were kept).
+	Assessment *assess.Assessment `json:"assessment,omitempty"`
+}
+
+// Event is one side effect on one instance, keyed (version, instance, step).
+type Event struct {
+	Version  int64          `json:"version"`
+	Instance string         `json:"instance"`
+	Step     string         `json:"step"`
+	Outcome  string         `json:"outcome"`
+	Detail   map[string]any `json:"detail,omitempty"`
+	At       time.Time      `json:"at"`
+}
+
+// KPISample is one historical KPI measurement.
+type KPISample struct {
+	Version  int64
+	Instance string
+	KPI      string
+	Role     string // canary, control, baseline
+	Value    float64
+	At       time.Time
+}
+
+// ApprovalRecord is one approval as the control store keeps it: bound to
+// the version, the file's SHA-256 and the merge commit it approves.
+type ApprovalRecord struct {
+	Version     int64
+	SHA256      string
+	MergeCommit string
+	By          string
+	// Source is "forge" or "cli"; OSUser and Host say where a CLI approval
+	// was given.
+	Source, OSUser, Host string
+}
+
+// Rejection is a bad input: a migration file that cannot be applied.
+type Rejection struct {
+	Path, SHA256, Kind string
+	Version            int64
+	Line               int
+	Message, Commit    string
+	Reported           bool
+	At                 time.Time
+}
+
+// ModelRecord is a trained model stored in the control store.
+type ModelRecord struct {
+	Version   string
+	Examples  int
+	Metrics   map[string]float64
+	Blob      []byte
+	TrainedAt time.Time
+}
+
+// HistoryRow is one finished change with the features it was predicted on.
+type HistoryRow struct {
+	Version    int64
+	Author     string
+	State      State
+	RolledBack bool
+	Features   map[string]float64
+	MergedAt   time.Time
+	// Tables are the tables the change touched.
+	Tables []string
+}
