@@ -13,9 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/internal/app"
 	"gopkg.in/yaml.v3"
-
-	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 // k8sObject is the part of a Kubernetes object the checks read.
@@ -171,7 +170,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if !ok {
 		t.Fatal("ConfigMap has no schemacanary.yaml")
 	}
-	cfg, err := reconciler.ParseConfig([]byte(src))
+	cfg, err := app.ParseConfig([]byte(src))
 	if err != nil {
 		t.Fatalf("ConfigMap config: %v", err)
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/schemacanary/schemacanary/internal/app"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
-	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -204,11 +204,11 @@ func checkVersion(t *testing.T, p *goose.Provider, want int64) {
 
 func TestExampleConfigLoadsStrictly(t *testing.T) {
 	t.Parallel()
-	cfg, err := reconciler.LoadConfig("schemacanary.yaml")
+	cfg, err := app.LoadConfig("schemacanary.yaml")
 	if err != nil {
 		t.Fatalf("examples/schemacanary.yaml: %v", err)
 	}
-	if len(cfg.Fleet.Instances) != 4 || cfg.Forge.Kind != reconciler.ForgeGitHub || cfg.Canary.KPIs.Prometheus == nil {
+	if len(cfg.Fleet.Instances) != 4 || cfg.Forge.Kind != app.ForgeGitHub || cfg.Canary.KPIs.Prometheus == nil {
 		t.Errorf("the example config lost options: %d instances, forge %q", len(cfg.Fleet.Instances), cfg.Forge.Kind)
 	}
 	// "every option": each key of the config structs appears in the example.
@@ -216,7 +216,7 @@ func TestExampleConfigLoadsStrictly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range yamlKeys(reflect.TypeOf(reconciler.Config{})) {
+	for _, key := range yamlKeys(reflect.TypeOf(app.Config{})) {
 		if !regexp.MustCompile(`(?m)^\s*(#\s*)?(- )?` + regexp.QuoteMeta(key) + `:`).Match(b) {
 			t.Errorf("examples/schemacanary.yaml does not show the key %q", key)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
@@ -68,30 +67,4 @@ func (r *Reconciler) alert(c *change.Request, t *change.Transition) {
 	}
 	r.o.notifier.Notify(e)
 	r.o.log.Debug("alert raised", slog.String("event", string(k)), slog.Int64("change", c.Version), slog.String("id", e.ID))
-}
-
-// NewAlerts builds the Dispatcher of cfg's webhooks (nil, nil without any):
-// it resolves their URLs and secrets (registering them with red), and
-// registers the delivery metrics on m's registry. Build calls it; the
-// Daemon runs it.
-func NewAlerts(cfg AlertsConfig, log *slog.Logger, red *secret.Redactor, m *Metrics) (*notify.Dispatcher, error) {
-	if len(cfg.Webhooks) == 0 {
-		return nil, nil
-	}
-	sinks, err := cfg.sinks(red)
-	if err != nil {
-		return nil, err // names its key (alerts.webhooks[i]...)
-	}
-	opts := []notify.Option{notify.WithLogger(log), notify.WithScrubber(red.Scrub)}
-	if m != nil {
-		opts = append(opts, notify.WithRegisterer(m.Registry()))
-	}
-	if cfg.StatusURL != "" {
-		opts = append(opts, notify.WithStatusURL(cfg.StatusURL))
-	}
-	d, err := notify.New(sinks, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
-	}
-	return d, nil
 }

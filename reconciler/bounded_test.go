@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
-	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -121,25 +120,22 @@ func TestAnalysisTimeout(t *testing.T) {
 	}
 }
 
-// TestDaemonServesWhileAnalyzing: while the daemon's loop is stuck in the
-// analysis of the head, the status page, the JSON API and the webhook
-// answer (they never wait for the loop); cancelling the daemon's context
-// (SIGTERM) ends the loop, since the analysis honours it.
-func TestDaemonServesWhileAnalyzing(t *testing.T) {
+// TestServesWhileAnalyzing: while the loop is stuck in the analysis of the
+// head, the status page, the JSON API and the webhook, served from the same
+// control store, answer (they never wait for the loop); cancelling the
+// loop's context (SIGTERM) ends it, since the analysis honours it.
+func TestServesWhileAnalyzing(t *testing.T) {
 	t.Parallel()
 	as := newSlowAssessor()
 	w := newSlowWorld(t, as)
 	w.src.merge(t, "migrations/00001_slow_big.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
-	cfg, err := ParseConfig([]byte(minimalConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Daemon{Config: cfg, Store: w.store, Reconcile: w.rec, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
+	var triggers atomic.Int32
 	status, err := web.NewStatusHandler(store.NewStatus(w.store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.NewServer(w.store, d.Metrics.Registry(), web.WithStatusPage(status), web.WithWebhook(secret.NewSecret("hush"), d.Trigger))
+	srv, err := web.NewServer(w.store, NewMetrics().Registry(), web.WithStatusPage(status),
+		web.WithWebhook(secret.NewSecret("hush"), func() { triggers.Add(1) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +148,9 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		d.lead(ctx)
+		if _, err := w.rec.Reconcile(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("the cancelled pass returned %v, want context.Canceled", err)
+		}
 	}()
 	select {
 	case <-as.started: // the loop is inside the head's analysis now
@@ -185,6 +183,9 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 			t.Errorf("%s %s: %d %.200q, want %d with %q", rq.method, rq.path, resp.StatusCode, b, rq.code, rq.want)
 		}
 	}
+	if n := triggers.Load(); n != 2 {
+		t.Errorf("webhook triggered %d polls, want 2", n)
+	}
 	cancel() // SIGTERM
 	stopped := make(chan struct{})
 	go func() { wg.Wait(); close(stopped) }()
@@ -195,63 +196,5 @@ func TestDaemonServesWhileAnalyzing(t *testing.T) {
 	}
 	if got := w.state(t, 1); got != change.StateDiscovered {
 		t.Errorf("after the interrupted analysis: %s, want discovered (resumed by the next leader)", got)
-	}
-}
-
-// stuckAssessor ignores cancellation: a step that does not stop.
-type stuckAssessor struct {
-	fakeAssessor
-	started chan struct{}
-}
-
-func (a stuckAssessor) Assess(context.Context, assess.Input) (*assess.Assessment, error) {
-	close(a.started)
-	select {} // never returns
-}
-
-// TestDaemonStopsWhenAStepIgnoresCancel: a step that ignores its context
-// does not keep the daemon from stopping: Run returns StopGrace after the
-// cancel, abandoning it (as a killed process would; the state is persisted
-// and resumed by the next leader).
-func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
-	t.Parallel()
-	dsn := pgtest.NewDatabase(t)
-	st, err := store.Open(context.Background(), secret.NewSecret(dsn), &secret.Redactor{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	src := newFakeSource()
-	src.merge(t, "migrations/00001_stuck.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
-	an := stuckAssessor{started: make(chan struct{})}
-	rec, err := New(st, src, an, newFakeRoller([]string{"c1"}, []string{"m1"}), newFakeForge(), newFakeAudit())
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader, err := NewLeader(secret.NewSecret(dsn), &secret.Redactor{}, WithLeaderInterval(50*time.Millisecond), WithLeaderKey(4711))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := ParseConfig([]byte(minimalConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Daemon{Config: cfg, Store: st, Reconcile: rec, Leader: leader, Metrics: NewMetrics(), Log: slog.New(slog.DiscardHandler)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx) }()
-	select {
-	case <-an.started:
-	case <-time.After(deadlock):
-		t.Fatal("the daemon never reached the analysis")
-	}
-	start := time.Now()
-	cancel()
-	select {
-	case <-errc:
-		t.Logf("Run returned %s after the cancel (StopGrace %s)", time.Since(start).Round(time.Millisecond), StopGrace)
-	case <-time.After(StopGrace + deadlock):
-		t.Fatal("Run did not return after its context was cancelled")
 	}
 }

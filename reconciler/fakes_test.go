@@ -167,7 +167,7 @@ func (r *fakeRoller) states(v int64) []rollout.InstanceVersion {
 func (r *fakeRoller) Holdings(_ context.Context, v int64) (Holdings, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return holdingsOf(v, r.states(v)), nil
+	return HoldingsOf(v, r.states(v)), nil
 }
 
 func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string, d *judge.Decision) *rollout.Result {

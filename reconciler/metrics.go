@@ -89,3 +89,14 @@ func (m *Metrics) SetLeader(on bool) {
 		m.leader.Set(0)
 	}
 }
+
+// Retrained counts a retraining by result (accepted, rejected, skipped,
+// failed).
+func (m *Metrics) Retrained(result string) { m.retrains.WithLabelValues(result).Inc() }
+
+// HoldoutBrier records the last retraining's Brier scores of the champion
+// and the challenger on the most recent history.
+func (m *Metrics) HoldoutBrier(champion, challenger float64) {
+	m.holdoutBrier.WithLabelValues("champion").Set(champion)
+	m.holdoutBrier.WithLabelValues("challenger").Set(challenger)
+}

@@ -4,26 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/user"
 	"strings"
 
-	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
-	"github.com/schemacanary/schemacanary/reconciler/store"
 )
-
-// OpenControl resolves the control DSN of cfg and opens the control store
-// (for the approve and skip commands).
-func OpenControl(ctx context.Context, cfg *Config, red *secret.Redactor, log *slog.Logger) (*store.Store, error) {
-	dsn, err := cfg.Control.DSN().Resolve(red)
-	if err != nil {
-		return nil, fmt.Errorf("control store dsn: %w", err)
-	}
-	s, err := store.Open(ctx, dsn, red, log)
-	return s, red.Err(err)
-}
 
 // ErrActive is returned by Skip for a change that is being rolled out or
 // rolled back: skipping it would leave the fleet half changed.

@@ -93,8 +93,8 @@ type Holdings map[string]int64
 // Unreachable is the Holdings value of an instance that could not be read.
 const Unreachable int64 = -1
 
-// holdingsOf converts rollout's per-instance states for version.
-func holdingsOf(version int64, ivs []rollout.InstanceVersion) Holdings {
+// HoldingsOf converts rollout's per-instance states for version.
+func HoldingsOf(version int64, ivs []rollout.InstanceVersion) Holdings {
 	h := Holdings{}
 	for _, iv := range ivs {
 		switch {

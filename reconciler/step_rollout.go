@@ -135,7 +135,7 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *change.Request, ch *r
 	h := resultHoldings(ch.Version, res)
 	var pe *rollout.PartialError
 	if errors.As(runErr, &pe) {
-		h = holdingsOf(ch.Version, pe.Instances)
+		h = HoldingsOf(ch.Version, pe.Instances)
 		reason := pe.Error()
 		if r.o.metrics != nil {
 			r.o.metrics.rollouts.WithLabelValues(pe.Op, "partial").Inc()
@@ -283,7 +283,7 @@ func (r *Reconciler) event(ctx context.Context, e change.Event) {
 func partialHoldings(err error) map[string]int64 {
 	var pe *rollout.PartialError
 	if errors.As(err, &pe) {
-		return holdingsOf(pe.Version, pe.Instances)
+		return HoldingsOf(pe.Version, pe.Instances)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Long: `demo runs schemacanary end to end on this machine, from the system's PostgreSQL
 binaries: a control server and a fleet of four (one canary, three production), seeded
 with a shop's data (hundreds of thousands of rows) and under an open-loop load; a local
-Git repository made from examples/migrations; and the daemon (reconciler.Build, as
+Git repository made from examples/migrations; and the daemon (app.Build, as
 'schemacanary run' builds it) with the local forge.
 
 It then merges three changes one by one and prints the timeline as the daemon takes them:

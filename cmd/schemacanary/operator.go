@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/schemacanary/schemacanary/internal/app"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
@@ -22,13 +23,13 @@ func operatorAction(cmd *cobra.Command, g *globalFlags, cfgPath, arg, noun, by s
 	if err != nil || v <= 0 {
 		return &exitError{code: statusError, msg: fmt.Sprintf("VERSION %q: a positive integer", arg)}
 	}
-	cfg, err := reconciler.LoadConfig(cfgPath)
+	cfg, err := app.LoadConfig(cfgPath)
 	if err != nil {
 		return &exitError{code: statusError, msg: err.Error()}
 	}
 	red := &secret.Redactor{}
 	log := slog.New(secret.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
-	s, err := reconciler.OpenControl(cmd.Context(), cfg, red, log)
+	s, err := app.OpenControl(cmd.Context(), cfg, red, log)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/internal/app"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 
@@ -97,7 +98,7 @@ func TestLintAndPredictAgreeOnCorpus(t *testing.T) {
 
 // TestPredictDSNMatchesDaemon assesses one file against one database twice:
 // with `predict --dsn` and with the assessor the daemon builds from its
-// config (reconciler.NewAssessor, on an empty control store), given the
+// config (app.NewAssessor, on an empty control store), given the
 // input the daemon's predict step gives it. Features, gate and confidence
 // are identical.
 func TestPredictDSNMatchesDaemon(t *testing.T) { // not parallel: it sets environment variables
@@ -136,7 +137,7 @@ func TestPredictDSNMatchesDaemon(t *testing.T) { // not parallel: it sets enviro
 	}
 
 	t.Setenv("SCHEMACANARY_TEST_TARGET", target)
-	cfg, err := reconciler.ParseConfig([]byte(`
+	cfg, err := app.ParseConfig([]byte(`
 repo: {url: /nonexistent}
 control: {dsn_env: SCHEMACANARY_TEST_TARGET}
 fleet:
@@ -169,7 +170,7 @@ fleet:
 	if err := os.Rename(cache, filepath.Join(dir, "schemacanary", "calibration.json")); err != nil {
 		t.Fatal(err)
 	}
-	as, done, err := reconciler.NewAssessor(ctx, cfg, fleet, st, reconciler.NewModels(m), slog.New(slog.DiscardHandler), &secret.Redactor{})
+	as, done, err := app.NewAssessor(ctx, cfg, fleet, st, app.NewModels(m), slog.New(slog.DiscardHandler), &secret.Redactor{})
 	if err != nil {
 		t.Fatal(err)
 	}

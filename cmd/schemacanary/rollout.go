@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/schemacanary/schemacanary/internal/app"
 	"github.com/schemacanary/schemacanary/rollout/kpi"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
@@ -75,7 +76,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	if f.format != "text" && f.format != "json" {
 		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text or json", f.format)}
 	}
-	cfg, err := reconciler.LoadConfig(f.config)
+	cfg, err := app.LoadConfig(f.config)
 	if err != nil {
 		return err
 	}
@@ -217,7 +218,7 @@ func printSummary(w io.Writer, res *rollout.Result) {
 	}
 }
 
-func printPlan(cmd *cobra.Command, w io.Writer, a *rollout.Applier, fleet *rollout.Fleet, ch *rollout.Change, cfg *reconciler.Config) error {
+func printPlan(cmd *cobra.Command, w io.Writer, a *rollout.Applier, fleet *rollout.Fleet, ch *rollout.Change, cfg *app.Config) error {
 	waves, control, err := fleet.Plan()
 	if err != nil {
 		return err

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/schemacanary/schemacanary/internal/app"
 	"github.com/schemacanary/schemacanary/internal/secret"
-	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -37,13 +37,13 @@ logged. See docs/operations.md.`,
   schemacanary run -c schemacanary.yaml --log-format json --log-level debug`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := reconciler.LoadConfig(cfgPath)
+			cfg, err := app.LoadConfig(cfgPath)
 			if err != nil {
 				return &exitError{code: statusError, msg: err.Error()}
 			}
 			red := &secret.Redactor{}
 			log := slog.New(secret.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
-			d, err := reconciler.Build(cmd.Context(), cfg, log, red)
+			d, err := app.Build(cmd.Context(), cfg, log, red)
 			if err != nil {
 				return err
 			}

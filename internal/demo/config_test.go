@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/schemacanary/schemacanary/reconciler"
+	"github.com/schemacanary/schemacanary/internal/app"
 )
 
 func TestDemoConfigLoads(t *testing.T) {
@@ -18,14 +18,14 @@ func TestDemoConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := reconciler.LoadConfig(p)
+	cfg, err := app.LoadConfig(p)
 	if err != nil {
 		t.Fatalf("the demo's config does not load: %v", err)
 	}
 	if cfg.Canary.Bake != DefaultTiming.Bake || cfg.Prediction.Threshold != 0.7 || len(cfg.Fleet.Instances) != 2 {
 		t.Errorf("config = bake %v, threshold %v, %d instances", cfg.Canary.Bake, cfg.Prediction.Threshold, len(cfg.Fleet.Instances))
 	}
-	if cfg.Forge.Kind != reconciler.ForgeLocal || !strings.HasPrefix(cfg.HTTP.Listen, "127.0.0.1:") {
+	if cfg.Forge.Kind != app.ForgeLocal || !strings.HasPrefix(cfg.HTTP.Listen, "127.0.0.1:") {
 		t.Errorf("forge %q, listen %q: the demo uses the local forge on loopback", cfg.Forge.Kind, cfg.HTTP.Listen)
 	}
 	for _, class := range []string{hotQuery, "product", insertQuery} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/internal/app"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -16,10 +17,10 @@ import (
 )
 
 // runningDaemon is the reconciler daemon the demo runs in-process, built
-// from a generated config by reconciler.Build exactly as `schemacanary run`
+// from a generated config by app.Build exactly as `schemacanary run`
 // builds it.
 type runningDaemon struct {
-	d      *reconciler.Daemon
+	d      *app.Daemon
 	status web.StatusSource
 	url    string
 	cancel context.CancelFunc
@@ -39,12 +40,12 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := reconciler.LoadConfig(path)
+	cfg, err := app.LoadConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	red := &secret.Redactor{}
-	d, err := reconciler.Build(ctx, cfg, e.opts.Log, red)
+	d, err := app.Build(ctx, cfg, e.opts.Log, red)
 	if err != nil {
 		return nil, fmt.Errorf("demo: start the daemon: %w", err)
 	}

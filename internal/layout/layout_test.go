@@ -49,8 +49,12 @@ var rules = []rule{
 		why: "the control store persists change requests; it knows no loop, no Git and no HTTP"},
 	{from: "reconciler/web", forbidden: []string{"reconciler", "gitsrc", "rollout", "internal/demo", "cmd"}, allowed: []string{"reconciler/change", "rollout/judge", "gitsrc/migration"},
 		why: "the HTTP surface reads through its ports; it knows no store, no loop and no Git"},
-	{from: "reconciler", forbidden: []string{"internal/demo", "cmd"},
-		why: "the loop is composed by cmd and the demo, never the other way"},
+	{from: "reconciler", forbidden: []string{"internal/demo", "internal/app", "cmd"},
+		why: "the loop is composed by internal/app, never the other way"},
+	{from: "reconciler", self: true, forbidden: []string{"reconciler/store", "reconciler/web"},
+		why: "the loop reaches the control store and the HTTP surface through the ports it declares"},
+	{from: "internal/app", forbidden: []string{"internal/demo", "cmd"},
+		why: "the wiring is used by cmd and the demo, never the other way"},
 	{from: "internal/pgtest", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal/demo", "internal/loadgen", "cmd"},
 		why: "the test clusters are a leaf"},
 	{from: "internal/loadgen", forbidden: []string{"analysis", "rollout", "gitsrc", "reconciler", "internal/demo", "internal/pgtest", "cmd"},
@@ -159,6 +163,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"internal/secret", "reconciler", true},
 		{"reconciler/web", "reconciler/store", true},
 		{"reconciler/web", "reconciler/change", false},
+		{"reconciler", "reconciler/store", true},
+		{"reconciler", "internal/app", true},
+		{"internal/app", "reconciler/store", false},
+		{"internal/demo", "internal/app", false},
 	}
 	for _, c := range cases {
 		if _, bad := broken(c.pkg, c.dep); bad != c.bad {

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 // LeaderLockKey is the advisory lock key every replica competes for on the
@@ -25,7 +26,7 @@ type Leader struct {
 	dsn      secret.Secret
 	red      *secret.Redactor
 	log      *slog.Logger
-	metrics  *Metrics
+	metrics  *reconciler.Metrics
 	interval time.Duration
 	key      int64
 	leading  atomic.Bool
@@ -52,7 +53,7 @@ func WithLeaderLogger(log *slog.Logger) LeaderOption {
 }
 
 // WithLeaderMetrics records leadership in m.
-func WithLeaderMetrics(m *Metrics) LeaderOption {
+func WithLeaderMetrics(m *reconciler.Metrics) LeaderOption {
 	return func(l *Leader) error { l.metrics = m; return nil }
 }
 

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 
@@ -307,7 +308,7 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 	if s := state(3); s != change.StateAwaitingApproval {
 		t.Fatalf("risky change: %s", s)
 	}
-	if _, err := Approve(ctx, d.Store, 3, "bob"); err != nil {
+	if _, err := reconciler.Approve(ctx, d.Store, 3, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, ctx, d)
@@ -387,7 +388,7 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 	if c.State != change.StateFailed {
 		t.Fatalf("state %s (%s), want failed", c.State, c.Reason)
 	}
-	want := map[string]int64{"c1": 1, "m1": 1, "m2": Unreachable}
+	want := map[string]int64{"c1": 1, "m1": 1, "m2": reconciler.Unreachable}
 	for in, v := range want {
 		if c.Instances[in] != v {
 			t.Errorf("%s: reported %d, want %d (%v)", in, c.Instances[in], v, c.Instances)
@@ -452,7 +453,7 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 		// it, so that the canary decides.
 		for _, v := range []int64{1, 2} {
 			if c := state(v); c.State == change.StateAwaitingApproval {
-				if _, err := Approve(ctx, d.Store, v, "bob"); err != nil {
+				if _, err := reconciler.Approve(ctx, d.Store, v, "bob"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -497,4 +498,23 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	if !seen {
 		t.Errorf("status page timeline of 2 does not say predicted failure: %+v", det.Timeline)
 	}
+}
+
+// migrationSrc is a valid goose file with front matter.
+func migrationSrc(risk int, up, down string) string {
+	return fmt.Sprintf("-- ---\n-- risk: %d\n-- ---\n-- +goose Up\n%s\n-- +goose Down\n%s\n", risk, up, down)
+}
+
+// newTestStore opens a control store on a fresh database of the shared
+// throwaway cluster.
+func newTestStore(t testing.TB) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, secret.NewSecret(pgtest.NewDatabase(t)), &secret.Redactor{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 
@@ -96,7 +97,7 @@ type Retrainer struct {
 	policy     model.RetrainPolicy
 	minHistory int
 	log        *slog.Logger
-	metrics    *Metrics
+	metrics    *reconciler.Metrics
 }
 
 // ModelAudit records retrainings on the audit branch (gitsrc.Audit).
@@ -109,7 +110,7 @@ var _ ModelAudit = (*audit.Audit)(nil)
 // NewRetrainer returns a retrainer; minHistory ≥ 1 finished changes are
 // needed before it tries anything. lab is the lab dataset refits train on
 // besides history (LabDataset); audit may be nil.
-func NewRetrainer(st *store.Store, models *Models, lab model.Dataset, audit ModelAudit, minHistory int, log *slog.Logger, m *Metrics) *Retrainer {
+func NewRetrainer(st *store.Store, models *Models, lab model.Dataset, audit ModelAudit, minHistory int, log *slog.Logger, m *reconciler.Metrics) *Retrainer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -165,8 +166,7 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 		"holdout": float64(d.Holdout), "holdout_brier_champion": d.ChampionScores.Brier, "holdout_brier_challenger": d.ChallengerScores.Brier,
 		"holdout_auc_champion": d.ChampionScores.AUC, "holdout_auc_challenger": d.ChallengerScores.AUC}
 	if t.metrics != nil {
-		t.metrics.holdoutBrier.WithLabelValues("champion").Set(d.ChampionScores.Brier)
-		t.metrics.holdoutBrier.WithLabelValues("challenger").Set(d.ChallengerScores.Brier)
+		t.metrics.HoldoutBrier(d.ChampionScores.Brier, d.ChallengerScores.Brier)
 	}
 	if t.audit != nil {
 		rec := audit.ModelAuditRecord{Champion: champion.Version, Challenger: d.Challenger.Version, Mode: d.Mode,
@@ -193,7 +193,7 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 
 func (t *Retrainer) count(result string, err error) error {
 	if t.metrics != nil {
-		t.metrics.retrains.WithLabelValues(result).Inc()
+		t.metrics.Retrained(result)
 	}
 	return err
 }

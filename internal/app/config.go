@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -266,7 +267,7 @@ func (c *Config) setDefaults() {
 		c.Prediction.MinHistory = 30
 	}
 	if c.Prediction.Timeout == 0 {
-		c.Prediction.Timeout = Duration(DefaultAnalysisTimeout)
+		c.Prediction.Timeout = Duration(reconciler.DefaultAnalysisTimeout)
 	}
 	if c.Schedules.Poll == "" {
 		c.Schedules.Poll = "@every 30s"
@@ -287,7 +288,7 @@ func (c *Config) setDefaults() {
 		c.Forge.Kind = ForgeLocal
 	}
 	if c.Reconcile.OnInstanceDown == "" {
-		c.Reconcile.OnInstanceDown = OnDownRollback
+		c.Reconcile.OnInstanceDown = reconciler.OnDownRollback
 	}
 	if c.Reconcile.MaxAttempts == 0 {
 		c.Reconcile.MaxAttempts = 5
@@ -369,7 +370,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("forge.kind %q: want github or local", c.Forge.Kind)
 	}
-	if c.Reconcile.OnInstanceDown != OnDownRollback && c.Reconcile.OnInstanceDown != OnDownHold {
+	if c.Reconcile.OnInstanceDown != reconciler.OnDownRollback && c.Reconcile.OnInstanceDown != reconciler.OnDownHold {
 		bad("reconcile.on_instance_down %q: want rollback or hold", c.Reconcile.OnInstanceDown)
 	}
 	if c.Reconcile.MaxAttempts < 1 {

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 	"github.com/schemacanary/schemacanary/reconciler/web"
 
@@ -82,7 +83,7 @@ func openTarget(ctx context.Context, cfg *Config, fleet *rollout.Fleet, log *slo
 // model, fleet, canary, leader elector and HTTP server. log should already
 // redact through red. Close the Daemon to release everything.
 func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redactor) (d *Daemon, err error) {
-	built := &Daemon{Config: cfg, Log: log, Metrics: NewMetrics()}
+	built := &Daemon{Config: cfg, Log: log, Metrics: reconciler.NewMetrics()}
 	d = built
 	defer func() {
 		if err != nil {
@@ -136,7 +137,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	var fg Forge
+	var fg reconciler.Forge
 	switch cfg.Forge.Kind {
 	case ForgeGitHub:
 		tok, err := secret.Ref{Env: cfg.Forge.TokenEnv}.Resolve(red)
@@ -194,15 +195,15 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 		return nil, err
 	}
 	d.closers = append(d.closers, closeAssessor)
-	recOpts := []Option{WithLogger(log), WithMetrics(d.Metrics),
-		WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), WithMaxAttempts(cfg.Reconcile.MaxAttempts),
-		WithOnOutcome(d.TriggerRetrain), WithAnalysisTimeout(cfg.Prediction.Timeout.D())}
+	recOpts := []reconciler.Option{reconciler.WithLogger(log), reconciler.WithMetrics(d.Metrics),
+		reconciler.WithOnInstanceDown(cfg.Reconcile.OnInstanceDown), reconciler.WithMaxAttempts(cfg.Reconcile.MaxAttempts),
+		reconciler.WithOnOutcome(d.TriggerRetrain), reconciler.WithAnalysisTimeout(cfg.Prediction.Timeout.D())}
 	if d.Alerts, err = NewAlerts(cfg.Alerts, log, red, d.Metrics); err != nil {
 		return nil, err
 	} else if d.Alerts != nil {
-		recOpts = append(recOpts, WithNotifier(d.Alerts))
+		recOpts = append(recOpts, reconciler.WithNotifier(d.Alerts))
 	}
-	rec, err := New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, fg, aud, recOpts...)
+	rec, err := reconciler.New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, fg, aud, recOpts...)
 	if err != nil {
 		return nil, err
 	}

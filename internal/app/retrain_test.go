@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
@@ -77,7 +76,7 @@ func TestRetrainerRecordsEveryAttempt(t *testing.T) {
 	}
 	models := NewModels(m)
 	audit := &fakeModelAudit{}
-	metrics := NewMetrics()
+	metrics := reconciler.NewMetrics()
 	rt := NewRetrainer(st, models, labDS, audit, 30, nil, metrics)
 	changed, err := rt.Retrain(ctx)
 	if err != nil {
@@ -94,7 +93,7 @@ func TestRetrainerRecordsEveryAttempt(t *testing.T) {
 	if rec.Accepted {
 		result = "accepted"
 	}
-	if n := testutil.ToFloat64(metrics.retrains.WithLabelValues(result)); n != 1 {
+	if n := counterValue(t, metrics, "schemacanary_retrains_total", map[string]string{"result": result}); n != 1 {
 		t.Errorf("retrains{result=%s} = %v", result, n)
 	}
 	if changed != rec.Accepted || (models.Model().Version == m.Version) == rec.Accepted {

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 	"github.com/schemacanary/schemacanary/reconciler/web"
@@ -22,10 +23,10 @@ import (
 type Daemon struct {
 	Config    *Config
 	Store     *store.Store
-	Reconcile *Reconciler
+	Reconcile *reconciler.Reconciler
 	Leader    *Leader
 	Server    *web.Server
-	Metrics   *Metrics
+	Metrics   *reconciler.Metrics
 	Retrainer *Retrainer
 	Log       *slog.Logger
 	// Alerts delivers the pipeline's events to alerts.webhooks; nil

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
 
@@ -64,35 +65,42 @@ func TestDaemonDeliversAlerts(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("no alert within 2 minutes")
 	}
+	delivered := func() float64 {
+		return counterValue(t, d.Metrics, "schemacanary_alerts_sent_total", map[string]string{"sink": "ops", "result": "delivered"})
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	for deliveredOps(t, d.Metrics) < 1 && time.Now().Before(deadline) {
+	for delivered() < 1 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := deliveredOps(t, d.Metrics); n != 1 {
+	if n := delivered(); n != 1 {
 		t.Errorf(`schemacanary_alerts_sent_total{sink="ops",result="delivered"} = %v, want 1`, n)
 	}
 }
 
-// deliveredOps reads schemacanary_alerts_sent_total{sink="ops",result="delivered"}
-// from the daemon's registry.
-func deliveredOps(t *testing.T, m *Metrics) float64 {
+// counterValue reads the counter name{labels} from the daemon's registry
+// (-1 when it has no such series).
+func counterValue(t *testing.T, m *reconciler.Metrics, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "schemacanary_alerts_sent_total" {
+		if mf.GetName() != name {
 			continue
 		}
+	series:
 		for _, s := range mf.GetMetric() {
-			labels := map[string]string{}
+			have := map[string]string{}
 			for _, l := range s.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+				have[l.GetName()] = l.GetValue()
 			}
-			if labels["sink"] == "ops" && labels["result"] == "delivered" {
-				return s.GetCounter().GetValue()
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
 			}
+			return s.GetCounter().GetValue()
 		}
 	}
 	return -1

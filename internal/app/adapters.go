@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // RepoSource is the Source over a gitsrc.Repo mirror.
 type RepoSource struct{ Repo *gitsrc.Repo }
 
-var _ Source = RepoSource{}
+var _ reconciler.Source = RepoSource{}
 
 // Sync fetches and returns the watched branch's head.
 func (s RepoSource) Sync(ctx context.Context) (string, error) {
@@ -23,31 +24,31 @@ func (s RepoSource) Sync(ctx context.Context) (string, error) {
 }
 
 // Merged lists the changes since the cursor.
-func (s RepoSource) Merged(ctx context.Context, since, _ string) (*MergedSet, error) {
+func (s RepoSource) Merged(ctx context.Context, since, _ string) (*reconciler.MergedSet, error) {
 	cs, err := s.Repo.Changes(ctx, since)
 	if err != nil {
 		return nil, err
 	}
-	set := &MergedSet{Rejected: cs.Errors}
+	set := &reconciler.MergedSet{Rejected: cs.Errors}
 	for _, c := range cs.Changes {
-		set.Changes = append(set.Changes, Merged{Migration: c.Migration, Commit: c.Commit, Author: c.Author,
+		set.Changes = append(set.Changes, reconciler.Merged{Migration: c.Migration, Commit: c.Commit, Author: c.Author,
 			Message: c.Message, PR: c.PR, MergedAt: c.MergedAt})
 	}
 	return set, nil
 }
 
 // Proposals lists open proposals touching the folder.
-func (s RepoSource) Proposals(ctx context.Context) ([]Proposal, error) {
+func (s RepoSource) Proposals(ctx context.Context) ([]reconciler.Proposal, error) {
 	ps, err := s.Repo.Proposals(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Proposal, 0, len(ps))
+	out := make([]reconciler.Proposal, 0, len(ps))
 	for _, p := range ps {
 		if strings.Contains(p.Ref, "/schemacanary/") {
 			continue // our own revert branches are not proposals
 		}
-		q := Proposal{Ref: p.Ref, PR: p.PR, Head: p.Head, Author: p.Author, Rejected: p.Errors}
+		q := reconciler.Proposal{Ref: p.Ref, PR: p.PR, Head: p.Head, Author: p.Author, Rejected: p.Errors}
 		for _, c := range p.Changes {
 			q.Migrations = append(q.Migrations, c.Migration)
 		}
@@ -62,7 +63,7 @@ type CanaryRoller struct {
 	Fleet  *rollout.Fleet
 }
 
-var _ Roller = CanaryRoller{}
+var _ reconciler.Roller = CanaryRoller{}
 
 // Run implements Roller.
 func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error) {
@@ -73,6 +74,6 @@ func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollo
 }
 
 // Holdings implements Roller.
-func (r CanaryRoller) Holdings(ctx context.Context, version int64) (Holdings, error) {
-	return holdingsOf(version, r.Canary.States(ctx, r.Fleet, version)), nil
+func (r CanaryRoller) Holdings(ctx context.Context, version int64) (reconciler.Holdings, error) {
+	return reconciler.HoldingsOf(version, r.Canary.States(ctx, r.Fleet, version)), nil
 }

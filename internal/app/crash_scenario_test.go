@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 )
@@ -103,7 +104,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		done := 0
 		for _, c := range crs {
 			if c.State == change.StateRolledBack {
-				if _, err := Skip(ctx, st, c.Version, "operator"); err != nil {
+				if _, err := reconciler.Skip(ctx, st, c.Version, "operator"); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package reconciler
+package app
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/schemacanary/schemacanary/internal/secret"
+	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 const alertsYAML = `alerts:
@@ -97,7 +98,7 @@ func TestNewAlertsResolvesSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var red secret.Redactor
-	m := NewMetrics()
+	m := reconciler.NewMetrics()
 	d, err := NewAlerts(c.Alerts, slog.New(slog.DiscardHandler), &red, m)
 	if err != nil || d == nil {
 		t.Fatalf("NewAlerts: %v, %v", d, err)
