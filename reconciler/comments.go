@@ -86,11 +86,11 @@ func renderOutcome(c *change.Request) string {
 }
 
 // renderRevertBody explains a revert PR: the reason and the failed KPIs.
-func renderRevertBody(c *change.Request, d *judgeRecord) string {
+func renderRevertBody(c *change.Request, d *change.JudgeRecord) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "schemacanary rolled back migration %d (`%s`, merged in %s).\n\n**Reason:** %s\n\n", c.Version, c.Path, change.ShortCommit(c.Commit), c.Reason)
 	if d != nil {
-		if failed := d.failed(); len(failed) > 0 {
+		if failed := d.Failed(); len(failed) > 0 {
 			b.WriteString("| KPI | vs | canary | reference | p-value | effect |\n| --- | --- | --- | --- | --- | --- |\n")
 			for _, v := range failed {
 				fmt.Fprintf(&b, "| %s | %s | %.4g | %.4g | %.3g | %+.1f%% |\n", v.KPI, v.Reference, v.CanaryValue, v.ReferenceValue, v.PValue, 100*v.RelEffect)

@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -135,21 +134,14 @@ func (r *Reconciler) openRevert(ctx context.Context, c, at *change.Request, ref 
 }
 
 // lastDecision returns the stored judge decision of a change, if any.
-func (r *Reconciler) lastDecision(ctx context.Context, version int64) *judgeRecord {
+func (r *Reconciler) lastDecision(ctx context.Context, version int64) *change.JudgeRecord {
 	evs, err := r.store.Events(ctx, version)
 	if err != nil {
 		return nil
 	}
 	for i := len(evs) - 1; i >= 0; i-- {
-		if !strings.HasPrefix(evs[i].Step, "judge") {
-			continue
-		}
-		// Detail came from JSON (the store), so it encodes again; an
-		// entry that does not decode as a decision is skipped.
-		b, err := json.Marshal(evs[i].Detail["decision"])
-		var d judgeRecord
-		if err == nil && json.Unmarshal(b, &d) == nil {
-			return &d
+		if strings.HasPrefix(evs[i].Step, "judge") && evs[i].Detail.Decision != nil {
+			return evs[i].Detail.Decision
 		}
 	}
 	return nil

@@ -231,14 +231,14 @@ func (r *Reconciler) recordResult(ctx context.Context, c *change.Request, res *r
 				out = "failed"
 			}
 			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: fmt.Sprintf("apply wave %d", in.Wave), Outcome: out,
-				Detail: map[string]any{"error": in.Error}})
+				Detail: change.EventDetail{Error: in.Error}})
 		}
 		if in.Rollback != nil {
 			out := "ok"
 			if in.Applied {
 				out = "failed"
 			}
-			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: "rollback", Outcome: out, Detail: map[string]any{"error": in.Error}})
+			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: "rollback", Outcome: out, Detail: change.EventDetail{Error: in.Error}})
 		}
 	}
 	roles := map[string]string{}
@@ -264,7 +264,7 @@ func (r *Reconciler) recordResult(ctx context.Context, c *change.Request, res *r
 		// One judge record per run outcome; a resumed run may judge again.
 		step := "judge " + res.Decision.Outcome.String()
 		r.event(ctx, change.Event{Version: c.Version, Instance: "*", Step: step, Outcome: res.Decision.Outcome.String(),
-			Detail: map[string]any{"decision": newJudgeRecord(*res.Decision)}})
+			Detail: change.EventDetail{Decision: change.NewJudgeRecord(*res.Decision)}})
 		if r.o.metrics != nil {
 			for _, v := range res.Decision.Verdicts {
 				r.o.metrics.pvalues.WithLabelValues(v.KPI).Observe(v.PValue)

@@ -31,12 +31,20 @@ type PredictionRecord struct {
 
 // Event is one side effect on one instance, keyed (version, instance, step).
 type Event struct {
-	Version  int64          `json:"version"`
-	Instance string         `json:"instance"`
-	Step     string         `json:"step"`
-	Outcome  string         `json:"outcome"`
-	Detail   map[string]any `json:"detail,omitempty"`
-	At       time.Time      `json:"at"`
+	Version  int64       `json:"version"`
+	Instance string      `json:"instance"`
+	Step     string      `json:"step"`
+	Outcome  string      `json:"outcome"`
+	Detail   EventDetail `json:"detail"`
+	At       time.Time   `json:"at"`
+}
+
+// EventDetail is what an event carries beside its outcome: the error of a
+// failed step, the judge's decision of a judged interval. The control
+// store keeps it as JSON in this shape.
+type EventDetail struct {
+	Error    string       `json:"error,omitempty"`
+	Decision *JudgeRecord `json:"decision,omitempty"`
 }
 
 // KPISample is one historical KPI measurement.

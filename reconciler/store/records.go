@@ -89,12 +89,9 @@ func (s *Store) Assessment(ctx context.Context, version int64, sha string) (*ass
 // RecordEvent stores an event once; a second event with the same key is
 // ignored and reported false.
 func (s *Store) RecordEvent(ctx context.Context, e change.Event) (bool, error) {
-	d := []byte("{}")
-	if e.Detail != nil {
-		var err error
-		if d, err = json.Marshal(e.Detail); err != nil {
-			return false, fmt.Errorf("record event %d/%s/%s: detail: %w", e.Version, e.Instance, e.Step, err)
-		}
+	d, err := json.Marshal(e.Detail)
+	if err != nil {
+		return false, fmt.Errorf("record event %d/%s/%s: detail: %w", e.Version, e.Instance, e.Step, err)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO rollout_events (version, instance, step, outcome, detail)
 		VALUES ($1,$2,$3,$4,$5) ON CONFLICT (version, instance, step) DO NOTHING`, e.Version, e.Instance, e.Step, e.Outcome, d)

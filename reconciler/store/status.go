@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -127,14 +126,15 @@ func (s *Status) timeline(ctx context.Context, c *change.Request, d *change.Stat
 	}
 	for _, e := range evs {
 		ev := change.StatusEvent{At: e.At, Step: e.Step, Message: e.Outcome, Failed: e.Outcome == "fail" || e.Outcome == "failed"}
-		if msg, _ := e.Detail["error"].(string); msg != "" {
-			ev.Message += ": " + msg
+		if e.Detail.Error != "" {
+			ev.Message += ": " + e.Detail.Error
 		}
 		if e.Instance != "*" {
 			ev.Instance = e.Instance
 		}
 		if strings.HasPrefix(e.Step, "judge") { // "judge" or "judge <outcome>"
-			if dec := decodeDecision(e.Detail); dec != nil {
+			if rec := e.Detail.Decision; rec != nil {
+				dec := rec.Decision()
 				ev.Message = fmt.Sprintf("%s: %s", dec.Outcome, dec.Reason)
 				for _, v := range dec.Verdicts {
 					if v.Reference == judge.RefControl || v.Reference == judge.RefGuard {
@@ -161,54 +161,6 @@ func (s *Status) setVerdict(d *change.StatusChangeDetail, v judge.Verdict) {
 	}
 	vv := v
 	d.KPIs = append(d.KPIs, change.StatusKPI{KPI: v.KPI, Unit: kpiUnit(v.KPI), Verdict: &vv})
-}
-
-// decodeDecision reads the judge decision stored in a "judge" event. Outcomes
-// are stored as their text ("pass", "fail", "extend").
-func decodeDecision(detail map[string]any) *judge.Decision {
-	raw, ok := detail["decision"]
-	if !ok {
-		return nil
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil
-	}
-	var dec judge.Decision
-	if json.Unmarshal(b, &dec) == nil {
-		return &dec
-	}
-	// rollout.Outcome marshals as text; read it back by name.
-	type storedVerdict struct {
-		judge.Verdict
-		Outcome string `json:"outcome"`
-	}
-	var sd struct {
-		judge.Decision
-		Outcome  string          `json:"outcome"`
-		Verdicts []storedVerdict `json:"verdicts"`
-	}
-	if json.Unmarshal(b, &sd) != nil {
-		return nil
-	}
-	dec = sd.Decision
-	dec.Outcome = outcomeNamed(sd.Outcome)
-	dec.Verdicts = make([]judge.Verdict, 0, len(sd.Verdicts))
-	for _, v := range sd.Verdicts {
-		v.Verdict.Outcome = outcomeNamed(v.Outcome)
-		dec.Verdicts = append(dec.Verdicts, v.Verdict)
-	}
-	return &dec
-}
-
-// outcomeNamed is the inverse of rollout.Outcome.String.
-func outcomeNamed(s string) judge.Outcome {
-	for _, o := range []judge.Outcome{judge.Pass, judge.Fail} {
-		if o.String() == s {
-			return o
-		}
-	}
-	return judge.Extend
 }
 
 // kpis reads the change's KPI samples, averaged per role and second across

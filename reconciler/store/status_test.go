@@ -70,7 +70,7 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 		{KPI: judge.KPIErrorRate, Reference: judge.RefControl, Outcome: judge.Pass, Test: judge.TestTwoProp, PValue: 0.4},
 		{KPI: "latency:orders_by_customer", Reference: judge.RefBaseline, Outcome: judge.Fail, Test: judge.TestMannWhitney, PValue: 1e-4},
 	}}
-	if _, err := st.RecordEvent(ctx, change.Event{Version: 16, Instance: "*", Step: "judge", Outcome: "fail", Detail: map[string]any{"decision": dec}}); err != nil {
+	if _, err := st.RecordEvent(ctx, change.Event{Version: 16, Instance: "*", Step: "judge", Outcome: "fail", Detail: change.EventDetail{Decision: change.NewJudgeRecord(dec)}}); err != nil {
 		t.Fatal(err)
 	}
 
