@@ -162,6 +162,9 @@ type Records interface {
 	// Assessment returns the stored assessment of version at sha, or
 	// change.ErrNotFound.
 	Assessment(ctx context.Context, version int64, sha string) (*assess.Assessment, error)
+	// Plan returns the stored rollout plan (rollout.Change JSON) of version
+	// at sha; nil when it was predicted before plans were stored.
+	Plan(ctx context.Context, version int64, sha string) ([]byte, error)
 	RecordEvent(ctx context.Context, e change.Event) (bool, error)
 	Events(ctx context.Context, version int64) ([]change.Event, error)
 	AddKPISamples(ctx context.Context, samples []change.KPISample) error

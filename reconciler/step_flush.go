@@ -13,8 +13,6 @@ import (
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
 
-	"github.com/schemacanary/schemacanary/gitsrc/migration"
-
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
@@ -167,8 +165,8 @@ func actorOf(c *change.Request, t change.Transition) string {
 func (r *Reconciler) changeRecord(ctx context.Context, c *change.Request) (audit.ChangeRecord, error) {
 	rec := audit.ChangeRecord{Version: c.Version, Name: c.Name, Path: c.Path, SHA256: c.SHA256, PR: c.PR,
 		MergeCommit: c.Commit, Author: c.Author, Risk: c.Risk}
-	if m, err := migration.ParseMigration(c.Path, c.Source); err == nil {
-		rec.Owner, rec.Ticket = m.FrontMatter.Owner, m.FrontMatter.Ticket
+	if c.Migration != nil {
+		rec.Owner, rec.Ticket = c.Migration.FrontMatter.Owner, c.Migration.FrontMatter.Ticket
 	}
 	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)
 	switch {

@@ -37,7 +37,7 @@ func (r *Reconciler) ingest(ctx context.Context, res *Result) error {
 		cr := &change.Request{
 			Version: mig.Version, Name: mig.Name, Path: mig.Path, SHA256: mig.SHA256, Commit: m.Commit,
 			Author: m.Author, Message: m.Message, PR: m.PR, MergedAt: m.MergedAt, Risk: mig.FrontMatter.Risk,
-			Source: mig.Source,
+			Source: mig.Source, Migration: mig,
 		}
 		created, err := r.store.Discover(ctx, cr)
 		if err != nil {

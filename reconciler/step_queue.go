@@ -2,13 +2,12 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
 	"github.com/schemacanary/schemacanary/reconciler/change"
-
-	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
@@ -128,9 +127,9 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *change.Request) (bool, 
 		_, err := r.move(ctx, c, change.Move{To: change.StateDone, Reason: "already applied on every instance (adopted)", Instances: h})
 		return err == nil, err
 	}
-	mig, err := migration.ParseMigration(c.Path, c.Source)
+	mig, err := parsed(c)
 	if err != nil {
-		return false, &StallError{Version: c.Version, Err: err}
+		return false, err
 	}
 	// A change is assessed when it reaches the head of the queue: every
 	// earlier change is then on the canary (or was taken back), so the
@@ -142,7 +141,13 @@ func (r *Reconciler) stepPredict(ctx context.Context, c *change.Request) (bool, 
 	if err := r.store.SetScope(ctx, c.Version, a.Report.Tables, a.Report.HazardKinds()); err != nil {
 		return false, err
 	}
-	if _, err := r.store.SavePrediction(ctx, predictionRecord(c.Version, 0, c.SHA256, a)); err != nil {
+	// The change is planned once, here, from the parsed file and the
+	// report; the rollout step reads the stored plan.
+	rec := predictionRecord(c.Version, 0, c.SHA256, a)
+	if rec.Plan, err = json.Marshal(PlanChange(mig, a.Report)); err != nil {
+		return false, fmt.Errorf("plan of %s: %w", c.Path, err)
+	}
+	if _, err := r.store.SavePrediction(ctx, rec); err != nil {
 		return false, err
 	}
 	conf := a.Prediction.Confidence

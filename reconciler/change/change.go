@@ -6,6 +6,8 @@ package change
 import (
 	"fmt"
 	"time"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Request is one merged migration and its progress, as the control
@@ -22,6 +24,9 @@ type Request struct {
 	MergedAt time.Time `json:"merged_at"`
 	Risk     int       `json:"risk"`
 	Source   []byte    `json:"-"`
+	// Migration is the goose file as parsed once, at ingest (nil only for
+	// a stored file that no longer parses).
+	Migration *migration.Migration `json:"-"`
 
 	State State `json:"state"`
 	// Wave is the wave being applied (canary = 0, promoting waves 1…).

@@ -27,6 +27,10 @@ type PredictionRecord struct {
 	// Assessment is the whole assessment the prediction came from (nil for
 	// predictions stored before assessments were kept).
 	Assessment *assess.Assessment `json:"assessment,omitempty"`
+	// Plan is the rollout plan of a merged change (rollout.Change as
+	// JSON), built once from the parsed file and the assessment's report;
+	// the rollout step reads it. Nil for proposals.
+	Plan []byte `json:"-"`
 }
 
 // Event is one side effect on one instance, keyed (version, instance, step).

@@ -8,22 +8,35 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
 const crColumns = `version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source,
 	state, wave, reason, confidence, approved_by, skipped_by, revert_branch, revert_pr, instances, attempts,
-	checkpoint, created_at, updated_at`
+	checkpoint, created_at, updated_at, migration`
 
 func scanCR(row pgx.Row) (*change.Request, error) {
 	var c change.Request
 	var merged *time.Time
-	var inst []byte
+	var inst, mig []byte
 	err := row.Scan(&c.Version, &c.Name, &c.Path, &c.SHA256, &c.Commit, &c.Author, &c.Message, &c.PR, &merged,
 		&c.Risk, &c.Source, &c.State, &c.Wave, &c.Reason, &c.Confidence, &c.ApprovedBy, &c.SkippedBy,
-		&c.RevertBranch, &c.RevertPR, &inst, &c.Attempts, &c.Checkpoint, &c.CreatedAt, &c.UpdatedAt)
+		&c.RevertBranch, &c.RevertPR, &inst, &c.Attempts, &c.Checkpoint, &c.CreatedAt, &c.UpdatedAt, &mig)
 	if err != nil {
 		return nil, err
+	}
+	if len(mig) > 0 {
+		var m migration.Migration
+		if err := json.Unmarshal(mig, &m); err != nil {
+			return nil, fmt.Errorf("parsed migration of %d: %w", c.Version, err)
+		}
+		m.Source = c.Source
+		c.Migration = &m
+	} else if m, err := migration.ParseMigration(c.Path, c.Source); err == nil {
+		// Stored before the parsed file was kept (control store version
+		// < 7): parsed here, once per read, until the change finishes.
+		c.Migration = m
 	}
 	if merged != nil {
 		c.MergedAt = *merged
@@ -40,14 +53,21 @@ func scanCR(row pgx.Row) (*change.Request, error) {
 // first transition. It reports false when the version already exists.
 func (s *Store) Discover(ctx context.Context, c *change.Request) (bool, error) {
 	created := false
+	var mig []byte
+	if c.Migration != nil {
+		var err error
+		if mig, err = json.Marshal(c.Migration); err != nil {
+			return false, fmt.Errorf("discover %d: parsed migration: %w", c.Version, err)
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var merged *time.Time
 		if !c.MergedAt.IsZero() {
 			merged = &c.MergedAt
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO change_requests (version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source, state)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (version) DO NOTHING`,
-			c.Version, c.Name, c.Path, c.SHA256, c.Commit, c.Author, c.Message, c.PR, merged, c.Risk, c.Source, change.StateDiscovered)
+		tag, err := tx.Exec(ctx, `INSERT INTO change_requests (version, name, path, sha256, merge_commit, author, message, pr, merged_at, risk, source, state, migration)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (version) DO NOTHING`,
+			c.Version, c.Name, c.Path, c.SHA256, c.Commit, c.Author, c.Message, c.PR, merged, c.Risk, c.Source, change.StateDiscovered, mig)
 		if err != nil {
 			return err
 		}

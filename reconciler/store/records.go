@@ -30,9 +30,9 @@ func (s *Store) SavePrediction(ctx context.Context, p change.PredictionRecord) (
 			return false, fmt.Errorf("save prediction of %d: assessment: %w", p.Version, err)
 		}
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO predictions (version, pr, sha256, confidence, model_version, reasons, features, assessment)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (version, pr, sha256) DO NOTHING`,
-		p.Version, p.PR, p.SHA256, p.Confidence, p.ModelVersion, reasons, feats, as)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO predictions (version, pr, sha256, confidence, model_version, reasons, features, assessment, plan)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (version, pr, sha256) DO NOTHING`,
+		p.Version, p.PR, p.SHA256, p.Confidence, p.ModelVersion, reasons, feats, as, p.Plan)
 	if err != nil {
 		return false, fmt.Errorf("save prediction of %d: %w", p.Version, err)
 	}
@@ -84,6 +84,22 @@ func (s *Store) Assessment(ctx context.Context, version int64, sha string) (*ass
 		return nil, fmt.Errorf("assessment of %d: %w", version, err)
 	}
 	return &a, nil
+}
+
+// Plan returns the stored rollout plan of a merged change at sha (nil
+// when its prediction was stored before plans were kept), or
+// change.ErrNotFound when it was never predicted.
+func (s *Store) Plan(ctx context.Context, version int64, sha string) ([]byte, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT plan FROM predictions WHERE version=$1 AND sha256=$2 AND pr = 0 AND assessment IS NOT NULL
+		ORDER BY id DESC LIMIT 1`, version, sha).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("plan of %d: %w", version, change.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plan of %d: %w", version, err)
+	}
+	return b, nil
 }
 
 // RecordEvent stores an event once; a second event with the same key is

@@ -10,8 +10,6 @@ import (
 
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout/judge"
-
-	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Status serves the status page from the control store. It only reads.
@@ -49,8 +47,8 @@ func statusSummary(c *change.Request) change.StatusChange {
 	if c.State == change.StatePromoting || c.State == change.StateCanary {
 		sc.Wave = change.WaveLabel(c.Wave)
 	}
-	if m, err := migration.ParseLenient(c.Path, c.Source); err == nil {
-		sc.Owner = m.FrontMatter.Owner
+	if c.Migration != nil {
+		sc.Owner = c.Migration.FrontMatter.Owner
 	}
 	return sc
 }
@@ -65,8 +63,8 @@ func (s *Status) GetChange(ctx context.Context, version int64) (*change.StatusCh
 		return nil, err
 	}
 	d := &change.StatusChangeDetail{StatusChange: statusSummary(c), Commit: c.Commit, RevertBranch: c.RevertBranch}
-	if m, err := migration.ParseLenient(c.Path, c.Source); err == nil {
-		d.Ticket = m.FrontMatter.Ticket
+	if c.Migration != nil {
+		d.Ticket = c.Migration.FrontMatter.Ticket
 	}
 	switch {
 	case c.ApprovedBy != "":
