@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // ctxCheckEvery is how many statements Analyze parses between two looks at
@@ -20,7 +22,7 @@ const ctxCheckEvery = 256
 // Catalog error. Its time is linear in the number of statements
 // (BenchmarkAnalyzeStatements). Without WithCatalog it does no I/O. Safe
 // for concurrent use.
-func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) {
+func Analyze(ctx context.Context, m migration.Migration, opts ...Option) (*Report, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -30,7 +32,7 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("analyze %s: %w", m.Path, err)
 	}
-	r := &Report{Path: m.Path, Version: m.Version, NoTransaction: m.NoTransaction, Risk: m.Risk,
+	r := &Report{Path: m.Path, Version: m.Version, NoTransaction: m.NoTransaction, Risk: m.FrontMatter.Risk,
 		Statements: make([]StatementReport, 0, len(m.Up)+len(m.Down))}
 	sup := newSuppressions(sourceText(m))
 	w := newWalker(cfg, m, r, sup)
@@ -39,7 +41,7 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 	n := 0
 	for _, sec := range []struct {
 		name  Section
-		stmts []Statement
+		stmts []migration.Statement
 	}{{SectionUp, m.Up}, {SectionDown, m.Down}} {
 		w.startSection(sec.name)
 		for _, st := range sec.stmts {
@@ -99,12 +101,12 @@ func Analyze(ctx context.Context, m Migration, opts ...Option) (*Report, error) 
 
 // sourceText is the file text for comment directives: Source when given,
 // otherwise the statements placed back on their lines.
-func sourceText(m Migration) string {
+func sourceText(m migration.Migration) string {
 	if len(m.Source) > 0 {
 		return string(m.Source)
 	}
 	var lines []string
-	for _, st := range append(append([]Statement(nil), m.Up...), m.Down...) {
+	for _, st := range append(append([]migration.Statement(nil), m.Up...), m.Down...) {
 		for i, l := range strings.Split(st.SQL, "\n") {
 			n := st.Line + i
 			for len(lines) < n {

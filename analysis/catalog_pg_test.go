@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
@@ -53,9 +54,7 @@ func TestPGCatalogMillionRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	m := Migration{Path: "0002_retype.sql", Version: 2, HasDown: true,
-		Up:   []Statement{{SQL: "ALTER TABLE orders ALTER COLUMN customer_id TYPE numeric(20,0);", Line: 2}},
-		Down: []Statement{{SQL: "ALTER TABLE orders ALTER COLUMN customer_id TYPE bigint;", Line: 4}}}
+	m := migration.Migration{Path: "0002_retype.sql", Version: 2, Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN customer_id TYPE numeric(20,0);", Line: 2}}, Down: []migration.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN customer_id TYPE bigint;", Line: 4}}}}
 	rep, err := Analyze(ctx, m, WithCatalog(cat))
 	stopLoad()
 	wg.Wait()

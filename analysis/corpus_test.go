@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // corpusDir returns a folder of the shared corpus, skipping the test when
@@ -76,8 +78,8 @@ func squawkOptions(t testing.TB, flags []string) []Option {
 }
 
 // plainMigration is a plain SQL file as the lint command reads it.
-func plainMigration(path string, src []byte) Migration {
-	return Migration{Path: path, Up: []Statement{{SQL: string(src), Line: 1}}, Plain: true, Source: src}
+func plainMigration(path string, src []byte) migration.Migration {
+	return migration.Migration{Path: path, Plain: true, Source: src, Sections: migration.Sections{Up: []migration.Statement{{SQL: string(src), Line: 1}}}}
 }
 
 func firedRules(r *Report) map[string]bool {
@@ -198,7 +200,7 @@ func readSquawkResults(t testing.TB, dir string) map[string]map[string]bool {
 func BenchmarkAnalyzeSquawkCorpus(b *testing.B) {
 	dir := corpusDir(b, "squawk")
 	rows := readManifest(b, dir)
-	ms := make([]Migration, len(rows))
+	ms := make([]migration.Migration, len(rows))
 	for i, row := range rows {
 		src, err := os.ReadFile(filepath.Join(dir, row.file))
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // runDataChecks answers rep.DataChecks on conn's database, each in its own
@@ -16,7 +17,7 @@ import (
 // lock_timeout (a check never queues behind DDL). A violation is a
 // data-check-failed finding; a check that cannot run is a check-not-run
 // finding.
-func (t *Target) runDataChecks(ctx context.Context, conn *pgx.Conn, m Migration, rep *Report) {
+func (t *Target) runDataChecks(ctx context.Context, conn *pgx.Conn, m migration.Migration, rep *Report) {
 	for _, dc := range rep.DataChecks {
 		start := time.Now()
 		violated, detail, err := t.runDataCheck(ctx, conn, dc)

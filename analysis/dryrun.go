@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // globalKinds are statement kinds whose effect is on the whole cluster
@@ -28,7 +29,7 @@ var globalKinds = map[string]bool{
 // finding at the failing statement; a dry run that cannot be set up is a
 // check-not-run finding. It is skipped when the report already has a
 // certain failure (the change fails anyway) or touches cluster-wide objects.
-func (t *Target) runDryRun(ctx context.Context, m Migration, rep *Report) {
+func (t *Target) runDryRun(ctx context.Context, m migration.Migration, rep *Report) {
 	live := rep.Live
 	if rep.Gate().Failed() {
 		live.DryRun = CheckSkipped
@@ -71,7 +72,7 @@ func (t *Target) runDryRun(ctx context.Context, m Migration, rep *Report) {
 
 // dryFailure is the statement of a dry run that PostgreSQL rejected.
 type dryFailure struct {
-	stmt  Statement
+	stmt  migration.Statement
 	index int
 	err   error
 }
@@ -80,7 +81,7 @@ type dryFailure struct {
 // statement_timeout; Up; ROLLBACK (or statement by statement with session
 // timeouts for NO TRANSACTION files). It returns the rejected statement,
 // or an error when the dry run itself could not run.
-func dryApply(ctx context.Context, dsn string, m Migration, timeout time.Duration) (*dryFailure, error) {
+func dryApply(ctx context.Context, dsn string, m migration.Migration, timeout time.Duration) (*dryFailure, error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the scratch copy: %w", err)

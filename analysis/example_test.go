@@ -6,16 +6,15 @@ import (
 	"os"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // A migration that adds a column with a volatile default: the table is
 // rewritten under ACCESS EXCLUSIVE, and the Down section drops the column
 // (data written after Up would be lost without the rollout's archive).
 func ExampleAnalyze() {
-	m := analysis.Migration{
-		Path: "migrations/0042_add_token.sql", Version: 42, HasDown: true,
-		Up:   []analysis.Statement{{SQL: "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();", Line: 6}},
-		Down: []analysis.Statement{{SQL: "ALTER TABLE orders DROP COLUMN token;", Line: 8}},
+	m := migration.Migration{
+		Path: "migrations/0042_add_token.sql", Version: 42, Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();", Line: 6}}, Down: []migration.Statement{{SQL: "ALTER TABLE orders DROP COLUMN token;", Line: 8}}},
 	}
 	r, err := analysis.Analyze(context.Background(), m)
 	if err != nil {
@@ -43,10 +42,7 @@ func ExampleWithCatalog() {
 		RewriteBytesPerSec: 70 << 20, ScanBytesPerSec: 400 << 20,
 		Columns: map[string]analysis.ColumnType{"amount": {Name: "int4"}},
 	}}
-	m := analysis.Migration{Path: "0043_retype.sql", HasDown: true,
-		Up:   []analysis.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2);", Line: 2}},
-		Down: []analysis.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;", Line: 4}},
-	}
+	m := migration.Migration{Path: "0043_retype.sql", Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2);", Line: 2}}, Down: []migration.Statement{{SQL: "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;", Line: 4}}}}
 	r, err := analysis.Analyze(context.Background(), m, analysis.WithCatalog(cat))
 	if err != nil {
 		panic(err)
@@ -60,10 +56,7 @@ func ExampleWithCatalog() {
 
 // The feature vector the prediction model consumes.
 func ExampleReport_Features() {
-	m := analysis.Migration{Path: "0044_idx.sql", HasDown: true,
-		Up:   []analysis.Statement{{SQL: "CREATE INDEX orders_created_idx ON orders (created_at);", Line: 2}},
-		Down: []analysis.Statement{{SQL: "DROP INDEX orders_created_idx;", Line: 4}},
-	}
+	m := migration.Migration{Path: "0044_idx.sql", Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: "CREATE INDEX orders_created_idx ON orders (created_at);", Line: 2}}, Down: []migration.Statement{{SQL: "DROP INDEX orders_created_idx;", Line: 4}}}}
 	cat := analysis.StaticCatalog{"public.orders": {Exists: true, Rows: 2e6, Bytes: 300 << 20, WritesPerSec: 150,
 		RewriteBytesPerSec: 60 << 20, ScanBytesPerSec: 300 << 20}}
 	r, _ := analysis.Analyze(context.Background(), m, analysis.WithCatalog(cat))
@@ -74,10 +67,7 @@ func ExampleReport_Features() {
 
 // Lint output in the compiler-style text format.
 func ExampleWriteReports() {
-	m := analysis.Migration{Path: "0045_drop.sql", HasDown: true,
-		Up:   []analysis.Statement{{SQL: "ALTER TABLE orders DROP COLUMN note;", Line: 3}},
-		Down: []analysis.Statement{{SQL: "ALTER TABLE orders ADD COLUMN note text;", Line: 5}},
-	}
+	m := migration.Migration{Path: "0045_drop.sql", Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: "ALTER TABLE orders DROP COLUMN note;", Line: 3}}, Down: []migration.Statement{{SQL: "ALTER TABLE orders ADD COLUMN note text;", Line: 5}}}}
 	r, _ := analysis.Analyze(context.Background(), m, analysis.WithDisabledRules("require-lock-timeout", "require-statement-timeout"))
 	_ = analysis.WriteReports(os.Stdout, analysis.FormatText, []*analysis.Report{r})
 	// Output: 0045_drop.sql:3:1: ban-drop-column: dropping public.orders.note destroys its data and breaks deployed code that still reads or writes it

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // FuzzAnalyze feeds arbitrary SQL (as a goose Up/Down pair and as plain
@@ -24,9 +26,9 @@ func FuzzAnalyze(f *testing.F) {
 	names := FeatureNames()
 	f.Fuzz(func(t *testing.T, up, down string) {
 		lines := strings.Count(up, "\n") + strings.Count(down, "\n") + 3
-		for _, m := range []Migration{
-			{Path: "f.sql", Up: []Statement{{SQL: up, Line: 2}}, Down: []Statement{{SQL: down, Line: 3 + strings.Count(up, "\n")}}, HasDown: true},
-			{Path: "p.sql", Up: []Statement{{SQL: up, Line: 1}}, Plain: true, Source: []byte(up)},
+		for _, m := range []migration.Migration{
+			{Path: "f.sql", Sections: migration.Sections{Up: []migration.Statement{{SQL: up, Line: 2}}, Down: []migration.Statement{{SQL: down, Line: 3 + strings.Count(up, "\n")}}, HasDown: true}},
+			{Path: "p.sql", Plain: true, Source: []byte(up), Sections: migration.Sections{Up: []migration.Statement{{SQL: up, Line: 1}}}},
 		} {
 			r, err := Analyze(context.Background(), m)
 			if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 func analyzeSrc(t *testing.T, src string, opts ...Option) *Report {
@@ -69,7 +71,7 @@ func TestCertainFailuresCannotBeSilenced(t *testing.T) {
 	if !refused {
 		t.Errorf("no finding says the ignore comment is refused: %+v", rep.Findings)
 	}
-	if _, err := Analyze(context.Background(), Migration{}, WithDisabledRules("syntax-error")); err == nil {
+	if _, err := Analyze(context.Background(), migration.Migration{}, WithDisabledRules("syntax-error")); err == nil {
 		t.Error("WithDisabledRules accepted a certain failure")
 	}
 }

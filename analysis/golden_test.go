@@ -8,14 +8,16 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // gooseSplit is a minimal goose splitter for test inputs (the real one is
 // gitsrc.ParseSections, which analysis must not import): Up/Down sections,
 // StatementBegin/End blocks, NO TRANSACTION, statements ending with ";" at
 // the end of a line.
-func gooseSplit(path string, src []byte) Migration {
-	m := Migration{Path: path, Source: src}
+func gooseSplit(path string, src []byte) migration.Migration {
+	m := migration.Migration{Path: path, Source: src}
 	var (
 		buf   strings.Builder
 		start int
@@ -24,7 +26,7 @@ func gooseSplit(path string, src []byte) Migration {
 		began bool
 	)
 	emit := func() {
-		st := Statement{SQL: strings.TrimSpace(buf.String()), Line: start}
+		st := migration.Statement{SQL: strings.TrimSpace(buf.String()), Line: start}
 		buf.Reset()
 		if st.SQL == "" {
 			return
@@ -46,7 +48,7 @@ func gooseSplit(path string, src []byte) Migration {
 			down, m.HasDown = true, true
 			continue
 		case "-- allow_data_loss: true": // front matter (gitsrc parses it for real)
-			m.AllowDataLoss = true
+			m.FrontMatter.AllowDataLoss = true
 			continue
 		case "-- +goose NO TRANSACTION":
 			m.NoTransaction = true
@@ -75,7 +77,7 @@ func gooseSplit(path string, src []byte) Migration {
 }
 
 // loadTestMigration reads a goose file or, without annotations, plain SQL.
-func loadTestMigration(path string, src []byte) Migration {
+func loadTestMigration(path string, src []byte) migration.Migration {
 	if strings.Contains(string(src), "-- +goose Up") {
 		return gooseSplit(path, src)
 	}

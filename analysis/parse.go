@@ -8,6 +8,7 @@ import (
 	"github.com/pganalyze/pg_query_go/v6/parser"
 
 	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // parsedStmt is one statement as the PostgreSQL parser sees it, located in
@@ -35,7 +36,7 @@ type syntaxErr struct {
 // statements) and locates every parsed statement in the file. When the
 // chunk does not parse as a whole, it is split with the scanner and each
 // piece is parsed alone, so one bad statement does not hide the others.
-func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
+func parseChunk(st migration.Statement) ([]parsedStmt, []syntaxErr) {
 	res, err := pgast.Parse(st.SQL)
 	if err == nil {
 		return located(st, st.SQL, res, 0), nil
@@ -69,7 +70,7 @@ func parseChunk(st Statement) ([]parsedStmt, []syntaxErr) {
 	return out, errs
 }
 
-func located(st Statement, parsed string, res *pgast.ParseResult, base int) []parsedStmt {
+func located(st migration.Statement, parsed string, res *pgast.ParseResult, base int) []parsedStmt {
 	src := st.SQL
 	out := make([]parsedStmt, 0, len(res.Stmts))
 	for _, raw := range res.Stmts {
@@ -119,7 +120,7 @@ func leadingTrivia(s string) int {
 }
 
 // position maps a byte offset inside st.SQL to a 1-based file line and column.
-func position(st Statement, off int) (line, col int) {
+func position(st migration.Statement, off int) (line, col int) {
 	if off > len(st.SQL) {
 		off = len(st.SQL)
 	}
@@ -136,7 +137,7 @@ func position(st Statement, off int) (line, col int) {
 
 // locateErr turns a parser error into a file position. The parser's cursor
 // is a 1-based character index into the text it was given.
-func locateErr(st Statement, text string, base int, err error) syntaxErr {
+func locateErr(st migration.Statement, text string, base int, err error) syntaxErr {
 	var pe *parser.Error
 	off := base
 	msg := err.Error()

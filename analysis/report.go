@@ -12,40 +12,6 @@ package analysis
 
 import "sort"
 
-// Statement is one SQL statement of a migration section, as goose splits it,
-// with the 1-based line of the file where it starts.
-type Statement struct {
-	SQL  string `json:"sql"`
-	Line int    `json:"line"`
-}
-
-// Migration is the input to Analyze: plain values copied 1:1 from a
-// gitsrc.Migration by the caller.
-type Migration struct {
-	// Path names the file in findings (repository-relative or as given).
-	Path string `json:"path"`
-	// Version is the goose version (0 for plain SQL files).
-	Version int64 `json:"version"`
-	// Up and Down are the statements goose would run for each direction.
-	Up   []Statement `json:"up"`
-	Down []Statement `json:"down"`
-	// HasDown is false when the file has no "-- +goose Down" annotation.
-	HasDown bool `json:"has_down"`
-	// NoTransaction is set by "-- +goose NO TRANSACTION".
-	NoTransaction bool `json:"no_transaction"`
-	// Risk is the author's front-matter risk label (0 when absent).
-	Risk int `json:"risk"`
-	// AllowDataLoss is the front-matter flag; it silences lossy-down findings.
-	AllowDataLoss bool `json:"allow_data_loss"`
-	// Plain marks a plain SQL file (no goose annotations): its single
-	// section is Up, reversibility is not judged, and it runs outside a
-	// transaction unless WithAssumeInTransaction or its own BEGIN says so.
-	Plain bool `json:"plain,omitempty"`
-	// Source is the whole file (optional). With it, ignore comments between
-	// statements are honoured and columns are exact.
-	Source []byte `json:"-"`
-}
-
 // Section names which part of a migration a statement belongs to.
 type Section string
 

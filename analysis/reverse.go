@@ -57,7 +57,7 @@ func (w *walker) reversibility() {
 		}
 	}
 	r.LossyDown = len(r.DownDrops) > 0
-	if r.LossyDown && !m.AllowDataLoss {
+	if r.LossyDown && !m.FrontMatter.AllowDataLoss {
 		var names []string
 		for _, d := range r.DownDrops {
 			n := d.Schema + "." + d.Table

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
@@ -73,7 +74,7 @@ func TestTypeChangeRewriteMatchesPostgres(t *testing.T) {
 		if tc.using != "" {
 			stmt += " USING " + tc.using
 		}
-		m := Migration{Path: "0001_retype.sql", Version: 1, HasDown: true, Up: []Statement{{SQL: stmt + ";", Line: 1}}}
+		m := migration.Migration{Path: "0001_retype.sql", Version: 1, Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: stmt + ";", Line: 1}}}}
 		rep, err := Analyze(ctx, m, WithCatalog(cat))
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +112,7 @@ func TestTypeChangeRewriteMatchesPostgres(t *testing.T) {
 	if _, err := pool.Exec(ctx, "CREATE TABLE tz (c timestamp)"); err != nil {
 		t.Fatal(err)
 	}
-	m := Migration{Path: "0002_tz.sql", Version: 2, HasDown: true, Up: []Statement{{SQL: "ALTER TABLE tz ALTER COLUMN c TYPE timestamptz;", Line: 1}}}
+	m := migration.Migration{Path: "0002_tz.sql", Version: 2, Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: "ALTER TABLE tz ALTER COLUMN c TYPE timestamptz;", Line: 1}}}}
 	rep, err := Analyze(ctx, m, WithCatalog(cat))
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // largeMigration builds a goose-style migration of n Up statements (and n
@@ -12,13 +14,13 @@ import (
 // mostly data (INSERT) with schema changes, indexes and ignore comments
 // mixed in, so every rule family, findings and the suppression lookup all
 // run. Source holds the whole file, as the daemon passes it.
-func largeMigration(n int) Migration {
+func largeMigration(n int) migration.Migration {
 	var src strings.Builder
 	src.WriteString("-- ---\n-- risk: 3\n-- ---\n-- +goose Up\n")
 	line := 5
-	var up, down []Statement
+	var up, down []migration.Statement
 	addUp := func(sql string) {
-		up = append(up, Statement{SQL: sql, Line: line})
+		up = append(up, migration.Statement{SQL: sql, Line: line})
 		src.WriteString(sql)
 		src.WriteByte('\n')
 		line += strings.Count(sql, "\n") + 1
@@ -46,13 +48,14 @@ func largeMigration(n int) Migration {
 	line++
 	for t := tables - 1; t >= 0; t-- {
 		sql := fmt.Sprintf("DROP TABLE t%d;", t)
-		down = append(down, Statement{SQL: sql, Line: line})
+		down = append(down, migration.Statement{SQL: sql, Line: line})
 		src.WriteString(sql)
 		src.WriteByte('\n')
 		line++
 	}
-	return Migration{Path: "migrations/00001_big.sql", Version: 1, Up: up, Down: down, HasDown: true, Risk: 3,
-		AllowDataLoss: true, Source: []byte(src.String())}
+	return migration.Migration{Path: "migrations/00001_big.sql", Version: 1, Source: []byte(src.String()),
+		Sections:    migration.Sections{Up: up, Down: down, HasDown: true},
+		FrontMatter: migration.FrontMatter{Risk: 3, AllowDataLoss: true}}
 }
 
 // BenchmarkAnalyzeStatements measures Analyze plus Features on generated

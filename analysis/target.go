@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Target is a live database a migration is assessed against before it
@@ -161,7 +162,7 @@ type DataCheckResult struct {
 // (data-check-failed) and of every check that could not run
 // (check-not-run). It fails only when the target cannot be read at all
 // or ctx ends; checks that cannot run are findings, never silent passes.
-func (t *Target) Inspect(ctx context.Context, m Migration, rep *Report) error {
+func (t *Target) Inspect(ctx context.Context, m migration.Migration, rep *Report) error {
 	conn, err := t.cat.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", m.Path, err)
@@ -232,7 +233,7 @@ type Querier interface {
 
 // finding appends a finding of rule id located at line/statement of the Up
 // section (line 0: the whole file).
-func addFinding(rep *Report, m Migration, id string, line, statement int, format string, args ...any) {
+func addFinding(rep *Report, m migration.Migration, id string, line, statement int, format string, args ...any) {
 	rule, _ := ruleByID(id)
 	f := Finding{RuleID: id, Severity: rule.Severity, Message: fmt.Sprintf(format, args...), Fix: rule.Fix,
 		File: m.Path, Line: line, Column: 1, Section: SectionUp, Statement: statement}
@@ -268,7 +269,7 @@ const workloadLimit = 100
 // inspectWorkload reads the workload's top statements, finds those the
 // change breaks (a breaks-workload-queries finding each, a certain
 // failure) and compares their plans across the change's index changes.
-func (t *Target) inspectWorkload(ctx context.Context, q Querier, m Migration, rep *Report) error {
+func (t *Target) inspectWorkload(ctx context.Context, q Querier, m migration.Migration, rep *Report) error {
 	stmts, err := readWorkload(ctx, q, workloadLimit)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // VerifyResult is what Verify observed on the scratch database.
@@ -72,7 +73,7 @@ var ErrVerifyTooling = errors.New("verify: pg_dump/psql unavailable")
 //
 // Hazards are returned as findings in the result; an error means the
 // verification itself could not run (connection, tooling, scratch DB).
-func Verify(ctx context.Context, dsn string, m Migration, opts ...VerifyOption) (*VerifyResult, error) {
+func Verify(ctx context.Context, dsn string, m migration.Migration, opts ...VerifyOption) (*VerifyResult, error) {
 	var cfg verifyConfig
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -115,7 +116,7 @@ func Verify(ctx context.Context, dsn string, m Migration, opts ...VerifyOption) 
 		res.Findings = append(res.Findings, Finding{RuleID: id, Severity: rule.Severity, Message: fmt.Sprintf(format, args...),
 			Fix: rule.Fix, File: m.Path, Line: 1, Column: 1, Statement: -1})
 	}
-	apply := func(stmts []Statement) error { return applySection(ctx, scratchDSN, stmts, !m.NoTransaction) }
+	apply := func(stmts []migration.Statement) error { return applySection(ctx, scratchDSN, stmts, !m.NoTransaction) }
 	if !step("up", func() error { return apply(m.Up) }) {
 		finding("verify-failed", "Up fails on a copy of the target's schema: %s", res.Steps[len(res.Steps)-1].Error)
 		return res, nil
@@ -158,7 +159,7 @@ func head(s []string, n int) []string {
 
 // applySection runs statements like goose: in one transaction unless tx
 // is false, one statement at a time.
-func applySection(ctx context.Context, dsn string, stmts []Statement, tx bool) error {
+func applySection(ctx context.Context, dsn string, stmts []migration.Statement, tx bool) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("connect scratch: %w", err)

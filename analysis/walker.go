@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // walker runs through the statements of one section in order, keeping the
@@ -14,7 +15,7 @@ import (
 // far, constraints added NOT VALID) and emitting findings.
 type walker struct {
 	cfg   config
-	m     Migration
+	m     migration.Migration
 	rep   *Report
 	sup   *suppressions
 	sec   Section
@@ -80,7 +81,7 @@ type stmt struct {
 	workTable string
 }
 
-func newWalker(cfg config, m Migration, rep *Report, sup *suppressions) *walker {
+func newWalker(cfg config, m migration.Migration, rep *Report, sup *suppressions) *walker {
 	return &walker{
 		cfg: cfg, m: m, rep: rep, sup: sup,
 		created:      map[string]bool{},

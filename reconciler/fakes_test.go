@@ -99,17 +99,17 @@ type fakeAssessor struct{}
 
 func (fakeAssessor) Assess(_ context.Context, in assess.Input) (*assess.Assessment, error) {
 	m := in.Migration
-	rep := &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock", Risk: m.Risk}
+	rep := &analysis.Report{Path: m.Path, Version: m.Version, Tables: []string{"public.t"}, StrongestLock: "AccessExclusiveLock", Risk: m.FrontMatter.Risk}
 	c := 0.95
-	if m.Risk > 5 {
+	if m.FrontMatter.Risk > 5 {
 		c = 0.40
 	}
 	p := model.Prediction{Confidence: c, Threshold: 0.8, Decision: model.DecisionNeedsApproval, ModelVersion: "fake-1", Logit: math.Log(c / (1 - c)),
-		Reasons: []model.Reason{{Feature: "risk", Value: float64(m.Risk), Contribution: 0.5 - float64(m.Risk)/10, Text: "risk label"}}}
+		Reasons: []model.Reason{{Feature: "risk", Value: float64(m.FrontMatter.Risk), Contribution: 0.5 - float64(m.FrontMatter.Risk)/10, Text: "risk label"}}}
 	if c >= 0.8 {
 		p.Decision = model.DecisionProceed
 	}
-	return &assess.Assessment{Path: m.Path, Version: m.Version, Report: rep, Features: model.Features{"risk": float64(m.Risk)}, Prediction: p}, nil
+	return &assess.Assessment{Path: m.Path, Version: m.Version, Report: rep, Features: model.Features{"risk": float64(m.FrontMatter.Risk)}, Prediction: p}, nil
 }
 
 func (fakeAssessor) Repredict(stored *assess.Assessment, obs []model.Observation) (model.Prediction, error) {

@@ -9,25 +9,6 @@ import (
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
-// AnalysisInput copies a parsed goose migration into analysis' input type,
-// field for field (analysis does not import gitsrc).
-func AnalysisInput(m *migration.Migration) analysis.Migration {
-	conv := func(in []migration.Statement) []analysis.Statement {
-		out := make([]analysis.Statement, len(in))
-		for i, s := range in {
-			out[i] = analysis.Statement{SQL: s.SQL, Line: s.Line}
-		}
-		return out
-	}
-	return analysis.Migration{
-		Path: m.Path, Version: m.Version,
-		Up: conv(m.Up), Down: conv(m.Down),
-		HasDown: m.HasDown, NoTransaction: m.NoTransaction,
-		Risk: m.FrontMatter.Risk, AllowDataLoss: m.FrontMatter.AllowDataLoss,
-		Source: m.Source,
-	}
-}
-
 // PlanChange builds the rollout.Change of a parsed migration and its
 // analysis: the file bytes for goose's Provider, the touched tables and
 // the strongest lock of each section for the lock-safe applier and the

@@ -28,7 +28,7 @@ ALTER TABLE orders DROP COLUMN note;
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := analysis.Analyze(context.Background(), AnalysisInput(m))
+	rep, err := analysis.Analyze(context.Background(), *m)
 	if err != nil {
 		t.Fatal(err)
 	}

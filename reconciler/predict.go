@@ -19,7 +19,7 @@ import (
 // assess assesses a migration through the one assessment path
 // (analysis/assess): analysis, live target, gate, history and prediction.
 func (r *Reconciler) assess(ctx context.Context, mig *migration.Migration) (*assess.Assessment, error) {
-	a, err := r.assessor.Assess(ctx, assess.Input{Migration: AnalysisInput(mig)})
+	a, err := r.assessor.Assess(ctx, assess.Input{Migration: *mig})
 	if err != nil {
 		return nil, fmt.Errorf("assess %s: %w", mig.Path, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Assessment is everything known about a migration before it runs. It is a
@@ -142,7 +143,7 @@ func (a *Assessor) Threshold() float64 { return a.threshold }
 
 // Input is one migration to assess.
 type Input struct {
-	Migration analysis.Migration
+	Migration migration.Migration
 	// Invalid, when set, is why goose cannot parse the file (a finding of
 	// rule goose-syntax): the assessment is that finding alone, and the
 	// gate fails it.
@@ -196,7 +197,7 @@ func (a *Assessor) Predict(ctx context.Context, rep *analysis.Report) (*Assessme
 // catalog), or for a file goose cannot parse, a report of that finding.
 func (a *Assessor) analyzeInput(ctx context.Context, in Input) (*analysis.Report, error) {
 	if in.Invalid != nil {
-		return &analysis.Report{Path: in.Migration.Path, Version: in.Migration.Version, Risk: in.Migration.Risk,
+		return &analysis.Report{Path: in.Migration.Path, Version: in.Migration.Version, Risk: in.Migration.FrontMatter.Risk,
 			Findings: []analysis.Finding{*in.Invalid}, Statements: []analysis.StatementReport{}, Tables: []string{}}, nil
 	}
 	opts := append([]analysis.Option(nil), a.analyze...)

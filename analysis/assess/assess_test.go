@@ -8,6 +8,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 func bootstrap(t *testing.T) *Assessor {
@@ -23,11 +24,10 @@ func bootstrap(t *testing.T) *Assessor {
 	return a
 }
 
-func migration(noTx bool, up ...string) analysis.Migration {
-	m := analysis.Migration{Path: "00001_change.sql", Version: 1, HasDown: true, NoTransaction: noTx, Risk: 2,
-		Down: []analysis.Statement{{SQL: "SELECT 1", Line: 20}}}
+func testMigration(noTx bool, up ...string) migration.Migration {
+	m := migration.Migration{Path: "00001_change.sql", Version: 1, Sections: migration.Sections{HasDown: true, NoTransaction: noTx, Down: []migration.Statement{{SQL: "SELECT 1", Line: 20}}}, FrontMatter: migration.FrontMatter{Risk: 2}}
 	for i, s := range up {
-		m.Up = append(m.Up, analysis.Statement{SQL: s, Line: 2 + i})
+		m.Up = append(m.Up, migration.Statement{SQL: s, Line: 2 + i})
 	}
 	return m
 }
@@ -51,10 +51,10 @@ func sumsUp(t *testing.T, p model.Prediction) {
 func TestCertainFailureIsCappedWithTheFindingFirst(t *testing.T) {
 	t.Parallel()
 	a := bootstrap(t)
-	for _, m := range []analysis.Migration{
-		migration(false, "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status)"),
-		migration(false, "ALTER TABLE orders ADD COLUMN"),
-		migration(false, "BEGIN", "CREATE TABLE a (id int)", "COMMIT"),
+	for _, m := range []migration.Migration{
+		testMigration(false, "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status)"),
+		testMigration(false, "ALTER TABLE orders ADD COLUMN"),
+		testMigration(false, "BEGIN", "CREATE TABLE a (id int)", "COMMIT"),
 	} {
 		got, err := a.Assess(context.Background(), Input{Migration: m})
 		if err != nil {
@@ -70,7 +70,7 @@ func TestCertainFailureIsCappedWithTheFindingFirst(t *testing.T) {
 		sumsUp(t, p)
 	}
 	invalid := analysis.Finding{RuleID: "goose-syntax", Severity: analysis.SeverityError, Message: "unknown annotation", Line: 3}
-	got, err := a.Assess(context.Background(), Input{Migration: analysis.Migration{Path: "bad.sql"}, Invalid: &invalid})
+	got, err := a.Assess(context.Background(), Input{Migration: migration.Migration{Path: "bad.sql"}, Invalid: &invalid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestHoldsNeedApprovalAtAnyThreshold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.Assess(context.Background(), Input{Migration: migration(true, "DROP DATABASE app")})
+	got, err := a.Assess(context.Background(), Input{Migration: testMigration(true, "DROP DATABASE app")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestAdjustmentsForUncheckedChecks(t *testing.T) {
 func TestRepredictFollowsTheEvidence(t *testing.T) {
 	t.Parallel()
 	a := bootstrap(t)
-	stored, err := a.Assess(context.Background(), Input{Migration: migration(false, "DROP INDEX orders_customer_idx")})
+	stored, err := a.Assess(context.Background(), Input{Migration: testMigration(false, "DROP INDEX orders_customer_idx")})
 	if err != nil {
 		t.Fatal(err)
 	}

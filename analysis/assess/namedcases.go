@@ -6,6 +6,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // The named-case suite holds a model to checks of order and bounds that
@@ -48,10 +49,9 @@ type Case struct {
 // Confidence assesses c with a (no target, no history) and returns the
 // confidence.
 func (a *Assessor) caseConfidence(ctx context.Context, c Case) (float64, error) {
-	m := analysis.Migration{Path: "00001_case.sql", Version: 1, HasDown: true, NoTransaction: c.NoTx, Risk: c.Risk,
-		Down: []analysis.Statement{{SQL: "SELECT 1", Line: 20}}}
+	m := migration.Migration{Path: "00001_case.sql", Version: 1, Sections: migration.Sections{HasDown: true, NoTransaction: c.NoTx, Down: []migration.Statement{{SQL: "SELECT 1", Line: 20}}}, FrontMatter: migration.FrontMatter{Risk: c.Risk}}
 	for i, s := range c.Up {
-		m.Up = append(m.Up, analysis.Statement{SQL: s, Line: 2 + i})
+		m.Up = append(m.Up, migration.Statement{SQL: s, Line: 2 + i})
 	}
 	var opts []analysis.Option
 	if c.Catalog != nil {

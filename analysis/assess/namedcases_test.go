@@ -54,7 +54,7 @@ func TestNamedCasesCatchAWrongSign(t *testing.T) {
 // Example_reasons shows what a reviewer reads for a blocking index build.
 func Example_reasons() {
 	a, _ := New(bootstrapSource())
-	rep, _ := analysis.Analyze(context.Background(), migration(false, "CREATE INDEX orders_a_idx ON orders (a)"), analysis.WithCatalog(CaseTable(5e6, 500)))
+	rep, _ := analysis.Analyze(context.Background(), testMigration(false, "CREATE INDEX orders_a_idx ON orders (a)"), analysis.WithCatalog(CaseTable(5e6, 500)))
 	got, _ := a.Predict(context.Background(), rep)
 	fmt.Println(got.Prediction.Decision, got.Prediction.Reasons[0].Text)
 	// Output:

@@ -10,15 +10,14 @@ import (
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 func analyze(t *testing.T, sql string, rows float64) *analysis.Report {
 	t.Helper()
 	cat := analysis.StaticCatalog{"public.orders": {Name: "public.orders", Exists: true, Rows: rows, Bytes: int64(rows * 120), WritesPerSec: 50, ScansPerSec: 300}}
-	rep, err := analysis.Analyze(context.Background(), analysis.Migration{
-		Path: "migrations/0042_change.sql", Version: 42, HasDown: true, Risk: 3,
-		Up:   []analysis.Statement{{SQL: sql, Line: 7}},
-		Down: []analysis.Statement{{SQL: "SELECT 1", Line: 9}},
+	rep, err := analysis.Analyze(context.Background(), migration.Migration{
+		Path: "migrations/0042_change.sql", Version: 42, Sections: migration.Sections{HasDown: true, Up: []migration.Statement{{SQL: sql, Line: 7}}, Down: []migration.Statement{{SQL: "SELECT 1", Line: 9}}}, FrontMatter: migration.FrontMatter{Risk: 3},
 	}, analysis.WithCatalog(cat))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // Record is one line of the lab dataset: a model.Example (features, safe,
@@ -140,20 +141,20 @@ const (
 )
 
 // migration is the analysis input for the record's SQL.
-func (r *Record) migration() analysis.Migration {
+func (r *Record) migration() migration.Migration {
 	return analysisMigration(r.Template, r.Up, r.Down, r.NoTransaction, r.Risk)
 }
 
-func analysisMigration(id string, up, down []string, noTx bool, risk int) analysis.Migration {
-	m := analysis.Migration{Path: gooseName(id) + ".sql", HasDown: len(down) > 0, NoTransaction: noTx, Risk: risk}
+func analysisMigration(id string, up, down []string, noTx bool, risk int) migration.Migration {
+	m := migration.Migration{Path: gooseName(id) + ".sql", Sections: migration.Sections{HasDown: len(down) > 0, NoTransaction: noTx}, FrontMatter: migration.FrontMatter{Risk: risk}}
 	line := 2
 	for _, s := range up {
-		m.Up = append(m.Up, analysis.Statement{SQL: s, Line: line})
+		m.Up = append(m.Up, migration.Statement{SQL: s, Line: line})
 		line += 1 + strings.Count(s, "\n")
 	}
 	line++
 	for _, s := range down {
-		m.Down = append(m.Down, analysis.Statement{SQL: s, Line: line})
+		m.Down = append(m.Down, migration.Statement{SQL: s, Line: line})
 		line += 1 + strings.Count(s, "\n")
 	}
 	return m

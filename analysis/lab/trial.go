@@ -11,6 +11,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/loadgen"
 )
 
@@ -208,7 +209,7 @@ func (r *Runner) label(ctx context.Context, rec *Record, w Window, applyErr erro
 
 // analyzeLive analyzes m with the live catalog of dsn (when the Runner has
 // one).
-func (r *Runner) analyzeLive(ctx context.Context, dsn string, m analysis.Migration) (*analysis.Report, error) {
+func (r *Runner) analyzeLive(ctx context.Context, dsn string, m migration.Migration) (*analysis.Report, error) {
 	var opts []analysis.Option
 	if r.catalog != nil {
 		cat, closeCat, err := r.catalog(ctx, dsn)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 // measureLive measures the live context of migration m on the database at
@@ -15,7 +16,7 @@ import (
 // dry run and the data checks are off: they decide the gate, not the
 // features, and would add their own load to the trial. dsn should keep the
 // lab's statements out of pg_stat_statements (untrackedParams).
-func measureLive(ctx context.Context, dsn string, m analysis.Migration, log *slog.Logger) (*analysis.LiveContext, error) {
+func measureLive(ctx context.Context, dsn string, m migration.Migration, log *slog.Logger) (*analysis.LiveContext, error) {
 	rep, err := analysis.Analyze(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("lab: analyze: %w", err)

@@ -7,13 +7,13 @@ import (
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis"
-	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 // plainSQL is a file without goose annotations: one Up section, linted as
 // plain SQL.
-func plainSQL(path string, src []byte) analysis.Migration {
-	return analysis.Migration{Path: path, Up: []analysis.Statement{{SQL: string(src), Line: 1}}, Plain: true, Source: src}
+func plainSQL(path string, src []byte) migration.Migration {
+	return migration.Migration{Path: path, Plain: true, Source: src,
+		Sections: migration.Sections{Up: []migration.Statement{{SQL: string(src), Line: 1}}}}
 }
 
 // isGooseFile reports whether src carries goose annotations: a line
@@ -31,7 +31,7 @@ func isGooseFile(src []byte) bool {
 // gitsrc's lenient parser (front matter and Down optional; a file name
 // without a version is accepted with version 0), plain SQL as Up only.
 // A file goose cannot parse comes back as a *gitsrc.MigrationError.
-func loadMigration(path string, src []byte) (analysis.Migration, error) {
+func loadMigration(path string, src []byte) (migration.Migration, error) {
 	if !isGooseFile(src) {
 		return plainSQL(path, src), nil
 	}
@@ -43,9 +43,9 @@ func loadMigration(path string, src []byte) (analysis.Migration, error) {
 		}
 	}
 	if err != nil {
-		return analysis.Migration{}, err
+		return migration.Migration{}, err
 	}
-	return reconciler.AnalysisInput(m), nil
+	return *m, nil
 }
 
 // parseErrorReport turns a goose parse error into a report with one

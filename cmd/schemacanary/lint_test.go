@@ -127,9 +127,9 @@ func TestLintGooseCorpus(t *testing.T) {
 }
 
 // statementAt returns the goose statement covering a file line.
-func statementAt(m analysis.Migration, line int) string {
+func statementAt(m migration.Migration, line int) string {
 	best := ""
-	for _, s := range append(append([]analysis.Statement(nil), m.Up...), m.Down...) {
+	for _, s := range append(append([]migration.Statement(nil), m.Up...), m.Down...) {
 		if s.Line <= line && line < s.Line+strings.Count(s.SQL, "\n")+1 {
 			best = s.SQL
 		}

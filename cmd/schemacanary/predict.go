@@ -11,6 +11,7 @@ import (
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/comment"
 	"github.com/schemacanary/schemacanary/analysis/model"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
 
 type predictFlags struct {
@@ -141,7 +142,7 @@ func predictInput(path string, maxBytes int64) (assess.Input, error) {
 	mig, err := loadMigration(path, src)
 	if err != nil {
 		f := parseErrorReport(path, err).Findings[0]
-		return assess.Input{Migration: analysis.Migration{Path: path}, Invalid: &f}, nil
+		return assess.Input{Migration: migration.Migration{Path: path}, Invalid: &f}, nil
 	}
 	return assess.Input{Migration: mig}, nil
 }

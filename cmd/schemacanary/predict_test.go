@@ -21,7 +21,6 @@ import (
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
-	"github.com/schemacanary/schemacanary/reconciler"
 )
 
 // TestLintAndPredictAgreeOnCorpus runs `lint` and `predict` over every file
@@ -179,7 +178,7 @@ fleet:
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := reconciler.AnalysisInput(mig)
+	in := *mig
 	in.Path = file
 	daemon, err := as.Assess(ctx, assess.Input{Migration: in})
 	if err != nil {

@@ -88,7 +88,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	if err != nil {
 		return err
 	}
-	rep, err := analysis.Analyze(cmd.Context(), reconciler.AnalysisInput(mig))
+	rep, err := analysis.Analyze(cmd.Context(), *mig)
 	if err != nil {
 		return fmt.Errorf("analyze %s: %w", path, err)
 	}

@@ -25,6 +25,11 @@ type Migration struct {
 	Sections
 	// Source is the file's bytes, exactly as goose would read them.
 	Source []byte `json:"-"`
+	// Plain marks a plain SQL file (no goose annotations, linted as a
+	// third-party file): its single section is Up, reversibility is not
+	// judged, and it runs outside a transaction unless the analysis is told
+	// otherwise or the file's own BEGIN says so.
+	Plain bool `json:"plain,omitempty"`
 }
 
 // Filename is the base name goose expects, e.g. "0042_add_note.sql".

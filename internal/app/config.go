@@ -325,7 +325,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if len(c.Prediction.Rules) > 0 {
-		if _, err := analysis.Analyze(context.Background(), analysis.Migration{}, analysis.WithRuleSettings(c.Prediction.Rules)); err != nil {
+		if _, err := analysis.Analyze(context.Background(), migration.Migration{}, analysis.WithRuleSettings(c.Prediction.Rules)); err != nil {
 			bad("prediction.rules: %v", errors.Unwrap(err))
 		}
 	}
