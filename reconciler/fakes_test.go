@@ -170,7 +170,7 @@ func (r *fakeRoller) Holdings(_ context.Context, v int64) (Holdings, error) {
 	return HoldingsOf(v, r.states(v)), nil
 }
 
-func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string, d *judge.Decision) *rollout.Result {
+func (r *fakeRoller) result(ch *rollout.Plan, st rollout.Status, reason string, d *judge.Decision) *rollout.Result {
 	res := &rollout.Result{Version: ch.Version, Status: st, Reason: reason, Decision: d}
 	for wi, w := range r.waves {
 		for _, in := range w {
@@ -182,7 +182,7 @@ func (r *fakeRoller) result(ch *rollout.Change, st rollout.Status, reason string
 	return res
 }
 
-func (r *fakeRoller) apply(wave int, ch *rollout.Change) error {
+func (r *fakeRoller) apply(wave int, ch *rollout.Plan) error {
 	for _, in := range r.waves[wave] {
 		if r.down[in] {
 			return fmt.Errorf("instance %s: connection refused", in)
@@ -195,7 +195,7 @@ func (r *fakeRoller) apply(wave int, ch *rollout.Change) error {
 	return nil
 }
 
-func (r *fakeRoller) rollback(ch *rollout.Change) error {
+func (r *fakeRoller) rollback(ch *rollout.Plan) error {
 	var errs []error
 	for in, v := range r.versions {
 		if r.down[in] {
@@ -210,7 +210,7 @@ func (r *fakeRoller) rollback(ch *rollout.Change) error {
 	return errors.Join(errs...)
 }
 
-func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), _ rollout.Repredictor) (*rollout.Result, error) {
+func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), _ rollout.Repredictor) (*rollout.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cp := rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseCanary}

@@ -9,15 +9,15 @@ import (
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
-// PlanChange builds the rollout.Change of a parsed migration and its
+// PlanChange builds the rollout.Plan of a parsed migration and its
 // analysis: the file bytes for goose's Provider, the touched tables and
 // the strongest lock of each section for the lock-safe applier and the
 // rollback fence, and what the Down section drops for the archive. With a
 // nil report the change still rolls out, assuming the strongest lock and
 // archiving nothing (callers should pass AllowDataLoss=false changes only
 // with a report).
-func PlanChange(m *migration.Migration, rep *analysis.Report) *rollout.Change {
-	ch := &rollout.Change{
+func PlanChange(m *migration.Migration, rep *analysis.Report) *rollout.Plan {
+	ch := &rollout.Plan{
 		Version:       m.Version,
 		Name:          m.Name,
 		Source:        m.Source,

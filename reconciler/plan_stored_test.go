@@ -33,7 +33,7 @@ func TestRolloutTakesTheStoredPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plan rollout.Change
+	var plan rollout.Plan
 	if err := json.Unmarshal(b, &plan); err != nil {
 		t.Fatalf("stored plan %s: %v", b, err)
 	}

@@ -80,7 +80,7 @@ type Roller interface {
 	// synchronously at every phase change, before that phase's side
 	// effects, and after every judged bake interval; repredict (may be
 	// nil) re-scores the change after every judged interval.
-	Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error)
+	Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error)
 	// Holdings reads every instance's goose table for version.
 	Holdings(ctx context.Context, version int64) (Holdings, error)
 }
@@ -162,7 +162,7 @@ type Records interface {
 	// Assessment returns the stored assessment of version at sha, or
 	// change.ErrNotFound.
 	Assessment(ctx context.Context, version int64, sha string) (*assess.Assessment, error)
-	// Plan returns the stored rollout plan (rollout.Change JSON) of version
+	// Plan returns the stored rollout plan (rollout.Plan JSON) of version
 	// at sha; nil when it was predicted before plans were stored.
 	Plan(ctx context.Context, version int64, sha string) ([]byte, error)
 	RecordEvent(ctx context.Context, e change.Event) (bool, error)

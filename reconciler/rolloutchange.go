@@ -28,7 +28,7 @@ func parsed(c *change.Request) (*migration.Migration, error) {
 // and the stored assessment (nothing is parsed, analyzed or planned again):
 // it gives the same change after a restart. A change predicted before plans
 // were stored is planned from its parsed file and stored report.
-func (r *Reconciler) rolloutChange(ctx context.Context, c *change.Request) (*rollout.Change, *assess.Assessment, error) {
+func (r *Reconciler) rolloutChange(ctx context.Context, c *change.Request) (*rollout.Plan, *assess.Assessment, error) {
 	a, err := r.store.Assessment(ctx, c.Version, c.SHA256)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored assessment of %s: %w", c.Path, err)
@@ -37,9 +37,9 @@ func (r *Reconciler) rolloutChange(ctx context.Context, c *change.Request) (*rol
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored plan of %s: %w", c.Path, err)
 	}
-	var ch *rollout.Change
+	var ch *rollout.Plan
 	if len(plan) > 0 {
-		ch = new(rollout.Change)
+		ch = new(rollout.Plan)
 		if err := json.Unmarshal(plan, ch); err != nil {
 			return nil, nil, fmt.Errorf("stored plan of %s: %w", c.Path, err)
 		}

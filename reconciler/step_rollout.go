@@ -131,7 +131,7 @@ func (r *Reconciler) saveCheckpoint(ctx context.Context, c *change.Request, cp r
 }
 
 // finishRollout turns the end of a run into the change's next state.
-func (r *Reconciler) finishRollout(ctx context.Context, c *change.Request, ch *rollout.Change, res *rollout.Result, runErr error) (bool, error) {
+func (r *Reconciler) finishRollout(ctx context.Context, c *change.Request, ch *rollout.Plan, res *rollout.Result, runErr error) (bool, error) {
 	h := resultHoldings(ch.Version, res)
 	var pe *rollout.PartialError
 	if errors.As(runErr, &pe) {

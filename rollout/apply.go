@@ -181,7 +181,7 @@ func (a *Applier) sessionParams() map[string]string {
 // provider builds a goose Provider over a file system holding just the
 // change's file; out-of-order application is allowed so one change at a
 // time can be applied whatever else the version table holds.
-func (a *Applier) provider(db *sql.DB, ch *Change) (*goose.Provider, error) {
+func (a *Applier) provider(db *sql.DB, ch *Plan) (*goose.Provider, error) {
 	fsys := fstest.MapFS{ch.Filename(): &fstest.MapFile{Data: ch.Source}}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
 		goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true), goose.WithTableName(a.gooseTable))
@@ -229,7 +229,7 @@ func isApplied(ctx context.Context, db database.DBTxConn, table string, version 
 // timeout is retried with exponential backoff and jitter. Errors: a
 // *LockTimeoutError (errors.Is ErrLockTimeout) when the lock never came,
 // an *ApplyError when the migration itself failed.
-func (a *Applier) Apply(ctx context.Context, inst Instance, ch *Change) (*StepResult, error) {
+func (a *Applier) Apply(ctx context.Context, inst Instance, ch *Plan) (*StepResult, error) {
 	return a.run(ctx, inst, ch, true)
 }
 
@@ -237,11 +237,11 @@ func (a *Applier) Apply(ctx context.Context, inst Instance, ch *Change) (*StepRe
 // safety as Apply, unless the goose table does not hold the version. It
 // neither fences nor archives: Rollbacker.Rollback does, and uses Revert
 // only for NO TRANSACTION changes.
-func (a *Applier) Revert(ctx context.Context, inst Instance, ch *Change) (*StepResult, error) {
+func (a *Applier) Revert(ctx context.Context, inst Instance, ch *Plan) (*StepResult, error) {
 	return a.run(ctx, inst, ch, false)
 }
 
-func (a *Applier) run(ctx context.Context, inst Instance, ch *Change, up bool) (*StepResult, error) {
+func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*StepResult, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}

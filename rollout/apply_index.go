@@ -40,7 +40,7 @@ func invalidIndexes(ctx context.Context, db *sql.DB) (map[invalidIndex]bool, err
 
 // createdBy reports whether ch creates ix: by exact schema and name, or,
 // when unnamedOK, as an unnamed index of the same table.
-func createdBy(ch *Change, ix invalidIndex, unnamedOK bool) bool {
+func createdBy(ch *Plan, ix invalidIndex, unnamedOK bool) bool {
 	for _, r := range ch.Indexes {
 		if r.Schema != ix.Schema {
 			continue
@@ -56,7 +56,7 @@ func createdBy(ch *Change, ix invalidIndex, unnamedOK bool) bool {
 // created: those that appeared since before and that ch creates (by exact
 // name; an unnamed one of ch's by its table). Anyone else's INVALID index
 // is left alone. It returns the dropped ones and those it could not drop.
-func (a *Applier) dropNewInvalidIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Change, before map[invalidIndex]bool) (dropped, left []string) {
+func (a *Applier) dropNewInvalidIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Plan, before map[invalidIndex]bool) (dropped, left []string) {
 	after, err := invalidIndexes(ctx, db)
 	if err != nil {
 		a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepCleanup, Err: err, Message: "cannot list invalid indexes"})
@@ -78,7 +78,7 @@ func (a *Applier) dropNewInvalidIndexes(ctx context.Context, db *sql.DB, inst In
 // dropLeftoverIndexes drops INVALID indexes that ch creates by name, on a
 // database where ch is not applied: leftovers of an attempt that died
 // before its cleanup. Unnamed indexes are not guessed at.
-func (a *Applier) dropLeftoverIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Change) []string {
+func (a *Applier) dropLeftoverIndexes(ctx context.Context, db *sql.DB, inst Instance, ch *Plan) []string {
 	all, err := invalidIndexes(ctx, db)
 	if err != nil {
 		return nil
@@ -95,7 +95,7 @@ func (a *Applier) dropLeftoverIndexes(ctx context.Context, db *sql.DB, inst Inst
 // dropIndex runs DROP INDEX CONCURRENTLY (it blocks neither reads nor
 // writes), retrying lock timeouts for up to CanaryConfig.MaxWait: it waits
 // for the transactions that made the build fail.
-func (a *Applier) dropIndex(ctx context.Context, db *sql.DB, inst Instance, ch *Change, name string) bool {
+func (a *Applier) dropIndex(ctx context.Context, db *sql.DB, inst Instance, ch *Plan, name string) bool {
 	var err error
 	deadline := time.Now().Add(a.cfg.MaxWait)
 	for attempt := 1; attempt == 1 || time.Now().Before(deadline); attempt++ {

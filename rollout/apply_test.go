@@ -13,10 +13,10 @@ import (
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
-// testChange builds a Change from up and down SQL.
-func testChange(version int64, name, up, down string, tables []string, lock string) *Change {
+// testChange builds a Plan from up and down SQL.
+func testChange(version int64, name, up, down string, tables []string, lock string) *Plan {
 	src := "-- +goose Up\n" + up + "\n-- +goose Down\n" + down + "\n"
-	return &Change{Version: version, Name: name, Source: []byte(src), Tables: tables, Lock: lock}
+	return &Plan{Version: version, Name: name, Source: []byte(src), Tables: tables, Lock: lock}
 }
 
 func mustExec(t *testing.T, dsn string, sqls ...string) {
@@ -140,7 +140,7 @@ func TestApplyOutOfOrderWithOtherVersions(t *testing.T) {
 	}
 	later := testChange(3, "t3", "CREATE TABLE t3 (id int);", "DROP TABLE t3;", nil, "")
 	earlier := testChange(2, "t2", "CREATE TABLE t2 (id int);", "DROP TABLE t2;", nil, "")
-	for _, ch := range []*Change{later, earlier} {
+	for _, ch := range []*Plan{later, earlier} {
 		if _, err := a.Apply(ctx, inst, ch); err != nil {
 			t.Fatalf("apply %d: %v", ch.Version, err)
 		}
@@ -277,7 +277,7 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY, v int)")
 	inst := Instance{Name: "db1", DSN: dsn}
 	src := "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY hot_v_idx ON hot (v);\n-- +goose Down\nDROP INDEX CONCURRENTLY hot_v_idx;\n"
-	ch := &Change{Version: 14, Name: "idx", Source: []byte(src), Tables: []string{"public.hot"}, Lock: "ShareUpdateExclusiveLock", NoTransaction: true,
+	ch := &Plan{Version: 14, Name: "idx", Source: []byte(src), Tables: []string{"public.hot"}, Lock: "ShareUpdateExclusiveLock", NoTransaction: true,
 		Indexes: []IndexRef{{Schema: "public", Table: "hot", Name: "hot_v_idx"}}}
 	validIdx := "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'hot_v_idx' AND i.indisvalid"
 	anyIdx := "SELECT count(*) FROM pg_class WHERE relname = 'hot_v_idx'"

@@ -18,7 +18,7 @@ type run struct {
 	save      func(Checkpoint)
 	repredict Repredictor
 	lastLive  float64 // the last re-prediction reported
-	ch        *Change
+	ch        *Plan
 	res       *Result
 	waves     []Wave
 	control   []Instance
@@ -88,7 +88,7 @@ func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []Inst
 // verdict (Status promoted or rolled_back); a *PartialError when it stopped
 // part way (StatusFailed); wrapping ErrLockTimeout when the canary could
 // not get its locks (StatusAborted).
-func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Change, resume *Checkpoint, opts ...RunOption) (*Result, error) {
+func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Plan, resume *Checkpoint, opts ...RunOption) (*Result, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}

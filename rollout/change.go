@@ -19,10 +19,11 @@ import (
 // ArchiveSchema is the schema rollbacks copy dropped data into.
 const ArchiveSchema = "schemacanary_archive"
 
-// Change is what to roll out: one goose SQL migration as plain values. The
-// reconciler builds it from a gitsrc.Migration and an analysis.Report
-// (reconciler/plan.go); the CLI builds it from a file.
-type Change struct {
+// Plan is what to roll out: one goose SQL migration as plain values, the
+// change's rollout plan. The reconciler builds it once, from the parsed
+// migration.Migration and the analysis report (reconciler.PlanChange), and
+// stores it; the CLI builds it from a file.
+type Plan struct {
 	// Version is the goose version (the numeric filename prefix).
 	Version int64
 	// Name is the rest of the filename without ".sql" ("add_note"); it only
@@ -84,13 +85,13 @@ func (a ArchiveTarget) String() string {
 	return s
 }
 
-// ErrInvalidChange is wrapped by Change.Validate.
+// ErrInvalidChange is wrapped by Plan.Validate.
 var ErrInvalidChange = errors.New("invalid change")
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]*$`)
 
 // Validate checks that the change can be handed to goose.
-func (c *Change) Validate() error {
+func (c *Plan) Validate() error {
 	var errs []error
 	if c.Version <= 0 {
 		errs = append(errs, fmt.Errorf("version %d: must be > 0", c.Version))
@@ -115,7 +116,7 @@ func (c *Change) Validate() error {
 }
 
 // Filename is the goose filename of the change: "<version>_<name>.sql".
-func (c *Change) Filename() string {
+func (c *Plan) Filename() string {
 	name := c.Name
 	if name == "" {
 		name = "change"
@@ -124,7 +125,7 @@ func (c *Change) Filename() string {
 }
 
 // upLock is the lock mode the Up section needs, AccessExclusiveLock when unknown.
-func (c *Change) upLock() string {
+func (c *Plan) upLock() string {
 	if c.Lock == "" {
 		return "AccessExclusiveLock"
 	}
@@ -132,7 +133,7 @@ func (c *Change) upLock() string {
 }
 
 // downLock is the lock mode the Down section needs, AccessExclusiveLock when unknown.
-func (c *Change) downLock() string {
+func (c *Plan) downLock() string {
 	if c.DownLock == "" {
 		return "AccessExclusiveLock"
 	}
@@ -147,7 +148,7 @@ var (
 // annotation lines removed (PostgreSQL's own parser splits it, so
 // StatementBegin/End blocks need no special care). envsub reports an
 // "-- +goose ENVSUB ON" annotation, which only goose itself can expand.
-func (c *Change) DownSQL() (script string, envsub bool, err error) {
+func (c *Plan) DownSQL() (script string, envsub bool, err error) {
 	var b strings.Builder
 	in := false
 	found := false

@@ -69,7 +69,7 @@ const unfenceTimeout = 10 * time.Second
 // Rollback reverts ch on inst. reason is written into the archive tables'
 // comments and the events. Calling it again after success is a no-op
 // (AlreadyDone), so a crashed rollback is resumed by calling it again.
-func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Change, reason string) (*RollbackResult, error) {
+func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Plan, reason string) (*RollbackResult, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Change, re
 }
 
 // fenceSet is every table the change touches or the down drops from.
-func fenceSet(ch *Change) []string {
+func fenceSet(ch *Plan) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(t string) {
@@ -208,7 +208,7 @@ func fenceSet(ch *Change) []string {
 
 // rollbackTx is the one transaction: lock_timeout, fence, archive, down,
 // goose row deleted, commit.
-func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Change, down string, tables []string, reason string, res *RollbackResult) (err error) {
+func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Plan, down string, tables []string, reason string, res *RollbackResult) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -257,7 +257,7 @@ func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Change, dow
 // rollbackWithGoose handles NO TRANSACTION (and ENVSUB) changes: the down
 // cannot share a transaction with a fence, so the archive commits first,
 // then goose runs the down with the Applier's lock safety.
-func (r *Rollbacker) rollbackWithGoose(ctx context.Context, db *sql.DB, inst Instance, ch *Change, reason string, res *RollbackResult) (*RollbackResult, error) {
+func (r *Rollbacker) rollbackWithGoose(ctx context.Context, db *sql.DB, inst Instance, ch *Plan, reason string, res *RollbackResult) (*RollbackResult, error) {
 	res.Fence = "none"
 	if !ch.AllowDataLoss && len(ch.Archive) > 0 {
 		tx, err := db.BeginTx(ctx, nil)

@@ -258,13 +258,13 @@ func TestDownSQL(t *testing.T) {
 		{"-- +goose ENVSUB ON\n-- +goose Up\nA;\n-- +goose Down\nB ${X};\n", "B ${X};\n\n", true},
 	}
 	for _, tt := range tests {
-		ch := &Change{Version: 1, Source: []byte(tt.src)}
+		ch := &Plan{Version: 1, Source: []byte(tt.src)}
 		got, envsub, err := ch.DownSQL()
 		if err != nil || got != tt.want || envsub != tt.envsub {
 			t.Errorf("DownSQL(%q) = %q, %v, %v; want %q, %v", tt.src, got, envsub, err, tt.want, tt.envsub)
 		}
 	}
-	if _, _, err := (&Change{Version: 1, Source: []byte("-- +goose Up\nA;\n")}).DownSQL(); err == nil {
+	if _, _, err := (&Plan{Version: 1, Source: []byte("-- +goose Up\nA;\n")}).DownSQL(); err == nil {
 		t.Error("no Down section accepted")
 	}
 }

@@ -39,7 +39,7 @@ import (
 
 type method struct {
 	name  string
-	apply func(ctx context.Context, dsn string, ch *rollout.Change) (attempts int, err error)
+	apply func(ctx context.Context, dsn string, ch *rollout.Plan) (attempts int, err error)
 }
 
 func main() {
@@ -87,10 +87,10 @@ func run(rate, clients, scale int, hold, duration time.Duration, only string, ro
 		return err
 	}
 	methods := []method{
-		{"no DDL (reference: the long transaction only)", func(ctx context.Context, dsn string, ch *rollout.Change) (int, error) {
+		{"no DDL (reference: the long transaction only)", func(ctx context.Context, dsn string, ch *rollout.Plan) (int, error) {
 			// Wait as long as a lock-safe apply would, changing nothing.
 			// A version of its own per round: goose skips one already applied.
-			r, err := applier.Apply(ctx, rollout.Instance{Name: "bench", DSN: dsn}, &rollout.Change{Version: 100000 + ch.Version, Name: "noop",
+			r, err := applier.Apply(ctx, rollout.Instance{Name: "bench", DSN: dsn}, &rollout.Plan{Version: 100000 + ch.Version, Name: "noop",
 				Tables: ch.Tables, Lock: ch.Lock, Source: []byte("-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n")})
 			if r == nil {
 				return 0, err
@@ -98,14 +98,14 @@ func run(rate, clients, scale int, hold, duration time.Duration, only string, ro
 			return 0, err
 		}},
 		{"plain goose up", plainGoose},
-		{"goose + lock_timeout 2s, retries", func(ctx context.Context, dsn string, ch *rollout.Change) (int, error) {
+		{"goose + lock_timeout 2s, retries", func(ctx context.Context, dsn string, ch *rollout.Plan) (int, error) {
 			r, err := retry2s.Apply(ctx, rollout.Instance{Name: "bench", DSN: dsn}, ch)
 			if r == nil {
 				return 0, err
 			}
 			return r.Attempts, err
 		}},
-		{"schemacanary (wait + 100ms lock_timeout)", func(ctx context.Context, dsn string, ch *rollout.Change) (int, error) {
+		{"schemacanary (wait + 100ms lock_timeout)", func(ctx context.Context, dsn string, ch *rollout.Plan) (int, error) {
 			r, err := applier.Apply(ctx, rollout.Instance{Name: "bench", DSN: dsn}, ch)
 			if r == nil {
 				return 0, err
@@ -180,7 +180,7 @@ func median(xs []float64) float64 {
 // runMethod measures one method adding column c<v>.
 func runMethod(ctx context.Context, cl *pgtest.Cluster, pgbench, dsn string, rate, clients int, hold, duration time.Duration, m method, v int64) (*runResult, error) {
 	col := fmt.Sprintf("c%d", v)
-	ch := &rollout.Change{Version: v, Name: "add_" + col, Tables: []string{"public.pgbench_accounts"}, Lock: "AccessExclusiveLock",
+	ch := &rollout.Plan{Version: v, Name: "add_" + col, Tables: []string{"public.pgbench_accounts"}, Lock: "AccessExclusiveLock",
 		Source: []byte(fmt.Sprintf("-- +goose Up\nALTER TABLE pgbench_accounts ADD COLUMN %s text;\n-- +goose Down\nALTER TABLE pgbench_accounts DROP COLUMN %s;\n", col, col))}
 	r, err := measure(ctx, cl, pgbench, dsn, rate, clients, hold, duration, m, ch)
 	if err != nil {
@@ -201,7 +201,7 @@ func pct(n, of int) string { return fmt.Sprintf("%.2f%% (%d)", 100*float64(n)/fl
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-func measure(ctx context.Context, cl *pgtest.Cluster, pgbench, dsn string, rate, clients int, hold, duration time.Duration, m method, ch *rollout.Change) (*runResult, error) {
+func measure(ctx context.Context, cl *pgtest.Cluster, pgbench, dsn string, rate, clients int, hold, duration time.Duration, m method, ch *rollout.Plan) (*runResult, error) {
 	dir, err := os.MkdirTemp("", "locksafety-")
 	if err != nil {
 		return nil, err
@@ -322,7 +322,7 @@ func quantile(v []time.Duration, q float64) time.Duration {
 }
 
 // plainGoose is `goose up` of the one file: no lock_timeout, no waiting.
-func plainGoose(ctx context.Context, dsn string, ch *rollout.Change) (int, error) {
+func plainGoose(ctx context.Context, dsn string, ch *rollout.Plan) (int, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return 0, err

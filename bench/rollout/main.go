@@ -162,7 +162,7 @@ func scale(nClusters, perCluster, concurrency, load int) error {
 	if err != nil {
 		return err
 	}
-	ch := &rollout.Change{Version: 1, Name: "add_note", Tables: []string{"public.items"}, Lock: "AccessExclusiveLock",
+	ch := &rollout.Plan{Version: 1, Name: "add_note", Tables: []string{"public.items"}, Lock: "AccessExclusiveLock",
 		Source: []byte("-- +goose Up\nALTER TABLE items ADD COLUMN note text;\n-- +goose Down\nALTER TABLE items DROP COLUMN note;\n")}
 	start := time.Now()
 	res, err := c.Run(ctx, f, ch, nil)
@@ -296,7 +296,7 @@ func rollbackTime(runs int) error {
 	var intervals []int
 	rolledBack := 0
 	for run := 1; run <= runs; run++ {
-		ch := &rollout.Change{Version: int64(run), Name: "drop_v_idx", Tables: []string{"public.items"}, Lock: "AccessExclusiveLock",
+		ch := &rollout.Plan{Version: int64(run), Name: "drop_v_idx", Tables: []string{"public.items"}, Lock: "AccessExclusiveLock",
 			Source: []byte("-- +goose Up\nDROP INDEX items_v_idx;\n-- +goose Down\nCREATE INDEX items_v_idx ON items (v);\n")}
 		res, err := c.Run(ctx, f, ch, nil)
 		if err != nil {

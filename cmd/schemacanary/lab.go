@@ -259,8 +259,8 @@ func (r rolloutApplier) Revert(ctx context.Context, dsn string, m lab.Migration)
 }
 
 func rolloutStep(ctx context.Context, dsn string, m lab.Migration,
-	step func(context.Context, rollout.Instance, *rollout.Change) (*rollout.StepResult, error)) (lab.ApplyResult, error) {
-	ch := &rollout.Change{Version: m.Version, Name: m.Name, Source: m.Source, Tables: m.Tables,
+	step func(context.Context, rollout.Instance, *rollout.Plan) (*rollout.StepResult, error)) (lab.ApplyResult, error) {
+	ch := &rollout.Plan{Version: m.Version, Name: m.Name, Source: m.Source, Tables: m.Tables,
 		Lock: m.Lock, DownLock: m.DownLock, NoTransaction: m.NoTransaction, AllowDataLoss: true}
 	sr, err := step(ctx, rollout.Instance{Name: "lab", DSN: dsn}, ch)
 	var res lab.ApplyResult

@@ -218,7 +218,7 @@ func printSummary(w io.Writer, res *rollout.Result) {
 	}
 }
 
-func printPlan(cmd *cobra.Command, w io.Writer, a *rollout.Applier, fleet *rollout.Fleet, ch *rollout.Change, cfg *app.Config) error {
+func printPlan(cmd *cobra.Command, w io.Writer, a *rollout.Applier, fleet *rollout.Fleet, ch *rollout.Plan, cfg *app.Config) error {
 	waves, control, err := fleet.Plan()
 	if err != nil {
 		return err

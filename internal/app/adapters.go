@@ -66,7 +66,7 @@ type CanaryRoller struct {
 var _ reconciler.Roller = CanaryRoller{}
 
 // Run implements Roller.
-func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Change, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error) {
+func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error) {
 	if save == nil {
 		return nil, fmt.Errorf("rollout %d: no checkpoint function", ch.Version)
 	}

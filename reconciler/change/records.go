@@ -27,7 +27,7 @@ type PredictionRecord struct {
 	// Assessment is the whole assessment the prediction came from (nil for
 	// predictions stored before assessments were kept).
 	Assessment *assess.Assessment `json:"assessment,omitempty"`
-	// Plan is the rollout plan of a merged change (rollout.Change as
+	// Plan is the rollout plan of a merged change (rollout.Plan as
 	// JSON), built once from the parsed file and the assessment's report;
 	// the rollout step reads it. Nil for proposals.
 	Plan []byte `json:"-"`
