@@ -90,7 +90,7 @@ func WithThroughput(t Throughput) CatalogOption {
 	}
 }
 
-// WithCatalogLogger sets the logger (default slog.Default()).
+// WithCatalogLogger sets the logger (default: discard).
 func WithCatalogLogger(l *slog.Logger) CatalogOption {
 	return func(c *PGCatalog) error {
 		if l == nil {
@@ -103,7 +103,7 @@ func WithCatalogLogger(l *slog.Logger) CatalogOption {
 
 // NewPGCatalog connects to dsn. It fails when the server cannot be reached.
 func NewPGCatalog(ctx context.Context, dsn string, opts ...CatalogOption) (*PGCatalog, error) {
-	c := &PGCatalog{interval: 2 * time.Second, rows: 200_000, log: slog.Default()}
+	c := &PGCatalog{interval: 2 * time.Second, rows: 200_000, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, fmt.Errorf("catalog: %w", err)

@@ -76,6 +76,11 @@ func renderFeatureDoc() string {
 	for _, d := range FeatureDocs() {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", d.Name, strings.ReplaceAll(d.Doc, "|", "\\|"))
 	}
+	b.WriteString("\n## Live measurements\n\nMeasured on a live target (the canary instance, or `predict --dsn`) beside the catalog; 0 without one.\n\n")
+	b.WriteString("| feature | meaning |\n|---|---|\n")
+	for _, d := range LiveFeatureDocs() {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", d.Name, strings.ReplaceAll(d.Doc, "|", "\\|"))
+	}
 	return b.String()
 }
 
@@ -143,7 +148,7 @@ func TestRuleTable(t *testing.T) {
 			t.Errorf("rule %s is incomplete: %+v", r.ID, r)
 		}
 	}
-	for _, d := range FeatureDocs() {
+	for _, d := range append(FeatureDocs(), LiveFeatureDocs()...) {
 		if d.Doc == "" {
 			t.Errorf("feature %s undocumented", d.Name)
 		}

@@ -58,18 +58,12 @@ func WithCheckTimeout(d time.Duration) TargetOption {
 	}
 }
 
-// WithTargetPgBinDir sets the folder holding pg_dump and psql for the dry
-// run (default: PATH, then the newest /usr/lib/postgresql/*/bin).
-func WithTargetPgBinDir(dir string) TargetOption {
-	return func(t *Target) error { t.binDir = dir; return nil }
-}
-
 // WithTargetCatalog passes options to the target's PGCatalog.
 func WithTargetCatalog(opts ...CatalogOption) TargetOption {
 	return func(t *Target) error { t.catOpts = append(t.catOpts, opts...); return nil }
 }
 
-// WithTargetLogger sets the logger (default slog.Default()).
+// WithTargetLogger sets the logger (default: discard).
 func WithTargetLogger(l *slog.Logger) TargetOption {
 	return func(t *Target) error {
 		if l == nil {
@@ -82,7 +76,7 @@ func WithTargetLogger(l *slog.Logger) TargetOption {
 
 // OpenTarget connects to dsn. It fails when the server cannot be reached.
 func OpenTarget(ctx context.Context, dsn string, opts ...TargetOption) (*Target, error) {
-	t := &Target{dsn: dsn, dryRun: true, dataChecks: true, timeout: 30 * time.Second, log: slog.Default()}
+	t := &Target{dsn: dsn, dryRun: true, dataChecks: true, timeout: 30 * time.Second, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(t); err != nil {
 			return nil, fmt.Errorf("target: %w", err)

@@ -30,7 +30,8 @@ func renderProposal(items []proposalItem, rejected []*migration.MigrationError) 
 		for _, it := range items {
 			cs = append(cs, it.Assessment)
 		}
-		_ = comment.Write(&b, cs, comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", forge.ApproveCommand)})
+		_ = comment.Write(&b, cs, // a strings.Builder never fails a write
+			comment.Options{ApproveHint: fmt.Sprintf("after the merge comment `%s` to roll it out anyway", forge.ApproveCommand)})
 		b.WriteString("\n")
 	}
 	if len(rejected) > 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -372,17 +371,6 @@ func (a *fakeAudit) states(v int64) []string {
 	for _, t := range a.trs[v] {
 		out = append(out, t.To)
 	}
-	return out
-}
-
-func (a *fakeAudit) versions() []int64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []int64
-	for v := range a.trs {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
 

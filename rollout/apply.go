@@ -65,17 +65,6 @@ func WithObserver(fn Observer) Option {
 	return func(o *options) error { o.observe = fn; return nil }
 }
 
-// WithGooseTable sets goose's version table name; default "goose_db_version".
-func WithGooseTable(name string) Option {
-	return func(o *options) error {
-		if name == "" {
-			return errors.New("rollout: WithGooseTable(\"\")")
-		}
-		o.gooseTable = name
-		return nil
-	}
-}
-
 // ApplyError is a migration that failed on an instance for a reason other
 // than a lock timeout (a SQL error, a statement_timeout, ...): the canary's
 // "migration error" hard guard. goose ran it in a transaction, so nothing of
@@ -288,7 +277,7 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 		}
 		var before map[invalidIndex]bool
 		if concurrently {
-			before, _ = invalidIndexes(ctx, db)
+			before, _ = invalidIndexes(ctx, db) // on error before stays nil and no index is cleaned up after a failure (none is known to be ours)
 		}
 		res.Attempts = attempt
 		start := time.Now()

@@ -137,7 +137,7 @@ func archive(ctx context.Context, tx *sql.Tx, version int64, targets []ArchiveTa
 		if err != nil {
 			return nil, fmt.Errorf("archive %s into %s: %w", src, dst, err)
 		}
-		rows, _ := r.RowsAffected()
+		rows, _ := r.RowsAffected() // pgx reports the count of CREATE TABLE AS; 0 on the rare driver that cannot only changes the comment
 		comment := fmt.Sprintf("schemacanary: %s of %s archived before the down of version %d at %s: %s",
 			map[bool]string{true: "all rows", false: "columns " + strings.Join(g.columns, ", ")}[g.whole], src, version,
 			time.Now().UTC().Format(time.RFC3339), reason)

@@ -70,17 +70,6 @@ func WithSources(sources ...kpi.KPISource) Option {
 	}
 }
 
-// WithJudge sets the judge; default NewJudge(JudgeConfig{}).
-func WithJudge(j *judge.Judge) Option {
-	return func(o *options) error {
-		if j == nil {
-			return errors.New("rollout: WithJudge(nil)")
-		}
-		o.judge = j
-		return nil
-	}
-}
-
 // Phase is where a rollout stands.
 type Phase string
 

@@ -215,7 +215,7 @@ func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Plan, down 
 	}
 	defer func() {
 		if err != nil {
-			_ = tx.Rollback()
+			_ = tx.Rollback() // err is the one to report; a failed rollback ends with the connection
 		}
 	}()
 	if _, err := tx.ExecContext(ctx, "SET LOCAL lock_timeout = '"+pgDuration(r.cfg.LockTimeout)+"'"); err != nil {
@@ -265,7 +265,7 @@ func (r *Rollbacker) rollbackWithGoose(ctx context.Context, db *sql.DB, inst Ins
 			return res, err
 		}
 		if res.Archived, err = archive(ctx, tx, ch.Version, ch.Archive, reason); err != nil {
-			_ = tx.Rollback()
+			_ = tx.Rollback() // err is the one to report; a failed rollback ends with the connection
 			return res, fmt.Errorf("rollback %d on %s: %w", ch.Version, inst.Name, err)
 		}
 		if err := tx.Commit(); err != nil {

@@ -113,17 +113,6 @@ func WithAnalysisOptions(opts ...analysis.Option) Option {
 	return func(a *Assessor) error { a.analyze = append(a.analyze, opts...); return nil }
 }
 
-// WithClock sets the clock that stamps Assessment.At (default time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(a *Assessor) error {
-		if now == nil {
-			return errors.New("assess: WithClock(nil)")
-		}
-		a.now = now
-		return nil
-	}
-}
-
 // New returns an Assessor predicting with models.
 func New(models ModelSource, opts ...Option) (*Assessor, error) {
 	if models == nil {

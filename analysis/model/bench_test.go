@@ -3,16 +3,7 @@ package model
 import (
 	"context"
 	"testing"
-	"time"
 )
-
-func mustTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 // BenchmarkTrain100k trains on 100,000 examples of 40 features, the size of
 // years of history of a busy fleet; BenchmarkTrain10k is its peer for the

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strings"
 )
@@ -77,21 +76,6 @@ func ReadJSONL(r io.Reader) (Dataset, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("model: read dataset: %w", err)
-	}
-	return ds, nil
-}
-
-// ReadFile reads a dataset written by WriteJSONL or the lab (.jsonl or
-// .jsonl.gz).
-func ReadFile(path string) (Dataset, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("model: open dataset: %w", err)
-	}
-	defer f.Close()
-	ds, err := ReadJSONL(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ds, nil
 }

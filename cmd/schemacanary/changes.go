@@ -86,7 +86,7 @@ the folder, judged against the branch.`,
 	fl.StringVar(&f.user, "user", "x-access-token", "HTTPS basic-auth user sent with the token")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "keep the mirror here between runs (default: a temp dir)")
 	fl.BoolVar(&f.proposals, "proposals", false, "also list unmerged branches that touch the folder")
-	_ = cmd.MarkFlagRequired("repo")
+	_ = cmd.MarkFlagRequired("repo") // fails only for a flag not defined just above
 	return cmd
 }
 

@@ -63,7 +63,7 @@ it with --token-env. Exit status 1 when there is no audit branch or no entry for
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
 	fl.StringVar(&f.tokenEnv, "token-env", "", "environment variable holding an HTTPS token")
 	fl.BoolVar(&f.file, "file", false, "with VERSION, also print the change's Markdown record")
-	_ = cmd.MarkFlagRequired("repo")
+	_ = cmd.MarkFlagRequired("repo") // fails only for a flag not defined just above
 	return cmd
 }
 

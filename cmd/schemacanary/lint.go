@@ -28,7 +28,7 @@ type lintFlags struct {
 	maxFileBytes     int64
 }
 
-func newLintCmd() *cobra.Command {
+func newLintCmd(g *globalFlags) *cobra.Command {
 	var f lintFlags
 	cmd := &cobra.Command{
 		Use:   "lint [--dsn DSN] FILE|DIR...",
@@ -69,7 +69,7 @@ Exit status: 0 no error-severity finding, 1 at least one, 2 usage or I/O error.`
   schemacanary lint --dsn-env DATABASE_URL --format sarif migrations/ > lint.sarif`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runLint(cmd, f, args)
+			return runLint(cmd, g, f, args)
 		},
 	}
 	fl := cmd.Flags()
@@ -92,7 +92,7 @@ func defaultCalibrationCache() string {
 	return filepath.Join(dir, "schemacanary", "calibration.json")
 }
 
-func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
+func runLint(cmd *cobra.Command, g *globalFlags, f lintFlags, args []string) error {
 	ctx := cmd.Context()
 	files, err := sqlFiles(args)
 	if err != nil {
@@ -108,7 +108,7 @@ func runLint(cmd *cobra.Command, f lintFlags, args []string) error {
 	if len(f.severity) > 0 {
 		opts = append(opts, analysis.WithRuleSettings(f.severity))
 	}
-	target, err := f.target.open(ctx)
+	target, err := f.target.open(ctx, g.logger(cmd.ErrOrStderr()))
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ type predictFlags struct {
 	maxFileBytes         int64
 }
 
-func newPredictCmd() *cobra.Command {
+func newPredictCmd(g *globalFlags) *cobra.Command {
 	var f predictFlags
 	cmd := &cobra.Command{
 		Use:   "predict FILE|DIR... [--dsn DSN] [--model FILE] [--format text|json|markdown]",
@@ -61,7 +61,7 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
   schemacanary predict --dsn-env DATABASE_URL --format markdown migrations/0042_add_index.sql
   schemacanary predict --fail-below 0.8 --format json migrations/`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runPredict(cmd, f, args) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runPredict(cmd, g, f, args) },
 	}
 	fl := cmd.Flags()
 	f.target.register(fl)
@@ -74,7 +74,7 @@ Exit status: 0, or 1 when --fail-below is set and a confidence is below it,
 	return cmd
 }
 
-func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
+func runPredict(cmd *cobra.Command, g *globalFlags, f predictFlags, args []string) error {
 	ctx := cmd.Context()
 	if f.format != "text" && f.format != "json" && f.format != "markdown" {
 		return &exitError{code: statusError, msg: fmt.Sprintf("--format %q: want text, json or markdown", f.format)}
@@ -94,7 +94,7 @@ func runPredict(cmd *cobra.Command, f predictFlags, args []string) error {
 	if !(f.threshold > 0 && f.threshold <= 1) {
 		return &exitError{code: statusError, msg: fmt.Sprintf("--threshold %v: want a probability in (0, 1]", f.threshold)}
 	}
-	target, err := f.target.open(ctx)
+	target, err := f.target.open(ctx, g.logger(cmd.ErrOrStderr()))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -44,13 +45,14 @@ func (f *targetFlags) resolveDSN() (string, error) {
 	return dsn, nil
 }
 
-// open connects to the target, or returns nil without a DSN.
-func (f *targetFlags) open(ctx context.Context) (*analysis.Target, error) {
+// open connects to the target, or returns nil without a DSN; the target
+// logs to log.
+func (f *targetFlags) open(ctx context.Context, log *slog.Logger) (*analysis.Target, error) {
 	dsn, err := f.resolveDSN()
 	if err != nil || dsn == "" {
 		return nil, err
 	}
-	t, err := analysis.OpenTarget(ctx, dsn,
+	t, err := analysis.OpenTarget(ctx, dsn, analysis.WithTargetLogger(log),
 		analysis.WithDryRun(f.dryRun), analysis.WithDataChecks(f.dataChecks), analysis.WithCheckTimeout(f.checkTimeout),
 		analysis.WithTargetCatalog(analysis.WithSampleInterval(f.sample), analysis.WithCalibrationCache(f.calibrationCache)))
 	if err != nil {

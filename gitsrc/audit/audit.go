@@ -79,19 +79,7 @@ func WithAuditAuth(auth transport.AuthMethod) AuditOption {
 	return func(a *Audit) error { a.auth = auth; return nil }
 }
 
-// WithAuditAuthor sets the author of audit commits (default
-// "schemacanary <schemacanary@localhost>").
-func WithAuditAuthor(name, email string) AuditOption {
-	return func(a *Audit) error {
-		if name == "" || email == "" {
-			return errors.New("audit author: name and email are required")
-		}
-		a.name, a.email = name, email
-		return nil
-	}
-}
-
-// WithAuditLogger sets the logger (default slog.Default()).
+// WithAuditLogger sets the logger (default: discard).
 func WithAuditLogger(l *slog.Logger) AuditOption {
 	return func(a *Audit) error {
 		if l == nil {
@@ -133,7 +121,7 @@ func NewAudit(repo *git.Repository, opts ...AuditOption) (*Audit, error) {
 	a := &Audit{
 		repo: repo, branch: AuditBranch,
 		name: "schemacanary", email: "schemacanary@localhost",
-		log: slog.Default(), now: time.Now, tries: 5,
+		log: slog.New(slog.DiscardHandler), now: time.Now, tries: 5,
 	}
 	if _, err := repo.Remote(git.DefaultRemoteName); err == nil {
 		a.remote = git.DefaultRemoteName
@@ -305,7 +293,7 @@ func (a *Audit) sync(ctx context.Context) (*object.Commit, error) {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		// The remote has no audit branch yet.
-		_ = a.repo.Storer.RemoveReference(a.remoteRef())
+		_ = a.repo.Storer.RemoveReference(a.remoteRef()) // a missing reference is the state wanted
 	default:
 		return nil, fmt.Errorf("audit fetch %s from %s: %w", a.branch, a.remote, err)
 	}

@@ -89,7 +89,7 @@ func pushBranch(ctx context.Context, repo *git.Repository, remoteName string, au
 	}()
 	rs, err := sess.ReceivePack(ctx, req)
 	if err != nil {
-		_ = rd.Close()
+		_ = rd.Close() // the receive-pack error is the one to report
 		return fmt.Errorf("receive-pack: %w", err)
 	}
 	if err := <-done; err != nil {

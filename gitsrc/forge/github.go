@@ -67,18 +67,6 @@ func WithGitHubBaseURL(u string) GitHubOption {
 	}
 }
 
-// WithGitHubHTTPClient sets the HTTP client (default: a client with a 30 s
-// timeout).
-func WithGitHubHTTPClient(hc *http.Client) GitHubOption {
-	return func(c *githubConfig) error {
-		if hc == nil {
-			return errors.New("github http client: nil")
-		}
-		c.hc = hc
-		return nil
-	}
-}
-
 // WithGitHubBranch sets the watched branch, the base of revert pull
 // requests (default "main").
 func WithGitHubBranch(name string) GitHubOption {
@@ -91,7 +79,7 @@ func WithGitHubBranch(name string) GitHubOption {
 	}
 }
 
-// WithGitHubLogger sets the logger (default slog.Default()).
+// WithGitHubLogger sets the logger (default: discard).
 func WithGitHubLogger(l *slog.Logger) GitHubOption {
 	return func(c *githubConfig) error {
 		if l == nil {
@@ -123,7 +111,7 @@ func NewGitHub(owner, repo, token string, opts ...GitHubOption) (*GitHub, error)
 	if token == "" {
 		return nil, errors.New("new github forge: empty token")
 	}
-	cfg := githubConfig{hc: &http.Client{Timeout: 30 * time.Second}, branch: "main", log: slog.Default(), maxWait: 15 * time.Minute}
+	cfg := githubConfig{hc: &http.Client{Timeout: 30 * time.Second}, branch: "main", log: slog.New(slog.DiscardHandler), maxWait: 15 * time.Minute}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("new github forge: %w", err)

@@ -90,7 +90,7 @@ func WithLocalApprovers(names ...string) LocalOption {
 }
 
 // WithLocalLogger sets the logger comments are also written to (default
-// slog.Default()).
+// discard).
 func WithLocalLogger(l *slog.Logger) LocalOption {
 	return func(f *LocalForge) error {
 		if l == nil {
@@ -118,7 +118,7 @@ func NewLocalForge(repo *git.Repository, audit *audit.Audit, opts ...LocalOption
 	if repo == nil || audit == nil {
 		return nil, errors.New("new local forge: repository and audit are required")
 	}
-	f := &LocalForge{repo: repo, audit: audit, branch: "main", log: slog.Default(), now: time.Now}
+	f := &LocalForge{repo: repo, audit: audit, branch: "main", log: slog.New(slog.DiscardHandler), now: time.Now}
 	if _, err := repo.Remote(git.DefaultRemoteName); err == nil {
 		f.remote = git.DefaultRemoteName
 	}

@@ -48,9 +48,6 @@ func IntRange(lo, hi int64) Arg {
 	return func(r *rand.Rand) any { return lo + r.Int64N(hi-lo+1) }
 }
 
-// Const returns an Arg that always gives v.
-func Const(v any) Arg { return func(*rand.Rand) any { return v } }
-
 // Text returns an Arg giving a random lowercase string of n letters.
 func Text(n int) Arg {
 	return func(r *rand.Rand) any {

@@ -120,18 +120,6 @@ func (r *Result) Between(name string, from, to time.Time) []float64 {
 	return out
 }
 
-// Total merges all statements: calls, errors and the q-quantile of every
-// successful latency.
-func (r *Result) Total(q float64) (calls, errs int, latency time.Duration) {
-	var all []time.Duration
-	for _, s := range r.Stats {
-		calls += s.Calls
-		errs += s.Errors
-		all = append(all, s.Latencies...)
-	}
-	return calls, errs, quantile(all, q)
-}
-
 func quantile(v []time.Duration, q float64) time.Duration {
 	if len(v) == 0 {
 		return 0

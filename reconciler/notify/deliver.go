@@ -132,7 +132,7 @@ func (w *worker) attempt(ctx context.Context, e Event, body []byte) (time.Durati
 		return 0, fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drained only to reuse the connection
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
 		return 0, nil

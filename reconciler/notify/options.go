@@ -90,19 +90,6 @@ func WithStatusURL(base string) Option {
 	}
 }
 
-// WithHTTPClient replaces the HTTP client (its CheckRedirect should refuse
-// redirects, as the default does). Each attempt is bounded by the sink's
-// Timeout through its context.
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) error {
-		if c == nil {
-			return errors.New("nil HTTP client")
-		}
-		o.client = c
-		return nil
-	}
-}
-
 // WithScrubber passes every error text through scrub before it is logged
 // (the daemon passes its Redactor's Scrub). Delivery errors never quote a
 // sink's URL in any case.

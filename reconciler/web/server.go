@@ -245,7 +245,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = enc.Encode(v) // the client went away or the headers are sent: nothing left to tell it
 }
 
 // newRejectedCounter is schemacanary_webhook_rejected_total.

@@ -41,7 +41,7 @@ func WithStatusRefresh(d time.Duration) StatusOption {
 	}
 }
 
-// WithStatusLogger sets the logger for source errors; default slog.Default().
+// WithStatusLogger sets the logger for source errors; default: discard.
 func WithStatusLogger(l *slog.Logger) StatusOption {
 	return func(o *statusOptions) error {
 		if l == nil {
@@ -72,7 +72,7 @@ func NewStatusHandler(src StatusSource, opts ...StatusOption) (http.Handler, err
 	if src == nil {
 		return nil, errors.New("status handler: nil StatusSource")
 	}
-	h := &statusHandler{src: src, opts: statusOptions{logger: slog.Default()}}
+	h := &statusHandler{src: src, opts: statusOptions{logger: slog.New(slog.DiscardHandler)}}
 	for _, o := range opts {
 		if err := o(&h.opts); err != nil {
 			return nil, fmt.Errorf("status handler: %w", err)
