@@ -234,10 +234,27 @@ func TestLintCommand(t *testing.T) {
 // would use.
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	root := newRootCmd()
 	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
+	return runCLITo(t, &out, &out, args...)
+}
+
+// runCLIStdout runs the CLI and returns what it wrote to stdout alone (logs
+// and errors go to stderr, which the test log shows).
+func runCLIStdout(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	s, code := runCLITo(t, &out, &errs, args...)
+	if errs.Len() > 0 {
+		t.Logf("stderr of %v:\n%s", args, errs.String())
+	}
+	return s, code
+}
+
+func runCLITo(t *testing.T, out, errs *bytes.Buffer, args ...string) (string, int) {
+	t.Helper()
+	root := newRootCmd()
+	root.SetOut(out)
+	root.SetErr(errs)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	var ee *exitError

@@ -116,7 +116,7 @@ func TestPredictDSNMatchesDaemon(t *testing.T) { // not parallel: it sets enviro
 		t.Fatal(err)
 	}
 	cache := filepath.Join(dir, "calibration.json")
-	out, code := runCLI(t, "predict", "--format", "json", "--dsn", target, "--calibration-cache", cache, file)
+	out, code := runCLIStdout(t, "predict", "--format", "json", "--dsn", target, "--calibration-cache", cache, file)
 	if code != 0 {
 		t.Fatalf("predict exit %d: %s", code, out)
 	}
