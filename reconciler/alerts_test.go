@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
@@ -58,9 +59,9 @@ func TestTransitionsRaiseAlerts(t *testing.T) {
 	rn := &recordingNotifier{}
 	m := NewMetrics()
 	w := newFakeWorld(t, WithNotifier(rn), WithMetrics(m))
-	w.src.merge(t, "migrations/00001_safe.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
-	w.src.merge(t, "migrations/00002_harmful.sql", migrationSrc(3, "DROP INDEX t_idx;", "CREATE INDEX t_idx ON t (id);"))
-	w.src.merge(t, "migrations/00003_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
+	w.src.merge(t, "migrations/00001_safe.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	w.src.merge(t, "migrations/00002_harmful.sql", migrationtest.Source(3, "DROP INDEX t_idx;", "CREATE INDEX t_idx ON t (id);"))
+	w.src.merge(t, "migrations/00003_risky.sql", migrationtest.Source(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
 	w.reconcile(t)
 	w.forge.mu.Lock()
 	w.forge.merged[2] = true
@@ -154,7 +155,7 @@ func TestAwaitingApprovalAlertReachesTheReceiver(t *testing.T) {
 	go func() { _ = d.Run(ctx) }()
 
 	w := newFakeWorld(t, WithNotifier(d))
-	w.src.merge(t, "migrations/00001_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
+	w.src.merge(t, "migrations/00001_risky.sql", migrationtest.Source(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
 	w.reconcile(t)
 	if got := w.state(t, 1); got != change.StateAwaitingApproval {
 		t.Fatalf("state %s, want awaiting_approval", got)
@@ -199,7 +200,7 @@ func TestHangingAlertReceiverDoesNotHoldThePipeline(t *testing.T) {
 	go func() { _ = d.Run(ctx) }()
 
 	w := newFakeWorld(t, WithNotifier(d))
-	w.src.merge(t, "migrations/00001_safe.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	w.src.merge(t, "migrations/00001_safe.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 )
 
@@ -21,7 +22,7 @@ func TestApprovalsNameWhatTheyApprove(t *testing.T) {
 	if _, err := Approve(ctx, w.store, 6, "anyone"); !errors.Is(err, ErrNotAwaiting) {
 		t.Fatalf("approve before version 6 exists: %v, want ErrNotAwaiting", err)
 	}
-	w.src.merge(t, "migrations/00006_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN c int;", "ALTER TABLE t DROP COLUMN c;"))
+	w.src.merge(t, "migrations/00006_risky.sql", migrationtest.Source(9, "ALTER TABLE t ADD COLUMN c int;", "ALTER TABLE t DROP COLUMN c;"))
 	w.reconcile(t)
 	if got := w.state(t, 6); got != change.StateAwaitingApproval {
 		t.Fatalf("risky change: %s", got)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 )
 
 // BenchmarkPolls10k runs 10,000 reconcile passes against real Postgres (the
@@ -17,7 +18,7 @@ import (
 func BenchmarkPolls10k(b *testing.B) {
 	w := newFakeWorld(b)
 	for v := 1; v <= 20; v++ {
-		w.src.merge(b, fmt.Sprintf("migrations/%05d_t%d.sql", v, v), migrationSrc(2, fmt.Sprintf("CREATE TABLE t%d (id int);", v), fmt.Sprintf("DROP TABLE t%d;", v)))
+		w.src.merge(b, fmt.Sprintf("migrations/%05d_t%d.sql", v, v), migrationtest.Source(2, fmt.Sprintf("CREATE TABLE t%d (id int);", v), fmt.Sprintf("DROP TABLE t%d;", v)))
 	}
 	ctx := context.Background()
 	heap := func() float64 {
@@ -32,7 +33,7 @@ func BenchmarkPolls10k(b *testing.B) {
 			// A different open PR every 50 polls: the sticky-comment cache
 			// must forget closed ones.
 			pr := 100 + i/50
-			m, err := migration.ParseMigration(fmt.Sprintf("migrations/%05d_p.sql", pr), []byte(migrationSrc(3, "SELECT 1;", "SELECT 1;")))
+			m, err := migration.ParseMigration(fmt.Sprintf("migrations/%05d_p.sql", pr), []byte(migrationtest.Source(3, "SELECT 1;", "SELECT 1;")))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/analysis/assess"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
@@ -46,7 +48,7 @@ func (a *slowAssessor) Assess(ctx context.Context, in assess.Input) (*assess.Ass
 
 func newSlowWorld(t *testing.T, as Assessor, opts ...Option) *fakeWorld {
 	t.Helper()
-	w := &fakeWorld{store: newTestStore(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
+	w := &fakeWorld{store: storetest.Open(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
 		forge: newFakeForge(), audit: newFakeAudit()}
 	rec, err := New(w.store, w.src, as, w.roll, w.forge, w.audit, opts...)
 	if err != nil {
@@ -69,8 +71,8 @@ func TestAnalysisTimeout(t *testing.T) {
 	t.Parallel()
 	as := newSlowAssessor()
 	w := newSlowWorld(t, as, WithAnalysisTimeout(200*time.Millisecond), WithMaxAttempts(2))
-	w.src.merge(t, "migrations/00001_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
-	w.src.merge(t, "migrations/00002_slow_huge.sql", migrationSrc(2, "INSERT INTO t VALUES (1);", "DELETE FROM t WHERE id = 1;"))
+	w.src.merge(t, "migrations/00001_risky.sql", migrationtest.Source(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
+	w.src.merge(t, "migrations/00002_slow_huge.sql", migrationtest.Source(2, "INSERT INTO t VALUES (1);", "DELETE FROM t WHERE id = 1;"))
 	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
 	defer cancel()
 	analyses := func() int {
@@ -128,7 +130,7 @@ func TestServesWhileAnalyzing(t *testing.T) {
 	t.Parallel()
 	as := newSlowAssessor()
 	w := newSlowWorld(t, as)
-	w.src.merge(t, "migrations/00001_slow_big.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	w.src.merge(t, "migrations/00001_slow_big.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 	var triggers atomic.Int32
 	status, err := web.NewStatusHandler(store.NewStatus(w.store))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 	"github.com/schemacanary/schemacanary/reconciler/web"
@@ -28,8 +29,8 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 	if _, err := Promote(ctx, w.store, 1, "dana"); !errors.Is(err, change.ErrNotFound) {
 		t.Errorf("promote before the change exists: %v, want not found", err)
 	}
-	w.src.merge(t, "migrations/00001_idle_note.sql", migrationSrc(2, "ALTER TABLE t ADD COLUMN note text;", "ALTER TABLE t DROP COLUMN note;"))
-	w.src.merge(t, "migrations/00002_next.sql", migrationSrc(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
+	w.src.merge(t, "migrations/00001_idle_note.sql", migrationtest.Source(2, "ALTER TABLE t ADD COLUMN note text;", "ALTER TABLE t DROP COLUMN note;"))
+	w.src.merge(t, "migrations/00002_next.sql", migrationtest.Source(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
 	res := w.reconcile(t)
 	c, err := w.store.Get(ctx, 1)
 	if err != nil {
@@ -116,8 +117,8 @@ func TestSkipRollsBackInconclusive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newFakeWorld(t)
-	w.src.merge(t, "migrations/00001_idle_note.sql", migrationSrc(2, "ALTER TABLE t ADD COLUMN note text;", "ALTER TABLE t DROP COLUMN note;"))
-	w.src.merge(t, "migrations/00002_next.sql", migrationSrc(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
+	w.src.merge(t, "migrations/00001_idle_note.sql", migrationtest.Source(2, "ALTER TABLE t ADD COLUMN note text;", "ALTER TABLE t DROP COLUMN note;"))
+	w.src.merge(t, "migrations/00002_next.sql", migrationtest.Source(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
 	w.reconcile(t)
 	if got := w.state(t, 1); got != change.StateInconclusive {
 		t.Fatalf("idle canary: %s", got)

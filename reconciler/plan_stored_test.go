@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout"
 )
@@ -17,7 +18,7 @@ func TestRolloutTakesTheStoredPlan(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newFakeWorld(t)
-	w.src.merge(t, "migrations/00004_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN c int;", "ALTER TABLE t DROP COLUMN c;"))
+	w.src.merge(t, "migrations/00004_risky.sql", migrationtest.Source(9, "ALTER TABLE t ADD COLUMN c int;", "ALTER TABLE t DROP COLUMN c;"))
 	w.reconcile(t)
 	if got := w.state(t, 4); got != change.StateAwaitingApproval {
 		t.Fatalf("risky change: %s, want awaiting_approval", got)

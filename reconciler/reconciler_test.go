@@ -2,41 +2,22 @@ package reconciler
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
-	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// migrationSrc is a valid goose file with front matter.
-func migrationSrc(risk int, up, down string) string {
-	return fmt.Sprintf("-- ---\n-- risk: %d\n-- ---\n-- +goose Up\n%s\n-- +goose Down\n%s\n", risk, up, down)
-}
-
-// newTestStore opens a control store on a fresh database.
-func newTestStore(t testing.TB) *store.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := store.Open(ctx, secret.NewSecret(pgtest.NewDatabase(t)), &secret.Redactor{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
 
 type fakeWorld struct {
 	store *store.Store
@@ -49,7 +30,7 @@ type fakeWorld struct {
 
 func newFakeWorld(t testing.TB, opts ...Option) *fakeWorld {
 	t.Helper()
-	w := &fakeWorld{store: newTestStore(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
+	w := &fakeWorld{store: storetest.Open(t), src: newFakeSource(), roll: newFakeRoller([]string{"c1"}, []string{"m1", "m2"}),
 		forge: newFakeForge(), audit: newFakeAudit()}
 	rec, err := New(w.store, w.src, fakeAssessor{}, w.roll, w.forge, w.audit, opts...)
 	if err != nil {
@@ -83,9 +64,9 @@ func (w *fakeWorld) state(t *testing.T, v int64) change.State {
 func TestReconcileThreeStories(t *testing.T) {
 	t.Parallel()
 	w := newFakeWorld(t)
-	w.src.merge(t, "migrations/00001_safe.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
-	w.src.merge(t, "migrations/00002_harmful.sql", migrationSrc(3, "DROP INDEX t_idx;", "CREATE INDEX t_idx ON t (id);"))
-	w.src.merge(t, "migrations/00003_risky.sql", migrationSrc(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
+	w.src.merge(t, "migrations/00001_safe.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	w.src.merge(t, "migrations/00002_harmful.sql", migrationtest.Source(3, "DROP INDEX t_idx;", "CREATE INDEX t_idx ON t (id);"))
+	w.src.merge(t, "migrations/00003_risky.sql", migrationtest.Source(9, "ALTER TABLE t ADD COLUMN x int;", "ALTER TABLE t DROP COLUMN x;"))
 
 	res := w.reconcile(t)
 	if res.Discovered != 3 {
@@ -172,8 +153,8 @@ func TestReconcileThreeStories(t *testing.T) {
 func TestReconcileSkipReleasesQueue(t *testing.T) {
 	t.Parallel()
 	w := newFakeWorld(t)
-	w.src.merge(t, "migrations/00001_broken.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
-	w.src.merge(t, "migrations/00002_next.sql", migrationSrc(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
+	w.src.merge(t, "migrations/00001_broken.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	w.src.merge(t, "migrations/00002_next.sql", migrationtest.Source(2, "CREATE TABLE u (id int);", "DROP TABLE u;"))
 	w.reconcile(t)
 	if got := w.state(t, 1); got != change.StateRolledBack {
 		t.Fatalf("broken: %s, want rolled_back", got)
@@ -203,7 +184,7 @@ func TestReconcileInstanceDown(t *testing.T) {
 			t.Parallel()
 			w := newFakeWorld(t, WithOnInstanceDown(policy))
 			w.roll.down["m2"] = true
-			w.src.merge(t, "migrations/00001_safe.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+			w.src.merge(t, "migrations/00001_safe.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 			_, err := w.rec.Reconcile(context.Background())
 			c, gerr := w.store.Get(context.Background(), 1)
 			if gerr != nil {
@@ -276,7 +257,7 @@ func TestReconcileRejectsBadInputs(t *testing.T) {
 func TestReconcileProposalComment(t *testing.T) {
 	t.Parallel()
 	w := newFakeWorld(t)
-	good, err := migration.ParseMigration("migrations/00005_add.sql", []byte(migrationSrc(8, "ALTER TABLE t ADD COLUMN y int;", "ALTER TABLE t DROP COLUMN y;")))
+	good, err := migration.ParseMigration("migrations/00005_add.sql", []byte(migrationtest.Source(8, "ALTER TABLE t ADD COLUMN y int;", "ALTER TABLE t DROP COLUMN y;")))
 	if err != nil {
 		t.Fatal(err)
 	}

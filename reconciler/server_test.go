@@ -13,8 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 	"github.com/schemacanary/schemacanary/reconciler/web"
 )
 
@@ -27,7 +29,7 @@ func sign(secret, body string) string {
 func TestServerEndpoints(t *testing.T) {
 	t.Parallel()
 	w := newFakeWorld(t)
-	w.src.merge(t, "migrations/00001_safe.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	w.src.merge(t, "migrations/00001_safe.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 	w.reconcile(t)
 	var polls atomic.Int32
 	m := NewMetrics()
@@ -104,7 +106,7 @@ func TestServerEndpoints(t *testing.T) {
 
 func TestServerReadyzFailsWithoutStore(t *testing.T) {
 	t.Parallel()
-	s := newTestStore(t)
+	s := storetest.Open(t)
 	srv, err := web.NewServer(s, nil)
 	if err != nil {
 		t.Fatal(err)

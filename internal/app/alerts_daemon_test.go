@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
 )
@@ -41,7 +42,7 @@ func TestDaemonDeliversAlerts(t *testing.T) {
 	keyFile := filepath.Join(dir, "alert.key")
 	writeTestFile(t, keyFile, key+"\n")
 	w := newE2EWorld(t, fmt.Sprintf("alerts:\n  status_url: https://canary.example.com/\n  webhooks:\n    - {name: ops, url: %q, secret_file: %s}\n", srv.URL+"/hook", keyFile))
-	w.merge("00001_risky.sql", migrationSrc(9, "ALTER TABLE items ADD COLUMN flag int;", "ALTER TABLE items DROP COLUMN flag;"))
+	w.merge("00001_risky.sql", migrationtest.Source(9, "ALTER TABLE items ADD COLUMN flag int;", "ALTER TABLE items DROP COLUMN flag;"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	d := w.build(ctx)

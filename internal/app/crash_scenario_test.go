@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
@@ -55,10 +56,10 @@ func TestCrashSafetyScenario(t *testing.T) {
 	harmful := func(v int) bool { return v%10 == 5 }
 	for v := 1; v <= n; v++ {
 		name := fmt.Sprintf("%05d_t%d.sql", v, v)
-		src := migrationSrc(2, fmt.Sprintf("CREATE TABLE t%d (id int);", v), fmt.Sprintf("DROP TABLE t%d;", v))
+		src := migrationtest.Source(2, fmt.Sprintf("CREATE TABLE t%d (id int);", v), fmt.Sprintf("DROP TABLE t%d;", v))
 		if harmful(v) {
 			name = fmt.Sprintf("%05d_drop_v_idx_%d.sql", v, v)
-			src = migrationSrc(3, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);")
+			src = migrationtest.Source(3, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);")
 		}
 		w.merge(name, src)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -266,9 +267,9 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	w := newE2EWorld(t, "")
-	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
-	w.merge("00002_drop_v_idx.sql", migrationSrc(5, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
-	w.merge("00003_add_flag.sql", migrationSrc(9, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))
+	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	w.merge("00002_drop_v_idx.sql", migrationtest.Source(5, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
+	w.merge("00003_add_flag.sql", migrationtest.Source(9, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))
 	d := w.build(ctx)
 	settle(t, ctx, d)
 
@@ -364,7 +365,7 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 	}
 	w := newE2EWorldWith(t, "  on_instance_down: hold\n", "[canary, 100%]",
 		[]e2eInstance{{Name: "c1", Group: "canary"}, {Name: "m1", Group: "main"}, {Name: "m2", Group: "main", DSN: dsn}})
-	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	d := w.build(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -403,7 +404,7 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 		}
 	}
 	// The failed change holds the queue: a later one waits.
-	w.merge("00002_add_flag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))
+	w.merge("00002_add_flag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))
 	res, err := d.Reconcile.Reconcile(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -437,8 +438,8 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	for _, dsn := range w.fleet {
 		execSQL(t, ctx, dsn, "INSERT INTO items (v) SELECT g FROM generate_series(200001, 1000000) g", "ANALYZE items")
 	}
-	w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
-	w.merge("00002_drop_v_index.sql", migrationSrc(2, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
+	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	w.merge("00002_drop_v_index.sql", migrationtest.Source(2, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
 	d := w.build(ctx)
 	state := func(v int64) *change.Request {
 		c, err := d.Store.Get(ctx, v)
@@ -498,23 +499,4 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	if !seen {
 		t.Errorf("status page timeline of 2 does not say predicted failure: %+v", det.Timeline)
 	}
-}
-
-// migrationSrc is a valid goose file with front matter.
-func migrationSrc(risk int, up, down string) string {
-	return fmt.Sprintf("-- ---\n-- risk: %d\n-- ---\n-- +goose Up\n%s\n-- +goose Down\n%s\n", risk, up, down)
-}
-
-// newTestStore opens a control store on a fresh database of the shared
-// throwaway cluster.
-func newTestStore(t testing.TB) *store.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := store.Open(ctx, secret.NewSecret(pgtest.NewDatabase(t)), &secret.Redactor{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -37,7 +38,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 			}
 			w.cfg = strings.Replace(w.cfg, old, kpis, 1)
 			w.cfg = strings.Replace(w.cfg, "  bake: 2s\n", "  bake: 1s\n  max_bake: 2s\n  on_inconclusive: "+policy+"\n", 1)
-			w.merge("00001_add_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+			w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 			d := w.build(ctx)
 			settle(t, ctx, d)
 			c, err := d.Store.Get(ctx, 1)

@@ -12,6 +12,7 @@ import (
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 
 	"github.com/schemacanary/schemacanary/analysis/model"
 )
@@ -36,7 +37,7 @@ func (f *fakeModelAudit) RecordModel(_ context.Context, rec audit.ModelAuditReco
 func TestRetrainerRecordsEveryAttempt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newTestStore(t)
+	st := storetest.Open(t)
 	labDS, err := LabDataset(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -200,7 +201,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		for i := 0; i < 150000; i++ {
 			fmt.Fprintf(&up, "INSERT INTO seed (id, note) VALUES (%d, 'row %d');\n", i, i)
 		}
-		w.merge("00001_seed.sql", migrationSrc(9, up.String(), "DROP TABLE seed;"))
+		w.merge("00001_seed.sql", migrationtest.Source(9, up.String(), "DROP TABLE seed;"))
 		d := w.start()
 		waitForCtx(t, ctx, func() bool { return d.logged(`"msg":"analyzing"`, `"change":1`) }, "the analysis to start")
 		time.Sleep(500 * time.Millisecond)
@@ -216,7 +217,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 
 	t.Run("apply", func(t *testing.T) {
 		w := newSigtermWorld(t, ctx, bin, nil, "CREATE TABLE apply_delay (d float8)", "INSERT INTO apply_delay VALUES (60)")
-		w.merge("00001_note.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN note2 text;\nSELECT pg_sleep(d) FROM apply_delay;",
+		w.merge("00001_note.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN note2 text;\nSELECT pg_sleep(d) FROM apply_delay;",
 			"ALTER TABLE items DROP COLUMN note2;"))
 		canary := w.fleet["c1"]
 		d := w.start()
@@ -247,7 +248,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 
 	t.Run("bake", func(t *testing.T) {
 		w := newSigtermWorld(t, ctx, bin, func(cfg string) string { return strings.Replace(cfg, "  bake: 2s\n", "  bake: 60s\n", 1) })
-		w.merge("00001_tag.sql", migrationSrc(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+		w.merge("00001_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 		d := w.start()
 		w.waitState(1, change.StateBaking)
 		time.Sleep(time.Second)
@@ -273,7 +274,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 
 	t.Run("rollback", func(t *testing.T) {
 		w := newSigtermWorld(t, ctx, bin, nil, "CREATE TABLE rollback_delay (d float8)", "INSERT INTO rollback_delay VALUES (60)")
-		w.merge("00001_drop_v_idx.sql", migrationSrc(3, "DROP INDEX items_v_idx;",
+		w.merge("00001_drop_v_idx.sql", migrationtest.Source(3, "DROP INDEX items_v_idx;",
 			"SELECT pg_sleep(d) FROM rollback_delay;\nCREATE INDEX items_v_idx ON items (v);"))
 		canary := w.fleet["c1"]
 		d := w.start()

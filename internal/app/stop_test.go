@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
@@ -24,7 +25,7 @@ func TestDaemonStopsWhenAStepIgnoresCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	src := newOneChangeSource(t, "migrations/00001_stuck.sql", migrationSrc(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
+	src := newOneChangeSource(t, "migrations/00001_stuck.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
 	an := stuckAssessor{started: make(chan struct{})}
 	rec, err := reconciler.New(st, src, an, noRoller{}, nil, nil)
 	if err != nil {

@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -147,19 +146,9 @@ func (w *watcher) printVerdicts(d *change.StatusChangeDetail) {
 			continue
 		}
 		w.verdict[key] = true
-		w.p.detail("%-28s %-6s vs %-8s p = %-9s canary %s vs %s%s", k.KPI, v.Outcome, v.Reference, pval(v.PValue),
+		w.p.detail("%-28s %-6s vs %-8s p = %-9s canary %s vs %s%s", k.KPI, v.Outcome, v.Reference, judge.FormatPValue(v.PValue),
 			kpiValue(v.CanaryValue, k.Unit), kpiValue(v.ReferenceValue, k.Unit), ratio(v))
 	}
-}
-
-func pval(p float64) string {
-	switch {
-	case math.IsNaN(p):
-		return "n/a"
-	case p < 0.0001:
-		return fmt.Sprintf("%.1e", p)
-	}
-	return fmt.Sprintf("%.4f", p)
 }
 
 func kpiValue(v float64, unit string) string {

@@ -45,7 +45,7 @@ var rules = []rule{
 		why: "the KPI sources measure; they know no canary, no wave and no rollback"},
 	{from: "reconciler/change", forbidden: []string{"reconciler", "gitsrc", "rollout", "internal", "cmd"}, allowed: []string{"gitsrc/migration", "rollout/judge"},
 		why: "the change request and its records are plain values the loop, the store and the pages share"},
-	{from: "reconciler/store", forbidden: []string{"reconciler", "gitsrc", "internal/demo", "cmd"}, allowed: []string{"reconciler/change", "gitsrc/migration"},
+	{from: "reconciler/store", forbidden: []string{"reconciler", "gitsrc", "internal/demo", "cmd"}, allowed: []string{"reconciler/change", "reconciler/store", "gitsrc/migration"},
 		why: "the control store persists change requests; it knows no loop, no Git and no HTTP"},
 	{from: "reconciler/web", forbidden: []string{"reconciler", "gitsrc", "rollout", "internal/demo", "cmd"}, allowed: []string{"reconciler/change", "rollout/judge", "gitsrc/migration"},
 		why: "the HTTP surface reads through its ports; it knows no store, no loop and no Git"},

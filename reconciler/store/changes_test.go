@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 )
 
 const goodFile = "-- ---\n-- risk: 4\n-- owner: payments\n-- ---\n-- +goose Up\nCREATE TABLE t (id int);\n-- +goose Down\nDROP TABLE t;\n"
@@ -16,7 +17,7 @@ const goodFile = "-- ---\n-- risk: 4\n-- owner: payments\n-- ---\n-- +goose Up\n
 // with no migration rather than failing the read.
 func TestParsedMigrationStored(t *testing.T) {
 	ctx := context.Background()
-	st := newTestStore(t)
+	st := storetest.Open(t)
 	m, err := migration.ParseMigration("migrations/00001_t.sql", []byte(goodFile))
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 )
 
 // PastOutcomes counts the fleet's finished changes, those touching the
 // same tables and those sharing a kind of hazard, as SetScope recorded
 // them, on a real control store.
 func TestPastOutcomesByTablesAndKinds(t *testing.T) {
-	s := newTestStore(t)
+	s := storetest.Open(t)
 	ctx := context.Background()
 	type past struct {
 		v             int64
@@ -33,7 +34,7 @@ func TestPastOutcomesByTablesAndKinds(t *testing.T) {
 		if err := s.SetScope(ctx, c.v, c.tables, c.kinds); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET state=$2 WHERE version=$1`, c.v, c.state); err != nil {
+		if _, err := s.Pool().Exec(ctx, `UPDATE change_requests SET state=$2 WHERE version=$1`, c.v, c.state); err != nil {
 			t.Fatal(err)
 		}
 		if c.rolledBack {

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
+	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
@@ -18,7 +20,7 @@ import (
 func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := newTestStore(t)
+	st := storetest.Open(t)
 	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "demo", "00016_drop_orders_customer_index.sql"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ss := NewStatus(st)
+	ss := store.NewStatus(st)
 	list, err := ss.ListChanges(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
 // statusFuncs are the template functions of the status page.
@@ -19,7 +21,7 @@ var statusFuncs = template.FuncMap{
 	"shortSHA":     func(s string) string { return s[:min(len(s), 10)] },
 	"signed":       func(f float64) string { return fmt.Sprintf("%+.2f", f) },
 	"barWidth":     barWidth,
-	"pvalue":       pvalueString,
+	"pvalue":       judge.FormatPValue,
 	"value":        formatValue,
 	"verdictClass": verdictClass,
 }
@@ -76,16 +78,6 @@ func barWidth(c, maxAbs float64) int {
 		return 0
 	}
 	return int(math.Max(2, math.Round(200*math.Abs(c)/maxAbs)))
-}
-
-func pvalueString(p float64) string {
-	switch {
-	case math.IsNaN(p):
-		return "n/a"
-	case p < 0.0001:
-		return fmt.Sprintf("%.1e", p)
-	}
-	return fmt.Sprintf("%.4f", p)
 }
 
 // verdictClass maps a judge outcome ("pass", "fail", "extend") to CSS.

@@ -521,3 +521,15 @@ func (j *Judge) driftCorrected(kpi string, own, controlNow, controlBefore []Samp
 	}
 	return out, f
 }
+
+// FormatPValue writes a p-value as the status page and the demo show it:
+// four decimals, scientific notation below 0.0001, "n/a" when no test ran.
+func FormatPValue(p float64) string {
+	switch {
+	case math.IsNaN(p):
+		return "n/a"
+	case p < 0.0001:
+		return fmt.Sprintf("%.1e", p)
+	}
+	return fmt.Sprintf("%.4f", p)
+}

@@ -1,9 +1,11 @@
-// Package migrationtest has test helpers for code that reports bad
-// migration files (package migration's *MigrationError).
+// Package migrationtest has test helpers for code that takes migration
+// files: valid goose files to feed it, and a check of the errors it
+// reports for bad ones (package migration's *MigrationError).
 package migrationtest
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -30,4 +32,9 @@ func AssertError(t testing.TB, err error, file string, line int, kind error, msg
 	if !strings.HasPrefix(err.Error(), file) {
 		t.Errorf("Error() = %q does not start with the file", err)
 	}
+}
+
+// Source is a valid goose file with front matter (risk) and both sections.
+func Source(risk int, up, down string) string {
+	return fmt.Sprintf("-- ---\n-- risk: %d\n-- ---\n-- +goose Up\n%s\n-- +goose Down\n%s\n", risk, up, down)
 }
