@@ -165,10 +165,10 @@ func TestDryRunOnSchemaCopy(t *testing.T) {
 			}
 		})
 	}
-	if n := countRows(t, dsn, "SELECT count(*) FROM users"); n != 3 {
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM users"); n != 3 {
 		t.Errorf("the dry run of DROP TABLE users changed the target: %d users", n)
 	}
-	if n := countRows(t, dsn, "SELECT count(*) FROM pg_database WHERE datname LIKE 'schemacanary_dryrun_%'"); n != 0 {
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_database WHERE datname LIKE 'schemacanary_dryrun_%'"); n != 0 {
 		t.Errorf("%d scratch databases left behind", n)
 	}
 }
@@ -182,8 +182,8 @@ func TestChecksThatCannotRunSaySo(t *testing.T) {
 	defer cancel()
 	_, dsn := seededTarget(t)
 	role := fmt.Sprintf("limited_%d", time.Now().UnixNano()%1e9)
-	execSQL(t, dsn, fmt.Sprintf("CREATE ROLE %s LOGIN; GRANT SELECT ON orders, empty_t TO %s", role, role))
-	t.Cleanup(func() { execSQL(t, dsn, fmt.Sprintf("DROP OWNED BY %s; DROP ROLE %s", role, role)) })
+	pgtest.Exec(t, dsn, fmt.Sprintf("CREATE ROLE %s LOGIN; GRANT SELECT ON orders, empty_t TO %s", role, role))
+	t.Cleanup(func() { pgtest.Exec(t, dsn, fmt.Sprintf("DROP OWNED BY %s; DROP ROLE %s", role, role)) })
 	limited := strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1)
 	tg, err := OpenTarget(ctx, limited, WithTargetCatalog(WithSampleInterval(0), WithThroughput(Throughput{RewriteBytesPerSec: 50e6})))
 	if err != nil {
@@ -244,35 +244,7 @@ func TestDryRunSkipsClusterWideStatements(t *testing.T) {
 	if nr := findingsOf(rep, "check-not-run"); len(nr) != 1 || !strings.Contains(nr[0], "whole server") {
 		t.Errorf("check-not-run = %q", nr)
 	}
-	if n := countRows(t, dsn, "SELECT count(*) FROM pg_database WHERE datname = '"+name+"'"); n != 0 {
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_database WHERE datname = '"+name+"'"); n != 0 {
 		t.Errorf("the dry run created database %s", name)
 	}
-}
-
-func execSQL(t *testing.T, dsn, sql string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func countRows(t *testing.T, dsn, q string) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -19,36 +19,6 @@ func testChange(version int64, name, up, down string, tables []string, lock stri
 	return &Plan{Version: version, Name: name, Source: []byte(src), Tables: tables, Lock: lock}
 }
 
-func mustExec(t *testing.T, dsn string, sqls ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range sqls {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-func queryInt(t *testing.T, dsn, q string, args ...any) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
 func fastCanary() CanaryConfig {
 	return CanaryConfig{LockTimeout: 100 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		LongTransaction: 300 * time.Millisecond, Interval: 200 * time.Millisecond, Bake: 2 * time.Second}
@@ -85,7 +55,7 @@ func TestApplyRevertLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)")
+	pgtest.Exec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)")
 	inst := Instance{Name: "db1", DSN: dsn}
 	ch := testChange(20240101000001, "add_note", "ALTER TABLE orders ADD COLUMN note text;", "ALTER TABLE orders DROP COLUMN note;",
 		[]string{"public.orders"}, "AccessExclusiveLock")
@@ -101,7 +71,7 @@ func TestApplyRevertLifecycle(t *testing.T) {
 		if err != nil || res.AlreadyDone || res.Attempts != 1 {
 			t.Fatalf("round %d apply: %+v %v", round, res, err)
 		}
-		if queryInt(t, dsn, colCount) != 1 || queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1", ch.Version) != 1 {
+		if pgtest.QueryInt(t, dsn, colCount) != 1 || pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1", ch.Version) != 1 {
 			t.Fatalf("round %d: column or goose row missing after apply", round)
 		}
 		if ok, err := a.Applied(ctx, inst, ch.Version); err != nil || !ok {
@@ -115,7 +85,7 @@ func TestApplyRevertLifecycle(t *testing.T) {
 		if err != nil || res.AlreadyDone {
 			t.Fatalf("revert: %+v %v", res, err)
 		}
-		if queryInt(t, dsn, colCount) != 0 || queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1", ch.Version) != 0 {
+		if pgtest.QueryInt(t, dsn, colCount) != 0 || pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1", ch.Version) != 0 {
 			t.Fatalf("round %d: column or goose row still there after revert", round)
 		}
 		if res, err := a.Revert(ctx, inst, ch); err != nil || !res.AlreadyDone {
@@ -165,7 +135,7 @@ func TestApplyMigrationErrorIsApplyError(t *testing.T) {
 	if !errors.As(err, &ae) || errors.Is(err, ErrLockTimeout) {
 		t.Fatalf("want *ApplyError, got %T %v", err, err)
 	}
-	if queryInt(t, dsn, "SELECT count(*) FROM pg_class WHERE relname = 'ok'") != 0 {
+	if pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_class WHERE relname = 'ok'") != 0 {
 		t.Fatal("failed transactional migration left a table behind")
 	}
 	if ok, _ := a.Applied(ctx, inst, 7); ok {
@@ -177,7 +147,7 @@ func TestApplyWaitsForLongTransactionWithoutQueueing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)", "INSERT INTO hot SELECT generate_series(1, 100)")
+	pgtest.Exec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)", "INSERT INTO hot SELECT generate_series(1, 100)")
 	release := holdLock(t, dsn, "SELECT count(*) FROM hot")
 	time.Sleep(400 * time.Millisecond) // older than LongTransaction
 	inst := Instance{Name: "db1", DSN: dsn}
@@ -230,7 +200,7 @@ func TestApplyGivesUpWithLockTimeoutError(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
+	pgtest.Exec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
 	holdLock(t, dsn, "SELECT count(*) FROM hot")
 	time.Sleep(400 * time.Millisecond)
 	cfg := fastCanary()
@@ -252,7 +222,7 @@ func TestApplyRetriesLockTimeouts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
+	pgtest.Exec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
 	release := holdLock(t, dsn, "SELECT count(*) FROM hot")
 	time.AfterFunc(600*time.Millisecond, release)
 	cfg := fastCanary()
@@ -274,7 +244,7 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY, v int)")
+	pgtest.Exec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY, v int)")
 	inst := Instance{Name: "db1", DSN: dsn}
 	src := "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY hot_v_idx ON hot (v);\n-- +goose Down\nDROP INDEX CONCURRENTLY hot_v_idx;\n"
 	ch := &Plan{Version: 14, Name: "idx", Source: []byte(src), Tables: []string{"public.hot"}, Lock: "ShareUpdateExclusiveLock", NoTransaction: true,
@@ -294,10 +264,10 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.CleanedIndexes) == 0 || res.Attempts < 2 || queryInt(t, dsn, validIdx) != 1 {
+	if len(res.CleanedIndexes) == 0 || res.Attempts < 2 || pgtest.QueryInt(t, dsn, validIdx) != 1 {
 		t.Fatalf("want a cleaned INVALID index, a retry and a valid index at the end: %+v", res)
 	}
-	if _, err := a.Revert(ctx, inst, ch); err != nil || queryInt(t, dsn, anyIdx) != 0 {
+	if _, err := a.Revert(ctx, inst, ch); err != nil || pgtest.QueryInt(t, dsn, anyIdx) != 0 {
 		t.Fatalf("revert: %v", err)
 	}
 
@@ -316,7 +286,7 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if queryInt(t, dsn, validIdx) != 1 || queryInt(t, dsn, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") != 0 {
+	if pgtest.QueryInt(t, dsn, validIdx) != 1 || pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") != 0 {
 		t.Fatalf("index not valid or INVALID leftovers remain: %+v", res)
 	}
 
@@ -325,7 +295,7 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	if _, err := a.Revert(ctx, inst, ch); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, dsn, "INSERT INTO hot VALUES (3, 7), (4, 7)")
+	pgtest.Exec(t, dsn, "INSERT INTO hot VALUES (3, 7), (4, 7)")
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -335,14 +305,14 @@ func TestApplyFailedConcurrentIndexLeavesNoInvalidIndex(t *testing.T) {
 	}
 	conn.Close(ctx)
 	otherInvalid := "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'hot_v' AND NOT i.indisvalid"
-	if queryInt(t, dsn, otherInvalid) != 1 {
+	if pgtest.QueryInt(t, dsn, otherInvalid) != 1 {
 		t.Fatal("no INVALID index hot_v to leave alone")
 	}
 	res, err = a.Apply(ctx, inst, ch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if queryInt(t, dsn, otherInvalid) != 1 || len(res.CleanedIndexes) != 0 {
+	if pgtest.QueryInt(t, dsn, otherInvalid) != 1 || len(res.CleanedIndexes) != 0 {
 		t.Fatalf("the apply dropped an INVALID index it did not create (cleaned %v)", res.CleanedIndexes)
 	}
 }

@@ -18,7 +18,7 @@ import (
 func shopDB(t *testing.T, rows int) string {
 	t.Helper()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn,
+	pgtest.Exec(t, dsn,
 		"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, payload text)",
 		fmt.Sprintf("INSERT INTO items (v, payload) SELECT g, md5(g::text) FROM generate_series(1, %d) g", rows),
 		"CREATE INDEX items_v_idx ON items (v)",
@@ -108,11 +108,11 @@ func TestCanaryHarmfulChangeRolledBackOnCanaryOnly(t *testing.T) {
 			t.Errorf("control was touched: %+v", ir)
 		}
 	}
-	if queryInt(t, controlDSN, "SELECT count(*) FROM pg_class WHERE relname = 'goose_db_version'") != 0 &&
-		queryInt(t, controlDSN, "SELECT count(*) FROM goose_db_version WHERE version_id = 900") != 0 {
+	if pgtest.QueryInt(t, controlDSN, "SELECT count(*) FROM pg_class WHERE relname = 'goose_db_version'") != 0 &&
+		pgtest.QueryInt(t, controlDSN, "SELECT count(*) FROM goose_db_version WHERE version_id = 900") != 0 {
 		t.Error("control's goose table saw the change")
 	}
-	if queryInt(t, canaryDSN, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
+	if pgtest.QueryInt(t, canaryDSN, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
 		t.Error("index not restored on the canary")
 	}
 	if res.TimeToRollback <= 0 {

@@ -15,7 +15,7 @@ import (
 func waitRunning(t *testing.T, dsn, what string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for queryInt(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE $1", "%"+what+"%") == 0 {
+	for pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE $1", "%"+what+"%") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no session ever ran %s", what)
 		}
@@ -27,7 +27,7 @@ func waitRunning(t *testing.T, dsn, what string) {
 // that run (or sit in a transaction after) a statement containing what.
 func stillRunning(t *testing.T, dsn, what string) int {
 	t.Helper()
-	return queryInt(t, dsn, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+	return pgtest.QueryInt(t, dsn, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
 		AND state <> 'idle' AND query LIKE $1`, "%"+what+"%")
 }
 
@@ -55,7 +55,7 @@ func TestCancelStopsApplyAndRollbackOnTheServer(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDatabase(t)
 	inst := Instance{Name: "db1", DSN: dsn}
-	mustExec(t, dsn, "CREATE TABLE items (id int)", "CREATE TABLE delay (up float8, down float8)", "INSERT INTO delay VALUES (60, 0)")
+	pgtest.Exec(t, dsn, "CREATE TABLE items (id int)", "CREATE TABLE delay (up float8, down float8)", "INSERT INTO delay VALUES (60, 0)")
 	ch := testChange(5, "slow",
 		"ALTER TABLE items ADD COLUMN note text;\nSELECT pg_sleep(up) FROM delay;",
 		"SELECT pg_sleep(down) FROM delay;\nALTER TABLE items DROP COLUMN note;",
@@ -68,7 +68,9 @@ func TestCancelStopsApplyAndRollbackOnTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goose := func() int { return queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 5") }
+	goose := func() int {
+		return pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 5")
+	}
 	interrupt := func(name string, call func(context.Context) error) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -93,10 +95,10 @@ func TestCancelStopsApplyAndRollbackOnTheServer(t *testing.T) {
 	if n := goose(); n != 0 {
 		t.Fatalf("goose rows after the interrupted apply: %d, want 0", n)
 	}
-	if n := queryInt(t, dsn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'"); n != 0 {
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'"); n != 0 {
 		t.Fatalf("the interrupted apply left its column")
 	}
-	mustExec(t, dsn, "UPDATE delay SET up = 0, down = 60")
+	pgtest.Exec(t, dsn, "UPDATE delay SET up = 0, down = 60")
 	if _, err := a.Apply(context.Background(), inst, ch); err != nil || goose() != 1 {
 		t.Fatalf("apply after the interruption: %v, goose rows %d", err, goose())
 	}
@@ -105,7 +107,7 @@ func TestCancelStopsApplyAndRollbackOnTheServer(t *testing.T) {
 	if n := goose(); n != 1 {
 		t.Fatalf("goose rows after the interrupted rollback: %d, want 1 (still applied)", n)
 	}
-	mustExec(t, dsn, "UPDATE delay SET down = 0")
+	pgtest.Exec(t, dsn, "UPDATE delay SET down = 0")
 	res, err := rb.Rollback(context.Background(), inst, ch, "test")
 	if err != nil || res.AlreadyDone || goose() != 0 {
 		t.Fatalf("rollback after the interruption: %+v %v, goose rows %d", res, err, goose())

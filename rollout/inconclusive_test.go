@@ -48,10 +48,10 @@ func TestIdleFleetIsInconclusive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	goose := func(dsn string) int {
-		if queryInt(t, dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") == 0 {
+		if pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") == 0 {
 			return 0
 		}
-		return queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 910")
+		return pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 910")
 	}
 	for _, policy := range []string{"", InconclusivePromote} {
 		name := policy
@@ -62,7 +62,7 @@ func TestIdleFleetIsInconclusive(t *testing.T) {
 			t.Parallel()
 			c1, m1 := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
 			for _, dsn := range []string{c1, m1} {
-				mustExec(t, dsn, "CREATE TABLE items (id int)")
+				pgtest.Exec(t, dsn, "CREATE TABLE items (id int)")
 			}
 			fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
 				FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
@@ -146,7 +146,7 @@ func TestRegressionRolledBackWhateverOnInconclusive(t *testing.T) {
 	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != judge.Fail {
 		t.Fatalf("regression with on_inconclusive: promote: %s %q, want rolled back on a Fail", res.Status, res.Reason)
 	}
-	if queryInt(t, canaryDSN, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
+	if pgtest.QueryInt(t, canaryDSN, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
 		t.Error("index not restored on the canary")
 	}
 }

@@ -100,7 +100,7 @@ func TestRollbackLosesNothing(t *testing.T) {
 			dsn := pgtest.NewDatabase(t)
 			dbname := strings.TrimPrefix(strings.Split(strings.Split(dsn, "/")[3], "?")[0], "")
 			role := "app_" + strings.ReplaceAll(dbname, "-", "_")
-			mustExec(t, dsn,
+			pgtest.Exec(t, dsn,
 				"CREATE TABLE orders (id bigserial PRIMARY KEY, total int)",
 				"INSERT INTO orders (total) SELECT generate_series(1, 1000)",
 				"CREATE ROLE "+role+" LOGIN",
@@ -162,11 +162,11 @@ func TestRollbackLosesNothing(t *testing.T) {
 						t.Fatalf("round %d: row %d: wrote %q, archive has %q", round, id, note, got[id])
 					}
 				}
-				if queryInt(t, dsn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'") != 0 ||
-					queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 42") != 0 {
+				if pgtest.QueryInt(t, dsn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'") != 0 ||
+					pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 42") != 0 {
 					t.Fatal("down did not run or goose row remains")
 				}
-				if ro := queryInt(t, dsn, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database()"); ro != 0 {
+				if ro := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database()"); ro != 0 {
 					t.Fatalf("database fence not lifted (%d settings)", ro)
 				}
 				again, err := rb.Rollback(ctx, inst, ch, "again")
@@ -194,7 +194,7 @@ func TestRollbackWholeTableAndCommandRestart(t *testing.T) {
 	if _, err := a.Apply(ctx, inst, ch); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, dsn, "INSERT INTO audit SELECT g, 'x' || g FROM generate_series(1, 250) g")
+	pgtest.Exec(t, dsn, "INSERT INTO audit SELECT g, 'x' || g FROM generate_series(1, 250) g")
 	res, err := rb.Rollback(ctx, inst, ch, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestRollbackWholeTableAndCommandRestart(t *testing.T) {
 	if len(res.Archived) != 1 || res.Archived[0].Rows != 250 || res.Archived[0].Columns != nil {
 		t.Fatalf("archive: %+v", res.Archived)
 	}
-	if n := queryInt(t, dsn, "SELECT count(*) FROM schemacanary_archive.audit__v77 WHERE what = 'x' || id"); n != 250 {
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM schemacanary_archive.audit__v77 WHERE what = 'x' || id"); n != 250 {
 		t.Fatalf("archive holds %d rows", n)
 	}
 	b, err := os.ReadFile(out)
@@ -215,7 +215,7 @@ func TestRollbackAllowDataLossAndRestartSessions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE ROLE app_rs LOGIN")
+	pgtest.Exec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE ROLE app_rs LOGIN")
 	inst := Instance{Name: "db1", DSN: dsn}
 	ch := testChange(5, "c", "ALTER TABLE t ADD COLUMN c int;", "ALTER TABLE t DROP COLUMN c;", []string{"public.t"}, "")
 	ch.Archive = []ArchiveTarget{{Table: "t", Column: "c"}}
@@ -234,7 +234,7 @@ func TestRollbackAllowDataLossAndRestartSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Archived) != 0 || queryInt(t, dsn, "SELECT count(*) FROM pg_namespace WHERE nspname = 'schemacanary_archive'") != 0 {
+	if len(res.Archived) != 0 || pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_namespace WHERE nspname = 'schemacanary_archive'") != 0 {
 		t.Fatalf("allow_data_loss still archived: %+v", res.Archived)
 	}
 	if !strings.Contains(res.Reset, "terminated 1 idle") {
@@ -276,7 +276,7 @@ func TestResumedRollbackLiftsLeftoverFence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	mustExec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)")
+	pgtest.Exec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)")
 	inst := Instance{Name: "db1", DSN: dsn}
 	ch := testChange(42, "add_note", "ALTER TABLE orders ADD COLUMN note text;", "ALTER TABLE orders DROP COLUMN note;",
 		[]string{"public.orders"}, "AccessExclusiveLock")

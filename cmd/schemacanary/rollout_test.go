@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
 // TestRolloutCommand runs `schemacanary rollout` on two real databases:
@@ -87,7 +87,7 @@ canary:
 		t.Fatalf("dry run (exit %d):\n%s", code, out)
 	}
 	for _, dsn := range dsns {
-		if n := count(t, dsn, "SELECT count(*) FROM pg_class WHERE relname = 'goose_db_version'"); n != 0 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_class WHERE relname = 'goose_db_version'"); n != 0 {
 			t.Fatal("dry run created goose's table")
 		}
 	}
@@ -97,7 +97,7 @@ canary:
 		t.Fatalf("harmful change (exit %d):\n%s", code, out)
 	}
 	for _, dsn := range dsns {
-		if n := count(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
 			t.Fatalf("index missing after rollback:\n%s", out)
 		}
 	}
@@ -107,7 +107,7 @@ canary:
 		t.Fatalf("safe change (exit %d):\n%s", code, out)
 	}
 	for _, dsn := range dsns {
-		if n := count(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 8"); n != 1 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 8"); n != 1 {
 			t.Fatalf("safe change missing somewhere:\n%s", out)
 		}
 	}
@@ -118,19 +118,4 @@ func writeFile(t *testing.T, path, s string) {
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func count(t *testing.T, dsn, q string) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

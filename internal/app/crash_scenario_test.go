@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
@@ -166,7 +167,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		}
 		for in, dsn := range w.fleet {
 			// goose records one row per apply: 1 = applied exactly once.
-			if got := queryInt(t, dsn, fmt.Sprintf("SELECT count(*) FROM goose_db_version WHERE version_id = %d", v)); got != want {
+			if got := pgtest.QueryInt(t, dsn, fmt.Sprintf("SELECT count(*) FROM goose_db_version WHERE version_id = %d", v)); got != want {
 				t.Errorf("%s: version %d has %d goose rows, want %d", in, v, got, want)
 			}
 		}
@@ -179,7 +180,7 @@ func TestCrashSafetyScenario(t *testing.T) {
 		}
 	}
 	for in, dsn := range w.fleet {
-		if got := queryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); got != 1 {
+		if got := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); got != 1 {
 			t.Errorf("%s: index lost", in)
 		}
 	}

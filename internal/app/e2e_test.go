@@ -19,8 +19,6 @@ import (
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 )
@@ -78,7 +76,6 @@ func newE2EWorld(t *testing.T, extraYAML string) *e2eWorld {
 func newE2EWorldWith(t *testing.T, extraYAML, waves string, instances []e2eInstance) *e2eWorld {
 	t.Helper()
 	requireGit(t)
-	ctx := context.Background()
 	w := &e2eWorld{t: t, dir: t.TempDir(), fleet: map[string]string{}}
 	w.origin = filepath.Join(w.dir, "origin.git")
 	w.work = filepath.Join(w.dir, "work")
@@ -98,7 +95,7 @@ func newE2EWorldWith(t *testing.T, extraYAML, waves string, instances []e2eInsta
 			dsn = pgtest.NewDatabase(t)
 		}
 		w.fleet[name] = dsn
-		execSQL(t, ctx, dsn,
+		pgtest.Exec(t, dsn,
 			"CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text)",
 			"INSERT INTO items (v) SELECT g FROM generate_series(1, 200000) g",
 			"CREATE INDEX items_v_idx ON items (v)", "ANALYZE items")
@@ -151,35 +148,6 @@ func writeTestFile(t *testing.T, path, s string) {
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func execSQL(t *testing.T, ctx context.Context, dsn string, stmts ...string) {
-	t.Helper()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-func queryInt(t *testing.T, dsn, q string) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
 }
 
 // merge commits a migration file on main and pushes it.
@@ -290,10 +258,10 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 		t.Fatalf("risky change behind the held one: %s (it is assessed when it reaches the head)", s)
 	}
 	for name, dsn := range w.fleet {
-		if n := queryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
 			t.Errorf("%s: index missing after the rollback", name)
 		}
-		if n := queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied"); n != 1 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied"); n != 1 {
 			t.Errorf("%s: safe change not applied", name)
 		}
 	}
@@ -317,10 +285,10 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 		t.Fatalf("risky change after approval: %s", s)
 	}
 	for name, dsn := range w.fleet {
-		if n := queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id IN (1, 3) AND is_applied"); n != 2 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id IN (1, 3) AND is_applied"); n != 2 {
 			t.Errorf("%s: %d of versions 1 and 3 applied", name, n)
 		}
-		if n := queryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 2"); n != 0 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 2"); n != 0 {
 			t.Errorf("%s: version 2 still recorded", name)
 		}
 	}
@@ -399,7 +367,7 @@ func TestEndToEndInstanceDownMidRollout(t *testing.T) {
 		t.Errorf("reason does not name the down instance: %q", c.Reason)
 	}
 	for _, in := range []string{"c1", "m1"} {
-		if n := queryInt(t, w.fleet[in], "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied"); n != 1 {
+		if n := pgtest.QueryInt(t, w.fleet[in], "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied"); n != 1 {
 			t.Errorf("%s: held version not applied (%d)", in, n)
 		}
 	}
@@ -436,7 +404,7 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 	// scan of the whole table, and that stays far slower than an index
 	// lookup even when a loaded host queues every probe on both sides.
 	for _, dsn := range w.fleet {
-		execSQL(t, ctx, dsn, "INSERT INTO items (v) SELECT g FROM generate_series(200001, 1000000) g", "ANALYZE items")
+		pgtest.Exec(t, dsn, "INSERT INTO items (v) SELECT g FROM generate_series(200001, 1000000) g", "ANALYZE items")
 	}
 	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	w.merge("00002_drop_v_index.sql", migrationtest.Source(2, "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);"))
@@ -473,7 +441,7 @@ func TestEndToEndPredictedFailureRollsBack(t *testing.T) {
 		t.Fatalf("harmful change: %s (%s), want rolled_back for a predicted failure", c.State, c.Reason)
 	}
 	for name, dsn := range w.fleet {
-		if n := queryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'"); n != 1 {
 			t.Errorf("%s: index missing after the rollback", name)
 		}
 	}

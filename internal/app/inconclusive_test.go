@@ -13,6 +13,7 @@ import (
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -46,7 +47,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 				t.Fatal(err)
 			}
 			applied := func(in string) int {
-				return queryInt(t, w.fleet[in], "SELECT count(*) FROM goose_db_version WHERE version_id = 1")
+				return pgtest.QueryInt(t, w.fleet[in], "SELECT count(*) FROM goose_db_version WHERE version_id = 1")
 			}
 			if policy == "promote" {
 				if c.State != change.StateDone || applied("m1") != 1 {
@@ -61,7 +62,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 			if c.State != change.StateInconclusive || !strings.Contains(c.Reason, "not enough data after max_bake 2s") {
 				t.Fatalf("idle fleet: %s %q, want inconclusive saying why", c.State, c.Reason)
 			}
-			if applied("c1") != 1 || queryInt(t, w.fleet["m1"], "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") != 0 {
+			if applied("c1") != 1 || pgtest.QueryInt(t, w.fleet["m1"], "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") != 0 {
 				t.Fatalf("held change: want it on the canary only")
 			}
 			if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive"}) {

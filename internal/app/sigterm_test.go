@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration/migrationtest"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
@@ -127,7 +128,7 @@ func newSigtermWorld(t *testing.T, ctx context.Context, bin string, edit func(cf
 		w.cfg = edit(w.cfg)
 	}
 	for _, dsn := range w.fleet {
-		execSQL(t, ctx, dsn, setup...)
+		pgtest.Exec(t, dsn, setup...)
 	}
 	w.cfgPath = filepath.Join(w.dir, "schemacanary.yaml")
 	w.logPath = filepath.Join(w.dir, "daemon.log")
@@ -163,17 +164,17 @@ func (w *sigtermWorld) waitState(v int64, want change.State) {
 // running counts the sessions of dsn's database running a statement that
 // contains what, other than the asking one.
 func running(t *testing.T, dsn, what string) int {
-	return queryInt(t, dsn, fmt.Sprintf(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+	return pgtest.QueryInt(t, dsn, fmt.Sprintf(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 		AND pid <> pg_backend_pid() AND state <> 'idle' AND query LIKE '%%%s%%'`, what))
 }
 
 // gooseRows counts the goose rows of version v on dsn (0 without a goose table).
 func gooseRows(t *testing.T, dsn string, v int64) int {
 	t.Helper()
-	if queryInt(t, dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") == 0 {
+	if pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version'") == 0 {
 		return 0
 	}
-	return queryInt(t, dsn, fmt.Sprintf("SELECT count(*) FROM goose_db_version WHERE version_id = %d", v))
+	return pgtest.QueryInt(t, dsn, fmt.Sprintf("SELECT count(*) FROM goose_db_version WHERE version_id = %d", v))
 }
 
 // TestSIGTERMAtEveryStage runs the daemon as a subprocess against a real
@@ -230,11 +231,11 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		if n := running(t, canary, "pg_sleep"); n != 0 {
 			t.Errorf("the apply still runs on the canary after the daemon exited (%d sessions)", n)
 		}
-		if gooseRows(t, canary, 1) != 0 || queryInt(t, canary, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note2'") != 0 {
+		if gooseRows(t, canary, 1) != 0 || pgtest.QueryInt(t, canary, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note2'") != 0 {
 			t.Fatalf("the interrupted apply left the change on the canary")
 		}
 		for _, dsn := range w.fleet {
-			execSQL(t, ctx, dsn, "UPDATE apply_delay SET d = 0")
+			pgtest.Exec(t, dsn, "UPDATE apply_delay SET d = 0")
 		}
 		d = w.start()
 		w.waitState(1, change.StateDone)
@@ -287,14 +288,14 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		if n := running(t, canary, "pg_sleep"); n != 0 {
 			t.Errorf("the rollback still runs on the canary after the daemon exited (%d sessions)", n)
 		}
-		if gooseRows(t, canary, 1) != 1 || queryInt(t, canary, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 0 {
+		if gooseRows(t, canary, 1) != 1 || pgtest.QueryInt(t, canary, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 0 {
 			t.Fatalf("the interrupted rollback was not rolled back as a whole on the canary")
 		}
-		execSQL(t, ctx, canary, "UPDATE rollback_delay SET d = 0")
+		pgtest.Exec(t, canary, "UPDATE rollback_delay SET d = 0")
 		d = w.start()
 		w.waitState(1, change.StateRolledBack)
 		d.term()
-		if gooseRows(t, canary, 1) != 0 || queryInt(t, canary, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
+		if gooseRows(t, canary, 1) != 0 || pgtest.QueryInt(t, canary, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
 			t.Errorf("after the resumed rollback the canary holds the change or lacks its index")
 		}
 		if gooseRows(t, w.fleet["m1"], 1) != 0 {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // shared is the one cluster of a test binary, started by Main. It is the only
@@ -167,4 +169,38 @@ func requirePostgres(t testing.TB) {
 		}
 		t.Skip(err)
 	}
+}
+
+// Exec runs each statement on dsn in its own round trip, failing t on the
+// first error.
+func Exec(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// QueryInt runs q (with args) on dsn and returns its single integer,
+// failing t on an error.
+func QueryInt(t testing.TB, dsn, q string, args ...any) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
 }

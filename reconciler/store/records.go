@@ -211,14 +211,19 @@ func (s *Store) Approve(ctx context.Context, a change.ApprovalRecord) error {
 // and merge commit, "" if none: an approval of other content (the file was
 // edited since) or of another merge approves nothing.
 func (s *Store) Approver(ctx context.Context, version int64, sha, mergeCommit string) (string, error) {
+	return s.who(ctx, fmt.Sprintf("approvals of %d", version),
+		`SELECT by_name FROM approvals WHERE version=$1 AND sha256=$2 AND merge_commit=$3 ORDER BY at LIMIT 1`, version, sha, mergeCommit)
+}
+
+// who returns the by_name that query q finds, "" when it finds no row.
+func (s *Store) who(ctx context.Context, what, q string, args ...any) (string, error) {
 	var by string
-	err := s.pool.QueryRow(ctx, `SELECT by_name FROM approvals WHERE version=$1 AND sha256=$2 AND merge_commit=$3 ORDER BY at LIMIT 1`,
-		version, sha, mergeCommit).Scan(&by)
+	err := s.pool.QueryRow(ctx, q, args...).Scan(&by)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("approvals of %d: %w", version, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return by, nil
 }
@@ -233,15 +238,7 @@ func (s *Store) Skip(ctx context.Context, version int64, by string) error {
 
 // Skipper returns who skipped version, "" if nobody.
 func (s *Store) Skipper(ctx context.Context, version int64) (string, error) {
-	var by string
-	err := s.pool.QueryRow(ctx, `SELECT by_name FROM skips WHERE version=$1`, version).Scan(&by)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("skips of %d: %w", version, err)
-	}
-	return by, nil
+	return s.who(ctx, fmt.Sprintf("skips of %d", version), `SELECT by_name FROM skips WHERE version=$1`, version)
 }
 
 // Release records an operator's promotion of a change held inconclusive
@@ -256,15 +253,7 @@ func (s *Store) Release(ctx context.Context, version int64, by string) error {
 // Releaser returns who promoted version out of its inconclusive hold, ""
 // if nobody.
 func (s *Store) Releaser(ctx context.Context, version int64) (string, error) {
-	var by string
-	err := s.pool.QueryRow(ctx, `SELECT by_name FROM releases WHERE version=$1`, version).Scan(&by)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("releases of %d: %w", version, err)
-	}
-	return by, nil
+	return s.who(ctx, fmt.Sprintf("releases of %d", version), `SELECT by_name FROM releases WHERE version=$1`, version)
 }
 
 // Reject stores a rejection once per (path, sha256, kind); it reports
