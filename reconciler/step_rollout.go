@@ -65,10 +65,11 @@ func resumeOf(c *change.Request) (*rollout.Checkpoint, error) {
 			if c.State == change.StateRollingBack && cp.Phase != rollout.PhaseRollback {
 				cp = rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}
 			}
-			if cp.Phase == rollout.PhaseBake {
-				// The samples of an interrupted bake died with the process;
-				// bake afresh rather than judge a shortened (or, after a long
-				// outage, already expired) bake.
+			if cp.Phase == rollout.PhaseBake || cp.Phase == rollout.PhasePromote && !cp.BakeFrom.IsZero() {
+				// The samples of an interrupted bake (the canary's or a
+				// wave's) died with the process; bake afresh rather than
+				// judge a shortened (or, after a long outage, already
+				// expired) bake.
 				cp.BakeFrom = time.Now()
 			}
 			return &cp, nil
@@ -259,6 +260,11 @@ func (r *Reconciler) recordResult(ctx context.Context, c *change.Request, res *r
 	}
 	if err := r.store.AddKPISamples(ctx, samples); err != nil {
 		r.o.log.Warn("store KPI samples", "change", c.Version, "err", err)
+	}
+	for _, wd := range res.Waves {
+		// One judge record per wave and outcome.
+		r.event(ctx, change.Event{Version: c.Version, Instance: "*", Step: fmt.Sprintf("judge wave%d %s", wd.Wave, wd.Decision.Outcome),
+			Outcome: wd.Decision.Outcome.String(), Detail: change.EventDetail{Decision: change.NewJudgeRecord(wd.Decision)}})
 	}
 	if res.Decision != nil {
 		// One judge record per run outcome; a resumed run may judge again.

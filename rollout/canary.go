@@ -116,6 +116,13 @@ type InstanceResult struct {
 	Error    string          `json:"error,omitempty"`
 }
 
+// WaveDecision is the judge's decision on one wave after the canary.
+type WaveDecision struct {
+	Wave     int            `json:"wave"`
+	Name     string         `json:"name"`
+	Decision judge.Decision `json:"decision"`
+}
+
 // Result is what a rollout did, for the CLI, the control store and the
 // audit log.
 type Result struct {
@@ -126,6 +133,8 @@ type Result struct {
 	Decision *judge.Decision `json:"decision,omitempty"`
 	// Judgements counts the judged intervals.
 	Judgements int `json:"judgements"`
+	// Waves are the judgements of the waves after the canary, in order.
+	Waves []WaveDecision `json:"waves,omitempty"`
 	// Instances in wave order.
 	Instances []InstanceResult `json:"instances"`
 	// Samples are the KPI samples of the bake (canary and control) and of

@@ -197,7 +197,7 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 		return r.rollback(ctx, cp.Reason)
 	}
 	if cp.Phase == PhasePromote {
-		if err := r.promote(ctx, max(cp.Wave, 1)); err != nil {
+		if err := r.promote(ctx, cp); err != nil {
 			return err
 		}
 	}
@@ -257,22 +257,38 @@ func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d 
 // Pass once the bake is over, Extend ("not enough data": inconclusive) at
 // max_bake.
 func (r *run) bake(ctx context.Context, bakeFrom time.Time) judge.Decision {
+	bake, maxBake := r.bakes()
+	return r.bakeWave(ctx, 0, r.control, r.baseline, bakeFrom, bake, maxBake)
+}
+
+// bakes is the canary's bake and max_bake, a change's front-matter bake
+// included.
+func (r *run) bakes() (bake, maxBake time.Duration) {
 	c := r.c
-	canary := r.waves[0]
-	cctx := withWave(ctx, 0, canary.Name)
-	bake := c.cfg.Bake
+	bake = c.cfg.Bake
 	if r.ch.Bake > 0 {
 		bake = r.ch.Bake
 	}
-	maxBake := max(c.cfg.MaxBake, bake)
+	maxBake = max(c.cfg.MaxBake, bake)
 	if r.ch.Bake > c.cfg.Bake {
 		maxBake = max(maxBake, 3*r.ch.Bake)
 	}
+	return bake, maxBake
+}
+
+// bakeWave samples wave wi and its control every interval from bakeFrom
+// and asks the judge after each one, against the control and the wave's
+// own pre-change baseline (see bake). The live re-prediction runs on the
+// canary wave only.
+func (r *run) bakeWave(ctx context.Context, wi int, control []Instance, baseline []judge.Sample, bakeFrom time.Time, bake, maxBake time.Duration) judge.Decision {
+	c := r.c
+	wave := r.waves[wi]
+	cctx := withWave(ctx, wi, wave.Name)
 	names := map[string]bool{}
-	for _, in := range canary.Instances {
+	for _, in := range wave.Instances {
 		names[in.Name] = true
 	}
-	targets := append(append([]Instance{}, canary.Instances...), r.control...)
+	targets := append(append([]Instance{}, wave.Instances...), control...)
 	iv := c.cfg.Interval
 	var canarySamples, controlSamples []judge.Sample
 	fails := 0
@@ -294,18 +310,22 @@ func (r *run) bake(ctx context.Context, bakeFrom time.Time) judge.Decision {
 		cs, os := split(s, names)
 		canarySamples = append(canarySamples, cs...)
 		controlSamples = append(controlSamples, os...)
-		d := c.judge.Judge(canarySamples, controlSamples, r.baseline)
+		d := c.judge.Judge(canarySamples, controlSamples, baseline)
 		r.res.Judgements++
 		elapsed := to.Sub(bakeFrom)
 		c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1, Duration: elapsed, Decision: &d,
 			Message: fmt.Sprintf("interval %d: %s: %s", k+1, d.Outcome, d.Reason)})
-		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom, Baseline: r.baseline})
-		r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
+		if wi == 0 {
+			r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseBake, BakeFrom: bakeFrom, Baseline: baseline})
+			r.res.Samples = append(append(r.res.Samples[:0:0], canarySamples...), controlSamples...)
+		}
 		if d.Outcome == judge.Fail && d.Guard != "" {
 			return d
 		}
-		if pd, ok := r.predictedFailure(cctx, d, k+1); ok {
-			return pd
+		if wi == 0 {
+			if pd, ok := r.predictedFailure(cctx, d, k+1); ok {
+				return pd
+			}
 		}
 		if d.Outcome == judge.Fail {
 			fails++
@@ -364,28 +384,16 @@ func (r *run) predictedFailure(ctx context.Context, d judge.Decision, k int) (ju
 }
 
 // rollback reverts the change on every instance of the waves that may
-// hold it (the goose tables decide; instances without it are no-ops).
+// hold it (the goose tables decide; instances without it are no-ops), the
+// newest wave first.
 func (r *run) rollback(ctx context.Context, reason string) error {
 	c := r.c
-	var all []Instance
-	for _, w := range r.waves {
-		all = append(all, w.Instances...)
+	waves := make([]Wave, 0, len(r.waves))
+	for i := len(r.waves) - 1; i >= 0; i-- {
+		waves = append(waves, r.waves[i])
 	}
-	states := c.states(ctx, all, r.ch.Version, r.waves[0].Concurrency)
-	var held []Instance
-	for i, s := range states {
-		if s.Applied || s.Err != nil {
-			held = append(held, all[i])
-		}
-	}
-	errs := forEach(withWave(ctx, 0, r.waves[0].Name), held, r.waves[0].Concurrency, func(ctx context.Context, in Instance) error {
-		rr, err := c.rollbacker.Rollback(ctx, in, r.ch, reason)
-		return r.record(in.Name, err, func(ir *InstanceResult) { ir.Rollback = rr })
-	})
-	if len(errs) > 0 {
-		r.res.Status, r.res.Reason = StatusFailed, "rollback failed: "+reason
-		first := errs[sortedNames(errs)[0]]
-		return &PartialError{Version: r.ch.Version, Op: "rollback", Instances: c.states(ctx, all, r.ch.Version, r.waves[0].Concurrency), Err: first}
+	if err := r.rollbackWaves(ctx, waves, reason); err != nil {
+		return err
 	}
 	if !r.res.CanaryApplied.IsZero() {
 		r.res.TimeToRollback = time.Since(r.res.CanaryApplied)
@@ -396,30 +404,101 @@ func (r *run) rollback(ctx context.Context, reason string) error {
 	return nil
 }
 
-// promote applies the change wave by wave from wave from on.
-func (r *run) promote(ctx context.Context, from int) error {
+// rollbackWaves rolls the change back on the instances of waves that hold
+// it, wave after wave in the order given, each at its own concurrency.
+func (r *run) rollbackWaves(ctx context.Context, waves []Wave, reason string) error {
 	c := r.c
-	for wi := from; wi < len(r.waves); wi++ {
-		w := r.waves[wi]
-		r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi})
-		wctx := withWave(ctx, wi, w.Name)
-		start := time.Now()
-		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(w.Instances), w.Concurrency)})
-		errs := forEach(wctx, w.Instances, w.Concurrency, func(ctx context.Context, in Instance) error {
-			sr, err := c.applier.Apply(ctx, in, r.ch)
-			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
+	for _, w := range waves {
+		states := c.states(ctx, w.Instances, r.ch.Version, w.Concurrency)
+		var held []Instance
+		for i, s := range states {
+			if s.Applied || s.Err != nil {
+				held = append(held, w.Instances[i])
+			}
+		}
+		errs := forEach(withWave(ctx, w.Index, w.Name), held, w.Concurrency, func(ctx context.Context, in Instance) error {
+			rr, err := c.rollbacker.Rollback(ctx, in, r.ch, reason)
+			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Rollback = rr })
 		})
 		if len(errs) > 0 {
-			var all []Instance
-			for _, w := range r.waves {
-				all = append(all, w.Instances...)
-			}
+			r.res.Status, r.res.Reason = StatusFailed, "rollback failed: "+reason
 			first := errs[sortedNames(errs)[0]]
-			r.res.Status = StatusFailed
-			r.res.Reason = fmt.Sprintf("wave %d (%s) failed on %s", wi, w.Name, strings.Join(sortedNames(errs), ", "))
-			return &PartialError{Version: r.ch.Version, Op: "rollout", Instances: c.states(ctx, all, r.ch.Version, w.Concurrency), Err: first}
+			return &PartialError{Version: r.ch.Version, Op: "rollback", Instances: c.states(ctx, r.all(), r.ch.Version, r.waves[0].Concurrency), Err: first}
 		}
-		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepApplied, Duration: time.Since(start), Message: fmt.Sprintf("wave %d (%s) done", wi, w.Name)})
+	}
+	return nil
+}
+
+// promote takes the change through the waves after the canary, from cp's
+// wave on. Each wave samples its pre-change baseline (with the instances
+// not yet migrated), is applied, and bakes: it is judged against the
+// instances not yet migrated, when any are left, and against its own
+// baseline. A failing wave acts as canary.on_wave_failure says; too little
+// data is no evidence of harm, and the canary passed, so the next wave
+// follows. A resumed run takes the wave's baseline and, once it was
+// applied, its bake start back from cp.
+func (r *run) promote(ctx context.Context, cp Checkpoint) error {
+	c := r.c
+	bake, maxBake := r.bakes()
+	if c.cfg.WaveBake > 0 {
+		bake, maxBake = c.cfg.WaveBake, max(3*c.cfg.WaveBake, c.cfg.MaxBake)
+	}
+	for wi := max(cp.Wave, 1); wi < len(r.waves); wi++ {
+		w := r.waves[wi]
+		wctx := withWave(ctx, wi, w.Name)
+		var rest []Instance
+		for _, later := range r.waves[wi+1:] {
+			rest = append(rest, later.Instances...)
+		}
+		var baseline []judge.Sample
+		var bakeFrom time.Time
+		if cp.Wave == wi {
+			baseline, bakeFrom = cp.Baseline, cp.BakeFrom
+		}
+		if bakeFrom.IsZero() {
+			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline})
+			if baseline == nil {
+				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on its %d instance(s) and the %d not yet migrated for %s before the change",
+					wi, w.Name, len(w.Instances), len(rest), c.cfg.Baseline)})
+				baseline = r.sample(wctx, append(append([]Instance{}, w.Instances...), rest...), time.Now(), c.cfg.Baseline)
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("rollout %d interrupted while sampling the baseline of wave %d: %w", r.ch.Version, wi, err)
+				}
+				r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline})
+			}
+			start := time.Now()
+			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(w.Instances), w.Concurrency)})
+			errs := forEach(wctx, w.Instances, w.Concurrency, func(ctx context.Context, in Instance) error {
+				sr, err := c.applier.Apply(ctx, in, r.ch)
+				return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
+			})
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("rollout %d interrupted while applying wave %d: %w", r.ch.Version, wi, err)
+			}
+			if len(errs) > 0 {
+				first := errs[sortedNames(errs)[0]]
+				r.res.Status = StatusFailed
+				r.res.Reason = fmt.Sprintf("wave %d (%s) failed on %s", wi, w.Name, strings.Join(sortedNames(errs), ", "))
+				return &PartialError{Version: r.ch.Version, Op: "rollout", Instances: c.states(ctx, r.all(), r.ch.Version, w.Concurrency), Err: first}
+			}
+			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepApplied, Duration: time.Since(start), Message: fmt.Sprintf("wave %d (%s) applied; baking %s", wi, w.Name, bake)})
+			bakeFrom = time.Now()
+			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline, BakeFrom: bakeFrom})
+		}
+		d := r.bakeWave(ctx, wi, rest, baseline, bakeFrom, bake, maxBake)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rollout %d interrupted while baking wave %d: %w", r.ch.Version, wi, err)
+		}
+		r.res.Waves = append(r.res.Waves, WaveDecision{Wave: wi, Name: w.Name, Decision: d})
+		switch d.Outcome {
+		case judge.Fail:
+			return r.waveFailed(ctx, wi, d)
+		case judge.Extend:
+			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepJudge, Decision: &d,
+				Message: fmt.Sprintf("wave %d (%s): not enough data to judge (%s); the canary passed, so the rollout goes on", wi, w.Name, d.Reason)})
+		default:
+			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepJudge, Decision: &d, Message: fmt.Sprintf("wave %d (%s) passed: %s", wi, w.Name, d.Reason)})
+		}
 	}
 	r.res.Status = StatusPromoted
 	if r.res.Decision != nil {
@@ -430,6 +509,38 @@ func (r *run) promote(ctx context.Context, from int) error {
 	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})
 	return nil
+}
+
+// all is every instance of every wave.
+func (r *run) all() []Instance {
+	var all []Instance
+	for _, w := range r.waves {
+		all = append(all, w.Instances...)
+	}
+	return all
+}
+
+// waveFailed acts on wave wi's failed judgement d as canary.on_wave_failure
+// says.
+func (r *run) waveFailed(ctx context.Context, wi int, d judge.Decision) error {
+	c, w := r.c, r.waves[wi]
+	r.res.Decision, r.res.Decided = &d, time.Now()
+	reason := fmt.Sprintf("wave %d (%s) failed its judgement: %s", wi, w.Name, d.Reason)
+	c.em.emit(withWave(ctx, wi, w.Name), Event{Version: r.ch.Version, Step: StepJudge, Decision: &d, Message: reason})
+	switch c.cfg.OnWaveFailure {
+	case WaveFailureRollbackWave:
+		if err := r.rollbackWaves(ctx, []Wave{w}, reason); err != nil {
+			return err
+		}
+		reason += fmt.Sprintf(" (on_wave_failure: rollback_wave: wave %d rolled back; the earlier waves keep the change for a human)", wi)
+	case WaveFailurePause:
+		reason += " (on_wave_failure: pause: every instance is left as it is for a human)"
+	default:
+		r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseRollback, Reason: reason})
+		return r.rollback(ctx, reason)
+	}
+	r.res.Status, r.res.Reason = StatusFailed, reason
+	return &PartialError{Version: r.ch.Version, Op: "wave judgement", Instances: c.states(ctx, r.all(), r.ch.Version, w.Concurrency), Err: errors.New(reason)}
 }
 
 // How long finish reads the goose tables of the instances whose state this

@@ -180,6 +180,10 @@ func TestCanarySafeChangePromotedAndResumable(t *testing.T) {
 	if promotes != 2 {
 		t.Errorf("want 2 promotion waves, saw %d", promotes)
 	}
+	// Every wave after the canary was baked and judged.
+	if len(res.Waves) != 2 || res.Waves[0].Wave != 1 || res.Waves[1].Wave != 2 || res.Waves[0].Decision.Outcome == judge.Fail || res.Waves[1].Decision.Outcome == judge.Fail {
+		t.Errorf("wave judgements %+v, want waves 1 and 2 judged and not failed", res.Waves)
+	}
 	// A bake resumed after a crash judges against the checkpoint's baseline.
 	resumed := *bakeCP
 	resumed.BakeFrom = time.Now()
@@ -199,6 +203,71 @@ func TestCanarySafeChangePromotedAndResumable(t *testing.T) {
 		if ir.Wave > 0 && (ir.Apply == nil || !ir.Apply.AlreadyDone) {
 			t.Errorf("resume re-applied on %s: %+v", ir.Name, ir.Apply)
 		}
+	}
+}
+
+// A change harmless on the canary (a small tenant) but harmful on a wave
+// after it (a large one: the dropped index mattered there) is caught by
+// that wave's judgement, against the instance not yet migrated and the
+// wave's own baseline, and handled as canary.on_wave_failure says:
+// rollback_all takes it back everywhere it went, rollback_wave only from
+// the failing wave, pause nowhere. The instance of the last wave is never
+// touched.
+func TestWaveFailureCaughtAfterThePassingCanary(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{WaveFailureRollbackAll, WaveFailureRollbackWave, WaveFailurePause} {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			const rows = 200000
+			small, big1, big2 := shopDB(t, 100), shopDB(t, rows), shopDB(t, rows)
+			load(t, small, 100)
+			load(t, big1, rows)
+			load(t, big2, rows)
+			fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: small}, {Name: "m1", DSN: big1}, {Name: "m2", DSN: big2}},
+				FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "50%"}, {Select: "100%"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var events []Event
+			c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
+			c.cfg.OnWaveFailure = policy
+			ch := testChange(902, "drop_v_idx", "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);", []string{"public.items"}, "AccessExclusiveLock")
+			res, err := c.Run(ctx, fleet, ch, nil)
+			holds := map[string]bool{}
+			for _, ir := range res.Instances {
+				holds[ir.Name] = ir.Applied
+			}
+			if len(res.Waves) != 1 || res.Waves[0].Wave != 1 || res.Waves[0].Decision.Outcome != judge.Fail {
+				t.Fatalf("wave judgements %+v (status %s: %s), want wave 1 failed", res.Waves, res.Status, res.Reason)
+			}
+			if v := res.Waves[0].Decision.Failed(); len(v) == 0 || v[0].KPI != "latency:by_v" {
+				t.Errorf("failing verdicts %v", v)
+			}
+			switch policy {
+			case WaveFailureRollbackAll:
+				if err != nil || res.Status != StatusRolledBack || holds["c1"] || holds["m1"] {
+					t.Errorf("rollback_all: %v, %s: %s; holds %v", err, res.Status, res.Reason, holds)
+				}
+			case WaveFailureRollbackWave:
+				var pe *PartialError
+				if !errors.As(err, &pe) || res.Status != StatusFailed || !holds["c1"] || holds["m1"] {
+					t.Errorf("rollback_wave: %v, %s: %s; holds %v", err, res.Status, res.Reason, holds)
+				}
+			case WaveFailurePause:
+				var pe *PartialError
+				if !errors.As(err, &pe) || res.Status != StatusFailed || !holds["c1"] || !holds["m1"] {
+					t.Errorf("pause: %v, %s: %s; holds %v", err, res.Status, res.Reason, holds)
+				}
+			}
+			if holds["m2"] || pgtest.QueryInt(t, big2, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
+				t.Error("the last wave was touched")
+			}
+			if want := map[bool]int{true: 0, false: 1}[policy == WaveFailurePause]; pgtest.QueryInt(t, big1, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != want {
+				t.Errorf("index on the failing wave: want %d", want)
+			}
+		})
 	}
 }
 

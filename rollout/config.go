@@ -236,6 +236,18 @@ type CanaryConfig struct {
 	// "promote" promotes it as if it had passed. A failing judgement still
 	// rolls back either way.
 	OnInconclusive string `yaml:"on_inconclusive"`
+	// WaveBake is how long each wave after the canary bakes, judged against
+	// the instances not yet migrated and against its own pre-change
+	// baseline; default (0): the canary's bake, a change's front-matter
+	// `bake` included.
+	WaveBake time.Duration `yaml:"wave_bake"`
+	// OnWaveFailure is what a wave after the canary that fails its
+	// judgement does: "rollback_all" (default) rolls the change back on
+	// every instance that holds it, the newest wave first; "rollback_wave"
+	// rolls back that wave only and stops, the earlier waves keeping the
+	// change, for a human; "pause" stops with every instance as it is, for
+	// a human.
+	OnWaveFailure string `yaml:"on_wave_failure"`
 	// ConsecutiveFails is how many judged intervals in a row must fail
 	// before the canary is rolled back (a noise burst in one interval does
 	// not roll back; hard guards always act at once); default 2.
@@ -274,7 +286,20 @@ func (c *CanaryConfig) SetDefaults() {
 	if c.OnInconclusive == "" {
 		c.OnInconclusive = InconclusiveHold
 	}
+	if c.OnWaveFailure == "" {
+		c.OnWaveFailure = WaveFailureRollbackAll
+	}
 }
+
+// Policies of CanaryConfig.OnWaveFailure.
+const (
+	// WaveFailureRollbackAll rolls the change back everywhere.
+	WaveFailureRollbackAll = "rollback_all"
+	// WaveFailureRollbackWave rolls back the failing wave and stops.
+	WaveFailureRollbackWave = "rollback_wave"
+	// WaveFailurePause stops with every instance as it is.
+	WaveFailurePause = "pause"
+)
 
 // Policies of CanaryConfig.OnInconclusive.
 const (
@@ -315,6 +340,14 @@ func (c *CanaryConfig) Validate() error {
 	case InconclusiveHold, InconclusivePromote, "":
 	default:
 		errs = append(errs, cfgErr("canary.on_inconclusive", "%q: want hold or promote", c.OnInconclusive))
+	}
+	switch c.OnWaveFailure {
+	case WaveFailureRollbackAll, WaveFailureRollbackWave, WaveFailurePause, "":
+	default:
+		errs = append(errs, cfgErr("canary.on_wave_failure", "%q: want rollback_all, rollback_wave or pause", c.OnWaveFailure))
+	}
+	if c.WaveBake < 0 || c.WaveBake > 0 && c.WaveBake < c.Interval {
+		errs = append(errs, cfgErr("canary.wave_bake", "%s: want 0 (the canary's bake) or at least canary.interval %s", c.WaveBake, c.Interval))
 	}
 	if c.ConsecutiveFails < 0 {
 		errs = append(errs, cfgErr("canary.consecutive_fails", "must be >= 1, got %d", c.ConsecutiveFails))

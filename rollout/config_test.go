@@ -107,6 +107,16 @@ func TestConfigValidateNamesKey(t *testing.T) {
 			c.SetDefaults()
 			return c.Validate()
 		}, "canary.bake"},
+		{"unknown wave failure policy", func() error {
+			c := CanaryConfig{OnWaveFailure: "retry"}
+			c.SetDefaults()
+			return c.Validate()
+		}, "canary.on_wave_failure"},
+		{"wave bake below interval", func() error {
+			c := CanaryConfig{Interval: time.Minute, WaveBake: time.Second}
+			c.SetDefaults()
+			return c.Validate()
+		}, "canary.wave_bake"},
 		{"bad fence", func() error {
 			r := RollbackConfig{Fence: "rows"}
 			r.SetDefaults()
