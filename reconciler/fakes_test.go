@@ -282,6 +282,13 @@ func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.
 			if err := r.apply(k, ch); err != nil {
 				return r.result(ch, rollout.StatusFailed, "wave failed", d), &rollout.PartialError{Version: ch.Version, Op: "rollout", Instances: r.states(ch.Version), Err: err}
 			}
+			if strings.Contains(ch.Name, "tenantharm") { // harmful on wave 1's tenant only (on_wave_failure: pause)
+				wd := judge.Decision{Outcome: judge.Fail, Reason: "latency:hot fail", Verdicts: []judge.Verdict{{KPI: "latency:hot", Reference: judge.RefControl, Outcome: judge.Fail, PValue: 0.001, RelEffect: 40}}}
+				reason := "wave 1 (wave1) failed its judgement: latency:hot fail (on_wave_failure: pause: every instance is left as it is for a human)"
+				res := r.result(ch, rollout.StatusFailed, reason, &wd)
+				res.Waves = []rollout.WaveDecision{{Wave: 1, Name: "wave1", Decision: wd}}
+				return res, &rollout.PartialError{Version: ch.Version, Op: "wave judgement", Instances: r.states(ch.Version), Err: errors.New(reason)}
+			}
 		}
 	}
 	save(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseDone})

@@ -430,10 +430,11 @@ func (r *run) rollbackWaves(ctx context.Context, waves []Wave, reason string) er
 }
 
 // promote takes the change through the waves after the canary, from cp's
-// wave on. Each wave samples its pre-change baseline (with the instances
-// not yet migrated), is applied, and bakes: it is judged against the
-// instances not yet migrated, when any are left, and against its own
-// baseline. A failing wave acts as canary.on_wave_failure says; too little
+// wave on. Each wave samples its pre-change baseline (with its reference
+// instances, see reference), is applied, and bakes: it is judged against
+// the instances not yet migrated, when any are left (else against the most
+// recently migrated ones), and against its own baseline scaled by their
+// drift. A failing wave acts as canary.on_wave_failure says; too little
 // data is no evidence of harm, and the canary passed, so the next wave
 // follows. A resumed run takes the wave's baseline and, once it was
 // applied, its bake start back from cp.
@@ -446,10 +447,7 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 	for wi := max(cp.Wave, 1); wi < len(r.waves); wi++ {
 		w := r.waves[wi]
 		wctx := withWave(ctx, wi, w.Name)
-		var rest []Instance
-		for _, later := range r.waves[wi+1:] {
-			rest = append(rest, later.Instances...)
-		}
+		rest := r.reference(wi)
 		var baseline []judge.Sample
 		var bakeFrom time.Time
 		if cp.Wave == wi {
@@ -458,7 +456,7 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 		if bakeFrom.IsZero() {
 			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline})
 			if baseline == nil {
-				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on its %d instance(s) and the %d not yet migrated for %s before the change",
+				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on its %d instance(s) and %d reference instance(s) for %s before the change",
 					wi, w.Name, len(w.Instances), len(rest), c.cfg.Baseline)})
 				baseline = r.sample(wctx, append(append([]Instance{}, w.Instances...), rest...), time.Now(), c.cfg.Baseline)
 				if err := ctx.Err(); err != nil {
@@ -509,6 +507,50 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})
 	return nil
+}
+
+// reference is what wave wi is judged against beside its own baseline:
+// instances not yet migrated (the designated control first), or, for the
+// last wave, the most recently migrated ones, which hold the change and
+// passed. Either way the judge also scales the wave's baseline by the
+// reference's drift between the baseline and the bake, as it does for the
+// canary: a fleet-wide change of load is not the wave's doing. At most as
+// many as the canary's control (or canary wave, whichever is larger).
+func (r *run) reference(wi int) []Instance {
+	n := max(len(r.control), len(r.waves[0].Instances))
+	var out []Instance
+	seen := map[string]bool{}
+	add := func(in Instance) {
+		if len(out) < n && !seen[in.Name] {
+			seen[in.Name] = true
+			out = append(out, in)
+		}
+	}
+	later := map[string]bool{}
+	for _, w := range r.waves[wi+1:] {
+		for _, in := range w.Instances {
+			later[in.Name] = true
+		}
+	}
+	for _, in := range r.control {
+		if later[in.Name] {
+			add(in)
+		}
+	}
+	for _, w := range r.waves[wi+1:] {
+		for _, in := range w.Instances {
+			add(in)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for i := wi - 1; i >= 0; i-- {
+		for _, in := range r.waves[i].Instances {
+			add(in)
+		}
+	}
+	return out
 }
 
 // all is every instance of every wave.
