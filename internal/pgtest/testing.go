@@ -175,22 +175,30 @@ func requirePostgres(t testing.TB) {
 // first error.
 func Exec(t testing.TB, dsn string, stmts ...string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
+	withConn(t, dsn, func(ctx context.Context, conn *pgx.Conn) {
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
 		}
-	}
+	})
 }
 
 // QueryInt runs q (with args) on dsn and returns its single integer,
 // failing t on an error.
 func QueryInt(t testing.TB, dsn, q string, args ...any) int {
+	t.Helper()
+	var n int
+	withConn(t, dsn, func(ctx context.Context, conn *pgx.Conn) {
+		if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	})
+	return n
+}
+
+// withConn runs fn on a connection to dsn, closed when fn returns.
+func withConn(t testing.TB, dsn string, fn func(context.Context, *pgx.Conn)) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -198,9 +206,5 @@ func QueryInt(t testing.TB, dsn, q string, args ...any) int {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
+	fn(ctx, conn)
 }
