@@ -442,7 +442,7 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 	c := r.c
 	bake, maxBake := r.bakes()
 	if c.cfg.WaveBake > 0 {
-		bake, maxBake = c.cfg.WaveBake, max(3*c.cfg.WaveBake, c.cfg.MaxBake)
+		bake, maxBake = c.cfg.WaveBake, 3*c.cfg.WaveBake
 	}
 	for wi := max(cp.Wave, 1); wi < len(r.waves); wi++ {
 		w := r.waves[wi]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,6 +234,7 @@ func TestWaveFailureCaughtAfterThePassingCanary(t *testing.T) {
 			var events []Event
 			c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "by_v", SQL: "SELECT id FROM items WHERE v = 4242", Rate: 20})
 			c.cfg.OnWaveFailure = policy
+			c.cfg.WaveBake = 4 * time.Second // the canary bakes 3s: the waves' own bake is what they use
 			ch := testChange(902, "drop_v_idx", "DROP INDEX items_v_idx;", "CREATE INDEX items_v_idx ON items (v);", []string{"public.items"}, "AccessExclusiveLock")
 			res, err := c.Run(ctx, fleet, ch, nil)
 			holds := map[string]bool{}
@@ -260,6 +262,15 @@ func TestWaveFailureCaughtAfterThePassingCanary(t *testing.T) {
 				if !errors.As(err, &pe) || res.Status != StatusFailed || !holds["c1"] || !holds["m1"] {
 					t.Errorf("pause: %v, %s: %s; holds %v", err, res.Status, res.Reason, holds)
 				}
+			}
+			mu.Lock()
+			var baked bool
+			for _, e := range events {
+				baked = baked || e.Step == StepApplied && strings.Contains(e.Message, "wave 1 (") && strings.Contains(e.Message, "baking 4s")
+			}
+			mu.Unlock()
+			if !baked {
+				t.Error("wave 1 did not bake for canary.wave_bake (4s)")
 			}
 			if holds["m2"] || pgtest.QueryInt(t, big2, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_v_idx'") != 1 {
 				t.Error("the last wave was touched")

@@ -33,11 +33,8 @@ func scanCR(row pgx.Row) (*change.Request, error) {
 		}
 		m.Source = c.Source
 		c.Migration = &m
-	} else if m, err := migration.ParseMigration(c.Path, c.Source); err == nil {
-		// Stored before the parsed file was kept (control store version
-		// < 7): parsed here, once per read, until the change finishes.
-		c.Migration = m
 	}
+
 	if merged != nil {
 		c.MergedAt = *merged
 	}

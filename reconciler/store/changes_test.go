@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 )
 
@@ -13,8 +15,9 @@ const goodFile = "-- ---\n-- risk: 4\n-- owner: payments\n-- ---\n-- +goose Up\n
 
 // The parsed migration stored at discovery reads back whole (its bytes
 // from the source column); a change stored before parsed files were kept
-// (migration NULL) is parsed on read; a file that no longer parses reads
-// with no migration rather than failing the read.
+// (migration NULL) gets its parsed file stored when the store next opens;
+// a file that no longer parses reads with no migration rather than failing
+// the read or the open.
 func TestParsedMigrationStored(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.Open(t)
@@ -32,6 +35,14 @@ func TestParsedMigrationStored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if c, err := st.Get(ctx, 2); err != nil || c.Migration != nil {
+		t.Fatalf("stored without a parsed file: %+v, %v; want none until the store opens again", c, err)
+	}
+	st, err = store.Open(ctx, secret.NewSecret(st.Pool().Config().ConnString()), &secret.Redactor{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	for _, v := range []int64{1, 2} {
 		c, err := st.Get(ctx, v)
 		if err != nil {

@@ -230,8 +230,14 @@ func (s *Store) who(ctx context.Context, what, q string, args ...any) (string, e
 
 // Skip records an operator's skip of version (it may not be discovered yet).
 func (s *Store) Skip(ctx context.Context, version int64, by string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO skips (version, by_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, version, by); err != nil {
-		return fmt.Errorf("skip %d: %w", version, err)
+	return s.recordBy(ctx, fmt.Sprintf("skip %d", version), `INSERT INTO skips (version, by_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, version, by)
+}
+
+// recordBy runs the insert q of a human's decision on version; the first
+// decision counts.
+func (s *Store) recordBy(ctx context.Context, what, q string, version int64, by string) error {
+	if _, err := s.pool.Exec(ctx, q, version, by); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -244,10 +250,7 @@ func (s *Store) Skipper(ctx context.Context, version int64) (string, error) {
 // Release records an operator's promotion of a change held inconclusive
 // (the first one counts).
 func (s *Store) Release(ctx context.Context, version int64, by string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO releases (version, by_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, version, by); err != nil {
-		return fmt.Errorf("release %d: %w", version, err)
-	}
-	return nil
+	return s.recordBy(ctx, fmt.Sprintf("release %d", version), `INSERT INTO releases (version, by_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, version, by)
 }
 
 // Releaser returns who promoted version out of its inconclusive hold, ""

@@ -3,14 +3,17 @@ package store
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/internal/secret"
 )
 
@@ -54,7 +57,44 @@ func Open(ctx context.Context, dsn secret.Secret, red *secret.Redactor, log *slo
 		pool.Close()
 		return nil, err
 	}
+	if err := s.backfillParsed(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// backfillParsed stores the parsed migration of change requests discovered
+// by a version that did not keep it (control store < 7), once, so every
+// read finds it stored. A file that no longer parses stays without one.
+func (s *Store) backfillParsed(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `SELECT version, path, source FROM change_requests WHERE migration IS NULL`)
+	if err != nil {
+		return fmt.Errorf("control store: backfill parsed migrations: %w", err)
+	}
+	type row struct {
+		Version int64
+		Path    string
+		Source  []byte
+	}
+	todo, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return fmt.Errorf("control store: backfill parsed migrations: %w", err)
+	}
+	for _, r := range todo {
+		m, err := migration.ParseMigration(r.Path, r.Source)
+		if err != nil {
+			continue // stays NULL: the loop stalls it with errNotParsed
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("control store: backfill parsed migration of %d: %w", r.Version, err)
+		}
+		if _, err := s.pool.Exec(ctx, `UPDATE change_requests SET migration = $2 WHERE version = $1 AND migration IS NULL`, r.Version, b); err != nil {
+			return fmt.Errorf("control store: backfill parsed migration of %d: %w", r.Version, err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) migrate(ctx context.Context, log *slog.Logger) error {
