@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store"
 	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
@@ -25,8 +26,13 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &change.Request{Version: 16, Name: "drop_orders_customer_index", Path: "migrations/00016_drop_orders_customer_index.sql",
-		SHA256: "abc", Commit: "0123456789abcdef", Author: "Sam", PR: 116, Risk: 2, Source: src}
+	const path = "migrations/00016_drop_orders_customer_index.sql"
+	mig, err := migration.ParseMigration(path, src) // as ingest does
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &change.Request{Version: 16, Name: "drop_orders_customer_index", Path: path,
+		SHA256: "abc", Commit: "0123456789abcdef", Author: "Sam", PR: 116, Risk: 2, Source: src, Migration: mig}
 	if _, err := st.Discover(ctx, c); err != nil {
 		t.Fatal(err)
 	}
