@@ -46,12 +46,22 @@ func (t *Target) runDataChecks(ctx context.Context, conn *pgx.Conn, m migration.
 // runs it. violated is true when a row was found (or, for a type check, a
 // value failed to convert: detail is the conversion error).
 func (t *Target) runDataCheck(ctx context.Context, conn *pgx.Conn, dc DataCheck) (violated bool, detail string, err error) {
+	return RunDataCheck(ctx, conn, dc, t.timeout)
+}
+
+// RunDataCheck answers one data check on conn's database, in its own
+// read-only transaction under statement_timeout timeout and a short
+// lock_timeout (it never queues behind DDL). violated is true when a row
+// was found (or, for a type check, a value failed to convert: detail is
+// the conversion error). The rollout's pre-flight runs the plan's checks
+// with it on every target before that target's apply.
+func RunDataCheck(ctx context.Context, conn *pgx.Conn, dc DataCheck, timeout time.Duration) (violated bool, detail string, err error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return false, "", err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // read-only: nothing to keep
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = 1000", t.timeout.Milliseconds())); err != nil {
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = 1000", timeout.Milliseconds())); err != nil {
 		return false, "", err
 	}
 	q, err := resolveCheck(ctx, tx, dc)

@@ -127,7 +127,8 @@ func (fakeAssessor) Threshold() float64 { return 0.8 }
 // fakeRoller keeps instance versions in memory and runs the phases of
 // rollout.Canary.Run: a change whose name contains "harmful" fails the
 // bake, one containing "broken" fails on the canary (migration error).
-// Instances in down are unreachable.
+// Instances in down are unreachable: a wave holding one is paused by its
+// pre-flight, as rollout.Canary.Run does.
 type fakeRoller struct {
 	mu       sync.Mutex
 	waves    [][]string
@@ -277,6 +278,13 @@ func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.
 			if k != cp.Wave {
 				if err := phase(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhasePromote, Wave: k}); err != nil {
 					return nil, err
+				}
+			}
+			for _, in := range r.waves[k] {
+				if r.down[in] { // the pre-flight cannot reach it: the wave is paused, untouched
+					pfe := &rollout.PreflightError{Instance: in, Check: rollout.PreflightUnreachable, Detail: "connection refused"}
+					return r.result(ch, rollout.StatusPaused, fmt.Sprintf("wave %d paused before its apply: %s unreachable", k, in), d),
+						&rollout.PartialError{Version: ch.Version, Op: "pre-flight", Instances: r.states(ch.Version), Err: pfe}
 				}
 			}
 			if err := r.apply(k, ch); err != nil {

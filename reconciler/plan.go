@@ -1,7 +1,12 @@
 package reconciler
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
@@ -62,7 +67,58 @@ func PlanChange(m *migration.Migration, rep *analysis.Report) *rollout.Plan {
 	for _, d := range rep.DownDrops {
 		ch.Archive = append(ch.Archive, rollout.ArchiveTarget{Schema: d.Schema, Table: d.Table, Column: d.Column})
 	}
+	for _, dc := range rep.DataChecks {
+		spec, err := json.Marshal(dc)
+		if err != nil {
+			continue // a struct of strings and ints always marshals
+		}
+		ch.DataChecks = append(ch.DataChecks, rollout.DataCheck{Table: dc.Table, What: dc.What, Spec: spec})
+	}
 	return ch
+}
+
+// DataChecks answers a plan's data checks (the analysis's, as PlanChange
+// stores them) on one instance, read-only, with the same code the
+// prediction gate runs: the rollout's pre-flight asks it before each
+// target's apply, since every target has its own rows.
+type DataChecks struct {
+	// Timeout bounds each check (statement_timeout); default 30s.
+	Timeout time.Duration
+}
+
+var _ rollout.DataChecker = DataChecks{}
+
+// CheckData runs checks on inst and returns those that failed.
+func (d DataChecks) CheckData(ctx context.Context, inst rollout.Instance, checks []rollout.DataCheck) ([]rollout.DataViolation, error) {
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	cfg, err := pgx.ParseConfig(inst.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
+	}
+	cfg.RuntimeParams["application_name"] = rollout.ApplicationName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: connect: %w", inst.Name, err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // read-only session: nothing to keep
+	var out []rollout.DataViolation
+	for _, c := range checks {
+		var dc analysis.DataCheck
+		if err := json.Unmarshal(c.Spec, &dc); err != nil {
+			return out, fmt.Errorf("data check on %s (%s): %w", c.Table, c.What, err)
+		}
+		violated, detail, err := analysis.RunDataCheck(ctx, conn, dc, timeout)
+		if err != nil {
+			return out, fmt.Errorf("data check on %s (%s): %w", c.Table, c.What, err)
+		}
+		if violated {
+			out = append(out, rollout.DataViolation{Check: c, Detail: detail})
+		}
+	}
+	return out, nil
 }
 
 // isTableOf reports whether rel names a table (not an index) in rep: one

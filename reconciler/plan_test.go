@@ -8,6 +8,7 @@ import (
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/rollout"
 )
 
@@ -66,5 +67,53 @@ ALTER TABLE orders DROP COLUMN note;
 	}
 	if nilRep := PlanChange(m, nil); nilRep.Lock != "" || len(nilRep.Archive) != 0 || nilRep.Validate() != nil {
 		t.Fatalf("nil report: %+v", nilRep)
+	}
+}
+
+// TestPlanDataChecksRunOnEachTarget: the data checks the analysis finds go
+// into the plan, and DataChecks answers them, with the prediction gate's
+// own code, on each target's real rows: a tenant with duplicate emails
+// fails the UNIQUE index's check, one without passes it.
+func TestPlanDataChecksRunOnEachTarget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := []byte(`-- ---
+-- risk: 3
+-- ---
+-- +goose Up
+CREATE UNIQUE INDEX users_email_key ON users (email);
+ALTER TABLE users ALTER COLUMN nick SET NOT NULL;
+-- +goose Down
+ALTER TABLE users ALTER COLUMN nick DROP NOT NULL;
+DROP INDEX users_email_key;
+`)
+	m, err := migration.ParseMigration("migrations/0043_users_email_key.sql", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := analysis.Analyze(ctx, *m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := PlanChange(m, rep)
+	if len(ch.DataChecks) != 2 {
+		t.Fatalf("plan data checks %+v, want the UNIQUE and the NOT NULL check", ch.DataChecks)
+	}
+	clean, dirty := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	for _, dsn := range []string{clean, dirty} {
+		pgtest.Exec(t, dsn, "CREATE TABLE users (id int PRIMARY KEY, email text, nick text)",
+			"INSERT INTO users SELECT g, 'u' || g || '@example.com', 'n' || g FROM generate_series(1, 100) g")
+	}
+	pgtest.Exec(t, dirty, "UPDATE users SET email = 'u1@example.com' WHERE id = 2")
+	vs, err := DataChecks{}.CheckData(ctx, rollout.Instance{Name: "clean", DSN: clean}, ch.DataChecks)
+	if err != nil || len(vs) != 0 {
+		t.Fatalf("clean tenant: %+v, %v; want no violation", vs, err)
+	}
+	vs, err = DataChecks{}.CheckData(ctx, rollout.Instance{Name: "dirty", DSN: dirty}, ch.DataChecks)
+	if err != nil || len(vs) != 1 || vs[0].Check.Table != "public.users" || vs[0].Check.What != "rows with a duplicate (email)" {
+		t.Fatalf("dirty tenant: %+v, %v; want the duplicate emails", vs, err)
+	}
+	if _, err := (DataChecks{}).CheckData(ctx, rollout.Instance{Name: "gone", DSN: "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}, ch.DataChecks); err == nil {
+		t.Error("an unreachable target's checks returned no error")
 	}
 }

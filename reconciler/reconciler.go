@@ -53,8 +53,14 @@ type options struct {
 
 // Instance-down policies for WithOnInstanceDown.
 const (
+	// OnDownPause pauses the rollout before the wave of an unreachable
+	// target (its pre-flight found it down; nothing of the wave is
+	// applied): the change keeps its state and each pass checks again,
+	// going on once the target is back (default). An instance lost during
+	// an apply is treated as OnDownHold.
+	OnDownPause = "pause"
 	// OnDownRollback rolls the change back on every reachable instance that
-	// holds it when an instance goes down mid-rollout (default).
+	// holds it when an instance goes down mid-rollout.
 	OnDownRollback = "rollback"
 	// OnDownHold stops and leaves every instance as it is (failed state,
 	// versions reported), for a human to decide.
@@ -78,11 +84,11 @@ func WithMetrics(m *Metrics) Option {
 }
 
 // WithOnInstanceDown sets what happens when an instance is unreachable
-// during a rollout: OnDownRollback (default) or OnDownHold.
+// during a rollout: OnDownPause (default), OnDownRollback or OnDownHold.
 func WithOnInstanceDown(policy string) Option {
 	return func(o *options) error {
-		if policy != OnDownRollback && policy != OnDownHold {
-			return fmt.Errorf("on instance down %q: want %s or %s", policy, OnDownRollback, OnDownHold)
+		if policy != OnDownPause && policy != OnDownRollback && policy != OnDownHold {
+			return fmt.Errorf("on instance down %q: want %s, %s or %s", policy, OnDownPause, OnDownRollback, OnDownHold)
 		}
 		o.onDown = policy
 		return nil
@@ -113,7 +119,7 @@ func New(st Store, src Source, assessor Assessor, roll Roller, forge Forge, audi
 	if st == nil || src == nil || assessor == nil || roll == nil {
 		return nil, errors.New("reconciler: store, source, assessor and roller are required")
 	}
-	o := options{log: slog.New(slog.DiscardHandler), onDown: OnDownRollback, maxAttempts: 5, maxSteps: 64,
+	o := options{log: slog.New(slog.DiscardHandler), onDown: OnDownPause, maxAttempts: 5, maxSteps: 64,
 		analysisTimeout: DefaultAnalysisTimeout}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

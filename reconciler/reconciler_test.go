@@ -174,33 +174,59 @@ func TestReconcileSkipReleasesQueue(t *testing.T) {
 	}
 }
 
-// TestReconcileInstanceDown: an instance that is down mid-rollout stops the
-// change; with the hold policy every instance stays as it is and the exact
-// versions are recorded; with rollback the reachable ones are rolled back.
+// TestReconcileInstanceDown: an instance that is down when its wave's
+// pre-flight runs stops the change before the wave is applied; with the
+// hold policy every instance stays as it is and the exact versions are
+// recorded; with rollback the reachable ones are rolled back; with pause
+// (the default) the change keeps its state, the versions and the pause are
+// recorded, and it goes on once the instance is back.
 func TestReconcileInstanceDown(t *testing.T) {
 	t.Parallel()
-	for _, policy := range []string{OnDownHold, OnDownRollback} {
+	for _, policy := range []string{OnDownHold, OnDownRollback, OnDownPause} {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
+			ctx := context.Background()
 			w := newFakeWorld(t, WithOnInstanceDown(policy))
 			w.roll.down["m2"] = true
 			w.src.merge(t, "migrations/00001_safe.sql", migrationtest.Source(2, "CREATE TABLE t (id int);", "DROP TABLE t;"))
-			_, err := w.rec.Reconcile(context.Background())
-			c, gerr := w.store.Get(context.Background(), 1)
+			_, err := w.rec.Reconcile(ctx)
+			c, gerr := w.store.Get(ctx, 1)
 			if gerr != nil {
 				t.Fatal(gerr)
 			}
-			wantInst := map[string]int64{"c1": 1, "m1": 1, "m2": Unreachable}
+			wantInst := map[string]int64{"c1": 1, "m1": 0, "m2": Unreachable}
 			if policy == OnDownRollback {
-				wantInst["c1"], wantInst["m1"] = 0, 0
-			}
-			if c.State != change.StateFailed {
-				t.Fatalf("state %s (err %v), want failed", c.State, err)
+				wantInst["c1"] = 0
 			}
 			for in, v := range wantInst {
 				if c.Instances[in] != v {
 					t.Errorf("%s: recorded version %d, want %d (all %v)", in, c.Instances[in], v, c.Instances)
 				}
+			}
+			if policy == OnDownPause {
+				if c.State != change.StatePromoting {
+					t.Fatalf("state %s (%s, err %v), want promoting (paused)", c.State, c.Reason, err)
+				}
+				evs, err := w.store.Events(ctx, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				paused := false
+				for _, e := range evs {
+					paused = paused || e.Step == "preflight paused" && e.Instance == "m2" && strings.Contains(e.Detail.Error, "m2 unreachable")
+				}
+				if !paused {
+					t.Errorf("no pause event for m2 in %+v", evs)
+				}
+				w.roll.down["m2"] = false
+				w.reconcile(t)
+				if got := w.state(t, 1); got != change.StateDone {
+					t.Errorf("after m2 came back: %s, want done", got)
+				}
+				return
+			}
+			if c.State != change.StateFailed {
+				t.Fatalf("state %s (err %v), want failed", c.State, err)
 			}
 			if !strings.Contains(c.Reason, "unknown on m2") {
 				t.Errorf("reason does not report versions: %q", c.Reason)

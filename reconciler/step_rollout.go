@@ -138,10 +138,20 @@ func (r *Reconciler) finishRollout(ctx context.Context, c *change.Request, ch *r
 	if errors.As(runErr, &pe) {
 		h = HoldingsOf(ch.Version, pe.Instances)
 		reason := pe.Error()
+		var pfe *rollout.PreflightError
+		down := errors.As(runErr, &pfe) && pfe.Check == rollout.PreflightUnreachable
+		if down && r.o.onDown == OnDownPause {
+			// The wave waits for its target: the change keeps its state
+			// and every pass runs the pre-flight again.
+			r.o.log.Warn("rollout paused: a target of the next wave is unreachable", "change", c.Version, "instance", pfe.Instance, "reason", res.Reason)
+			r.event(ctx, change.Event{Version: c.Version, Instance: pfe.Instance, Step: "preflight paused", Outcome: "paused",
+				Detail: change.EventDetail{Error: res.Reason}})
+			return false, r.store.SetInstances(ctx, c.Version, h)
+		}
 		if r.o.metrics != nil {
 			r.o.metrics.rollouts.WithLabelValues(pe.Op, "partial").Inc()
 		}
-		if pe.Op == "rollout" && r.o.onDown == OnDownRollback && c.State != change.StateRollingBack {
+		if (pe.Op == "rollout" || down) && r.o.onDown == OnDownRollback && c.State != change.StateRollingBack {
 			cp, err := json.Marshal(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: reason})
 			if err != nil {
 				return false, fmt.Errorf("change %d: rollback checkpoint: %w", c.Version, err)

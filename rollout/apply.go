@@ -32,11 +32,12 @@ const ApplicationName = "schemacanary"
 type Option func(*options) error
 
 type options struct {
-	log        *slog.Logger
-	observe    Observer
-	gooseTable string
-	sources    []kpi.KPISource
-	judge      *judge.Judge
+	log         *slog.Logger
+	observe     Observer
+	gooseTable  string
+	sources     []kpi.KPISource
+	judge       *judge.Judge
+	dataChecker DataChecker
 }
 
 func buildOptions(opts []Option) (options, error) {

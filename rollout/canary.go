@@ -31,6 +31,10 @@ const (
 	// change and the rest of the fleet does not, until a human promotes it
 	// (Run again from a PhasePromote checkpoint) or rolls it back.
 	StatusInconclusive Status = "inconclusive"
+	// StatusPaused: a target of the next wave could not be reached in its
+	// pre-flight; nothing of that wave was applied. Run again from the
+	// same checkpoint to go on once it is back.
+	StatusPaused Status = "paused"
 )
 
 // Repredictor re-scores the change being baked from the judge's latest
@@ -100,6 +104,11 @@ type Checkpoint struct {
 	// Baseline is the KPIs sampled before the change (canary and control),
 	// kept so that a bake resumed after a crash still compares with them.
 	Baseline []judge.Sample `json:"baseline,omitempty"`
+	// Schema is the definition of the tables the change touches, read on
+	// the canary before the change: every later target's pre-flight
+	// compares its own with it (nil: read before this was kept; drift is
+	// then not checked).
+	Schema SchemaPrint `json:"schema,omitempty"`
 }
 
 // InstanceResult is one instance's part in a rollout.
@@ -164,6 +173,8 @@ type Canary struct {
 	sources    []kpi.KPISource
 	judge      *judge.Judge
 	em         emitter
+	// dataChecker answers the plan's data checks in pre-flight (nil: none).
+	dataChecker DataChecker
 }
 
 // ErrNoSources is returned by NewCanary without any KPI source.
@@ -195,7 +206,7 @@ func NewCanary(canary CanaryConfig, rollback RollbackConfig, opts ...Option) (*C
 			return nil, err
 		}
 	}
-	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j, em: a.em}, nil
+	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j, em: a.em, dataChecker: o.dataChecker}, nil
 }
 
 // Applier returns the canary's applier (same settings).

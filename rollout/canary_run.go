@@ -25,6 +25,11 @@ type run struct {
 	byName    map[string]*InstanceResult
 	mu        sync.Mutex
 	baseline  []judge.Sample
+	// schema is the canary's schema print before the change (nil: not
+	// known, drift is not checked); expected the goose version it was at
+	// (-1 until read). See preflight.go.
+	schema   SchemaPrint
+	expected int64
 }
 
 func (r *run) inst(name string) *InstanceResult {
@@ -97,9 +102,21 @@ func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Plan, resume *Checkp
 		return nil, err
 	}
 	r := &run{c: c, ch: ch, waves: waves, control: control, byName: map[string]*InstanceResult{},
-		res: &Result{Version: ch.Version, Started: time.Now()}, save: func(Checkpoint) {}}
+		res: &Result{Version: ch.Version, Started: time.Now()}, save: func(Checkpoint) {}, expected: -1}
 	for _, o := range opts {
 		o(r)
+	}
+	if resume != nil {
+		r.schema = resume.Schema
+	}
+	save := r.save
+	r.save = func(cp Checkpoint) {
+		// Every checkpoint carries the canary's print, for the pre-flight
+		// of the waves a resumed run has still to apply.
+		if cp.Schema == nil {
+			cp.Schema = r.schema
+		}
+		save(cp)
 	}
 	for _, w := range waves {
 		for _, in := range w.Instances {
@@ -151,6 +168,21 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 		r.save(cp)
 	}
 	if cp.Phase == PhaseCanary {
+		if r.schema == nil {
+			ok, err := r.capturePrint(cctx)
+			if err != nil {
+				return err
+			}
+			if ok {
+				r.save(cp) // the print is kept before anything is applied
+			} else {
+				c.em.emit(cctx, Event{Version: ch.Version, Step: StepPreflight,
+					Message: "the canary already holds the change and no schema print was kept before it: later waves are not checked for drift"})
+			}
+		}
+		if err := r.preflight(ctx, 0); err != nil {
+			return err
+		}
 		errs := forEach(cctx, canary.Instances, canary.Concurrency, func(ctx context.Context, in Instance) error {
 			sr, err := c.applier.Apply(ctx, in, ch)
 			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
@@ -455,6 +487,9 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 		}
 		if bakeFrom.IsZero() {
 			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline})
+			if err := r.preflight(ctx, wi); err != nil {
+				return err
+			}
 			if baseline == nil {
 				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on its %d instance(s) and %d reference instance(s) for %s before the change",
 					wi, w.Name, len(w.Instances), len(rest), c.cfg.Baseline)})

@@ -15,6 +15,7 @@ type Step string
 const (
 	StepPlan      Step = "plan"        // waves and control chosen
 	StepBaseline  Step = "baseline"    // KPIs sampled on the canary before the change
+	StepPreflight Step = "preflight"   // a wave's targets checked before its apply (version, drift, data)
 	StepWaitLocks Step = "wait_locks"  // waiting, without queueing, for long conflicting transactions
 	StepApply     Step = "apply"       // one attempt of the Up section under lock_timeout
 	StepApplied   Step = "applied"     // the Up section committed (or was already applied)

@@ -49,15 +49,24 @@ func newRolloutCmd(g *globalFlags) *cobra.Command {
      back: in one transaction the touched tables are fenced against writes, every
      column or table the Down drops is copied into schema schemacanary_archive, the
      Down runs and goose's version row goes; then sessions are reset;
-  5. a Pass after canary.bake promotes the change wave by wave (fleet.waves).
+  5. a Pass after canary.bake promotes the change wave by wave (fleet.waves), each
+     wave baked and judged in turn.
+
+Before any wave's apply, every target of it is checked read-only (pre-flight): its
+goose table is at the version the canary was at before the change, the touched
+tables have the canary's pre-change definition (drift is printed as a diff naming
+the object), and the data checks of the prediction gate (duplicates for UNIQUE,
+NULLs for SET NOT NULL, CHECK/FK violations, values a narrowed type cannot hold)
+pass on that target's own rows. A failing or unreachable target stops the wave with
+nothing of it applied.
 
 Progress (wave, instance, step, verdicts with p-values) goes to stdout, logs to
 stderr. --dry-run prints the plan (waves, control, lock settings, what a rollback
 would archive, which instances already hold the version) and changes nothing.
 
 Exit status: 0 promoted; 1 not promoted (rolled back, held inconclusive, a lock
-timeout, or a partial rollout, whose message lists which instance holds the
-version); 2 usage, configuration or connection error.`,
+timeout, a failed pre-flight, or a partial rollout, whose message lists which
+instance holds the version); 2 usage, configuration or connection error.`,
 		Example: `  schemacanary rollout migrations/0042_add_note.sql -c schemacanary.yaml --dry-run
   schemacanary rollout migrations/0042_add_note.sql -c schemacanary.yaml
   schemacanary rollout migrations/0042_add_note.sql -c schemacanary.yaml --format json > result.json`,
@@ -116,7 +125,8 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	defer sources.Close()
 	pr := &progress{w: out, quiet: f.format == "json"}
 	canary, err := rollout.NewCanary(cfg.Canary, cfg.Rollback, rollout.WithLogger(log),
-		rollout.WithSources(sources.List()...), rollout.WithObserver(pr.event))
+		rollout.WithSources(sources.List()...), rollout.WithObserver(pr.event),
+		rollout.WithDataChecker(reconciler.DataChecks{Timeout: cfg.Prediction.CheckTimeout.D()}))
 	if err != nil {
 		return err
 	}
@@ -133,6 +143,10 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 		}
 	}
 	switch {
+	case runErr != nil && errors.Is(runErr, rollout.ErrPreflight):
+		// A wave stopped before its apply (drift, data, version, or an
+		// unreachable target): not promoted, and nothing of it touched.
+		return &exitError{code: statusFindings, msg: runErr.Error()}
 	case runErr != nil && errors.Is(runErr, rollout.ErrLockTimeout):
 		// The change did not go through: an outcome, not a failure to run.
 		return &exitError{code: statusFindings, msg: runErr.Error()}

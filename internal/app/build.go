@@ -175,7 +175,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 		return nil, fmt.Errorf("canary.kpis: %w", err)
 	}
 	d.closers = append(d.closers, sources.Close)
-	canary, err := rollout.NewCanary(cfg.Canary, cfg.Rollback, rollout.WithSources(sources.List()...), rollout.WithLogger(log))
+	canary, err := rollout.NewCanary(cfg.Canary, cfg.Rollback, rollout.WithSources(sources.List()...), rollout.WithLogger(log),
+		rollout.WithDataChecker(reconciler.DataChecks{Timeout: cfg.Prediction.CheckTimeout.D()}))
 	if err != nil {
 		return nil, fmt.Errorf("canary: %w", err)
 	}

@@ -54,9 +54,11 @@ type Config struct {
 // ReconcileConfig tunes the reconcile loop.
 type ReconcileConfig struct {
 	// OnInstanceDown is what happens when an instance is unreachable while
-	// a wave is promoted: "rollback" (default) rolls the change back on every
-	// reachable instance; "hold" leaves the fleet as it is, marks the change
-	// failed and reports each instance's state.
+	// a change rolls out: "pause" (default) stops before the wave of a
+	// target its pre-flight cannot reach, applies nothing of it, and goes
+	// on once the target is back; "rollback" rolls the change back on every
+	// reachable instance; "hold" leaves the fleet as it is, marks the
+	// change failed and reports each instance's state.
 	OnInstanceDown string `yaml:"on_instance_down"`
 	// MaxAttempts is how many consecutive transient failures of a step
 	// (outside a rollout) mark a change failed; default 5.
@@ -288,7 +290,7 @@ func (c *Config) setDefaults() {
 		c.Forge.Kind = ForgeLocal
 	}
 	if c.Reconcile.OnInstanceDown == "" {
-		c.Reconcile.OnInstanceDown = reconciler.OnDownRollback
+		c.Reconcile.OnInstanceDown = reconciler.OnDownPause
 	}
 	if c.Reconcile.MaxAttempts == 0 {
 		c.Reconcile.MaxAttempts = 5
@@ -370,8 +372,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("forge.kind %q: want github or local", c.Forge.Kind)
 	}
-	if c.Reconcile.OnInstanceDown != reconciler.OnDownRollback && c.Reconcile.OnInstanceDown != reconciler.OnDownHold {
-		bad("reconcile.on_instance_down %q: want rollback or hold", c.Reconcile.OnInstanceDown)
+	if p := c.Reconcile.OnInstanceDown; p != reconciler.OnDownPause && p != reconciler.OnDownRollback && p != reconciler.OnDownHold {
+		bad("reconcile.on_instance_down %q: want pause, rollback or hold", p)
 	}
 	if c.Reconcile.MaxAttempts < 1 {
 		bad("reconcile.max_attempts must be >= 1")
