@@ -3,9 +3,11 @@ package reconciler
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/notify"
+	"github.com/schemacanary/schemacanary/rollout"
 )
 
 // Notifier receives the pipeline's events (package notify's Dispatcher).
@@ -23,9 +25,21 @@ func WithNotifier(n Notifier) Option {
 	return func(o *options) error { o.notifier = n; return nil }
 }
 
+// transitionKind is the event transition t raises, "" for none: a change
+// leaving the production watch for a rollback or a failure is a watch
+// regression, one failed by schema drift in a target's pre-flight is
+// drift; otherwise the state it moves into decides (alertKind).
+func transitionKind(t *change.Transition) notify.Kind {
+	switch {
+	case t.From == change.StateWatching && (t.To == change.StateRollingBack || t.To == change.StateFailed):
+		return notify.KindWatchRegression
+	case t.To == change.StateFailed && strings.Contains(t.Reason, ": "+rollout.PreflightDrift+": "):
+		return notify.KindDrift
+	}
+	return alertKind(t.To)
+}
+
 // alertKind is the event a transition into state to raises, "" for none.
-// Drift and watch regressions are not transitions (yet): the pre-flight
-// and the production watch raise them when they exist.
 func alertKind(to change.State) notify.Kind {
 	switch to {
 	case change.StateAwaitingApproval:
@@ -49,7 +63,7 @@ func alertKind(to change.State) notify.Kind {
 // alert counts and sends the event of stored transition t of c (c already
 // in its new state). It never blocks and never fails.
 func (r *Reconciler) alert(c *change.Request, t *change.Transition) {
-	k := alertKind(t.To)
+	k := transitionKind(t)
 	if k == "" {
 		return
 	}

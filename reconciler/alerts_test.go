@@ -114,7 +114,7 @@ func TestEveryStateHasItsAlertDecision(t *testing.T) {
 	want := map[change.State]notify.Kind{
 		change.StateDiscovered: "", change.StatePredicted: "", change.StateAwaitingApproval: notify.KindAwaitingApproval, change.StateApproved: "",
 		change.StateCanary: notify.KindCanaryStarted, change.StateBaking: "", change.StateInconclusive: notify.KindInconclusive,
-		change.StatePromoting: notify.KindWavePromoted, change.StateDone: notify.KindDone, change.StateRollingBack: "",
+		change.StatePromoting: notify.KindWavePromoted, change.StateWatching: "", change.StateDone: notify.KindDone, change.StateRollingBack: "",
 		change.StateRolledBack: notify.KindRolledBack, change.StateReverted: "", change.StateFailed: notify.KindFailed, change.StateSkipped: "",
 	}
 	for _, s := range change.AllStates {
@@ -125,6 +125,29 @@ func TestEveryStateHasItsAlertDecision(t *testing.T) {
 		}
 		if got := alertKind(s); got != k {
 			t.Errorf("alertKind(%s) = %q, want %q", s, got, k)
+		}
+	}
+}
+
+// TestTransitionKinds: leaving the production watch for a rollback or a
+// failure is a watch regression; a failure by drift found in pre-flight is
+// drift; other failures and rollbacks keep their state's event.
+func TestTransitionKinds(t *testing.T) {
+	t.Parallel()
+	drift := "pre-flight of version 3 incomplete: applied on c1; not applied on m1: wave 1 (100%) not applied: pre-flight on m1: drift: schema drift: public.items: column extra integer on m1, not on the canary before the change"
+	for _, tc := range []struct {
+		tr   change.Transition
+		want notify.Kind
+	}{
+		{change.Transition{From: change.StateWatching, To: change.StateRollingBack, Reason: "the production watch failed its judgement"}, notify.KindWatchRegression},
+		{change.Transition{From: change.StateWatching, To: change.StateFailed}, notify.KindWatchRegression},
+		{change.Transition{From: change.StateWatching, To: change.StateDone}, notify.KindDone},
+		{change.Transition{From: change.StatePromoting, To: change.StateFailed, Reason: drift}, notify.KindDrift},
+		{change.Transition{From: change.StatePromoting, To: change.StateFailed, Reason: "pre-flight on m1: data: the change would fail"}, notify.KindFailed},
+		{change.Transition{From: change.StateBaking, To: change.StateRollingBack}, ""},
+	} {
+		if got := transitionKind(&tc.tr); got != tc.want {
+			t.Errorf("%s → %s (%q): %q, want %q", tc.tr.From, tc.tr.To, tc.tr.Reason, got, tc.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"github.com/schemacanary/schemacanary/gitsrc/forge"
@@ -297,6 +298,24 @@ func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.
 				res.Waves = []rollout.WaveDecision{{Wave: 1, Name: "wave1", Decision: wd}}
 				return res, &rollout.PartialError{Version: ch.Version, Op: "wave judgement", Instances: r.states(ch.Version), Err: errors.New(reason)}
 			}
+		}
+	}
+	if cp.Phase == rollout.PhasePromote || cp.Phase == rollout.PhaseWatch {
+		// The production watch after the last wave.
+		if err := phase(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseWatch, BakeFrom: time.Now()}); err != nil {
+			return nil, err
+		}
+		if strings.Contains(ch.Name, "lateharm") { // harmful once every wave passed (on_wave_failure: rollback_all)
+			wd := judge.Decision{Outcome: judge.Fail, Reason: "latency:hot fail"}
+			if err := phase(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseRollback, Reason: "the production watch failed its judgement: latency:hot fail"}); err != nil {
+				return nil, err
+			}
+			if err := r.rollback(ch); err != nil {
+				return nil, err
+			}
+			res := r.result(ch, rollout.StatusRolledBack, "the production watch failed its judgement: latency:hot fail", &wd)
+			res.Watch = &wd
+			return res, nil
 		}
 	}
 	save(rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseDone})

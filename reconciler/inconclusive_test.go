@@ -106,7 +106,7 @@ func TestIdleCanaryHeldInconclusive(t *testing.T) {
 	if w.roll.versions["m2"] < 1 || w.roll.applies["m1/1"] != 1 || w.roll.applies["c1/1"] != 1 {
 		t.Errorf("after the promotion: versions %v, applies %v", w.roll.versions, w.roll.applies)
 	}
-	if got := w.audit.states(1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive", "promoting", "done"}) {
+	if got := w.audit.states(1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive", "promoting", "watching", "done"}) {
 		t.Errorf("audit: %v", got)
 	}
 }

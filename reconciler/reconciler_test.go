@@ -125,9 +125,9 @@ func TestReconcileThreeStories(t *testing.T) {
 	}
 
 	want := map[int64][]string{
-		1: {"discovered", "predicted", "approved", "canary", "baking", "promoting", "done"},
+		1: {"discovered", "predicted", "approved", "canary", "baking", "promoting", "watching", "done"},
 		2: {"discovered", "predicted", "approved", "canary", "baking", "rolling_back", "rolled_back", "reverted"},
-		3: {"discovered", "predicted", "awaiting_approval", "approved", "canary", "baking", "promoting", "done"},
+		3: {"discovered", "predicted", "awaiting_approval", "approved", "canary", "baking", "promoting", "watching", "done"},
 	}
 	for v, states := range want {
 		if got := w.audit.states(v); !slices.Equal(got, states) {

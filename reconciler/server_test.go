@@ -99,7 +99,7 @@ func TestServerEndpoints(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Version != 1 || d.State != change.StateDone || len(d.Transitions) != 7 {
+	if d.Version != 1 || d.State != change.StateDone || len(d.Transitions) != 8 {
 		t.Errorf("detail: %+v", d)
 	}
 }

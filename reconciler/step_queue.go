@@ -110,7 +110,7 @@ func (r *Reconciler) step(ctx context.Context, c *change.Request) (bool, error) 
 	case change.StateApproved:
 		_, err := r.move(ctx, c, change.Move{To: change.StateCanary, Wave: 0, Reason: "canary wave starts"})
 		return err == nil, err
-	case change.StateCanary, change.StateBaking, change.StatePromoting, change.StateRollingBack:
+	case change.StateCanary, change.StateBaking, change.StatePromoting, change.StateWatching, change.StateRollingBack:
 		return r.stepRollout(ctx, c)
 	case change.StateInconclusive:
 		return r.stepInconclusive(ctx, c)

@@ -65,11 +65,11 @@ func resumeOf(c *change.Request) (*rollout.Checkpoint, error) {
 			if c.State == change.StateRollingBack && cp.Phase != rollout.PhaseRollback {
 				cp = rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}
 			}
-			if cp.Phase == rollout.PhaseBake || cp.Phase == rollout.PhasePromote && !cp.BakeFrom.IsZero() {
-				// The samples of an interrupted bake (the canary's or a
-				// wave's) died with the process; bake afresh rather than
-				// judge a shortened (or, after a long outage, already
-				// expired) bake.
+			if cp.Phase == rollout.PhaseBake || (cp.Phase == rollout.PhasePromote || cp.Phase == rollout.PhaseWatch) && !cp.BakeFrom.IsZero() {
+				// The samples of an interrupted bake (the canary's, a
+				// wave's or the production watch's) died with the process;
+				// bake afresh rather than judge a shortened (or, after a
+				// long outage, already expired) bake.
 				cp.BakeFrom = time.Now()
 			}
 			return &cp, nil
@@ -80,6 +80,8 @@ func resumeOf(c *change.Request) (*rollout.Checkpoint, error) {
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseBake, BakeFrom: time.Now()}, nil
 	case change.StatePromoting:
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhasePromote, Wave: c.Wave}, nil
+	case change.StateWatching:
+		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseWatch}, nil
 	case change.StateRollingBack:
 		return &rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: c.Reason}, nil
 	}
@@ -105,6 +107,10 @@ func (r *Reconciler) saveCheckpoint(ctx context.Context, c *change.Request, cp r
 			if c.State == change.StateBaking {
 				m.Reason = fmt.Sprintf("canary passed; promoting wave %d", cp.Wave)
 			}
+		}
+	case rollout.PhaseWatch:
+		if c.State != change.StateWatching {
+			m = &change.Move{To: change.StateWatching, Wave: c.Wave, Reason: "every wave passed; watching production against the pre-change baseline"}
 		}
 	case rollout.PhaseRollback:
 		if c.State != change.StateRollingBack {
@@ -275,6 +281,10 @@ func (r *Reconciler) recordResult(ctx context.Context, c *change.Request, res *r
 		// One judge record per wave and outcome.
 		r.event(ctx, change.Event{Version: c.Version, Instance: "*", Step: fmt.Sprintf("judge wave%d %s", wd.Wave, wd.Decision.Outcome),
 			Outcome: wd.Decision.Outcome.String(), Detail: change.EventDetail{Decision: change.NewJudgeRecord(wd.Decision)}})
+	}
+	if res.Watch != nil {
+		r.event(ctx, change.Event{Version: c.Version, Instance: "*", Step: "judge watch " + res.Watch.Outcome.String(),
+			Outcome: res.Watch.Outcome.String(), Detail: change.EventDetail{Decision: change.NewJudgeRecord(*res.Watch)}})
 	}
 	if res.Decision != nil {
 		// One judge record per run outcome; a resumed run may judge again.

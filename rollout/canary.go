@@ -83,6 +83,9 @@ const (
 	PhaseCanary   Phase = "canary" // applying to the canary wave
 	PhaseBake     Phase = "bake"
 	PhasePromote  Phase = "promote"
+	// PhaseWatch: every wave passed; production is watched for
+	// canary.watch against the pre-change baselines.
+	PhaseWatch    Phase = "watch"
 	PhaseRollback Phase = "rollback"
 	PhaseDone     Phase = "done"
 	// PhaseInconclusive: the bake ended without enough data and the change
@@ -144,6 +147,9 @@ type Result struct {
 	Judgements int `json:"judgements"`
 	// Waves are the judgements of the waves after the canary, in order.
 	Waves []WaveDecision `json:"waves,omitempty"`
+	// Watch is the judgement of the production watch after the last wave
+	// (nil when there was none).
+	Watch *judge.Decision `json:"watch,omitempty"`
 	// Instances in wave order.
 	Instances []InstanceResult `json:"instances"`
 	// Samples are the KPI samples of the bake (canary and control) and of

@@ -30,6 +30,9 @@ type run struct {
 	// (-1 until read). See preflight.go.
 	schema   SchemaPrint
 	expected int64
+	// lastBaseline is the pre-change baseline of the last wave promoted
+	// (with its reference): the production watch compares with it.
+	lastBaseline []judge.Sample
 }
 
 func (r *run) inst(name string) *InstanceResult {
@@ -233,6 +236,11 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			return err
 		}
 	}
+	if cp.Phase == PhaseWatch {
+		if err := r.watch(ctx, cp); err != nil {
+			return err
+		}
+	}
 	if cp.Phase == PhaseDone && r.res.Status == "" {
 		// Resumed after the end: the goose tables tell which end.
 		r.res.Status, r.res.Reason = StatusPromoted, "resumed after completion"
@@ -290,7 +298,7 @@ func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d 
 // max_bake.
 func (r *run) bake(ctx context.Context, bakeFrom time.Time) judge.Decision {
 	bake, maxBake := r.bakes()
-	return r.bakeWave(ctx, 0, r.control, r.baseline, bakeFrom, bake, maxBake)
+	return r.bakeWave(ctx, 0, r.waves[0].Name, r.waves[0].Instances, r.control, r.baseline, bakeFrom, bake, maxBake)
 }
 
 // bakes is the canary's bake and max_bake, a change's front-matter bake
@@ -308,19 +316,19 @@ func (r *run) bakes() (bake, maxBake time.Duration) {
 	return bake, maxBake
 }
 
-// bakeWave samples wave wi and its control every interval from bakeFrom
-// and asks the judge after each one, against the control and the wave's
-// own pre-change baseline (see bake). The live re-prediction runs on the
-// canary wave only.
-func (r *run) bakeWave(ctx context.Context, wi int, control []Instance, baseline []judge.Sample, bakeFrom time.Time, bake, maxBake time.Duration) judge.Decision {
+// bakeWave samples watched (wave wi, named name; the production watch is
+// wave len(r.waves)) and its control every interval from bakeFrom and asks
+// the judge after each one, against the control and the watched
+// instances' own pre-change baseline (see bake). The live re-prediction
+// runs on the canary wave only.
+func (r *run) bakeWave(ctx context.Context, wi int, name string, watched, control []Instance, baseline []judge.Sample, bakeFrom time.Time, bake, maxBake time.Duration) judge.Decision {
 	c := r.c
-	wave := r.waves[wi]
-	cctx := withWave(ctx, wi, wave.Name)
+	cctx := withWave(ctx, wi, name)
 	names := map[string]bool{}
-	for _, in := range wave.Instances {
+	for _, in := range watched {
 		names[in.Name] = true
 	}
-	targets := append(append([]Instance{}, wave.Instances...), control...)
+	targets := append(append([]Instance{}, watched...), control...)
 	iv := c.cfg.Interval
 	var canarySamples, controlSamples []judge.Sample
 	fails := 0
@@ -518,20 +526,75 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 			bakeFrom = time.Now()
 			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline, BakeFrom: bakeFrom})
 		}
-		d := r.bakeWave(ctx, wi, rest, baseline, bakeFrom, bake, maxBake)
+		r.lastBaseline = baseline
+		d := r.bakeWave(ctx, wi, w.Name, w.Instances, rest, baseline, bakeFrom, bake, maxBake)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("rollout %d interrupted while baking wave %d: %w", r.ch.Version, wi, err)
 		}
 		r.res.Waves = append(r.res.Waves, WaveDecision{Wave: wi, Name: w.Name, Decision: d})
 		switch d.Outcome {
 		case judge.Fail:
-			return r.waveFailed(ctx, wi, d)
+			return r.waveFailed(ctx, wi, d, fmt.Sprintf("wave %d (%s)", wi, w.Name))
 		case judge.Extend:
 			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepJudge, Decision: &d,
 				Message: fmt.Sprintf("wave %d (%s): not enough data to judge (%s); the canary passed, so the rollout goes on", wi, w.Name, d.Reason)})
 		default:
 			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepJudge, Decision: &d, Message: fmt.Sprintf("wave %d (%s) passed: %s", wi, w.Name, d.Reason)})
 		}
+	}
+	return r.watch(ctx, Checkpoint{Version: r.ch.Version, Phase: PhaseWatch, Baseline: r.watchBaseline()})
+}
+
+// watchBaseline is what the production watch compares with: the last
+// wave's own pre-change samples (its reference held the change already),
+// or, on a fleet of one wave, the canary's and its control's.
+func (r *run) watchBaseline() []judge.Sample {
+	if len(r.waves) == 1 || r.lastBaseline == nil {
+		return r.baseline
+	}
+	last := map[string]bool{}
+	for _, in := range r.waves[len(r.waves)-1].Instances {
+		last[in.Name] = true
+	}
+	var out []judge.Sample
+	for _, s := range r.lastBaseline {
+		if last[s.Instance] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// watch keeps production watched for canary.watch after the last wave
+// (from cp, a PhaseWatch checkpoint; its BakeFrom is set once the watch
+// started): the instances whose pre-change baseline cp.Baseline holds
+// (see watchBaseline) are sampled and judged against it, with no other
+// reference (every instance holds the change). A failing judgement acts as
+// canary.on_wave_failure says; too little data is no evidence of harm.
+func (r *run) watch(ctx context.Context, cp Checkpoint) error {
+	c := r.c
+	wi := len(r.waves)
+	watched := r.instancesOf(cp.Baseline)
+	if d := c.cfg.WatchFor(); d > 0 && len(watched) == 0 {
+		c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepWatch,
+			Message: "no pre-change baseline to watch production against (resumed without one): not watched"})
+	} else if d > 0 {
+		wctx := withWave(ctx, wi, "watch")
+		if cp.BakeFrom.IsZero() {
+			cp.BakeFrom = time.Now()
+			r.save(cp)
+		}
+		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepWatch,
+			Message: fmt.Sprintf("every wave passed; watching %d instance(s) for %s against their pre-change baseline", len(watched), d)})
+		dec := r.bakeWave(ctx, wi, "watch", watched, nil, cp.Baseline, cp.BakeFrom, d, d)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rollout %d interrupted while watching production: %w", r.ch.Version, err)
+		}
+		r.res.Watch = &dec
+		if dec.Outcome == judge.Fail {
+			return r.waveFailed(ctx, len(r.waves)-1, dec, "the production watch")
+		}
+		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepJudge, Decision: &dec, Message: fmt.Sprintf("production watch %s: %s", dec.Outcome, dec.Reason)})
 	}
 	r.res.Status = StatusPromoted
 	if r.res.Decision != nil {
@@ -542,6 +605,22 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})
 	return nil
+}
+
+// instancesOf returns the fleet's instances that samples were taken on, in
+// wave order.
+func (r *run) instancesOf(samples []judge.Sample) []Instance {
+	names := map[string]bool{}
+	for _, s := range samples {
+		names[s.Instance] = true
+	}
+	var out []Instance
+	for _, in := range r.all() {
+		if names[in.Name] {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // reference is what wave wi is judged against beside its own baseline:
@@ -597,12 +676,12 @@ func (r *run) all() []Instance {
 	return all
 }
 
-// waveFailed acts on wave wi's failed judgement d as canary.on_wave_failure
-// says.
-func (r *run) waveFailed(ctx context.Context, wi int, d judge.Decision) error {
+// waveFailed acts on a failed judgement d of what (wave wi, or the
+// production watch after it) as canary.on_wave_failure says.
+func (r *run) waveFailed(ctx context.Context, wi int, d judge.Decision, what string) error {
 	c, w := r.c, r.waves[wi]
 	r.res.Decision, r.res.Decided = &d, time.Now()
-	reason := fmt.Sprintf("wave %d (%s) failed its judgement: %s", wi, w.Name, d.Reason)
+	reason := fmt.Sprintf("%s failed its judgement: %s", what, d.Reason)
 	c.em.emit(withWave(ctx, wi, w.Name), Event{Version: r.ch.Version, Step: StepJudge, Decision: &d, Message: reason})
 	switch c.cfg.OnWaveFailure {
 	case WaveFailureRollbackWave:

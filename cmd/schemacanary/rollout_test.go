@@ -49,6 +49,7 @@ canary:
   interval: 200ms
   baseline: 2s
   bake: 2s
+  watch: 2s
   kpis:
     pgstat: {disabled: true}
     probes:

@@ -121,6 +121,7 @@ canary:
   interval: 200ms
   baseline: 2s
   bake: 2s
+  watch: 2s
   # A safe change must not be rolled back by a parallel test suite's CPU
   # bursts: only a doubling counts (the harmful change is ~100x slower).
   judge:
@@ -294,9 +295,9 @@ func TestEndToEndThreeMergedMigrations(t *testing.T) {
 	}
 
 	want := map[int64][]string{
-		1: {"discovered", "predicted", "approved", "canary", "baking", "promoting", "done"},
+		1: {"discovered", "predicted", "approved", "canary", "baking", "promoting", "watching", "done"},
 		2: {"discovered", "predicted", "approved", "canary", "baking", "rolling_back", "rolled_back", "reverted"},
-		3: {"discovered", "predicted", "awaiting_approval", "approved", "canary", "baking", "promoting", "done"},
+		3: {"discovered", "predicted", "awaiting_approval", "approved", "canary", "baking", "promoting", "watching", "done"},
 	}
 	for v, states := range want {
 		if got := auditStates(t, ctx, w.origin, v); !slices.Equal(got, states) {

@@ -83,6 +83,7 @@ func TestEndToEndIdleFleet(t *testing.T) {
 			if s, n := stateOf(t, ctx, d.Store, 1), applied("m1"); s != change.StateDone || n != 1 {
 				t.Fatalf("after promote: %s, main holds %d; want done", s, n)
 			}
+			// An idle fleet has no pre-change baseline to watch against: no watch.
 			if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got, []string{"discovered", "predicted", "approved", "canary", "baking", "inconclusive", "promoting", "done"}) {
 				t.Errorf("audit: %v", got)
 			}

@@ -33,6 +33,10 @@ const (
 	StateInconclusive State = "inconclusive"
 	// StatePromoting: being applied to wave Wave (1, 2, …).
 	StatePromoting State = "promoting"
+	// StateWatching: applied on the whole fleet and every wave passed;
+	// production is watched for canary.watch against the pre-change
+	// baseline before the change is done.
+	StateWatching State = "watching"
 	// StateDone: applied on the whole fleet.
 	StateDone State = "done"
 	// StateRollingBack: being rolled back on every instance that holds it.
@@ -51,7 +55,7 @@ const (
 // AllStates lists every state in pipeline order (metrics export all of them).
 var AllStates = []State{
 	StateDiscovered, StatePredicted, StateAwaitingApproval, StateApproved,
-	StateCanary, StateBaking, StateInconclusive, StatePromoting, StateDone,
+	StateCanary, StateBaking, StateInconclusive, StatePromoting, StateWatching, StateDone,
 	StateRollingBack, StateRolledBack, StateReverted, StateFailed, StateSkipped,
 }
 
@@ -64,7 +68,8 @@ var transitions = map[State][]State{
 	StateCanary:           {StateBaking, StateInconclusive, StatePromoting, StateDone, StateRollingBack, StateFailed},
 	StateBaking:           {StateInconclusive, StatePromoting, StateDone, StateRollingBack, StateFailed},
 	StateInconclusive:     {StatePromoting, StateRollingBack, StateFailed},
-	StatePromoting:        {StatePromoting, StateDone, StateRollingBack, StateFailed},
+	StatePromoting:        {StatePromoting, StateWatching, StateDone, StateRollingBack, StateFailed},
+	StateWatching:         {StateDone, StateRollingBack, StateFailed},
 	StateRollingBack:      {StateRolledBack, StateFailed},
 	StateRolledBack:       {StateReverted, StateSkipped},
 	StateFailed:           {StateRollingBack, StateReverted, StateSkipped},
@@ -79,10 +84,10 @@ func (s State) Terminal() bool {
 // (its revert merges or it is skipped).
 func (s State) Holding() bool { return s == StateRolledBack || s == StateFailed }
 
-// Active reports whether the fleet may hold the change partially (it is being
-// applied, baked, promoted or rolled back).
+// Active reports whether the rollout is under way (the change is being
+// applied, baked, promoted, watched or rolled back).
 func (s State) Active() bool {
-	return s == StateCanary || s == StateBaking || s == StatePromoting || s == StateRollingBack
+	return s == StateCanary || s == StateBaking || s == StatePromoting || s == StateWatching || s == StateRollingBack
 }
 
 // ErrBadTransition is returned for a transition the state machine forbids.

@@ -35,7 +35,7 @@ func stateClass(state string) string {
 		return "bad"
 	case "awaiting_approval", "inconclusive":
 		return "warn"
-	case "approved", "canary", "baking", "promoting":
+	case "approved", "canary", "baking", "promoting", "watching":
 		return "run"
 	}
 	return ""
