@@ -68,7 +68,7 @@ func Command(ctx context.Context, s Operations, a change.OperatorAction, targets
 	if err := refuseRedundant(change.Fold(acts), a); err != nil {
 		return c.State, a, fmt.Errorf("%s: %w", what, err)
 	}
-	a.Wave = c.Wave
+	a.Wave, a.State = c.Wave, c.State
 	if c.State != change.StatePromoting {
 		a.Wave = 0
 	}

@@ -61,6 +61,8 @@ type OperatorAction struct {
 	Wave int    `json:"wave"`
 	By   string `json:"by"`
 	Why  string `json:"why"`
+	// State is the change's state when the command was given.
+	State State `json:"state"`
 	// Source is where it was given: "cli" or "api".
 	Source  string    `json:"source"`
 	At      time.Time `json:"at"`

@@ -12,8 +12,8 @@ import (
 // time. Commands are kept in the order given; change.Fold reads their
 // effect.
 func (s *Store) RecordAction(ctx context.Context, a change.OperatorAction) (change.OperatorAction, error) {
-	err := s.pool.QueryRow(ctx, `INSERT INTO operator_actions (version, command, target, wave, by_name, why, source)
-		VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id, at`, a.Version, string(a.Command), a.Target, a.Wave, a.By, a.Why, a.Source).Scan(&a.ID, &a.At)
+	err := s.pool.QueryRow(ctx, `INSERT INTO operator_actions (version, command, target, wave, state, by_name, why, source)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id, at`, a.Version, string(a.Command), a.Target, a.Wave, string(a.State), a.By, a.Why, a.Source).Scan(&a.ID, &a.At)
 	if err != nil {
 		return a, fmt.Errorf("record %s of %d: %w", a.Command, a.Version, err)
 	}
@@ -40,15 +40,15 @@ func (s *Store) MarkActionAudited(ctx context.Context, id int64) error {
 }
 
 func (s *Store) actions(ctx context.Context, what, where string, args ...any) ([]change.OperatorAction, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, version, command, target, wave, by_name, why, source, at, audited FROM operator_actions `+where, args...)
+	rows, err := s.pool.Query(ctx, `SELECT id, version, command, target, wave, state, by_name, why, source, at, audited FROM operator_actions `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (change.OperatorAction, error) {
 		var a change.OperatorAction
-		var cmd string
-		err := row.Scan(&a.ID, &a.Version, &cmd, &a.Target, &a.Wave, &a.By, &a.Why, &a.Source, &a.At, &a.Audited)
-		a.Command = change.Command(cmd)
+		var cmd, state string
+		err := row.Scan(&a.ID, &a.Version, &cmd, &a.Target, &a.Wave, &state, &a.By, &a.Why, &a.Source, &a.At, &a.Audited)
+		a.Command, a.State = change.Command(cmd), change.State(state)
 		return a, err
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ CREATE TABLE operator_actions (
     command text        NOT NULL,
     target  text        NOT NULL DEFAULT '',
     wave    int         NOT NULL DEFAULT 0,
+    state   text        NOT NULL DEFAULT '',
     by_name text        NOT NULL,
     why     text        NOT NULL,
     source  text        NOT NULL DEFAULT '',
