@@ -61,7 +61,7 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"promote", "7", "--by", "ana", "-c", badCfg}, statusError},
 		{[]string{"pause", "7", "--by", "ana", "--why", "w", "-c", badCfg}, statusError},
 		{[]string{"abort", "x", "--by", "ana", "--why", "w", "-c", badCfg}, statusError},
-		{[]string{"abort", "7", "--by", "ana", "-c", badCfg}, statusError}, // --why is required
+		{[]string{"abort", "7", "--by", "ana", "-c", badCfg}, statusError},                 // --why is required
 		{[]string{"exclude", "7", "--by", "ana", "--why", "w", "-c", badCfg}, statusError}, // TARGET is required
 		{[]string{"promote-now", "7", "--by", "ana", "--why", "w", "-c", badCfg}, statusError},
 	}
