@@ -368,7 +368,10 @@ func (r *run) bakeWave(ctx context.Context, wi int, members, control []Instance,
 		}
 		if d.Outcome == judge.Fail {
 			fails++
-			if fails >= c.cfg.ConsecutiveFails || observed >= maxBake {
+			// Past max_bake one failing interval decides, but not in a
+			// paused bake, which may run far past it: there the failure
+			// must be confirmed as in any bake.
+			if fails >= c.cfg.ConsecutiveFails || observed >= maxBake && cmds.Paused == nil {
 				return d
 			}
 			c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1,

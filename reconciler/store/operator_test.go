@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
 )
 
@@ -51,5 +53,42 @@ func TestOperatorActions(t *testing.T) {
 	}
 	if f := change.Fold(acts); f.Paused == nil || f.Excluded["m2"].By != "dave" || f.Aborted != nil {
 		t.Errorf("fold: %+v", f)
+	}
+}
+
+// TestStatusShowsOperatorCommands: the status page's read model lists
+// every command in the timeline, says a pause in force in the held box,
+// and names the excluded instances.
+func TestStatusShowsOperatorCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.Open(t)
+	if _, err := s.Discover(ctx, &change.Request{Version: 9, Name: "m", Path: "m.sql", SHA256: "x", Commit: "c", Source: []byte("-- +goose Up\n")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []change.OperatorAction{
+		{Version: 9, Command: change.CommandExclude, Target: "m2", By: "dave", Why: "freeze", Source: "api"},
+		{Version: 9, Command: change.CommandPause, By: "bob", Why: "black friday", Source: "cli"},
+	} {
+		if _, err := s.RecordAction(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := store.NewStatus(s).GetChange(ctx, 9)
+	if err != nil || d == nil {
+		t.Fatalf("status: %v", err)
+	}
+	if !strings.Contains(d.Held, "paused by bob: black friday") || !strings.Contains(d.Held, "schemacanary resume 9") {
+		t.Errorf("held %q", d.Held)
+	}
+	var seen []string
+	for _, e := range d.Timeline {
+		if strings.HasPrefix(e.Step, "operator") {
+			seen = append(seen, e.Step+" "+e.Instance+" "+e.Message)
+		}
+	}
+	want := "operator exclude m2 by dave via api: freeze|operator pause  by bob via cli: black friday|operator excluded  excluded from the rollout now: m2"
+	if strings.Join(seen, "|") != want {
+		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(seen, "|"), want)
 	}
 }
