@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/rollout/judge"
+	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
 // fakeControls is a Controls the test sets as an operator would.
@@ -345,5 +347,83 @@ func TestExcludedTargetIsNeverTouched(t *testing.T) {
 	}
 	if gooseHolds(t, m2, 923) || !gooseHolds(t, m1, 923) {
 		t.Error("the goose tables disagree with the result")
+	}
+}
+
+// slowCanarySource reports latency samples: 1 ms everywhere, 100 ms on
+// instance c1 once harmful is set (the change is applied there). Like a
+// real source it answers each window at its end.
+type slowCanarySource struct{ harmful atomic.Bool }
+
+func (*slowCanarySource) Name() string { return "slow-canary" }
+
+func (s *slowCanarySource) Collect(ctx context.Context, t kpi.Target, _, to time.Time) ([]judge.Sample, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(to)):
+	}
+	base := 1.0
+	if t.Instance == "c1" && s.harmful.Load() {
+		base = 100
+	}
+	out := make([]judge.Sample, 5)
+	for i := range out {
+		out[i] = judge.Sample{Instance: t.Instance, KPI: "latency:app", At: to, Value: base * (1 + 0.05*float64(i))}
+	}
+	return out, nil
+}
+
+// TestPromoteNowFailStillRollsBack: promote-now ends a bake that would
+// otherwise need 1000 failing intervals in a row, and the judge's verdict
+// on the data so far (the canary 100x slower) is a Fail: the canary is
+// rolled back, not promoted.
+func TestPromoteNowFailStillRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c1, m1 := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	for _, dsn := range []string{c1, m1} {
+		pgtest.Exec(t, dsn, "CREATE TABLE items (id int)")
+	}
+	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
+		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &slowCanarySource{}
+	cfg := fastCanary()
+	cfg.Baseline, cfg.Bake, cfg.MaxBake, cfg.ConsecutiveFails = time.Second, 30*time.Second, 60*time.Second, 1000
+	c, err := NewCanary(cfg, RollbackConfig{}, WithSources(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := testChange(924, "add_note", "ALTER TABLE items ADD COLUMN note text;", "ALTER TABLE items DROP COLUMN note;",
+		[]string{"public.items"}, "AccessExclusiveLock")
+	ctl := &fakeControls{}
+	cps := newCheckpoints()
+	baking := cps.reached(PhaseBake)
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := c.Run(ctx, fleet, ch, nil, OnCheckpoint(cps.save), Controlled(ctl))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	cps.wait(t, PhaseBake, baking)
+	src.harmful.Store(true)
+	time.Sleep(3 * time.Second)
+	ctl.set(func(c *Commands) { c.PromoteNow = &Action{By: "carol", Why: "release train", Wave: 0} })
+	var res *Result
+	select {
+	case res = <-done:
+	case <-time.After(25 * time.Second):
+		t.Fatal("promote-now did not end the 30 s bake")
+	}
+	if res.Status != StatusRolledBack || res.Decision == nil || res.Decision.Outcome != judge.Fail || !strings.Contains(res.Reason, "promote-now (carol: release train)") {
+		t.Fatalf("want rolled back on the judge's Fail, got %s: %s", res.Status, res.Reason)
+	}
+	if gooseHolds(t, c1, 924) || gooseHolds(t, m1, 924) {
+		t.Error("the change is still on the fleet")
 	}
 }
