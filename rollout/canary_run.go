@@ -89,6 +89,9 @@ func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []Inst
 // the canary (StatusInconclusive) or promoted, as CanaryConfig.OnInconclusive
 // says; too little data is never taken for harm.
 //
+// With Controlled, operators' commands steer the run: pause, abort,
+// promote-now, exclude (see Controls).
+//
 // resume is the last Checkpoint of an interrupted Run of the same change
 // (nil to start afresh); the goose tables say what is applied, so every
 // step is repeated safely. The error is nil when the rollout reached a
