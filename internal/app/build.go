@@ -225,6 +225,13 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 		}
 		srvOpts = append(srvOpts, web.WithWebhook(sec, d.Trigger))
 	}
+	if ref := cfg.HTTP.APIToken(); ref != (secret.Ref{}) {
+		tok, err := ref.Resolve(red)
+		if err != nil {
+			return nil, fmt.Errorf("http.api_token_env/api_token_file: %w", err)
+		}
+		srvOpts = append(srvOpts, web.WithCommands(tok, NewCommander(st, cfg)))
+	}
 	d.Server, err = web.NewServer(st, d.Metrics.Registry(), srvOpts...)
 	if err != nil {
 		return nil, err
