@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/rollout"
@@ -26,17 +27,30 @@ var commandStates = map[change.Command][]change.State{
 	change.CommandPromoteNow: {change.StateBaking, change.StatePromoting, change.StateWatching},
 	change.CommandExclude:    {change.StateApproved, change.StateCanary, change.StateBaking, change.StatePromoting, change.StateInconclusive},
 	change.CommandInclude:    {change.StateApproved, change.StateCanary, change.StateBaking, change.StatePromoting, change.StateInconclusive},
+	change.CommandRevert:     {change.StateDone},
+}
+
+// CommandPolicy is what Command checks a command against beyond the
+// change's state.
+type CommandPolicy struct {
+	// Targets are the fleet's instance names (an exclude or include must
+	// name one).
+	Targets []string
+	// RevertWindow is how long after a change is done a revert is accepted
+	// (rollback.revert_window); 0 takes rollout.DefaultRevertWindow.
+	RevertWindow time.Duration
 }
 
 // Command validates and records operator command a on change a.Version,
-// given by a.By for a.Why from a.Source; targets are the fleet's instance
-// names (an exclude or include must name one). It refuses, recording
+// given by a.By for a.Why from a.Source, under p. It refuses, recording
 // nothing, a command that makes no sense now: a change in a state the
 // command does not apply to (change.ErrRefused; change.ErrNotFound for an
 // unknown version), an unknown target (change.ErrUnknownTarget), a resume
-// without a pause, a second abort. It returns the change's state and the
+// without a pause, a second abort, a revert after the revert window or
+// once a later change has started. It returns the change's state and the
 // recorded action. Safe for concurrent use as far as s is.
-func Command(ctx context.Context, s Operations, a change.OperatorAction, targets []string) (change.State, change.OperatorAction, error) {
+func Command(ctx context.Context, s Operations, a change.OperatorAction, p CommandPolicy) (change.State, change.OperatorAction, error) {
+	targets := p.Targets
 	a.By, a.Why, a.Target = strings.TrimSpace(a.By), strings.TrimSpace(a.Why), strings.TrimSpace(a.Target)
 	what := fmt.Sprintf("%s %d", a.Command, a.Version)
 	switch {
@@ -68,6 +82,11 @@ func Command(ctx context.Context, s Operations, a change.OperatorAction, targets
 	if err := refuseRedundant(change.Fold(acts), a); err != nil {
 		return c.State, a, fmt.Errorf("%s: %w", what, err)
 	}
+	if a.Command == change.CommandRevert {
+		if err := revertable(ctx, s, c, p.RevertWindow); err != nil {
+			return c.State, a, fmt.Errorf("%s: %w", what, err)
+		}
+	}
 	a.Wave, a.State = c.Wave, c.State
 	switch c.State {
 	case change.StatePromoting:
@@ -80,12 +99,38 @@ func Command(ctx context.Context, s Operations, a change.OperatorAction, targets
 	return c.State, rec, err
 }
 
+// revertable refuses the revert of done change c once the revert window
+// after it was done has passed, or once a later change has started (its
+// rollout may build on this one; revert that one first).
+func revertable(ctx context.Context, s Operations, c *change.Request, window time.Duration) error {
+	if window <= 0 {
+		window = rollout.DefaultRevertWindow
+	}
+	if ago := time.Since(c.UpdatedAt); ago > window {
+		return fmt.Errorf("%w: done %s ago, beyond rollback.revert_window %s: undo it with a new migration", change.ErrRefused, ago.Round(time.Second), window)
+	}
+	later, err := s.Following(ctx, c.Version)
+	if err != nil {
+		return err
+	}
+	for _, l := range later {
+		switch l.State {
+		case change.StateDiscovered, change.StatePredicted, change.StateAwaitingApproval, change.StateApproved, change.StateSkipped:
+		default:
+			return fmt.Errorf("%w: change %d came after it and is %s: revert that one first", change.ErrRefused, l.Version, l.State)
+		}
+	}
+	return nil
+}
+
 // refuseRedundant refuses a command that the controls in force already
 // have (or that needs one they lack).
 func refuseRedundant(cur change.Controls, a change.OperatorAction) error {
 	switch {
 	case cur.Aborted != nil:
 		return fmt.Errorf("%w: aborted already by %s", change.ErrRefused, cur.Aborted.By)
+	case cur.Reverted != nil:
+		return fmt.Errorf("%w: reverted already by %s", change.ErrRefused, cur.Reverted.By)
 	case a.Command == change.CommandPause && cur.Paused != nil:
 		return fmt.Errorf("%w: paused already by %s", change.ErrRefused, cur.Paused.By)
 	case a.Command == change.CommandResume && cur.Paused == nil:

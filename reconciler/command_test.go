@@ -40,7 +40,7 @@ func TestOperatorCommands(t *testing.T) {
 	moveTo(t, w, 7, change.StatePredicted, change.StateApproved, change.StateCanary, change.StateBaking)
 	moveTo(t, w, 8)
 	cmd := func(v int64, c change.Command, target, by, why string) error {
-		_, _, err := Command(ctx, w.store, change.OperatorAction{Version: v, Command: c, Target: target, By: by, Why: why, Source: "cli"}, fleet)
+		_, _, err := Command(ctx, w.store, change.OperatorAction{Version: v, Command: c, Target: target, By: by, Why: why, Source: "cli"}, CommandPolicy{Targets: fleet})
 		return err
 	}
 	steps := []struct {
@@ -127,7 +127,7 @@ func TestAbortReleasesAnInconclusiveHold(t *testing.T) {
 	ctx := context.Background()
 	w := newFakeWorld(t)
 	moveTo(t, w, 5, change.StatePredicted, change.StateApproved, change.StateCanary, change.StateBaking, change.StateInconclusive)
-	if _, _, err := Command(ctx, w.store, change.OperatorAction{Version: 5, Command: change.CommandAbort, By: "alice", Why: "not worth the wait", Source: "api"}, nil); err != nil {
+	if _, _, err := Command(ctx, w.store, change.OperatorAction{Version: 5, Command: change.CommandAbort, By: "alice", Why: "not worth the wait", Source: "api"}, CommandPolicy{}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := w.store.Get(ctx, 5)

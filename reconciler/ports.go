@@ -188,6 +188,9 @@ type Decisions interface {
 	// Actions returns a change's commands, oldest first.
 	RecordAction(ctx context.Context, a change.OperatorAction) (change.OperatorAction, error)
 	Actions(ctx context.Context, version int64) ([]change.OperatorAction, error)
+	// PendingReverts returns the revert commands of changes still done,
+	// oldest first: the leader starts their rollback.
+	PendingReverts(ctx context.Context) ([]change.OperatorAction, error)
 }
 
 // Outbox is what the flush step drains: transitions not yet on the audit
@@ -210,5 +213,8 @@ type Outbox interface {
 // the change they act on and the place to record the decision.
 type Operations interface {
 	Get(ctx context.Context, version int64) (*change.Request, error)
+	// Following returns the change requests after version, in version
+	// order.
+	Following(ctx context.Context, version int64) ([]*change.Request, error)
 	Decisions
 }

@@ -75,10 +75,24 @@ the change keeps it. "schemacanary include" puts it back before its wave starts.
 wave applies the change to it if that wave has not started yet (an instance whose wave
 went by while it was excluded stays without the change).`,
 		example: `  schemacanary include 42 eu-orders-3 --by alice --why "window over" -c schemacanary.yaml`},
+	{cmd: change.CommandRevert, use: "revert VERSION --by NAME --why TEXT", short: "Roll a completed change back everywhere and open its revert PR",
+		long: `revert takes migration VERSION, done on the whole fleet, back everywhere: the leader
+moves it to rolling_back and rolls it back on every instance that holds it, newest wave
+first, through the rollback path (fence, archive of what Down drops into schema
+schemacanary_archive, goose down, session reset, unfence): nothing written to what the
+change added is lost. The change ends rolled_back and its revert PR is opened, so Git
+again says what the fleet runs; like any rolled back change it holds the queue until
+that revert merges or it is skipped.
+
+It is accepted within rollback.revert_window (default 30m) after the change was done,
+and only while no later change has started (a later change on its canary or beyond
+may build on this one: revert that one first). Past the window, undo the change with a
+new migration.`,
+		example: `  schemacanary revert 42 --by alice --why "p99 of checkout doubled since 42" -c schemacanary.yaml`},
 }
 
 // newControlCmds returns the rollout commands (pause, resume, abort,
-// promote-now, exclude, include).
+// promote-now, exclude, include, revert).
 func newControlCmds(g *globalFlags) []*cobra.Command {
 	out := make([]*cobra.Command, 0, len(controlSpecs))
 	for _, sp := range controlSpecs {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/reconciler/change"
@@ -15,6 +16,8 @@ type Commander struct {
 	Ops reconciler.Operations
 	// Targets are the fleet's instance names.
 	Targets []string
+	// RevertWindow is rollback.revert_window.
+	RevertWindow time.Duration
 }
 
 // NewCommander returns the Commander over ops for cfg's fleet.
@@ -23,10 +26,10 @@ func NewCommander(ops reconciler.Operations, cfg *Config) Commander {
 	for _, in := range cfg.Fleet.Instances {
 		names = append(names, in.Name)
 	}
-	return Commander{Ops: ops, Targets: names}
+	return Commander{Ops: ops, Targets: names, RevertWindow: cfg.Rollback.RevertWindow}
 }
 
 // Command validates and records a (see reconciler.Command).
 func (c Commander) Command(ctx context.Context, a change.OperatorAction) (change.State, change.OperatorAction, error) {
-	return reconciler.Command(ctx, c.Ops, a, c.Targets)
+	return reconciler.Command(ctx, c.Ops, a, reconciler.CommandPolicy{Targets: c.Targets, RevertWindow: c.RevertWindow})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,57 @@ func TestEndToEndOperatorAbort(t *testing.T) {
 			t.Logf("audit: %s -> %s #%s by %s: %s", tr.From, tr.To, tr.Step, tr.Actor, tr.Reason)
 		}
 		t.Fatalf("audit branch: operator abort recorded %v, rollback saying who %v", op, rb)
+	}
+}
+
+// TestEndToEndRevertAfterDone: a change done on the whole real fleet is
+// reverted by an operator within the revert window. The leader rolls it
+// back everywhere through the rollback path: the values written to the
+// new column meanwhile are archived on each instance, the column and the
+// goose rows are gone, and the revert branch is pushed, so Git again says
+// what the fleet runs.
+func TestEndToEndRevertAfterDone(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := newE2EWorld(t, "")
+	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
+	d := w.build(ctx)
+	settle(t, ctx, d)
+	if c, err := d.Store.Get(ctx, 1); err == nil && c.State == change.StateAwaitingApproval {
+		if _, err := reconciler.Approve(ctx, d.Store, 1, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, ctx, d)
+	}
+	if s := stateOf(t, ctx, d.Store, 1); s != change.StateDone {
+		t.Fatalf("change 1 is %s, want done", s)
+	}
+	for _, dsn := range w.fleet {
+		pgtest.Exec(t, dsn, "UPDATE items SET tag = 'v' || id WHERE id <= 40")
+	}
+	a := change.OperatorAction{Version: 1, Command: change.CommandRevert, By: "alice", Why: "p99 of checkout doubled", Source: "cli"}
+	if _, _, err := reconciler.Command(ctx, d.Store, a, reconciler.CommandPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ctx, d)
+	c, err := d.Store.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != change.StateRolledBack || c.Reason != "reverted by alice: p99 of checkout doubled" || c.RevertBranch == "" {
+		t.Fatalf("after the revert: %s %q, revert branch %q", c.State, c.Reason, c.RevertBranch)
+	}
+	for name, dsn := range w.fleet {
+		if pgtest.QueryInt(t, dsn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'tag'") != 0 ||
+			pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied") != 0 {
+			t.Errorf("%s still holds the change", name)
+		}
+		if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM schemacanary_archive.items__v1 WHERE tag = 'v' || id"); n != 40 {
+			t.Errorf("%s: the archive holds %d of the 40 values written after the change", name, n)
+		}
+	}
+	if got := auditStates(t, ctx, w.origin, 1); !slices.Equal(got[len(got)-3:], []string{"done", "rolling_back", "rolled_back"}) {
+		t.Errorf("audit of 1: %v", got)
 	}
 }

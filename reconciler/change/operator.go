@@ -26,10 +26,15 @@ const (
 	CommandExclude Command = "exclude"
 	// CommandInclude puts an excluded target back.
 	CommandInclude Command = "include"
+	// CommandRevert rolls a done change back on every instance, as a
+	// canary rollback does (fence, archive, down, reset, unfence), and
+	// opens its revert PR: within the revert window after it was done,
+	// and only while no later change has started.
+	CommandRevert Command = "revert"
 )
 
 // Commands lists every command.
-var Commands = []Command{CommandPause, CommandResume, CommandAbort, CommandPromoteNow, CommandExclude, CommandInclude}
+var Commands = []Command{CommandPause, CommandResume, CommandAbort, CommandPromoteNow, CommandExclude, CommandInclude, CommandRevert}
 
 // ParseCommand returns the command named s, accepting "promote-now" for
 // promote_now.
@@ -89,6 +94,8 @@ type Controls struct {
 	PromoteNow *OperatorAction
 	// Excluded maps each excluded target to its exclude.
 	Excluded map[string]OperatorAction
+	// Reverted is the revert of a done change (nil: none).
+	Reverted *OperatorAction
 }
 
 // Fold folds actions, oldest first, into the controls in force.
@@ -111,6 +118,10 @@ func Fold(actions []OperatorAction) Controls {
 			c.Excluded[a.Target] = a
 		case CommandInclude:
 			delete(c.Excluded, a.Target)
+		case CommandRevert:
+			if c.Reverted == nil {
+				c.Reverted = &a
+			}
 		}
 	}
 	return c

@@ -25,6 +25,13 @@ func (s *Store) Actions(ctx context.Context, version int64) ([]change.OperatorAc
 	return s.actions(ctx, fmt.Sprintf("operator actions of %d", version), `WHERE version = $1 ORDER BY id`, version)
 }
 
+// PendingReverts returns the revert commands of changes that are still
+// done, oldest first.
+func (s *Store) PendingReverts(ctx context.Context) ([]change.OperatorAction, error) {
+	return s.actions(ctx, "pending reverts", `WHERE command = $1 AND version IN (SELECT version FROM change_requests WHERE state = $2) ORDER BY id`,
+		change.CommandRevert, change.StateDone)
+}
+
 // UnauditedActions returns up to limit operator commands not yet on the
 // audit branch, oldest first.
 func (s *Store) UnauditedActions(ctx context.Context, limit int) ([]change.OperatorAction, error) {
