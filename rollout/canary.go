@@ -112,6 +112,9 @@ type Checkpoint struct {
 	// compares its own with it (nil: read before this was kept; drift is
 	// then not checked).
 	Schema SchemaPrint `json:"schema,omitempty"`
+	// Progress is how far the apply of wave Wave has got (nil outside an
+	// apply).
+	Progress *WaveProgress `json:"progress,omitempty"`
 }
 
 // InstanceResult is one instance's part in a rollout.

@@ -577,8 +577,12 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 			}
 			start := time.Now()
 			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(members), w.Concurrency)})
+			prog := newProgress(wi, w.Name, len(members), r.reportProgress(wctx, func() Checkpoint {
+				return Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline}
+			}))
 			errs := forEach(wctx, members, w.Concurrency, func(ctx context.Context, in Instance) error {
 				sr, err := c.applier.Apply(ctx, in, r.ch)
+				prog.done(err)
 				return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 			})
 			if err := ctx.Err(); err != nil {

@@ -22,6 +22,7 @@ const (
 	StepBake      Step = "bake"        // one KPI sampling interval on canary and control
 	StepJudge     Step = "judge"       // a judge decision over the samples so far
 	StepPromote   Step = "promote"     // the next wave starts
+	StepProgress  Step = "progress"    // how far a wave's apply has got (done/total, failures, ETA)
 	StepWatch     Step = "watch"       // production watched after the last wave
 	StepFence     Step = "fence"       // writes fenced off for the rollback
 	StepArchive   Step = "archive"     // data the Down drops copied into schemacanary_archive

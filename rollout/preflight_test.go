@@ -171,4 +171,16 @@ func TestPreflightUnreachablePausesTheWave(t *testing.T) {
 			t.Errorf("%s lacks the change", name)
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	progressed := false
+	for _, e := range events {
+		progressed = progressed || e.Step == StepProgress && strings.Contains(e.Message, "wave 1 (100%): 2/2 applied, 0 failed")
+	}
+	if !progressed {
+		t.Error("no progress line for wave 1's apply")
+	}
+	if last.Progress != nil {
+		t.Errorf("the last checkpoint %+v still carries an apply's progress", last)
+	}
 }

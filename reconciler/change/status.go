@@ -20,6 +20,9 @@ type StatusChange struct {
 	State string `json:"state"`
 	// Wave is the current wave while promoting ("25%"), else empty.
 	Wave string `json:"wave,omitempty"`
+	// Progress is how far the current wave's apply has got while
+	// promoting ("120/500 applied, 0 failed, ETA 35s"), else empty.
+	Progress string `json:"progress,omitempty"`
 	// Confidence is the predicted probability of a safe deployment, 0..1;
 	// negative when there is no prediction yet.
 	Confidence float64 `json:"confidence"`

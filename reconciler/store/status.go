@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/rollout"
 	"github.com/schemacanary/schemacanary/rollout/judge"
 )
 
@@ -46,6 +48,17 @@ func statusSummary(c *change.Request) change.StatusChange {
 	}
 	if c.State == change.StatePromoting || c.State == change.StateCanary {
 		sc.Wave = change.WaveLabel(c.Wave)
+	}
+	if c.State == change.StatePromoting && len(c.Checkpoint) > 0 {
+		var cp struct {
+			Wave     int                   `json:"wave"`
+			Progress *rollout.WaveProgress `json:"progress"`
+		}
+		// A checkpoint that does not decode shows no progress: it is a
+		// display detail, the rollout reads its checkpoint itself.
+		if json.Unmarshal(c.Checkpoint, &cp) == nil && cp.Progress != nil && cp.Wave == c.Wave {
+			sc.Progress = cp.Progress.String()
+		}
 	}
 	if c.Migration != nil {
 		sc.Owner = c.Migration.FrontMatter.Owner

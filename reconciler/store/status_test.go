@@ -129,3 +129,44 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 	}
 
 }
+
+// TestStatusShowsWaveProgress: while a wave is applied, the list shows how
+// far it has got, read from the rollout's checkpoint; a checkpoint of
+// another wave shows nothing.
+func TestStatusShowsWaveProgress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.Open(t)
+	if _, err := s.Discover(ctx, &change.Request{Version: 4, Name: "m", Path: "m.sql", SHA256: "x", Commit: "c", Source: []byte("-- +goose Up\n")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []change.State{change.StatePredicted, change.StateApproved, change.StateCanary, change.StateBaking, change.StatePromoting} {
+		c, err := s.Get(ctx, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, c, change.Move{To: st, Wave: 2, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() change.StatusChange {
+		t.Helper()
+		cs, err := store.NewStatus(s).ListChanges(ctx)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("list: %+v %v", cs, err)
+		}
+		return cs[0]
+	}
+	if err := s.SaveCheckpoint(ctx, 4, []byte(`{"version":4,"phase":"promote","wave":2,"progress":{"wave":2,"name":"25%","done":120,"total":500,"failed":1,"eta":35000000000}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); got.Wave != "wave2" || got.Progress != "120/500 applied, 1 failed, ETA 35s" {
+		t.Errorf("wave %q progress %q", got.Wave, got.Progress)
+	}
+	if err := s.SaveCheckpoint(ctx, 4, []byte(`{"version":4,"phase":"promote","wave":1,"progress":{"wave":1,"done":1,"total":2}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); got.Progress != "" {
+		t.Errorf("progress of another wave shown: %q", got.Progress)
+	}
+}
