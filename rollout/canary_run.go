@@ -663,7 +663,10 @@ func (r *run) watch(ctx context.Context, cp Checkpoint) error {
 		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepWatch,
 			Message: fmt.Sprintf("every wave passed; watching %d instance(s) for %s against their pre-change baseline", len(watched), d)})
 		r.promotedNow = false
-		dec := r.bakeWave(ctx, wi, "watch", r.included(wctx, watched), nil, cp.Baseline, cp.BakeFrom, d, d)
+		// A failing last interval is confirmed as in any bake: the watch
+		// may run on for consecutive_fails more intervals to see it again.
+		confirm := time.Duration(c.cfg.ConsecutiveFails) * c.cfg.Interval
+		dec := r.bakeWave(ctx, wi, "watch", r.included(wctx, watched), nil, cp.Baseline, cp.BakeFrom, d, d+confirm)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("rollout %d interrupted while watching production: %w", r.ch.Version, err)
 		}

@@ -191,8 +191,10 @@ func TestEndToEndRevertAfterDone(t *testing.T) {
 		}
 		settle(t, ctx, d)
 	}
-	if s := stateOf(t, ctx, d.Store, 1); s != change.StateDone {
-		t.Fatalf("change 1 is %s, want done", s)
+	if c, err := d.Store.Get(ctx, 1); err != nil {
+		t.Fatal(err)
+	} else if c.State != change.StateDone {
+		t.Fatalf("change 1 is %s (%s), want done", c.State, c.Reason)
 	}
 	for _, dsn := range w.fleet {
 		pgtest.Exec(t, dsn, "UPDATE items SET tag = 'v' || id WHERE id <= 40")
