@@ -105,7 +105,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	if err := ch.Validate(); err != nil {
 		return err
 	}
-	fleet, err := cfg.Fleet.Resolve()
+	fleet, err := cfg.Fleet.ResolveContext(cmd.Context(), nil)
 	if err != nil {
 		return err
 	}

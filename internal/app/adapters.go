@@ -57,10 +57,15 @@ func (s RepoSource) Proposals(ctx context.Context) ([]reconciler.Proposal, error
 	return out, nil
 }
 
-// CanaryRoller is the Roller over rollout.Canary and a resolved fleet.
+// CanaryRoller is the Roller over rollout.Canary and a fleet resolved
+// again at the start of every Run and every Holdings read: targets that
+// appeared since are included, those that disappeared are skipped (the
+// Resolver logs both), and a resolution that fails keeps the previous
+// fleet. The reconciler's port stays as it is: resolution is the
+// adapter's business.
 type CanaryRoller struct {
 	Canary *rollout.Canary
-	Fleet  *rollout.Fleet
+	Fleet  *rollout.Resolver
 }
 
 var _ reconciler.Roller = CanaryRoller{}
@@ -70,10 +75,18 @@ func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout
 	if save == nil {
 		return nil, fmt.Errorf("rollout %d: no checkpoint function", ch.Version)
 	}
-	return r.Canary.Run(ctx, r.Fleet, ch, resume, rollout.OnCheckpoint(save), rollout.Repredicting(repredict))
+	fleet, err := r.Fleet.Resolve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rollout %d: %w", ch.Version, err)
+	}
+	return r.Canary.Run(ctx, fleet, ch, resume, rollout.OnCheckpoint(save), rollout.Repredicting(repredict))
 }
 
 // Holdings implements Roller.
 func (r CanaryRoller) Holdings(ctx context.Context, version int64) (reconciler.Holdings, error) {
-	return reconciler.HoldingsOf(version, r.Canary.States(ctx, r.Fleet, version)), nil
+	fleet, err := r.Fleet.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return reconciler.HoldingsOf(version, r.Canary.States(ctx, fleet, version)), nil
 }
