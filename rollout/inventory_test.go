@@ -377,3 +377,52 @@ func TestRolloutOverInventoryFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedNamesTargetsInWavesAlreadyApplied resumes a rollout, in
+// thought, after a target joined the fleet in a wave already applied: the
+// target is named, the instances that hold the change and those whose
+// wave is still to come are not.
+func TestMissedNamesTargetsInWavesAlreadyApplied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := map[string]string{}
+	for _, n := range []string{"c1", "m1", "late-canary", "late-main"} {
+		dsn[n] = shopDB(t, 10)
+	}
+	waves := FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}}
+	before, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: dsn["c1"]}, {Name: "m1", DSN: dsn["m1"]}}, waves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []Event
+	c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "by_v", SQL: "SELECT 1", Rate: 1})
+	ch := testChange(906, "add_note", "ALTER TABLE items ADD COLUMN note text;", "ALTER TABLE items DROP COLUMN note;", []string{"public.items"}, "AccessExclusiveLock")
+	if _, err := c.Applier().Apply(ctx, before.Instances[0], ch); err != nil {
+		t.Fatal(err)
+	}
+	after, err := NewFleet(append(before.Instances,
+		Instance{Name: "late-canary", Group: "canary", DSN: dsn["late-canary"]}, Instance{Name: "late-main", DSN: dsn["late-main"]}), waves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cp   *Checkpoint
+		want string
+	}{
+		{nil, "[]"},
+		{&Checkpoint{Version: 906, Phase: PhaseCanary}, "[]"},
+		{&Checkpoint{Version: 906, Phase: PhaseBake}, "[late-canary]"},
+		{&Checkpoint{Version: 906, Phase: PhasePromote, Wave: 1}, "[late-canary]"},
+		{&Checkpoint{Version: 906, Phase: PhaseWatch}, "[late-canary late-main m1]"},
+	}
+	for _, tt := range tests {
+		missed, err := c.Missed(ctx, after, tt.cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(sortedStrings(names(missed))); got != tt.want {
+			t.Errorf("%+v: missed %s, want %s", tt.cp, got, tt.want)
+		}
+	}
+}

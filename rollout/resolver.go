@@ -86,6 +86,9 @@ func (r *Resolver) Resolve(ctx context.Context) (*Fleet, error) {
 	fl, err := r.cfg.ResolveContext(ctx, r.secrets)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err != nil && r.last != nil && ctx.Err() != nil {
+		return r.last, nil // shutting down: not the inventory's failure
+	}
 	if err != nil {
 		r.lastErr = err
 		if r.last == nil {
