@@ -284,9 +284,11 @@ func TestResolverKeepsThePreviousFleetAndReportsChanges(t *testing.T) {
 		[4]string{"a", "postgres://a", "canary", ""}, [4]string{"b", "postgres://b", "", ""}, [4]string{"c", "postgres://c", "", ""})
 	var mu sync.Mutex
 	var changes []FleetChange
+	secrets := map[string]int{}
 	r, err := NewResolver(FleetConfig{Inventory: &InventoryConfig{DSNFile: invFile, Query: inventoryQuery},
 		Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}},
-		WithResolverLogger(quiet), WithFleetObserver(func(c FleetChange) { mu.Lock(); changes = append(changes, c); mu.Unlock() }))
+		WithResolverLogger(quiet), WithFleetObserver(func(c FleetChange) { mu.Lock(); changes = append(changes, c); mu.Unlock() }),
+		WithSecretSink(func(s string) { mu.Lock(); secrets[s]++; mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +322,13 @@ func TestResolverKeepsThePreviousFleetAndReportsChanges(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	// Every DSN reached the sink once, however often it was read (a
+	// redactor must not grow with every pass).
+	for _, s := range []string{invDSN, "postgres://a", "postgres://b", "postgres://c", "postgres://d"} {
+		if secrets[s] != 1 {
+			t.Errorf("secret sink saw %q %d time(s), want 1", s, secrets[s])
+		}
+	}
 	if len(changes) != 2 || fmt.Sprint(changes[0].Added, changes[0].Removed) != "[d] [b]" || changes[1].Err == nil || changes[1].Size != 3 {
 		t.Fatalf("observed %+v", changes)
 	}

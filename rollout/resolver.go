@@ -51,7 +51,8 @@ func WithResolverLogger(l *slog.Logger) ResolverOption {
 }
 
 // WithSecretSink is given every DSN read (inventory and targets), e.g. a
-// redactor's Add.
+// redactor's Add; each distinct value once, however often it is read
+// again.
 func WithSecretSink(fn func(string)) ResolverOption { return func(r *Resolver) { r.secrets = fn } }
 
 // WithFleetObserver is called, synchronously, after every resolution that
@@ -71,6 +72,7 @@ func NewResolver(cfg FleetConfig, opts ...ResolverOption) (*Resolver, error) {
 	for _, o := range opts {
 		o(r)
 	}
+	r.secrets = onlyNew(r.secrets)
 	return r, nil
 }
 
@@ -153,4 +155,20 @@ func diffFleets(prev, next *Fleet) FleetChange {
 	sort.Strings(ch.Added)
 	sort.Strings(ch.Removed)
 	return ch
+}
+
+// onlyNew passes each distinct non-empty value to sink once. Safe for
+// concurrent use.
+func onlyNew(sink func(string)) func(string) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(v string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if v == "" || seen[v] {
+			return
+		}
+		seen[v] = true
+		sink(v)
+	}
 }
