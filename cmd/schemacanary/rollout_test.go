@@ -162,7 +162,7 @@ fleet:
 		t.Fatalf("dry run over target files (%v):\n%s", err, out)
 	}
 	for _, n := range []string{"t1", "t2", "t3"} {
-		if !strings.Contains(out, fmt.Sprintf("  %-20s does not hold it", n)) {
+		if !strings.Contains(out, fmt.Sprintf("  %-20s does not hold it (from %s:1)", n, filepath.Join(targets, n+".yaml"))) {
 			t.Errorf("%s's goose table not read:\n%s", n, out)
 		}
 	}
