@@ -56,6 +56,14 @@ type FleetConfig struct {
 	// percentage: the share of the whole fleet that holds the change once the
 	// wave is done (cumulative; at least one more instance per wave).
 	Waves []WaveConfig `yaml:"waves"`
+	// Placement is how percentage waves pick their instances from the
+	// ordered fleet: "rank" (default) takes the next instances in order
+	// until the wave's share of the current size is reached (exact shares;
+	// adding or removing a target can move the instance at a wave's edge);
+	// "hash" puts an instance in the first percentage wave above its point
+	// in [0, 100), a hash of its name (shares are approximate, a wave may
+	// be empty, but no instance ever changes wave when others come or go).
+	Placement string `yaml:"placement"`
 	// Concurrency is the default number of instances a wave changes at
 	// once; default 10.
 	Concurrency int `yaml:"concurrency"`
@@ -151,6 +159,12 @@ func (w WaveConfig) percent() (float64, bool, error) {
 	return p, true, nil
 }
 
+// Placements of percentage waves (FleetConfig.Placement).
+const (
+	PlacementRank = "rank"
+	PlacementHash = "hash"
+)
+
 // DefaultGroup is the group of an instance without one.
 const DefaultGroup = "main"
 
@@ -161,6 +175,9 @@ func (f *FleetConfig) SetDefaults() {
 	}
 	if f.Concurrency == 0 {
 		f.Concurrency = 10
+	}
+	if f.Placement == "" {
+		f.Placement = PlacementRank
 	}
 	if f.Inventory != nil && f.Inventory.Timeout == 0 {
 		f.Inventory.Timeout = 10 * time.Second
@@ -213,6 +230,9 @@ func (f *FleetConfig) Validate() error {
 			g = DefaultGroup
 		}
 		groups[g] = true
+	}
+	if f.Placement != "" && f.Placement != PlacementRank && f.Placement != PlacementHash {
+		errs = append(errs, cfgErr("fleet.placement", "%q: want rank or hash", f.Placement))
 	}
 	if f.Concurrency < 0 {
 		errs = append(errs, cfgErr("fleet.concurrency", "must be >= 1, got %d", f.Concurrency))

@@ -2,9 +2,10 @@ package rollout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"os"
@@ -127,8 +128,8 @@ func duplicates(ins []Instance) error {
 	return errors.Join(errs...)
 }
 
-// SortInstances puts instances in the fleet's stable order: by the 64-bit
-// FNV-1a hash of the name, then by name. The order of two instances never
+// SortInstances puts instances in the fleet's stable order: by a 64-bit
+// hash of the name (nameHash), then by name. The order of two instances never
 // depends on the others, so adding or removing a target leaves the
 // relative order of the rest as it was, and names that share a prefix
 // (a region, a tenant range) are spread across the waves instead of
@@ -143,10 +144,18 @@ func SortInstances(ins []Instance) {
 	})
 }
 
+// hashPoint places a name in [0, 100) for PlacementHash: its hash's share
+// of the 64-bit range.
+func hashPoint(name string) float64 {
+	return float64(nameHash(name)>>11) / (1 << 53) * 100
+}
+
+// nameHash is the first 8 bytes, big-endian, of the SHA-256 of the name:
+// well spread even for names that differ in one character (FNV-1a's high
+// bits are not), and easy to reproduce elsewhere.
 func nameHash(name string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return h.Sum64()
+	sum := sha256.Sum256([]byte(name))
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // Fleet is the resolved fleet: instances plus the wave layout.
@@ -206,7 +215,14 @@ func (f *Fleet) Plan() (waves []Wave, control []Instance, err error) {
 		if perr != nil {
 			return nil, nil, perr
 		}
-		if isPct {
+		if isPct && f.cfg.Placement == PlacementHash {
+			for j, in := range f.Instances {
+				if !assigned[j] && hashPoint(in.Name) < p {
+					assigned[j] = true
+					w.Instances = append(w.Instances, in)
+				}
+			}
+		} else if isPct {
 			want := int(math.Ceil(p / 100 * float64(n)))
 			take := max(want-done, 1)
 			for j := 0; j < n && take > 0; j++ {
@@ -226,6 +242,9 @@ func (f *Fleet) Plan() (waves []Wave, control []Instance, err error) {
 		}
 		done += len(w.Instances)
 		if len(w.Instances) == 0 && i == 0 {
+			if isPct && f.cfg.Placement == PlacementHash {
+				return nil, nil, fmt.Errorf("fleet.waves[0] %q: the canary wave selects no instance (placement: hash: no name hashes below %s of the range; use a canary group or a larger share)", wc.Select, wc.Select)
+			}
 			return nil, nil, fmt.Errorf("fleet.waves[0] %q: the canary wave selects no instance", wc.Select)
 		}
 		if len(w.Instances) > 0 {

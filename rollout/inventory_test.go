@@ -216,6 +216,54 @@ func TestFleetResolveErrorsNameTheSource(t *testing.T) {
 	}
 }
 
+// TestFleetHashPlacementNeverMovesAMember adds and removes targets with
+// placement: hash: no member that stays ever changes wave, and the waves'
+// shares are close to their percentages.
+func TestFleetHashPlacementNeverMovesAMember(t *testing.T) {
+	t.Parallel()
+	cfg := FleetConfig{Placement: PlacementHash, Waves: []WaveConfig{{Select: "10%"}, {Select: "50%"}, {Select: "100%"}}}
+	var ins []Instance
+	prev := map[string]int{}
+	var sizes []int
+	for i := range 400 {
+		ins = append(ins, Instance{Name: fmt.Sprintf("tenant-%03d", i), DSN: "x"})
+		if i%7 == 3 {
+			ins = append(ins[:i/3], ins[i/3+1:]...) // one leaves now and then
+		}
+		sorted := append([]Instance(nil), ins...)
+		SortInstances(sorted)
+		fl, err := NewFleet(sorted, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waves, _, err := fl.Plan()
+		if err != nil {
+			if len(ins) < 20 {
+				continue // a 10% canary wave may be empty in a tiny fleet
+			}
+			t.Fatal(err)
+		}
+		wave := map[string]int{}
+		sizes = sizes[:0]
+		for _, w := range waves {
+			sizes = append(sizes, len(w.Instances))
+			for _, in := range w.Instances {
+				wave[in.Name] = w.Index
+			}
+		}
+		for n, w := range wave {
+			if pw, ok := prev[n]; ok && pw != w {
+				t.Fatalf("after %d additions %s moved from wave %d to %d", i+1, n, pw, w)
+			}
+		}
+		prev = wave
+	}
+	if n := len(ins); sizes[0] < n/20 || sizes[0] > n/5 || sizes[0]+sizes[1] < n*2/5 || sizes[0]+sizes[1] > n*3/5 {
+		t.Errorf("wave sizes %v of %d: far from 10%%/50%%", sizes, n)
+	}
+	t.Logf("final waves %v of %d instances", sizes, len(ins))
+}
+
 // TestFleetStableOrderWhenATargetIsAdded adds targets one by one to an
 // inventory and checks that no existing member is reordered and that, with
 // percentage waves, only the members at a wave's edge can change wave,
