@@ -26,11 +26,15 @@ func WithNotifier(n Notifier) Option {
 }
 
 // transitionKind is the event transition t raises, "" for none: a change
-// leaving the production watch for a rollback or a failure is a watch
-// regression, one failed by schema drift in a target's pre-flight is
-// drift; otherwise the state it moves into decides (alertKind).
+// adopted as done (every instance held it already, e.g. the history found
+// on the first start) raises nothing; a change leaving the production
+// watch for a rollback or a failure is a watch regression, one failed by
+// schema drift in a target's pre-flight is drift; otherwise the state it
+// moves into decides (alertKind).
 func transitionKind(t *change.Transition) notify.Kind {
 	switch {
+	case t.From == change.StateDiscovered && t.To == change.StateDone:
+		return ""
 	case t.From == change.StateWatching && (t.To == change.StateRollingBack || t.To == change.StateFailed):
 		return notify.KindWatchRegression
 	case t.To == change.StateFailed && strings.Contains(t.Reason, ": "+rollout.PreflightDrift+": "):

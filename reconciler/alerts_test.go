@@ -145,6 +145,7 @@ func TestTransitionKinds(t *testing.T) {
 		{change.Transition{From: change.StatePromoting, To: change.StateFailed, Reason: drift}, notify.KindDrift},
 		{change.Transition{From: change.StatePromoting, To: change.StateFailed, Reason: "pre-flight on m1: data: the change would fail"}, notify.KindFailed},
 		{change.Transition{From: change.StateBaking, To: change.StateRollingBack}, ""},
+		{change.Transition{From: change.StateDiscovered, To: change.StateDone, Reason: "every instance holds it"}, ""},
 	} {
 		if got := transitionKind(&tc.tr); got != tc.want {
 			t.Errorf("%s → %s (%q): %q, want %q", tc.tr.From, tc.tr.To, tc.tr.Reason, got, tc.want)

@@ -211,7 +211,7 @@ func (r *fakeRoller) rollback(ch *rollout.Plan) error {
 	return errors.Join(errs...)
 }
 
-func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), _ rollout.Repredictor) (*rollout.Result, error) {
+func (r *fakeRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), _ rollout.Repredictor, _ rollout.Controls) (*rollout.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cp := rollout.Checkpoint{Version: ch.Version, Phase: rollout.PhaseCanary}

@@ -53,21 +53,21 @@ func (r *Reconciler) inconclusiveReason(c *change.Request, why string) string {
 // stepInconclusive releases a held inconclusive change once a human has:
 // a skip rolls the canary back, a promotion promotes the next waves.
 func (r *Reconciler) stepInconclusive(ctx context.Context, c *change.Request) (bool, error) {
+	acts, err := r.store.Actions(ctx, c.Version)
+	if err != nil {
+		return false, err
+	}
+	if ab := change.Fold(acts).Aborted; ab != nil {
+		reason := fmt.Sprintf("aborted by %s: %s", ab.By, ab.Why)
+		return r.rollBackHeld(ctx, c, reason, "")
+	}
 	by, err := r.store.Skipper(ctx, c.Version)
 	if err != nil {
 		return false, err
 	}
 	if by != "" {
 		reason := fmt.Sprintf("skipped by %s after an inconclusive canary: rolling the canary back", by)
-		cp, err := json.Marshal(rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: reason})
-		if err != nil {
-			return false, err
-		}
-		if err := r.store.RecordRollback(ctx, c.Version, reason, c.Instances, false); err != nil {
-			return false, err
-		}
-		_, err = r.move(ctx, c, change.Move{To: change.StateRollingBack, Wave: c.Wave, Reason: reason, SkippedBy: by, Checkpoint: cp})
-		return err == nil, err
+		return r.rollBackHeld(ctx, c, reason, by)
 	}
 	by, err = r.store.Releaser(ctx, c.Version)
 	if err != nil {
@@ -81,5 +81,20 @@ func (r *Reconciler) stepInconclusive(ctx context.Context, c *change.Request) (b
 		return false, err
 	}
 	_, err = r.move(ctx, c, change.Move{To: change.StatePromoting, Wave: 1, Reason: fmt.Sprintf("promoted by %s after an inconclusive canary", by), Checkpoint: cp})
+	return err == nil, err
+}
+
+// rollBackHeld moves a change held inconclusive to rolling_back for reason
+// (skippedBy: who skipped it, "" for an abort); the rollout then rolls
+// the canary back.
+func (r *Reconciler) rollBackHeld(ctx context.Context, c *change.Request, reason, skippedBy string) (bool, error) {
+	cp, err := json.Marshal(rollout.Checkpoint{Version: c.Version, Phase: rollout.PhaseRollback, Reason: reason})
+	if err != nil {
+		return false, err
+	}
+	if err := r.store.RecordRollback(ctx, c.Version, reason, c.Instances, false); err != nil {
+		return false, err
+	}
+	_, err = r.move(ctx, c, change.Move{To: change.StateRollingBack, Wave: c.Wave, Reason: reason, SkippedBy: skippedBy, Checkpoint: cp})
 	return err == nil, err
 }

@@ -79,8 +79,9 @@ type Roller interface {
 	// Run runs ch from resume (nil: from the start). save is called
 	// synchronously at every phase change, before that phase's side
 	// effects, and after every judged bake interval; repredict (may be
-	// nil) re-scores the change after every judged interval.
-	Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error)
+	// nil) re-scores the change after every judged interval; ctl (may be
+	// nil) gives the operators' commands (pause, abort, …) to the run.
+	Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor, ctl rollout.Controls) (*rollout.Result, error)
 	// Holdings reads every instance's goose table for version.
 	Holdings(ctx context.Context, version int64) (Holdings, error)
 }
@@ -182,6 +183,14 @@ type Decisions interface {
 	Skipper(ctx context.Context, version int64) (string, error)
 	Release(ctx context.Context, version int64, by string) error
 	Releaser(ctx context.Context, version int64) (string, error)
+	// RecordAction stores an operator command (pause, resume, abort,
+	// promote_now, exclude, include) and returns it with its ID and time;
+	// Actions returns a change's commands, oldest first.
+	RecordAction(ctx context.Context, a change.OperatorAction) (change.OperatorAction, error)
+	Actions(ctx context.Context, version int64) ([]change.OperatorAction, error)
+	// PendingReverts returns the revert commands of changes still done,
+	// oldest first: the leader starts their rollback.
+	PendingReverts(ctx context.Context) ([]change.OperatorAction, error)
 }
 
 // Outbox is what the flush step drains: transitions not yet on the audit
@@ -193,11 +202,19 @@ type Outbox interface {
 	Unreported(ctx context.Context) ([]change.Rejection, error)
 	MarkReported(ctx context.Context, r change.Rejection) error
 	RejectionNotes(ctx context.Context, version int64) ([]string, error)
+	// UnauditedActions are operator commands not yet on the audit branch,
+	// oldest first; MarkActionAudited marks one written.
+	UnauditedActions(ctx context.Context, limit int) ([]change.OperatorAction, error)
+	MarkActionAudited(ctx context.Context, id int64) error
 }
 
-// Operations is what the operator actions (Approve, Skip, Promote) need:
+// Operations is what the operator actions (Approve, Skip, Promote, and the
+// rollout commands of Command) need:
 // the change they act on and the place to record the decision.
 type Operations interface {
 	Get(ctx context.Context, version int64) (*change.Request, error)
+	// Following returns the change requests after version, in version
+	// order.
+	Following(ctx context.Context, version int64) ([]*change.Request, error)
 	Decisions
 }

@@ -28,6 +28,10 @@ func (r *Reconciler) flush(ctx context.Context, res *Result) error {
 	if err := r.flushRejections(ctx); err != nil {
 		return err
 	}
+	// Operator commands first: each came before the transitions it causes.
+	if err := r.flushActions(ctx); err != nil {
+		return err
+	}
 	for {
 		trs, err := r.store.Unaudited(ctx, 100)
 		if err != nil {
@@ -190,6 +194,13 @@ func (r *Reconciler) changeRecord(ctx context.Context, c *change.Request) (audit
 		return rec, err
 	}
 	rec.Notes = notes
+	acts, err := r.store.Actions(ctx, c.Version)
+	if err != nil {
+		return rec, err
+	}
+	for _, a := range acts {
+		rec.Notes = append(rec.Notes, actionNote(a))
+	}
 	evs, err := r.store.Events(ctx, c.Version)
 	if err != nil {
 		return rec, err

@@ -18,6 +18,9 @@ import (
 // next state, until it waits, fails, or finishes (then the next change
 // becomes the head).
 func (r *Reconciler) advance(ctx context.Context, res *Result) error {
+	if err := r.startReverts(ctx, res); err != nil {
+		return fmt.Errorf("start reverts: %w", err)
+	}
 	for i := 0; i < r.o.maxSteps; i++ {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -41,7 +41,7 @@ func (r *Reconciler) stepRollout(ctx context.Context, c *change.Request) (bool, 
 			cancel(fmt.Errorf("persist checkpoint %s: %w", cp.Phase, err))
 		}
 	}
-	res, runErr := r.roll.Run(runCtx, ch, resume, save, r.repredictor(a))
+	res, runErr := r.roll.Run(runCtx, ch, resume, save, r.repredictor(a), storeControls{r.store})
 	if ctx.Err() != nil {
 		return moved, ctx.Err()
 	}

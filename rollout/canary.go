@@ -126,6 +126,10 @@ type InstanceResult struct {
 	Apply    *StepResult     `json:"apply,omitempty"`
 	Rollback *RollbackResult `json:"rollback,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	// Excluded says who excluded the instance, and why, when the run
+	// skipped it for an operator's exclusion (see Controls): it was never
+	// touched.
+	Excluded string `json:"excluded,omitempty"`
 }
 
 // WaveDecision is the judge's decision on one wave after the canary.

@@ -33,6 +33,13 @@ type run struct {
 	// lastBaseline is the pre-change baseline of the last wave promoted
 	// (with its reference): the production watch compares with it.
 	lastBaseline []judge.Sample
+	// ctl and cmds are the operators' controls and their commands as last
+	// read; aborted is set by a bake an operator aborted, promotedNow by a
+	// bake an operator ended early (see Controls).
+	ctl         Controls
+	cmds        Commands
+	aborted     *Action
+	promotedNow bool
 }
 
 func (r *run) inst(name string) *InstanceResult {
@@ -89,6 +96,9 @@ func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []Inst
 // A bake that reaches max_bake without enough data is inconclusive: held on
 // the canary (StatusInconclusive) or promoted, as CanaryConfig.OnInconclusive
 // says; too little data is never taken for harm.
+//
+// With Controlled, operators' commands steer the run: pause, abort,
+// promote-now, exclude (see Controls).
 //
 // resume is the last Checkpoint of an interrupted Run of the same change
 // (nil to start afresh); the goose tables say what is applied, so every
@@ -154,6 +164,11 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 	cctx := withWave(ctx, 0, canary.Name)
 	// A resumed run gets its pre-change baseline back from the checkpoint.
 	r.baseline, r.res.Baseline = cp.Baseline, cp.Baseline
+	if cp.Phase == PhaseBaseline || cp.Phase == PhaseCanary {
+		if err := r.hold(cctx, 0); err != nil {
+			return r.held(ctx, err)
+		}
+	}
 	if cp.Phase == PhaseBaseline {
 		states := c.states(ctx, canary.Instances, ch.Version, canary.Concurrency)
 		already := false
@@ -171,8 +186,16 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 		r.save(cp)
 	}
 	if cp.Phase == PhaseCanary {
+		if err := r.hold(cctx, 0); err != nil {
+			return r.held(ctx, err)
+		}
+		members := r.included(cctx, canary.Instances)
+		if len(members) == 0 {
+			r.res.Status, r.res.Reason = StatusFailed, "every instance of the canary wave is excluded: nothing to judge the change on"
+			return fmt.Errorf("rollout %d: %s", ch.Version, r.res.Reason)
+		}
 		if r.schema == nil {
-			ok, err := r.capturePrint(cctx)
+			ok, err := r.capturePrint(cctx, members[0])
 			if err != nil {
 				return err
 			}
@@ -183,10 +206,10 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 					Message: "the canary already holds the change and no schema print was kept before it: later waves are not checked for drift"})
 			}
 		}
-		if err := r.preflight(ctx, 0); err != nil {
+		if err := r.preflight(ctx, 0, members); err != nil {
 			return err
 		}
-		errs := forEach(cctx, canary.Instances, canary.Concurrency, func(ctx context.Context, in Instance) error {
+		errs := forEach(cctx, members, canary.Concurrency, func(ctx context.Context, in Instance) error {
 			sr, err := c.applier.Apply(ctx, in, ch)
 			return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 		})
@@ -209,12 +232,16 @@ func (r *run) drive(ctx context.Context, cp Checkpoint) error {
 			// Interrupted: no verdict; a resumed run bakes again.
 			return fmt.Errorf("rollout %d interrupted while baking: %w", ch.Version, err)
 		}
-		if d.Outcome == judge.Extend && c.cfg.OnInconclusive == InconclusivePromote {
+		if r.aborted != nil {
+			return r.abort(ctx, r.aborted)
+		}
+		promoteAnyway := c.cfg.OnInconclusive == InconclusivePromote || r.promotedNow
+		if d.Outcome == judge.Extend && !r.promotedNow && c.cfg.OnInconclusive == InconclusivePromote {
 			d.Reason = "inconclusive (canary.on_inconclusive: promote): " + d.Reason
 		}
 		r.res.Decision, r.res.Decided = &d, time.Now()
 		switch {
-		case d.Outcome == judge.Pass, d.Outcome == judge.Extend && c.cfg.OnInconclusive == InconclusivePromote:
+		case d.Outcome == judge.Pass, d.Outcome == judge.Extend && promoteAnyway:
 			cp = Checkpoint{Version: ch.Version, Phase: PhasePromote, Wave: 1}
 		case d.Outcome == judge.Extend:
 			cp = Checkpoint{Version: ch.Version, Phase: PhaseInconclusive, Reason: d.Reason}
@@ -298,7 +325,7 @@ func (r *run) sample(ctx context.Context, targets []Instance, from time.Time, d 
 // max_bake.
 func (r *run) bake(ctx context.Context, bakeFrom time.Time) judge.Decision {
 	bake, maxBake := r.bakes()
-	return r.bakeWave(ctx, 0, r.waves[0].Name, r.waves[0].Instances, r.control, r.baseline, bakeFrom, bake, maxBake)
+	return r.bakeWave(ctx, 0, r.waves[0].Name, r.members(0), r.control, r.baseline, bakeFrom, bake, maxBake)
 }
 
 // bakes is the canary's bake and max_bake, a change's front-matter bake
@@ -316,19 +343,23 @@ func (r *run) bakes() (bake, maxBake time.Duration) {
 	return bake, maxBake
 }
 
-// bakeWave samples watched (wave wi, named name; the production watch is
-// wave len(r.waves)) and its control every interval from bakeFrom and asks
-// the judge after each one, against the control and the watched
-// instances' own pre-change baseline (see bake). The live re-prediction
-// runs on the canary wave only.
-func (r *run) bakeWave(ctx context.Context, wi int, name string, watched, control []Instance, baseline []judge.Sample, bakeFrom time.Time, bake, maxBake time.Duration) judge.Decision {
+// bakeWave samples members (wave wi's instances that took the change,
+// named name; the production watch is wave len(r.waves)) and its control
+// every interval from bakeFrom and asks the judge after each one, against
+// the control and the members' own pre-change baseline (see bake). The
+// live re-prediction runs on the canary wave only. After every judged
+// interval the operators' commands are read (see Controls): an abort ends
+// the bake at once (r.aborted), a promote-now for this wave ends it with
+// the verdict so far (r.promotedNow), and a pause keeps it baking past a
+// Pass or max_bake.
+func (r *run) bakeWave(ctx context.Context, wi int, name string, members, control []Instance, baseline []judge.Sample, bakeFrom time.Time, bake, maxBake time.Duration) judge.Decision {
 	c := r.c
 	cctx := withWave(ctx, wi, name)
 	names := map[string]bool{}
-	for _, in := range watched {
+	for _, in := range members {
 		names[in.Name] = true
 	}
-	targets := append(append([]Instance{}, watched...), control...)
+	targets := append(append([]Instance{}, members...), control...)
 	iv := c.cfg.Interval
 	var canarySamples, controlSamples []judge.Sample
 	fails := 0
@@ -367,9 +398,23 @@ func (r *run) bakeWave(ctx context.Context, wi int, name string, watched, contro
 				return pd
 			}
 		}
+		cmds := r.commands(cctx)
+		if cmds.Abort != nil {
+			r.aborted = cmds.Abort
+			return d
+		}
+		if pn := cmds.PromoteNow; pn != nil && (pn.Wave == wi || pn.Wave == WatchWave && wi == len(r.waves)) && cmds.Paused == nil {
+			r.promotedNow = true
+			d.Reason = fmt.Sprintf("bake ended early after %s by promote-now (%s): %s", observed, pn, d.Reason)
+			c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepOperator, Decision: &d, Message: d.Reason})
+			return d
+		}
 		if d.Outcome == judge.Fail {
 			fails++
-			if fails >= c.cfg.ConsecutiveFails || observed >= maxBake {
+			// Past max_bake one failing interval decides, but not in a
+			// paused bake, which may run far past it: there the failure
+			// must be confirmed as in any bake.
+			if fails >= c.cfg.ConsecutiveFails || observed >= maxBake && cmds.Paused == nil {
 				return d
 			}
 			c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1,
@@ -377,6 +422,11 @@ func (r *run) bakeWave(ctx context.Context, wi int, name string, watched, contro
 			continue
 		}
 		fails = 0
+		if cmds.Paused != nil {
+			// A paused bake goes on sampling and judging, and only a Fail
+			// ends it; the rollout waits for a resume.
+			continue
+		}
 		if observed >= bake && d.Outcome == judge.Pass {
 			return d
 		}
@@ -493,23 +543,41 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 		if cp.Wave == wi {
 			baseline, bakeFrom = cp.Baseline, cp.BakeFrom
 		}
+		members := r.members(wi)
 		if bakeFrom.IsZero() {
+			if err := r.hold(wctx, wi); err != nil {
+				return r.held(ctx, err)
+			}
+			members = r.included(wctx, w.Instances)
+			if len(members) == 0 {
+				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): every instance is excluded; nothing to apply", wi, w.Name)})
+				continue
+			}
 			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline})
-			if err := r.preflight(ctx, wi); err != nil {
+			if err := r.preflight(ctx, wi, members); err != nil {
 				return err
 			}
 			if baseline == nil {
 				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on its %d instance(s) and %d reference instance(s) for %s before the change",
 					wi, w.Name, len(w.Instances), len(rest), c.cfg.Baseline)})
-				baseline = r.sample(wctx, append(append([]Instance{}, w.Instances...), rest...), time.Now(), c.cfg.Baseline)
+				baseline = r.sample(wctx, append(append([]Instance{}, members...), rest...), time.Now(), c.cfg.Baseline)
 				if err := ctx.Err(); err != nil {
 					return fmt.Errorf("rollout %d interrupted while sampling the baseline of wave %d: %w", r.ch.Version, wi, err)
 				}
 				r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline})
 			}
+			// A pause or an exclusion given during the baseline holds too.
+			if err := r.hold(wctx, wi); err != nil {
+				return r.held(ctx, err)
+			}
+			members = r.included(wctx, members)
+			if len(members) == 0 {
+				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): every instance is excluded; nothing to apply", wi, w.Name)})
+				continue
+			}
 			start := time.Now()
-			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(w.Instances), w.Concurrency)})
-			errs := forEach(wctx, w.Instances, w.Concurrency, func(ctx context.Context, in Instance) error {
+			c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPromote, Message: fmt.Sprintf("wave %d (%s): %d instance(s), %d at a time", wi, w.Name, len(members), w.Concurrency)})
+			errs := forEach(wctx, members, w.Concurrency, func(ctx context.Context, in Instance) error {
 				sr, err := c.applier.Apply(ctx, in, r.ch)
 				return r.record(in.Name, err, func(ir *InstanceResult) { ir.Apply = sr })
 			})
@@ -527,9 +595,13 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 			r.save(Checkpoint{Version: r.ch.Version, Phase: PhasePromote, Wave: wi, Baseline: baseline, BakeFrom: bakeFrom})
 		}
 		r.lastBaseline = baseline
-		d := r.bakeWave(ctx, wi, w.Name, w.Instances, rest, baseline, bakeFrom, bake, maxBake)
+		r.promotedNow = false
+		d := r.bakeWave(ctx, wi, w.Name, members, rest, baseline, bakeFrom, bake, maxBake)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("rollout %d interrupted while baking wave %d: %w", r.ch.Version, wi, err)
+		}
+		if r.aborted != nil {
+			return r.abort(ctx, r.aborted)
 		}
 		r.res.Waves = append(r.res.Waves, WaveDecision{Wave: wi, Name: w.Name, Decision: d})
 		switch d.Outcome {
@@ -586,9 +658,13 @@ func (r *run) watch(ctx context.Context, cp Checkpoint) error {
 		}
 		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepWatch,
 			Message: fmt.Sprintf("every wave passed; watching %d instance(s) for %s against their pre-change baseline", len(watched), d)})
-		dec := r.bakeWave(ctx, wi, "watch", watched, nil, cp.Baseline, cp.BakeFrom, d, d)
+		r.promotedNow = false
+		dec := r.bakeWave(ctx, wi, "watch", r.included(wctx, watched), nil, cp.Baseline, cp.BakeFrom, d, d)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("rollout %d interrupted while watching production: %w", r.ch.Version, err)
+		}
+		if r.aborted != nil {
+			return r.abort(ctx, r.aborted)
 		}
 		r.res.Watch = &dec
 		if dec.Outcome == judge.Fail {
@@ -601,6 +677,9 @@ func (r *run) watch(ctx context.Context, cp Checkpoint) error {
 		r.res.Reason = "promoted: " + r.res.Decision.Reason
 	} else {
 		r.res.Reason = "promoted"
+	}
+	if ex := r.excluded(); len(ex) > 0 {
+		r.res.Reason += fmt.Sprintf(" (excluded by an operator, without the change: %s)", strings.Join(ex, ", "))
 	}
 	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})
@@ -661,7 +740,9 @@ func (r *run) reference(wi int) []Instance {
 	}
 	for i := wi - 1; i >= 0; i-- {
 		for _, in := range r.waves[i].Instances {
-			add(in)
+			if r.inst(in.Name).Excluded == "" { // an excluded one lacks the change
+				add(in)
+			}
 		}
 	}
 	return out

@@ -505,10 +505,17 @@ type RollbackConfig struct {
 	LockTimeout time.Duration `yaml:"lock_timeout"`
 	// Retries of the rollback transaction after a lock timeout; default 60.
 	Retries int `yaml:"retries"`
+	// RevertWindow is how long after a change is done an operator can
+	// still revert it everywhere (`schemacanary revert VERSION`); default
+	// DefaultRevertWindow.
+	RevertWindow time.Duration `yaml:"revert_window"`
 	// DrainTimeout is how long fence: database waits for running write
 	// transactions before terminating them; default 5s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
+
+// DefaultRevertWindow is RollbackConfig.RevertWindow when unset.
+const DefaultRevertWindow = 30 * time.Minute
 
 // SetDefaults fills unset fields with their defaults.
 func (r *RollbackConfig) SetDefaults() {
@@ -523,6 +530,9 @@ func (r *RollbackConfig) SetDefaults() {
 	}
 	if r.CommandTimeout == 0 {
 		r.CommandTimeout = time.Minute
+	}
+	if r.RevertWindow == 0 {
+		r.RevertWindow = DefaultRevertWindow
 	}
 	if r.LockTimeout == 0 {
 		r.LockTimeout = time.Second
@@ -580,6 +590,9 @@ func (r *RollbackConfig) Validate() error {
 	}
 	if r.LockTimeout <= 0 {
 		errs = append(errs, cfgErr("rollback.lock_timeout", "must be > 0, got %s", r.LockTimeout))
+	}
+	if r.RevertWindow < 0 {
+		errs = append(errs, cfgErr("rollback.revert_window", "must be > 0, got %s", r.RevertWindow))
 	}
 	if r.Retries < 0 {
 		errs = append(errs, cfgErr("rollback.retries", "must be >= 0, got %d", r.Retries))

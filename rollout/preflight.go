@@ -241,11 +241,11 @@ func (c *Canary) readPreflight(ctx context.Context, inst Instance, ch *Plan, wit
 }
 
 // capturePrint reads the canary's schema print and goose version before
-// the change; the waves after it are held to them. ok is false when the
-// first canary instance already holds the change (a run resumed after a
+// the change on first (the first canary instance not excluded); the waves
+// after it are held to them. ok is false when first already holds the
+// change (a run resumed after a
 // crash mid-apply, which predates its print): drift is then not checked.
-func (r *run) capturePrint(ctx context.Context) (ok bool, err error) {
-	first := r.waves[0].Instances[0]
+func (r *run) capturePrint(ctx context.Context, first Instance) (ok bool, err error) {
 	st, err := r.c.readPreflight(ctx, first, r.ch, true)
 	if err != nil {
 		return false, r.paused(ctx, 0, []*PreflightError{unreachable(first, err)})
@@ -261,6 +261,12 @@ func (r *run) capturePrint(ctx context.Context) (ok bool, err error) {
 // the change (a resumed run's canary holds it by now).
 func (r *run) readExpected(ctx context.Context, wi int) error {
 	first := r.waves[0].Instances[0]
+	for _, in := range r.waves[0].Instances {
+		if _, excluded := r.cmds.Excluded[in.Name]; !excluded {
+			first = in // an excluded (say, unreachable) canary says nothing
+			break
+		}
+	}
 	db, err := openDB(ctx, first, r.c.applier.sessionParams())
 	if err == nil {
 		r.expected, err = gooseVersion(ctx, db, r.c.applier.gooseTable, r.ch.Version)
@@ -276,15 +282,15 @@ func unreachable(in Instance, err error) *PreflightError {
 	return &PreflightError{Instance: in.Name, Check: PreflightUnreachable, Detail: err.Error()}
 }
 
-// preflight checks every instance of wave wi before its apply (see the
-// comment at the top of this file). It returns nil when all pass. When a
+// preflight checks members (the instances of wave wi an operator has not
+// excluded) before their apply (see the comment at the top of this file). It returns nil when all pass. When a
 // target cannot be reached the wave is paused: StatusPaused and a
 // *PartialError (Op "pre-flight") wrapping its *PreflightError, reporting
 // every instance's goose version; running again from the same checkpoint
 // goes on once it is back. When a target fails a check: StatusFailed and a
 // *PartialError naming each failed target and why. Either way nothing of
 // the wave was touched.
-func (r *run) preflight(ctx context.Context, wi int) error {
+func (r *run) preflight(ctx context.Context, wi int, members []Instance) error {
 	c, w := r.c, r.waves[wi]
 	wctx := withWave(ctx, wi, w.Name)
 	if r.expected < 0 {
@@ -294,7 +300,7 @@ func (r *run) preflight(ctx context.Context, wi int) error {
 	}
 	var mu sync.Mutex
 	var failed, down []*PreflightError
-	forEach(wctx, w.Instances, w.Concurrency, func(ctx context.Context, in Instance) error {
+	forEach(wctx, members, w.Concurrency, func(ctx context.Context, in Instance) error {
 		pe, err := r.preflightOne(ctx, in)
 		mu.Lock()
 		defer mu.Unlock()
@@ -314,7 +320,7 @@ func (r *run) preflight(ctx context.Context, wi int) error {
 	}
 	if len(failed) == 0 {
 		c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepPreflight,
-			Message: fmt.Sprintf("wave %d (%s): pre-flight passed on %d instance(s)", wi, w.Name, len(w.Instances))})
+			Message: fmt.Sprintf("wave %d (%s): pre-flight passed on %d instance(s)", wi, w.Name, len(members))})
 		return nil
 	}
 	sortPreflight(failed)

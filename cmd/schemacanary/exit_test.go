@@ -30,7 +30,7 @@ func TestExitStatuses(t *testing.T) {
 	missing := filepath.Join(dir, "missing.sql")
 	migs := filepath.Dir(safe)
 
-	commands := []string{"version", "history", "lint", "verify", "changes", "lab", "train", "predict", "rollout", "demo", "run", "approve", "skip", "promote"}
+	commands := []string{"version", "history", "lint", "verify", "changes", "lab", "train", "predict", "rollout", "demo", "run", "approve", "skip", "promote", "pause", "resume", "abort", "promote-now", "exclude", "include"}
 	cases := []struct {
 		args []string
 		want int
@@ -59,6 +59,11 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"approve", "7", "--by", "ana", "-c", badCfg}, statusError},
 		{[]string{"skip", "7", "--by", "ana", "-c", badCfg}, statusError},
 		{[]string{"promote", "7", "--by", "ana", "-c", badCfg}, statusError},
+		{[]string{"pause", "7", "--by", "ana", "--why", "w", "-c", badCfg}, statusError},
+		{[]string{"abort", "x", "--by", "ana", "--why", "w", "-c", badCfg}, statusError},
+		{[]string{"abort", "7", "--by", "ana", "-c", badCfg}, statusError},                 // --why is required
+		{[]string{"exclude", "7", "--by", "ana", "--why", "w", "-c", badCfg}, statusError}, // TARGET is required
+		{[]string{"promote-now", "7", "--by", "ana", "--why", "w", "-c", badCfg}, statusError},
 	}
 	for _, c := range commands {
 		cases = append(cases, struct {

@@ -19,7 +19,8 @@ default, such a change stays on the canary wave, holding the queue, until a huma
 decides. The leader picks the promotion up on its next poll: inconclusive →
 promoting → done. To roll the canary back instead: schemacanary skip VERSION.
 
-Only a change that is inconclusive now can be promoted.`,
+Only a change that is inconclusive now can be promoted. To end a bake that is still
+running, with the judge's verdict so far, use schemacanary promote-now.`,
 		Example: `  schemacanary promote 42 --by alice -c schemacanary.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

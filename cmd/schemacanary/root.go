@@ -45,6 +45,7 @@ and rolls back (losing no data) or promotes it wave by wave. Every step is audit
 		newSkipCmd(&g),
 		newPromoteCmd(&g),
 	)
+	root.AddCommand(newControlCmds(&g)...)
 	return root
 }
 

@@ -79,7 +79,7 @@ type CanaryRoller struct {
 var _ reconciler.Roller = CanaryRoller{}
 
 // Run implements Roller.
-func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor) (*rollout.Result, error) {
+func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor, ctl rollout.Controls) (*rollout.Result, error) {
 	if save == nil {
 		return nil, fmt.Errorf("rollout %d: no checkpoint function", ch.Version)
 	}
@@ -88,7 +88,7 @@ func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout
 		return nil, fmt.Errorf("rollout %d: %w", ch.Version, err)
 	}
 	r.reportMissed(ctx, fleet, ch, resume)
-	return r.Canary.Run(ctx, fleet, ch, resume, rollout.OnCheckpoint(save), rollout.Repredicting(repredict))
+	return r.Canary.Run(ctx, fleet, ch, resume, rollout.OnCheckpoint(save), rollout.Repredicting(repredict), rollout.Controlled(ctl))
 }
 
 // Holdings implements Roller.

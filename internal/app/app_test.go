@@ -51,7 +51,7 @@ func (s *oneChangeSource) Proposals(context.Context) ([]reconciler.Proposal, err
 // noRoller fails every rollout: tests using it stop before one.
 type noRoller struct{}
 
-func (noRoller) Run(context.Context, *rollout.Plan, *rollout.Checkpoint, func(rollout.Checkpoint), rollout.Repredictor) (*rollout.Result, error) {
+func (noRoller) Run(context.Context, *rollout.Plan, *rollout.Checkpoint, func(rollout.Checkpoint), rollout.Repredictor, rollout.Controls) (*rollout.Result, error) {
 	return nil, fmt.Errorf("no roller in this test")
 }
 

@@ -232,6 +232,15 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 		}
 		srvOpts = append(srvOpts, web.WithWebhook(sec, d.Trigger))
 	}
+	if ref := cfg.HTTP.APIToken(); ref != (secret.Ref{}) {
+		tok, err := ref.Resolve(red)
+		if err != nil {
+			return nil, fmt.Errorf("http.api_token_env/api_token_file: %w", err)
+		}
+		cmdr := NewCommander(st, cfg)
+		cmdr.Fleet = resolver // exclude/include name targets of the fleet in use
+		srvOpts = append(srvOpts, web.WithCommands(tok, cmdr))
+	}
 	d.Server, err = web.NewServer(st, d.Metrics.Registry(), srvOpts...)
 	if err != nil {
 		return nil, err

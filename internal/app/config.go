@@ -164,6 +164,18 @@ type HTTPConfig struct {
 	// WebhookSecretEnv names the environment variable with the GitHub webhook
 	// secret; without it the webhook endpoint answers 404.
 	WebhookSecretEnv string `yaml:"webhook_secret_env"`
+	// APITokenEnv or APITokenFile (at most one) names where the bearer
+	// token of the operators' command API is (POST
+	// /api/changes/{version}/{command}: pause, resume, abort, promote-now,
+	// exclude, include). Without either the command API is off (404); a
+	// token that is configured but cannot be read stops the daemon.
+	APITokenEnv  string `yaml:"api_token_env"`
+	APITokenFile string `yaml:"api_token_file"`
+}
+
+// APIToken is the reference to the command API's token (zero: none).
+func (c HTTPConfig) APIToken() secret.Ref {
+	return secret.Ref{Env: c.APITokenEnv, File: c.APITokenFile}
 }
 
 // Forge kinds.
@@ -359,6 +371,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen %q: %v", c.HTTP.Listen, err)
+	}
+	if c.HTTP.APITokenEnv != "" && c.HTTP.APITokenFile != "" {
+		bad("http: set at most one of api_token_env and api_token_file")
 	}
 	switch c.Forge.Kind {
 	case ForgeLocal:

@@ -77,6 +77,11 @@ http:
   listen: 127.0.0.1:0
 forge:
   kind: local
+alerts:
+  webhooks:
+    - name: demo-receiver
+      url: {{.AlertURL}}
+      secret_file: {{.Dir}}/secrets/alert_hmac
 `))
 
 // configData fills configTemplate.
@@ -88,6 +93,8 @@ type configData struct {
 	MaxBake   time.Duration
 	Threshold float64
 	Model     string
+	// AlertURL is the demo's webhook receiver.
+	AlertURL string
 }
 
 // writeConfig writes the DSN files and schemacanary.yaml into dir and

@@ -36,7 +36,7 @@ func startDaemon(ctx context.Context, e *environment) (*runningDaemon, error) {
 	threshold := model.DefaultThreshold
 	e.p.line("prediction.threshold %.2f (the default), the bootstrap model: each change is assessed when it reaches the head of the queue", threshold)
 	path, err := writeConfig(e.dir, configData{RepoURL: e.repo.URL(), Fleet: e.clusters.Fleet, T: e.opts.Timing,
-		Threshold: threshold, Model: e.opts.Model})
+		Threshold: threshold, Model: e.opts.Model, AlertURL: e.alerts.url})
 	if err != nil {
 		return nil, err
 	}

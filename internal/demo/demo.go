@@ -77,7 +77,10 @@ type Summary struct {
 	RepoDir string
 	// StatusURL is the status page.
 	StatusURL string
-	Took      time.Duration
+	// Alerts counts the webhook deliveries whose signature the receiver
+	// verified; AlertsRejected those it refused.
+	Alerts, AlertsRejected int
+	Took                   time.Duration
 }
 
 // demoChange is one of the three demo changes.

@@ -50,10 +50,14 @@ func TestDemoScenario(t *testing.T) {
 			t.Errorf("%s: %d orders, want %d", name, sum.Orders[name], sum.Expected[name])
 		}
 	}
+	if sum.Alerts == 0 || sum.AlertsRejected != 0 {
+		t.Errorf("alert webhook: %d verified, %d rejected deliveries; want some, none rejected", sum.Alerts, sum.AlertsRejected)
+	}
 	if sum.RevertBranch != "schemacanary/revert-16" {
 		t.Errorf("revert branch %q", sum.RevertBranch)
 	}
-	for _, s := range []string{"latency:my_orders", "fail", "schemacanary approve 17", "git --git-dir", "log schemacanary-audit"} {
+	for _, s := range []string{"latency:my_orders", "fail", "schemacanary approve 17", "git --git-dir", "log schemacanary-audit",
+		"alert webhook received rolled_back, signature verified", "judge wave2 pass", "watching"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("the timeline lacks %q", s)
 		}

@@ -22,6 +22,7 @@ type environment struct {
 	repo     *Repo
 	load     *Load
 	daemon   *runningDaemon
+	alerts   *receiver
 	watch    *watcher
 	seeded   map[string]int64
 	base     int64
@@ -76,6 +77,10 @@ func (e *environment) setUp(ctx context.Context) error {
 	}
 	e.p.line("load generator: %.0f statements/s on each instance, open loop (\"my orders\" 60%%, product page 30%%, new order 10%%)", e.opts.Timing.Rate)
 
+	if e.alerts, err = startReceiver(e.p, e.dir); err != nil {
+		return err
+	}
+	e.p.line("alert webhook receiver %s: checks each delivery's HMAC-SHA256 signature", e.alerts.url)
 	if e.daemon, err = startDaemon(ctx, e); err != nil {
 		return err
 	}
@@ -242,6 +247,11 @@ func (e *environment) close() {
 	}
 	if e.load != nil {
 		errs = append(errs, e.load.Stop())
+	}
+	if e.alerts != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, e.alerts.stop(sctx))
+		cancel()
 	}
 	if e.clusters != nil {
 		e.clusters.Stop()

@@ -54,6 +54,7 @@ func (e *environment) finish(ctx context.Context, sum *Summary) error {
 			sum.RevertBranch = fmt.Sprintf("schemacanary/revert-%d", o.Version)
 		}
 	}
+	sum.Alerts, sum.AlertsRejected = e.alerts.counts()
 	for name, n := range sum.Orders {
 		if n != sum.Expected[name] {
 			return fmt.Errorf("demo: %s holds %d orders, want %d (seeded + written under load): rows were lost", name, n, sum.Expected[name])
@@ -113,6 +114,7 @@ func (e *environment) printSummary(sum *Summary) {
 			thousands(e.seeded[in.Name]), thousands(sum.Expected[in.Name]-e.seeded[in.Name]), check(sum.Orders[in.Name] == sum.Expected[in.Name]))
 	}
 	p.plain("  Nothing lost: every order written during the canaries and the rollback is there.")
+	p.plain("  Alerts: %d webhook deliveries received, every signature verified %s", sum.Alerts, check(sum.Alerts > 0 && sum.AlertsRejected == 0))
 	p.plain("")
 	p.plain("The audit trail is a Git branch, one commit per state transition:")
 	p.plain("  git --git-dir %s log schemacanary-audit", sum.RepoDir)

@@ -70,6 +70,7 @@ var transitions = map[State][]State{
 	StateInconclusive:     {StatePromoting, StateRollingBack, StateFailed},
 	StatePromoting:        {StatePromoting, StateWatching, StateDone, StateRollingBack, StateFailed},
 	StateWatching:         {StateDone, StateRollingBack, StateFailed},
+	StateDone:             {StateRollingBack}, // an operator's revert within the revert window
 	StateRollingBack:      {StateRolledBack, StateFailed},
 	StateRolledBack:       {StateReverted, StateSkipped},
 	StateFailed:           {StateRollingBack, StateReverted, StateSkipped},

@@ -61,8 +61,8 @@ type StatusChangeDetail struct {
 	RollbackReason string `json:"rollback_reason,omitempty"`
 	// RevertBranch is the branch of the revert PR, when one was opened.
 	RevertBranch string `json:"revert_branch,omitempty"`
-	// Held says why the change waits for a human after its canary (an
-	// inconclusive bake) and how to release it; empty otherwise.
+	// Held says why the change waits for a human (an inconclusive bake,
+	// or an operator's pause) and how to release it; empty otherwise.
 	Held string `json:"held,omitempty"`
 }
 

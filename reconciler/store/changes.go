@@ -107,6 +107,19 @@ func (s *Store) List(ctx context.Context, limit int) ([]*change.Request, error) 
 	return out, nil
 }
 
+// Following returns the change requests after version, in version order.
+func (s *Store) Following(ctx context.Context, version int64) ([]*change.Request, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+crColumns+` FROM change_requests WHERE version > $1 ORDER BY version`, version)
+	if err != nil {
+		return nil, fmt.Errorf("changes after %d: %w", version, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*change.Request, error) { return scanCR(r) })
+	if err != nil {
+		return nil, fmt.Errorf("changes after %d: %w", version, err)
+	}
+	return out, nil
+}
+
 // Head returns the change request at the head of the queue: the lowest
 // version not in a terminal state, or nil when the queue is empty.
 func (s *Store) Head(ctx context.Context) (*change.Request, error) {

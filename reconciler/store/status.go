@@ -90,6 +90,9 @@ func (s *Status) GetChange(ctx context.Context, version int64) (*change.StatusCh
 	if err := s.timeline(ctx, c, d); err != nil {
 		return nil, err
 	}
+	if err := s.operator(ctx, c, d); err != nil {
+		return nil, err
+	}
 	if err := s.kpis(ctx, c.Version, d); err != nil {
 		return nil, err
 	}
@@ -144,6 +147,34 @@ func (s *Status) timeline(ctx context.Context, c *change.Request, d *change.Stat
 		d.Timeline = append(d.Timeline, ev)
 	}
 	sort.SliceStable(d.Timeline, func(i, j int) bool { return d.Timeline[i].At.Before(d.Timeline[j].At) })
+	return nil
+}
+
+// operator adds the operators' commands to the timeline and, while a
+// pause is in force on a change rolling out, says so in the held box.
+func (s *Status) operator(ctx context.Context, c *change.Request, d *change.StatusChangeDetail) error {
+	acts, err := s.store.Actions(ctx, c.Version)
+	if err != nil || len(acts) == 0 {
+		return err
+	}
+	for _, a := range acts {
+		d.Timeline = append(d.Timeline, change.StatusEvent{At: a.At, Step: "operator " + string(a.Command), Instance: a.Target,
+			Message: fmt.Sprintf("by %s via %s: %s", a.By, a.Source, a.Why)})
+	}
+	sort.SliceStable(d.Timeline, func(i, j int) bool { return d.Timeline[i].At.Before(d.Timeline[j].At) })
+	f := change.Fold(acts)
+	if p := f.Paused; p != nil && f.Aborted == nil && !c.State.Terminal() && d.Held == "" {
+		d.Held = fmt.Sprintf("paused by %s: %s; `schemacanary resume %d --by NAME --why TEXT` lifts the pause", p.By, p.Why, c.Version)
+	}
+	if len(f.Excluded) > 0 {
+		names := make([]string, 0, len(f.Excluded))
+		for n := range f.Excluded {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		d.Timeline = append(d.Timeline, change.StatusEvent{At: acts[len(acts)-1].At, Step: "operator excluded",
+			Message: "excluded from the rollout now: " + strings.Join(names, ", ")})
+	}
 	return nil
 }
 

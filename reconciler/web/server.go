@@ -18,8 +18,10 @@ import (
 )
 
 // Server is the daemon's HTTP server: /metrics, /healthz, /readyz,
-// /api/changes, /api/changes/{version}, the GitHub webhook at
-// /webhook/github, and the status page at / when one is given.
+// /api/changes, /api/changes/{version}, the operators' commands at POST
+// /api/changes/{version}/{command} when a token is given (WithCommands),
+// the GitHub webhook at /webhook/github, and the status page at / when one
+// is given.
 type Server struct {
 	store  API
 	leader func() bool
@@ -38,6 +40,8 @@ type serverOptions struct {
 	webhookTrigger func()
 	log            *slog.Logger
 	leader         func() bool
+	token          secret.Secret
+	commander      Commander
 }
 
 // WithStatusPage mounts h (the status page, NewStatusHandler) at "/".
@@ -86,6 +90,8 @@ type API interface {
 	// Prediction returns the newest prediction of version at sha, or an error.
 	Prediction(ctx context.Context, version int64, sha string) (*change.PredictionRecord, error)
 	Events(ctx context.Context, version int64) ([]change.Event, error)
+	// Actions returns the operators' commands on version, oldest first.
+	Actions(ctx context.Context, version int64) ([]change.OperatorAction, error)
 }
 
 // NewServer builds the server; Serve starts it. It serves reg at /metrics
@@ -111,6 +117,11 @@ func NewServer(store API, reg *prometheus.Registry, opts ...ServerOption) (*Serv
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.HandleFunc("GET /api/changes", s.listChanges)
 	s.mux.HandleFunc("GET /api/changes/{version}", s.getChange)
+	if o.commander != nil {
+		s.mux.Handle("POST /api/changes/{version}/{command}", newCommandHandler(o.token, o.commander, s.fail))
+	} else {
+		s.mux.HandleFunc("POST /api/changes/{version}/{command}", commandsOff)
+	}
 	if o.webhookTrigger != nil {
 		s.mux.Handle("/webhook/github", newWebhookHandler(o.webhookSecret, o.webhookTrigger, o.log, rejected, webhookLogInterval))
 	}
@@ -203,6 +214,18 @@ type ChangeDetail struct {
 	Transitions []change.Transition      `json:"transitions"`
 	Prediction  *change.PredictionRecord `json:"prediction,omitempty"`
 	Events      []change.Event           `json:"events"`
+	// Operator is the operators' commands and their effect now (absent
+	// when none was given).
+	Operator *OperatorView `json:"operator,omitempty"`
+}
+
+// OperatorView is the operators' commands on a change and what is in
+// force: a pause, an abort, the excluded instances.
+type OperatorView struct {
+	Paused   *change.OperatorAction           `json:"paused,omitempty"`
+	Aborted  *change.OperatorAction           `json:"aborted,omitempty"`
+	Excluded map[string]change.OperatorAction `json:"excluded,omitempty"`
+	Actions  []change.OperatorAction          `json:"actions"`
 }
 
 func (s *Server) getChange(w http.ResponseWriter, r *http.Request) {
@@ -232,6 +255,15 @@ func (s *Server) getChange(w http.ResponseWriter, r *http.Request) {
 	if d.Events, err = s.store.Events(ctx, v); err != nil {
 		s.fail(w, err)
 		return
+	}
+	acts, err := s.store.Actions(ctx, v)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if len(acts) > 0 {
+		f := change.Fold(acts)
+		d.Operator = &OperatorView{Paused: f.Paused, Aborted: f.Aborted, Excluded: f.Excluded, Actions: acts}
 	}
 	writeJSON(w, d)
 }
