@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,24 +26,44 @@ func cfgErr(key, format string, args ...any) error {
 	return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// FleetConfig is the `fleet` section: the instances and the waves a change
-// goes through.
+// FleetConfig is the `fleet` section: where the instances come from and the
+// waves a change goes through. The instances are the union of three
+// sources, resolved again at the start of every rollout run (see Resolver):
+// the static Instances, the rows of an Inventory query and the target files
+// matching Files. At least one source is required; names are unique across
+// all of them.
 //
 //	fleet:
 //	  instances:
 //	    - {name: eu-1, dsn_env: EU1_DSN, group: canary}
 //	    - {name: eu-2, dsn_file: /run/secrets/eu2, group: main}
+//	  inventory: {dsn_env: INVENTORY_DSN, query: "SELECT name, dsn, grp FROM targets"}
+//	  files: /etc/schemacanary/targets/*.yaml
 //	  waves: [canary, 25%, 100%]
 //	  concurrency: 10
 type FleetConfig struct {
 	// Instances are the databases of the fleet, each one goose version table.
 	Instances []InstanceConfig `yaml:"instances"`
+	// Inventory, when set, adds one instance per row of a SQL query against
+	// an inventory database.
+	Inventory *InventoryConfig `yaml:"inventory"`
+	// Files, when set, is a glob of target files (YAML), each holding one
+	// instance or a list of them.
+	Files string `yaml:"files"`
 	// Waves are the steps of a rollout, in order; default [canary, 25%, 100%].
 	// The first wave is the canary wave: it is baked and judged against the
 	// control. A wave is a group name (every instance of that group) or a
 	// percentage: the share of the whole fleet that holds the change once the
 	// wave is done (cumulative; at least one more instance per wave).
 	Waves []WaveConfig `yaml:"waves"`
+	// Placement is how percentage waves pick their instances from the
+	// ordered fleet: "rank" (default) takes the next instances in order
+	// until the wave's share of the current size is reached (exact shares;
+	// adding or removing a target can move the instance at a wave's edge);
+	// "hash" puts an instance in the first percentage wave above its point
+	// in [0, 100), a hash of its name (shares are approximate, a wave may
+	// be empty, but no instance ever changes wave when others come or go).
+	Placement string `yaml:"placement"`
 	// Concurrency is the default number of instances a wave changes at
 	// once; default 10.
 	Concurrency int `yaml:"concurrency"`
@@ -71,6 +92,22 @@ type InstanceConfig struct {
 	// DataDir is the data directory of a local cluster; it enables the
 	// /proc KPI source for that instance.
 	DataDir string `yaml:"data_dir"`
+}
+
+// InventoryConfig is an inventory database queried for targets. Its DSN is
+// given by reference, like an instance's.
+type InventoryConfig struct {
+	// DSNEnv names the environment variable holding the inventory's DSN.
+	DSNEnv string `yaml:"dsn_env"`
+	// DSNFile is a file holding the inventory's DSN.
+	DSNFile string `yaml:"dsn_file"`
+	// Query returns one row per target. Columns are matched by name:
+	// name and dsn (text, required, non-empty); group or grp (text, NULL or
+	// empty: "main"); labels (json, jsonb or text holding a JSON object of
+	// strings); data_dir (text). Any other column is an error.
+	Query string `yaml:"query"`
+	// Timeout bounds the connection and the query; default 10s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // WaveConfig is one wave. In YAML it is either a scalar ("canary", "25%")
@@ -122,6 +159,12 @@ func (w WaveConfig) percent() (float64, bool, error) {
 	return p, true, nil
 }
 
+// Placements of percentage waves (FleetConfig.Placement).
+const (
+	PlacementRank = "rank"
+	PlacementHash = "hash"
+)
+
 // DefaultGroup is the group of an instance without one.
 const DefaultGroup = "main"
 
@@ -133,6 +176,12 @@ func (f *FleetConfig) SetDefaults() {
 	if f.Concurrency == 0 {
 		f.Concurrency = 10
 	}
+	if f.Placement == "" {
+		f.Placement = PlacementRank
+	}
+	if f.Inventory != nil && f.Inventory.Timeout == 0 {
+		f.Inventory.Timeout = 10 * time.Second
+	}
 	for i := range f.Instances {
 		if f.Instances[i].Group == "" {
 			f.Instances[i].Group = DefaultGroup
@@ -143,8 +192,25 @@ func (f *FleetConfig) SetDefaults() {
 // Validate reports every invalid value, each error naming its key.
 func (f *FleetConfig) Validate() error {
 	var errs []error
-	if len(f.Instances) == 0 {
-		errs = append(errs, cfgErr("fleet.instances", "at least one instance is required"))
+	dynamic := f.Inventory != nil || f.Files != ""
+	if len(f.Instances) == 0 && !dynamic {
+		errs = append(errs, cfgErr("fleet.instances", "at least one instance is required (or fleet.inventory, fleet.files)"))
+	}
+	if inv := f.Inventory; inv != nil {
+		if (inv.DSNEnv == "") == (inv.DSNFile == "") {
+			errs = append(errs, cfgErr("fleet.inventory", "exactly one of dsn_env or dsn_file is required"))
+		}
+		if strings.TrimSpace(inv.Query) == "" {
+			errs = append(errs, cfgErr("fleet.inventory.query", "required"))
+		}
+		if inv.Timeout < 0 {
+			errs = append(errs, cfgErr("fleet.inventory.timeout", "must be > 0, got %s", inv.Timeout))
+		}
+	}
+	if f.Files != "" {
+		if _, err := filepath.Match(f.Files, ""); err != nil {
+			errs = append(errs, cfgErr("fleet.files", "bad glob %q: %v", f.Files, err))
+		}
 	}
 	names := map[string]bool{}
 	groups := map[string]bool{}
@@ -165,13 +231,16 @@ func (f *FleetConfig) Validate() error {
 		}
 		groups[g] = true
 	}
+	if f.Placement != "" && f.Placement != PlacementRank && f.Placement != PlacementHash {
+		errs = append(errs, cfgErr("fleet.placement", "%q: want rank or hash", f.Placement))
+	}
 	if f.Concurrency < 0 {
 		errs = append(errs, cfgErr("fleet.concurrency", "must be >= 1, got %d", f.Concurrency))
 	}
 	if f.ControlSize < 0 {
 		errs = append(errs, cfgErr("fleet.control_size", "must be >= 0, got %d", f.ControlSize))
 	}
-	if f.Control != "" && !groups[f.Control] {
+	if f.Control != "" && !dynamic && !groups[f.Control] {
 		errs = append(errs, cfgErr("fleet.control", "no instance is in group %q", f.Control))
 	}
 	last := 0.0
@@ -190,7 +259,7 @@ func (f *FleetConfig) Validate() error {
 			last = p
 		case w.Select == "":
 			errs = append(errs, cfgErr(key, "empty wave"))
-		case len(f.Instances) > 0 && !groups[w.Select]:
+		case len(f.Instances) > 0 && !dynamic && !groups[w.Select]:
 			errs = append(errs, cfgErr(key, "no instance is in group %q", w.Select))
 		}
 	}

@@ -1,11 +1,15 @@
 package rollout
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/schemacanary/schemacanary/rollout/kpi"
@@ -19,6 +23,9 @@ type Instance struct {
 	DSN     string
 	Labels  map[string]string
 	DataDir string
+	// Source says where the instance was resolved from:
+	// "fleet.instances[2]", "fleet.inventory row 3", "path/to/file.yaml:4".
+	Source string
 }
 
 // String returns the instance name.
@@ -37,37 +44,118 @@ func (i Instance) Target() kpi.Target {
 // ErrDSN is wrapped when an instance's DSN reference cannot be resolved.
 var ErrDSN = errors.New("cannot resolve DSN")
 
-// Resolve reads every instance's DSN from its environment variable or file
-// and returns the fleet. The error names the instance and the reference,
-// never the secret.
-func (f FleetConfig) Resolve() (*Fleet, error) {
+// ErrDuplicate is wrapped when two targets, from the same source or from
+// two sources, have the same name.
+var ErrDuplicate = errors.New("duplicate instance name")
+
+// Resolve is ResolveContext with a background context and no secret sink.
+func (f FleetConfig) Resolve() (*Fleet, error) { return f.ResolveContext(context.Background(), nil) }
+
+// ResolveContext reads every source of the fleet (the static instances,
+// the inventory query, the target files), resolves each DSN reference, and
+// returns the fleet in its stable order (SortInstances). secrets, when not
+// nil, is given every DSN read (the inventory's included) before anything
+// could print it, so that a redactor can scrub it. Errors name the source
+// (fleet.instances[i], the inventory row, the file and line) and the
+// reference, never the secret; every source's errors are reported
+// together, and no fleet is returned with them.
+func (f FleetConfig) ResolveContext(ctx context.Context, secrets func(string)) (*Fleet, error) {
 	f.SetDefaults()
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	if secrets == nil {
+		secrets = func(string) {}
+	}
 	var errs []error
 	ins := make([]Instance, 0, len(f.Instances))
 	for i, c := range f.Instances {
-		var dsn string
-		switch {
-		case c.DSNEnv != "":
-			dsn = os.Getenv(c.DSNEnv)
-			if dsn == "" {
-				errs = append(errs, fmt.Errorf("fleet.instances[%d] %s: %w: environment variable %s is empty", i, c.Name, ErrDSN, c.DSNEnv))
-			}
-		default:
-			b, err := os.ReadFile(c.DSNFile)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("fleet.instances[%d] %s: %w: %w", i, c.Name, ErrDSN, err))
-			}
-			dsn = strings.TrimSpace(string(b))
+		src := fmt.Sprintf("fleet.instances[%d]", i)
+		dsn, err := readRef(c.DSNEnv, c.DSNFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w: %w", src, c.Name, ErrDSN, err))
 		}
-		ins = append(ins, Instance{Name: c.Name, Group: c.Group, DSN: dsn, Labels: c.Labels, DataDir: c.DataDir})
+		secrets(dsn)
+		ins = append(ins, Instance{Name: c.Name, Group: c.Group, DSN: dsn, Labels: c.Labels, DataDir: c.DataDir, Source: src})
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if f.Inventory != nil {
+		more, err := f.Inventory.targets(ctx, secrets)
+		errs = append(errs, err)
+		ins = append(ins, more...)
 	}
+	if f.Files != "" {
+		more, err := fileTargets(f.Files, secrets)
+		errs = append(errs, err)
+		ins = append(ins, more...)
+	}
+	errs = append(errs, duplicates(ins))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	SortInstances(ins)
 	return NewFleet(ins, f)
+}
+
+// readRef reads a DSN from an environment variable or a file (trailing
+// whitespace trimmed). The error names the reference, never the value.
+func readRef(env, file string) (string, error) {
+	if env != "" {
+		dsn := os.Getenv(env)
+		if dsn == "" {
+			return "", fmt.Errorf("environment variable %s is empty", env)
+		}
+		return dsn, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// duplicates reports every name held by more than one target, naming the
+// sources of each.
+func duplicates(ins []Instance) error {
+	seen := map[string]string{}
+	var errs []error
+	for _, in := range ins {
+		if prev, ok := seen[in.Name]; ok {
+			errs = append(errs, fmt.Errorf("%w %q: %s and %s", ErrDuplicate, in.Name, prev, in.Source))
+			continue
+		}
+		seen[in.Name] = in.Source
+	}
+	return errors.Join(errs...)
+}
+
+// SortInstances puts instances in the fleet's stable order: by a 64-bit
+// hash of the name (nameHash), then by name. The order of two instances never
+// depends on the others, so adding or removing a target leaves the
+// relative order of the rest as it was, and names that share a prefix
+// (a region, a tenant range) are spread across the waves instead of
+// filling one.
+func SortInstances(ins []Instance) {
+	sort.SliceStable(ins, func(i, j int) bool {
+		hi, hj := nameHash(ins[i].Name), nameHash(ins[j].Name)
+		if hi != hj {
+			return hi < hj
+		}
+		return ins[i].Name < ins[j].Name
+	})
+}
+
+// hashPoint places a name in [0, 100) for PlacementHash: its hash's share
+// of the 64-bit range.
+func hashPoint(name string) float64 {
+	return float64(nameHash(name)>>11) / (1 << 53) * 100
+}
+
+// nameHash is the first 8 bytes, big-endian, of the SHA-256 of the name:
+// well spread even for names that differ in one character (FNV-1a's high
+// bits are not), and easy to reproduce elsewhere.
+func nameHash(name string) uint64 {
+	sum := sha256.Sum256([]byte(name))
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // Fleet is the resolved fleet: instances plus the wave layout.
@@ -76,10 +164,11 @@ type Fleet struct {
 	cfg       FleetConfig
 }
 
-// NewFleet builds a fleet from resolved instances and the wave layout of
-// cfg (cfg.Instances is ignored). Tests and the demo use it directly.
+// NewFleet builds a fleet from resolved instances, in the order given, and
+// the wave layout of cfg (cfg's sources are ignored). Tests and the demo
+// use it directly; ResolveContext sorts the instances first.
 func NewFleet(instances []Instance, cfg FleetConfig) (*Fleet, error) {
-	cfg.Instances = nil
+	cfg.Instances, cfg.Inventory, cfg.Files = nil, nil, ""
 	for _, in := range instances {
 		cfg.Instances = append(cfg.Instances, InstanceConfig{Name: in.Name, Group: in.Group, DSNEnv: "-"})
 	}
@@ -126,7 +215,14 @@ func (f *Fleet) Plan() (waves []Wave, control []Instance, err error) {
 		if perr != nil {
 			return nil, nil, perr
 		}
-		if isPct {
+		if isPct && f.cfg.Placement == PlacementHash {
+			for j, in := range f.Instances {
+				if !assigned[j] && hashPoint(in.Name) < p {
+					assigned[j] = true
+					w.Instances = append(w.Instances, in)
+				}
+			}
+		} else if isPct {
 			want := int(math.Ceil(p / 100 * float64(n)))
 			take := max(want-done, 1)
 			for j := 0; j < n && take > 0; j++ {
@@ -146,6 +242,9 @@ func (f *Fleet) Plan() (waves []Wave, control []Instance, err error) {
 		}
 		done += len(w.Instances)
 		if len(w.Instances) == 0 && i == 0 {
+			if isPct && f.cfg.Placement == PlacementHash {
+				return nil, nil, fmt.Errorf("fleet.waves[0] %q: the canary wave selects no instance (placement: hash: no name hashes below %s of the range; use a canary group or a larger share)", wc.Select, wc.Select)
+			}
 			return nil, nil, fmt.Errorf("fleet.waves[0] %q: the canary wave selects no instance", wc.Select)
 		}
 		if len(w.Instances) > 0 {

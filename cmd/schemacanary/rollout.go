@@ -62,7 +62,8 @@ nothing of it applied.
 
 Progress (wave, instance, step, verdicts with p-values) goes to stdout, logs to
 stderr. --dry-run prints the plan (waves, control, lock settings, what a rollback
-would archive, which instances already hold the version) and changes nothing.
+would archive, which instances already hold the version and where each comes from:
+fleet.instances, the inventory row, the target file) and changes nothing.
 
 Exit status: 0 promoted; 1 not promoted (rolled back, held inconclusive, a lock
 timeout, a failed pre-flight, or a partial rollout, whose message lists which
@@ -105,7 +106,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	if err := ch.Validate(); err != nil {
 		return err
 	}
-	fleet, err := cfg.Fleet.Resolve()
+	fleet, err := cfg.Fleet.ResolveContext(cmd.Context(), nil)
 	if err != nil {
 		return err
 	}
@@ -283,7 +284,7 @@ func printPlan(cmd *cobra.Command, w io.Writer, a *rollout.Applier, fleet *rollo
 		if err != nil {
 			state = "unreachable: " + err.Error()
 		}
-		fmt.Fprintf(w, "  %-20s %s\n", in.Name, state)
+		fmt.Fprintf(w, "  %-20s %s (from %s)\n", in.Name, state, in.Source)
 	}
 	fmt.Fprintln(w, "dry run: nothing changed")
 	return nil

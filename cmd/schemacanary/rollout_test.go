@@ -120,3 +120,54 @@ func writeFile(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRolloutDryRunOverTargetFiles plans a rollout over a fleet read from
+// a glob of target files: every target is listed in the waves and its goose
+// table read; a bad target file is an error naming the file and line.
+func TestRolloutDryRunOverTargetFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.Mkdir(targets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"t1", "t2", "t3"} {
+		dsn, _ := newTestDB(t, "CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL)")
+		group := "main"
+		if i == 0 {
+			group = "canary"
+		}
+		writeFile(t, filepath.Join(targets, name+".yaml"), fmt.Sprintf("name: %s\ndsn: %s\ngroup: %s\n", name, dsn, group))
+	}
+	cfg := filepath.Join(dir, "schemacanary.yaml")
+	writeFile(t, cfg, `repo: {url: "file:///nonexistent"}
+control: {dsn_env: UNUSED_CONTROL_DSN}
+fleet:
+  files: `+filepath.Join(targets, "*.yaml")+`
+  waves: [canary, 100%]
+`)
+	safe := filepath.Join(dir, "0008_add_tag.sql")
+	writeFile(t, safe, "-- ---\n-- risk: 2\n-- ---\n-- +goose Up\nALTER TABLE items ADD COLUMN tag text;\n-- +goose Down\nALTER TABLE items DROP COLUMN tag;\n")
+	dryRun := func() (string, error) {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"rollout", safe, "-c", cfg, "--dry-run"})
+		err := root.ExecuteContext(context.Background())
+		return out.String(), err
+	}
+	out, err := dryRun()
+	if err != nil || !strings.Contains(out, "0 canary   1 instance(s), 10 at a time: t1") || !strings.Contains(out, "1 100%     2 instance(s)") {
+		t.Fatalf("dry run over target files (%v):\n%s", err, out)
+	}
+	for _, n := range []string{"t1", "t2", "t3"} {
+		if !strings.Contains(out, fmt.Sprintf("  %-20s does not hold it (from %s:1)", n, filepath.Join(targets, n+".yaml"))) {
+			t.Errorf("%s's goose table not read:\n%s", n, out)
+		}
+	}
+	writeFile(t, filepath.Join(targets, "t4.yaml"), "name: t4\ngroup: main\n")
+	if _, err := dryRun(); err == nil || !strings.Contains(err.Error(), "t4.yaml:1: t4: exactly one of dsn, dsn_env or dsn_file") {
+		t.Fatalf("bad target file: %v", err)
+	}
+}

@@ -163,13 +163,20 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 		}
 	}
 
-	fleet, err := cfg.Fleet.Resolve()
+	// The fleet is resolved now (a failure here stops the start: there is
+	// no previous fleet to keep) and again at the start of every rollout
+	// run and Holdings read, by the Roller.
+	fm := newFleetMetrics(d.Metrics.Registry())
+	resolver, err := rollout.NewResolver(cfg.Fleet, rollout.WithResolverLogger(log), rollout.WithSecretSink(red.Add),
+		rollout.WithFleetObserver(fm.observe))
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
-	for _, in := range fleet.Instances {
-		red.Add(in.DSN)
+	fleet, err := resolver.Resolve(ctx)
+	if err != nil {
+		return nil, err
 	}
+	fm.size.Set(float64(len(fleet.Instances)))
 	sources, err := kpi.NewSources(cfg.Canary.KPIs, st.KPIWindows())
 	if err != nil {
 		return nil, fmt.Errorf("canary.kpis: %w", err)
@@ -204,7 +211,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	} else if d.Alerts != nil {
 		recOpts = append(recOpts, reconciler.WithNotifier(d.Alerts))
 	}
-	rec, err := reconciler.New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: fleet}, fg, aud, recOpts...)
+	rec, err := reconciler.New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: resolver, Log: log}, fg, aud, recOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +237,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 		if err != nil {
 			return nil, fmt.Errorf("http.api_token_env/api_token_file: %w", err)
 		}
-		srvOpts = append(srvOpts, web.WithCommands(tok, NewCommander(st, cfg)))
+		cmdr := NewCommander(st, cfg)
+		cmdr.Fleet = resolver // exclude/include name targets of the fleet in use
+		srvOpts = append(srvOpts, web.WithCommands(tok, cmdr))
 	}
 	d.Server, err = web.NewServer(st, d.Metrics.Registry(), srvOpts...)
 	if err != nil {
