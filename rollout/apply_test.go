@@ -20,9 +20,8 @@ func testChange(version int64, name, up, down string, tables []string, lock stri
 }
 
 func fastCanary() CanaryConfig {
-	watch := time.Second
 	return CanaryConfig{LockTimeout: 100 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-		LongTransaction: 300 * time.Millisecond, Interval: 200 * time.Millisecond, Bake: 2 * time.Second, Watch: &watch}
+		LongTransaction: 300 * time.Millisecond, Interval: 200 * time.Millisecond, Bake: 2 * time.Second}
 }
 
 // holdLock opens a transaction that runs stmt and keeps it open until the

@@ -651,7 +651,7 @@ func (r *run) watch(ctx context.Context, cp Checkpoint) error {
 	c := r.c
 	wi := len(r.waves)
 	watched := r.instancesOf(cp.Baseline)
-	if d := c.cfg.WatchFor(); d > 0 && len(watched) == 0 {
+	if d := c.cfg.Watch; d > 0 && len(watched) == 0 {
 		c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepWatch,
 			Message: "no pre-change baseline to watch production against (resumed without one): not watched"})
 	} else if d > 0 {

@@ -36,8 +36,7 @@ func TestWatchCatchesARegressionAfterTheLastWave(t *testing.T) {
 	var once sync.Once
 	c := testCanary(t, &events, &mu, kpi.ProbeConfig{Name: "job",
 		SQL: "SELECT CASE WHEN (SELECT running FROM job) THEN (SELECT count(*) FROM items WHERE v = 4242) ELSE 0 END", Rate: 20})
-	watch := 4 * time.Second
-	c.cfg.Watch = &watch
+	c.cfg.Watch = 4 * time.Second
 	c.em.observe = func(e Event) {
 		mu.Lock()
 		events = append(events, e)

@@ -20,14 +20,12 @@ type Timing struct {
 	Baseline time.Duration
 	// Bake is how long the canary bakes before its final verdict.
 	Bake time.Duration
-	// Watch is how long production is watched after the last wave.
-	Watch time.Duration
 	// Rate is the load in statements per second on each instance.
 	Rate float64
 }
 
 // DefaultTiming fits the demo in about three minutes.
-var DefaultTiming = Timing{Poll: time.Second, Interval: time.Second, Baseline: 12 * time.Second, Bake: 25 * time.Second, Watch: 25 * time.Second, Rate: 25}
+var DefaultTiming = Timing{Poll: time.Second, Interval: time.Second, Baseline: 12 * time.Second, Bake: 25 * time.Second, Rate: 25}
 
 // configTemplate is the daemon's configuration for the demo. Secrets (the
 // DSNs) are files, as they would be in production (dsn_file).
@@ -53,7 +51,6 @@ canary:
   baseline: {{.T.Baseline}}
   bake: {{.T.Bake}}
   max_bake: {{.MaxBake}}
-  watch: {{.T.Watch}}
   lock_timeout: 200ms
   kpis:
     pgstat:

@@ -158,9 +158,6 @@ func (o *Options) defaults() {
 	if o.Timing.Bake == 0 {
 		o.Timing.Bake = d.Bake
 	}
-	if o.Timing.Watch == 0 {
-		o.Timing.Watch = o.Timing.Bake // production is watched as long as the canary bakes
-	}
 	if o.Timing.Rate == 0 {
 		o.Timing.Rate = d.Rate
 	}

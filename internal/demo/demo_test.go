@@ -57,7 +57,7 @@ func TestDemoScenario(t *testing.T) {
 		t.Errorf("revert branch %q", sum.RevertBranch)
 	}
 	for _, s := range []string{"latency:my_orders", "fail", "schemacanary approve 17", "git --git-dir", "log schemacanary-audit",
-		"alert webhook received rolled_back, signature verified", "judge wave2 pass", "watching"} {
+		"alert webhook received rolled_back, signature verified", "judge wave2 pass"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("the timeline lacks %q", s)
 		}
