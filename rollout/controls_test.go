@@ -83,6 +83,22 @@ func gooseHolds(t *testing.T, dsn string, version int) bool {
 	return pgtest.QueryInt(t, dsn, "SELECT count(*) FROM goose_db_version WHERE version_id = $1 AND is_applied", version) > 0
 }
 
+// canaryAndMain is a fleet of two fresh databases, c1 (the canary wave)
+// and m1 (the rest, one wave), each set up with stmts.
+func canaryAndMain(t *testing.T, stmts ...string) (fleet *Fleet, c1, m1 string) {
+	t.Helper()
+	c1, m1 = pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	for _, dsn := range []string{c1, m1} {
+		pgtest.Exec(t, dsn, stmts...)
+	}
+	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
+		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fleet, c1, m1
+}
+
 // longIdleCanary bakes long (30 s, max 60 s) on an idle fleet, so only an
 // operator's command ends a bake within a test's time; waves bake 1 s.
 func longIdleCanary(t *testing.T) *Canary {
@@ -104,15 +120,7 @@ func longIdleCanary(t *testing.T) *Canary {
 func TestAbortDuringBakeRollsBackLosslessly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c1, m1 := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-	for _, dsn := range []string{c1, m1} {
-		pgtest.Exec(t, dsn, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)", "INSERT INTO orders (total) SELECT generate_series(1, 500)")
-	}
-	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
-		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet, c1, m1 := canaryAndMain(t, "CREATE TABLE orders (id bigserial PRIMARY KEY, total int)", "INSERT INTO orders (total) SELECT generate_series(1, 500)")
 	ch := testChange(920, "add_note", "ALTER TABLE orders ADD COLUMN note text;", "ALTER TABLE orders DROP COLUMN note;",
 		[]string{"public.orders"}, "AccessExclusiveLock")
 	ch.Archive = []ArchiveTarget{{Schema: "public", Table: "orders", Column: "note"}}
@@ -180,15 +188,7 @@ func TestAbortDuringBakeRollsBackLosslessly(t *testing.T) {
 func TestPauseHoldsTheWaveUntilResume(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c1, m1 := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-	for _, dsn := range []string{c1, m1} {
-		pgtest.Exec(t, dsn, "CREATE TABLE items (id int)")
-	}
-	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
-		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet, c1, m1 := canaryAndMain(t, "CREATE TABLE items (id int)")
 	cfg := fastCanary()
 	cfg.Baseline, cfg.Bake, cfg.MaxBake, cfg.WaveBake = 400*time.Millisecond, time.Second, 2*time.Second, time.Second
 	cfg.OnInconclusive = InconclusivePromote
@@ -253,15 +253,7 @@ func TestPauseHoldsTheWaveUntilResume(t *testing.T) {
 func TestPromoteNowEndsTheBakeWithTheJudgesVerdict(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c1, m1 := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-	for _, dsn := range []string{c1, m1} {
-		pgtest.Exec(t, dsn, "CREATE TABLE items (id int)")
-	}
-	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
-		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet, _, m1 := canaryAndMain(t, "CREATE TABLE items (id int)")
 	ch := testChange(922, "add_note", "ALTER TABLE items ADD COLUMN note text;", "ALTER TABLE items DROP COLUMN note;",
 		[]string{"public.items"}, "AccessExclusiveLock")
 	ctl := &fakeControls{}
@@ -381,15 +373,7 @@ func (s *slowCanarySource) Collect(ctx context.Context, t kpi.Target, _, to time
 func TestPromoteNowFailStillRollsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c1, m1 := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-	for _, dsn := range []string{c1, m1} {
-		pgtest.Exec(t, dsn, "CREATE TABLE items (id int)")
-	}
-	fleet, err := NewFleet([]Instance{{Name: "c1", Group: "canary", DSN: c1}, {Name: "m1", DSN: m1}},
-		FleetConfig{Waves: []WaveConfig{{Select: "canary"}, {Select: "100%"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet, c1, m1 := canaryAndMain(t, "CREATE TABLE items (id int)")
 	src := &slowCanarySource{}
 	cfg := fastCanary()
 	cfg.Baseline, cfg.Bake, cfg.MaxBake, cfg.ConsecutiveFails = time.Second, 30*time.Second, 60*time.Second, 1000

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"log/slog"
-	"strconv"
-
 	"github.com/spf13/cobra"
 
 	"github.com/schemacanary/schemacanary/internal/app"
-	"github.com/schemacanary/schemacanary/internal/secret"
 	"github.com/schemacanary/schemacanary/reconciler/change"
+	"github.com/schemacanary/schemacanary/reconciler/store"
 )
 
 // controlHelp is what every rollout command's help ends with.
@@ -132,30 +128,17 @@ func newControlCmd(g *globalFlags, sp controlSpec) *cobra.Command {
 // controlAction records a for change VERSION arg in the control store
 // named by the configuration file and prints what was recorded.
 func controlAction(cmd *cobra.Command, g *globalFlags, cfgPath, arg string, a change.OperatorAction) error {
-	v, err := strconv.ParseInt(arg, 10, 64)
-	if err != nil || v <= 0 {
-		return &exitError{code: statusError, msg: fmt.Sprintf("VERSION %q: a positive integer", arg)}
-	}
-	a.Version = v
-	cfg, err := app.LoadConfig(cfgPath)
-	if err != nil {
-		return &exitError{code: statusError, msg: err.Error()}
-	}
-	red := &secret.Redactor{}
-	log := slog.New(secret.NewRedactingHandler(g.logger(cmd.ErrOrStderr()).Handler(), red))
-	s, err := app.OpenControl(cmd.Context(), cfg, red, log)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	st, rec, err := app.NewCommander(s, cfg).Command(cmd.Context(), a)
-	if err != nil {
-		return red.Err(err)
-	}
-	what := string(rec.Command)
-	if rec.Target != "" {
-		what += " " + rec.Target
-	}
-	cmd.Printf("%s of %d by %s recorded (change is %s; action %d): the leader acts on it within canary.interval\n", what, v, rec.By, st, rec.ID)
-	return nil
+	return withControlStore(cmd, g, cfgPath, arg, func(cfg *app.Config, s *store.Store, v int64) error {
+		a.Version = v
+		st, rec, err := app.NewCommander(s, cfg).Command(cmd.Context(), a)
+		if err != nil {
+			return err
+		}
+		what := string(rec.Command)
+		if rec.Target != "" {
+			what += " " + rec.Target
+		}
+		cmd.Printf("%s of %d by %s recorded (change is %s; action %d): the leader acts on it within canary.interval\n", what, v, rec.By, st, rec.ID)
+		return nil
+	})
 }

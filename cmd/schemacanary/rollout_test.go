@@ -49,7 +49,6 @@ canary:
   interval: 200ms
   baseline: 2s
   bake: 2s
-  watch: 0s # judged on its baseline alone, the watch would read this parallel suite's CPU bursts as regressions
   kpis:
     pgstat: {disabled: true}
     probes:

@@ -37,6 +37,8 @@ func NewCommander(ops reconciler.Operations, cfg *Config) Commander {
 	}
 	c := Commander{Ops: ops, Targets: names, RevertWindow: cfg.Rollback.RevertWindow}
 	if cfg.Fleet.Inventory != nil || cfg.Fleet.Files != "" {
+		// A resolver that cannot be built leaves Fleet nil: targets are
+		// then checked against the static instances only.
 		c.Fleet, _ = rollout.NewResolver(cfg.Fleet, rollout.WithResolverLogger(slog.New(slog.DiscardHandler)))
 	}
 	return c
