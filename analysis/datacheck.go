@@ -43,6 +43,64 @@ type DataCheck struct {
 	// (RefColumns empty: the referenced table's primary key).
 	RefTable   string   `json:"ref_table,omitempty"`
 	RefColumns []string `json:"ref_columns,omitempty"`
+	// Expr is a CHECK constraint's expression as SQL (DataCheckCheck).
+	Expr string `json:"expr,omitempty"`
+	// NullsNotDistinct: a UNIQUE ... NULLS NOT DISTINCT, where NULL keys
+	// are duplicates too (DataCheckUnique).
+	NullsNotDistinct bool `json:"nulls_not_distinct,omitempty"`
+}
+
+// staticQuery builds Query from the check's fields for the kinds that need
+// nothing from the catalog; "" for the others.
+func (dc DataCheck) staticQuery() string {
+	t := quoteQualified(dc.Table)
+	switch dc.Kind {
+	case DataCheckUnique:
+		keys := quoteIdents(dc.Columns)
+		q := "SELECT 1 FROM " + t
+		if !dc.NullsNotDistinct {
+			var conds []string
+			for _, k := range keys {
+				conds = append(conds, k+" IS NOT NULL")
+			}
+			q += " WHERE " + strings.Join(conds, " AND ")
+		}
+		return q + " GROUP BY " + strings.Join(keys, ", ") + " HAVING count(*) > 1 LIMIT 1"
+	case DataCheckNotNull:
+		return fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NULL LIMIT 1", t, quoteIdent(dc.Columns[0]))
+	case DataCheckNonEmpty:
+		return fmt.Sprintf("SELECT 1 FROM %s LIMIT 1", t)
+	case DataCheckCheck:
+		return fmt.Sprintf("SELECT 1 FROM %s WHERE NOT (%s) LIMIT 1", t, dc.Expr)
+	case DataCheckForeignKey:
+		if len(dc.RefColumns) > 0 {
+			return ForeignKeyQuery(dc.Table, dc.Columns, dc.RefTable, dc.RefColumns)
+		}
+	}
+	return ""
+}
+
+// InSchema returns the check as it reads a schema-per-tenant target's
+// rows: its tables in schema from (the default schema the analysis
+// qualified unqualified names with) are those of schema to, and its query
+// is built again for them. A check stored before its kind kept the parts
+// of its query (a CHECK without Expr) cannot be moved: the error says so.
+func (dc DataCheck) InSchema(from, to string) (DataCheck, error) {
+	move := func(q string) string {
+		if s, n := splitQualified(q); s == from {
+			return qualify(to, n, "")
+		}
+		return q
+	}
+	if dc.Kind == DataCheckCheck && dc.Expr == "" {
+		return dc, fmt.Errorf("data check %q on %s was planned without its expression: plan the change again to check it on schema %s", dc.What, dc.Table, to)
+	}
+	dc.Table = move(dc.Table)
+	if dc.RefTable != "" {
+		dc.RefTable = move(dc.RefTable)
+	}
+	dc.Query = dc.staticQuery()
+	return dc, nil
 }
 
 // The kinds of DataCheck.
@@ -87,6 +145,7 @@ func (w *walker) dataCheckable(t string, cols ...string) bool {
 
 func (w *walker) addDataCheck(s *stmt, c DataCheck) {
 	c.Line, c.Statement = s.p.line, s.rep.Index
+	c.Query = c.staticQuery()
 	w.rep.DataChecks = append(w.rep.DataChecks, c)
 }
 
@@ -96,17 +155,7 @@ func (w *walker) checkUnique(s *stmt, t string, cols []string, nullsNotDistinct 
 	if len(cols) == 0 || !w.dataCheckable(t, cols...) {
 		return
 	}
-	keys := quoteIdents(cols)
-	q := "SELECT 1 FROM " + quoteQualified(t)
-	if !nullsNotDistinct {
-		var conds []string
-		for _, k := range keys {
-			conds = append(conds, k+" IS NOT NULL")
-		}
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
-	q += " GROUP BY " + strings.Join(keys, ", ") + " HAVING count(*) > 1 LIMIT 1"
-	w.addDataCheck(s, DataCheck{Kind: DataCheckUnique, Table: t, Columns: cols, Query: q,
+	w.addDataCheck(s, DataCheck{Kind: DataCheckUnique, Table: t, Columns: cols, NullsNotDistinct: nullsNotDistinct,
 		What: fmt.Sprintf("rows with a duplicate (%s)", strings.Join(cols, ", "))})
 }
 
@@ -116,8 +165,7 @@ func (w *walker) checkNotNull(s *stmt, t, col string) {
 		return
 	}
 	w.addDataCheck(s, DataCheck{Kind: DataCheckNotNull, Table: t, Columns: []string{col},
-		Query: fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NULL LIMIT 1", quoteQualified(t), quoteIdent(col)),
-		What:  fmt.Sprintf("rows where %s is NULL", col)})
+		What: fmt.Sprintf("rows where %s is NULL", col)})
 }
 
 // checkNonEmpty asks whether t has any row (a new NOT NULL column without
@@ -127,8 +175,7 @@ func (w *walker) checkNonEmpty(s *stmt, t, col string) {
 		return
 	}
 	w.addDataCheck(s, DataCheck{Kind: DataCheckNonEmpty, Table: t, Columns: []string{col},
-		Query: fmt.Sprintf("SELECT 1 FROM %s LIMIT 1", quoteQualified(t)),
-		What:  fmt.Sprintf("existing rows, which the new NOT NULL column %s without a DEFAULT cannot fill", col)})
+		What: fmt.Sprintf("existing rows, which the new NOT NULL column %s without a DEFAULT cannot fill", col)})
 }
 
 // checkCheck asks for rows where a new CHECK constraint's expression is
@@ -138,9 +185,8 @@ func (w *walker) checkCheck(s *stmt, t string, c *pgast.Constraint) {
 	if expr == "" || !w.dataCheckable(t) {
 		return
 	}
-	w.addDataCheck(s, DataCheck{Kind: DataCheckCheck, Table: t, Constraint: c.Conname,
-		Query: fmt.Sprintf("SELECT 1 FROM %s WHERE NOT (%s) LIMIT 1", quoteQualified(t), expr),
-		What:  fmt.Sprintf("rows violating CHECK (%s)", expr)})
+	w.addDataCheck(s, DataCheck{Kind: DataCheckCheck, Table: t, Constraint: c.Conname, Expr: expr,
+		What: fmt.Sprintf("rows violating CHECK (%s)", expr)})
 }
 
 // checkForeignKey asks for rows whose key has no referenced row (MATCH
@@ -153,9 +199,6 @@ func (w *walker) checkForeignKey(s *stmt, t string, c *pgast.Constraint) {
 	}
 	dc := DataCheck{Kind: DataCheckForeignKey, Table: t, Columns: cols, RefTable: ref, RefColumns: refCols,
 		What: fmt.Sprintf("rows whose (%s) has no row in %s", strings.Join(cols, ", "), ref)}
-	if len(refCols) > 0 {
-		dc.Query = ForeignKeyQuery(t, cols, ref, refCols)
-	}
 	w.addDataCheck(s, dc)
 }
 

@@ -167,6 +167,12 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 	// Tables is every table the Up section touches, schema-qualified, sorted.
 	Tables []string `json:"tables"`
+	// Schemas are the schemas the file (Up and Down) names explicitly in a
+	// relation name ("public.orders" names public), sorted. The names of
+	// Tables are qualified either way; a schema-per-tenant fleet, whose
+	// migrations must name their tables unqualified, refuses a change that
+	// names the default schema.
+	Schemas []string `json:"schemas,omitempty"`
 	// StrongestLock is the strongest lock mode the Up section takes,
 	// a PostgreSQL lock mode name such as "AccessExclusiveLock" ("" none).
 	StrongestLock string `json:"strongest_lock"`

@@ -34,6 +34,7 @@ func PlanChange(m *migration.Migration, rep *analysis.Report) *rollout.Plan {
 		return ch
 	}
 	ch.Tables = append([]string(nil), rep.Tables...)
+	ch.Schemas = append([]string(nil), rep.Schemas...)
 	ch.Lock = rep.StrongestLock
 	var downLocks []string
 	seen := map[string]bool{}
@@ -99,6 +100,9 @@ func (d DataChecks) CheckData(ctx context.Context, inst rollout.Instance, checks
 		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
 	}
 	cfg.RuntimeParams["application_name"] = rollout.ApplicationName
+	if inst.Schema != "" {
+		cfg.RuntimeParams["search_path"] = pgx.Identifier{inst.Schema}.Sanitize()
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: connect: %w", inst.Name, err)
@@ -109,6 +113,12 @@ func (d DataChecks) CheckData(ctx context.Context, inst rollout.Instance, checks
 		var dc analysis.DataCheck
 		if err := json.Unmarshal(c.Spec, &dc); err != nil {
 			return out, fmt.Errorf("data check on %s (%s): %w", c.Table, c.What, err)
+		}
+		if inst.Schema != "" {
+			// A schema-per-tenant target: the tenant's rows (see rollout.Plan.On).
+			if dc, err = dc.InSchema(rollout.DefaultSchema, inst.Schema); err != nil {
+				return out, fmt.Errorf("data check on %s: %w", c.Table, err)
+			}
 		}
 		violated, detail, err := analysis.RunDataCheck(ctx, conn, dc, timeout)
 		if err != nil {

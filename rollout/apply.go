@@ -146,7 +146,7 @@ func openDB(ctx context.Context, inst Instance, params map[string]string) (*sql.
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = ApplicationName
-	for k, v := range params {
+	for k, v := range inst.sessionParams(params) {
 		cfg.RuntimeParams[k] = v
 	}
 	db := stdlib.OpenDB(*cfg)
@@ -171,10 +171,10 @@ func (a *Applier) sessionParams() map[string]string {
 // provider builds a goose Provider over a file system holding just the
 // change's file; out-of-order application is allowed so one change at a
 // time can be applied whatever else the version table holds.
-func (a *Applier) provider(db *sql.DB, ch *Plan) (*goose.Provider, error) {
+func (a *Applier) provider(db *sql.DB, inst Instance, ch *Plan) (*goose.Provider, error) {
 	fsys := fstest.MapFS{ch.Filename(): &fstest.MapFile{Data: ch.Source}}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true), goose.WithTableName(a.gooseTable))
+		goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true), goose.WithTableName(inst.gooseTable(a.gooseTable)))
 	if err != nil {
 		return nil, fmt.Errorf("goose provider for %s: %w", ch.Filename(), err)
 	}
@@ -188,7 +188,7 @@ func (a *Applier) Applied(ctx context.Context, inst Instance, version int64) (bo
 		return false, err
 	}
 	defer db.Close()
-	return isApplied(ctx, db, a.gooseTable, version)
+	return isApplied(ctx, db, inst.gooseTable(a.gooseTable), version)
 }
 
 func isApplied(ctx context.Context, db database.DBTxConn, table string, version int64) (bool, error) {
@@ -235,6 +235,10 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}
+	ch, err := ch.On(inst)
+	if err != nil {
+		return nil, err
+	}
 	dir, mode := "up", ch.upLock()
 	if !up {
 		dir, mode = "down", ch.downLock()
@@ -246,7 +250,7 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 		return nil, err
 	}
 	defer db.Close()
-	applied, err := isApplied(ctx, db, a.gooseTable, ch.Version)
+	applied, err := isApplied(ctx, db, inst.gooseTable(a.gooseTable), ch.Version)
 	if err != nil {
 		return nil, fmt.Errorf("%s %d on %s: %w", dir, ch.Version, inst.Name, err)
 	}
@@ -255,7 +259,7 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 		a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepApplied, Message: dir + " already recorded in the goose table"})
 		return res, nil
 	}
-	p, err := a.provider(db, ch)
+	p, err := a.provider(db, inst, ch)
 	if err != nil {
 		return nil, err
 	}

@@ -35,9 +35,14 @@ func qualified(schema, table string) string {
 	return pgx.Identifier{schema, table}.Sanitize()
 }
 
-// archiveName is "<table>__v<version>" (with "_<n>" when taken), within
-// PostgreSQL's 63-byte identifier limit.
-func archiveName(ctx context.Context, tx *sql.Tx, table string, version int64) (string, error) {
+// archiveName is "<table>__v<version>", or "<schema>__<table>__v<version>"
+// for a table outside DefaultSchema (a tenant's: tenants of one database
+// share ArchiveSchema), with "_<n>" when taken, within PostgreSQL's
+// 63-byte identifier limit.
+func archiveName(ctx context.Context, tx *sql.Tx, schema, table string, version int64) (string, error) {
+	if schema != "" && schema != DefaultSchema {
+		table = schema + "__" + table
+	}
 	for n := 1; ; n++ {
 		suffix := fmt.Sprintf("__v%d", version)
 		if n > 1 {
@@ -120,7 +125,7 @@ func archive(ctx context.Context, tx *sql.Tx, version int64, targets []ArchiveTa
 				g.whole = true // without a key, only the whole row identifies a value
 			}
 		}
-		name, err := archiveName(ctx, tx, g.table, version)
+		name, err := archiveName(ctx, tx, g.schema, g.table, version)
 		if err != nil {
 			return nil, fmt.Errorf("archive %s: %w", src, err)
 		}

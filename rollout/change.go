@@ -57,6 +57,10 @@ type Plan struct {
 	// dropped (by exact schema and name; an unnamed one by its table, and
 	// only when it appeared during the failed attempt).
 	Indexes []IndexRef
+	// Schemas are the schemas the file names explicitly
+	// ("public.orders" names public), sorted; a schema-per-tenant target
+	// refuses a change that names DefaultSchema (see Plan.On).
+	Schemas []string
 	// DataChecks are the questions about a target's rows that decide
 	// whether the Up section can succeed there; each target's pre-flight
 	// answers them on its own rows (see DataChecker).

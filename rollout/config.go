@@ -92,6 +92,11 @@ type InstanceConfig struct {
 	// DataDir is the data directory of a local cluster; it enables the
 	// /proc KPI source for that instance.
 	DataDir string `yaml:"data_dir"`
+	// Schema makes the instance a schema-per-tenant target: the tenant's
+	// schema in the database the DSN names, with its own goose table, its
+	// sessions' search_path set to it. Its migrations are written with
+	// unqualified names. "" (default): the database is the target.
+	Schema string `yaml:"schema"`
 }
 
 // InventoryConfig is an inventory database queried for targets. Its DSN is
@@ -104,7 +109,8 @@ type InventoryConfig struct {
 	// Query returns one row per target. Columns are matched by name:
 	// name and dsn (text, required, non-empty); group or grp (text, NULL or
 	// empty: "main"); labels (json, jsonb or text holding a JSON object of
-	// strings); data_dir (text). Any other column is an error.
+	// strings); data_dir (text); schema (text, NULL or empty: the
+	// database is the target). Any other column is an error.
 	Query string `yaml:"query"`
 	// Timeout bounds the connection and the query; default 10s.
 	Timeout time.Duration `yaml:"timeout"`
@@ -224,6 +230,9 @@ func (f *FleetConfig) Validate() error {
 		names[in.Name] = true
 		if (in.DSNEnv == "") == (in.DSNFile == "") {
 			errs = append(errs, cfgErr(key, "exactly one of dsn_env or dsn_file is required"))
+		}
+		if err := checkSchemaName(in.Schema); err != nil {
+			errs = append(errs, cfgErr(key+".schema", "%v", err))
 		}
 		g := in.Group
 		if g == "" {

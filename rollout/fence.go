@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +21,9 @@ func fenceTables(ctx context.Context, tx *sql.Tx, tables []string) ([]string, er
 	var locked []string
 	for _, t := range tables {
 		var name sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1)::text`, t).Scan(&name); err != nil {
+		// Schema-qualified whatever the search_path (a tenant's is its schema).
+		if err := tx.QueryRowContext(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`, t).Scan(&name); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("fence %s: %w", t, err)
 		}
 		if name.Valid && !slices.Contains(locked, name.String) {
@@ -30,7 +33,7 @@ func fenceTables(ctx context.Context, tx *sql.Tx, tables []string) ([]string, er
 	if len(locked) == 0 {
 		return nil, nil
 	}
-	// regclass::text quotes as needed.
+	// format's %I quotes as needed.
 	if _, err := tx.ExecContext(ctx, "LOCK TABLE "+strings.Join(locked, ", ")+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 		return nil, fmt.Errorf("fence %s: %w", strings.Join(locked, ", "), err)
 	}

@@ -23,6 +23,10 @@ type Instance struct {
 	DSN     string
 	Labels  map[string]string
 	DataDir string
+	// Schema, when set, makes the instance a schema-per-tenant target: the
+	// tenant's schema in the database DSN names, with its own goose table
+	// (see tenant.go). "" is a database-per-tenant target.
+	Schema string
 	// Source says where the instance was resolved from:
 	// "fleet.instances[2]", "fleet.inventory row 3", "path/to/file.yaml:4".
 	Source string
@@ -33,12 +37,15 @@ func (i Instance) String() string { return i.Name }
 
 // LogValue keeps the DSN out of logs.
 func (i Instance) LogValue() slog.Value {
+	if i.Schema != "" {
+		return slog.GroupValue(slog.String("name", i.Name), slog.String("group", i.Group), slog.String("schema", i.Schema))
+	}
 	return slog.GroupValue(slog.String("name", i.Name), slog.String("group", i.Group))
 }
 
 // Target is the instance as a KPI source sees it.
 func (i Instance) Target() kpi.Target {
-	return kpi.Target{Instance: i.Name, DSN: i.DSN, DataDir: i.DataDir, Labels: i.Labels}
+	return kpi.Target{Instance: i.Name, DSN: i.DSN, DataDir: i.DataDir, Labels: i.Labels, Schema: i.Schema}
 }
 
 // ErrDSN is wrapped when an instance's DSN reference cannot be resolved.
@@ -76,7 +83,7 @@ func (f FleetConfig) ResolveContext(ctx context.Context, secrets func(string)) (
 			errs = append(errs, fmt.Errorf("%s %s: %w: %w", src, c.Name, ErrDSN, err))
 		}
 		secrets(dsn)
-		ins = append(ins, Instance{Name: c.Name, Group: c.Group, DSN: dsn, Labels: c.Labels, DataDir: c.DataDir, Source: src})
+		ins = append(ins, Instance{Name: c.Name, Group: c.Group, DSN: dsn, Labels: c.Labels, DataDir: c.DataDir, Schema: c.Schema, Source: src})
 	}
 	if f.Inventory != nil {
 		more, err := f.Inventory.targets(ctx, secrets)
@@ -170,7 +177,7 @@ type Fleet struct {
 func NewFleet(instances []Instance, cfg FleetConfig) (*Fleet, error) {
 	cfg.Instances, cfg.Inventory, cfg.Files = nil, nil, ""
 	for _, in := range instances {
-		cfg.Instances = append(cfg.Instances, InstanceConfig{Name: in.Name, Group: in.Group, DSNEnv: "-"})
+		cfg.Instances = append(cfg.Instances, InstanceConfig{Name: in.Name, Group: in.Group, DSNEnv: "-", Schema: in.Schema})
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -15,7 +15,7 @@ import (
 var ErrInventory = errors.New("fleet.inventory")
 
 // inventoryColumns are the columns an inventory query may return.
-var inventoryColumns = map[string]bool{"name": true, "dsn": true, "group": true, "grp": true, "labels": true, "data_dir": true}
+var inventoryColumns = map[string]bool{"name": true, "dsn": true, "group": true, "grp": true, "labels": true, "data_dir": true, "schema": true}
 
 // targets runs the inventory query in a read-only transaction and returns
 // one instance per row. Every row's problem is reported, each naming the
@@ -83,7 +83,7 @@ func checkColumns(cols []string) error {
 	has := map[string]bool{}
 	for _, c := range cols {
 		if !inventoryColumns[c] {
-			return fmt.Errorf("%w: query returns column %q; want name, dsn and optionally group (or grp), labels, data_dir", ErrInventory, c)
+			return fmt.Errorf("%w: query returns column %q; want name, dsn and optionally group (or grp), labels, data_dir, schema", ErrInventory, c)
 		}
 		if has[c] || c == "grp" && has["group"] || c == "group" && has["grp"] {
 			return fmt.Errorf("%w: query returns column %q twice", ErrInventory, c)
@@ -122,6 +122,8 @@ func inventoryRow(cols []string, vals []any) (Instance, error) {
 			in.Group = strings.TrimSpace(s)
 		case "data_dir":
 			in.DataDir = s
+		case "schema":
+			in.Schema = strings.TrimSpace(s)
 		}
 	}
 	switch {
@@ -129,6 +131,9 @@ func inventoryRow(cols []string, vals []any) (Instance, error) {
 		return in, errors.New("name is empty")
 	case in.DSN == "":
 		return in, errors.New("dsn is empty")
+	}
+	if err := checkSchemaName(in.Schema); err != nil {
+		return in, err
 	}
 	if in.Group == "" {
 		in.Group = DefaultGroup

@@ -38,6 +38,9 @@ const (
 	PreflightDrift       = "drift"
 	PreflightData        = "data"
 	PreflightUnreachable = "unreachable"
+	// PreflightQualified: the change names DefaultSchema explicitly and the
+	// target is schema-per-tenant (see Plan.On).
+	PreflightQualified = "qualified"
 )
 
 // ErrPreflight is wrapped by every *PreflightError.
@@ -126,9 +129,15 @@ func (p SchemaPrint) Diff(other SchemaPrint, name, otherName string) []string {
 }
 
 // schemaPrintQuery reads one table's definition lines; nothing when the
-// table does not exist.
+// table does not exist. The lines name objects relative to the session's
+// search_path (a schema-per-tenant target's is its schema), so the prints
+// of two tenants compare: the table's own name, which pg_get_indexdef and
+// pg_get_triggerdef always qualify, is written unqualified.
 const schemaPrintQuery = `
-WITH t AS (SELECT to_regclass($1) AS oid)
+WITH t AS (SELECT c.oid, ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ' AS qualified,
+                  ' ' || quote_ident(c.relname) || ' ' AS bare
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = to_regclass($1))
 SELECT 'column ' || quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
        || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
@@ -139,17 +148,21 @@ UNION ALL
 SELECT 'constraint ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid)
   FROM t JOIN pg_constraint c ON c.conrelid = t.oid
 UNION ALL
-SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+SELECT 'index ' || replace(pg_get_indexdef(i.indexrelid), t.qualified, t.bare)
   FROM t JOIN pg_index i ON i.indrelid = t.oid
 UNION ALL
-SELECT 'trigger ' || pg_get_triggerdef(g.oid)
+SELECT 'trigger ' || replace(pg_get_triggerdef(g.oid), t.qualified, t.bare)
   FROM t JOIN pg_trigger g ON g.tgrelid = t.oid AND NOT g.tgisinternal
 ORDER BY 1`
 
-// readSchemaPrint reads the definitions of tables on db.
-func readSchemaPrint(ctx context.Context, db *sql.DB, tables []string) (SchemaPrint, error) {
+// readSchemaPrint reads the definitions of tables on db, each under the
+// key of the same index: the plan's name of the table, which on a
+// schema-per-tenant target is not the tenant's (the prints of two tenants
+// compare by the plan's names; the definitions themselves name objects
+// relative to the session's search_path, the tenant's schema).
+func readSchemaPrint(ctx context.Context, db *sql.DB, keys, tables []string) (SchemaPrint, error) {
 	p := SchemaPrint{}
-	for _, t := range tables {
+	for i, t := range tables {
 		rows, err := db.QueryContext(ctx, schemaPrintQuery, t)
 		if err != nil {
 			return nil, fmt.Errorf("read the definition of %s: %w", t, err)
@@ -172,7 +185,7 @@ func readSchemaPrint(ctx context.Context, db *sql.DB, tables []string) (SchemaPr
 		if len(lines) == 0 {
 			lines = []string{"absent"}
 		}
-		p[t] = lines
+		p[keys[i]] = lines
 	}
 	return p, nil
 }
@@ -223,19 +236,24 @@ type preflightState struct {
 // unreachable) or a failed read.
 func (c *Canary) readPreflight(ctx context.Context, inst Instance, ch *Plan, withPrint bool) (preflightState, error) {
 	var st preflightState
+	on, err := ch.On(inst)
+	if err != nil {
+		return st, err
+	}
 	db, err := openDB(ctx, inst, c.applier.sessionParams())
 	if err != nil {
 		return st, err
 	}
 	defer db.Close()
-	if st.applied, err = isApplied(ctx, db, c.applier.gooseTable, ch.Version); err != nil || st.applied {
+	table := inst.gooseTable(c.applier.gooseTable)
+	if st.applied, err = isApplied(ctx, db, table, ch.Version); err != nil || st.applied {
 		return st, err
 	}
-	if st.version, err = gooseVersion(ctx, db, c.applier.gooseTable, ch.Version); err != nil {
+	if st.version, err = gooseVersion(ctx, db, table, ch.Version); err != nil {
 		return st, err
 	}
 	if withPrint {
-		st.print, err = readSchemaPrint(ctx, db, ch.Tables)
+		st.print, err = readSchemaPrint(ctx, db, ch.Tables, on.Tables)
 	}
 	return st, err
 }
@@ -246,6 +264,9 @@ func (c *Canary) readPreflight(ctx context.Context, inst Instance, ch *Plan, wit
 // change (a run resumed after a
 // crash mid-apply, which predates its print): drift is then not checked.
 func (r *run) capturePrint(ctx context.Context, first Instance) (ok bool, err error) {
+	if _, err := r.ch.On(first); err != nil {
+		return true, nil // the pre-flight refuses the change there (PreflightQualified) before anything is applied
+	}
 	st, err := r.c.readPreflight(ctx, first, r.ch, true)
 	if err != nil {
 		return false, r.paused(ctx, 0, []*PreflightError{unreachable(first, err)})
@@ -269,7 +290,7 @@ func (r *run) readExpected(ctx context.Context, wi int) error {
 	}
 	db, err := openDB(ctx, first, r.c.applier.sessionParams())
 	if err == nil {
-		r.expected, err = gooseVersion(ctx, db, r.c.applier.gooseTable, r.ch.Version)
+		r.expected, err = gooseVersion(ctx, db, first.gooseTable(r.c.applier.gooseTable), r.ch.Version)
 		db.Close()
 	}
 	if err != nil {
@@ -366,6 +387,10 @@ func joinPreflight(pes []*PreflightError) error {
 // preflightOne checks one target; err is set when it could not be read
 // (unreachable), pe when it failed a check.
 func (r *run) preflightOne(ctx context.Context, in Instance) (pe *PreflightError, err error) {
+	on, err := r.ch.On(in)
+	if err != nil {
+		return &PreflightError{Instance: in.Name, Check: PreflightQualified, Detail: err.Error()}, nil
+	}
 	st, err := r.c.readPreflight(ctx, in, r.ch, r.schema != nil)
 	if err != nil || st.applied {
 		return nil, err
@@ -379,8 +404,8 @@ func (r *run) preflightOne(ctx context.Context, in Instance) (pe *PreflightError
 			return &PreflightError{Instance: in.Name, Check: PreflightDrift, Detail: "schema drift: " + strings.Join(d, "; ")}, nil
 		}
 	}
-	if r.c.dataChecker != nil && len(r.ch.DataChecks) > 0 {
-		vs, err := r.c.dataChecker.CheckData(ctx, in, r.ch.DataChecks)
+	if r.c.dataChecker != nil && len(on.DataChecks) > 0 {
+		vs, err := r.c.dataChecker.CheckData(ctx, in, on.DataChecks)
 		if err != nil {
 			// A check that cannot run (a timeout, a permission) proves
 			// nothing: the target is not touched until a human looks.

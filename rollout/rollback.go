@@ -73,7 +73,16 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Plan, reas
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}
+	ch, err := ch.On(inst)
+	if err != nil {
+		return nil, err
+	}
 	res := &RollbackResult{Instance: inst.Name, Version: ch.Version, Reason: reason, Fence: r.cfg.Fence, Started: time.Now()}
+	if inst.Schema != "" && res.Fence == FenceDatabase {
+		// A read-only database would fence every tenant in it: a tenant
+		// is fenced by its tables.
+		res.Fence = FenceTables
+	}
 	defer func() { res.Finished = time.Now() }()
 	emit := func(step Step, d time.Duration, msg string, err error) {
 		r.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: step, Duration: d, Message: msg, Err: err})
@@ -89,13 +98,14 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Plan, reas
 		return nil, err
 	}
 	defer db.Close()
-	applied, err := isApplied(ctx, db, r.gooseTable, ch.Version)
+	table := inst.gooseTable(r.gooseTable)
+	applied, err := isApplied(ctx, db, table, ch.Version)
 	if err != nil {
 		return nil, fmt.Errorf("rollback %d on %s: %w", ch.Version, inst.Name, err)
 	}
 	if !applied {
 		res.AlreadyDone = true
-		if r.cfg.Fence == FenceDatabase {
+		if res.Fence == FenceDatabase {
 			// A rollback killed after its down committed but before it
 			// lifted the fence left the database read-only: lift it now.
 			lifted, err := r.liftLeftoverFence(ctx, db)
@@ -113,7 +123,7 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Plan, reas
 	if ch.NoTransaction || envsub {
 		return r.rollbackWithGoose(ctx, db, inst, ch, reason, res)
 	}
-	if r.cfg.Fence == FenceDatabase {
+	if res.Fence == FenceDatabase {
 		unfence, err := r.fenceDatabase(ctx, db)
 		if unfence != nil {
 			defer func() {
@@ -147,7 +157,7 @@ func (r *Rollbacker) Rollback(ctx context.Context, inst Instance, ch *Plan, reas
 		}
 		res.Attempts = attempt
 		start := time.Now()
-		err = r.rollbackTx(ctx, db, ch, down, tables, reason, res)
+		err = r.rollbackTx(ctx, db, table, ch, down, tables, reason, res)
 		if err == nil && res.AlreadyDone {
 			emit(StepRollback, 0, "not applied; nothing to roll back", nil)
 			return res, nil
@@ -208,7 +218,7 @@ func fenceSet(ch *Plan) []string {
 
 // rollbackTx is the one transaction: lock_timeout, fence, archive, down,
 // goose row deleted, commit.
-func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Plan, down string, tables []string, reason string, res *RollbackResult) (err error) {
+func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, gooseTable string, ch *Plan, down string, tables []string, reason string, res *RollbackResult) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -221,7 +231,7 @@ func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Plan, down 
 	if _, err := tx.ExecContext(ctx, "SET LOCAL lock_timeout = '"+pgDuration(r.cfg.LockTimeout)+"'"); err != nil {
 		return err
 	}
-	applied, err := isApplied(ctx, tx, r.gooseTable, ch.Version)
+	applied, err := isApplied(ctx, tx, gooseTable, ch.Version)
 	if err != nil {
 		return err
 	}
@@ -229,7 +239,7 @@ func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Plan, down 
 		res.AlreadyDone = true
 		return tx.Rollback()
 	}
-	if r.cfg.Fence == FenceTables {
+	if res.Fence == FenceTables {
 		if res.Fenced, err = fenceTables(ctx, tx, tables); err != nil {
 			return err
 		}
@@ -244,7 +254,7 @@ func (r *Rollbacker) rollbackTx(ctx context.Context, db *sql.DB, ch *Plan, down 
 			return fmt.Errorf("down section: %w", err)
 		}
 	}
-	store, err := database.NewStore(database.DialectPostgres, r.gooseTable)
+	store, err := database.NewStore(database.DialectPostgres, gooseTable)
 	if err != nil {
 		return err
 	}

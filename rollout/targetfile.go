@@ -33,7 +33,7 @@ type targetFile struct {
 	DSN            string `yaml:"dsn"`
 }
 
-var targetFileKeys = map[string]bool{"name": true, "dsn": true, "dsn_env": true, "dsn_file": true, "group": true, "labels": true, "data_dir": true}
+var targetFileKeys = map[string]bool{"name": true, "dsn": true, "dsn_env": true, "dsn_file": true, "group": true, "labels": true, "data_dir": true, "schema": true}
 
 // fileTargets reads every file matching glob, in lexical order. A file
 // holds one target (a mapping) or a list of them. A glob matching no file
@@ -95,7 +95,7 @@ func targetFromNode(path string, n *yaml.Node) (Instance, error) {
 		return &TargetFileError{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
 	if n.Kind != yaml.MappingNode {
-		return Instance{}, bad(n.Line, "a target is a mapping (name, dsn or dsn_env or dsn_file, group, labels, data_dir)")
+		return Instance{}, bad(n.Line, "a target is a mapping (name, dsn or dsn_env or dsn_file, group, labels, data_dir, schema)")
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i]; !targetFileKeys[k.Value] {
@@ -119,7 +119,10 @@ func targetFromNode(path string, n *yaml.Node) (Instance, error) {
 	case refs != 1:
 		return Instance{}, bad(n.Line, "%s: exactly one of dsn, dsn_env or dsn_file is required", t.Name)
 	}
-	in := Instance{Name: strings.TrimSpace(t.Name), Group: t.Group, DSN: strings.TrimSpace(t.DSN), Labels: t.Labels, DataDir: t.DataDir, Source: src}
+	if err := checkSchemaName(t.Schema); err != nil {
+		return Instance{}, bad(n.Line, "%s: %v", t.Name, err)
+	}
+	in := Instance{Name: strings.TrimSpace(t.Name), Group: t.Group, DSN: strings.TrimSpace(t.DSN), Labels: t.Labels, DataDir: t.DataDir, Schema: t.Schema, Source: src}
 	if in.DSN == "" {
 		dsn, err := readRef(t.DSNEnv, t.DSNFile)
 		if err != nil {

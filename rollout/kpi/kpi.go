@@ -22,6 +22,11 @@ type Target struct {
 	// Labels are extra template values for Prometheus queries: "$name" in
 	// a query is replaced by Labels["name"].
 	Labels map[string]string
+	// Schema is a schema-per-tenant target's schema: probes run with
+	// search_path set to it, so their unqualified SQL reads the tenant's
+	// tables. pgstat and proc read the whole database (and server), which
+	// the tenant shares with the others there.
+	Schema string
 }
 
 // KPISource measures KPIs on one instance over a time window. It is the

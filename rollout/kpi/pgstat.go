@@ -95,15 +95,20 @@ func (s *Pgstat) Warm(ctx context.Context, t Target) error {
 }
 
 func (s *Pgstat) pool(ctx context.Context, t Target) (*pgxpool.Pool, error) {
-	return sharedPool(ctx, &s.mu, s.pools, t, 2)
+	return sharedPool(ctx, &s.mu, s.pools, t, 2, false)
 }
 
-// sharedPool returns the pool for t.Instance from pools, creating it (with
-// maxConns connections) on first use. mu guards pools.
-func sharedPool(ctx context.Context, mu *sync.Mutex, pools map[string]*pgxpool.Pool, t Target, maxConns int32) (*pgxpool.Pool, error) {
+// sharedPool returns the pool for t's database from pools, creating it
+// (with maxConns connections) on first use; with perSchema, the pool is
+// t's schema's own, its sessions' search_path set to it (the targets of
+// one database share a pool otherwise). mu guards pools.
+func sharedPool(ctx context.Context, mu *sync.Mutex, pools map[string]*pgxpool.Pool, t Target, maxConns int32, perSchema bool) (*pgxpool.Pool, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	key := t.Instance + "\x00" + t.DSN
+	key := t.DSN
+	if perSchema && t.Schema != "" {
+		key += "\x00" + t.Schema
+	}
 	if p, ok := pools[key]; ok {
 		return p, nil
 	}
@@ -113,6 +118,9 @@ func sharedPool(ctx context.Context, mu *sync.Mutex, pools map[string]*pgxpool.P
 	}
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["application_name"] = "schemacanary-kpi"
+	if perSchema && t.Schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{t.Schema}.Sanitize()
+	}
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: connect: %w", t.Instance, err)

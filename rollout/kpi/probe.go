@@ -105,7 +105,7 @@ func (p *Probe) Close() {
 
 // Warm implements Warmer: it opens the probe's connections to t.
 func (p *Probe) Warm(ctx context.Context, t Target) error {
-	_, err := sharedPool(ctx, &p.mu, p.pools, t, int32(p.workers))
+	_, err := sharedPool(ctx, &p.mu, p.pools, t, int32(p.workers), true)
 	return err
 }
 
@@ -128,7 +128,7 @@ func (p *Probe) Collect(ctx context.Context, t Target, from, to time.Time) ([]ju
 	if !to.After(time.Now()) {
 		return nil, fmt.Errorf("probe %s: %w", t.Instance, ErrWindowLost)
 	}
-	pool, err := sharedPool(ctx, &p.mu, p.pools, t, int32(p.workers))
+	pool, err := sharedPool(ctx, &p.mu, p.pools, t, int32(p.workers), true)
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", err)
 	}

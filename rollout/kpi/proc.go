@@ -105,7 +105,7 @@ func (p *Proc) dataDir(ctx context.Context, t Target) (string, error) {
 	if ok {
 		return d, nil
 	}
-	pool, err := sharedPool(ctx, &p.mu, p.pools, t, 1)
+	pool, err := sharedPool(ctx, &p.mu, p.pools, t, 1, false)
 	if err != nil {
 		return "", err
 	}
