@@ -24,6 +24,8 @@ type PGCatalog struct {
 	rows     int
 	log      *slog.Logger
 	major    int
+	// tenant is a schema-per-tenant target's schema (WithCatalogSchema).
+	tenant string
 
 	mu    sync.Mutex
 	calib *Throughput
@@ -175,11 +177,14 @@ LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid`
 func (c *PGCatalog) sample(ctx context.Context, tables []string) (map[string]tableSample, error) {
 	schemas := make([]string, len(tables))
 	names := make([]string, len(tables))
+	asked := map[string]string{} // the name read back -> the name asked
 	for i, t := range tables {
 		schemas[i], names[i] = splitQualified(t)
+		schemas[i] = toTenant(c.tenant, schemas[i])
 		if schemas[i] == "" {
 			schemas[i] = "public"
 		}
+		asked[schemas[i]+"."+names[i]] = t
 	}
 	// A fresh snapshot of the cumulative statistics each time.
 	if _, err := c.pool.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
@@ -202,6 +207,9 @@ func (c *PGCatalog) sample(ctx context.Context, tables []string) (map[string]tab
 			if c != nil {
 				s.indexColumns = append(s.indexColumns, *c)
 			}
+		}
+		if a, ok := asked[name]; ok {
+			name = a
 		}
 		out[name] = s
 	}
@@ -373,6 +381,7 @@ var _ ColumnCatalog = (*PGCatalog)(nil)
 // value; numeric: ((precision << 16) | scale) + 4; -1: none).
 func (c *PGCatalog) ColumnTypes(ctx context.Context, table string) (map[string]ColumnType, error) {
 	schema, name := splitQualified(table)
+	schema = toTenant(c.tenant, schema)
 	if schema == "" {
 		schema = "public"
 	}

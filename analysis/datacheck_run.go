@@ -46,6 +46,11 @@ func (t *Target) runDataChecks(ctx context.Context, conn *pgx.Conn, m migration.
 // runs it. violated is true when a row was found (or, for a type check, a
 // value failed to convert: detail is the conversion error).
 func (t *Target) runDataCheck(ctx context.Context, conn *pgx.Conn, dc DataCheck) (violated bool, detail string, err error) {
+	if t.schema != "" {
+		if dc, err = dc.InSchema(defaultSchemaName, t.schema); err != nil {
+			return false, "", err
+		}
+	}
 	return RunDataCheck(ctx, conn, dc, t.timeout)
 }
 

@@ -107,6 +107,9 @@ func (t *Target) planCheck(ctx context.Context, rep *Report, stmts []WorkloadSta
 	if len(ics) == 0 {
 		return nil, CheckSkipped, "no index change", nil
 	}
+	if t.schema != "" {
+		return nil, CheckNotRun, "plans are not compared on a schema-per-tenant target", nil
+	}
 	cfg, err := pgx.ParseConfig(t.dsn)
 	if err != nil {
 		return nil, CheckNotRun, "", fmt.Errorf("plan check: parse dsn: %w", err)

@@ -29,6 +29,8 @@ type Target struct {
 	binDir     string
 	log        *slog.Logger
 	catOpts    []CatalogOption
+	// schema is a schema-per-tenant target's schema (WithTargetSchema).
+	schema string
 }
 
 // TargetOption configures OpenTarget.
@@ -82,7 +84,14 @@ func OpenTarget(ctx context.Context, dsn string, opts ...TargetOption) (*Target,
 			return nil, fmt.Errorf("target: %w", err)
 		}
 	}
-	cat, err := NewPGCatalog(ctx, dsn, append([]CatalogOption{WithCatalogLogger(t.log)}, t.catOpts...)...)
+	if t.schema != "" {
+		var err error
+		if t.dsn, err = withSearchPath(dsn, t.schema); err != nil {
+			return nil, err
+		}
+		t.catOpts = append(t.catOpts, WithCatalogSchema(t.schema))
+	}
+	cat, err := NewPGCatalog(ctx, t.dsn, append([]CatalogOption{WithCatalogLogger(t.log)}, t.catOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
@@ -270,7 +279,7 @@ func (t *Target) inspectWorkload(ctx context.Context, q Querier, m migration.Mig
 	}
 	live := rep.Live
 	live.Statements = len(stmts)
-	if live.Broken, err = findBroken(ctx, q, rep, stmts); err != nil {
+	if live.Broken, err = findBroken(ctx, q, rep, stmts, t.schema); err != nil {
 		return err
 	}
 	for _, b := range live.Broken {

@@ -322,8 +322,10 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// findBroken lists the workload statements the change breaks.
-func findBroken(ctx context.Context, q Querier, rep *Report, stmts []WorkloadStatement) ([]BrokenStatement, error) {
+// findBroken lists the workload statements the change breaks. tenant is a
+// schema-per-tenant target's schema (""), whose tables the report names
+// as the default schema's.
+func findBroken(ctx context.Context, q Querier, rep *Report, stmts []WorkloadStatement, tenant string) ([]BrokenStatement, error) {
 	cache := map[string]string{}
 	resolve := func(name string) string {
 		if v, ok := cache[name]; ok {
@@ -335,6 +337,7 @@ WHERE c.oid = to_regclass($1)), '')`, name).Scan(&qn)
 		if err != nil {
 			qn = ""
 		}
+		qn = fromTenant(tenant, qn)
 		cache[name] = qn
 		return qn
 	}

@@ -116,4 +116,31 @@ DROP INDEX users_email_key;
 	if _, err := (DataChecks{}).CheckData(ctx, rollout.Instance{Name: "gone", DSN: "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}, ch.DataChecks); err == nil {
 		t.Error("an unreachable target's checks returned no error")
 	}
+
+	// Schema-per-tenant: two tenants of one database, the dirty one with
+	// a NULL nick; each tenant's checks read its own rows (the plan's
+	// public.users is the tenant's users), and public holds no users.
+	shared := pgtest.NewDatabase(t)
+	for _, s := range []string{"t_clean", "t_dirty"} {
+		pgtest.Exec(t, shared, "CREATE SCHEMA "+s, "CREATE TABLE "+s+".users (id int PRIMARY KEY, email text, nick text)",
+			"INSERT INTO "+s+".users SELECT g, 'u' || g || '@example.com', 'n' || g FROM generate_series(1, 100) g")
+	}
+	pgtest.Exec(t, shared, "UPDATE t_dirty.users SET nick = NULL WHERE id = 7")
+	for _, tenant := range []string{"t_clean", "t_dirty"} {
+		in := rollout.Instance{Name: tenant, DSN: shared, Schema: tenant}
+		on, err := ch.On(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs, err := DataChecks{}.CheckData(ctx, in, on.DataChecks)
+		if err != nil {
+			t.Fatalf("%s: %v", tenant, err)
+		}
+		if tenant == "t_clean" && len(vs) != 0 {
+			t.Errorf("clean tenant: %+v", vs)
+		}
+		if tenant == "t_dirty" && (len(vs) != 1 || vs[0].Check.Table != "t_dirty.users" || vs[0].Check.What != "rows where nick is NULL") {
+			t.Errorf("dirty tenant: %+v; want its NULL nick", vs)
+		}
+	}
 }

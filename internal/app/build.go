@@ -66,9 +66,13 @@ func openTarget(ctx context.Context, cfg *Config, fleet *rollout.Fleet, log *slo
 	if cache, err := os.UserCacheDir(); err == nil {
 		catOpts = append(catOpts, analysis.WithCalibrationCache(filepath.Join(cache, "schemacanary", "calibration.json")))
 	}
-	t, err := analysis.OpenTarget(ctx, canary.DSN, analysis.WithTargetLogger(log), analysis.WithTargetCatalog(catOpts...),
+	opts := []analysis.TargetOption{analysis.WithTargetLogger(log), analysis.WithTargetCatalog(catOpts...),
 		analysis.WithDryRun(*cfg.Prediction.DryRun), analysis.WithDataChecks(*cfg.Prediction.DataChecks),
-		analysis.WithCheckTimeout(cfg.Prediction.CheckTimeout.D()))
+		analysis.WithCheckTimeout(cfg.Prediction.CheckTimeout.D())}
+	if canary.Schema != "" {
+		opts = append(opts, analysis.WithTargetSchema(canary.Schema)) // the canary tenant's tables
+	}
+	t, err := analysis.OpenTarget(ctx, canary.DSN, opts...)
 	if err != nil {
 		log.Warn("live target unavailable; assessing without live context", "instance", canary.Name, "err", red.Err(err))
 		return nil
