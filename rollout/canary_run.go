@@ -558,9 +558,10 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 				return err
 			}
 			if baseline == nil {
-				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on its %d instance(s) and %d reference instance(s) for %s before the change",
-					wi, w.Name, len(w.Instances), len(rest), c.cfg.Baseline)})
-				baseline = r.sample(wctx, append(append([]Instance{}, members...), rest...), time.Now(), c.cfg.Baseline)
+				judged := r.judged(members)
+				c.em.emit(wctx, Event{Version: r.ch.Version, Step: StepBaseline, Message: fmt.Sprintf("wave %d (%s): sampling KPIs on %d of its %d instance(s) and %d reference instance(s) for %s before the change",
+					wi, w.Name, len(judged), len(members), len(rest), c.cfg.Baseline)})
+				baseline = r.sample(wctx, append(append([]Instance{}, judged...), rest...), time.Now(), c.cfg.Baseline)
 				if err := ctx.Err(); err != nil {
 					return fmt.Errorf("rollout %d interrupted while sampling the baseline of wave %d: %w", r.ch.Version, wi, err)
 				}
@@ -600,7 +601,7 @@ func (r *run) promote(ctx context.Context, cp Checkpoint) error {
 		}
 		r.lastBaseline = baseline
 		r.promotedNow = false
-		d := r.bakeWave(ctx, wi, w.Name, members, rest, baseline, bakeFrom, bake, maxBake)
+		d := r.bakeWave(ctx, wi, w.Name, r.judged(members), rest, baseline, bakeFrom, bake, maxBake)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("rollout %d interrupted while baking wave %d: %w", r.ch.Version, wi, err)
 		}
@@ -705,6 +706,22 @@ func (r *run) instancesOf(samples []judge.Sample) []Instance {
 		if names[in.Name] {
 			out = append(out, in)
 		}
+	}
+	return out
+}
+
+// judged is the part of a wave's members its judgement samples: all of
+// them up to CanaryConfig.WaveSample, else that many spread evenly over
+// the wave in its order (the same ones for the same members, so a resumed
+// bake samples the instances its baseline did).
+func (r *run) judged(members []Instance) []Instance {
+	n := r.c.cfg.WaveSample
+	if n <= 0 || len(members) <= n {
+		return members
+	}
+	out := make([]Instance, n)
+	for i := range out {
+		out[i] = members[i*len(members)/n]
 	}
 	return out
 }

@@ -319,6 +319,13 @@ type CanaryConfig struct {
 	// baseline; default (0): the canary's bake, a change's front-matter
 	// `bake` included.
 	WaveBake time.Duration `yaml:"wave_bake"`
+	// WaveSample is how many instances of a wave after the canary its
+	// judgement samples (baseline, bake and the production watch), spread
+	// evenly over the wave in the fleet's order; every instance of the
+	// wave is applied and pre-flighted all the same. Default 20. KPIs of
+	// 1,500 instances would cost 1,500 probe pools and their queries for
+	// no better verdict: the judge needs enough samples, not every target.
+	WaveSample int `yaml:"wave_sample"`
 	// OnWaveFailure is what a wave after the canary that fails its
 	// judgement does: "rollback_all" (default) rolls the change back on
 	// every instance that holds it, the newest wave first; "rollback_wave"
@@ -374,7 +381,13 @@ func (c *CanaryConfig) SetDefaults() {
 	if c.OnWaveFailure == "" {
 		c.OnWaveFailure = WaveFailureRollbackAll
 	}
+	if c.WaveSample == 0 {
+		c.WaveSample = DefaultWaveSample
+	}
 }
+
+// DefaultWaveSample is CanaryConfig.WaveSample's default.
+const DefaultWaveSample = 20
 
 // Policies of CanaryConfig.OnWaveFailure.
 const (
@@ -430,6 +443,9 @@ func (c *CanaryConfig) Validate() error {
 	case WaveFailureRollbackAll, WaveFailureRollbackWave, WaveFailurePause, "":
 	default:
 		errs = append(errs, cfgErr("canary.on_wave_failure", "%q: want rollback_all, rollback_wave or pause", c.OnWaveFailure))
+	}
+	if c.WaveSample < 0 {
+		errs = append(errs, cfgErr("canary.wave_sample", "%d: want at least 1 (default %d)", c.WaveSample, DefaultWaveSample))
 	}
 	if c.WaveBake < 0 || c.WaveBake > 0 && c.WaveBake < c.Interval {
 		errs = append(errs, cfgErr("canary.wave_bake", "%s: want 0 (the canary's bake) or at least canary.interval %s", c.WaveBake, c.Interval))

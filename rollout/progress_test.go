@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -34,5 +35,27 @@ func TestWaveProgress(t *testing.T) {
 	}
 	if s := got[0].String(); !strings.HasPrefix(s, "1/3 applied, 0 failed, ETA 2") {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestJudgedSpreadsOverTheWave: a wave larger than wave_sample is judged
+// on that many of its instances, spread over it, the same ones each time.
+func TestJudgedSpreadsOverTheWave(t *testing.T) {
+	var members []Instance
+	for i := range 1500 {
+		members = append(members, Instance{Name: fmt.Sprintf("t%04d", i)})
+	}
+	cfg := CanaryConfig{}
+	cfg.SetDefaults()
+	r := &run{c: &Canary{cfg: cfg}}
+	got := r.judged(members)
+	if len(got) != DefaultWaveSample || got[0].Name != "t0000" || got[1].Name != "t0075" || got[19].Name != "t1425" {
+		t.Fatalf("judged %d: %v … %v", len(got), got[0], got[len(got)-1])
+	}
+	if again := r.judged(members); again[7].Name != got[7].Name {
+		t.Error("not the same instances twice")
+	}
+	if small := r.judged(members[:5]); len(small) != 5 {
+		t.Errorf("a wave of 5 judged on %d", len(small))
 	}
 }
