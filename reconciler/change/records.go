@@ -59,6 +59,38 @@ type KPISample struct {
 	Role     string // canary, control, baseline
 	Value    float64
 	At       time.Time
+	// N is how many samples Value is the mean of (0 counts as 1): the
+	// store keeps one row per instance, KPI, role and second
+	// (PerSecond).
+	N int
+}
+
+// PerSecond folds samples into one per version, instance, KPI, role and
+// second (At truncated to the second): Value their mean, N their count,
+// in the order each group first appears.
+func PerSecond(samples []KPISample) []KPISample {
+	type key struct {
+		version       int64
+		instance, kpi string
+		role          string
+		second        int64
+	}
+	idx := map[key]int{}
+	var out []KPISample
+	for _, s := range samples {
+		n, v := max(s.N, 1), s.Value
+		k := key{s.Version, s.Instance, s.KPI, s.Role, s.At.Truncate(time.Second).Unix()}
+		i, ok := idx[k]
+		if !ok {
+			s.At, s.N, s.Value = s.At.Truncate(time.Second), 0, 0
+			idx[k], i = len(out), len(out)
+			out = append(out, s)
+		}
+		o := &out[i]
+		o.Value = (o.Value*float64(o.N) + v*float64(n)) / float64(o.N+n)
+		o.N += n
+	}
+	return out
 }
 
 // ApprovalRecord is one approval as the control store keeps it: bound to

@@ -136,19 +136,23 @@ func (s *Store) Events(ctx context.Context, version int64) ([]change.Event, erro
 	})
 }
 
-// AddKPISamples stores samples with COPY.
+// AddKPISamples stores samples with COPY, one row per instance, KPI,
+// role and second (change.PerSecond).
 func (s *Store) AddKPISamples(ctx context.Context, samples []change.KPISample) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"kpi_samples"}, []string{"version", "instance", "kpi", "role", "value", "at"},
-		pgx.CopyFromSlice(len(samples), func(i int) ([]any, error) {
-			k := samples[i]
-			at := k.At
-			if at.IsZero() {
-				at = time.Now()
-			}
-			return []any{k.Version, k.Instance, k.KPI, k.Role, k.Value, at}, nil
+	now := time.Now()
+	for i := range samples {
+		if samples[i].At.IsZero() {
+			samples[i].At = now
+		}
+	}
+	rows := change.PerSecond(samples)
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"kpi_samples"}, []string{"version", "instance", "kpi", "role", "value", "at", "n"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			k := rows[i]
+			return []any{k.Version, k.Instance, k.KPI, k.Role, k.Value, k.At, int32(k.N)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("store %d KPI samples: %w", len(samples), err)

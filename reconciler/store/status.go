@@ -212,7 +212,7 @@ func (s *Status) kpis(ctx context.Context, version int64, d *change.StatusChange
 	for i, k := range d.KPIs {
 		idx[k.KPI] = i
 	}
-	rows, err := s.store.pool.Query(ctx, `SELECT kpi, role, date_trunc('second', at) AS t, avg(value)
+	rows, err := s.store.pool.Query(ctx, `SELECT kpi, role, date_trunc('second', at) AS t, sum(value * n) / sum(n)
 		FROM kpi_samples WHERE version = $1 GROUP BY kpi, role, t ORDER BY kpi, t LIMIT 50000`, version)
 	if err != nil {
 		return fmt.Errorf("status: KPI samples of %d: %w", version, err)
