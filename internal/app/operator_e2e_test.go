@@ -181,7 +181,7 @@ func TestEndToEndRevertAfterDone(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	w := newE2EWorld(t, "")
+	w := newE2EWorld(t, "rollback:\n  revert_window: 1h\n")
 	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	d := w.build(ctx)
 	settle(t, ctx, d)
@@ -200,7 +200,24 @@ func TestEndToEndRevertAfterDone(t *testing.T) {
 		pgtest.Exec(t, dsn, "UPDATE items SET tag = 'v' || id WHERE id <= 40")
 	}
 	a := change.OperatorAction{Version: 1, Command: change.CommandRevert, By: "alice", Why: "p99 of checkout doubled", Source: "cli"}
-	if _, _, err := reconciler.Command(ctx, d.Store, a, reconciler.CommandPolicy{}); err != nil {
+	// rollback.revert_window, as configured, decides: a window already
+	// past refuses the revert and changes nothing; the configured hour
+	// accepts it.
+	commander := func(yaml string) Commander {
+		cfg, err := ParseConfig([]byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewCommander(d.Store, cfg)
+	}
+	if _, _, err := commander(strings.Replace(w.cfg, "revert_window: 1h", "revert_window: 1ms", 1)).Command(ctx, a); !errors.Is(err, change.ErrRefused) ||
+		!strings.Contains(err.Error(), "revert_window") {
+		t.Fatalf("a revert after a 1ms window: %v, want refused naming rollback.revert_window", err)
+	}
+	if c, err := d.Store.Get(ctx, 1); err != nil || c.State != change.StateDone {
+		t.Fatalf("a refused revert changed the change: %v %v", c, err)
+	}
+	if _, _, err := commander(w.cfg).Command(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, ctx, d)
