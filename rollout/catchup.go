@@ -234,7 +234,9 @@ func (r *run) catchUpMissed(ctx context.Context, fleet *Fleet, cp Checkpoint) er
 	from, err := r.canaryFrom(ctx)
 	if err != nil {
 		for _, in := range missed {
-			r.record(in.Name, nil, func(ir *InstanceResult) { ir.CatchUp = "not caught up: the canary's version cannot be read: " + err.Error() })
+			r.record(in.Name, nil, func(ir *InstanceResult) {
+				ir.CatchUp = "not caught up: the canary's version cannot be read: " + err.Error()
+			})
 		}
 		c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepCatchUp, Err: err,
 			Message: fmt.Sprintf("%s joined a wave already applied; not caught up now: the canary's version before the change cannot be read", strings.Join(names, ", "))})
