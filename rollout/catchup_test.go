@@ -158,7 +158,7 @@ func TestCatchUpLeavesAFailingTargetUntouched(t *testing.T) {
 			first, second := catchUpPlans()
 			if tc.check == PreflightData {
 				// Once the column is there every row has the same note: the
-			// second change's data check fails.
+				// second change's data check fails.
 				first = testChange(931, "add_note", "ALTER TABLE items ADD COLUMN note text DEFAULT 'same';", "ALTER TABLE items DROP COLUMN note;", []string{"public.items"}, "AccessExclusiveLock")
 			}
 			var mu sync.Mutex
