@@ -171,8 +171,13 @@ type InstanceAt struct {
 	Err error
 }
 
+// versionReadTimeout bounds the read of one instance's goose version: a
+// target that does not answer is reported unreachable, not waited for.
+const versionReadTimeout = 10 * time.Second
+
 // GooseVersions reads, concurrently, every instance of fleet's goose
-// version, in the fleet's order.
+// version, in the fleet's order; one that does not answer within 10 s
+// is reported with its error.
 func (c *Canary) GooseVersions(ctx context.Context, fleet *Fleet) []InstanceAt {
 	out := make([]InstanceAt, len(fleet.Instances))
 	idx := map[string]int{}
@@ -182,6 +187,8 @@ func (c *Canary) GooseVersions(ctx context.Context, fleet *Fleet) []InstanceAt {
 	}
 	var mu sync.Mutex
 	forEach(ctx, fleet.Instances, 10, func(ctx context.Context, in Instance) error {
+		ctx, cancel := context.WithTimeout(ctx, versionReadTimeout)
+		defer cancel()
 		var v int64
 		db, err := openDB(ctx, in, c.applier.sessionParams())
 		if err == nil {
