@@ -137,12 +137,17 @@ type fakeRoller struct {
 	down     map[string]bool
 	applies  map[string]int // "instance/version" → number of applies
 	rolled   map[int64]bool
+	// drift are instances whose catch-up fails its drift check; caught
+	// lists the catch-ups applied, "instance/version", in order.
+	drift  map[string]bool
+	caught []string
 	// block, when set, is called with each phase before it runs (crash tests).
 	block func(rollout.Checkpoint)
 }
 
 func newFakeRoller(waves ...[]string) *fakeRoller {
-	r := &fakeRoller{waves: waves, versions: map[string]int64{}, down: map[string]bool{}, applies: map[string]int{}, rolled: map[int64]bool{}}
+	r := &fakeRoller{waves: waves, versions: map[string]int64{}, down: map[string]bool{}, applies: map[string]int{}, rolled: map[int64]bool{},
+		drift: map[string]bool{}}
 	for _, w := range waves {
 		for _, in := range w {
 			r.versions[in] = 0
@@ -169,6 +174,60 @@ func (r *fakeRoller) Holdings(_ context.Context, v int64) (Holdings, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return HoldingsOf(v, r.states(v)), nil
+}
+
+// Versions reads the fake goose versions.
+func (r *fakeRoller) Versions(context.Context) (Holdings, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := Holdings{}
+	for in, v := range r.versions {
+		h[in] = v
+		if r.down[in] {
+			h[in] = Unreachable
+		}
+	}
+	return h, nil
+}
+
+// CatchUp applies steps as rollout.Canary.CatchUp does, on the fake
+// versions: an instance in drift fails the pre-flight of the first step it
+// lacks and is not touched; one in down is unreachable.
+func (r *fakeRoller) CatchUp(_ context.Context, in string, steps []rollout.CatchUpStep) (*rollout.CatchUpResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &rollout.CatchUpResult{Instance: in}
+	for _, s := range steps {
+		v := s.Plan.Version
+		fail := func(check string, err error) error {
+			return &rollout.CatchUpError{Instance: in, Version: v, Check: check, Err: err}
+		}
+		switch {
+		case r.down[in]:
+			return res, fail(rollout.PreflightUnreachable, errors.New("connection refused"))
+		case r.versions[in] >= v:
+			res.Held++
+		case r.versions[in] != s.From:
+			return res, fail(rollout.PreflightVersion, fmt.Errorf("at version %d, the canary was at %d", r.versions[in], s.From))
+		case r.drift[in]:
+			return res, fail(rollout.PreflightDrift, &rollout.PreflightError{Instance: in, Check: rollout.PreflightDrift, Detail: "schema drift: public.t: column extra"})
+		default:
+			r.versions[in] = v
+			r.applies[fmt.Sprintf("%s/%d", in, v)]++
+			r.caught = append(r.caught, fmt.Sprintf("%s/%d", in, v))
+			res.Applied = append(res.Applied, &rollout.StepResult{Instance: in, Version: v, Direction: "up"})
+		}
+		res.Version = v
+	}
+	return res, nil
+}
+
+// join adds instance in to the last wave at version v.
+func (r *fakeRoller) join(in string, v int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waves[len(r.waves)-1] = append(r.waves[len(r.waves)-1], in)
+	r.versions[in] = v
 }
 
 func (r *fakeRoller) result(ch *rollout.Plan, st rollout.Status, reason string, d *judge.Decision) *rollout.Result {

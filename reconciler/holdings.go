@@ -18,9 +18,14 @@ func (h Holdings) String() string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		if h[n] == Unreachable {
+		switch h[n] {
+		case Unreachable:
 			fmt.Fprintf(&b, "%s=unreachable", n)
-		} else {
+		case CatchingUp:
+			fmt.Fprintf(&b, "%s=catching-up", n)
+		case CatchUpFailed:
+			fmt.Fprintf(&b, "%s=catch-up-failed", n)
+		default:
 			fmt.Fprintf(&b, "%s=%d", n, h[n])
 		}
 	}

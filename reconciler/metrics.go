@@ -25,6 +25,7 @@ type Metrics struct {
 	retrains          *prometheus.CounterVec
 	holdoutBrier      *prometheus.GaugeVec
 	alertEvents       *prometheus.CounterVec
+	catchUps          *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and their registry (with Go and process
@@ -59,12 +60,17 @@ func NewMetrics() *Metrics {
 			Help: "Brier score of the last retraining's champion and challenger on the most recent history (lower is better)."}, []string{"model"}),
 		alertEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_alert_events_total",
 			Help: "Pipeline events alerts are raised for, by kind (see package notify), whether or not alerts.webhooks are configured."}, []string{"kind"}),
+		catchUps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemacanary_catchups_total",
+			Help: "Catch-ups of targets that joined the fleet after changes were done: changes applied (caught_up), catch-ups stopped by a pre-flight check or an apply (failed), targets found behind but unreachable (unreachable)."}, []string{"outcome"}),
 	}
 	m.reg.MustRegister(m.changes, m.rollouts, m.rollbacks, m.outcomes, m.confidence, m.pvalues,
-		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier, m.alertEvents,
+		m.reconcileDuration, m.leader, m.lastPoll, m.rejections, m.retrains, m.holdoutBrier, m.alertEvents, m.catchUps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range change.AllStates {
 		m.changes.WithLabelValues(string(s))
+	}
+	for _, o := range []string{"caught_up", "failed", "unreachable"} {
+		m.catchUps.WithLabelValues(o)
 	}
 	for _, k := range notify.AllKinds() {
 		m.alertEvents.WithLabelValues(string(k)) // at 0, so increase() sees the first event

@@ -84,6 +84,15 @@ type Roller interface {
 	Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor, ctl rollout.Controls) (*rollout.Result, error)
 	// Holdings reads every instance's goose table for version.
 	Holdings(ctx context.Context, version int64) (Holdings, error)
+	// Versions reads every instance's goose version: the highest version
+	// its goose table holds (0: none), Unreachable when it could not be
+	// read. The catch-up step finds the instances behind the fleet by it.
+	Versions(ctx context.Context) (Holdings, error)
+	// CatchUp brings the instance named instance up through steps (done
+	// changes, ascending), each after the pre-flight a wave runs, with the
+	// lock-safe apply (rollout.Canary.CatchUp); it stops at the first
+	// failure with a *rollout.CatchUpError.
+	CatchUp(ctx context.Context, instance string, steps []rollout.CatchUpStep) (*rollout.CatchUpResult, error)
 }
 
 // Holdings maps instance name → the change's version when the instance's
@@ -93,6 +102,15 @@ type Holdings map[string]int64
 
 // Unreachable is the Holdings value of an instance that could not be read.
 const Unreachable int64 = -1
+
+// Holdings values a catch-up records on a done change for an instance
+// that joined the fleet after it (see step_catchup.go): it is being
+// brought up to the change, or its catch-up failed (the change's timeline
+// says why). Either way it does not hold the change.
+const (
+	CatchingUp    = change.HoldingCatchingUp
+	CatchUpFailed = change.HoldingCatchUpFailed
+)
 
 // HoldingsOf converts rollout's per-instance states for version.
 func HoldingsOf(version int64, ivs []rollout.InstanceVersion) Holdings {
@@ -149,6 +167,9 @@ type Changes interface {
 	SetScope(ctx context.Context, version int64, tables, kinds []string) error
 	SetRevert(ctx context.Context, version int64, branch string, pr int) error
 	SetInstances(ctx context.Context, version int64, inst map[string]int64) error
+	// DoneSince returns the done changes from the newest one at or below
+	// version on, in version order.
+	DoneSince(ctx context.Context, version int64) ([]*change.Request, error)
 	SaveCheckpoint(ctx context.Context, version int64, cp []byte) error
 	CountByState(ctx context.Context) (map[change.State]int, error)
 	// Cursor is the last merge commit ingested; SetCursor moves it.

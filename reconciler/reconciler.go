@@ -12,7 +12,8 @@ import (
 )
 
 // Reconciler runs reconcile passes: ingest merged migrations, predict open
-// proposals, take the head of the queue as far as it can go, and flush the
+// proposals, bring targets that joined the fleet late up to its version,
+// take the head of the queue as far as it can go, and flush the
 // side effects of persisted transitions (audit, comments, revert). One
 // Reconciler must run one pass at a time (the Daemon serializes them); the
 // state lives in the Store, so a new Reconciler resumes where a killed one
@@ -160,6 +161,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (res Result, err error) {
 		{"ingest", r.ingest},
 		{"proposals", r.predictProposals},
 		{"flush", r.flush},
+		{"catch-up", r.catchUp},
 		{"queue", r.advance},
 	}
 	var errs []error

@@ -225,9 +225,12 @@ func resultHoldings(version int64, res *rollout.Result) Holdings {
 		return h
 	}
 	for _, in := range res.Instances {
-		if in.Applied {
+		switch {
+		case in.Applied:
 			h[in.Name] = version
-		} else {
+		case in.CatchUp != "":
+			h[in.Name] = CatchUpFailed // joined a wave already applied, not caught up
+		default:
 			h[in.Name] = 0
 		}
 	}
@@ -242,7 +245,15 @@ func (r *Reconciler) recordResult(ctx context.Context, c *change.Request, res *r
 		return
 	}
 	for _, in := range res.Instances {
-		if in.Apply != nil {
+		switch {
+		case in.CatchUp != "" && in.Applied:
+			// It joined a wave the run had already applied and was
+			// brought up to the change.
+			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: "catch-up", Outcome: "ok"})
+		case in.CatchUp != "":
+			r.event(ctx, change.Event{Version: c.Version, Instance: in.Name, Step: "catch-up failed", Outcome: "failed",
+				Detail: change.EventDetail{Error: in.CatchUp}})
+		case in.Apply != nil:
 			out := "ok"
 			if in.Error != "" && !in.Applied && in.Rollback == nil {
 				out = "failed"

@@ -133,6 +133,11 @@ type InstanceResult struct {
 	// skipped it for an operator's exclusion (see Controls): it was never
 	// touched.
 	Excluded string `json:"excluded,omitempty"`
+	// CatchUp is set on an instance that joined a wave this run had
+	// already applied (see Canary.Missed): "caught up" when the run
+	// brought it up to the change before going on (Apply says how), else
+	// "not caught up: " and why (it then lacks the change).
+	CatchUp string `json:"catch_up,omitempty"`
 }
 
 // WaveDecision is the judge's decision on one wave after the canary.

@@ -102,7 +102,9 @@ func (c *Canary) States(ctx context.Context, fleet *Fleet, version int64) []Inst
 //
 // resume is the last Checkpoint of an interrupted Run of the same change
 // (nil to start afresh); the goose tables say what is applied, so every
-// step is repeated safely. The error is nil when the rollout reached a
+// step is repeated safely. A resumed run first catches up the targets that
+// joined a wave it had already applied (catchUpMissed), with the
+// pre-flight a wave runs. The error is nil when the rollout reached a
 // verdict (Status promoted or rolled_back); a *PartialError when it stopped
 // part way (StatusFailed); wrapping ErrLockTimeout when the canary could
 // not get its locks (StatusAborted).
@@ -152,6 +154,10 @@ func (c *Canary) Run(ctx context.Context, fleet *Fleet, ch *Plan, resume *Checkp
 		cp = *resume
 	}
 	c.warm(ctx, append(append([]Instance{}, waves[0].Instances...), control...))
+	if err := r.catchUpMissed(ctx, fleet, cp); err != nil {
+		r.finish(ctx)
+		return r.res, err
+	}
 	err = r.drive(ctx, cp)
 	r.finish(ctx)
 	return r.res, err
@@ -688,6 +694,9 @@ func (r *run) watch(ctx context.Context, cp Checkpoint) error {
 	}
 	if ex := r.excluded(); len(ex) > 0 {
 		r.res.Reason += fmt.Sprintf(" (excluded by an operator, without the change: %s)", strings.Join(ex, ", "))
+	}
+	if late := r.notCaughtUp(); len(late) > 0 {
+		r.res.Reason += fmt.Sprintf(" (joined a wave already applied and not caught up, without the change: %s)", strings.Join(late, "; "))
 	}
 	r.save(Checkpoint{Version: r.ch.Version, Phase: PhaseDone, Wave: len(r.waves)})
 	c.em.emit(ctx, Event{Version: r.ch.Version, Wave: -1, Step: StepDone, Message: r.res.Reason})

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/schemacanary/schemacanary/gitsrc"
@@ -59,21 +58,18 @@ func (s RepoSource) Proposals(ctx context.Context) ([]reconciler.Proposal, error
 }
 
 // CanaryRoller is the Roller over rollout.Canary and a fleet resolved
-// again at the start of every Run and every Holdings read: targets that
-// appeared since are included, those that disappeared are skipped (the
-// Resolver logs both), and a resolution that fails keeps the previous
-// fleet. The reconciler's port stays as it is: resolution is the
+// again at the start of every Run and every Holdings and Versions read:
+// targets that appeared since are included, those that disappeared are
+// skipped (the Resolver logs both), and a resolution that fails keeps the
+// previous fleet. The reconciler's port stays as it is: resolution is the
 // adapter's business.
 //
-// A run resumed after the fleet changed may find targets planned in a wave
-// it has already applied (they joined since, or moved at a wave's edge):
-// the run does not go back to them, so the adapter logs each one (WARN
-// "target joined a wave already applied") for an operator to bring up.
+// A target that joins a wave a resumed run has already applied is caught
+// up by the run itself (rollout.Canary.Run); one that joins after changes
+// are done is caught up by the reconciler's catch-up step through CatchUp.
 type CanaryRoller struct {
 	Canary *rollout.Canary
 	Fleet  *rollout.Resolver
-	// Log receives the warnings above; nil: slog.Default().
-	Log *slog.Logger
 }
 
 var _ reconciler.Roller = CanaryRoller{}
@@ -87,7 +83,6 @@ func (r CanaryRoller) Run(ctx context.Context, ch *rollout.Plan, resume *rollout
 	if err != nil {
 		return nil, fmt.Errorf("rollout %d: %w", ch.Version, err)
 	}
-	r.reportMissed(ctx, fleet, ch, resume)
 	return r.Canary.Run(ctx, fleet, ch, resume, rollout.OnCheckpoint(save), rollout.Repredicting(repredict), rollout.Controlled(ctl))
 }
 
@@ -100,21 +95,37 @@ func (r CanaryRoller) Holdings(ctx context.Context, version int64) (reconciler.H
 	return reconciler.HoldingsOf(version, r.Canary.States(ctx, fleet, version)), nil
 }
 
-// reportMissed logs the targets a run resumed from resume will not change.
-func (r CanaryRoller) reportMissed(ctx context.Context, fleet *rollout.Fleet, ch *rollout.Plan, resume *rollout.Checkpoint) {
-	if resume == nil || resume.Version != ch.Version {
-		return
-	}
-	log := r.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	missed, err := r.Canary.Missed(ctx, fleet, resume)
+// Versions implements Roller.
+func (r CanaryRoller) Versions(ctx context.Context) (reconciler.Holdings, error) {
+	fleet, err := r.Fleet.Resolve(ctx)
 	if err != nil {
-		log.Warn("cannot tell which targets joined a wave already applied", "change", ch.Version, "err", err)
+		return nil, err
 	}
-	for _, in := range missed {
-		log.Warn("target joined a wave already applied: this rollout will not change it; bring it up to the fleet's version",
-			"change", ch.Version, "instance", in.Name, "phase", resume.Phase, "wave", resume.Wave)
+	h := reconciler.Holdings{}
+	for _, iv := range r.Canary.GooseVersions(ctx, fleet) {
+		if iv.Err != nil {
+			h[iv.Instance] = reconciler.Unreachable
+		} else {
+			h[iv.Instance] = iv.Version
+		}
 	}
+	return h, nil
+}
+
+// CatchUp implements Roller on the instance of that name in the fleet
+// resolved last (by the Versions read that found it behind).
+func (r CanaryRoller) CatchUp(ctx context.Context, instance string, steps []rollout.CatchUpStep) (*rollout.CatchUpResult, error) {
+	fleet := r.Fleet.Last()
+	if fleet == nil {
+		var err error
+		if fleet, err = r.Fleet.Resolve(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, in := range fleet.Instances {
+		if in.Name == instance {
+			return r.Canary.CatchUp(ctx, in, steps)
+		}
+	}
+	return nil, fmt.Errorf("catch up %s: no such instance in the fleet", instance)
 }

@@ -59,6 +59,14 @@ func (noRoller) Holdings(context.Context, int64) (reconciler.Holdings, error) {
 	return nil, fmt.Errorf("no roller in this test")
 }
 
+func (noRoller) Versions(context.Context) (reconciler.Holdings, error) {
+	return nil, fmt.Errorf("no roller in this test")
+}
+
+func (noRoller) CatchUp(context.Context, string, []rollout.CatchUpStep) (*rollout.CatchUpResult, error) {
+	return nil, fmt.Errorf("no roller in this test")
+}
+
 // stuckAssessor ignores cancellation: a step that does not stop.
 type stuckAssessor struct{ started chan struct{} }
 

@@ -215,7 +215,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	} else if d.Alerts != nil {
 		recOpts = append(recOpts, reconciler.WithNotifier(d.Alerts))
 	}
-	rec, err := reconciler.New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: resolver, Log: log}, fg, aud, recOpts...)
+	rec, err := reconciler.New(st, RepoSource{Repo: repo}, assessor, CanaryRoller{Canary: canary, Fleet: resolver}, fg, aud, recOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,10 @@ type StatusChangeDetail struct {
 	// Held says why the change waits for a human (an inconclusive bake,
 	// or an operator's pause) and how to release it; empty otherwise.
 	Held string `json:"held,omitempty"`
+	// CatchUp names the instances that joined the fleet after the change
+	// and are being brought up to it, or whose catch-up failed (they do
+	// not hold it; the timeline says why); empty when there are none.
+	CatchUp string `json:"catch_up,omitempty"`
 }
 
 // StatusReason is one reason of a prediction: a feature and how much it moved

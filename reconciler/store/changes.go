@@ -120,6 +120,23 @@ func (s *Store) Following(ctx context.Context, version int64) ([]*change.Request
 	return out, nil
 }
 
+// DoneSince returns the done change requests from the newest one at or
+// below version (when there is one) on, in version order: what an
+// instance at version should hold and what it lacks, the catch-up's list.
+// DoneSince(ctx, math.MaxInt64) returns the newest done change alone.
+func (s *Store) DoneSince(ctx context.Context, version int64) ([]*change.Request, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+crColumns+` FROM change_requests WHERE state = $2 AND version >=
+		coalesce((SELECT max(version) FROM change_requests WHERE state = $2 AND version <= $1), 0) ORDER BY version`, version, change.StateDone)
+	if err != nil {
+		return nil, fmt.Errorf("done changes since %d: %w", version, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*change.Request, error) { return scanCR(r) })
+	if err != nil {
+		return nil, fmt.Errorf("done changes since %d: %w", version, err)
+	}
+	return out, nil
+}
+
 // Head returns the change request at the head of the queue: the lowest
 // version not in a terminal state, or nil when the queue is empty.
 func (s *Store) Head(ctx context.Context) (*change.Request, error) {

@@ -100,6 +100,7 @@ func (s *Status) GetChange(ctx context.Context, version int64) (*change.StatusCh
 	if c.State == change.StateInconclusive {
 		d.Held = c.Reason
 	}
+	d.CatchUp = catchUpSummary(c.Instances)
 	if err := s.timeline(ctx, c, d); err != nil {
 		return nil, err
 	}
@@ -274,4 +275,28 @@ func kpiUnit(kpi string) string {
 		return "sessions"
 	}
 	return ""
+}
+
+// catchUpSummary names the instances a catch-up is bringing up to the
+// change and those whose catch-up failed, sorted ("" when none).
+func catchUpSummary(inst map[string]int64) string {
+	var running, failed []string
+	for name, v := range inst {
+		switch v {
+		case change.HoldingCatchingUp:
+			running = append(running, name)
+		case change.HoldingCatchUpFailed:
+			failed = append(failed, name)
+		}
+	}
+	sort.Strings(running)
+	sort.Strings(failed)
+	var parts []string
+	if len(failed) > 0 {
+		parts = append(parts, fmt.Sprintf("catch-up failed on %s: not counted as holding the change; the timeline says why, and every reconcile pass checks again", strings.Join(failed, ", ")))
+	}
+	if len(running) > 0 {
+		parts = append(parts, "being caught up: "+strings.Join(running, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
