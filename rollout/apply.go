@@ -108,6 +108,7 @@ type Applier struct {
 	cfg        CanaryConfig
 	em         emitter
 	gooseTable string
+	readers    *readers
 }
 
 // NewApplier validates cfg (after filling defaults) and returns an Applier.
@@ -120,8 +121,14 @@ func NewApplier(cfg CanaryConfig, opts ...Option) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Applier{cfg: cfg, em: emitter{log: o.log, observe: o.observe}, gooseTable: o.gooseTable}, nil
+	a := &Applier{cfg: cfg, em: emitter{log: o.log, observe: o.observe}, gooseTable: o.gooseTable}
+	a.readers = newReaders(a.sessionParams())
+	return a, nil
 }
+
+// Close releases the sessions the applier keeps for read-only look-ups
+// (see readers.go). It may be used again afterwards.
+func (a *Applier) Close() { a.readers.close() }
 
 // cancelGrace is how long a cancelled statement gets to stop on the server
 // (PostgreSQL's cancel request) before its connection is closed.
@@ -182,13 +189,12 @@ func (a *Applier) provider(db *sql.DB, inst Instance, ch *Plan) (*goose.Provider
 }
 
 // Applied reports whether inst's goose table holds ch's version.
-func (a *Applier) Applied(ctx context.Context, inst Instance, version int64) (bool, error) {
-	db, err := openDB(ctx, inst, a.sessionParams())
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	return isApplied(ctx, db, inst.gooseTable(a.gooseTable), version)
+func (a *Applier) Applied(ctx context.Context, inst Instance, version int64) (applied bool, err error) {
+	err = a.readers.read(ctx, inst, func(db database.DBTxConn) error {
+		applied, err = isApplied(ctx, db, inst.gooseTable(a.gooseTable), version)
+		return err
+	})
+	return applied, err
 }
 
 func isApplied(ctx context.Context, db database.DBTxConn, table string, version int64) (bool, error) {

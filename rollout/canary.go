@@ -227,6 +227,13 @@ func NewCanary(canary CanaryConfig, rollback RollbackConfig, opts ...Option) (*C
 	return &Canary{cfg: canary, rbCfg: rollback, applier: a, rollbacker: rb, sources: o.sources, judge: j, em: a.em, dataChecker: o.dataChecker}, nil
 }
 
+// Close releases the sessions the canary keeps for read-only look-ups
+// (see readers.go); its KPI sources are the caller's to close.
+func (c *Canary) Close() {
+	c.applier.Close()
+	c.rollbacker.applier.Close()
+}
+
 // Applier returns the canary's applier (same settings).
 func (c *Canary) Applier() *Applier { return c.applier }
 

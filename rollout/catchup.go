@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pressly/goose/v3/database"
 )
 
 // Catch-up: a target that joins the fleet after a change reached its wave
@@ -190,11 +192,11 @@ func (c *Canary) GooseVersions(ctx context.Context, fleet *Fleet) []InstanceAt {
 		ctx, cancel := context.WithTimeout(ctx, versionReadTimeout)
 		defer cancel()
 		var v int64
-		db, err := openDB(ctx, in, c.applier.sessionParams())
-		if err == nil {
+		err := c.applier.readers.read(ctx, in, func(db database.DBTxConn) error {
+			var err error
 			v, err = gooseVersion(ctx, db, in.gooseTable(c.applier.gooseTable), 0)
-			db.Close()
-		}
+			return err
+		})
 		mu.Lock()
 		out[idx[in.Name]].Version, out[idx[in.Name]].Err = v, err
 		mu.Unlock()
@@ -283,12 +285,13 @@ func (r *run) canaryFrom(ctx context.Context) (int64, error) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := openDB(rctx, first, r.c.applier.sessionParams())
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	return gooseVersion(rctx, db, first.gooseTable(r.c.applier.gooseTable), r.ch.Version)
+	var v int64
+	err := r.c.applier.readers.read(rctx, first, func(db database.DBTxConn) error {
+		var err error
+		v, err = gooseVersion(rctx, db, first.gooseTable(r.c.applier.gooseTable), r.ch.Version)
+		return err
+	})
+	return v, err
 }
 
 // notCaughtUp lists, sorted, the instances a catch-up of this run left

@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,7 +159,7 @@ ORDER BY 1`
 // schema-per-tenant target is not the tenant's (the prints of two tenants
 // compare by the plan's names; the definitions themselves name objects
 // relative to the session's search_path, the tenant's schema).
-func readSchemaPrint(ctx context.Context, db *sql.DB, keys, tables []string) (SchemaPrint, error) {
+func readSchemaPrint(ctx context.Context, db database.DBTxConn, keys, tables []string) (SchemaPrint, error) {
 	p := SchemaPrint{}
 	for i, t := range tables {
 		rows, err := db.QueryContext(ctx, schemaPrintQuery, t)
@@ -193,7 +192,7 @@ func readSchemaPrint(ctx context.Context, db *sql.DB, keys, tables []string) (Sc
 // gooseVersion is the highest version the goose table on db holds,
 // leaving out except (the change being rolled out): what the instance is
 // at before the change. 0 when the table holds nothing (or does not exist).
-func gooseVersion(ctx context.Context, db *sql.DB, table string, except int64) (int64, error) {
+func gooseVersion(ctx context.Context, db database.DBTxConn, table string, except int64) (int64, error) {
 	store, err := database.NewStore(database.DialectPostgres, table)
 	if err != nil {
 		return 0, err
@@ -240,21 +239,20 @@ func (c *Canary) readPreflight(ctx context.Context, inst Instance, ch *Plan, wit
 	if err != nil {
 		return st, err
 	}
-	db, err := openDB(ctx, inst, c.applier.sessionParams())
-	if err != nil {
-		return st, err
-	}
-	defer db.Close()
 	table := inst.gooseTable(c.applier.gooseTable)
-	if st.applied, err = isApplied(ctx, db, table, ch.Version); err != nil || st.applied {
-		return st, err
-	}
-	if st.version, err = gooseVersion(ctx, db, table, ch.Version); err != nil {
-		return st, err
-	}
-	if withPrint {
-		st.print, err = readSchemaPrint(ctx, db, ch.Tables, on.Tables)
-	}
+	err = c.applier.readers.read(ctx, inst, func(db database.DBTxConn) error {
+		var err error
+		if st.applied, err = isApplied(ctx, db, table, ch.Version); err != nil || st.applied {
+			return err
+		}
+		if st.version, err = gooseVersion(ctx, db, table, ch.Version); err != nil {
+			return err
+		}
+		if withPrint {
+			st.print, err = readSchemaPrint(ctx, db, ch.Tables, on.Tables)
+		}
+		return err
+	})
 	return st, err
 }
 
@@ -288,11 +286,11 @@ func (r *run) readExpected(ctx context.Context, wi int) error {
 			break
 		}
 	}
-	db, err := openDB(ctx, first, r.c.applier.sessionParams())
-	if err == nil {
+	err := r.c.applier.readers.read(ctx, first, func(db database.DBTxConn) error {
+		var err error
 		r.expected, err = gooseVersion(ctx, db, first.gooseTable(r.c.applier.gooseTable), r.ch.Version)
-		db.Close()
-	}
+		return err
+	})
 	if err != nil {
 		return r.paused(ctx, wi, []*PreflightError{unreachable(first, err)})
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/schemacanary/schemacanary/internal/pgtest"
 	"github.com/schemacanary/schemacanary/rollout/kpi"
@@ -183,6 +184,28 @@ func TestTenantFleetRollsOutAndBackPerSchema(t *testing.T) {
 	}
 	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database()"); n != 0 {
 		t.Error("a tenant's rollback fenced its whole database")
+	}
+
+	// The look-ups share a few sessions of the database (readers.go), each
+	// reading its own tenant's goose table whatever the session read before.
+	for i := 0; i < 3; i++ {
+		for _, in := range c.States(ctx, tenantFleet(t, dsn, tenants...), 920) {
+			if in.Err != nil || in.Applied != (in.Instance != "t_b") {
+				t.Errorf("round %d: %s applied=%v err=%v", i, in.Instance, in.Applied, in.Err)
+			}
+		}
+	}
+	if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1", ApplicationName); n > readerConns {
+		t.Errorf("%d sessions of schemacanary on the tenants' database, want at most %d", n, readerConns)
+	}
+	c.Close()
+	left := -1
+	for deadline := time.Now().Add(5 * time.Second); left != 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		// A backend leaves pg_stat_activity shortly after its client hangs up.
+		left = pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1", ApplicationName)
+	}
+	if left != 0 {
+		t.Errorf("%d sessions left after Close", left)
 	}
 }
 

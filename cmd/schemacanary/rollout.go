@@ -117,6 +117,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 		if err != nil {
 			return err
 		}
+		defer applier.Close()
 		return printPlan(cmd, out, applier, fleet, ch, cfg)
 	}
 	sources, err := kpi.NewSources(cfg.Canary.KPIs, nil)
@@ -131,6 +132,7 @@ func runRollout(cmd *cobra.Command, g *globalFlags, f rolloutFlags, path string)
 	if err != nil {
 		return err
 	}
+	defer canary.Close()
 	res, runErr := canary.Run(cmd.Context(), fleet, ch, nil)
 	if res != nil {
 		if f.format == "json" {

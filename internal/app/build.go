@@ -191,6 +191,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger, red *secret.Redac
 	if err != nil {
 		return nil, fmt.Errorf("canary: %w", err)
 	}
+	d.closers = append(d.closers, canary.Close)
 	m, from, err := InitialModel(ctx, st, cfg.Prediction.Model)
 	if err != nil {
 		return nil, err
