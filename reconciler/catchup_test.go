@@ -146,4 +146,22 @@ func TestCatchUpStepBringsLateTargetsUp(t *testing.T) {
 	if st, err := store.NewStatus(w.store).GetChange(ctx, 1); err != nil || st.CatchUp != "" {
 		t.Errorf("status page of change 1 after the fix: %q, %v", st.CatchUp, err)
 	}
+
+	// Targets found at the newest done change are not read again on every
+	// pass (a session each, on a fleet of thousands): c1 has been read once
+	// since change 2 was done, however many passes ran; kept, excluded
+	// from change 2, stays behind and is read every pass.
+	w.roll.mu.Lock()
+	before, keptBefore := w.roll.read["c1"], w.roll.read["kept"]
+	w.roll.mu.Unlock()
+	w.reconcile(t)
+	w.reconcile(t)
+	w.roll.mu.Lock()
+	defer w.roll.mu.Unlock()
+	if w.roll.read["c1"] != before || w.roll.read["c1"] > 2 {
+		t.Errorf("c1, at the newest change, read %d times (%d before the last two passes)", w.roll.read["c1"], before)
+	}
+	if w.roll.read["kept"] < keptBefore+2 {
+		t.Errorf("kept, behind, read %d times over two passes", w.roll.read["kept"]-keptBefore)
+	}
 }

@@ -141,13 +141,15 @@ type fakeRoller struct {
 	// lists the catch-ups applied, "instance/version", in order.
 	drift  map[string]bool
 	caught []string
+	// read counts the Versions reads of each instance.
+	read map[string]int
 	// block, when set, is called with each phase before it runs (crash tests).
 	block func(rollout.Checkpoint)
 }
 
 func newFakeRoller(waves ...[]string) *fakeRoller {
 	r := &fakeRoller{waves: waves, versions: map[string]int64{}, down: map[string]bool{}, applies: map[string]int{}, rolled: map[int64]bool{},
-		drift: map[string]bool{}}
+		drift: map[string]bool{}, read: map[string]int{}}
 	for _, w := range waves {
 		for _, in := range w {
 			r.versions[in] = 0
@@ -177,11 +179,15 @@ func (r *fakeRoller) Holdings(_ context.Context, v int64) (Holdings, error) {
 }
 
 // Versions reads the fake goose versions.
-func (r *fakeRoller) Versions(context.Context) (Holdings, error) {
+func (r *fakeRoller) Versions(_ context.Context, skip func(string) bool) (Holdings, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := Holdings{}
 	for in, v := range r.versions {
+		if skip != nil && skip(in) {
+			continue
+		}
+		r.read[in]++
 		h[in] = v
 		if r.down[in] {
 			h[in] = Unreachable

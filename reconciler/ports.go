@@ -84,10 +84,12 @@ type Roller interface {
 	Run(ctx context.Context, ch *rollout.Plan, resume *rollout.Checkpoint, save func(rollout.Checkpoint), repredict rollout.Repredictor, ctl rollout.Controls) (*rollout.Result, error)
 	// Holdings reads every instance's goose table for version.
 	Holdings(ctx context.Context, version int64) (Holdings, error)
-	// Versions reads every instance's goose version: the highest version
-	// its goose table holds (0: none), Unreachable when it could not be
-	// read. The catch-up step finds the instances behind the fleet by it.
-	Versions(ctx context.Context) (Holdings, error)
+	// Versions reads the goose version of every instance skip (nil:
+	// none) does not name: the highest version its goose table holds (0:
+	// none), Unreachable when it could not be read; skipped instances are
+	// not in the result. The catch-up step finds the instances behind the
+	// fleet by it.
+	Versions(ctx context.Context, skip func(instance string) bool) (Holdings, error)
 	// CatchUp brings the instance named instance up through steps (done
 	// changes, ascending), each after the pre-flight a wave runs, with the
 	// lock-safe apply (rollout.Canary.CatchUp); it stops at the first

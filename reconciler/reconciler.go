@@ -33,6 +33,10 @@ type Reconciler struct {
 	// ones.
 	mu        sync.Mutex
 	proposals map[string]string
+
+	// known is the catch-up step's set of targets holding the newest done
+	// change (step_catchup.go).
+	known upToDateSet
 }
 
 // Option configures a Reconciler.

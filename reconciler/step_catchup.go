@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/schemacanary/schemacanary/gitsrc/audit"
 	"github.com/schemacanary/schemacanary/reconciler/change"
@@ -35,9 +36,15 @@ func (r *Reconciler) catchUp(ctx context.Context, _ *Result) error {
 		return err
 	}
 	latest := newest[len(newest)-1].Version
-	vs, err := r.roll.Versions(ctx)
+	known := r.upToDate(latest)
+	vs, err := r.roll.Versions(ctx, func(name string) bool { return known[name] })
 	if err != nil {
 		return fmt.Errorf("read the fleet's goose versions: %w", err)
+	}
+	for name, v := range vs {
+		if v >= latest {
+			known[name] = true
+		}
 	}
 	var behind []string
 	for name, v := range vs {
@@ -64,6 +71,31 @@ func (r *Reconciler) catchUp(ctx context.Context, _ *Result) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// recheckUpToDate is how long a target found holding the newest done
+// change goes without its version being read again by the catch-up step
+// (unless a newer change is done first): on a fleet of thousands of
+// targets a read of every one on every pass would cost a session each.
+const recheckUpToDate = 10 * time.Minute
+
+// upToDateSet remembers the targets the catch-up step found holding the
+// newest done change.
+type upToDateSet struct {
+	latest int64
+	since  time.Time
+	names  map[string]bool
+}
+
+// upToDate returns the set of targets known to hold latest, the one the
+// step updates; it starts empty when latest is not the set's, or when
+// recheckUpToDate has passed since it started. Passes run one at a time,
+// so the set needs no lock.
+func (r *Reconciler) upToDate(latest int64) map[string]bool {
+	if r.known.names == nil || r.known.latest != latest || time.Since(r.known.since) > recheckUpToDate {
+		r.known = upToDateSet{latest: latest, since: time.Now(), names: map[string]bool{}}
+	}
+	return r.known.names
 }
 
 // catchUpList is the done changes an instance at one goose version lacks,

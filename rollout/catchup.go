@@ -177,18 +177,24 @@ type InstanceAt struct {
 // target that does not answer is reported unreachable, not waited for.
 const versionReadTimeout = 10 * time.Second
 
-// GooseVersions reads, concurrently, every instance of fleet's goose
-// version, in the fleet's order; one that does not answer within 10 s
-// is reported with its error.
-func (c *Canary) GooseVersions(ctx context.Context, fleet *Fleet) []InstanceAt {
-	out := make([]InstanceAt, len(fleet.Instances))
+// GooseVersions reads, concurrently, the goose version of every instance
+// of fleet that skip (nil: none) does not name, in the fleet's order; one
+// that does not answer within 10 s is reported with its error.
+func (c *Canary) GooseVersions(ctx context.Context, fleet *Fleet, skip func(instance string) bool) []InstanceAt {
+	var read []Instance
+	for _, in := range fleet.Instances {
+		if skip == nil || !skip(in.Name) {
+			read = append(read, in)
+		}
+	}
+	out := make([]InstanceAt, len(read))
 	idx := map[string]int{}
-	for i, in := range fleet.Instances {
+	for i, in := range read {
 		idx[in.Name] = i
 		out[i].Instance = in.Name
 	}
 	var mu sync.Mutex
-	forEach(ctx, fleet.Instances, 10, func(ctx context.Context, in Instance) error {
+	forEach(ctx, read, 10, func(ctx context.Context, in Instance) error {
 		ctx, cancel := context.WithTimeout(ctx, versionReadTimeout)
 		defer cancel()
 		var v int64

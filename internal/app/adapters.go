@@ -96,13 +96,13 @@ func (r CanaryRoller) Holdings(ctx context.Context, version int64) (reconciler.H
 }
 
 // Versions implements Roller.
-func (r CanaryRoller) Versions(ctx context.Context) (reconciler.Holdings, error) {
+func (r CanaryRoller) Versions(ctx context.Context, skip func(instance string) bool) (reconciler.Holdings, error) {
 	fleet, err := r.Fleet.Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h := reconciler.Holdings{}
-	for _, iv := range r.Canary.GooseVersions(ctx, fleet) {
+	for _, iv := range r.Canary.GooseVersions(ctx, fleet, skip) {
 		if iv.Err != nil {
 			h[iv.Instance] = reconciler.Unreachable
 		} else {

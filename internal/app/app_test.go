@@ -59,7 +59,7 @@ func (noRoller) Holdings(context.Context, int64) (reconciler.Holdings, error) {
 	return nil, fmt.Errorf("no roller in this test")
 }
 
-func (noRoller) Versions(context.Context) (reconciler.Holdings, error) {
+func (noRoller) Versions(context.Context, func(string) bool) (reconciler.Holdings, error) {
 	return nil, fmt.Errorf("no roller in this test")
 }
 
