@@ -387,7 +387,18 @@ func (r *run) bakeWave(ctx context.Context, wi int, name string, members, contro
 		cs, os := split(s, names)
 		canarySamples = append(canarySamples, cs...)
 		controlSamples = append(controlSamples, os...)
-		d := c.judge.Judge(canarySamples, controlSamples, baseline)
+		// The canary is judged at alpha at every look: catching harm
+		// early on a small blast radius is its job. The waves after it
+		// (and the watch), where the canary has already passed and a
+		// failure rolls back much more, spend alpha as a group-sequential
+		// boundary does (judge.JudgeAt): an interim look needs stronger
+		// evidence than the bake's end, so a second's disturbance on one
+		// instance right after its apply does not roll the fleet back.
+		frac := 1.0
+		if wi > 0 {
+			frac = observed.Seconds() / bake.Seconds()
+		}
+		d := c.judge.JudgeAt(frac, canarySamples, controlSamples, baseline)
 		r.res.Judgements++
 		elapsed := to.Sub(bakeFrom)
 		c.em.emit(cctx, Event{Version: r.ch.Version, Step: StepJudge, Attempt: k + 1, Duration: elapsed, Decision: &d,
