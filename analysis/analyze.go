@@ -79,7 +79,7 @@ func Analyze(ctx context.Context, m migration.Migration, opts ...Option) (*Repor
 		}
 	}
 	summarize(r)
-	r.Schemas = sortedKeys(w.schemas)
+	r.Schemas = uniqSorted(w.schemas)
 	w.reversibility()
 	if w.catErr != nil {
 		return nil, fmt.Errorf("analyze %s: catalog: %w", m.Path, w.catErr)

@@ -24,7 +24,7 @@ type config struct {
 }
 
 func defaultConfig() config {
-	return config{pgVersion: 15, defaultSchema: "public"}
+	return config{pgVersion: 15, defaultSchema: defaultSchemaName}
 }
 
 // WithCatalog gives Analyze live context: sizes and traffic of the touched

@@ -1,22 +1,20 @@
 package analysis
 
 import (
-	"sort"
-
 	"github.com/schemacanary/schemacanary/analysis/internal/pgast"
 )
 
-// namedSchemas adds to seen the schemas statement node names explicitly in
+// namedSchemas appends to seen the schemas statement node names explicitly in
 // a relation name: a table, view, index or sequence written "s.name" (a
 // RangeVar with its schema, or a qualified object of a DROP). Functions
 // and types are left out: a tenant's migration may well call a function
 // of a shared schema (an extension's, say) by its qualified name.
-func namedSchemas(node *pgast.Node, seen map[string]bool) {
+func namedSchemas(node *pgast.Node, seen *[]string) {
 	pgast.Walk(node, func(n any) bool {
 		switch x := n.(type) {
 		case *pgast.RangeVar:
 			if x.Schemaname != "" {
-				seen[x.Schemaname] = true
+				*seen = append(*seen, x.Schemaname)
 			}
 		case *pgast.DropStmt:
 			switch x.RemoveType {
@@ -25,7 +23,7 @@ func namedSchemas(node *pgast.Node, seen map[string]bool) {
 				for _, o := range x.Objects {
 					if l := o.GetList(); l != nil {
 						if parts := stringList(l.Items); len(parts) >= 2 {
-							seen[parts[len(parts)-2]] = true
+							*seen = append(*seen, parts[len(parts)-2])
 						}
 					}
 				}
@@ -33,17 +31,4 @@ func namedSchemas(node *pgast.Node, seen map[string]bool) {
 		}
 		return true
 	})
-}
-
-// sortedKeys returns the keys of m, sorted (nil for none).
-func sortedKeys(m map[string]bool) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -21,12 +21,12 @@ type walker struct {
 	sec   Section
 	plain bool
 
-	inTx         bool            // a transaction is open (implicit or explicit)
-	explicitOpen bool            // an explicit BEGIN is open
-	openedAt     stmt            // the statement that opened it
-	sawExplicit  bool            // an explicit transaction statement was seen
-	txSeq        int             // increments at every transaction boundary
-	schemas      map[string]bool // named explicitly (Report.Schemas)
+	inTx         bool     // a transaction is open (implicit or explicit)
+	explicitOpen bool     // an explicit BEGIN is open
+	openedAt     stmt     // the statement that opened it
+	sawExplicit  bool     // an explicit transaction statement was seen
+	txSeq        int      // increments at every transaction boundary
+	schemas      []string // named explicitly (Report.Schemas)
 
 	created      map[string]bool // tables created earlier in the migration
 	upCreated    map[string]bool // tables created by the Up section (for Down)
@@ -86,7 +86,6 @@ func newWalker(cfg config, m migration.Migration, rep *Report, sup *suppressions
 	return &walker{
 		cfg: cfg, m: m, rep: rep, sup: sup,
 		created:      map[string]bool{},
-		schemas:      map[string]bool{},
 		upCreated:    map[string]bool{},
 		notValidTx:   map[string]int{},
 		notNullCheck: map[string]string{},
@@ -142,7 +141,7 @@ func (w *walker) add(p parsedStmt, inDo bool) {
 	})
 	s := &stmt{p: p, rep: &w.rep.Statements[len(w.rep.Statements)-1]}
 	w.statements++
-	namedSchemas(p.node, w.schemas)
+	namedSchemas(p.node, &w.schemas)
 	w.enumUse(s)
 	w.classify(s)
 	s.rep.Relations = uniqSorted(s.rep.Relations)

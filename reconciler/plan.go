@@ -95,13 +95,9 @@ func (d DataChecks) CheckData(ctx context.Context, inst rollout.Instance, checks
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	cfg, err := pgx.ParseConfig(inst.DSN)
+	cfg, err := inst.ConnConfig(nil)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
-	}
-	cfg.RuntimeParams["application_name"] = rollout.ApplicationName
-	if inst.Schema != "" {
-		cfg.RuntimeParams["search_path"] = pgx.Identifier{inst.Schema}.Sanitize()
+		return nil, err
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

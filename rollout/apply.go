@@ -142,19 +142,9 @@ const cancelGrace = 2 * time.Second
 // daemon leaves no DDL running, and no lock held, behind it: goose's
 // transaction is rolled back and the next Apply starts clean.
 func openDB(ctx context.Context, inst Instance, params map[string]string) (*sql.DB, error) {
-	cfg, err := pgx.ParseConfig(inst.DSN)
+	cfg, err := inst.ConnConfig(params)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
-	}
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelGrace}
-	}
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
-	}
-	cfg.RuntimeParams["application_name"] = ApplicationName
-	for k, v := range inst.sessionParams(params) {
-		cfg.RuntimeParams[k] = v
+		return nil, err
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(1)
@@ -164,6 +154,33 @@ func openDB(ctx context.Context, inst Instance, params map[string]string) (*sql.
 		return nil, fmt.Errorf("instance %s: connect: %w", inst.Name, err)
 	}
 	return db, nil
+}
+
+// ConnConfig is the configuration of a session on the instance as
+// schemacanary opens them: its DSN, ApplicationName, the tenant's
+// search_path on a schema-per-tenant target, params as runtime
+// parameters, and a cancelled statement cancelled on the server.
+func (i Instance) ConnConfig(params map[string]string) (*pgx.ConnConfig, error) {
+	return connConfig(i, i.sessionParams(params))
+}
+
+// connConfig is the connection configuration of every session
+// schemacanary opens on inst: its DSN, ApplicationName, params as runtime
+// parameters, and a cancelled statement cancelled on the server (see
+// openDB).
+func connConfig(inst Instance, params map[string]string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(inst.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelGrace}
+	}
+	cfg.RuntimeParams["application_name"] = ApplicationName
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
+	return cfg, nil
 }
 
 func pgDuration(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }

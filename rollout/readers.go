@@ -7,9 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3/database"
 )
@@ -75,16 +72,9 @@ func (r *readers) pool(inst Instance) (*sql.DB, error) {
 	if db, ok := r.pools[inst.DSN]; ok {
 		return db, nil
 	}
-	cfg, err := pgx.ParseConfig(inst.DSN)
+	cfg, err := connConfig(inst, r.params)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: parse DSN: %w", inst.Name, err)
-	}
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelGrace}
-	}
-	cfg.RuntimeParams["application_name"] = ApplicationName
-	for k, v := range r.params {
-		cfg.RuntimeParams[k] = v
+		return nil, err
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(readerConns)

@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,15 +26,8 @@ func TestEndToEndLateTargetsCaughtUp(t *testing.T) {
 	w := newE2EWorldWith(t, "", "[canary, 100%]",
 		[]e2eInstance{{Name: "c1", Group: "canary"}, {Name: "m1", Group: "main"}, {Name: "late", Group: "main"}, {Name: "drifted", Group: "main"}})
 	pgtest.Exec(t, w.fleet["drifted"], "ALTER TABLE items ADD COLUMN extra int")
-	inv := pgtest.NewDatabase(t)
-	pgtest.Exec(t, inv, "CREATE TABLE targets (name text PRIMARY KEY, dsn text NOT NULL, grp text, active boolean NOT NULL DEFAULT true)")
-	for _, r := range [][3]string{{"c1", "canary", "true"}, {"m1", "main", "true"}, {"late", "main", "false"}, {"drifted", "main", "false"}} {
-		pgtest.Exec(t, inv, fmt.Sprintf("INSERT INTO targets VALUES ('%s', '%s', '%s', %s)", r[0], w.fleet[r[0]], r[1], r[2]))
-	}
-	invFile := filepath.Join(w.dir, "inventory.dsn")
-	writeTestFile(t, invFile, inv+"\n")
-	fleetYAML := fmt.Sprintf("fleet:\n  inventory:\n    dsn_file: %s\n    query: SELECT name, dsn, grp FROM targets WHERE active\n  waves:", invFile)
-	w.cfg = regexp.MustCompile(`(?s)fleet:\n  instances:\n.*?  waves:`).ReplaceAllLiteralString(w.cfg, fleetYAML)
+	inv, _ := w.useInventory([3]string{"c1", "canary", "true"}, [3]string{"m1", "main", "true"},
+		[3]string{"late", "main", "false"}, [3]string{"drifted", "main", "false"})
 
 	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	w.merge("00002_add_flag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"))

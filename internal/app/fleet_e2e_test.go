@@ -26,15 +26,7 @@ func TestEndToEndInventoryFleetChanges(t *testing.T) {
 	defer cancel()
 	w := newE2EWorldWith(t, "", "[canary, 100%]",
 		[]e2eInstance{{Name: "c1", Group: "canary"}, {Name: "m1", Group: "main"}, {Name: "m2", Group: "main"}})
-	inv := pgtest.NewDatabase(t)
-	pgtest.Exec(t, inv, "CREATE TABLE targets (name text PRIMARY KEY, dsn text NOT NULL, grp text, active boolean NOT NULL DEFAULT true)")
-	for _, r := range [][3]string{{"c1", "canary", "true"}, {"m1", "main", "true"}, {"m2", "main", "false"}} {
-		pgtest.Exec(t, inv, fmt.Sprintf("INSERT INTO targets VALUES ('%s', '%s', '%s', %s)", r[0], w.fleet[r[0]], r[1], r[2]))
-	}
-	invFile := filepath.Join(w.dir, "inventory.dsn")
-	writeTestFile(t, invFile, inv+"\n")
-	fleetYAML := fmt.Sprintf("fleet:\n  inventory:\n    dsn_file: %s\n    query: SELECT name, dsn, grp FROM targets WHERE active\n  waves:", invFile)
-	w.cfg = regexp.MustCompile(`(?s)fleet:\n  instances:\n.*?  waves:`).ReplaceAllLiteralString(w.cfg, fleetYAML)
+	inv, invFile := w.useInventory([3]string{"c1", "canary", "true"}, [3]string{"m1", "main", "true"}, [3]string{"m2", "main", "false"})
 
 	w.merge("00001_add_tag.sql", migrationtest.Source(2, "ALTER TABLE items ADD COLUMN tag text;", "ALTER TABLE items DROP COLUMN tag;"))
 	d := w.build(ctx)
@@ -56,8 +48,8 @@ func TestEndToEndInventoryFleetChanges(t *testing.T) {
 		t.Fatal("change 1 did not reach exactly the inventory's targets")
 	}
 
-	// m1 leaves, m2 joins at the fleet's version (as an operator would
-	// bring it up: schemacanary does not yet do it by itself).
+	// m1 leaves, m2 joins already at the fleet's version (provisioned so:
+	// nothing to catch up; TestEndToEndLateTargetsCaughtUp joins behind).
 	pgtest.Exec(t, w.fleet["m2"],
 		"CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp DEFAULT now())",
 		"INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true)",
@@ -86,4 +78,23 @@ func TestEndToEndInventoryFleetChanges(t *testing.T) {
 	if c := get(3); c.State != change.StateDone || !hasColumn("m2", "kind") || hasColumn("m1", "kind") {
 		t.Fatalf("change 3 with the inventory down: %s (%s)", c.State, c.Reason)
 	}
+}
+
+// useInventory makes the world's fleet an inventory database's table
+// targets(name, dsn, grp, active), one row per {name, group, active} of
+// rows (the DSN is the world's instance of that name), read through
+// fleet.inventory with a dsn_file. It returns the inventory's DSN and that
+// file.
+func (w *e2eWorld) useInventory(rows ...[3]string) (inv, invFile string) {
+	w.t.Helper()
+	inv = pgtest.NewDatabase(w.t)
+	pgtest.Exec(w.t, inv, "CREATE TABLE targets (name text PRIMARY KEY, dsn text NOT NULL, grp text, active boolean NOT NULL DEFAULT true)")
+	for _, r := range rows {
+		pgtest.Exec(w.t, inv, fmt.Sprintf("INSERT INTO targets VALUES ('%s', '%s', '%s', %s)", r[0], w.fleet[r[0]], r[1], r[2]))
+	}
+	invFile = filepath.Join(w.dir, "inventory.dsn")
+	writeTestFile(w.t, invFile, inv+"\n")
+	fleetYAML := fmt.Sprintf("fleet:\n  inventory:\n    dsn_file: %s\n    query: SELECT name, dsn, grp FROM targets WHERE active\n  waves:", invFile)
+	w.cfg = regexp.MustCompile(`(?s)fleet:\n  instances:\n.*?  waves:`).ReplaceAllLiteralString(w.cfg, fleetYAML)
+	return inv, invFile
 }
