@@ -39,6 +39,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"retention", c.Control.KPIRetention.D(), 720 * time.Hour},
 		{"max_file_bytes", c.Repo.MaxFileBytes, int64(1 << 20)},
 		{"prediction timeout", c.Prediction.Timeout.D(), 2 * time.Minute},
+		{"wave_sample", c.Canary.WaveSample, 20},
+		{"revert_window", c.Rollback.RevertWindow, 30 * time.Minute},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -64,6 +66,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad forge", minimalConfig + "forge:\n  kind: gitlab\n", "forge.kind \"gitlab\""},
 		{"github needs owner", minimalConfig + "forge:\n  kind: github\n  token_env: T\n", "owner and repo are required"},
 		{"rollout section checked", minimalConfig + "canary:\n  lock_timeout: 30s\n", "canary.lock_timeout"},
+		{"negative wave_sample", minimalConfig + "canary:\n  wave_sample: -1\n", "canary.wave_sample"},
+		{"reserved tenant schema", "repo:\n  url: x\ncontrol:\n  dsn_env: X\nfleet:\n  instances:\n    - {name: a, dsn_env: A_DSN, schema: pg_a}\n",
+			`fleet.instances[0].schema: schema "pg_a" is reserved`},
 		{"bad duration", minimalConfig + "  kpi_retention: 3 days\n", "line 9"},
 		{"password in url", "repo:\n  url: https://u:hunter2@example.com/r.git\ncontrol:\n  dsn_env: X\n", "must not embed a password"},
 		{"negative max_file_bytes", "repo:\n  url: x\n  max_file_bytes: -1\ncontrol:\n  dsn_env: X\n", "repo.max_file_bytes must be > 0"},
