@@ -87,7 +87,7 @@ type result struct {
 	rate      float64
 	state     string
 	wall      time.Duration
-	floor     time.Duration // baselines + bakes of the four waves
+	floor     time.Duration // the baselines and bakes of every wave
 	rssPeak   int64         // KiB
 	rows      map[string]int64
 	phases    []phase
@@ -164,7 +164,7 @@ control:
   dsn_file: %s/control.dsn
 fleet:
   files: %s/targets.yaml
-  waves: [canary, 5%%, 25%%, 100%%]
+  waves: [%s]
   concurrency: %d
 canary:
   interval: %s
@@ -187,7 +187,7 @@ forge:
   kind: local
 reconcile:
   leader_interval: 200ms
-`, origin, dir, dir, dir, concurrency, interval, baseline, bake, rate)
+`, origin, dir, dir, dir, strings.Join(waves, ", "), concurrency, interval, baseline, bake, rate)
 	if err := os.WriteFile(filepath.Join(dir, "control.dsn"), []byte(control+"\n"), 0o600); err != nil {
 		return res, err
 	}
@@ -253,7 +253,7 @@ reconcile:
 	if k := hwm(cmd.Process.Pid); k > res.rssPeak {
 		res.rssPeak = k
 	}
-	res.floor = 4 * (baseline + bake)
+	res.floor = time.Duration(len(waves)) * (baseline + bake) // every wave samples a baseline and bakes
 	if res.rows, err = countRows(ctx, conn); err != nil {
 		return res, err
 	}
@@ -302,6 +302,9 @@ func seedTenants(ctx context.Context, fleet []*pgtest.Cluster, n int) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// waves are the fleet's waves; the first is the canary (tenant 0).
+var waves = []string{"canary", "5%", "25%", "100%"}
 
 func tenant(i int) string { return fmt.Sprintf("t%05d", i) }
 
@@ -456,7 +459,7 @@ func tail(path string) string {
 }
 
 func print(rs []result, clusters, concurrency int, baseline, bake, interval time.Duration) {
-	fmt.Printf("Schema-per-tenant fleet: tenants over %d clusters (one database each), waves `[canary, 5%%, 25%%, 100%%]`,\n", clusters)
+	fmt.Printf("Schema-per-tenant fleet: tenants over %d clusters (one database each), waves `[%s]`,\n", clusters, strings.Join(waves, ", "))
 	fmt.Printf("concurrency %d, baseline %s and bake %s on every wave, interval %s, `wave_sample` 20, the real daemon (`schemacanary run`).\n\n", concurrency, baseline, bake, interval)
 	fmt.Println("| tenants | probe/s | state | wall time from merge | bakes + baselines | ratio | daemon peak RSS |")
 	fmt.Println("| ---: | ---: | --- | ---: | ---: | ---: | ---: |")
