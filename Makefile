@@ -56,9 +56,12 @@ demo: build ## The whole pipeline end to end on a local fleet of real Postgres c
 # invocation (a later `make lab` continues). CORPUS holds the third-party goose histories it replays.
 CORPUS     ?= ../shared/corpus/goose
 LAB_BUDGET ?= 115m
+# The gate's database checks (dry run, data checks) run after the trials, with the same plan flags.
+LAB_PLAN    = --seed 1 --examples 2000 --lanes 3 --arm both \
+	--corpus $(CORPUS) --corpus-projects scroll-tech__scroll,ethpandaops__dora,smartcontractkit__chainlink
 lab: build ## Regenerate the labeled dataset from real runs (resumable), then the embedded bootstrap model and its calibration plot.
-	./$(BIN) lab --out analysis/model/lab.jsonl.gz --seed 1 --examples 2000 --lanes 3 --arm both \
-		--corpus $(CORPUS) --corpus-projects scroll-tech__scroll,ethpandaops__dora,smartcontractkit__chainlink --budget $(LAB_BUDGET)
+	./$(BIN) lab --out analysis/model/lab.jsonl.gz $(LAB_PLAN) --budget $(LAB_BUDGET)
+	./$(BIN) lab --checks analysis/model/lab.jsonl.gz --out analysis/model/lab.jsonl.gz $(LAB_PLAN)
 	./$(BIN) train --data analysis/model/lab.jsonl.gz --eval --out analysis/model/bootstrap.json --eval-json bin/lab-eval.json
 	$(GO) run ./cmd/calplot -in bin/lab-eval.json -out docs/calibration.png
 

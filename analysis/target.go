@@ -257,6 +257,19 @@ func sortFindings(r *Report) {
 	})
 }
 
+// AddBrokenFindings adds a breaks-workload-queries finding (a certain
+// failure) for each workload statement the report's live context says the
+// change breaks. Inspect calls it; the lab calls it on a stored live
+// context, so its gate is the product's.
+func (r *Report) AddBrokenFindings(m migration.Migration) {
+	if r.Live == nil {
+		return
+	}
+	for _, b := range r.Live.Broken {
+		addFinding(r, m, "breaks-workload-queries", b.Line, -1, "breaks a statement the workload runs %.2g times/s: %s: %s", b.CallsPerSec, b.Why, b.Query)
+	}
+}
+
 // pgErrorText is PostgreSQL's message and SQLSTATE, or the error text.
 func pgErrorText(err error) string {
 	var pe *pgconn.PgError
@@ -282,9 +295,7 @@ func (t *Target) inspectWorkload(ctx context.Context, q Querier, m migration.Mig
 	if live.Broken, err = findBroken(ctx, q, rep, stmts, t.schema); err != nil {
 		return err
 	}
-	for _, b := range live.Broken {
-		addFinding(rep, m, "breaks-workload-queries", b.Line, -1, "breaks a statement the workload runs %.2g times/s: %s: %s", b.CallsPerSec, b.Why, b.Query)
-	}
+	rep.AddBrokenFindings(m)
 	changes, status, note, err := t.planCheck(ctx, rep, stmts)
 	if err != nil {
 		if ctx.Err() != nil {

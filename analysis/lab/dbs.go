@@ -62,8 +62,10 @@ func (s *server) dsn(db string, params map[string]string) string {
 
 // untrackedParams keep the lab's own statements (table builds, migrations,
 // reverts, probes) out of pg_stat_statements, so the workload features see
-// only the application load.
-var untrackedParams = map[string]string{"pg_stat_statements.track": "none"}
+// only the application load. The setting goes in libpq's options, so
+// pg_dump (the dry run's schema-only copy) accepts the DSN too ("-c"
+// without a space: pgx does not decode "+" in a URI).
+var untrackedParams = map[string]string{"options": "-cpg_stat_statements.track=none"}
 
 func (s *server) exec(ctx context.Context, sqls ...string) error {
 	s.mu.Lock()

@@ -404,3 +404,75 @@ func labPool(t *testing.T, dsn string) *pgxpool.Pool {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Check runs the gate's database checks on each record's database as its
+// trial prepared it, and the records' gate is the product's: a SET NOT
+// NULL on a column with NULLs fails its data check, renaming a column the
+// load reads breaks the workload's statements (from the stored live
+// context), a harmless change passes its dry run. A second Check has
+// nothing left to do.
+func TestCheckGatesLikeTheProduct(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := Config{
+		Examples: 6, Seed: 5, Sizes: []int64{3000}, ReadRates: []float64{60}, WriteRates: []float64{30}, Lanes: 2,
+		LongTxns: []time.Duration{0}, RepeatShare: -1, HeldOutShare: 0.01, Arms: []Arm{ArmProduct},
+		Templates: byID(t, "add_nullable_column", "set_not_null_with_nulls", "rename_used_column"),
+	}
+	r, err := New(cfg, errorJudge, WithCatalog(openTestCatalog), WithApplier(ArmProduct, GooseApplier{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.Shared(t).DSN("postgres")
+	var out bytes.Buffer
+	if _, err := r.Run(ctx, dsn, WriterOutput{&out}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := readRecords(&out, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if rec.Checks != nil || rec.GateFailed() && rec.Template != "rename_used_column" {
+			t.Fatalf("%s: gated before its checks ran: %+v %v", rec.Template, rec.Checks, rec.Gate)
+		}
+	}
+	var saved []string
+	sum, err := r.Check(ctx, dsn, recs, func(rec *Record) error { saved = append(saved, rec.Key()); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Checked != len(recs) || len(saved) != len(recs) {
+		t.Fatalf("checked %d, saved %d of %d records", sum.Checked, len(saved), len(recs))
+	}
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		seen[rec.Template] = true
+		var gates []string
+		for _, a := range rec.Gate {
+			gates = append(gates, a.Feature)
+		}
+		c := rec.Checks
+		switch rec.Template {
+		case "add_nullable_column":
+			if c.DryRun != analysis.CheckPassed || rec.GateFailed() || !rec.Safe {
+				t.Errorf("add_nullable_column: dry run %s, gate %v, safe %v", c.DryRun, gates, rec.Safe)
+			}
+		case "set_not_null_with_nulls":
+			if len(c.DataChecks) == 0 || c.DataChecks[0].Outcome != analysis.CheckFailed || !rec.GateFailed() || rec.Safe {
+				t.Errorf("set_not_null_with_nulls: data checks %+v, gate %v, safe %v", c.DataChecks, gates, rec.Safe)
+			}
+		case "rename_used_column":
+			if !rec.GateFailed() || !strings.Contains(strings.Join(gates, " "), "gate:breaks-workload-queries") {
+				t.Errorf("rename_used_column: gate %v", gates)
+			}
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("the plan ran only %v", seen)
+	}
+	again, err := r.Check(ctx, dsn, recs, func(*Record) error { t.Error("checked twice"); return nil })
+	if err != nil || again.Checked != 0 {
+		t.Fatalf("second check: %+v %v", again, err)
+	}
+}

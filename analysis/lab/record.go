@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
@@ -61,6 +62,10 @@ type Record struct {
 	// the oldest open transaction, the workload's use of what the change
 	// removes.
 	LiveContext *analysis.LiveContext `json:"live_context,omitempty"`
+	// Checks are the gate's database checks (the dry run and the data
+	// checks) on the run's database, made by `lab --checks`; nil until
+	// then.
+	Checks *Checks `json:"checks,omitempty"`
 	// Outcome is what was measured.
 	Outcome Outcome `json:"outcome"`
 }
@@ -162,7 +167,11 @@ func analysisMigration(id string, up, down []string, noTx bool, risk int) migrat
 
 // featurize analyzes the record's migration with the static catalog of its
 // stored context and sets Features: the report's features (with the stored
-// live context), the risk label and the baseline latencies.
+// live context), the risk label and the baseline latencies; and Gate: the
+// product's gate (assess.Adjustments) from the analysis' findings, the
+// workload statements the stored live context says the change breaks and
+// the stored Checks. The plan-regression prior is left out: the model
+// weighs the plan's cost rise itself.
 func (r *Record) featurize(ctx context.Context) error {
 	var opts []analysis.Option
 	if len(r.Context) > 0 {
@@ -176,7 +185,14 @@ func (r *Record) featurize(ctx context.Context) error {
 	if r.LiveContext != nil {
 		live := *r.LiveContext
 		rep.Live = &live
+		rep.AddBrokenFindings(r.migration())
 	}
+	if r.Checks != nil {
+		rep.Findings = append(rep.Findings, r.Checks.Findings...)
+	}
+	g := rep.Gate()
+	g.Slower = nil
+	r.Gate = assess.Adjustments(g, nil)
 	f := model.Features(rep.Features())
 	if _, ok := f[model.FeatureRisk]; !ok {
 		f[model.FeatureRisk] = float64(r.Risk)

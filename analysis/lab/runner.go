@@ -334,7 +334,7 @@ func (r *Runner) runAll(ctx context.Context, srv *server, lanes []*lane, todo []
 	}
 	go func() { wg.Wait(); close(results) }()
 
-	bar := newProgress(r.progress, sum.Planned, sum.Resumed)
+	bar := newProgress(r.progress, sum.Planned, sum.Resumed, "measured", "unsafe")
 	var writeErr error
 	for rec := range results {
 		if writeErr == nil {

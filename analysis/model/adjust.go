@@ -8,15 +8,15 @@ import "math"
 // Adjustments come before the model's reasons, in the order given.
 type Adjustment struct {
 	// Feature names the adjustment in the reasons ("gate:<rule>").
-	Feature string
+	Feature string `json:"feature"`
 	// Text says why, in plain words.
-	Text string
+	Text string `json:"text,omitempty"`
 	// Cap, when > 0, caps the confidence at Cap.
-	Cap float64
+	Cap float64 `json:"cap,omitempty"`
 	// Penalty, when > 0, is subtracted from the logit.
-	Penalty float64
+	Penalty float64 `json:"penalty,omitempty"`
 	// Hold makes the decision needs_approval whatever the confidence.
-	Hold bool
+	Hold bool `json:"hold,omitempty"`
 }
 
 // Adjust applies adjustments to p: each becomes a reason whose

@@ -156,20 +156,27 @@ func Evaluate(ctx context.Context, ds Dataset, baselines []Baseline, boot int, o
 			name string
 			cfg  trainConfig
 			ds   Dataset
+			// gated applies each example's gate to its prediction;
+			// constant predicts the training base rate (no features).
+			gated, constant bool
 		}
-		cands := []cand{{"model", cfg, ds}}
+		cands := []cand{{name: "model", cfg: cfg, ds: ds, gated: true}}
+		if ds.hasGate() {
+			cands = append(cands, cand{name: "model without the gate", cfg: cfg, ds: ds},
+				cand{name: "gate alone", cfg: cfg, ds: ds, gated: true, constant: true})
+		}
 		for _, b := range baselines {
 			bc := cfg
 			bc.only = []string{baselineFeature}
 			bc.hazards = map[string]bool{baselineFeature: true}
-			cands = append(cands, cand{b.Name, bc, derive(ds, b)})
+			cands = append(cands, cand{name: b.Name, cfg: bc, ds: derive(ds, b)})
 		}
 		for _, c := range cands {
-			p, err := leaveGroupOut(ctx, c.ds, g.key, c.cfg)
+			p, proceed, err := leaveGroupOut(ctx, c.ds, g.key, c.cfg, c.gated, c.constant)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate %s by %s: %w", c.name, g.by, err)
 			}
-			r := score(c.name, g.by, p, y, ds, g.key, cfg.threshold, boot, cfg.seed)
+			r := score(c.name, g.by, p, proceed, y, ds, g.key, boot, cfg.seed)
 			ev.Results = append(ev.Results, r)
 		}
 	}
@@ -195,9 +202,9 @@ func groupsBy(ds Dataset, key func(Example) string) map[string][]int {
 }
 
 // leaveGroupOut predicts every example with a model trained on the other
-// groups. A group whose training part lacks an outcome is predicted at
-// the training base rate (it cannot be learned from).
-func leaveGroupOut(ctx context.Context, ds Dataset, key func(Example) string, cfg trainConfig) ([]float64, error) {
+// groups (constant: their base rate), after the example's gate when gated,
+// and says whether it would proceed at the threshold (a hold never does).
+func leaveGroupOut(ctx context.Context, ds Dataset, key func(Example) string, cfg trainConfig, gated, constant bool) ([]float64, []bool, error) {
 	groups := groupsBy(ds, key)
 	names := make([]string, 0, len(groups))
 	for g := range groups {
@@ -205,6 +212,7 @@ func leaveGroupOut(ctx context.Context, ds Dataset, key func(Example) string, cf
 	}
 	sort.Strings(names)
 	p := make([]float64, len(ds))
+	proceed := make([]bool, len(ds))
 	for _, g := range names {
 		var tr Dataset
 		for _, e := range ds {
@@ -212,23 +220,36 @@ func leaveGroupOut(ctx context.Context, ds Dataset, key func(Example) string, cf
 				tr = append(tr, e)
 			}
 		}
-		m, err := train(ctx, tr, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("without %s: %w", g, err)
+		var predict func(Example) (Prediction, error)
+		if constant {
+			rate := tr.gatePassed().safeRate()
+			predict = func(Example) (Prediction, error) {
+				return Prediction{Logit: logit(rate), Confidence: rate, Threshold: cfg.threshold}, nil
+			}
+		} else {
+			m, err := train(ctx, tr, cfg)
+			if err != nil {
+				return nil, nil, fmt.Errorf("without %s: %w", g, err)
+			}
+			predict = func(e Example) (Prediction, error) { return m.Predict(e.Features, WithThreshold(cfg.threshold)) }
 		}
 		for _, i := range groups[g] {
-			pr, err := m.Predict(ds[i].Features)
+			pr, err := predict(ds[i])
 			if err != nil {
-				return nil, err
+				return nil, nil, err
+			}
+			if gated {
+				pr = pr.Adjust(ds[i].Gate...)
 			}
 			p[i] = pr.Confidence
+			proceed[i] = pr.Confidence >= cfg.threshold && !pr.Held
 		}
 	}
-	return p, nil
+	return p, proceed, nil
 }
 
 // score computes a Result with group-bootstrap intervals.
-func score(name, by string, p []float64, y []bool, ds Dataset, key func(Example) string, threshold float64, boot int, seed uint64) Result {
+func score(name, by string, p []float64, proceed, y []bool, ds Dataset, key func(Example) string, boot int, seed uint64) Result {
 	groups := groupsBy(ds, key)
 	names := make([]string, 0, len(groups))
 	for g := range groups {
@@ -243,12 +264,12 @@ func score(name, by string, p []float64, y []bool, ds Dataset, key func(Example)
 			pp[k], yy[k] = p[i], y[i]
 			if y[i] {
 				nSafe++
-				if p[i] >= threshold {
+				if proceed[i] {
 					safeOK++
 				}
 			} else {
 				nUnsafe++
-				if p[i] >= threshold {
+				if proceed[i] {
 					unsafeOK++
 				}
 			}

@@ -29,6 +29,24 @@ type Example struct {
 	// Family groups templates of one kind (the lab's families); Evaluate
 	// also leaves whole families out. Empty: the group is its own family.
 	Family string `json:"family,omitempty"`
+	// Gate is what the deterministic checks did to the example's
+	// prediction (assess.Adjustments): a certain failure caps it, a check
+	// that could not run lowers it, a hold stops it. Training leaves out
+	// the examples the gate caps (the model scores what the gate lets
+	// through); Evaluate scores the model's predictions after the gate,
+	// as the product prints them.
+	Gate []Adjustment `json:"gate,omitempty"`
+}
+
+// GateFailed reports whether the gate caps the example's confidence (a
+// certain failure).
+func (e Example) GateFailed() bool {
+	for _, a := range e.Gate {
+		if a.Cap > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (e Example) weight() float64 {
@@ -144,6 +162,52 @@ func (ds Dataset) Folds(k int, seed uint64) []int {
 		fold[i] = of[e.Group]
 	}
 	return fold
+}
+
+// gatePassed returns the examples the gate does not cap (ds itself when
+// none is capped).
+func (ds Dataset) gatePassed() Dataset {
+	n := 0
+	for _, e := range ds {
+		if !e.GateFailed() {
+			n++
+		}
+	}
+	if n == len(ds) {
+		return ds
+	}
+	out := make(Dataset, 0, n)
+	for _, e := range ds {
+		if !e.GateFailed() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hasGate reports whether any example carries gate adjustments.
+func (ds Dataset) hasGate() bool {
+	for _, e := range ds {
+		if len(e.Gate) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// safeRate is the weighted share of safe examples (0.5 when empty).
+func (ds Dataset) safeRate() float64 {
+	var safe, all float64
+	for _, e := range ds {
+		all += e.weight()
+		if e.Safe {
+			safe += e.weight()
+		}
+	}
+	if all == 0 {
+		return 0.5
+	}
+	return safe / all
 }
 
 func (ds Dataset) hasBothOutcomes() bool {

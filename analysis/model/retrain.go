@@ -223,7 +223,8 @@ func (m *Model) rawLogit(f Features) float64 {
 	return z
 }
 
-// unsafeProceed is the share of ds's unsafe examples m lets proceed.
+// unsafeProceed is the share of ds's unsafe examples m lets proceed after
+// each example's gate (as the product decides).
 func unsafeProceed(m *Model, ds Dataset) (float64, error) {
 	var n, ok float64
 	for _, e := range ds {
@@ -235,7 +236,7 @@ func unsafeProceed(m *Model, ds Dataset) (float64, error) {
 			return 0, err
 		}
 		n++
-		if p.Decision == DecisionProceed {
+		if p.Adjust(e.Gate...).Decision == DecisionProceed {
 			ok++
 		}
 	}

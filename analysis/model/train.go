@@ -142,7 +142,8 @@ func WithClock(now func() time.Time) TrainOption {
 // Train fits a calibrated model on ds: standardize the features, fit the
 // logistic regression in each of k grouped folds to get out-of-fold logits,
 // fit Platt scaling on those, then fit the final regression on all of ds.
-// Memory is one dense float64 matrix of examples × features; time is linear
+// Examples whose gate caps them (Example.GateFailed) are left out: the
+// model scores the changes the gate lets through. Memory is one dense float64 matrix of examples × features; time is linear
 // in its size per L-BFGS iteration. Train is safe for concurrent use.
 func Train(ctx context.Context, ds Dataset, opts ...TrainOption) (*Model, error) {
 	cfg := defaultTrainConfig()
@@ -155,6 +156,7 @@ func Train(ctx context.Context, ds Dataset, opts ...TrainOption) (*Model, error)
 }
 
 func train(ctx context.Context, ds Dataset, cfg trainConfig) (*Model, error) {
+	ds = ds.gatePassed()
 	if len(ds) == 0 || !ds.hasBothOutcomes() {
 		return nil, ErrEmptyDataset
 	}

@@ -25,6 +25,7 @@ import (
 
 type labFlags struct {
 	out, dsn, refeature, arm    string
+	checks                      string
 	corpus, corpusProjects      string
 	seed                        uint64
 	examples, lanes             int
@@ -70,10 +71,20 @@ before the extension. Records are written as they are measured to
 FILE.partial: a killed run started again with the same flags continues
 from there. docs/lab-datasheet.md describes every column.
 
+--checks FILE runs, for each record of an existing dataset, the gate's
+checks that need a database (the dry run of Up on a schema-only copy and
+the data checks on the rows, through the product's analysis target, as the
+daemon runs them before a canary) on the run's database prepared as its
+trial prepared it, without load, and writes the dataset with them to
+--out. Give it the flags that measured the dataset (the plan must be the
+same). It resumes from --out's .checks.partial file. Training applies the
+gate to every prediction, as the product does (docs/model.md).
+
 --refeature FILE skips measuring: it recomputes the features of an existing
 dataset from the SQL, catalog context and live values stored in it.`,
 		Example: `  schemacanary lab --out analysis/model/lab.jsonl.gz --seed 1 --arm both --corpus ../shared/corpus/goose
   schemacanary lab --out /tmp/small.jsonl --examples 60 --lanes 1 --budget 5m
+  schemacanary lab --checks analysis/model/lab.jsonl.gz --out analysis/model/lab.jsonl.gz --seed 1 --corpus ../shared/corpus/goose
   schemacanary lab --refeature analysis/model/lab.jsonl.gz --out analysis/model/lab.jsonl.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd, g, f) },
@@ -82,6 +93,7 @@ dataset from the SQL, catalog context and live values stored in it.`,
 	fl.StringVar(&f.out, "out", "", "dataset file to write (.jsonl or .jsonl.gz); required")
 	fl.StringVar(&f.dsn, "dsn", "", "superuser DSN of a scratch server to use instead of starting one (databases lab_* are dropped and recreated; labtpl_* are reused)")
 	fl.StringVar(&f.refeature, "refeature", "", "recompute the features of this dataset instead of measuring")
+	fl.StringVar(&f.checks, "checks", "", "run the gate's database checks (dry run, data checks) for the records of this dataset instead of measuring")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the configuration and label draws")
 	fl.IntVar(&f.examples, "examples", 2000, "number of configurations (training examples) to plan")
 	fl.DurationVar(&f.budget, "budget", 0, "stop starting trials after this long (0: run them all); a later run resumes")
@@ -161,6 +173,9 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	runner, err := lab.New(cfg, rolloutJudge{judge}, opts...)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
+	}
+	if f.checks != "" {
+		return labChecks(ctx, cmd.OutOrStdout(), runner, dsn, f.checks, f.out)
 	}
 	out := lab.NewResumable(f.out)
 	sum, err := runner.Run(ctx, dsn, out)
@@ -322,6 +337,69 @@ func createDataset(path string) (io.Writer, func() error, error) {
 		}
 		return fh.Close()
 	}, nil
+}
+
+// labChecks runs the gate's database checks for the records of in that
+// have none and writes every record to out. Checked records go, synced
+// one by one, to out's .checks.partial file, which a later call resumes
+// from and which is removed once out is written.
+func labChecks(ctx context.Context, w io.Writer, runner *lab.Runner, dsn, in, out string) error {
+	recs, err := lab.ReadRecords(in)
+	if err != nil {
+		return err
+	}
+	work := out + ".checks.partial"
+	if prev, err := lab.ReadRecords(work); err == nil {
+		byKey := map[string]*lab.Checks{}
+		for _, r := range prev {
+			byKey[r.Key()] = r.Checks
+		}
+		for i := range recs {
+			if c := byKey[recs[i].Key()]; c != nil && recs[i].Checks == nil {
+				recs[i].Checks = c
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("lab: resume checks: %w", err)
+	}
+	fh, err := os.OpenFile(work, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	defer fh.Close()
+	sum, err := runner.Check(ctx, dsn, recs, func(r *lab.Record) error {
+		if err := lab.WriteRecords(fh, []lab.Record{*r}); err != nil {
+			return fmt.Errorf("lab: %s: %w", work, err)
+		}
+		return fh.Sync()
+	})
+	fmt.Fprintf(w, "%d records, %d checked now (%d certain failures) in %s\n", sum.Records, sum.Checked, sum.Failed, sum.Elapsed.Round(time.Second))
+	if err != nil {
+		return err
+	}
+	if err := lab.Refeature(ctx, recs); err != nil {
+		return err
+	}
+	dst, closeOut, err := createDataset(out)
+	if err != nil {
+		return err
+	}
+	if err := lab.WriteRecords(dst, recs); err != nil {
+		closeOut()
+		return err
+	}
+	if err := closeOut(); err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range recs {
+		if r.GateFailed() {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "%s: %d records, %d of them certain failures by the gate\n", out, len(recs), failed)
+	fh.Close()
+	return os.Remove(work)
 }
 
 func refeature(ctx context.Context, in, out string) error {
