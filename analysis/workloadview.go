@@ -203,24 +203,23 @@ var numericType = regexp.MustCompile(`^(int[248]?|integer|smallint|bigint|numeri
 
 // breakage says why the change makes a statement that names what r lists
 // fail, and the line of the Up statement that does it ("" when nothing).
+// breakage says why statement refs r fails after the change (and the
+// line that breaks it), or "". A table, view or column that a later
+// statement of Up creates again under the same name (a rename with a
+// compatibility view, a drop and re-create) is not gone.
 func breakage(rep *Report, r *refs) (string, int) {
-	why, line := breakageOf(rep, r)
-	return why, line
-}
-
-func breakageOf(rep *Report, r *refs) (string, int) {
-	for _, s := range rep.Statements {
+	for i, s := range rep.Statements {
 		if s.Section != SectionUp {
 			continue
 		}
 		for _, o := range s.Drops {
 			switch o.Kind {
 			case "table", "view", "matview", "materialized view", "foreign table", "sequence":
-				if t := qualify(o.Schema, o.Table, "public"); r.tables[t] {
+				if t := qualify(o.Schema, o.Table, "public"); r.tables[t] && !recreated(rep, i, t, "") {
 					return fmt.Sprintf("reads %s, which the change drops", t), s.Line
 				}
 			case "column":
-				if t := qualify(o.Schema, o.Table, "public"); r.usesColumn(t, o.Name) {
+				if t := qualify(o.Schema, o.Table, "public"); r.usesColumn(t, o.Name) && !recreated(rep, i, t, o.Name) {
 					return fmt.Sprintf("uses column %s.%s, which the change drops", t, o.Name), s.Line
 				}
 			case "function", "procedure":
@@ -238,9 +237,9 @@ func breakageOf(rep *Report, r *refs) (string, int) {
 		for _, o := range s.Alters {
 			t := qualify(o.Schema, o.Table, "public")
 			switch {
-			case o.Kind == "table" && r.tables[t]:
+			case o.Kind == "table" && r.tables[t] && !recreated(rep, i, t, ""):
 				return fmt.Sprintf("reads %s, which the change renames", t), s.Line
-			case o.Kind == "column" && strings.HasPrefix(s.Kind, "rename") && r.usesColumn(t, o.Name):
+			case o.Kind == "column" && strings.HasPrefix(s.Kind, "rename") && r.usesColumn(t, o.Name) && !recreated(rep, i, t, o.Name):
 				return fmt.Sprintf("uses column %s.%s, which the change renames", t, o.Name), s.Line
 			case o.Kind == "column" && s.Kind == "alter_table" && r.tables[t]:
 				for _, lit := range r.compares[o.Name] {
@@ -263,6 +262,32 @@ func breakageOf(rep *Report, r *refs) (string, int) {
 		}
 	}
 	return "", 0
+}
+
+// recreated reports whether an Up statement after the i-th creates the
+// relation table (qualified) again, or with column set, that column of it.
+func recreated(rep *Report, i int, table, column string) bool {
+	for _, s := range rep.Statements[i+1:] {
+		if s.Section != SectionUp {
+			continue
+		}
+		for _, c := range s.Creates {
+			name := c.Table
+			if name == "" {
+				name = c.Name
+			}
+			if qualify(c.Schema, name, "public") != table {
+				continue
+			}
+			switch {
+			case column == "" && c.Kind != "column" && c.Kind != "index" && c.Kind != "constraint" && c.Kind != "trigger":
+				return true
+			case column != "" && c.Kind == "column" && c.Name == column:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // newColumnType is the type an ALTER TABLE ... ALTER COLUMN col TYPE gives
@@ -358,6 +383,34 @@ WHERE c.oid = to_regclass($1)), '')`, name).Scan(&qn)
 		}
 	}
 	return out, nil
+}
+
+// RecheckBroken judges stored broken statements (a LiveContext measured
+// earlier) again by the current rules, resolving table names through the
+// report's context: the tables the change touches, which are the only
+// ones a statement it breaks can name. The lab uses it so that a record
+// measured before a rule changed gets the product's current gate.
+func (r *Report) RecheckBroken(broken []BrokenStatement) []BrokenStatement {
+	resolve := func(name string) string {
+		schema, bare := splitQualified(name)
+		q := qualify(schema, bare, defaultSchemaName)
+		if _, ok := r.Context[q]; ok {
+			return q
+		}
+		return ""
+	}
+	var out []BrokenStatement
+	for _, b := range broken {
+		refs, ok := statementRefs(b.Query, resolve)
+		if !ok {
+			continue
+		}
+		if why, line := breakage(r, refs); why != "" {
+			b.Why, b.Line = why, line
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // isDML reports whether sql is one SELECT, INSERT, UPDATE, DELETE or MERGE.

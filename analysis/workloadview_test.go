@@ -79,6 +79,17 @@ func TestWorkloadView(t *testing.T) {
 	if rep = inspect(t, tg, "ALTER TABLE orders DROP COLUMN total;", false); len(rep.Live.Broken) != 0 {
 		t.Errorf("drop of a column no statement uses: broken %+v", rep.Live.Broken)
 	}
+	if rep = inspect(t, tg, "ALTER TABLE orders RENAME TO orders_v2;", false); len(rep.Live.Broken) != 2 {
+		t.Errorf("rename of the table both statements use: broken %+v", rep.Live.Broken)
+	}
+	// A name Up creates again is not gone: a rename with a compatibility
+	// view, a column dropped and added back.
+	if rep = inspect(t, tg, "ALTER TABLE orders RENAME TO orders_v2;\nCREATE VIEW orders AS SELECT * FROM orders_v2;", false); len(rep.Live.Broken) != 0 {
+		t.Errorf("rename with a compatibility view: broken %+v", rep.Live.Broken)
+	}
+	if rep = inspect(t, tg, "ALTER TABLE orders DROP COLUMN note;\nALTER TABLE orders ADD COLUMN note text;", false); len(rep.Live.Broken) != 0 {
+		t.Errorf("column dropped and added back: broken %+v", rep.Live.Broken)
+	}
 
 	// Watch the plan check's locks from another session while it runs.
 	var (
@@ -152,5 +163,37 @@ WHERE a.application_name = $1 AND l.locktype = 'relation'`, planApplicationName)
 	}
 	if !modes["AccessShareLock"] {
 		t.Log("no lock of the plan check was sampled (it ran between samples)")
+	}
+}
+
+// RecheckBroken judges stored broken statements again by the current
+// rules, offline: a rename still breaks a statement on the table, a rename
+// with a compatibility view under the old name does not.
+func TestRecheckBrokenOffline(t *testing.T) {
+	ctx := context.Background()
+	cat := StaticCatalog{"public.orders": {Name: "public.orders", Exists: true, Rows: 1000}}
+	stored := []BrokenStatement{
+		{WorkloadStatement: WorkloadStatement{Query: "UPDATE orders SET status = $2 WHERE id = $1"}, Why: "reads public.orders, which the change renames"},
+		{WorkloadStatement: WorkloadStatement{Query: "SELECT 1 FROM customers WHERE id = $1"}, Why: "not about the change"},
+	}
+	for _, c := range []struct {
+		up   string
+		want int
+	}{
+		{"ALTER TABLE orders RENAME TO orders_v2;", 1},
+		{"ALTER TABLE orders RENAME TO orders_v2;\nCREATE VIEW orders AS SELECT * FROM orders_v2;", 0},
+	} {
+		m := loadTestMigration("00001_change.sql", []byte("-- +goose Up\n"+c.up+"\n-- +goose Down\nSELECT 1;\n"))
+		rep, err := Analyze(ctx, m, WithCatalog(cat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rep.RecheckBroken(stored)
+		if len(got) != c.want {
+			t.Errorf("%q: %d broken statements (%+v), want %d", c.up, len(got), got, c.want)
+		}
+		if c.want == 1 && (got[0].Line != 2 || !strings.Contains(got[0].Why, "renames")) {
+			t.Errorf("%q: %+v", c.up, got[0])
+		}
 	}
 }

@@ -28,6 +28,15 @@ type Noise struct {
 	Pairs    int     `json:"pairs"`
 	Disagree int     `json:"disagree"`
 	Rate     float64 `json:"rate"`
+	// FirstSafe counts the pairs whose first run was judged safe;
+	// SafeThenUnsafe those of them whose repeat was judged unsafe.
+	// SafeFlip (their ratio) is how often a configuration that deployed
+	// safely is labeled unsafe when run again: no prediction made before
+	// the deploy can tell those runs apart, so it is a floor under the
+	// share of safe-looking changes labeled unsafe (docs/model.md).
+	FirstSafe      int     `json:"first_safe"`
+	SafeThenUnsafe int     `json:"safe_then_unsafe"`
+	SafeFlip       float64 `json:"safe_flip"`
 	// Templates lists the templates of disagreeing pairs, with counts.
 	Templates map[string]int `json:"templates,omitempty"`
 }
@@ -50,6 +59,12 @@ func LabelNoise(recs []Record) Noise {
 			continue
 		}
 		n.Pairs++
+		if safe {
+			n.FirstSafe++
+			if !r.Safe {
+				n.SafeThenUnsafe++
+			}
+		}
 		if safe != r.Safe {
 			n.Disagree++
 			n.Templates[r.Template]++
@@ -57,6 +72,9 @@ func LabelNoise(recs []Record) Noise {
 	}
 	if n.Pairs > 0 {
 		n.Rate = float64(n.Disagree) / float64(n.Pairs)
+	}
+	if n.FirstSafe > 0 {
+		n.SafeFlip = float64(n.SafeThenUnsafe) / float64(n.FirstSafe)
 	}
 	return n
 }

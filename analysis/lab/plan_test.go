@@ -2,6 +2,7 @@ package lab
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -260,5 +261,26 @@ func TestSchedulerRunsHeavyTrialsAlmostAlone(t *testing.T) {
 	s.stop()
 	if _, ok := s.next(); ok {
 		t.Fatal("a stopped scheduler handed out a run")
+	}
+}
+
+// LabelNoise pairs each repeat with its first run: disagreements, and how
+// often a configuration first judged safe is judged unsafe again.
+func TestLabelNoiseCountsSafeFlips(t *testing.T) {
+	run := func(index, repeat int, safe bool) Record {
+		r := Record{Index: index, Arm: ArmProduct, Repeat: repeat, Template: "t"}
+		r.Safe = safe
+		return r
+	}
+	recs := []Record{
+		run(1, 0, true), run(1, 1, false), // safe, then unsafe
+		run(2, 0, true), run(2, 1, true),
+		run(3, 0, true), run(3, 1, true),
+		run(4, 0, false), run(4, 1, true), // unsafe, then safe
+		run(5, 0, true), // no repeat
+	}
+	n := LabelNoise(recs)
+	if n.Pairs != 4 || n.Disagree != 2 || n.FirstSafe != 3 || n.SafeThenUnsafe != 1 || math.Abs(n.SafeFlip-1.0/3) > 1e-12 || n.Rate != 0.5 {
+		t.Errorf("noise %+v", n)
 	}
 }

@@ -169,7 +169,8 @@ func analysisMigration(id string, up, down []string, noTx bool, risk int) migrat
 // stored context and sets Features: the report's features (with the stored
 // live context), the risk label and the baseline latencies; and Gate: the
 // product's gate (assess.Adjustments) from the analysis' findings, the
-// workload statements the stored live context says the change breaks and
+// workload statements the stored live context says the change breaks
+// (judged again by the current rules: analysis.Report.RecheckBroken) and
 // the stored Checks. The plan-regression prior is left out: the model
 // weighs the plan's cost rise itself.
 func (r *Record) featurize(ctx context.Context) error {
@@ -184,6 +185,8 @@ func (r *Record) featurize(ctx context.Context) error {
 	r.Context = rep.Context
 	if r.LiveContext != nil {
 		live := *r.LiveContext
+		// The statements it broke, judged by the current rules.
+		live.Broken = rep.RecheckBroken(live.Broken)
 		rep.Live = &live
 		rep.AddBrokenFindings(r.migration())
 	}

@@ -217,7 +217,8 @@ func printLabSummary(w io.Writer, f labFlags, sum lab.Summary, recs []lab.Record
 	fmt.Fprintf(w, "%s (training, %s arm): ", f.out, primary)
 	lab.Describe(train).WriteText(w)
 	n := lab.LabelNoise(recs)
-	fmt.Fprintf(w, "label noise: %d of %d repeated configurations disagree (%.1f%%)\n", n.Disagree, n.Pairs, 100*n.Rate)
+	fmt.Fprintf(w, "label noise: %d of %d repeated configurations disagree (%.1f%%); %d of the %d judged safe first were unsafe the second time (%.1f%%)\n",
+		n.Disagree, n.Pairs, 100*n.Rate, n.SafeThenUnsafe, n.FirstSafe, 100*n.SafeFlip)
 	if c := lab.CompareArms(recs); c.Pairs > 0 {
 		fmt.Fprintf(w, "arms on %d configurations: unsafe %.0f%% product vs %.0f%% goose; only the product's run safe in %d (%d of %d with a long transaction), only goose's in %d\n",
 			c.Pairs, 100*c.ProductUnsafeRate, 100*c.GooseUnsafeRate, c.OnlyProductSafe, c.LongTxnFlipped, c.LongTxnPairs, c.OnlyGooseSafe)
