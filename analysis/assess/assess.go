@@ -244,6 +244,15 @@ func Adjustments(g analysis.Gate, m *model.Model) []model.Adjustment {
 	return adj
 }
 
+// ExampleGate is g as the adjustments a training example carries
+// (model.Example.Gate): those of Adjustments without the plan-regression
+// prior, which the model weighs itself once it learns the plan's cost
+// rise. The lab's records and the fleet's history both use it.
+func ExampleGate(g analysis.Gate) []model.Adjustment {
+	g.Slower = nil
+	return Adjustments(g, nil)
+}
+
 // Repredict re-scores an assessed change during its bake from the judge's
 // comparisons so far (see model.BakeEvidence), starting from the stored
 // prediction. It uses the current model's live stage.

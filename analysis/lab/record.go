@@ -168,11 +168,10 @@ func analysisMigration(id string, up, down []string, noTx bool, risk int) migrat
 // featurize analyzes the record's migration with the static catalog of its
 // stored context and sets Features: the report's features (with the stored
 // live context), the risk label and the baseline latencies; and Gate: the
-// product's gate (assess.Adjustments) from the analysis' findings, the
+// product's gate (assess.ExampleGate) from the analysis' findings, the
 // workload statements the stored live context says the change breaks
 // (judged again by the current rules: analysis.Report.RecheckBroken) and
-// the stored Checks. The plan-regression prior is left out: the model
-// weighs the plan's cost rise itself.
+// the stored Checks.
 func (r *Record) featurize(ctx context.Context) error {
 	var opts []analysis.Option
 	if len(r.Context) > 0 {
@@ -193,9 +192,7 @@ func (r *Record) featurize(ctx context.Context) error {
 	if r.Checks != nil {
 		rep.Findings = append(rep.Findings, r.Checks.Findings...)
 	}
-	g := rep.Gate()
-	g.Slower = nil
-	r.Gate = assess.Adjustments(g, nil)
+	r.Gate = assess.ExampleGate(rep.Gate())
 	f := model.Features(rep.Features())
 	if _, ok := f[model.FeatureRisk]; !ok {
 		f[model.FeatureRisk] = float64(r.Risk)

@@ -172,6 +172,8 @@ func examples(h []TimedExample, weight float64) Dataset {
 	return ds
 }
 
+// scoreOn scores m's confidence after each example's gate, as the product
+// prints it.
 func scoreOn(m *Model, h []TimedExample) (Scores, error) {
 	p := make([]float64, len(h))
 	y := make([]bool, len(h))
@@ -180,14 +182,16 @@ func scoreOn(m *Model, h []TimedExample) (Scores, error) {
 		if err != nil {
 			return Scores{}, err
 		}
-		p[i], y[i] = pr.Confidence, e.Safe
+		p[i], y[i] = pr.Adjust(e.Gate...).Confidence, e.Safe
 	}
 	return Score(p, y), nil
 }
 
 // Recalibrated returns a copy of m whose Platt calibration is refitted on
-// ds (the coefficients, hence every sign and every ranking, are kept).
+// ds (the coefficients, hence every sign and every ranking, are kept),
+// leaving out the examples the gate caps, as Train does.
 func (m *Model) Recalibrated(ctx context.Context, ds Dataset) (*Model, error) {
+	ds = ds.gatePassed()
 	if !ds.hasBothOutcomes() {
 		return nil, ErrEmptyDataset
 	}

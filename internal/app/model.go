@@ -151,7 +151,7 @@ func (t *Retrainer) Retrain(ctx context.Context) (bool, error) {
 		}
 		group := "table:" + strings.Join(r.Tables, ",")
 		hist = append(hist, model.TimedExample{At: r.MergedAt,
-			Example: model.Example{Features: r.Features, Safe: !r.RolledBack, Group: group, Family: "history"}})
+			Example: model.Example{Features: r.Features, Safe: !r.RolledBack, Group: group, Family: "history", Gate: assess.ExampleGate(r.Gate)}})
 	}
 	champion := t.models.Model()
 	d, err := model.Retrain(ctx, champion, t.lab, hist, t.policy, assess.CheckNamedCases)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/analysis/assess"
 )
 
@@ -134,4 +135,7 @@ type HistoryRow struct {
 	MergedAt   time.Time
 	// Tables are the tables the change touched.
 	Tables []string
+	// Gate is the stored assessment's gate (empty for a change assessed
+	// before assessments were stored): training leaves out what it capped.
+	Gate analysis.Gate
 }

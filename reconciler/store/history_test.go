@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/schemacanary/schemacanary/analysis"
+	"github.com/schemacanary/schemacanary/analysis/assess"
 	"github.com/schemacanary/schemacanary/analysis/model"
 	"github.com/schemacanary/schemacanary/reconciler/change"
 	"github.com/schemacanary/schemacanary/reconciler/store/storetest"
@@ -58,5 +60,45 @@ func TestPastOutcomesByTablesAndKinds(t *testing.T) {
 	}
 	if h, err = s.PastOutcomes(ctx, nil, nil); err != nil || h.TableFinished != 0 || h.KindFinished != 0 || h.Finished != 4 {
 		t.Fatalf("no tables or kinds: %+v, %v", h, err)
+	}
+}
+
+// History returns each finished change's features and the gate of its
+// stored assessment, so a refit leaves out what the gate capped.
+func TestHistoryCarriesTheStoredGate(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	fail := analysis.Finding{RuleID: "dry-run-failed", Line: 3, Message: "Up fails on a schema-only copy"}
+	for _, c := range []struct {
+		v    int64
+		gate analysis.Gate
+	}{{1, analysis.Gate{}}, {2, analysis.Gate{Fails: []analysis.Finding{fail}}}} {
+		if _, err := s.Discover(ctx, &change.Request{Version: c.v, Name: "m", Path: "m.sql", SHA256: "x", Commit: "c", Source: []byte("-- +goose Up\n")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool().Exec(ctx, `UPDATE change_requests SET state=$2 WHERE version=$1`, c.v, change.StateDone); err != nil {
+			t.Fatal(err)
+		}
+		as := &assess.Assessment{Version: c.v, Gate: c.gate, Features: model.Features{"risk": 3}}
+		if _, err := s.SavePrediction(ctx, change.PredictionRecord{Version: c.v, SHA256: "x", Confidence: 0.5, ModelVersion: "m",
+			Features: as.Features, Assessment: as}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := s.History(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Version != 2 {
+		t.Fatalf("history %+v", rows)
+	}
+	if !rows[0].Gate.Failed() || rows[0].Gate.Fails[0].RuleID != "dry-run-failed" || rows[0].Features["risk"] != 3 {
+		t.Errorf("change 2: gate %+v, features %v", rows[0].Gate, rows[0].Features)
+	}
+	if rows[1].Gate.Failed() {
+		t.Errorf("change 1: gate %+v", rows[1].Gate)
+	}
+	if ex := assess.ExampleGate(rows[0].Gate); len(ex) != 1 || ex[0].Cap != assess.GateCap {
+		t.Errorf("example gate %+v", ex)
 	}
 }

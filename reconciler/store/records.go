@@ -368,20 +368,26 @@ func (s *Store) LatestModel(ctx context.Context) (*change.ModelRecord, error) {
 func (s *Store) History(ctx context.Context, limit int) ([]change.HistoryRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT c.version, c.author, c.state, coalesce(c.merged_at, c.created_at), coalesce(c.tables, '{}'),
 			EXISTS (SELECT 1 FROM rollbacks r WHERE r.version = c.version),
-			coalesce((SELECT p.features FROM predictions p WHERE p.version = c.version AND p.sha256 = c.sha256 ORDER BY p.pr = 0 DESC, p.id DESC LIMIT 1), '{}')
-		FROM change_requests c WHERE c.state IN ($1,$2,$3) ORDER BY c.version DESC LIMIT $4`,
+			coalesce(p.features, '{}'), coalesce(p.assessment->'gate', '{}')
+		FROM change_requests c
+		LEFT JOIN LATERAL (SELECT p.features, p.assessment FROM predictions p WHERE p.version = c.version AND p.sha256 = c.sha256
+			ORDER BY p.pr = 0 DESC, p.id DESC LIMIT 1) p ON true
+		WHERE c.state IN ($1,$2,$3) ORDER BY c.version DESC LIMIT $4`,
 		change.StateDone, change.StateRolledBack, change.StateReverted, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change.HistoryRow, error) {
 		var h change.HistoryRow
-		var f []byte
-		if err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.Tables, &h.RolledBack, &f); err != nil {
+		var f, g []byte
+		if err := r.Scan(&h.Version, &h.Author, &h.State, &h.MergedAt, &h.Tables, &h.RolledBack, &f, &g); err != nil {
 			return h, err
 		}
 		if err := json.Unmarshal(f, &h.Features); err != nil {
 			return h, fmt.Errorf("features of %d: %w", h.Version, err)
+		}
+		if err := json.Unmarshal(g, &h.Gate); err != nil {
+			return h, fmt.Errorf("gate of %d: %w", h.Version, err)
 		}
 		return h, nil
 	})
