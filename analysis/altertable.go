@@ -261,9 +261,10 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 		}
 		if c.SkipValidation {
 			w.notValidTx[key] = w.txSeq
+			w.notValidAdd[key] = addedConstraint{s, c}
 			return
 		}
-		w.checkCheck(s, t, c)
+		w.checkCheck(s, s, t, c)
 		if exist {
 			s.rep.ScanUnderLock, s.rep.ConstraintWithoutNotValid = true, true
 			s.workTable = t
@@ -274,6 +275,7 @@ func (w *walker) addConstraint(s *stmt, t string, exist bool, c *pgast.Constrain
 		w.touch(s, LockShareRowExclusive, ref)
 		if c.SkipValidation {
 			w.notValidTx[key] = w.txSeq
+			w.notValidAdd[key] = addedConstraint{s, c}
 			return
 		}
 		w.checkForeignKey(s, t, c)

@@ -178,10 +178,11 @@ func (w *walker) checkNonEmpty(s *stmt, t, col string) {
 		What: fmt.Sprintf("existing rows, which the new NOT NULL column %s without a DEFAULT cannot fill", col)})
 }
 
-// checkCheck asks for rows where a new CHECK constraint's expression is
-// false (NULL passes a CHECK, and NOT NULL is not true, so it passes here).
-func (w *walker) checkCheck(s *stmt, t string, c *pgast.Constraint) {
-	expr := checkExprText(s.p, c)
+// checkCheck asks, for statement s, for rows where CHECK constraint c's
+// expression (written in statement src) is false (NULL passes a CHECK, and
+// NOT NULL is not true, so it passes here).
+func (w *walker) checkCheck(s, src *stmt, t string, c *pgast.Constraint) {
+	expr := checkExprText(src.p, c)
 	if expr == "" || !w.dataCheckable(t) {
 		return
 	}
@@ -214,12 +215,27 @@ func ForeignKeyQuery(table string, cols []string, ref string, refCols []string) 
 		quoteQualified(table), strings.Join(notNull, " AND "), quoteQualified(ref), strings.Join(match, " AND "))
 }
 
+// addedConstraint is a constraint an earlier statement added NOT VALID.
+type addedConstraint struct {
+	s *stmt
+	c *pgast.Constraint
+}
+
 // checkValidate asks for rows violating a NOT VALID constraint that the
-// statement validates; the constraint is read from the catalog, unless the
-// migration itself added it (then the add's own check is not known to have
-// run, and the constraint's rows are checked the same way).
+// statement validates. The constraint is read from the target's catalog,
+// unless an earlier statement of the section added it: it is not on the
+// target yet, so its definition comes from that statement.
 func (w *walker) checkValidate(s *stmt, t, name string) {
 	if !w.dataCheckable(t) {
+		return
+	}
+	if a, ok := w.notValidAdd[t+"/"+name]; ok {
+		switch a.c.Contype {
+		case pgast.ConstrType_CONSTR_CHECK:
+			w.checkCheck(s, a.s, t, a.c)
+		case pgast.ConstrType_CONSTR_FOREIGN:
+			w.checkForeignKey(s, t, a.c)
+		}
 		return
 	}
 	w.addDataCheck(s, DataCheck{Kind: DataCheckValidate, Table: t, Constraint: name,

@@ -108,6 +108,11 @@ func TestDataChecksOnRealData(t *testing.T) {
 		{up: "ALTER TABLE users VALIDATE CONSTRAINT age_pos;", fails: true},
 		{up: "ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;", fails: true},
 		{up: "ALTER TABLE users VALIDATE CONSTRAINT nick_len;"},
+		// Added NOT VALID and validated in one file: not on the target yet,
+		// so the data check reads the definition from the file.
+		{up: "ALTER TABLE users ADD CONSTRAINT bio_len CHECK (length(bio) < 20) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT bio_len;", fails: true},
+		{up: "ALTER TABLE users ADD CONSTRAINT id_pos2 CHECK (id > 0) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT id_pos2;"},
+		{up: "ALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT o_fk;", fails: true},
 		{up: "ALTER TABLE users ALTER COLUMN bio TYPE varchar(20);", fails: true},
 		{up: "ALTER TABLE users ALTER COLUMN bio TYPE varchar(100);"},
 		{up: "ALTER TABLE orders ALTER COLUMN big TYPE int;", fails: true},

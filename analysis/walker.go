@@ -34,12 +34,13 @@ type walker struct {
 	stmtTimeout  bool
 	warnedLockTO bool
 	warnedStmtTO bool
-	notValidTx   map[string]int    // "table/constraint" → txSeq where it was added NOT VALID
-	notNullCheck map[string]string // "table/constraint" → column of a CHECK (col IS NOT NULL)
-	validNotNull map[string]bool   // "table/column" proven NOT NULL by a validated check
-	robustDrops  map[string]bool   // "table/constraint" dropped IF EXISTS earlier
-	statements   int               // statements seen in this section (for robust-stmts)
-	pendingNonTx []stmt            // non-transactional statements in an assumed transaction
+	notValidTx   map[string]int             // "table/constraint" → txSeq where it was added NOT VALID
+	notValidAdd  map[string]addedConstraint // "table/constraint" → where it was added NOT VALID
+	notNullCheck map[string]string          // "table/constraint" → column of a CHECK (col IS NOT NULL)
+	validNotNull map[string]bool            // "table/column" proven NOT NULL by a validated check
+	robustDrops  map[string]bool            // "table/constraint" dropped IF EXISTS earlier
+	statements   int                        // statements seen in this section (for robust-stmts)
+	pendingNonTx []stmt                     // non-transactional statements in an assumed transaction
 
 	// ctx is Analyze's context, for the ColumnCatalog lookups of the walk;
 	// catErr is the first error of one (Analyze returns it).
@@ -88,6 +89,7 @@ func newWalker(cfg config, m migration.Migration, rep *Report, sup *suppressions
 		created:      map[string]bool{},
 		upCreated:    map[string]bool{},
 		notValidTx:   map[string]int{},
+		notValidAdd:  map[string]addedConstraint{},
 		notNullCheck: map[string]string{},
 		validNotNull: map[string]bool{},
 		robustDrops:  map[string]bool{},
@@ -114,6 +116,7 @@ func (w *walker) startSection(sec Section) {
 	}
 	w.created = map[string]bool{}
 	w.notValidTx = map[string]int{}
+	w.notValidAdd = map[string]addedConstraint{}
 	w.robustDrops = map[string]bool{}
 }
 
