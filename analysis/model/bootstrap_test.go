@@ -35,8 +35,14 @@ func TestBootstrapIsReproducibleFromTheLabDataset(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := lab.Dataset(recs)
-	if m.Metrics.Examples != len(ds) {
-		t.Fatalf("bootstrap trained on %d examples, dataset has %d", m.Metrics.Examples, len(ds))
+	passing := 0
+	for _, e := range ds {
+		if !e.GateFailed() {
+			passing++
+		}
+	}
+	if m.Metrics.Examples != passing {
+		t.Fatalf("bootstrap trained on %d examples, the dataset has %d the gate lets through", m.Metrics.Examples, passing)
 	}
 	again, err := model.Train(context.Background(), ds, m.Recipe()...)
 	if err != nil {
