@@ -31,11 +31,15 @@ Git repository made from examples/migrations; and the daemon (app.Build, as
 
 It then merges three changes one by one and prints the timeline as the daemon takes them:
   00015 (safe)     predicted, canaried, judged, promoted wave by wave to the whole fleet;
-  00016 (harmful)  drops the index the hot query needs: the judge sees the canary's
-                   latency degrade, the change is rolled back with nothing lost and a
-                   revert branch is pushed; an operator releases the held queue
-                   with 'schemacanary skip';
-  00017 (risky)    low confidence: it waits for 'schemacanary approve', is approved, done.
+  00016 (harmful)  drops the index the hot query needs: the model flags it, its author
+                   approves it anyway, the bake's evidence takes the live re-prediction
+                   below rollback_below and the change is rolled back with nothing
+                   lost and a revert branch is pushed; an operator releases the held
+                   queue with 'schemacanary skip';
+  00017 (risky)    a volatile default rewrites orders under an ACCESS EXCLUSIVE lock:
+                   low confidence, it waits for 'schemacanary approve' and is approved;
+                   then its canary decides (on the build machine the rewritten table's
+                   hot query ran about 2x slower during the bake, and it was rolled back).
 It ends with a summary and the audit branch's log, and removes everything, unless --keep,
 which leaves it all running (status page, repository, servers) until Ctrl-C.
 

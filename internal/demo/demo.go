@@ -95,7 +95,7 @@ var demoChanges = []demoChange{
 		who: author{"Dana Lee", "dana@shop.example"}, want: []string{"done"}},
 	{file: "00016_drop_orders_customer_index.sql", kind: "harmful", title: "Drop an unused index on orders",
 		who: author{"Sam Okafor", "sam@shop.example"}, want: []string{"rolled_back", "reverted"}},
-	{file: "00017_widen_products_price.sql", kind: "risky", title: "Widen products.price_cents to bigint",
+	{file: "00017_add_orders_public_id.sql", kind: "risky", title: "Add a public id to orders",
 		who: author{"Ana Ruiz", "ana@shop.example"}, want: []string{"awaiting_approval"}},
 }
 

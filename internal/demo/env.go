@@ -185,13 +185,14 @@ func (e *environment) walk(ctx context.Context, i int, c demoChange) (*Outcome, 
 		if err := e.watch.waitLeave(ctx, v, e.walkTimeout(), "awaiting_approval"); err != nil {
 			return out, err
 		}
-		if d, err = e.watch.waitFor(ctx, v, e.walkTimeout(), "done"); d != nil {
+		// Approval lets it roll out; the canary still has the last word.
+		if d, err = e.watch.waitFor(ctx, v, e.walkTimeout(), "done", "rolled_back", "reverted"); d != nil {
 			out.State = d.State
 		}
 		if err != nil {
 			return out, err
 		}
-		out.State = "done after approval"
+		out.State += " after approval"
 	}
 	out.Took = time.Since(t0)
 	return out, nil

@@ -98,13 +98,13 @@ func (e *environment) appliedDemo(ctx context.Context, dsn string) string {
 func (e *environment) printSummary(sum *Summary) {
 	p := e.p
 	p.section("summary")
-	p.plain("  %-40s %-8s %-20s %-10s %s", "change", "kind", "outcome", "confidence", "took")
+	p.plain("  %-40s %-8s %-27s %-10s %s", "change", "kind", "outcome", "confidence", "took")
 	for _, o := range sum.Outcomes {
 		extra := ""
 		if o.Kind == "harmful" && sum.RevertBranch != "" {
 			extra = "  revert branch " + sum.RevertBranch
 		}
-		p.plain("  %-40s %-8s %-20s %-10s %.0fs%s", o.File, o.Kind, strings.ReplaceAll(o.State, "_", " "), fmt.Sprintf("%.2f", o.Confidence), o.Took.Seconds(), extra)
+		p.plain("  %-40s %-8s %-27s %-10s %.0fs%s", o.File, o.Kind, strings.ReplaceAll(o.State, "_", " "), fmt.Sprintf("%.2f", o.Confidence), o.Took.Seconds(), extra)
 	}
 	p.plain("")
 	ctx := context.Background()
