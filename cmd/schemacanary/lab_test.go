@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +93,80 @@ func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 	c := lab.CompareArms(recs)
 	if c.Pairs != 2 || c.OnlyProductSafe != productSafe || c.BothUnsafe != 2-productSafe || c.LongTxnFlipped != productSafe {
 		t.Errorf("arm comparison %+v", c)
+	}
+}
+
+// `lab --checks` resumes: records already checked in the work file of an
+// interrupted run keep their checks, the others are checked on their
+// databases, the dataset is written with every record checked and the
+// work file is removed.
+func TestLabChecksResumes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var tpl []lab.Template
+	for _, tp := range lab.Catalog() {
+		if tp.ID == "add_nullable_column" || tp.ID == "set_not_null_with_nulls" {
+			tpl = append(tpl, tp)
+		}
+	}
+	cfg := lab.Config{
+		Examples: 2, Seed: 2, Sizes: []int64{2000}, ReadRates: []float64{50}, WriteRates: []float64{10},
+		LongTxns: []time.Duration{0}, Arms: []lab.Arm{lab.ArmProduct}, RepeatShare: -1, Lanes: 1, Templates: tpl, HeldOutShare: 0.01,
+	}
+	j, err := judge.NewJudge(judge.JudgeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := lab.New(cfg, rolloutJudge{j}, lab.WithApplier(lab.ArmProduct, lab.GooseApplier{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.Shared(t).DSN("postgres")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "lab.jsonl"), filepath.Join(dir, "checked.jsonl")
+	measured := lab.NewResumable(in)
+	sum, err := r.Run(ctx, dsn, measured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := measured.Finish(lab.ArmProduct, sum.Complete)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	// An interrupted run checked the first record already.
+	done := recs[0]
+	done.Checks = &lab.Checks{DryRun: "passed", Seconds: 42}
+	fh, err := os.Create(out + ".checks.partial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WriteRecords(fh, []lab.Record{done}); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+
+	var report strings.Builder
+	if err := labChecks(ctx, &report, r, dsn, in, out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(report.String(), "2 records, 1 checked now") {
+		t.Errorf("report %q", report.String())
+	}
+	got, err := lab.ReadRecords(out)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%d records, %v", len(got), err)
+	}
+	for _, rec := range got {
+		switch {
+		case rec.Checks == nil:
+			t.Errorf("%s: not checked", rec.Key())
+		case rec.Key() == done.Key() && rec.Checks.Seconds != 42:
+			t.Errorf("%s: checked again (%+v), want the work file's checks", rec.Key(), rec.Checks)
+		case rec.Key() != done.Key() && rec.Checks.DryRun != "passed":
+			t.Errorf("%s: dry run %q", rec.Key(), rec.Checks.DryRun)
+		}
+	}
+	if _, err := os.Stat(out + ".checks.partial"); !os.IsNotExist(err) {
+		t.Errorf("work file left behind: %v", err)
 	}
 }
