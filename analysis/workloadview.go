@@ -202,9 +202,8 @@ func (r *refs) usesColumn(t, col string) bool {
 var numericType = regexp.MustCompile(`^(int[248]?|integer|smallint|bigint|numeric|decimal|real|float[48]?|double precision)\b`)
 
 // breakage says why the change makes a statement that names what r lists
-// fail, and the line of the Up statement that does it ("" when nothing).
-// breakage says why statement refs r fails after the change (and the
-// line that breaks it), or "". A table, view or column that a later
+// fail, and the line of the Up statement that does it ("" when nothing). A
+// table, view or column that a later
 // statement of Up creates again under the same name (a rename with a
 // compatibility view, a drop and re-create) is not gone.
 func breakage(rep *Report, r *refs) (string, int) {

@@ -3,7 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -73,10 +75,12 @@ type CheckSummary struct {
 // Check runs the gate's database checks (Checks) for every record that
 // has none, on its run's database prepared as the trial prepared it (the
 // lane's clone of its table size, or the corpus file's history), without
-// load, and recomputes its features and gate. Records must come from a
-// plan of the Runner's configuration (the same flags as the lab run that
-// measured them). done is called with each record as it is checked (to
-// save progress); Check then stops at its first error.
+// load, and recomputes its features and gate. The lanes take the records
+// as they take trials (a heavy one shares the machine with at most one
+// other). Records must come from a plan of the Runner's configuration (the
+// same flags as the lab run that measured them). done is called with each
+// record as it is checked (to save progress); Check then stops at its
+// first error.
 func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done func(*Record) error) (CheckSummary, error) {
 	start := time.Now()
 	sum := CheckSummary{Records: len(recs)}
@@ -97,11 +101,7 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 	for _, tr := range trials {
 		byKey[tr.Key()] = tr
 	}
-	type job struct {
-		rec *Record
-		tr  Trial
-	}
-	var jobs []job
+	records := map[string]*Record{}
 	var todo []Trial
 	for i := range recs {
 		if recs[i].Checks != nil {
@@ -111,10 +111,10 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 		if !ok || tr.Template.ID != recs[i].Template {
 			return sum, fmt.Errorf("%w: run %s (%s) is not in the plan of these flags: check with the flags that measured it", ErrBadConfig, recs[i].Key(), recs[i].Template)
 		}
-		jobs = append(jobs, job{&recs[i], tr})
+		records[tr.Key()] = &recs[i]
 		todo = append(todo, tr)
 	}
-	if len(jobs) == 0 {
+	if len(todo) == 0 {
 		sum.Elapsed = time.Since(start)
 		return sum, nil
 	}
@@ -126,17 +126,9 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := make(chan job)
-	go func() {
-		defer close(next)
-		for _, j := range jobs {
-			select {
-			case next <- j:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	sched := newScheduler(todo, len(lanes), 0, start)
+	stop := context.AfterFunc(ctx, sched.stop)
+	defer stop()
 	var (
 		mu    sync.Mutex
 		first error
@@ -149,24 +141,32 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 			cancel()
 		}
 	}
-	bar := newProgress(r.progress, len(recs), len(recs)-len(jobs), "checked", "gate fails")
+	resumed := len(recs) - len(todo)
+	bar := newProgress(r.progress, len(recs), resumed, "checked", "gate fails")
 	var wg sync.WaitGroup
 	for _, ln := range lanes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range next {
-				if err := r.checkOne(ctx, srv, ln, j.tr, j.rec); err != nil {
-					fail(fmt.Errorf("lab: checks of run %s (%s): %w", j.rec.Key(), j.rec.Template, err))
+			for {
+				tr, ok := sched.next()
+				if !ok {
+					return
+				}
+				rec := records[tr.Key()]
+				err := r.checkOne(ctx, srv, ln, tr, rec)
+				sched.done(tr)
+				if err != nil {
+					fail(fmt.Errorf("lab: checks of run %s (%s): %w", tr.Key(), rec.Template, err))
 					return
 				}
 				mu.Lock()
 				sum.Checked++
-				if j.rec.GateFailed() {
+				if rec.GateFailed() {
 					sum.Failed++
 				}
-				err := done(j.rec)
-				bar.update(len(recs)-len(jobs)+sum.Checked, sum.Checked, sum.Failed)
+				err = done(rec)
+				bar.update(resumed+sum.Checked, sum.Checked, sum.Failed)
 				mu.Unlock()
 				if err != nil {
 					fail(err)
@@ -197,4 +197,64 @@ func (r *Runner) checkOne(ctx context.Context, srv *server, ln *lane, tr Trial, 
 	}
 	rec.Checks = c
 	return rec.featurize(ctx)
+}
+
+// CheckWorkPath is the work file of CheckDataset writing path.
+func CheckWorkPath(path string) string { return path + ".checks.partial" }
+
+// CheckDataset runs Check for the records of the dataset at in and writes
+// every record, features and gate recomputed, to out (WriteDataset). Each
+// checked record goes, synced, to CheckWorkPath(out): a later call resumes
+// from it (a torn last line, from a kill, is dropped), and it is removed
+// once out is written.
+func (r *Runner) CheckDataset(ctx context.Context, adminDSN, in, out string) (CheckSummary, []Record, error) {
+	recs, err := ReadRecords(in)
+	if err != nil {
+		return CheckSummary{}, nil, err
+	}
+	work := CheckWorkPath(out)
+	fh, err := os.OpenFile(work, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return CheckSummary{}, nil, fmt.Errorf("lab: %w", err)
+	}
+	defer fh.Close()
+	prev, good, err := readRecords(fh, true)
+	if err != nil {
+		return CheckSummary{}, nil, fmt.Errorf("lab: %s: %w", work, err)
+	}
+	if err := fh.Truncate(good); err != nil {
+		return CheckSummary{}, nil, fmt.Errorf("lab: %w", err)
+	}
+	if _, err := fh.Seek(good, io.SeekStart); err != nil {
+		return CheckSummary{}, nil, fmt.Errorf("lab: %w", err)
+	}
+	checked := make(map[string]*Checks, len(prev))
+	for _, p := range prev {
+		checked[p.Key()] = p.Checks
+	}
+	for i := range recs {
+		if recs[i].Checks == nil {
+			recs[i].Checks = checked[recs[i].Key()]
+		}
+	}
+	sum, err := r.Check(ctx, adminDSN, recs, func(rec *Record) error {
+		if err := WriteRecords(fh, []Record{*rec}); err != nil {
+			return fmt.Errorf("lab: %s: %w", work, err)
+		}
+		return fh.Sync()
+	})
+	if err != nil {
+		return sum, nil, err
+	}
+	if err := Refeature(ctx, recs); err != nil {
+		return sum, nil, err
+	}
+	if err := WriteDataset(out, recs); err != nil {
+		return sum, nil, err
+	}
+	fh.Close()
+	if err := os.Remove(work); err != nil {
+		return sum, nil, fmt.Errorf("lab: %w", err)
+	}
+	return sum, recs, nil
 }

@@ -173,11 +173,12 @@ func analysisMigration(id string, up, down []string, noTx bool, risk int) migrat
 // (judged again by the current rules: analysis.Report.RecheckBroken) and
 // the stored Checks.
 func (r *Record) featurize(ctx context.Context) error {
+	m := r.migration()
 	var opts []analysis.Option
 	if len(r.Context) > 0 {
 		opts = append(opts, analysis.WithCatalog(analysis.StaticCatalog(r.Context)))
 	}
-	rep, err := analysis.Analyze(ctx, r.migration(), opts...)
+	rep, err := analysis.Analyze(ctx, m, opts...)
 	if err != nil {
 		return fmt.Errorf("lab: analyze %s: %w", r.Template, err)
 	}
@@ -187,7 +188,7 @@ func (r *Record) featurize(ctx context.Context) error {
 		// The statements it broke, judged by the current rules.
 		live.Broken = rep.RecheckBroken(live.Broken)
 		rep.Live = &live
-		rep.AddBrokenFindings(r.migration())
+		rep.AddBrokenFindings(m)
 	}
 	if r.Checks != nil {
 		rep.Findings = append(rep.Findings, r.Checks.Findings...)

@@ -196,10 +196,10 @@ func (o *Resumable) Finish(primary Arm, complete bool) ([]Record, error) {
 			extra = append(extra, r)
 		}
 	}
-	if err := writeDataset(o.Path, train); err != nil {
+	if err := WriteDataset(o.Path, train); err != nil {
 		return nil, err
 	}
-	if err := writeDataset(o.Extra, extra); err != nil {
+	if err := WriteDataset(o.Extra, extra); err != nil {
 		return nil, err
 	}
 	if complete {
@@ -210,9 +210,10 @@ func (o *Resumable) Finish(primary Arm, complete bool) ([]Record, error) {
 	return recs, nil
 }
 
-// writeDataset writes recs to path through a temporary file and a rename,
+// WriteDataset writes recs to path, one JSON record per line, through a
+// temporary file and a rename (path may be the file recs were read from),
 // gzip-compressed when path ends in .gz.
-func writeDataset(path string, recs []Record) error {
+func WriteDataset(path string, recs []Record) error {
 	tmp := path + ".tmp"
 	fh, err := os.Create(tmp)
 	if err != nil {

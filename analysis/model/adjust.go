@@ -48,10 +48,7 @@ func (p Prediction) Adjust(adj ...Adjustment) Prediction {
 	// min: sigmoid(logit(c)) may round a hair above c.
 	out.Confidence = math.Min(sigmoid(out.Logit), capAt)
 	out.Held = out.Held || hold
-	out.Decision = DecisionNeedsApproval
-	if out.Confidence >= out.Threshold && !out.Held {
-		out.Decision = DecisionProceed
-	}
+	out.decide()
 	return out
 }
 

@@ -223,9 +223,9 @@ func leaveGroupOut(ctx context.Context, ds Dataset, key func(Example) string, cf
 		var predict func(Example) (Prediction, error)
 		if constant {
 			rate := tr.gatePassed().safeRate()
-			predict = func(Example) (Prediction, error) {
-				return Prediction{Logit: logit(rate), Confidence: rate, Threshold: cfg.threshold}, nil
-			}
+			base := Prediction{Logit: logit(rate), Confidence: rate, Threshold: cfg.threshold}
+			base.decide()
+			predict = func(Example) (Prediction, error) { return base, nil }
 		} else {
 			m, err := train(ctx, tr, cfg)
 			if err != nil {
@@ -242,7 +242,7 @@ func leaveGroupOut(ctx context.Context, ds Dataset, key func(Example) string, cf
 				pr = pr.Adjust(ds[i].Gate...)
 			}
 			p[i] = pr.Confidence
-			proceed[i] = pr.Confidence >= cfg.threshold && !pr.Held
+			proceed[i] = pr.Decision == DecisionProceed
 		}
 	}
 	return p, proceed, nil

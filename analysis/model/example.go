@@ -164,19 +164,9 @@ func (ds Dataset) Folds(k int, seed uint64) []int {
 	return fold
 }
 
-// gatePassed returns the examples the gate does not cap (ds itself when
-// none is capped).
+// gatePassed returns the examples the gate does not cap.
 func (ds Dataset) gatePassed() Dataset {
-	n := 0
-	for _, e := range ds {
-		if !e.GateFailed() {
-			n++
-		}
-	}
-	if n == len(ds) {
-		return ds
-	}
-	out := make(Dataset, 0, n)
+	out := make(Dataset, 0, len(ds))
 	for _, e := range ds {
 		if !e.GateFailed() {
 			out = append(out, e)

@@ -127,10 +127,7 @@ func (m *Model) Repredict(prior Prediction, evidence Features) (Prediction, erro
 	p.Reasons = topReasons(p.Contributions, 5)
 	p.Logit = logit
 	p.Confidence = sigmoid(logit)
-	p.Decision = DecisionNeedsApproval
-	if p.Confidence >= p.Threshold {
-		p.Decision = DecisionProceed
-	}
+	p.decide()
 	return p, nil
 }
 

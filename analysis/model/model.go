@@ -95,6 +95,15 @@ const (
 	DecisionNeedsApproval Decision = "needs_approval"
 )
 
+// decide sets the decision: proceed when the confidence reaches the
+// threshold and nothing holds the change, else needs_approval.
+func (p *Prediction) decide() {
+	p.Decision = DecisionNeedsApproval
+	if p.Confidence >= p.Threshold && !p.Held {
+		p.Decision = DecisionProceed
+	}
+}
+
 // Reason is one feature's contribution to a prediction.
 type Reason struct {
 	// Feature is the feature name ("gate:<rule>" for a gate adjustment).
@@ -221,10 +230,7 @@ func (m *Model) Predict(f Features, opts ...PredictOption) (Prediction, error) {
 	}
 	p.Logit = logit
 	p.Confidence = sigmoid(logit)
-	p.Decision = DecisionNeedsApproval
-	if p.Confidence >= cfg.threshold {
-		p.Decision = DecisionProceed
-	}
+	p.decide()
 	sort.SliceStable(p.Contributions, func(i, j int) bool {
 		return math.Abs(p.Contributions[i].Contribution) > math.Abs(p.Contributions[j].Contribution)
 	})

@@ -143,8 +143,9 @@ func WithClock(now func() time.Time) TrainOption {
 // logistic regression in each of k grouped folds to get out-of-fold logits,
 // fit Platt scaling on those, then fit the final regression on all of ds.
 // Examples whose gate caps them (Example.GateFailed) are left out: the
-// model scores the changes the gate lets through. Memory is one dense float64 matrix of examples × features; time is linear
-// in its size per L-BFGS iteration. Train is safe for concurrent use.
+// model scores the changes the gate lets through. Memory is one dense
+// float64 matrix of examples × features; time is linear in its size per
+// L-BFGS iteration. Train is safe for concurrent use.
 func Train(ctx context.Context, ds Dataset, opts ...TrainOption) (*Model, error) {
 	cfg := defaultTrainConfig()
 	for _, o := range opts {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -321,75 +320,13 @@ func (r rolloutJudge) Judge(_ context.Context, w lab.Window) (lab.Verdict, error
 	return lab.Verdict{Safe: d.Outcome != judge.Fail, Reason: d.Reason}, nil
 }
 
-// createDataset opens path for writing, gzip-compressed when it ends in .gz.
-func createDataset(path string) (io.Writer, func() error, error) {
-	fh, err := os.Create(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !strings.HasSuffix(path, ".gz") {
-		return fh, fh.Close, nil
-	}
-	zw := gzip.NewWriter(fh)
-	return zw, func() error {
-		if err := zw.Close(); err != nil {
-			fh.Close()
-			return err
-		}
-		return fh.Close()
-	}, nil
-}
-
 // labChecks runs the gate's database checks for the records of in that
-// have none and writes every record to out. Checked records go, synced
-// one by one, to out's .checks.partial file, which a later call resumes
-// from and which is removed once out is written.
+// have none (lab.Runner.CheckDataset, resumable) and writes every record
+// to out.
 func labChecks(ctx context.Context, w io.Writer, runner *lab.Runner, dsn, in, out string) error {
-	recs, err := lab.ReadRecords(in)
-	if err != nil {
-		return err
-	}
-	work := out + ".checks.partial"
-	if prev, err := lab.ReadRecords(work); err == nil {
-		byKey := map[string]*lab.Checks{}
-		for _, r := range prev {
-			byKey[r.Key()] = r.Checks
-		}
-		for i := range recs {
-			if c := byKey[recs[i].Key()]; c != nil && recs[i].Checks == nil {
-				recs[i].Checks = c
-			}
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("lab: resume checks: %w", err)
-	}
-	fh, err := os.OpenFile(work, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	defer fh.Close()
-	sum, err := runner.Check(ctx, dsn, recs, func(r *lab.Record) error {
-		if err := lab.WriteRecords(fh, []lab.Record{*r}); err != nil {
-			return fmt.Errorf("lab: %s: %w", work, err)
-		}
-		return fh.Sync()
-	})
+	sum, recs, err := runner.CheckDataset(ctx, dsn, in, out)
 	fmt.Fprintf(w, "%d records, %d checked now (%d certain failures) in %s\n", sum.Records, sum.Checked, sum.Failed, sum.Elapsed.Round(time.Second))
 	if err != nil {
-		return err
-	}
-	if err := lab.Refeature(ctx, recs); err != nil {
-		return err
-	}
-	dst, closeOut, err := createDataset(out)
-	if err != nil {
-		return err
-	}
-	if err := lab.WriteRecords(dst, recs); err != nil {
-		closeOut()
-		return err
-	}
-	if err := closeOut(); err != nil {
 		return err
 	}
 	failed := 0
@@ -399,8 +336,7 @@ func labChecks(ctx context.Context, w io.Writer, runner *lab.Runner, dsn, in, ou
 		}
 	}
 	fmt.Fprintf(w, "%s: %d records, %d of them certain failures by the gate\n", out, len(recs), failed)
-	fh.Close()
-	return os.Remove(work)
+	return nil
 }
 
 func refeature(ctx context.Context, in, out string) error {
@@ -411,13 +347,5 @@ func refeature(ctx context.Context, in, out string) error {
 	if err := lab.Refeature(ctx, recs); err != nil {
 		return err
 	}
-	w, closeOut, err := createDataset(out)
-	if err != nil {
-		return err
-	}
-	if err := lab.WriteRecords(w, recs); err != nil {
-		closeOut()
-		return err
-	}
-	return closeOut()
+	return lab.WriteDataset(out, recs)
 }

@@ -97,7 +97,7 @@ func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 }
 
 // `lab --checks` resumes: records already checked in the work file of an
-// interrupted run keep their checks, the others are checked on their
+// interrupted run (whose last line a kill tore) keep their checks, the others are checked on their
 // databases, the dataset is written with every record checked and the
 // work file is removed.
 func TestLabChecksResumes(t *testing.T) {
@@ -143,6 +143,7 @@ func TestLabChecksResumes(t *testing.T) {
 	if err := lab.WriteRecords(fh, []lab.Record{done}); err != nil {
 		t.Fatal(err)
 	}
+	fh.WriteString(`{"index": 1, "arm": "prod`) // the kill tore the next line
 	fh.Close()
 
 	var report strings.Builder
