@@ -76,8 +76,8 @@ type CheckSummary struct {
 // has none, on its run's database prepared as the trial prepared it (the
 // lane's clone of its table size, or the corpus file's history), without
 // load, and recomputes its features and gate. The lanes take the records
-// as they take trials (a heavy one shares the machine with at most one
-// other). Records must come from a plan of the Runner's configuration (the
+// as they take trials: a check on a big table shares the machine with at
+// most one other. Records must come from a plan of the Runner's configuration (the
 // same flags as the lab run that measured them). done is called with each
 // record as it is checked (to save progress); Check then stops at its
 // first error.
@@ -126,7 +126,8 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sched := newScheduler(todo, len(lanes), 0, start)
+	// A check runs no load: only a big table makes it heavy.
+	sched := newScheduler(todo, len(lanes), 0, start, func(tr Trial) bool { return tr.Rows >= HeavyRows })
 	stop := context.AfterFunc(ctx, sched.stop)
 	defer stop()
 	var (

@@ -224,7 +224,7 @@ func TestSchedulerRunsHeavyTrialsAlmostAlone(t *testing.T) {
 	t.Parallel()
 	light := func(i int) Trial { return Trial{Index: i, Rows: 1000} }
 	heavy := func(i int) Trial { return Trial{Index: i, Rows: 10_000_000} }
-	s := newScheduler([]Trial{light(0), light(1), heavy(2), light(3), heavy(4), light(5)}, 3, 0, time.Now())
+	s := newScheduler([]Trial{light(0), light(1), heavy(2), light(3), heavy(4), light(5)}, 3, 0, time.Now(), Trial.heavy)
 	a, _ := s.next()
 	b, _ := s.next()
 	if a.Index != 0 || b.Index != 1 {

@@ -288,7 +288,7 @@ func (ln *lane) close() {
 func (r *Runner) runAll(ctx context.Context, srv *server, lanes []*lane, todo []Trial, out Output, sum *Summary, start time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sched := newScheduler(todo, len(lanes), r.cfg.Budget, start)
+	sched := newScheduler(todo, len(lanes), r.cfg.Budget, start, Trial.heavy)
 	stop := context.AfterFunc(ctx, sched.stop)
 	defer stop()
 	results := make(chan Record)
@@ -391,17 +391,19 @@ type scheduler struct {
 	stopped  bool
 	budget   time.Duration
 	start    time.Time
+	// isHeavy says which runs are heavy (Trial.heavy for trials).
+	isHeavy func(Trial) bool
 }
 
-func newScheduler(todo []Trial, lanes int, budget time.Duration, start time.Time) *scheduler {
-	s := &scheduler{pending: append([]Trial(nil), todo...), capacity: lanes, budget: budget, start: start}
+func newScheduler(todo []Trial, lanes int, budget time.Duration, start time.Time, isHeavy func(Trial) bool) *scheduler {
+	s := &scheduler{pending: append([]Trial(nil), todo...), capacity: lanes, budget: budget, start: start, isHeavy: isHeavy}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
 // weight is the share of the lanes a run takes.
 func (s *scheduler) weight(tr Trial) int {
-	if tr.heavy() {
+	if s.isHeavy(tr) {
 		return max(1, s.capacity-1)
 	}
 	return 1
@@ -424,18 +426,18 @@ func (s *scheduler) next() (Trial, bool) {
 		reserve := 0
 		for i, tr := range s.pending {
 			w := s.weight(tr)
-			if tr.heavy() && s.heavy > 0 {
+			if s.isHeavy(tr) && s.heavy > 0 {
 				continue // one heavy run at a time
 			}
 			if w <= s.capacity-s.busy-reserve {
 				s.pending = append(s.pending[:i], s.pending[i+1:]...)
 				s.busy += w
-				if tr.heavy() {
+				if s.isHeavy(tr) {
 					s.heavy++
 				}
 				return tr, true
 			}
-			if tr.heavy() && reserve == 0 {
+			if s.isHeavy(tr) && reserve == 0 {
 				reserve = w
 			}
 		}
@@ -447,7 +449,7 @@ func (s *scheduler) done(tr Trial) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.busy -= s.weight(tr)
-	if tr.heavy() {
+	if s.isHeavy(tr) {
 		s.heavy--
 	}
 	s.cond.Broadcast()
