@@ -40,9 +40,12 @@ var checkRules = map[string]bool{"dry-run-failed": true, "data-check-failed": tr
 func runChecks(ctx context.Context, dsn string, m migration.Migration, log *slog.Logger) (*Checks, error) {
 	t0 := time.Now()
 	// The checks keep no feature, so a nominal throughput spares the
-	// catalog its calibration.
+	// catalog its calibration and one sample of the table statistics its
+	// two seconds between samples (rates are 0 anyway: a check runs no
+	// load).
 	t, err := analysis.OpenTarget(ctx, dsn, analysis.WithTargetLogger(log),
-		analysis.WithTargetCatalog(analysis.WithThroughput(analysis.Throughput{RewriteBytesPerSec: 1e8, ScanBytesPerSec: 5e8})))
+		analysis.WithTargetCatalog(analysis.WithThroughput(analysis.Throughput{RewriteBytesPerSec: 1e8, ScanBytesPerSec: 5e8}),
+			analysis.WithSampleInterval(0)))
 	if err != nil {
 		return nil, fmt.Errorf("lab: checks: %w", err)
 	}
@@ -67,20 +70,29 @@ func runChecks(ctx context.Context, dsn string, m migration.Migration, log *slog
 // CheckSummary counts what Check did.
 type CheckSummary struct {
 	// Records is how many records were given; Checked how many were
-	// checked now; Failed how many gate checks found a certain failure.
-	Records, Checked, Failed int
-	Elapsed                  time.Duration
+	// checked now; Failed how many of those the gate fails; Ran how many
+	// times the checks ran on a database (records that share a template
+	// and a table size share one run).
+	Records, Checked, Failed, Ran int
+	Elapsed                       time.Duration
 }
+
+// checkGroup names what a record's checks depend on: its migration (the
+// template's file) and its database (the template's schema filled to the
+// table size). Records of one group share one run of the checks; the load,
+// the long transaction and the goose version do not enter them.
+func checkGroup(template string, rows int64) string { return fmt.Sprintf("%s@%d", template, rows) }
 
 // Check runs the gate's database checks (Checks) for every record that
 // has none, on its run's database prepared as the trial prepared it (the
 // lane's clone of its table size, or the corpus file's history), without
-// load, and recomputes its features and gate. The lanes take the records
-// as they take trials: a check on a big table shares the machine with at
-// most one other. Records must come from a plan of the Runner's configuration (the
-// same flags as the lab run that measured them). done is called with each
-// record as it is checked (to save progress); Check then stops at its
-// first error.
+// load, and recomputes its features and gate. The records of one
+// checkGroup share one run (a record resumed with checks lends them to the
+// others of its group). The lanes take the runs as they take trials: a
+// check on a big table shares the machine with at most one other. Records
+// must come from a plan of the Runner's configuration (the same flags as
+// the lab run that measured them). done is called with each record as it
+// is checked (to save progress); Check then stops at its first error.
 func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done func(*Record) error) (CheckSummary, error) {
 	start := time.Now()
 	sum := CheckSummary{Records: len(recs)}
@@ -101,24 +113,69 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 	for _, tr := range trials {
 		byKey[tr.Key()] = tr
 	}
-	records := map[string]*Record{}
-	var todo []Trial
+	known := map[string]*Checks{}
 	for i := range recs {
 		if recs[i].Checks != nil {
+			known[checkGroup(recs[i].Template, recs[i].Rows)] = recs[i].Checks
+		}
+	}
+	// members are the records of each group to run, by the key of the
+	// group's first trial, which runs for all of them.
+	members := map[string][]*Record{}
+	var todo, lent []*Record
+	var runs []Trial
+	leader := map[string]string{}
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Checks != nil {
 			continue
 		}
-		tr, ok := byKey[recs[i].Key()]
-		if !ok || tr.Template.ID != recs[i].Template {
-			return sum, fmt.Errorf("%w: run %s (%s) is not in the plan of these flags: check with the flags that measured it", ErrBadConfig, recs[i].Key(), recs[i].Template)
+		tr, ok := byKey[rec.Key()]
+		if !ok || tr.Template.ID != rec.Template {
+			return sum, fmt.Errorf("%w: run %s (%s) is not in the plan of these flags: check with the flags that measured it", ErrBadConfig, rec.Key(), rec.Template)
 		}
-		records[tr.Key()] = &recs[i]
-		todo = append(todo, tr)
+		todo = append(todo, rec)
+		g := checkGroup(rec.Template, rec.Rows)
+		if c, ok := known[g]; ok {
+			rec.Checks = c
+			lent = append(lent, rec)
+			continue
+		}
+		if _, ok := leader[g]; !ok {
+			leader[g] = tr.Key()
+			runs = append(runs, tr)
+		}
+		members[leader[g]] = append(members[leader[g]], rec)
 	}
-	if len(todo) == 0 {
+	resumed := len(recs) - len(todo)
+	bar := newProgress(r.progress, len(recs), resumed, "checked", "gate fails")
+	// finish recomputes a checked record's features and gate and saves it.
+	var mu sync.Mutex
+	finish := func(rec *Record) error {
+		if err := rec.featurize(ctx); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sum.Checked++
+		if rec.GateFailed() {
+			sum.Failed++
+		}
+		err := done(rec)
+		bar.update(resumed+sum.Checked, sum.Checked, sum.Failed)
+		return err
+	}
+	for _, rec := range lent {
+		if err := finish(rec); err != nil {
+			return sum, err
+		}
+	}
+	if len(runs) == 0 {
+		bar.done()
 		sum.Elapsed = time.Since(start)
 		return sum, nil
 	}
-	lanes, err := r.prepare(ctx, srv, todo)
+	lanes, err := r.prepare(ctx, srv, runs)
 	if err != nil {
 		return sum, err
 	}
@@ -127,23 +184,21 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// A check runs no load: only a big table makes it heavy.
-	sched := newScheduler(todo, len(lanes), 0, start, func(tr Trial) bool { return tr.Rows >= HeavyRows })
+	sched := newScheduler(runs, len(lanes), 0, start, func(tr Trial) bool { return tr.Rows >= HeavyRows })
 	stop := context.AfterFunc(ctx, sched.stop)
 	defer stop()
 	var (
-		mu    sync.Mutex
-		first error
+		failMu sync.Mutex
+		first  error
 	)
 	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
+		failMu.Lock()
+		defer failMu.Unlock()
 		if first == nil {
 			first = err
 			cancel()
 		}
 	}
-	resumed := len(recs) - len(todo)
-	bar := newProgress(r.progress, len(recs), resumed, "checked", "gate fails")
 	var wg sync.WaitGroup
 	for _, ln := range lanes {
 		wg.Add(1)
@@ -154,24 +209,22 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 				if !ok {
 					return
 				}
-				rec := records[tr.Key()]
-				err := r.checkOne(ctx, srv, ln, tr, rec)
+				group := members[tr.Key()]
+				c, err := r.checkOne(ctx, srv, ln, tr, group[0].migration())
 				sched.done(tr)
 				if err != nil {
-					fail(fmt.Errorf("lab: checks of run %s (%s): %w", tr.Key(), rec.Template, err))
+					fail(fmt.Errorf("lab: checks of run %s (%s): %w", tr.Key(), tr.Template.ID, err))
 					return
 				}
 				mu.Lock()
-				sum.Checked++
-				if rec.GateFailed() {
-					sum.Failed++
-				}
-				err = done(rec)
-				bar.update(resumed+sum.Checked, sum.Checked, sum.Failed)
+				sum.Ran++
 				mu.Unlock()
-				if err != nil {
-					fail(err)
-					return
+				for _, rec := range group {
+					rec.Checks = c
+					if err := finish(rec); err != nil {
+						fail(err)
+						return
+					}
 				}
 			}
 		}()
@@ -185,19 +238,14 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 	return sum, ctx.Err()
 }
 
-// checkOne prepares rec's database as its trial did and runs its checks.
-func (r *Runner) checkOne(ctx context.Context, srv *server, ln *lane, tr Trial, rec *Record) error {
+// checkOne prepares tr's database as its trial did and runs its checks.
+func (r *Runner) checkOne(ctx context.Context, srv *server, ln *lane, tr Trial, m migration.Migration) (*Checks, error) {
 	e, err := r.setup(ctx, srv, ln, tr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer e.close()
-	c, err := runChecks(ctx, e.applyDSN, rec.migration(), r.log)
-	if err != nil {
-		return err
-	}
-	rec.Checks = c
-	return rec.featurize(ctx)
+	return runChecks(ctx, e.applyDSN, m, r.log)
 }
 
 // CheckWorkPath is the work file of CheckDataset writing path.

@@ -409,7 +409,8 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // trial prepared it, and the records' gate is the product's: a SET NOT
 // NULL on a column with NULLs fails its data check, renaming a column the
 // load reads breaks the workload's statements (from the stored live
-// context), a harmless change passes its dry run. A second Check has
+// context), a harmless change passes its dry run. The records of one
+// template and size share one run of the checks. A second Check has
 // nothing left to do.
 func TestCheckGatesLikeTheProduct(t *testing.T) {
 	t.Parallel()
@@ -445,9 +446,15 @@ func TestCheckGatesLikeTheProduct(t *testing.T) {
 	if sum.Checked != len(recs) || len(saved) != len(recs) {
 		t.Fatalf("checked %d, saved %d of %d records", sum.Checked, len(saved), len(recs))
 	}
+	// One table size: the records of a template share one run.
 	seen := map[string]bool{}
+	shared := map[string]*Checks{}
 	for _, rec := range recs {
 		seen[rec.Template] = true
+		if c, ok := shared[rec.Template]; ok && c != rec.Checks {
+			t.Errorf("%s: records of one template and size ran their checks apart", rec.Template)
+		}
+		shared[rec.Template] = rec.Checks
 		var gates []string
 		for _, a := range rec.Gate {
 			gates = append(gates, a.Feature)
@@ -468,8 +475,24 @@ func TestCheckGatesLikeTheProduct(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 3 {
-		t.Fatalf("the plan ran only %v", seen)
+	if len(seen) != 3 || len(recs) <= len(seen) || sum.Ran != len(seen) {
+		t.Fatalf("the plan ran only %v in %d records; the checks ran %d times", seen, len(recs), sum.Ran)
+	}
+	// A record resumed with its checks lends them to its group.
+	for i := range recs {
+		if recs[i].Template == "set_not_null_with_nulls" {
+			recs[i].Checks = nil
+			break
+		}
+	}
+	lent, err := r.Check(ctx, dsn, recs, func(*Record) error { return nil })
+	if err != nil || lent.Checked != 1 || lent.Ran != 0 {
+		t.Fatalf("resumed check: %+v %v", lent, err)
+	}
+	for _, rec := range recs {
+		if rec.Template == "set_not_null_with_nulls" && (rec.Checks != shared[rec.Template] || !rec.GateFailed()) {
+			t.Errorf("set_not_null_with_nulls: resumed record did not take its group's checks: %+v", rec.Checks)
+		}
 	}
 	again, err := r.Check(ctx, dsn, recs, func(*Record) error { t.Error("checked twice"); return nil })
 	if err != nil || again.Checked != 0 {

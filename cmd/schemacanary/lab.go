@@ -75,8 +75,9 @@ checks that need a database (the dry run of Up on a schema-only copy and
 the data checks on the rows, through the product's analysis target, as the
 daemon runs them before a canary) on the run's database prepared as its
 trial prepared it, without load, and writes the dataset with them to
---out. Give it the flags that measured the dataset (the plan must be the
-same). It resumes from --out's .checks.partial file. Training applies the
+--out. The checks depend only on the file and the database, so the records
+of one template on one table size share one run of them. Give it the flags
+that measured the dataset (the plan must be the same). It resumes from --out's .checks.partial file. Training applies the
 gate to every prediction, as the product does (docs/model.md).
 
 --refeature FILE skips measuring: it recomputes the features of an existing
@@ -325,7 +326,8 @@ func (r rolloutJudge) Judge(_ context.Context, w lab.Window) (lab.Verdict, error
 // to out.
 func labChecks(ctx context.Context, w io.Writer, runner *lab.Runner, dsn, in, out string) error {
 	sum, recs, err := runner.CheckDataset(ctx, dsn, in, out)
-	fmt.Fprintf(w, "%d records, %d checked now (%d certain failures) in %s\n", sum.Records, sum.Checked, sum.Failed, sum.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "%d records, %d checked now (%d certain failures; %d runs of the checks: a template on one table size runs once) in %s\n",
+		sum.Records, sum.Checked, sum.Failed, sum.Ran, sum.Elapsed.Round(time.Second))
 	if err != nil {
 		return err
 	}
