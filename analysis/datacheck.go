@@ -128,19 +128,35 @@ const (
 	DataCheckTypeFit = "type_fit"
 )
 
-// dataCheckable reports whether the rows of t can answer a check about
-// cols: the walker is in the Up section, t existed before the migration,
-// and none of cols was added by it.
+// dataCheckable reports whether the target's rows of t can answer a
+// check about cols: the walker is in the Up section, t existed before the
+// migration under this name and still has its rows (no earlier RENAME to
+// it, no TRUNCATE of it), and none of cols was added or renamed to by it.
 func (w *walker) dataCheckable(t string, cols ...string) bool {
-	if w.sec != SectionUp || !w.existing(t) {
+	if w.sec != SectionUp || !w.existing(t) || w.unread[t] {
 		return false
 	}
 	for _, c := range cols {
-		if w.created[t+"#"+c] {
+		if w.created[t+"#"+c] || w.unread[t+"#"+c] {
 			return false
 		}
 	}
 	return true
+}
+
+// columnRefs returns the column names an expression reads (the last part
+// of each column reference).
+func columnRefs(n *pgast.Node) []string {
+	var cols []string
+	pgast.Walk(n, func(node any) bool {
+		if cr, ok := node.(*pgast.ColumnRef); ok {
+			if parts := stringList(cr.Fields); len(parts) > 0 {
+				cols = append(cols, parts[len(parts)-1])
+			}
+		}
+		return true
+	})
+	return cols
 }
 
 func (w *walker) addDataCheck(s *stmt, c DataCheck) {
@@ -180,10 +196,12 @@ func (w *walker) checkNonEmpty(s *stmt, t, col string) {
 
 // checkCheck asks, for statement s, for rows where CHECK constraint c's
 // expression (written in statement src) is false (NULL passes a CHECK, and
-// NOT NULL is not true, so it passes here).
+// NOT NULL is not true, so it passes here). An expression that reads a
+// column the migration adds or renames is not asked: the target's rows do
+// not have it yet.
 func (w *walker) checkCheck(s, src *stmt, t string, c *pgast.Constraint) {
 	expr := checkExprText(src.p, c)
-	if expr == "" || !w.dataCheckable(t) {
+	if expr == "" || !w.dataCheckable(t, columnRefs(c.RawExpr)...) {
 		return
 	}
 	w.addDataCheck(s, DataCheck{Kind: DataCheckCheck, Table: t, Constraint: c.Conname, Expr: expr,

@@ -98,6 +98,8 @@ func (w *walker) rename(s *stmt, r *pgast.RenameStmt) {
 		if w.existing(t) {
 			w.report("renaming-table", s, "renaming %s to %s breaks every deployed client that still uses the old name", t, r.Newname)
 		}
+		sch, _ := splitQualified(t)
+		w.unread[qualify(sch, r.Newname, def)] = true
 	case pgast.ObjectType_OBJECT_COLUMN:
 		w.touch(s, LockAccessExclusive, t)
 		s.rep.BreaksApp = true
@@ -106,6 +108,7 @@ func (w *walker) rename(s *stmt, r *pgast.RenameStmt) {
 		if w.existing(t) {
 			w.report("renaming-column", s, "renaming %s.%s to %s breaks every deployed client that still uses the old name", t, r.Subname, r.Newname)
 		}
+		w.unread[t+"#"+r.Newname] = true
 	case pgast.ObjectType_OBJECT_INDEX, pgast.ObjectType_OBJECT_TABCONSTRAINT:
 		w.touch(s, LockShareUpdateExclusive, t)
 	default:
@@ -131,6 +134,7 @@ func (w *walker) truncate(s *stmt, tr *pgast.TruncateStmt) {
 		if w.existing(n) {
 			w.reportCtx("ban-truncate", s, n, LockAccessExclusive, workNone, "TRUNCATE %s deletes all of its rows", n)
 		}
+		w.unread[n] = true
 	}
 	w.needsTimeouts(s)
 }

@@ -28,7 +28,12 @@ type walker struct {
 	txSeq        int      // increments at every transaction boundary
 	schemas      []string // named explicitly (Report.Schemas)
 
-	created      map[string]bool // tables created earlier in the migration
+	created map[string]bool // tables created earlier in the migration
+	// unread are the tables, and columns ("table#column"), whose rows on
+	// the target cannot answer a data check about this point of the
+	// section: named by an earlier RENAME (the target has them under the
+	// old name) or emptied by an earlier TRUNCATE.
+	unread       map[string]bool
 	upCreated    map[string]bool // tables created by the Up section (for Down)
 	lockTimeout  bool
 	stmtTimeout  bool
@@ -87,6 +92,7 @@ func newWalker(cfg config, m migration.Migration, rep *Report, sup *suppressions
 	return &walker{
 		cfg: cfg, m: m, rep: rep, sup: sup,
 		created:      map[string]bool{},
+		unread:       map[string]bool{},
 		upCreated:    map[string]bool{},
 		notValidTx:   map[string]int{},
 		notValidAdd:  map[string]addedConstraint{},
@@ -115,6 +121,7 @@ func (w *walker) startSection(sec Section) {
 		}
 	}
 	w.created = map[string]bool{}
+	w.unread = map[string]bool{}
 	w.notValidTx = map[string]int{}
 	w.notValidAdd = map[string]addedConstraint{}
 	w.robustDrops = map[string]bool{}
