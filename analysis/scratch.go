@@ -27,8 +27,13 @@ type scratch struct {
 
 // newScratch dumps the schema of dsn and restores it into a new database
 // named schemacanary_<purpose>_<random>. binDir holds pg_dump and psql
-// ("" finds them). Close drops the database.
+// ("" finds them). dsn may be written for pgx (libpqDSN). Close drops the
+// database.
 func newScratch(ctx context.Context, dsn, binDir, purpose string) (*scratch, error) {
+	dsn, err := libpqDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
 	if binDir == "" {
 		dir, err := findPgBin()
 		if err != nil {

@@ -84,9 +84,14 @@ func OpenTarget(ctx context.Context, dsn string, opts ...TargetOption) (*Target,
 			return nil, fmt.Errorf("target: %w", err)
 		}
 	}
+	// pg_dump and psql (the dry run) and single pgx connections (the
+	// plan check) take no pool settings: the DSN is made one libpq reads.
+	var err error
+	if t.dsn, err = libpqDSN(dsn); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
 	if t.schema != "" {
-		var err error
-		if t.dsn, err = withSearchPath(dsn, t.schema); err != nil {
+		if t.dsn, err = withSearchPath(t.dsn, t.schema); err != nil {
 			return nil, err
 		}
 		t.catOpts = append(t.catOpts, WithCatalogSchema(t.schema))
