@@ -99,9 +99,15 @@ func TestTenantTarget(t *testing.T) {
 	}
 }
 
-// TestWithSearchPath: both DSN forms carry the option to the server.
+// TestWithSearchPath: both DSN forms carry the option to the server,
+// after the options they had.
 func TestWithSearchPath(t *testing.T) {
-	for _, dsn := range []string{"postgres://u@h:5432/db?sslmode=disable", "host=h port=5432 dbname=db user=u"} {
+	for dsn, want := range map[string]string{
+		"postgres://u@h:5432/db?sslmode=disable":                        "-c search_path=t_a",
+		"host=h port=5432 dbname=db user=u":                             "-c search_path=t_a",
+		"postgres://u@h/db?options=-c%20work_mem%3D8MB":                 "-c work_mem=8MB -c search_path=t_a",
+		"host=h dbname=db options='-c work_mem=8MB' application_name=x": "-c work_mem=8MB -c search_path=t_a",
+	} {
 		got, err := withSearchPath(dsn, "t_a")
 		if err != nil {
 			t.Fatal(err)
@@ -110,8 +116,8 @@ func TestWithSearchPath(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", got, err)
 		}
-		if o := cfg.RuntimeParams["options"]; o != "-c search_path=t_a" || cfg.Database != "db" {
-			t.Errorf("%s -> %s: options %q, database %q", dsn, got, o, cfg.Database)
+		if o := cfg.RuntimeParams["options"]; o != want || cfg.Database != "db" {
+			t.Errorf("%s -> %s: options %q, database %q; want options %q", dsn, got, o, cfg.Database, want)
 		}
 	}
 }

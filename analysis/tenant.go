@@ -60,7 +60,7 @@ func fromTenant(tenant, qualified string) string {
 // defaultSchemaName is the schema unqualified names are read in.
 const defaultSchemaName = "public"
 
-// withSearchPath adds "-c search_path=schema" to the connection's options
+// withSearchPath adds "-c search_path=schema" after the connection's options
 // (libpq's options keyword, which pgx, pg_dump and psql all pass to the
 // server), for a URL or a keyword/value DSN.
 func withSearchPath(dsn, schema string) (string, error) {
@@ -76,5 +76,18 @@ func withSearchPath(dsn, schema string) (string, error) {
 		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 		return u.String(), nil
 	}
-	return dsn + " options='" + opt + "'", nil
+	params, err := parseKeywordValue(dsn)
+	if err != nil {
+		return "", fmt.Errorf("target: %w", err)
+	}
+	var out []string
+	options := ""
+	for _, p := range params {
+		if p.key == "options" {
+			options = p.value
+			continue
+		}
+		out = append(out, p.key+"="+quoteKeywordValue(p.value))
+	}
+	return strings.Join(append(out, "options="+quoteKeywordValue(joinOptions(options, []string{opt}))), " "), nil
 }
