@@ -83,6 +83,52 @@ type CheckSummary struct {
 // the long transaction and the goose version do not enter them.
 func checkGroup(template string, rows int64) string { return fmt.Sprintf("%s@%d", template, rows) }
 
+// checkPlan is what Check has to do.
+type checkPlan struct {
+	// runs are the trials whose databases the checks run on, one per
+	// checkGroup; members the records each group's run answers.
+	runs    []Trial
+	members map[string][]*Record
+	// lent are the records that take the checks a resumed record of their
+	// group already has; todo counts the records without checks.
+	lent []*Record
+	todo int
+}
+
+// planChecks groups the records without checks by checkGroup. Every one
+// must be a run of the plan whose trials are byKey.
+func planChecks(recs []Record, byKey map[string]Trial) (checkPlan, error) {
+	known := map[string]*Checks{}
+	for i := range recs {
+		if recs[i].Checks != nil {
+			known[checkGroup(recs[i].Template, recs[i].Rows)] = recs[i].Checks
+		}
+	}
+	p := checkPlan{members: map[string][]*Record{}}
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Checks != nil {
+			continue
+		}
+		tr, ok := byKey[rec.Key()]
+		if !ok || tr.Template.ID != rec.Template {
+			return p, fmt.Errorf("%w: run %s (%s) is not in the plan of these flags: check with the flags that measured it", ErrBadConfig, rec.Key(), rec.Template)
+		}
+		p.todo++
+		g := checkGroup(rec.Template, rec.Rows)
+		if c, ok := known[g]; ok {
+			rec.Checks = c
+			p.lent = append(p.lent, rec)
+			continue
+		}
+		if len(p.members[g]) == 0 {
+			p.runs = append(p.runs, tr)
+		}
+		p.members[g] = append(p.members[g], rec)
+	}
+	return p, nil
+}
+
 // Check runs the gate's database checks (Checks) for every record that
 // has none, on its run's database prepared as the trial prepared it (the
 // lane's clone of its table size, or the corpus file's history), without
@@ -113,41 +159,12 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 	for _, tr := range trials {
 		byKey[tr.Key()] = tr
 	}
-	known := map[string]*Checks{}
-	for i := range recs {
-		if recs[i].Checks != nil {
-			known[checkGroup(recs[i].Template, recs[i].Rows)] = recs[i].Checks
-		}
+	plan, err := planChecks(recs, byKey)
+	if err != nil {
+		return sum, err
 	}
-	// members are the records of each group to run, by the key of the
-	// group's first trial, which runs for all of them.
-	members := map[string][]*Record{}
-	var todo, lent []*Record
-	var runs []Trial
-	leader := map[string]string{}
-	for i := range recs {
-		rec := &recs[i]
-		if rec.Checks != nil {
-			continue
-		}
-		tr, ok := byKey[rec.Key()]
-		if !ok || tr.Template.ID != rec.Template {
-			return sum, fmt.Errorf("%w: run %s (%s) is not in the plan of these flags: check with the flags that measured it", ErrBadConfig, rec.Key(), rec.Template)
-		}
-		todo = append(todo, rec)
-		g := checkGroup(rec.Template, rec.Rows)
-		if c, ok := known[g]; ok {
-			rec.Checks = c
-			lent = append(lent, rec)
-			continue
-		}
-		if _, ok := leader[g]; !ok {
-			leader[g] = tr.Key()
-			runs = append(runs, tr)
-		}
-		members[leader[g]] = append(members[leader[g]], rec)
-	}
-	resumed := len(recs) - len(todo)
+	runs, members := plan.runs, plan.members
+	resumed := len(recs) - plan.todo
 	bar := newProgress(r.progress, len(recs), resumed, "checked", "gate fails")
 	// finish recomputes a checked record's features and gate and saves it.
 	var mu sync.Mutex
@@ -165,7 +182,7 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 		bar.update(resumed+sum.Checked, sum.Checked, sum.Failed)
 		return err
 	}
-	for _, rec := range lent {
+	for _, rec := range plan.lent {
 		if err := finish(rec); err != nil {
 			return sum, err
 		}
@@ -209,7 +226,7 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 				if !ok {
 					return
 				}
-				group := members[tr.Key()]
+				group := members[checkGroup(tr.Template.ID, tr.Rows)]
 				c, err := r.checkOne(ctx, srv, ln, tr, group[0].migration())
 				sched.done(tr)
 				if err != nil {
