@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/schemacanary/schemacanary/analysis"
 	"github.com/schemacanary/schemacanary/gitsrc/migration"
 )
@@ -198,40 +200,23 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 	}
 	defer closeLanes(lanes)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// A check runs no load: only a big table makes it heavy.
 	sched := newScheduler(runs, len(lanes), 0, start, func(tr Trial) bool { return tr.Rows >= HeavyRows })
-	stop := context.AfterFunc(ctx, sched.stop)
+	g, gctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(gctx, sched.stop)
 	defer stop()
-	var (
-		failMu sync.Mutex
-		first  error
-	)
-	fail := func(err error) {
-		failMu.Lock()
-		defer failMu.Unlock()
-		if first == nil {
-			first = err
-			cancel()
-		}
-	}
-	var wg sync.WaitGroup
 	for _, ln := range lanes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			for {
 				tr, ok := sched.next()
 				if !ok {
-					return
+					return nil
 				}
 				group := members[checkGroup(tr.Template.ID, tr.Rows)]
-				c, err := r.checkOne(ctx, srv, ln, tr, group[0].migration())
+				c, err := r.checkOne(gctx, srv, ln, tr, group[0].migration())
 				sched.done(tr)
 				if err != nil {
-					fail(fmt.Errorf("lab: checks of run %s (%s): %w", tr.Key(), tr.Template.ID, err))
-					return
+					return fmt.Errorf("lab: checks of run %s (%s): %w", tr.Key(), tr.Template.ID, err)
 				}
 				mu.Lock()
 				sum.Ran++
@@ -239,18 +224,17 @@ func (r *Runner) Check(ctx context.Context, adminDSN string, recs []Record, done
 				for _, rec := range group {
 					rec.Checks = c
 					if err := finish(rec); err != nil {
-						fail(err)
-						return
+						return err
 					}
 				}
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	err = g.Wait()
 	bar.done()
 	sum.Elapsed = time.Since(start)
-	if first != nil {
-		return sum, first
+	if err != nil {
+		return sum, err
 	}
 	return sum, ctx.Err()
 }
