@@ -32,21 +32,27 @@ var pgxOnly = map[string]bool{
 	"default_query_exec_mode": true, "min_read_buffer_size": true, "servicefile": true, "krbspn": true,
 }
 
-// libpqDSN returns dsn as pg_dump and psql accept it. A DSN written for
-// pgx may carry what libpq rejects: pgx's and pgxpool's own parameters
-// (pool_max_conns, ...), which are dropped, and server settings given as
-// plain parameters (search_path=app), which pgx sends at connect and
-// libpq takes in options as "-c name=value".
-func libpqDSN(dsn string) (string, error) {
+// libpqDSN returns dsn as libpq (pg_dump, psql) and pgx both accept it,
+// for a URL or a keyword/value DSN, with settings ("name=value") added to
+// its options after its own. A DSN written for pgx may carry what libpq
+// rejects: pgx's and pgxpool's own parameters (pool_max_conns, ...),
+// which are dropped, and server settings given as plain parameters
+// (search_path=app), which pgx sends at connect and libpq takes in
+// options as "-c name=value".
+func libpqDSN(dsn string, settings ...string) (string, error) {
+	var extra []string
+	for _, s := range settings {
+		name, value, _ := strings.Cut(s, "=")
+		extra = append(extra, settingOption(name, value))
+	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return libpqURI(dsn)
+		return libpqURI(dsn, extra)
 	}
 	params, err := parseKeywordValue(dsn)
 	if err != nil {
 		return "", err
 	}
-	var out []string
-	var settings []string
+	var out, moved []string
 	options := ""
 	for _, p := range params {
 		switch {
@@ -56,16 +62,16 @@ func libpqDSN(dsn string) (string, error) {
 			out = append(out, p.key+"="+quoteKeywordValue(p.value))
 		case pgxOnly[p.key]:
 		default:
-			settings = append(settings, settingOption(p.key, p.value))
+			moved = append(moved, settingOption(p.key, p.value))
 		}
 	}
-	if opts := joinOptions(options, settings); opts != "" {
+	if opts := joinOptions(options, append(moved, extra...)); opts != "" {
 		out = append(out, "options="+quoteKeywordValue(opts))
 	}
 	return strings.Join(out, " "), nil
 }
 
-func libpqURI(dsn string) (string, error) {
+func libpqURI(dsn string, extra []string) (string, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "", fmt.Errorf("parse dsn: cannot parse the connection URL")
@@ -76,23 +82,36 @@ func libpqURI(dsn string) (string, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var settings []string
+	var moved []string
 	for _, k := range keys {
 		switch {
 		case k == "options" || libpqKeywords[k]:
 		case pgxOnly[k]:
 			q.Del(k)
 		default:
-			settings = append(settings, settingOption(k, q.Get(k)))
+			moved = append(moved, settingOption(k, q.Get(k)))
 			q.Del(k)
 		}
 	}
-	if opts := joinOptions(q.Get("options"), settings); opts != "" {
+	if opts := joinOptions(q.Get("options"), append(moved, extra...)); opts != "" {
 		q.Set("options", opts)
 	}
 	// Spaces as %20: libpq reads a '+' in a URI literally.
 	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String(), nil
+}
+
+// withDatabase returns dsn pointing at another database.
+func withDatabase(dsn, db string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("verify: parse dsn: cannot parse the connection URL")
+		}
+		u.Path = "/" + db
+		return u.String(), nil
+	}
+	return dsn + " dbname=" + db, nil
 }
 
 // settingOption is a server setting as a command-line option of options:

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/schemacanary/schemacanary/internal/pgtest"
 )
 
 // libpqDSN drops pgx's own parameters and moves server settings into
@@ -35,8 +37,8 @@ func TestLibpqDSN(t *testing.T) {
 }
 
 // A DSN written for pgx (pool settings, a search_path as a parameter), in
-// either form, still gets its dry run: pg_dump and psql are given what
-// libpq accepts. Not parallel: TestDryRunOnSchemaCopy counts the
+// either form, still gets its dry run and its verify: pg_dump and psql
+// are given what libpq accepts. Not parallel: TestDryRunOnSchemaCopy counts the
 // server's scratch databases.
 func TestDryRunWithPgxDSN(t *testing.T) {
 	_, dsn := seededTarget(t, WithDataChecks(false))
@@ -61,6 +63,14 @@ func TestDryRunWithPgxDSN(t *testing.T) {
 		tg.Close()
 		if rep.Live.DryRun != CheckFailed || len(findingsOf(rep, "dry-run-failed")) != 1 {
 			t.Errorf("%s: dry run %s: %q", d, rep.Live.DryRun, findingsOf(rep, "check-not-run"))
+		}
+		// Verify copies the schema through the same DSN.
+		m := loadTestMigration("00001_note.sql", []byte("-- +goose Up\nALTER TABLE users ADD COLUMN note text;\n-- +goose Down\nALTER TABLE users DROP COLUMN note;\n"))
+		ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+		res, err := Verify(ctx, d, m, WithPgBinDir(pgtest.Shared(t).BinDir()))
+		cancel()
+		if err != nil || len(res.Findings) != 0 {
+			t.Errorf("%s: verify: %v %+v", d, err, res)
 		}
 	}
 }

@@ -99,16 +99,16 @@ func TestTenantTarget(t *testing.T) {
 	}
 }
 
-// TestWithSearchPath: both DSN forms carry the option to the server,
-// after the options they had.
-func TestWithSearchPath(t *testing.T) {
+// TestDSNSearchPath: both DSN forms carry a tenant's search_path to the
+// server, after the options they had.
+func TestDSNSearchPath(t *testing.T) {
 	for dsn, want := range map[string]string{
 		"postgres://u@h:5432/db?sslmode=disable":                        "-c search_path=t_a",
 		"host=h port=5432 dbname=db user=u":                             "-c search_path=t_a",
 		"postgres://u@h/db?options=-c%20work_mem%3D8MB":                 "-c work_mem=8MB -c search_path=t_a",
 		"host=h dbname=db options='-c work_mem=8MB' application_name=x": "-c work_mem=8MB -c search_path=t_a",
 	} {
-		got, err := withSearchPath(dsn, "t_a")
+		got, err := libpqDSN(dsn, "search_path=t_a")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,13 +26,9 @@ type scratch struct {
 
 // newScratch dumps the schema of dsn and restores it into a new database
 // named schemacanary_<purpose>_<random>. binDir holds pg_dump and psql
-// ("" finds them). dsn may be written for pgx (libpqDSN). Close drops the
+// ("" finds them); dsn is one libpq reads (libpqDSN). Close drops the
 // database.
 func newScratch(ctx context.Context, dsn, binDir, purpose string) (*scratch, error) {
-	dsn, err := libpqDSN(dsn)
-	if err != nil {
-		return nil, err
-	}
 	if binDir == "" {
 		dir, err := findPgBin()
 		if err != nil {
@@ -74,19 +69,6 @@ func (sc *scratch) Close(ctx context.Context) {
 	// failed drop is named schemacanary_* and holds no data.
 	_, _ = sc.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{sc.name}.Sanitize()+" WITH (FORCE)")
 	sc.admin.Close(ctx)
-}
-
-// withDatabase returns dsn pointing at another database.
-func withDatabase(dsn, db string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("verify: parse dsn: cannot parse the connection URL")
-		}
-		u.Path = "/" + db
-		return u.String(), nil
-	}
-	return dsn + " dbname=" + db, nil
 }
 
 func findPgBin() (string, error) {

@@ -85,16 +85,16 @@ func OpenTarget(ctx context.Context, dsn string, opts ...TargetOption) (*Target,
 		}
 	}
 	// pg_dump and psql (the dry run) and single pgx connections (the
-	// plan check) take no pool settings: the DSN is made one libpq reads.
-	var err error
-	if t.dsn, err = libpqDSN(dsn); err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
+	// plan check) take no pool settings: the DSN is made one libpq reads,
+	// with a tenant's search_path in its options.
+	var settings []string
 	if t.schema != "" {
-		if t.dsn, err = withSearchPath(t.dsn, t.schema); err != nil {
-			return nil, err
-		}
+		settings = append(settings, "search_path="+t.schema)
 		t.catOpts = append(t.catOpts, WithCatalogSchema(t.schema))
+	}
+	var err error
+	if t.dsn, err = libpqDSN(dsn, settings...); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
 	}
 	cat, err := NewPGCatalog(ctx, t.dsn, append([]CatalogOption{WithCatalogLogger(t.log)}, t.catOpts...)...)
 	if err != nil {

@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 )
@@ -59,35 +58,3 @@ func fromTenant(tenant, qualified string) string {
 
 // defaultSchemaName is the schema unqualified names are read in.
 const defaultSchemaName = "public"
-
-// withSearchPath adds "-c search_path=schema" after the connection's options
-// (libpq's options keyword, which pgx, pg_dump and psql all pass to the
-// server), for a URL or a keyword/value DSN.
-func withSearchPath(dsn, schema string) (string, error) {
-	opt := "-c search_path=" + schema
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("target: parse dsn: cannot parse the connection URL")
-		}
-		q := u.Query()
-		q.Set("options", strings.TrimSpace(q.Get("options")+" "+opt))
-		// Spaces as %20: libpq reads a '+' in a URI literally.
-		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-		return u.String(), nil
-	}
-	params, err := parseKeywordValue(dsn)
-	if err != nil {
-		return "", fmt.Errorf("target: %w", err)
-	}
-	var out []string
-	options := ""
-	for _, p := range params {
-		if p.key == "options" {
-			options = p.value
-			continue
-		}
-		out = append(out, p.key+"="+quoteKeywordValue(p.value))
-	}
-	return strings.Join(append(out, "options="+quoteKeywordValue(joinOptions(options, []string{opt}))), " "), nil
-}

@@ -87,6 +87,10 @@ func Verify(ctx context.Context, dsn string, m migration.Migration, opts ...Veri
 		}
 		cfg.binDir = dir
 	}
+	dsn, err := libpqDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	res := &VerifyResult{Findings: []Finding{}}
 	step := func(name string, fn func() error) bool {
 		start := time.Now()
