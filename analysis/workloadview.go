@@ -203,9 +203,9 @@ var numericType = regexp.MustCompile(`^(int[248]?|integer|smallint|bigint|numeri
 
 // breakage says why the change makes a statement that names what r lists
 // fail, and the line of the Up statement that does it ("" when nothing). A
-// table, view or column that a later
-// statement of Up creates again under the same name (a rename with a
-// compatibility view, a drop and re-create) is not gone.
+// table, view or column that a later statement of Up creates again under
+// the same name (a rename with a compatibility view, a drop and re-create)
+// is not gone.
 func breakage(rep *Report, r *refs) (string, int) {
 	for i, s := range rep.Statements {
 		if s.Section != SectionUp {

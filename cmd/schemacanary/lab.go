@@ -77,8 +77,9 @@ daemon runs them before a canary) on the run's database prepared as its
 trial prepared it, without load, and writes the dataset with them to
 --out. The checks depend only on the file and the database, so the records
 of one template on one table size share one run of them. Give it the flags
-that measured the dataset (the plan must be the same). It resumes from --out's .checks.partial file. Training applies the
-gate to every prediction, as the product does (docs/model.md).
+that measured the dataset (the plan must be the same). It resumes from
+--out's .checks.partial file. Training applies the gate to every
+prediction, as the product does (docs/model.md).
 
 --refeature FILE skips measuring: it recomputes the features of an existing
 dataset from the SQL, catalog context and live values stored in it.`,
