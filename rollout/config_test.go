@@ -186,6 +186,42 @@ func TestFleetResolveReadsReferencesNotSecretsInErrors(t *testing.T) {
 	}
 }
 
+func TestFleetResolveRejectsUnusableDSNs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ref := func(name, dsn string) string {
+		f := filepath.Join(dir, name+".dsn")
+		if err := os.WriteFile(f, []byte(dsn+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	fc := FleetConfig{Waves: []WaveConfig{{Select: "canary"}}, Instances: []InstanceConfig{
+		{Name: "pooled", Group: "canary", DSNFile: ref("pooled", "postgres://u:secret@h/db?pool_max_conns=4&pool_min_conns=1&search_path=app")},
+		{Name: "garbled", Group: "canary", DSNFile: ref("garbled", "host=h password=secret port")},
+		{Name: "fine", Group: "canary", DSNFile: ref("fine", "host=h dbname=db password=secret search_path=app")},
+	}}
+	_, err := fc.Resolve()
+	if err == nil || !errors.Is(err, ErrDSN) {
+		t.Fatalf("want ErrDSN, got %v", err)
+	}
+	for _, want := range []string{
+		"fleet.instances[0] pooled: cannot resolve DSN: pool_max_conns, pool_min_conns: pgxpool settings",
+		"fleet.instances[1] garbled: cannot resolve DSN: the DSN does not parse",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "fine") {
+		t.Errorf("error leaks a DSN or blames a usable one:\n%v", err)
+	}
+	fc.Instances = fc.Instances[2:]
+	if _, err := fc.Resolve(); err != nil {
+		t.Fatalf("a keyword/value DSN with a server setting is usable: %v", err)
+	}
+}
+
 func TestPartialErrorListsInstances(t *testing.T) {
 	t.Parallel()
 	cause := errors.New("boom")

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/schemacanary/schemacanary/rollout/kpi"
 )
 
@@ -59,7 +61,8 @@ var ErrDuplicate = errors.New("duplicate instance name")
 func (f FleetConfig) Resolve() (*Fleet, error) { return f.ResolveContext(context.Background(), nil) }
 
 // ResolveContext reads every source of the fleet (the static instances,
-// the inventory query, the target files), resolves each DSN reference, and
+// the inventory query, the target files), resolves each DSN reference,
+// checks that every DSN is one its connections can use (usableDSNs), and
 // returns the fleet in its stable order (SortInstances). secrets, when not
 // nil, is given every DSN read (the inventory's included) before anything
 // could print it, so that a redactor can scrub it. Errors name the source
@@ -95,7 +98,7 @@ func (f FleetConfig) ResolveContext(ctx context.Context, secrets func(string)) (
 		errs = append(errs, err)
 		ins = append(ins, more...)
 	}
-	errs = append(errs, duplicates(ins))
+	errs = append(errs, usableDSNs(ins), duplicates(ins))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -118,6 +121,40 @@ func readRef(env, file string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// usableDSNs reports every instance whose DSN schemacanary's connections
+// cannot use, before anything connects: one that does not parse as a libpq
+// connection string, and one carrying pgxpool's own parameters
+// (pool_max_conns, ...), which the applier's and goose's single
+// connections would send to the server as settings, failing at the first
+// connect of a rollout. Errors name the source and the parameter, never
+// the DSN. An instance whose DSN could not be read is reported already.
+func usableDSNs(ins []Instance) error {
+	var errs []error
+	for _, in := range ins {
+		if in.DSN == "" {
+			continue
+		}
+		cfg, err := pgx.ParseConfig(in.DSN)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w: the DSN does not parse as a libpq connection string (keyword=value pairs or a postgres:// URL)",
+				in.Source, in.Name, ErrDSN))
+			continue
+		}
+		var pool []string
+		for k := range cfg.RuntimeParams {
+			if strings.HasPrefix(k, "pool_") {
+				pool = append(pool, k)
+			}
+		}
+		if len(pool) > 0 {
+			sort.Strings(pool)
+			errs = append(errs, fmt.Errorf("%s %s: %w: %s: pgxpool settings, which schemacanary's connections do not take (it sizes its own pools); remove them from the DSN",
+				in.Source, in.Name, ErrDSN, strings.Join(pool, ", ")))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // duplicates reports every name held by more than one target, naming the
