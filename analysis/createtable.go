@@ -48,6 +48,7 @@ func (w *walker) createIndex(s *stmt, ix *pgast.IndexStmt) {
 	schema, _ := splitQualified(t)
 	s.rep.Creates = append(s.rep.Creates, Object{Kind: "index", Schema: schema, Table: ix.Relation.GetRelname(), Name: ix.Idxname})
 	s.workTable = t
+	s.rep.AheadOfTarget = !w.onTarget(t, indexReads(ix)...)
 	w.noteIndex(s, t, ix)
 	if ix.Unique && ix.WhereClause == nil {
 		w.checkUnique(s, t, indexColumns(ix.IndexParams), ix.NullsNotDistinct)

@@ -129,11 +129,18 @@ const (
 )
 
 // dataCheckable reports whether the target's rows of t can answer a
-// check about cols: the walker is in the Up section, t existed before the
-// migration under this name and still has its rows (no earlier RENAME to
-// it, no TRUNCATE of it), and none of cols was added or renamed to by it.
+// check about cols: the walker is in the Up section and they are on the
+// target as this point reads them (onTarget).
 func (w *walker) dataCheckable(t string, cols ...string) bool {
-	if w.sec != SectionUp || !w.existing(t) || w.unread[t] {
+	return w.sec == SectionUp && w.onTarget(t, cols...)
+}
+
+// onTarget reports whether table t and its columns cols are on the target
+// as this point of the section reads them: t existed before the migration
+// under this name and still has its rows (no earlier RENAME to it, no
+// TRUNCATE of it), and none of cols was added or renamed to by it.
+func (w *walker) onTarget(t string, cols ...string) bool {
+	if !w.existing(t) || w.unread[t] {
 		return false
 	}
 	for _, c := range cols {
@@ -356,6 +363,26 @@ func checkExprText(p parsedStmt, c *pgast.Constraint) string {
 
 // indexColumns returns the plain column names of an index's key, or nil
 // when any key part is an expression.
+// indexReads returns every column an index reads: its key columns and
+// expressions, its INCLUDE columns and its predicate.
+func indexReads(ix *pgast.IndexStmt) []string {
+	var cols []string
+	for _, p := range append(append([]*pgast.Node(nil), ix.IndexParams...), ix.IndexIncludingParams...) {
+		if e := p.GetIndexElem(); e != nil {
+			if e.Name != "" {
+				cols = append(cols, e.Name)
+			}
+			if e.Expr != nil {
+				cols = append(cols, columnRefs(e.Expr)...)
+			}
+		}
+	}
+	if ix.WhereClause != nil {
+		cols = append(cols, columnRefs(ix.WhereClause)...)
+	}
+	return cols
+}
+
 func indexColumns(params []*pgast.Node) []string {
 	var cols []string
 	for _, p := range params {

@@ -50,10 +50,11 @@ const planApplicationName = "schemacanary plan check"
 
 // indexChanges are the Up statements' index changes as hypopg calls.
 type indexChange struct {
-	name string // the index's declared name
-	desc string // shown in reports
-	sql  string // a CREATE INDEX for hypopg_create_index, or "" to hide
-	hide string // an index name for hypopg_hide_index
+	name  string // the index's declared name
+	desc  string // shown in reports
+	sql   string // a CREATE INDEX for hypopg_create_index, or "" to hide
+	hide  string // an index name for hypopg_hide_index
+	ahead bool   // it indexes what the migration creates first (StatementReport.AheadOfTarget)
 }
 
 func indexChangesOf(rep *Report) []indexChange {
@@ -63,7 +64,7 @@ func indexChangesOf(rep *Report) []indexChange {
 			continue
 		}
 		if s.Kind == "create_index" {
-			ic := indexChange{desc: oneLine(s.SQL), sql: withoutConcurrently(s.SQL)}
+			ic := indexChange{desc: oneLine(s.SQL), sql: withoutConcurrently(s.SQL), ahead: s.AheadOfTarget}
 			for _, c := range s.Creates {
 				if c.Kind == "index" {
 					ic.name = c.Name
@@ -103,9 +104,12 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // statements are session-local and die with it). It takes only the ACCESS
 // SHARE locks of planning a SELECT. status is one of the Check* values.
 func (t *Target) planCheck(ctx context.Context, rep *Report, stmts []WorkloadStatement) (changes []PlanChange, status, note string, err error) {
-	ics := indexChangesOf(rep)
-	if len(ics) == 0 {
+	ics, ahead := splitAhead(indexChangesOf(rep))
+	if len(ics) == 0 && ahead == "" {
 		return nil, CheckSkipped, "no index change", nil
+	}
+	if len(ics) == 0 {
+		return nil, CheckSkipped, ahead, nil
 	}
 	if t.schema != "" {
 		return nil, CheckNotRun, "plans are not compared on a schema-per-tenant target", nil
@@ -176,7 +180,7 @@ WHERE c.oid = to_regclass($1)), '')`, name).Scan(&qn); err != nil {
 		cands = append(cands, cand{s, p})
 	}
 	if len(cands) == 0 {
-		return nil, CheckPassed, "no statement of the workload reads the touched tables", nil
+		return nil, CheckPassed, withAhead("no statement of the workload reads the touched tables", ahead), nil
 	}
 	var canHide bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'hypopg_hide_index')`).Scan(&canHide); err != nil {
@@ -220,7 +224,32 @@ WHERE c.oid = to_regclass($1)), '')`, name).Scan(&qn); err != nil {
 				CostAfter: after.cost, Ratio: ratio, NodesBefore: c.before.nodes, NodesAfter: after.nodes})
 		}
 	}
-	return changes, CheckPassed, fmt.Sprintf("%d statement%s compared", len(cands), plural(len(cands))), nil
+	return changes, CheckPassed, withAhead(fmt.Sprintf("%d statement%s compared", len(cands), plural(len(cands))), ahead), nil
+}
+
+// splitAhead keeps the index changes the plan check can build on the
+// target, and says which it leaves out: those on a table or column the
+// migration creates, renames or empties first ("" when none).
+func splitAhead(ics []indexChange) (kept []indexChange, note string) {
+	var left []string
+	for _, ic := range ics {
+		if ic.ahead {
+			left = append(left, ic.desc)
+			continue
+		}
+		kept = append(kept, ic)
+	}
+	if len(left) == 0 {
+		return kept, ""
+	}
+	return kept, "not compared, as it indexes what this file creates, renames or empties first (the target's plans say nothing of it): " + strings.Join(left, "; ")
+}
+
+func withAhead(note, ahead string) string {
+	if ahead == "" {
+		return note
+	}
+	return note + "; " + ahead
 }
 
 func plural(n int) string {

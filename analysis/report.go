@@ -93,6 +93,12 @@ type StatementReport struct {
 	// Alters lists the tables and columns the statement renames or changes
 	// the type of: deployed queries that name them may fail afterwards.
 	Alters []Object `json:"alters,omitempty"`
+	// AheadOfTarget: the CREATE INDEX indexes a table or column that this
+	// migration creates, adds, renames to or empties first, so the target
+	// does not have it as the index will see it: the plan check leaves the
+	// index out (hypopg cannot build it, and today's plans say nothing of
+	// it).
+	AheadOfTarget bool `json:"ahead_of_target,omitempty"`
 	// WorkTable is the table whose size bounds how long the lock is held
 	// (set for rewrites, scans and index builds).
 	WorkTable string `json:"work_table,omitempty"`

@@ -154,6 +154,33 @@ WHERE a.application_name = $1 AND l.locktype = 'relation'`, planApplicationName)
 	if !uses {
 		t.Errorf("CREATE INDEX: no statement would use it: %+v (%s)", create.Live.PlanChanges, create.Live.PlanNote)
 	}
+
+	// An index on a column or a table the file itself adds first cannot be
+	// built hypothetically (the target does not have it): it is left out,
+	// and the file's other index changes are still compared.
+	mixed := inspect(t, tg, `ALTER TABLE orders ADD COLUMN region text;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_region_idx ON orders (lower(region)) WHERE status = 'new';
+DROP INDEX CONCURRENTLY IF EXISTS orders_customer_idx;`, true)
+	if mixed.Live.PlanCheck != CheckPassed || !strings.Contains(mixed.Live.PlanNote, "not compared") || !strings.Contains(mixed.Live.PlanNote, "orders_region_idx") {
+		t.Errorf("index on a column the file adds, beside a drop: check %s: %s", mixed.Live.PlanCheck, mixed.Live.PlanNote)
+	}
+	var still bool
+	for _, pc := range mixed.Live.PlanChanges {
+		still = still || (strings.HasPrefix(pc.Query, hot[:30]) && pc.Ratio >= 10)
+	}
+	if !still {
+		t.Errorf("the drop beside an index on a new column: no plan change found: %+v", mixed.Live.PlanChanges)
+	}
+	for _, up := range []string{
+		"ALTER TABLE orders ADD COLUMN region text;\nCREATE INDEX orders_region_idx ON orders (region);",
+		"CREATE TABLE regions (id int, name text);\nCREATE INDEX regions_name_idx ON regions (name);",
+		"ALTER TABLE orders RENAME COLUMN note TO memo;\nCREATE INDEX orders_memo_idx ON orders (customer_id) INCLUDE (memo);",
+	} {
+		rep := inspect(t, tg, up, false)
+		if rep.Live.PlanCheck != CheckSkipped || !strings.Contains(rep.Live.PlanNote, "not compared") {
+			t.Errorf("%q: check %s: %s", up, rep.Live.PlanCheck, rep.Live.PlanNote)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for m := range modes {

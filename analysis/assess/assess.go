@@ -205,9 +205,9 @@ var UnverifiedPenalty = math.Log(4)
 
 // PlanRegressionPenalty is what each statement whose estimated cost rises
 // PlanRegressionRatio-fold subtracts from the logit, ln 4, while the model
-// has no weight for analysis.FeaturePlanCostRise: a prior until learned.
-// The lab does not measure plans, so the embedded model cannot weigh the
-// feature; a refit on fleet history that learns it replaces the prior
+// has no weight for analysis.FeaturePlanCostRise: a prior for a model that
+// has not learned it. The embedded model has (the lab's trials run the plan
+// check), so with it the plan rise is the model's own reason
 // (docs/model.md).
 var PlanRegressionPenalty = math.Log(4)
 
