@@ -361,8 +361,6 @@ func checkExprText(p parsedStmt, c *pgast.Constraint) string {
 	return ""
 }
 
-// indexColumns returns the plain column names of an index's key, or nil
-// when any key part is an expression.
 // indexReads returns every column an index reads: its key columns and
 // expressions, its INCLUDE columns and its predicate.
 func indexReads(ix *pgast.IndexStmt) []string {
@@ -383,6 +381,8 @@ func indexReads(ix *pgast.IndexStmt) []string {
 	return cols
 }
 
+// indexColumns returns the plain column names of an index's key, or nil
+// when any key part is an expression.
 func indexColumns(params []*pgast.Node) []string {
 	var cols []string
 	for _, p := range params {

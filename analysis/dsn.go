@@ -106,7 +106,7 @@ func withDatabase(dsn, db string) (string, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
-			return "", fmt.Errorf("verify: parse dsn: cannot parse the connection URL")
+			return "", fmt.Errorf("parse dsn: cannot parse the connection URL")
 		}
 		u.Path = "/" + db
 		return u.String(), nil
