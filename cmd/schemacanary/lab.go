@@ -33,6 +33,7 @@ type labFlags struct {
 	applyTimeout, budget        time.Duration
 	lockTimeout                 time.Duration
 	latencyTolerance            float64
+	tailTolerance               float64
 }
 
 func newLabCmd(g *globalFlags) *cobra.Command {
@@ -108,6 +109,7 @@ dataset from the SQL, catalog context and live values stored in it.`,
 	fl.DurationVar(&f.applyTimeout, "apply-timeout", 8*time.Second, "a migration running longer than this plus the trial's long transaction is cut and judged on the traffic meanwhile")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 100*time.Millisecond, "the product applier's lock_timeout per attempt")
 	fl.Float64Var(&f.latencyTolerance, "latency-tolerance", 1.0, "the judge's latency effect floor, relative to the baseline median (1.0 = twice as slow)")
+	fl.Float64Var(&f.tailTolerance, "tail-tolerance", -1, "the judge's tail test floor (share of samples above the baseline's p99; 0.01 = one point, the product's default); negative: off, since without a control group it counts the machine's own scheduling noise")
 	_ = cmd.MarkFlagRequired("out") // fails only for a flag not defined just above
 	return cmd
 }
@@ -129,15 +131,9 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	// The lab compares each canary with its own baseline only, on a machine
-	// other work shares, so latency must at least double (and by 2 ms) to
-	// count: stalls and meltdowns, not scheduling noise.
-	judge, err := judge.NewJudge(judge.JudgeConfig{
-		Tolerances: map[string]float64{"latency": f.latencyTolerance},
-		AbsFloors:  map[string]float64{"latency": 2},
-	})
+	labJudge, err := newLabJudge(f.latencyTolerance, f.tailTolerance)
 	if err != nil {
-		return err
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	// The product arm is the canary's own applier with its defaults (only
 	// lock_timeout is a flag): wait without queueing while a transaction
@@ -171,7 +167,7 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	if f.corpus != "" {
 		opts = append(opts, lab.WithCorpus(f.corpus, strings.Split(f.corpusProjects, ",")...))
 	}
-	runner, err := lab.New(cfg, rolloutJudge{judge}, opts...)
+	runner, err := lab.New(cfg, labJudge, opts...)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -288,6 +284,27 @@ func rolloutStep(ctx context.Context, dsn string, m lab.Migration,
 		err = fmt.Errorf("%w: %w", lab.ErrLockTimeout, err)
 	}
 	return res, err
+}
+
+// newLabJudge is rollout's judge with the lab's settings. The lab compares
+// each canary with its own baseline only (one instance, no control group),
+// on a machine other work shares, so latency must at least double (by
+// latencyTolerance, and by 2 ms) to count: stalls and meltdowns, not
+// scheduling noise. The tail test (the share of samples above the
+// baseline's p99) is off unless tailTolerance >= 0: in the product it must
+// find the canary worse than the control too, which absorbs the machine's
+// own noise; against a baseline alone a few slow samples of a busy
+// scheduler fail it (docs/lab-datasheet.md).
+func newLabJudge(latencyTolerance, tailTolerance float64) (rolloutJudge, error) {
+	j, err := judge.NewJudge(judge.JudgeConfig{
+		Tolerances: map[string]float64{"latency": latencyTolerance},
+		AbsFloors:  map[string]float64{"latency": 2},
+		Tail:       judge.TailConfig{Tolerance: tailTolerance},
+	})
+	if err != nil {
+		return rolloutJudge{}, fmt.Errorf("lab judge: %w", err)
+	}
+	return rolloutJudge{j}, nil
 }
 
 // rolloutJudge feeds a lab window to rollout's judge: every execution is a

@@ -171,3 +171,56 @@ func TestLabChecksResumes(t *testing.T) {
 		t.Errorf("work file left behind: %v", err)
 	}
 }
+
+// The lab's judge counts a stall and not a few slow samples: without a
+// control group a tail test against the canary's own baseline fails on the
+// machine's scheduling noise, so it is off unless --tail-tolerance turns
+// it on (a flag that, left at the product's default, judges the same
+// window unsafe).
+func TestLabJudgeCountsStallsNotTails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	around := func(n int, ms float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = ms * (0.9 + 0.2*float64(i%10)/9) // 0.9x .. 1.1x
+		}
+		return v
+	}
+	window := func(canary []float64) lab.Window {
+		return lab.Window{
+			Baseline: map[string][]float64{"by_id": around(400, 1)}, Canary: map[string][]float64{"by_id": canary},
+			BaselineCalls: 400, CanaryCalls: len(canary),
+			BaselineStart: 1_000, BaselineEnd: 3_000, CanaryStart: 3_000, CanaryEnd: 4_000,
+		}
+	}
+	tail := append(around(180, 1), around(20, 12)...) // 10% of the canary 12x slower, median unchanged
+	stall := around(200, 3.5)                         // every statement 3.5x slower
+	cases := []struct {
+		name          string
+		tailTolerance float64
+		w             lab.Window
+		safe          bool
+	}{
+		{"tail, lab default", -1, window(tail), true},
+		{"tail, product's tail test", 0.01, window(tail), false},
+		{"stall, lab default", -1, window(stall), false},
+		{"unchanged, product's tail test", 0.01, window(around(200, 1)), true},
+	}
+	for _, c := range cases {
+		j, err := newLabJudge(1, c.tailTolerance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := j.Judge(ctx, c.w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Safe != c.safe {
+			t.Errorf("%s: safe %v (%s), want %v", c.name, v.Safe, v.Reason, c.safe)
+		}
+	}
+	if _, err := newLabJudge(1, 1.5); err == nil {
+		t.Error("a tail tolerance of 1.5 was accepted")
+	}
+}
