@@ -73,6 +73,11 @@ type Config struct {
 	// Corpus are the replays of third-party files (see CorpusTemplates);
 	// the Runner fills it from WithCorpus.
 	Corpus []Template
+	// Method describes how runs are applied and judged beyond this Config:
+	// the settings of the caller's Appliers and Judge. It is part of the
+	// plan's fingerprint, so a killed run resumed with other settings is
+	// refused instead of mixing labels measured two ways.
+	Method string
 	// Budget, when positive, stops starting trials once the run has lasted
 	// this long; the trials under way finish and the run succeeds with
 	// fewer examples (a later run with the same output resumes).

@@ -23,12 +23,24 @@ func TestPlanIsDeterministicAndBalanced(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := Plan(cfg)
-	if !reflect.DeepEqual(a, b) || PlanFingerprint(a) != PlanFingerprint(b) {
+	if !reflect.DeepEqual(a, b) || PlanFingerprint(cfg, a) != PlanFingerprint(cfg, b) {
 		t.Fatal("same seed, different plans")
 	}
 	c, _ := Plan(Config{Examples: 2000, Seed: 43, Arms: []Arm{ArmProduct, ArmGoose}, Corpus: corpus})
-	if reflect.DeepEqual(a, c) || PlanFingerprint(a) == PlanFingerprint(c) {
+	if reflect.DeepEqual(a, c) || PlanFingerprint(cfg, a) == PlanFingerprint(cfg, c) {
 		t.Fatal("different seeds, same plan")
+	}
+	// The same plan judged or applied another way is another plan: a
+	// resumed run must not mix labels measured two ways.
+	other := cfg
+	other.Method = cfg.Method + "; judge tail 0.01"
+	if PlanFingerprint(cfg, a) == PlanFingerprint(other, a) {
+		t.Fatal("another method, same fingerprint")
+	}
+	other = cfg
+	other.ApplyTimeout = 3 * time.Second
+	if PlanFingerprint(cfg, a) == PlanFingerprint(other, a) {
+		t.Fatal("another apply timeout, same fingerprint")
 	}
 	per := map[string]int{}
 	sizes := map[int64]int{}

@@ -242,11 +242,13 @@ func WriteDataset(path string, recs []Record) error {
 	return nil
 }
 
-// PlanFingerprint identifies a plan, and the recipe of the lab's tables:
-// equal plans measured the same way give equal fingerprints.
-func PlanFingerprint(trials []Trial) string {
+// PlanFingerprint identifies a plan and how it is measured: the recipe of
+// the lab's tables, cfg's windows, apply timeout and Method, and every
+// trial. Equal plans measured the same way give equal fingerprints.
+func PlanFingerprint(cfg Config, trials []Trial) string {
 	h := sha256.New()
 	fmt.Fprintln(h, recipe)
+	fmt.Fprintf(h, "%v %v %v %v %q\n", cfg.Warmup, cfg.Baseline, cfg.Settle, cfg.ApplyTimeout, cfg.Method)
 	for _, t := range trials {
 		fmt.Fprintf(h, "%s %s %d %g %g %d %t %d %t %d\n", t.Key(), t.Template.ID, t.Rows, t.ReadRate, t.WriteRate,
 			t.LongTxn, t.LongTxnWrite, t.Risk, t.HeldOut, t.Seed)

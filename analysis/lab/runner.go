@@ -156,7 +156,7 @@ func (r *Runner) Run(ctx context.Context, adminDSN string, out Output) (Summary,
 		return sum, err
 	}
 	sum.Planned = len(trials)
-	done, err := out.Begin(PlanFingerprint(trials))
+	done, err := out.Begin(PlanFingerprint(r.cfg, trials))
 	if err != nil {
 		return sum, err
 	}

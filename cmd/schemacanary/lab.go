@@ -143,7 +143,8 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 		return &exitError{code: statusError, msg: err.Error()}
 	}
 	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, Arms: arms, ApplyTimeout: f.applyTimeout, Budget: f.budget,
-		SecondArmShare: noneIfZero(f.secondArmShare), RepeatShare: noneIfZero(f.repeatShare), CorpusShare: noneIfZero(f.corpusShare)}
+		SecondArmShare: noneIfZero(f.secondArmShare), RepeatShare: noneIfZero(f.repeatShare), CorpusShare: noneIfZero(f.corpusShare),
+		Method: fmt.Sprintf("judge: latency tolerance %g, floor 2 ms, tail tolerance %g; product applier: lock_timeout %v", f.latencyTolerance, f.tailTolerance, f.lockTimeout)}
 	dsn := f.dsn
 	if dsn == "" {
 		c, err := pgtest.Start(ctx, pgtest.Options{Name: "lab", Settings: map[string]string{
