@@ -59,7 +59,9 @@ in front of the DDL) it:
      lock-safe applier (waits without queueing behind old transactions,
      lock_timeout, retries), "goose" is plain goose,
   5. asks rollout's judge whether the canary would have been rolled back
-     (a migration that errors is unsafe),
+     (a migration that errors is unsafe); the canary is compared with its
+     own baseline only, so latency must double (--latency-tolerance) and
+     the tail test is off unless --tail-tolerance turns it on,
   6. reverts it (through the same applier) so the table is reused.
 
 FILE holds the training data: the first arm's first run of each
