@@ -134,7 +134,8 @@ func (w *watcher) print(d *change.StatusChangeDetail) {
 	w.printVerdicts(d)
 }
 
-// printVerdicts prints each KPI's verdict against the control once it has one.
+// printVerdicts prints, once, each KPI's verdict that stands for its
+// outcome (against the control unless the baseline or the tail test decided).
 func (w *watcher) printVerdicts(d *change.StatusChangeDetail) {
 	for _, k := range d.KPIs {
 		v := k.Verdict
@@ -146,8 +147,12 @@ func (w *watcher) printVerdicts(d *change.StatusChangeDetail) {
 			continue
 		}
 		w.verdict[key] = true
+		unit := k.Unit
+		if v.Test == judge.TestTail { // shares of samples above the tail threshold
+			unit = "ratio"
+		}
 		w.p.detail("%-28s %-6s vs %-8s p = %-9s canary %s vs %s%s", k.KPI, v.Outcome, v.Reference, judge.FormatPValue(v.PValue),
-			kpiValue(v.CanaryValue, k.Unit), kpiValue(v.ReferenceValue, k.Unit), ratio(v))
+			kpiValue(v.CanaryValue, unit), kpiValue(v.ReferenceValue, unit), ratio(v))
 	}
 }
 
@@ -163,7 +168,7 @@ func kpiValue(v float64, unit string) string {
 }
 
 func ratio(v *judge.Verdict) string {
-	if v.Outcome == judge.Fail && v.ReferenceValue > 0 && v.CanaryValue/v.ReferenceValue >= 2 {
+	if v.Outcome == judge.Fail && v.Test != judge.TestTail && v.ReferenceValue > 0 && v.CanaryValue/v.ReferenceValue >= 2 {
 		return fmt.Sprintf("  (%.0f× slower)", v.CanaryValue/v.ReferenceValue)
 	}
 	return ""

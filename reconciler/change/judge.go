@@ -8,6 +8,9 @@ type JudgeRecord struct {
 	Outcome  string          `json:"outcome"`
 	Reason   string          `json:"reason"`
 	Verdicts []VerdictRecord `json:"verdicts"`
+	// KPIs is each KPI's combined outcome (judge.Decision.KPIs); absent in
+	// records stored before it was kept.
+	KPIs map[string]string `json:"kpis,omitempty"`
 }
 
 // VerdictRecord is one KPI's verdict within a JudgeRecord.
@@ -26,6 +29,12 @@ type VerdictRecord struct {
 // NewJudgeRecord records d.
 func NewJudgeRecord(d judge.Decision) *JudgeRecord {
 	j := &JudgeRecord{Outcome: d.Outcome.String(), Reason: d.Reason}
+	if len(d.KPIs) > 0 {
+		j.KPIs = make(map[string]string, len(d.KPIs))
+		for k, o := range d.KPIs {
+			j.KPIs[k] = o.String()
+		}
+	}
 	for _, v := range d.Verdicts {
 		j.Verdicts = append(j.Verdicts, VerdictRecord{KPI: v.KPI, Reference: v.Reference, Outcome: v.Outcome.String(), Test: v.Test,
 			PValue: v.PValue, CanaryValue: v.CanaryValue, ReferenceValue: v.ReferenceValue, RelEffect: v.RelEffect, Reason: v.Reason})
@@ -51,6 +60,12 @@ func (j *JudgeRecord) Decision() judge.Decision {
 	for _, v := range j.Verdicts {
 		d.Verdicts = append(d.Verdicts, judge.Verdict{KPI: v.KPI, Reference: v.Reference, Outcome: outcomeNamed(v.Outcome), Test: v.Test,
 			PValue: v.PValue, CanaryValue: v.CanaryValue, ReferenceValue: v.ReferenceValue, RelEffect: v.RelEffect, Reason: v.Reason})
+	}
+	if len(j.KPIs) > 0 {
+		d.KPIs = make(map[string]judge.Outcome, len(j.KPIs))
+		for k, o := range j.KPIs {
+			d.KPIs[k] = outcomeNamed(o)
+		}
 	}
 	return d
 }

@@ -113,7 +113,8 @@ type StatusKPI struct {
 	// over the canary instances; control: over the control instances).
 	Canary  []StatusPoint `json:"canary"`
 	Control []StatusPoint `json:"control"`
-	// Verdict is the last verdict of the judge on this KPI; nil before any.
+	// Verdict is the judge's last verdict that stands for this KPI's
+	// outcome (judge.Decision.KPIVerdict); nil before any.
 	Verdict *judge.Verdict `json:"verdict,omitempty"`
 }
 

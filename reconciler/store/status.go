@@ -151,9 +151,14 @@ func (s *Status) timeline(ctx context.Context, c *change.Request, d *change.Stat
 			if rec := e.Detail.Decision; rec != nil {
 				dec := rec.Decision()
 				ev.Message = fmt.Sprintf("%s: %s", dec.Outcome, dec.Reason)
+				seen := map[string]bool{}
 				for _, v := range dec.Verdicts {
-					if v.Reference == judge.RefControl || v.Reference == judge.RefGuard {
-						s.setVerdict(d, v)
+					if seen[v.KPI] {
+						continue
+					}
+					seen[v.KPI] = true
+					if kv, ok := dec.KPIVerdict(v.KPI); ok {
+						s.setVerdict(d, kv)
 					}
 				}
 			}

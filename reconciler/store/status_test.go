@@ -128,6 +128,26 @@ func TestStoreStatusReadsARolledBackChange(t *testing.T) {
 		t.Errorf("unknown version: %v, %v; want nil, nil", d, err)
 	}
 
+	// A later decision that keeps each KPI's outcome: the latency KPI
+	// passed (no worse than the canary's own baseline, although slower than
+	// the control, and its tail no worse), so its line is the pass against
+	// the baseline, not the last verdict against the control (the tail
+	// test's share of slow samples).
+	dec = judge.Decision{Outcome: judge.Pass, Reason: "no KPI worse", KPIs: map[string]judge.Outcome{"latency:orders_by_customer": judge.Pass}, Verdicts: []judge.Verdict{
+		{KPI: "latency:orders_by_customer", Reference: judge.RefControl, Outcome: judge.Fail, Test: judge.TestMannWhitney, PValue: 2e-5},
+		{KPI: "latency:orders_by_customer", Reference: judge.RefBaseline, Outcome: judge.Pass, Test: judge.TestMannWhitney, PValue: 0.3},
+		{KPI: "latency:orders_by_customer", Reference: judge.RefControl, Outcome: judge.Pass, Test: judge.TestTail, PValue: 0.6, CanaryValue: 0.01},
+	}}
+	if ok, err := st.RecordEvent(ctx, change.Event{Version: 16, Instance: "*", Step: "judge pass", Outcome: "pass", Detail: change.EventDetail{Decision: change.NewJudgeRecord(dec)}}); err != nil || !ok {
+		t.Fatalf("record a second decision: %v, %v", ok, err)
+	}
+	d, err = ss.GetChange(ctx, 16)
+	if err != nil || d == nil {
+		t.Fatalf("get: %v %v", d, err)
+	}
+	if v := d.KPIs[0].Verdict; v == nil || v.Reference != judge.RefBaseline || v.Outcome != judge.Pass || v.PValue != 0.3 {
+		t.Errorf("latency line after a passing decision = %+v, want the pass against the baseline", v)
+	}
 }
 
 // TestStatusShowsWaveProgress: while a wave is applied, the list shows how

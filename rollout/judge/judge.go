@@ -128,8 +128,43 @@ type Decision struct {
 	Guard string `json:"guard,omitempty"`
 	// Verdicts holds every KPI comparison, sorted by KPI then reference.
 	Verdicts []Verdict `json:"verdicts"`
+	// KPIs holds each KPI's outcome once its references and its tail test
+	// are combined (a tripped guard fails its KPI).
+	KPIs map[string]Outcome `json:"kpis,omitempty"`
 	// At is when the decision was made.
 	At time.Time `json:"at"`
+}
+
+// KPIVerdict returns the verdict that stands for kpi's outcome in d, to
+// show one line per KPI: of the KPI's verdicts with that outcome, a guard
+// first, then the whole-distribution comparison against the control,
+// against the baseline, then the tail test's against each. A decision
+// without recorded KPI outcomes (stored before they were) is read by the
+// same order alone. ok is false when d has no verdict on kpi.
+func (d Decision) KPIVerdict(kpi string) (v Verdict, ok bool) {
+	want, known := d.KPIs[kpi]
+	rank := func(v Verdict) int {
+		r := 0
+		switch {
+		case v.Reference == RefGuard:
+			return 0
+		case v.Test == TestTail:
+			r = 2
+		}
+		if v.Reference != RefControl {
+			r++
+		}
+		return r + 1
+	}
+	for _, c := range d.Verdicts {
+		if c.KPI != kpi || (known && c.Outcome != want) {
+			continue
+		}
+		if !ok || rank(c) < rank(v) {
+			v, ok = c, true
+		}
+	}
+	return v, ok
 }
 
 // Failed returns the verdicts whose outcome is Fail.
@@ -376,10 +411,11 @@ func InterimAlpha(alpha, frac float64) float64 {
 // reference that has samples but none of this KPI extends it.
 // Too few samples never pass: the KPI, and the decision, extend.
 func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
-	d := Decision{At: time.Now()}
+	d := Decision{At: time.Now(), KPIs: map[string]Outcome{}}
 	if g, ok := j.guards(canary); ok {
 		d.Outcome, d.Guard, d.Reason = Fail, g.KPI, g.Reason
 		d.Verdicts = append(d.Verdicts, g)
+		d.KPIs[g.KPI] = Fail
 		return d
 	}
 	var failed, extended []string
@@ -427,6 +463,7 @@ func (j *Judge) Judge(canary, control, baseline []Sample) Decision {
 				outcome = Fail
 			}
 		}
+		d.KPIs[kpi] = outcome
 		switch outcome {
 		case Fail:
 			failed = append(failed, kpi)

@@ -151,3 +151,64 @@ func TestTailConfigValidates(t *testing.T) {
 		t.Errorf("defaults %+v", c)
 	}
 }
+
+// One line per KPI shows the verdict that decided it: the old rule (the
+// last verdict against the control) showed the tail test's share of slow
+// samples for a KPI the whole-distribution test failed, and "fail vs
+// control" for a KPI that passed because it was no worse than its own
+// baseline.
+func TestKPIVerdictStandsForTheOutcome(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 7))
+	j, _ := NewJudge(JudgeConfig{})
+	const kpi = "latency:q"
+	control := judgeLatencies(r, "k", kpi, 400, 2)
+	base := judgeLatencies(r, "c", kpi, 300, 2)
+
+	// Every statement 3x slower: both whole-distribution tests fail, and
+	// so do the tail tests; the line is the Mann-Whitney against the control.
+	slow := judgeLatencies(r, "c", kpi, 400, 6)
+	d := j.Judge(slow, control, base)
+	v, ok := d.KPIVerdict(kpi)
+	if d.KPIs[kpi] != Fail || !ok || v.Outcome != Fail || v.Test != TestMannWhitney || v.Reference != RefControl {
+		t.Errorf("3x slower: KPI %s, line %s", d.KPIs[kpi], v)
+	}
+
+	// A canary that was always 3x slower than the control (another
+	// machine) and is no slower than its own baseline: the KPI passes, and
+	// its line is the pass against the baseline, not the fail against the
+	// control.
+	d = j.Judge(judgeLatencies(r, "c", kpi, 400, 6), control, judgeLatencies(r, "c", kpi, 300, 6))
+	v, ok = d.KPIVerdict(kpi)
+	if d.Outcome != Pass || d.KPIs[kpi] != Pass || !ok || v.Outcome != Pass || v.Reference != RefBaseline || v.Test != TestMannWhitney {
+		t.Errorf("slow machine: decision %s, KPI %s, line %s", d.Outcome, d.KPIs[kpi], v)
+	}
+
+	// 5% of statements 20x slower, medians unchanged: only the tail test
+	// fails, and the line is its verdict.
+	d = j.Judge(slowTail(r, judgeLatencies(r, "c", kpi, 400, 2), 0.05, 20), control, base)
+	v, ok = d.KPIVerdict(kpi)
+	if d.KPIs[kpi] != Fail || !ok || v.Outcome != Fail || v.Test != TestTail || v.Reference != RefControl {
+		t.Errorf("slow tail: KPI %s, line %s", d.KPIs[kpi], v)
+	}
+
+	// A guard stands for its KPI.
+	d = j.Judge(judgeEvents("c", KPIErrorRate, 600, 60), judgeEvents("k", KPIErrorRate, 600, 0), nil)
+	if v, ok := d.KPIVerdict(KPIErrorRate); !ok || v.Reference != RefGuard || d.KPIs[KPIErrorRate] != Fail {
+		t.Errorf("guard: KPI %s, line %s", d.KPIs[KPIErrorRate], v)
+	}
+
+	// A decision stored before KPI outcomes were kept: the
+	// whole-distribution verdict against the control, never a tail's.
+	old := Decision{Verdicts: []Verdict{
+		{KPI: kpi, Reference: RefControl, Test: TestMannWhitney, Outcome: Pass},
+		{KPI: kpi, Reference: RefBaseline, Test: TestMannWhitney, Outcome: Pass},
+		{KPI: kpi, Reference: RefControl, Test: TestTail, Outcome: Fail},
+	}}
+	if v, ok := old.KPIVerdict(kpi); !ok || v.Test != TestMannWhitney || v.Reference != RefControl {
+		t.Errorf("old decision: line %s", v)
+	}
+	if _, ok := old.KPIVerdict("latency:other"); ok {
+		t.Error("a verdict for a KPI the decision does not have")
+	}
+}
