@@ -143,18 +143,18 @@ type Decision struct {
 // same order alone. ok is false when d has no verdict on kpi.
 func (d Decision) KPIVerdict(kpi string) (v Verdict, ok bool) {
 	want, known := d.KPIs[kpi]
-	rank := func(v Verdict) int {
-		r := 0
-		switch {
-		case v.Reference == RefGuard:
+	rank := func(v Verdict) int { // guard 0, whole vs control 1, vs baseline 2, tail 3 and 4
+		if v.Reference == RefGuard {
 			return 0
-		case v.Test == TestTail:
-			r = 2
+		}
+		r := 1
+		if v.Test == TestTail {
+			r += 2
 		}
 		if v.Reference != RefControl {
 			r++
 		}
-		return r + 1
+		return r
 	}
 	for _, c := range d.Verdicts {
 		if c.KPI != kpi || (known && c.Outcome != want) {
