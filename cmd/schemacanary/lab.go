@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -140,13 +141,18 @@ func runLab(cmd *cobra.Command, g *globalFlags, f labFlags) error {
 	// The product arm is the canary's own applier with its defaults (only
 	// lock_timeout is a flag): wait without queueing while a transaction
 	// older than 1s holds a conflicting lock, 30 retries with backoff.
-	applier, err := rollout.NewApplier(rollout.CanaryConfig{LockTimeout: f.lockTimeout})
+	applierCfg := rollout.CanaryConfig{LockTimeout: f.lockTimeout}
+	applier, err := rollout.NewApplier(applierCfg)
 	if err != nil {
 		return &exitError{code: statusError, msg: err.Error()}
 	}
+	method, err := labMethod(labJudge, applierCfg)
+	if err != nil {
+		return err
+	}
 	cfg := lab.Config{Examples: f.examples, Seed: f.seed, Lanes: f.lanes, Arms: arms, ApplyTimeout: f.applyTimeout, Budget: f.budget,
 		SecondArmShare: noneIfZero(f.secondArmShare), RepeatShare: noneIfZero(f.repeatShare), CorpusShare: noneIfZero(f.corpusShare),
-		Method: fmt.Sprintf("judge: latency tolerance %g, floor 2 ms, tail tolerance %g; product applier: lock_timeout %v", f.latencyTolerance, f.tailTolerance, f.lockTimeout)}
+		Method: method}
 	dsn := f.dsn
 	if dsn == "" {
 		c, err := pgtest.Start(ctx, pgtest.Options{Name: "lab", Settings: map[string]string{
@@ -308,6 +314,23 @@ func newLabJudge(latencyTolerance, tailTolerance float64) (rolloutJudge, error) 
 		return rolloutJudge{}, fmt.Errorf("lab judge: %w", err)
 	}
 	return rolloutJudge{j}, nil
+}
+
+// labMethod describes how the lab's runs are judged and applied, for the
+// plan's fingerprint (lab.Config.Method): the judge's and the product
+// applier's effective settings, defaults filled in, so that a default that
+// changes between a killed run and its resumption (as the tail test once
+// did) refuses the resumption instead of mixing labels.
+func labMethod(j rolloutJudge, applier rollout.CanaryConfig) (string, error) {
+	applier.SetDefaults()
+	b, err := json.Marshal(struct {
+		Judge   judge.JudgeConfig
+		Applier rollout.CanaryConfig
+	}{j.j.Config(), applier})
+	if err != nil {
+		return "", fmt.Errorf("lab: describe the method: %w", err)
+	}
+	return string(b), nil
 }
 
 // rolloutJudge feeds a lab window to rollout's judge: every execution is a

@@ -224,3 +224,34 @@ func TestLabJudgeCountsStallsNotTails(t *testing.T) {
 		t.Error("a tail tolerance of 1.5 was accepted")
 	}
 }
+
+// The method that goes into the plan's fingerprint is the judge's and the
+// applier's effective settings: another tail tolerance or lock_timeout is
+// another method, the same flags the same one.
+func TestLabMethodFollowsTheSettings(t *testing.T) {
+	t.Parallel()
+	method := func(tail float64, lock time.Duration) string {
+		j, err := newLabJudge(1, tail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := labMethod(j, rollout.CanaryConfig{LockTimeout: lock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	base := method(-1, 100*time.Millisecond)
+	if base != method(-1, 100*time.Millisecond) {
+		t.Error("the same settings, two methods")
+	}
+	if base == method(0.01, 100*time.Millisecond) {
+		t.Error("the tail test on, the same method")
+	}
+	if base == method(-1, 200*time.Millisecond) {
+		t.Error("another lock_timeout, the same method")
+	}
+	if !strings.Contains(base, `"Retries":30`) {
+		t.Errorf("the applier's defaults are not in the method: %s", base)
+	}
+}
