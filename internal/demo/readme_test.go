@@ -80,12 +80,13 @@ func excerptItems(lines []string) [][]string {
 
 // itemMatches reports whether a run's item has an excerpt item's shape.
 // A verdict table matches in any order (the failed rows come first) and
-// may have more rows. A row that fails in the excerpt must fail in the
-// run. One that did not fail may say pass or extend (depending on how many
-// samples its KPI had when the decision came) or even fail in the run: the
-// printed row is the control's, and a KPI fails only when it is worse than
-// every reference (the control and its own baseline), so a judgment passes
-// with it.
+// may have more rows. A row that fails in the excerpt must fail in the run,
+// with the same shape. One that did not fail matches any row of the same
+// KPI: each row is the verdict that decided its KPI's outcome
+// (judge.Decision.KPIVerdict), so a KPI that passed may be shown against
+// the control or its own baseline, say pass or extend (depending on how
+// many samples it had when the decision came), or even fail against the
+// control alone while the judgment passes with it.
 func itemMatches(want, got []string) bool {
 	if !anyVerdict.MatchString(want[0]) {
 		return len(got) == 1 && shape(want[0]) == shape(got[0])
@@ -97,7 +98,13 @@ func itemMatches(want, got []string) bool {
 			if used[i] {
 				continue
 			}
-			if shapeAnyVerdict(w) == shapeAnyVerdict(g) && (!failedVerdict.MatchString(w) || failedVerdict.MatchString(g)) {
+			var same bool
+			if failedVerdict.MatchString(w) {
+				same = failedVerdict.MatchString(g) && shapeAnyVerdict(w) == shapeAnyVerdict(g)
+			} else {
+				same = verdictKPI(w) == verdictKPI(g)
+			}
+			if same {
 				used[i], found = true, true
 				break
 			}
@@ -107,6 +114,15 @@ func itemMatches(want, got []string) bool {
 		}
 	}
 	return true
+}
+
+// verdictKPI returns the KPI a verdict row is about (its first field).
+func verdictKPI(row string) string {
+	f := strings.Fields(row)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // checkExcerptShape reports the README excerpt lines whose shape the demo
@@ -168,5 +184,13 @@ func TestReadmeExcerptShape(t *testing.T) {
 	}
 	if itemMatches([]string{pass}, []string{other}) {
 		t.Error("rows of different KPIs match")
+	}
+	baseline := "           latency:new_order            pass   vs baseline p = 0.9685    canary 0.2 ms vs 0.21 ms"
+	if !itemMatches([]string{other, pass}, []string{other, baseline}) {
+		t.Error("a row that passed against the control does not match one that passed against the baseline")
+	}
+	failBaseline := "           latency:new_order            fail   vs baseline p = 5.4e-06   canary 7.54 ms vs 0.115 ms"
+	if itemMatches([]string{fail}, []string{failBaseline}) {
+		t.Error("an excerpt row that failed against the control matches one that failed against the baseline")
 	}
 }
