@@ -65,6 +65,7 @@ func TestBootstrapIsReproducibleFromTheLabDataset(t *testing.T) {
 	}
 	var p []float64
 	var y []bool
+	var trained []model.Example // the examples the gate lets through, which it was trained on
 	for _, e := range ds {
 		pr, err := m.Predict(e.Features)
 		if err != nil {
@@ -80,12 +81,25 @@ func TestBootstrapIsReproducibleFromTheLabDataset(t *testing.T) {
 		if math.Abs(sum-pr.Logit) > 1e-9 {
 			t.Fatalf("contributions sum to %v, logit %v", sum, pr.Logit)
 		}
+		if e.GateFailed() {
+			continue
+		}
+		trained = append(trained, e)
 		p = append(p, pr.Confidence)
 		y = append(y, e.Safe)
 	}
-	// In-sample, the model must rank far better than chance (the figures
-	// on unseen templates are in its metrics and docs/model.md).
-	if auc := model.AUC(p, y); auc < 0.7 {
-		t.Errorf("bootstrap in-sample AUC %.3f", auc)
+	// In-sample, the model must rank its training examples better than any
+	// of its features does alone (as a hazard: the larger, the less safe);
+	// the figures on unseen templates are in its metrics and docs/model.md.
+	auc := model.AUC(p, y)
+	for _, c := range m.Coefficients {
+		score := make([]float64, len(trained))
+		for i, e := range trained {
+			score[i] = -e.Features[c.Name]
+		}
+		if alone := model.AUC(score, y); auc <= alone {
+			t.Errorf("bootstrap in-sample AUC %.3f, no better than %s alone (%.3f)", auc, c.Name, alone)
+		}
 	}
+	t.Logf("bootstrap in-sample AUC %.3f on the %d examples the gate lets through", auc, len(trained))
 }
