@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing/fstest"
 	"time"
 
@@ -195,10 +196,14 @@ func (a *Applier) sessionParams() map[string]string {
 // provider builds a goose Provider over a file system holding just the
 // change's file; out-of-order application is allowed so one change at a
 // time can be applied whatever else the version table holds.
-func (a *Applier) provider(db *sql.DB, inst Instance, ch *Plan) (*goose.Provider, error) {
+// When started is not nil it counts the statements goose starts.
+func (a *Applier) provider(db *sql.DB, inst Instance, ch *Plan, started *statementCounter) (*goose.Provider, error) {
 	fsys := fstest.MapFS{ch.Filename(): &fstest.MapFile{Data: ch.Source}}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true), goose.WithTableName(inst.gooseTable(a.gooseTable)))
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true), goose.WithTableName(inst.gooseTable(a.gooseTable))}
+	if started != nil {
+		opts = append(opts, goose.WithVerbose(true), goose.WithSlog(slog.New(started)))
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("goose provider for %s: %w", ch.Filename(), err)
 	}
@@ -282,7 +287,11 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 		a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepApplied, Message: dir + " already recorded in the goose table"})
 		return res, nil
 	}
-	p, err := a.provider(db, inst, ch)
+	var started *statementCounter
+	if ch.NoTransaction {
+		started = &statementCounter{}
+	}
+	p, err := a.provider(db, inst, ch, started)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +317,7 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 			before, _ = invalidIndexes(ctx, db) // on error before stays nil and no index is cleaned up after a failure (none is known to be ours)
 		}
 		res.Attempts = attempt
+		started.reset()
 		start := time.Now()
 		_, err = p.ApplyVersion(ctx, ch.Version, up)
 		took := time.Since(start)
@@ -330,12 +340,19 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 			dropped, left = a.dropNewInvalidIndexes(ctx, db, inst, ch, before)
 			res.CleanedIndexes = append(res.CleanedIndexes, dropped...)
 		}
-		if len(left) > 0 && isLockTimeout(err) {
+		if n := started.count(); isLockTimeout(err) && n > 1 {
+			// Outside a transaction the statements before the one that
+			// timed out are committed: running the file again would run
+			// them twice (an INSERT twice, a CREATE into "already exists").
+			err = fmt.Errorf("%w: statement %d of the NO TRANSACTION migration hit lock_timeout after the %d before it committed; "+
+				"the goose table does not record the version, so the file is not run again: %w", ErrPartlyApplied, n, n-1, err)
+		}
+		if len(left) > 0 && isLockTimeout(err) && !errors.Is(err, ErrPartlyApplied) {
 			// A retry would only trip over the leftover; the next Apply drops it first.
 			return res, &LockTimeoutError{Instance: inst.Name, Version: ch.Version, Attempts: attempt, Waited: res.Waited,
 				Err: fmt.Errorf("%w (INVALID index %s left; the next apply drops it)", err, strings.Join(left, ", "))}
 		}
-		if !isLockTimeout(err) {
+		if !isLockTimeout(err) || errors.Is(err, ErrPartlyApplied) {
 			a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepApply, Attempt: attempt, Duration: took, Err: err,
 				Message: dir + " failed"})
 			return res, &ApplyError{Instance: inst.Name, Version: ch.Version, Direction: dir, Err: err}
@@ -350,6 +367,49 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 		}
 	}
 }
+
+// ErrPartlyApplied is wrapped by the ApplyError of a NO TRANSACTION
+// migration that failed after some of its statements committed. goose
+// does not record the version, so nothing rolls those statements back:
+// the error names how many committed, for an operator to revert.
+var ErrPartlyApplied = errors.New("migration partly applied")
+
+// statementCounter is a slog.Handler that counts the statements goose
+// starts: a verbose goose Provider logs "executing statement" before each
+// one. The Applier reads it after a failure of a NO TRANSACTION migration,
+// whose statements before the failing one are committed. A nil counter
+// counts nothing.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) reset() {
+	if c != nil {
+		c.n.Store(0)
+	}
+}
+
+func (c *statementCounter) count() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+// Enabled accepts every record.
+func (c *statementCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle counts goose's "executing statement" records.
+func (c *statementCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "executing statement" {
+		c.n.Add(1)
+	}
+	return nil
+}
+
+// WithAttrs returns c: attributes do not change what is counted.
+func (c *statementCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
+
+// WithGroup returns c.
+func (c *statementCounter) WithGroup(string) slog.Handler { return c }
 
 // isLockTimeout reports SQLSTATE 55P03 (lock_not_available).
 func isLockTimeout(err error) bool {

@@ -362,3 +362,54 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 		}
 	}
 }
+
+// A NO TRANSACTION migration whose second statement times out on its lock
+// after the first committed is not run again (its first statement would
+// run twice): the error says it is partly applied and how far it got.
+func TestApplyDoesNotRerunAPartlyAppliedNoTransactionMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	pgtest.Exec(t, dsn, "CREATE TABLE hot (id int PRIMARY KEY)")
+	pgtest.Exec(t, dsn, "CREATE TABLE audit (n int)")
+	release := holdLock(t, dsn, "SELECT count(*) FROM hot")
+	cfg := fastCanary()
+	cfg.LongTransaction = time.Hour // attempt at once: exercise the lock timeout
+	cfg.Retries = 5
+	a, _ := NewApplier(cfg)
+	inst := Instance{Name: "db1", DSN: dsn}
+	src := "-- +goose NO TRANSACTION\n-- +goose Up\nINSERT INTO audit VALUES (1);\nALTER TABLE hot ADD COLUMN note text;\n" +
+		"-- +goose Down\nALTER TABLE hot DROP COLUMN note;\nDELETE FROM audit;\n"
+	ch := &Plan{Version: 15, Name: "partly", Source: []byte(src), Tables: []string{"public.audit", "public.hot"},
+		Lock: "AccessExclusiveLock", NoTransaction: true}
+	res, err := a.Apply(ctx, inst, ch)
+	var ae *ApplyError
+	if !errors.As(err, &ae) || !errors.Is(err, ErrPartlyApplied) || errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("want an ApplyError wrapping ErrPartlyApplied, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "statement 2") || !strings.Contains(err.Error(), "the 1 before it committed") {
+		t.Errorf("the error does not say how far the migration got: %v", err)
+	}
+	if res.Attempts != 1 || pgtest.QueryInt(t, dsn, "SELECT count(*) FROM audit") != 1 {
+		t.Fatalf("attempts %d, %d audit rows: the committed INSERT ran again", res.Attempts, pgtest.QueryInt(t, dsn, "SELECT count(*) FROM audit"))
+	}
+	if applied, err := a.Applied(ctx, inst, 15); err != nil || applied {
+		t.Fatalf("applied %v (%v): goose must not record a partly applied migration", applied, err)
+	}
+
+	// A lock timeout on the first statement committed nothing: retried.
+	pgtest.Exec(t, dsn, "DELETE FROM audit")
+	first := &Plan{Version: 16, Name: "first", NoTransaction: true, Tables: []string{"public.audit", "public.hot"}, Lock: "AccessExclusiveLock",
+		Source: []byte("-- +goose NO TRANSACTION\n-- +goose Up\nALTER TABLE hot ADD COLUMN note text;\nINSERT INTO audit VALUES (1);\n" +
+			"-- +goose Down\nDELETE FROM audit;\nALTER TABLE hot DROP COLUMN note;\n")}
+	time.AfterFunc(600*time.Millisecond, release)
+	cfg.Retries = 50
+	a, _ = NewApplier(cfg)
+	res, err = a.Apply(ctx, inst, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts < 2 || pgtest.QueryInt(t, dsn, "SELECT count(*) FROM audit") != 1 {
+		t.Fatalf("want retries and one audit row, got %+v and %d rows", res, pgtest.QueryInt(t, dsn, "SELECT count(*) FROM audit"))
+	}
+}

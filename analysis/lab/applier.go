@@ -43,9 +43,9 @@ func ParseArms(s string) ([]Arm, error) {
 }
 
 // Migration is one migration as the lab hands it to an Applier: a goose
-// file plus what the product's applier needs to know to apply it lock-safely
-// (the touched tables and the strongest lock of each section, from the
-// analysis).
+// file plus its analysis, from which the product's applier is given the
+// plan the reconciler would make (reconciler.PlanChange: the tables to
+// wait for, the locks, the indexes a failed CONCURRENTLY build leaves).
 type Migration struct {
 	// Version is the goose version, unique per run within a database.
 	Version int64
@@ -53,11 +53,9 @@ type Migration struct {
 	Name string
 	// Source is the goose SQL file.
 	Source []byte
-	// Tables are the schema-qualified tables the Up section touches.
-	Tables []string
-	// Lock and DownLock are the strongest lock modes of the Up and Down
-	// sections in pg_locks spelling ("" when none is known).
-	Lock, DownLock string
+	// Report is the analysis of the file on the trial's database (nil when
+	// there is none, as when the lab replays a corpus's history).
+	Report *analysis.Report
 	// NoTransaction mirrors "-- +goose NO TRANSACTION".
 	NoTransaction bool
 }
@@ -118,22 +116,7 @@ func GooseFile(up, down []string, noTx bool) []byte {
 }
 
 // migrationFor builds the applier's view of a migration from its goose
-// file and the analysis report (tables and locks).
+// file and the analysis report.
 func migrationFor(version int64, name string, src []byte, noTx bool, rep *analysis.Report) Migration {
-	m := Migration{Version: version, Name: gooseName(name), Source: src, NoTransaction: noTx}
-	if rep == nil {
-		return m
-	}
-	m.Tables = append([]string(nil), rep.Tables...)
-	m.Lock = rep.StrongestLock
-	down := analysis.LockNone
-	for _, s := range rep.Statements {
-		if s.Section == analysis.SectionDown {
-			if l := analysis.ParseLockMode(s.Lock); l > down {
-				down = l
-			}
-		}
-	}
-	m.DownLock = down.String()
-	return m
+	return Migration{Version: version, Name: gooseName(name), Source: src, NoTransaction: noTx, Report: rep}
 }

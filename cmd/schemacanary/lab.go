@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schemacanary/schemacanary/gitsrc/migration"
+	"github.com/schemacanary/schemacanary/reconciler"
 	"github.com/schemacanary/schemacanary/rollout"
 
 	"github.com/schemacanary/schemacanary/rollout/judge"
@@ -282,8 +284,10 @@ func (r rolloutApplier) Revert(ctx context.Context, dsn string, m lab.Migration)
 
 func rolloutStep(ctx context.Context, dsn string, m lab.Migration,
 	step func(context.Context, rollout.Instance, *rollout.Plan) (*rollout.StepResult, error)) (lab.ApplyResult, error) {
-	ch := &rollout.Plan{Version: m.Version, Name: m.Name, Source: m.Source, Tables: m.Tables,
-		Lock: m.Lock, DownLock: m.DownLock, NoTransaction: m.NoTransaction, AllowDataLoss: true}
+	// The plan the reconciler makes; the lab's trials may destroy data.
+	mig := &migration.Migration{Version: m.Version, Name: m.Name, Source: m.Source,
+		Sections: migration.Sections{NoTransaction: m.NoTransaction}, FrontMatter: migration.FrontMatter{AllowDataLoss: true}}
+	ch := reconciler.PlanChange(mig, m.Report)
 	sr, err := step(ctx, rollout.Instance{Name: "lab", DSN: dsn}, ch)
 	var res lab.ApplyResult
 	if sr != nil {

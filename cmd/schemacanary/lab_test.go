@@ -96,6 +96,71 @@ func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 	}
 }
 
+// The product arm applies a change with the plan the reconciler makes
+// (reconciler.PlanChange), so a CREATE INDEX CONCURRENTLY that times out
+// behind a long transaction is cleaned up and retried, as on a canary.
+// When the lab built its own plan it left out the indexes the change
+// creates, the INVALID index stayed, and the retry failed with "already
+// exists": 20 trials of the 2026-12-06 lab run were labeled unsafe that way.
+func TestLabProductArmRetriesAConcurrentIndexBehindALongTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	j, err := newLabJudge(1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applier, err := rollout.NewApplier(rollout.CanaryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl []lab.Template
+	for _, tp := range lab.Catalog() {
+		if tp.ID == "create_unique_index_concurrently" {
+			tpl = append(tpl, tp)
+		}
+	}
+	cfg := lab.Config{
+		Examples: 1, Seed: 1, Sizes: []int64{10_000}, ReadRates: []float64{100}, WriteRates: []float64{50},
+		LongTxns: []time.Duration{2 * time.Second}, Arms: []lab.Arm{lab.ArmProduct},
+		RepeatShare: -1, Lanes: 1, Templates: tpl, HeldOutShare: 0.01,
+	}
+	// The build waits for transactions that wrote to the table (an idle
+	// reader holds no snapshot under READ COMMITTED): take the first seed
+	// whose trial's transaction writes.
+	for ; cfg.Seed < 100; cfg.Seed++ {
+		trials, err := lab.Plan(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(trials) == 1 && trials[0].LongTxnWrite {
+			break
+		}
+	}
+	r, err := lab.New(cfg, j, lab.WithApplier(lab.ArmProduct, rolloutApplier{applier}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lab.jsonl")
+	out := lab.NewResumable(path)
+	sum, err := r.Run(ctx, pgtest.Shared(t).DSN("postgres"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := out.Finish(lab.ArmProduct, sum.Complete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	o := recs[0].Outcome
+	t.Logf("attempts %d, waited %.0f ms, apply %.0f ms: %s", o.Attempts, o.WaitMS, o.ApplyMS, o.Verdict.Reason)
+	if o.ApplyError != "" || o.Attempts < 2 {
+		t.Errorf("attempts %d, apply error %q: want the build to time out behind the transaction, be cleaned up and succeed on a retry",
+			o.Attempts, o.ApplyError)
+	}
+}
+
 // `lab --checks` resumes: records already checked in the work file of an
 // interrupted run (whose last line a kill tore) keep their checks, the others are checked on their
 // databases, the dataset is written with every record checked and the
