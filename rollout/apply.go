@@ -340,19 +340,22 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 			dropped, left = a.dropNewInvalidIndexes(ctx, db, inst, ch, before)
 			res.CleanedIndexes = append(res.CleanedIndexes, dropped...)
 		}
-		if n := started.count(); isLockTimeout(err) && n > 1 {
-			// Outside a transaction the statements before the one that
-			// timed out are committed: running the file again would run
-			// them twice (an INSERT twice, a CREATE into "already exists").
-			err = fmt.Errorf("%w: statement %d of the NO TRANSACTION migration hit lock_timeout after the %d before it committed; "+
-				"the goose table does not record the version, so the file is not run again: %w", ErrPartlyApplied, n, n-1, err)
+		// Outside a transaction the statements before the failing one are
+		// committed: running the file again would run them twice (an
+		// INSERT twice, a CREATE into "already exists"), so a lock timeout
+		// is retried only when the first statement hit it.
+		retry := isLockTimeout(err)
+		if n := started.count(); n > 1 {
+			retry = false
+			err = fmt.Errorf("%w: statement %d of the NO TRANSACTION migration's %s failed after the %d before it committed; "+
+				"the goose table is left as it was, so the file is not run again: %w", ErrPartlyApplied, n, dir, n-1, err)
 		}
-		if len(left) > 0 && isLockTimeout(err) && !errors.Is(err, ErrPartlyApplied) {
+		if len(left) > 0 && retry {
 			// A retry would only trip over the leftover; the next Apply drops it first.
 			return res, &LockTimeoutError{Instance: inst.Name, Version: ch.Version, Attempts: attempt, Waited: res.Waited,
 				Err: fmt.Errorf("%w (INVALID index %s left; the next apply drops it)", err, strings.Join(left, ", "))}
 		}
-		if !isLockTimeout(err) || errors.Is(err, ErrPartlyApplied) {
+		if !retry {
 			a.em.emit(ctx, Event{Version: ch.Version, Instance: inst.Name, Step: StepApply, Attempt: attempt, Duration: took, Err: err,
 				Message: dir + " failed"})
 			return res, &ApplyError{Instance: inst.Name, Version: ch.Version, Direction: dir, Err: err}
@@ -369,16 +372,17 @@ func (a *Applier) run(ctx context.Context, inst Instance, ch *Plan, up bool) (*S
 }
 
 // ErrPartlyApplied is wrapped by the ApplyError of a NO TRANSACTION
-// migration that failed after some of its statements committed. goose
-// does not record the version, so nothing rolls those statements back:
-// the error names how many committed, for an operator to revert.
+// migration whose up (or down) failed after some of its statements
+// committed, whatever the error. goose records nothing, so nothing undoes
+// those statements: the error names how many committed, for an operator.
 var ErrPartlyApplied = errors.New("migration partly applied")
 
 // statementCounter is a slog.Handler that counts the statements goose
 // starts: a verbose goose Provider logs "executing statement" before each
-// one. The Applier reads it after a failure of a NO TRANSACTION migration,
-// whose statements before the failing one are committed. A nil counter
-// counts nothing.
+// one (goose v3.30's message; TestApplyDoesNotRerunAPartlyAppliedNoTransactionMigration
+// fails if an upgrade changes it). The Applier reads it after a failure of
+// a NO TRANSACTION migration, whose statements before the failing one are
+// committed. A nil counter counts nothing.
 type statementCounter struct{ n atomic.Int64 }
 
 func (c *statementCounter) reset() {

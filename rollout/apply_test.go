@@ -363,9 +363,10 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 	}
 }
 
-// A NO TRANSACTION migration whose second statement times out on its lock
-// after the first committed is not run again (its first statement would
-// run twice): the error says it is partly applied and how far it got.
+// A NO TRANSACTION migration whose second statement fails after the first
+// committed is not run again (its first statement would run twice): a
+// lock timeout there is not retried, and every such error says the
+// migration is partly applied and how far it got.
 func TestApplyDoesNotRerunAPartlyAppliedNoTransactionMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -395,6 +396,15 @@ func TestApplyDoesNotRerunAPartlyAppliedNoTransactionMigration(t *testing.T) {
 	}
 	if applied, err := a.Applied(ctx, inst, 15); err != nil || applied {
 		t.Fatalf("applied %v (%v): goose must not record a partly applied migration", applied, err)
+	}
+
+	// Any other failure after the first statement says so too.
+	pgtest.Exec(t, dsn, "DELETE FROM audit")
+	broken := &Plan{Version: 17, Name: "broken", NoTransaction: true, Tables: []string{"public.audit"}, Lock: "RowExclusiveLock",
+		Source: []byte("-- +goose NO TRANSACTION\n-- +goose Up\nINSERT INTO audit VALUES (1);\nINSERT INTO no_such_table VALUES (1);\n" +
+			"-- +goose Down\nDELETE FROM audit;\n")}
+	if _, err := a.Apply(ctx, inst, broken); !errors.Is(err, ErrPartlyApplied) || !strings.Contains(err.Error(), "no_such_table") {
+		t.Fatalf("want ErrPartlyApplied with the cause, got %v", err)
 	}
 
 	// A lock timeout on the first statement committed nothing: retried.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,6 @@ import (
 // seen), which the judge rightly calls worse than the quiet baseline.
 func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	judge, err := judge.NewJudge(judge.JudgeConfig{Tolerances: map[string]float64{"latency": 1}, AbsFloors: map[string]float64{"latency": 2}})
 	if err != nil {
 		t.Fatal(err)
@@ -38,31 +38,16 @@ func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tpl []lab.Template
-	for _, tp := range lab.Catalog() {
-		if tp.ID == "add_nullable_column" {
-			tpl = append(tpl, tp)
-		}
-	}
 	cfg := lab.Config{
 		Examples: 2, Seed: 1, Sizes: []int64{10_000}, ReadRates: []float64{100}, WriteRates: []float64{50},
 		LongTxns: []time.Duration{4 * time.Second}, Arms: []lab.Arm{lab.ArmProduct, lab.ArmGoose}, SecondArmShare: 1,
-		RepeatShare: -1, Lanes: 1, Templates: tpl, HeldOutShare: 0.01,
+		RepeatShare: -1, Lanes: 1, Templates: catalogTemplates("add_nullable_column"), HeldOutShare: 0.01,
 	}
 	r, err := lab.New(cfg, rolloutJudge{judge}, lab.WithApplier(lab.ArmProduct, rolloutApplier{applier}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "lab.jsonl")
-	out := lab.NewResumable(path)
-	sum, err := r.Run(ctx, pgtest.Shared(t).DSN("postgres"), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := out.Finish(lab.ArmProduct, sum.Complete)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs, _ := measureLab(t, r, filepath.Join(t.TempDir(), "lab.jsonl"))
 	if len(recs) != 4 {
 		t.Fatalf("%d records, want 2 configurations x 2 arms", len(recs))
 	}
@@ -104,7 +89,6 @@ func TestLabProductArmDoesNotStallBehindLongTransaction(t *testing.T) {
 // exists": 20 trials of the 2026-12-06 lab run were labeled unsafe that way.
 func TestLabProductArmRetriesAConcurrentIndexBehindALongTransaction(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	j, err := newLabJudge(1, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -113,45 +97,33 @@ func TestLabProductArmRetriesAConcurrentIndexBehindALongTransaction(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tpl []lab.Template
-	for _, tp := range lab.Catalog() {
-		if tp.ID == "create_unique_index_concurrently" {
-			tpl = append(tpl, tp)
-		}
-	}
 	cfg := lab.Config{
 		// A table size no other test uses: tests running in parallel on
 		// the shared cluster would build the same template database.
 		Examples: 1, Seed: 1, Sizes: []int64{12_000}, ReadRates: []float64{100}, WriteRates: []float64{50},
 		LongTxns: []time.Duration{2 * time.Second}, Arms: []lab.Arm{lab.ArmProduct},
-		RepeatShare: -1, Lanes: 1, Templates: tpl, HeldOutShare: 0.01,
+		RepeatShare: -1, Lanes: 1, Templates: catalogTemplates("create_unique_index_concurrently"), HeldOutShare: 0.01,
 	}
 	// The build waits for transactions that wrote to the table (an idle
 	// reader holds no snapshot under READ COMMITTED): take the first seed
 	// whose trial's transaction writes.
-	for ; cfg.Seed < 100; cfg.Seed++ {
+	writes := func(cfg lab.Config) bool {
 		trials, err := lab.Plan(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(trials) == 1 && trials[0].LongTxnWrite {
-			break
+		return len(trials) == 1 && trials[0].LongTxnWrite
+	}
+	for ; !writes(cfg); cfg.Seed++ {
+		if cfg.Seed == 100 {
+			t.Fatal("no seed up to 100 plans a writing transaction")
 		}
 	}
 	r, err := lab.New(cfg, j, lab.WithApplier(lab.ArmProduct, rolloutApplier{applier}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "lab.jsonl")
-	out := lab.NewResumable(path)
-	sum, err := r.Run(ctx, pgtest.Shared(t).DSN("postgres"), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := out.Finish(lab.ArmProduct, sum.Complete)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs, sum := measureLab(t, r, filepath.Join(t.TempDir(), "lab.jsonl"))
 	if len(recs) != 1 {
 		t.Fatalf("%d records (%d runs failed), want 1", len(recs), sum.Failed)
 	}
@@ -170,15 +142,10 @@ func TestLabProductArmRetriesAConcurrentIndexBehindALongTransaction(t *testing.T
 func TestLabChecksResumes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var tpl []lab.Template
-	for _, tp := range lab.Catalog() {
-		if tp.ID == "add_nullable_column" || tp.ID == "set_not_null_with_nulls" {
-			tpl = append(tpl, tp)
-		}
-	}
 	cfg := lab.Config{
 		Examples: 2, Seed: 2, Sizes: []int64{2000}, ReadRates: []float64{50}, WriteRates: []float64{10},
-		LongTxns: []time.Duration{0}, Arms: []lab.Arm{lab.ArmProduct}, RepeatShare: -1, Lanes: 1, Templates: tpl, HeldOutShare: 0.01,
+		LongTxns: []time.Duration{0}, Arms: []lab.Arm{lab.ArmProduct}, RepeatShare: -1, Lanes: 1,
+		Templates: catalogTemplates("add_nullable_column", "set_not_null_with_nulls"), HeldOutShare: 0.01,
 	}
 	j, err := judge.NewJudge(judge.JudgeConfig{})
 	if err != nil {
@@ -191,14 +158,9 @@ func TestLabChecksResumes(t *testing.T) {
 	dsn := pgtest.Shared(t).DSN("postgres")
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "lab.jsonl"), filepath.Join(dir, "checked.jsonl")
-	measured := lab.NewResumable(in)
-	sum, err := r.Run(ctx, dsn, measured)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := measured.Finish(lab.ArmProduct, sum.Complete)
-	if err != nil || len(recs) != 2 {
-		t.Fatalf("%d records, %v", len(recs), err)
+	recs, _ := measureLab(t, r, in)
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
 	}
 	// An interrupted run checked the first record already.
 	done := recs[0]
@@ -321,4 +283,32 @@ func TestLabMethodFollowsTheSettings(t *testing.T) {
 	if !strings.Contains(base, `"Retries":30`) {
 		t.Errorf("the applier's defaults are not in the method: %s", base)
 	}
+}
+
+// catalogTemplates returns the lab's templates with the given ids.
+func catalogTemplates(ids ...string) []lab.Template {
+	var tpl []lab.Template
+	for _, tp := range lab.Catalog() {
+		if slices.Contains(ids, tp.ID) {
+			tpl = append(tpl, tp)
+		}
+	}
+	return tpl
+}
+
+// measureLab runs r on the shared cluster with the resumable output of path,
+// and returns the finished records (the product arm's are the training
+// ones) and the run's summary.
+func measureLab(t *testing.T, r *lab.Runner, path string) ([]lab.Record, lab.Summary) {
+	t.Helper()
+	out := lab.NewResumable(path)
+	sum, err := r.Run(context.Background(), pgtest.Shared(t).DSN("postgres"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := out.Finish(lab.ArmProduct, sum.Complete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, sum
 }
