@@ -12,6 +12,7 @@ import (
 func (w *walker) classify(s *stmt) {
 	def := w.cfg.defaultSchema
 	w.identifiers(s)
+	w.emptyTables(s)
 	switch n := s.p.node.GetNode().(type) {
 	case *pgast.Node_TransactionStmt:
 		w.transaction(s, n.TransactionStmt)

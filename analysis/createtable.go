@@ -8,6 +8,7 @@ func (w *walker) createTable(s *stmt, c *pgast.CreateStmt) {
 	def := w.cfg.defaultSchema
 	t := rangeVarName(c.Relation, def)
 	w.created[t] = true
+	w.empty[t] = true
 	s.rep.Relations = append(s.rep.Relations, t)
 	s.rep.Creates = append(s.rep.Creates, tableObject(t, "table"))
 	w.requireSchema(s, c.Relation)

@@ -45,6 +45,10 @@ type DataCheck struct {
 	RefColumns []string `json:"ref_columns,omitempty"`
 	// Expr is a CHECK constraint's expression as SQL (DataCheckCheck).
 	Expr string `json:"expr,omitempty"`
+	// RefEmpty: the referenced table is created empty by the migration
+	// itself, so every row whose key has no NULL column violates the
+	// foreign key (DataCheckForeignKey).
+	RefEmpty bool `json:"ref_empty,omitempty"`
 	// NullsNotDistinct: a UNIQUE ... NULLS NOT DISTINCT, where NULL keys
 	// are duplicates too (DataCheckUnique).
 	NullsNotDistinct bool `json:"nulls_not_distinct,omitempty"`
@@ -73,6 +77,9 @@ func (dc DataCheck) staticQuery() string {
 	case DataCheckCheck:
 		return fmt.Sprintf("SELECT 1 FROM %s WHERE NOT (%s) LIMIT 1", t, dc.Expr)
 	case DataCheckForeignKey:
+		if dc.RefEmpty {
+			return ForeignKeyQuery(dc.Table, dc.Columns, "", nil)
+		}
 		if len(dc.RefColumns) > 0 {
 			return ForeignKeyQuery(dc.Table, dc.Columns, dc.RefTable, dc.RefColumns)
 		}
@@ -216,28 +223,70 @@ func (w *walker) checkCheck(s, src *stmt, t string, c *pgast.Constraint) {
 }
 
 // checkForeignKey asks for rows whose key has no referenced row (MATCH
-// SIMPLE: a key with a NULL column is not checked).
+// SIMPLE: a key with a NULL column is not checked). A referenced table the
+// migration created is asked about only while it is surely empty: then
+// every row with a whole key violates.
 func (w *walker) checkForeignKey(s *stmt, t string, c *pgast.Constraint) {
 	cols, ref := stringList(c.FkAttrs), rangeVarName(c.Pktable, w.cfg.defaultSchema)
 	refCols := stringList(c.PkAttrs)
-	if len(cols) == 0 || !w.dataCheckable(t, cols...) || w.created[ref] || (len(refCols) > 0 && len(refCols) != len(cols)) {
+	if len(cols) == 0 || !w.dataCheckable(t, cols...) || (len(refCols) > 0 && len(refCols) != len(cols)) {
 		return
 	}
 	dc := DataCheck{Kind: DataCheckForeignKey, Table: t, Columns: cols, RefTable: ref, RefColumns: refCols,
 		What: fmt.Sprintf("rows whose (%s) has no row in %s", strings.Join(cols, ", "), ref)}
+	if w.created[ref] {
+		if !w.empty[ref] {
+			return // created and written to by the file: its rows are unknown
+		}
+		dc.RefEmpty = true
+		dc.What = fmt.Sprintf("rows whose (%s) is set, while %s is created empty by this migration", strings.Join(cols, ", "), ref)
+	}
 	w.addDataCheck(s, dc)
 }
 
 // ForeignKeyQuery returns a query that finds a row of table whose key cols
-// has no matching row of ref(refCols), with MATCH SIMPLE semantics.
+// has no matching row of ref(refCols), with MATCH SIMPLE semantics. An
+// empty ref matches nothing: the query finds a row whose key has no NULL.
 func ForeignKeyQuery(table string, cols []string, ref string, refCols []string) string {
 	var notNull, match []string
 	for i, c := range cols {
 		notNull = append(notNull, "c."+quoteIdent(c)+" IS NOT NULL")
-		match = append(match, "p."+quoteIdent(refCols[i])+" = c."+quoteIdent(c))
+		if ref != "" {
+			match = append(match, "p."+quoteIdent(refCols[i])+" = c."+quoteIdent(c))
+		}
 	}
-	return fmt.Sprintf("SELECT 1 FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) LIMIT 1",
-		quoteQualified(table), strings.Join(notNull, " AND "), quoteQualified(ref), strings.Join(match, " AND "))
+	q := fmt.Sprintf("SELECT 1 FROM %s c WHERE %s", quoteQualified(table), strings.Join(notNull, " AND "))
+	if ref != "" {
+		q += fmt.Sprintf(" AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)", quoteQualified(ref), strings.Join(match, " AND "))
+	}
+	return q + " LIMIT 1"
+}
+
+// emptyTables forgets that a table the section created is empty once
+// statement s may write rows to it: an INSERT, MERGE or COPY into it, an
+// ATTACH PARTITION under it, or a statement whose writes the walk cannot
+// see (DO, CALL, a SELECT that may call a function), which forgets them
+// all.
+func (w *walker) emptyTables(s *stmt) {
+	def := w.cfg.defaultSchema
+	switch n := s.p.node.GetNode().(type) {
+	case *pgast.Node_InsertStmt:
+		delete(w.empty, rangeVarName(n.InsertStmt.Relation, def))
+	case *pgast.Node_MergeStmt:
+		delete(w.empty, rangeVarName(n.MergeStmt.Relation, def))
+	case *pgast.Node_CopyStmt:
+		if n.CopyStmt.Relation != nil {
+			delete(w.empty, rangeVarName(n.CopyStmt.Relation, def))
+		}
+	case *pgast.Node_AlterTableStmt:
+		for _, c := range n.AlterTableStmt.Cmds {
+			if c.GetAlterTableCmd().GetSubtype() == pgast.AlterTableType_AT_AttachPartition {
+				delete(w.empty, rangeVarName(n.AlterTableStmt.Relation, def))
+			}
+		}
+	case *pgast.Node_DoStmt, *pgast.Node_CallStmt, *pgast.Node_SelectStmt:
+		clear(w.empty)
+	}
 }
 
 // addedConstraint is a constraint an earlier statement added NOT VALID.

@@ -127,6 +127,13 @@ func TestDataChecksOnRealData(t *testing.T) {
 		{up: "ALTER TABLE users RENAME COLUMN bio TO about;\nALTER TABLE users ADD CONSTRAINT about_len CHECK (length(about) < 20);", unasked: true},
 		{up: "ALTER TABLE users RENAME TO members;\nCREATE UNIQUE INDEX members_email_key ON members (email);", unasked: true},
 		{up: "TRUNCATE orders;\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES users (id);", unasked: true},
+		// A referenced table the file creates is empty: every row with a
+		// whole key violates, until the file may have written to it.
+		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts (id);", fails: true},
+		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts;", fails: true},
+		{up: "CREATE TABLE accounts (id int PRIMARY KEY);\nALTER TABLE empty_t ADD CONSTRAINT e_fk FOREIGN KEY (id) REFERENCES accounts;"},
+		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nINSERT INTO accounts SELECT id FROM users;\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts (id);", unasked: true},
+		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nSELECT fill_accounts();\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts (id);", unasked: true},
 	} {
 		t.Run(tc.up, func(t *testing.T) {
 			rep := inspect(t, tg, tc.up, tc.noTx)

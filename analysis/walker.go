@@ -33,8 +33,11 @@ type walker struct {
 	// the target cannot answer a data check about this point of the
 	// section: named by an earlier RENAME (the target has them under the
 	// old name) or emptied by an earlier TRUNCATE.
-	unread       map[string]bool
-	upCreated    map[string]bool // tables created by the Up section (for Down)
+	unread    map[string]bool
+	upCreated map[string]bool // tables created by the Up section (for Down)
+	// empty are the tables created by CREATE TABLE earlier in the section
+	// that no later statement may have written rows to (emptyTables).
+	empty        map[string]bool
 	lockTimeout  bool
 	stmtTimeout  bool
 	warnedLockTO bool
@@ -94,6 +97,7 @@ func newWalker(cfg config, m migration.Migration, rep *Report, sup *suppressions
 		created:      map[string]bool{},
 		unread:       map[string]bool{},
 		upCreated:    map[string]bool{},
+		empty:        map[string]bool{},
 		notValidTx:   map[string]int{},
 		notValidAdd:  map[string]addedConstraint{},
 		notNullCheck: map[string]string{},
@@ -122,6 +126,7 @@ func (w *walker) startSection(sec Section) {
 	}
 	w.created = map[string]bool{}
 	w.unread = map[string]bool{}
+	w.empty = map[string]bool{}
 	w.notValidTx = map[string]int{}
 	w.notValidAdd = map[string]addedConstraint{}
 	w.robustDrops = map[string]bool{}
