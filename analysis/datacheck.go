@@ -77,8 +77,8 @@ func (dc DataCheck) staticQuery() string {
 	case DataCheckCheck:
 		return fmt.Sprintf("SELECT 1 FROM %s WHERE NOT (%s) LIMIT 1", t, dc.Expr)
 	case DataCheckForeignKey:
-		if dc.RefEmpty {
-			return ForeignKeyQuery(dc.Table, dc.Columns, "", nil)
+		if dc.RefEmpty { // nothing to match: any row with a whole key violates
+			return fmt.Sprintf("SELECT 1 FROM %s c WHERE %s LIMIT 1", t, keySet(dc.Columns))
 		}
 		if len(dc.RefColumns) > 0 {
 			return ForeignKeyQuery(dc.Table, dc.Columns, dc.RefTable, dc.RefColumns)
@@ -245,21 +245,24 @@ func (w *walker) checkForeignKey(s *stmt, t string, c *pgast.Constraint) {
 }
 
 // ForeignKeyQuery returns a query that finds a row of table whose key cols
-// has no matching row of ref(refCols), with MATCH SIMPLE semantics. An
-// empty ref matches nothing: the query finds a row whose key has no NULL.
+// has no matching row of ref(refCols), with MATCH SIMPLE semantics.
 func ForeignKeyQuery(table string, cols []string, ref string, refCols []string) string {
-	var notNull, match []string
+	var match []string
 	for i, c := range cols {
+		match = append(match, "p."+quoteIdent(refCols[i])+" = c."+quoteIdent(c))
+	}
+	return fmt.Sprintf("SELECT 1 FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) LIMIT 1",
+		quoteQualified(table), keySet(cols), quoteQualified(ref), strings.Join(match, " AND "))
+}
+
+// keySet is the condition that a row's key cols (of alias c) has no NULL
+// column: under MATCH SIMPLE only such a key is checked.
+func keySet(cols []string) string {
+	var notNull []string
+	for _, c := range cols {
 		notNull = append(notNull, "c."+quoteIdent(c)+" IS NOT NULL")
-		if ref != "" {
-			match = append(match, "p."+quoteIdent(refCols[i])+" = c."+quoteIdent(c))
-		}
 	}
-	q := fmt.Sprintf("SELECT 1 FROM %s c WHERE %s", quoteQualified(table), strings.Join(notNull, " AND "))
-	if ref != "" {
-		q += fmt.Sprintf(" AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)", quoteQualified(ref), strings.Join(match, " AND "))
-	}
-	return q + " LIMIT 1"
+	return strings.Join(notNull, " AND ")
 }
 
 // emptyTables forgets that a table the section created is empty once

@@ -50,6 +50,12 @@ func TestDataCheckInSchema(t *testing.T) {
 		!strings.Contains(got.Query, `FROM "t_1"."customers" p`) || strings.Contains(got.Query, "public") {
 		t.Errorf("moved check %+v", got)
 	}
+	// A foreign key to a table the file creates empty reads the tenant's
+	// referencing rows only.
+	empty := DataCheck{Kind: DataCheckForeignKey, Table: "public.orders", Columns: []string{"c"}, RefTable: "public.customers_v2", RefEmpty: true}
+	if got, _ := empty.InSchema("public", "t_1"); got.RefTable != "t_1.customers_v2" || !strings.Contains(got.Query, `FROM "t_1"."orders" c WHERE c."c" IS NOT NULL LIMIT 1`) {
+		t.Errorf("moved check on an empty referenced table %+v", got)
+	}
 	shared := DataCheck{Kind: DataCheckUnique, Table: "ops.flags", Columns: []string{"k"}}
 	if got, _ := shared.InSchema("public", "t_1"); got.Table != "ops.flags" || !strings.Contains(got.Query, `"ops"."flags"`) {
 		t.Errorf("a table outside public moved: %+v", got)

@@ -133,6 +133,7 @@ func TestDataChecksOnRealData(t *testing.T) {
 		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts;", fails: true},
 		{up: "CREATE TABLE accounts (id int PRIMARY KEY);\nALTER TABLE empty_t ADD CONSTRAINT e_fk FOREIGN KEY (id) REFERENCES accounts;"},
 		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nINSERT INTO accounts SELECT id FROM users;\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts (id);", unasked: true},
+		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nDO $$ BEGIN EXECUTE format('INSERT INTO %I SELECT id FROM users', 'accounts'); END $$;\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts (id);", unasked: true},
 		{up: "CREATE TABLE accounts (id bigint PRIMARY KEY);\nSELECT fill_accounts();\nALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES accounts (id);", unasked: true},
 	} {
 		t.Run(tc.up, func(t *testing.T) {
